@@ -1,0 +1,151 @@
+//! Command-line definitions. Each subcommand's arguments live beside its name here; the
+//! work is in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::output::OutputFormat;
+use crate::workload::{LogicKind, Workload};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "advisor",
+    version,
+    about = "Decide whether and how to add stream processing to Kafka, what it costs, and deploy it",
+    long_about = "advisor walks the decision tree for a streaming workload (dbt, a producer transform, \
+ksqlDB, Flink or the advisor engine), prices the answer, writes Terraform for it and deploys it \
+to AWS ECS Fargate."
+)]
+pub struct Cli {
+    /// How to print results.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Log detail on stderr (error, warn, info, debug, trace); RUST_LOG works too.
+    #[arg(long, global = true, default_value = "warn", env = "ADVISOR_LOG")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Walk the decision tree for a workload and explain the recommendation.
+    #[command(after_help = RECOMMEND_EXAMPLES)]
+    Recommend(RecommendArgs),
+}
+
+const RECOMMEND_EXAMPLES: &str = "Examples:
+  advisor recommend --latency 5s --logic aggregate --business-value-usd 2000
+  advisor recommend --latency 500ms --logic pattern --output json
+  advisor recommend --workload workloads.toml --name orders
+  advisor recommend            (asks the tree's questions in a terminal)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum YesNo {
+    Yes,
+    No,
+}
+
+impl From<YesNo> for bool {
+    fn from(value: YesNo) -> bool {
+        value == YesNo::Yes
+    }
+}
+
+/// The workload's answers as flags; each overrides the same field of `--workload`.
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
+    /// TOML file with the workload's fields; several workloads under [workload.NAME].
+    #[arg(long, value_name = "FILE")]
+    pub workload: Option<PathBuf>,
+
+    /// Pick one named workload from the file (default: all of them).
+    #[arg(long, value_name = "NAME", requires = "workload")]
+    pub name: Option<String>,
+
+    /// Latency the results need, e.g. 500ms, 2s, 15m, 1h.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub latency: Option<crate::workload::Latency>,
+
+    /// The logic is per-event (filtering, enrichment).
+    #[arg(long, conflicts_with = "stateful")]
+    pub stateless: bool,
+
+    /// The logic keeps state across events.
+    #[arg(long)]
+    pub stateful: bool,
+
+    /// Kind of logic; answers the stateless, SQL and complexity questions at once.
+    #[arg(long, value_enum)]
+    pub logic: Option<LogicKind>,
+
+    /// Is the logic SQL-based (aggregations, joins, windowing)?
+    #[arg(long, value_enum, value_name = "yes|no")]
+    pub sql_based: Option<YesNo>,
+
+    /// Is the logic complex (CEP, ML, custom state management)?
+    #[arg(long, value_enum, value_name = "yes|no")]
+    pub complex: Option<YesNo>,
+
+    /// Events per second on the input topics (average).
+    #[arg(long, allow_negative_numbers = true)]
+    pub events_per_sec: Option<f64>,
+
+    /// Average event size in bytes.
+    #[arg(long, allow_negative_numbers = true)]
+    pub event_bytes: Option<f64>,
+
+    /// Distinct keys (e.g. customers) the logic groups by.
+    #[arg(long)]
+    pub keys: Option<u64>,
+
+    /// State the logic keeps, in GB.
+    #[arg(long, allow_negative_numbers = true)]
+    pub state_gb: Option<f64>,
+
+    /// Monthly value of the lower latency to the business, in US dollars.
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
+    pub business_value_usd: Option<f64>,
+
+    /// AWS region the stack would run in, e.g. eu-west-2.
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+impl WorkloadArgs {
+    /// The fields the flags set, to lay over a file's workloads.
+    pub fn as_overlay(&self) -> Workload {
+        let stateless = match (self.stateless, self.stateful) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        Workload {
+            latency: self.latency,
+            stateless,
+            logic: self.logic,
+            sql_based: self.sql_based.map(bool::from),
+            complex: self.complex.map(bool::from),
+            events_per_sec: self.events_per_sec,
+            event_bytes: self.event_bytes,
+            keys: self.keys,
+            state_gb: self.state_gb,
+            business_value_usd: self.business_value_usd,
+            region: self.region.clone(),
+            ..Workload::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    /// Never prompt: a missing answer is an error naming its flag.
+    #[arg(long)]
+    pub no_input: bool,
+}

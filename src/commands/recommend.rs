@@ -1,0 +1,47 @@
+use std::io::IsTerminal;
+
+use anyhow::Context;
+
+use crate::cli::{RecommendArgs, WorkloadArgs};
+use crate::decide::prompt::Prompter;
+use crate::decide::{self, Asker, NoInput};
+use crate::output::{self, OutputFormat};
+use crate::workload::{self, Workload};
+
+/// The workloads the flags and the file describe, flags laid over every file workload.
+pub fn workloads_from(args: &WorkloadArgs) -> anyhow::Result<Vec<Workload>> {
+    let overlay = args.as_overlay();
+    let mut workloads = match &args.workload {
+        Some(path) => {
+            let all = workload::load_file(path)?;
+            workload::select(path, all, args.name.as_deref())?
+        }
+        None => vec![Workload::default()],
+    };
+    for workload in &mut workloads {
+        workload.overlay(&overlay);
+        workload.validate()?;
+    }
+    Ok(workloads)
+}
+
+pub fn run(args: &RecommendArgs, format: OutputFormat) -> anyhow::Result<()> {
+    let workloads = workloads_from(&args.workload)?;
+    let interactive = !args.no_input && std::io::stdin().is_terminal();
+    let mut asker: Box<dyn Asker> = if interactive {
+        Box::new(Prompter::new(std::io::stdin().lock(), std::io::stderr()))
+    } else {
+        Box::new(NoInput)
+    };
+    let mut recommendations = Vec::with_capacity(workloads.len());
+    for workload in &workloads {
+        let recommendation =
+            decide::decide(workload, asker.as_mut()).with_context(|| match &workload.name {
+                Some(name) => format!("cannot recommend for workload {name:?}"),
+                None => "cannot recommend".to_string(),
+            })?;
+        recommendations.push(recommendation);
+    }
+    print!("{}", output::recommend::render(&recommendations, format));
+    Ok(())
+}

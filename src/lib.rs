@@ -1,0 +1,9 @@
+//! advisor: decide whether and how to add stream processing to Kafka, price it, and
+//! deploy it. The binary's `main` parses flags and calls [`commands::run`].
+
+pub mod cli;
+pub mod commands;
+pub mod decide;
+pub mod money;
+pub mod output;
+pub mod workload;
