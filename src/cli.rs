@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::decide::Approach;
 use crate::output::OutputFormat;
+use crate::stack::Arch;
 use crate::workload::{LogicKind, Workload};
 
 #[derive(Debug, Parser)]
@@ -35,7 +37,23 @@ pub enum Command {
     /// Walk the decision tree for a workload and explain the recommendation.
     #[command(after_help = RECOMMEND_EXAMPLES)]
     Recommend(RecommendArgs),
+    /// Estimate the monthly cost of an approach, ops hours included.
+    #[command(after_help = COST_EXAMPLES)]
+    Cost(CostArgs),
+    /// Write a shareable report (Markdown and self-contained HTML) for workloads.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
 }
+
+const COST_EXAMPLES: &str = "Examples:
+  advisor cost --flavor ksqldb --region eu-west-2
+  advisor cost --compare --events-per-sec 50000 --event-bytes 300
+  advisor cost --flavor flink --arch arm64 --spot --ops-rate 90 -o json
+  advisor cost --page-scenarios";
+
+const REPORT_EXAMPLES: &str = "Examples:
+  advisor report --workload examples/workloads.toml --out report/
+  advisor report --workload examples/workloads.toml --name order-totals --out report/ --region eu-west-2";
 
 const RECOMMEND_EXAMPLES: &str = "Examples:
   advisor recommend --latency 5s --logic aggregate --business-value-usd 2000
@@ -140,10 +158,87 @@ impl WorkloadArgs {
     }
 }
 
+/// How estimates are priced; shared by recommend, cost and report.
+#[derive(Debug, Args)]
+pub struct PricingArgs {
+    /// CPU architecture of the Fargate tasks.
+    #[arg(long, value_enum, default_value_t = Arch::X86)]
+    pub arch: Arch,
+
+    /// Run the tasks on Fargate Spot (priced at the catalog's stated discount).
+    #[arg(long)]
+    pub spot: bool,
+
+    /// Hours a month the tasks run [default: the catalog's 730].
+    #[arg(long, allow_negative_numbers = true)]
+    pub hours: Option<f64>,
+
+    /// Hourly rate for ops time in USD [default: the catalog's $60].
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
+    pub ops_rate: Option<f64>,
+
+    /// Hourly rate for development time in USD [default: the catalog's $60].
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
+    pub dev_rate: Option<f64>,
+
+    /// Price catalog to use instead of the embedded one (same format as data/prices.toml).
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+
+    /// Usage figures (log volume, retention, checkpoint size, ...) as TOML.
+    #[arg(long, value_name = "FILE")]
+    pub usage: Option<PathBuf>,
+
+    /// Warn when the catalog is older than this many days [default: the catalog's own limit].
+    #[arg(long, value_name = "DAYS")]
+    pub max_catalog_age: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// The approach to price.
+    #[arg(long, value_enum, required_unless_present_any = ["compare", "page_scenarios"])]
+    pub flavor: Option<Approach>,
+
+    /// Price every approach side by side.
+    #[arg(long, conflicts_with_all = ["flavor", "page_scenarios"])]
+    pub compare: bool,
+
+    /// The page's own cost figures beside today's list prices.
+    #[arg(long, conflicts_with = "flavor")]
+    pub page_scenarios: bool,
+
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    #[command(flatten)]
+    pub pricing: PricingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Folder to write report.md and report.html into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Overwrite report files that already exist in the folder.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+
+    #[command(flatten)]
+    pub pricing: PricingArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct RecommendArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
+
+    #[command(flatten)]
+    pub pricing: PricingArgs,
 
     /// Never prompt: a missing answer is an error naming its flag.
     #[arg(long)]

@@ -3,7 +3,10 @@
 
 pub mod cli;
 pub mod commands;
+pub mod cost;
 pub mod decide;
 pub mod money;
 pub mod output;
+pub mod render;
+pub mod stack;
 pub mod workload;

@@ -2,7 +2,9 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 
+use super::pricing::Pricing;
 use crate::cli::{RecommendArgs, WorkloadArgs};
+use crate::cost;
 use crate::decide::prompt::Prompter;
 use crate::decide::{self, Asker, NoInput};
 use crate::output::{self, OutputFormat};
@@ -27,6 +29,7 @@ pub fn workloads_from(args: &WorkloadArgs) -> anyhow::Result<Vec<Workload>> {
 
 pub fn run(args: &RecommendArgs, format: OutputFormat) -> anyhow::Result<()> {
     let workloads = workloads_from(&args.workload)?;
+    let pricing = Pricing::from_args(&args.pricing)?;
     let interactive = !args.no_input && std::io::stdin().is_terminal();
     let mut asker: Box<dyn Asker> = if interactive {
         Box::new(Prompter::new(std::io::stdin().lock(), std::io::stderr()))
@@ -35,13 +38,17 @@ pub fn run(args: &RecommendArgs, format: OutputFormat) -> anyhow::Result<()> {
     };
     let mut recommendations = Vec::with_capacity(workloads.len());
     for workload in &workloads {
-        let recommendation =
+        let mut recommendation =
             decide::decide(workload, asker.as_mut()).with_context(|| match &workload.name {
                 Some(name) => format!("cannot recommend for workload {name:?}"),
                 None => "cannot recommend".to_string(),
             })?;
+        let options = pricing.options(workload)?;
+        let usage = pricing.usage(workload)?;
+        cost::annotate(&mut recommendation, &pricing.catalog, &options, &usage)?;
         recommendations.push(recommendation);
     }
+    pricing.print_warnings();
     print!("{}", output::recommend::render(&recommendations, format));
     Ok(())
 }

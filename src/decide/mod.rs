@@ -150,6 +150,8 @@ pub struct Recommendation {
     pub latency_row: Option<LatencyRow>,
     pub answers: Answers,
     pub candidates: Vec<Candidate>,
+    /// Monthly cost of the recommendation beyond dbt every 5 minutes, once priced.
+    pub premium_over_dbt: Option<CostRange>,
     pub warnings: Vec<Warning>,
     pub inputs: Workload,
 }
@@ -491,6 +493,7 @@ pub fn decide(workload: &Workload, asker: &mut dyn Asker) -> Result<Recommendati
         latency_row,
         answers,
         candidates,
+        premium_over_dbt: None,
         warnings,
         inputs: workload.clone(),
     })

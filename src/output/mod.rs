@@ -1,5 +1,6 @@
 //! How results reach people and scripts: tables, Markdown, JSON.
 
+pub mod cost;
 pub mod recommend;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
