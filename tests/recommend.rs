@@ -183,7 +183,12 @@ fn sql_logic_lists_ksqldb_and_the_engine_and_cep_lists_flink_and_the_engine() {
     assert_eq!(candidate(&ml, "engine")["verdict"], "does-not-fit");
     // The recommendation comes first, priced; custom in-process has no price.
     assert_eq!(sql["candidates"][0]["approach"], "ksqldb");
-    assert!(sql["candidates"][0]["monthly_cost"]["low_usd"].as_f64().unwrap() > 100.0);
+    assert!(
+        sql["candidates"][0]["monthly_cost"]["low_usd"]
+            .as_f64()
+            .unwrap()
+            > 100.0
+    );
     assert!(candidate(&sql, "custom-in-process")["monthly_cost"].is_null());
 }
 

@@ -58,12 +58,15 @@ fn quantity(q: Quantity) -> String {
     }
 }
 
+/// Unit prices keep every digit the catalog gives (Fargate's $0.04048), with cents at least.
 fn unit_price(line: &LineItem) -> String {
-    if line.unit_price_usd < 0.01 {
-        format!("${} / {}", line.unit_price_usd, line.unit)
+    let price = line.unit_price_usd;
+    let text = if (price * 100.0).fract().abs() < 1e-9 {
+        usd(price)
     } else {
-        format!("{} / {}", usd(line.unit_price_usd), line.unit)
-    }
+        format!("${price}")
+    };
+    format!("{text} / {}", line.unit)
 }
 
 fn mark(assumed: bool) -> &'static str {

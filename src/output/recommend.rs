@@ -92,10 +92,22 @@ fn latency_line(rec: &Recommendation) -> Option<String> {
     })
 }
 
+fn premium_line(rec: &Recommendation) -> Option<String> {
+    rec.premium_over_dbt.map(|premium| {
+        format!(
+            "Premium over {}: {premium} a month",
+            crate::cost::BASELINE.title()
+        )
+    })
+}
+
 fn as_text(rec: &Recommendation) -> String {
     let mut out = format!("{}\n", title(rec));
     if let Some(line) = latency_line(rec) {
         out.push_str(&format!("Page's latency table: {line}\n"));
+    }
+    if let Some(line) = premium_line(rec) {
+        out.push_str(&format!("{line}\n"));
     }
     let mut path = table(&PATH_HEADER);
     for (i, step) in rec.path.iter().enumerate() {
@@ -121,6 +133,9 @@ fn as_markdown(rec: &Recommendation) -> String {
     let mut out = format!("## {}\n\n", title(rec));
     if let Some(line) = latency_line(rec) {
         out.push_str(&format!("Page's latency table: {line}\n\n"));
+    }
+    if let Some(line) = premium_line(rec) {
+        out.push_str(&format!("{line}\n\n"));
     }
     out.push_str("### Path through the decision tree\n\n");
     let rows: Vec<Vec<String>> = rec
