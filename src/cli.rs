@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decide::Approach;
 use crate::output::OutputFormat;
-use crate::stack::Arch;
+use crate::stack::{Arch, Flavor};
 use crate::workload::{LogicKind, Workload};
 
 #[derive(Debug, Parser)]
@@ -43,6 +43,68 @@ pub enum Command {
     /// Write a shareable report (Markdown and self-contained HTML) for workloads.
     #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
+    /// Write Terraform for a ksqlDB, Flink or engine stack on ECS Fargate.
+    #[command(after_help = GENERATE_EXAMPLES)]
+    Generate(GenerateArgs),
+}
+
+const GENERATE_EXAMPLES: &str = "Examples:
+  advisor generate --flavor ksqldb --out infra/ksqldb
+  advisor generate --flavor flink --config stack.toml --out infra/flink
+  advisor generate --flavor engine --config stack.toml --format json   (prints the StackSpec)";
+
+/// What shapes a StackSpec: the flavor, stack.toml, and flags over it.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// Which stack to build.
+    #[arg(long, value_enum)]
+    pub flavor: Flavor,
+
+    /// stack.toml with the network, Kafka, sizes and tags (see examples/stack.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Name prefix of every resource [default: stack.toml's name, else advisor-FLAVOR].
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// AWS region [default: stack.toml's region, else us-east-1].
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// CPU architecture of the tasks [default: stack.toml's arch, else x86].
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+
+    /// Share of tasks on Fargate Spot, 0 to 1 [default: stack.toml's spot_share, else 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub spot_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateFormat {
+    /// Terraform files in --out.
+    Terraform,
+    /// The StackSpec as JSON on stdout; nothing is written.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    /// Folder to write the Terraform root module into.
+    #[arg(long, value_name = "DIR", required_if_eq("format", "terraform"))]
+    pub out: Option<PathBuf>,
+
+    /// Overwrite files in --out that differ from what would be written.
+    #[arg(long)]
+    pub force: bool,
+
+    /// What to produce.
+    #[arg(long, value_enum, default_value_t = GenerateFormat::Terraform)]
+    pub format: GenerateFormat,
 }
 
 const COST_EXAMPLES: &str = "Examples:
@@ -161,9 +223,13 @@ impl WorkloadArgs {
 /// How estimates are priced; shared by recommend, cost and report.
 #[derive(Debug, Args)]
 pub struct PricingArgs {
-    /// CPU architecture of the Fargate tasks.
-    #[arg(long, value_enum, default_value_t = Arch::X86)]
-    pub arch: Arch,
+    /// CPU architecture of the Fargate tasks [default: stack.toml's arch, else x86].
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+
+    /// stack.toml whose sizes, counts and region to price (as `advisor generate` builds it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Run the tasks on Fargate Spot (priced at the catalog's stated discount).
     #[arg(long)]

@@ -1,5 +1,5 @@
 # Installs what the tests need, once; sourced by scripts/test. Each step checks first, so a
-# repeat run only confirms that everything is there.
+# repeat run only confirms that everything is there. Installs go under $ADVISOR_CACHE.
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -10,6 +10,25 @@ apt_install() {
     apt_updated=1
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Python tools the tests run, pinned; a new pin list rebuilds the virtualenv.
+PYTHON_PACKAGES=(
+  "checkov==3.3.30"
+)
+
+install_python_tools() {
+  local venv="$ADVISOR_CACHE/venv"
+  local stamp="$venv/.advisor-packages"
+  local wanted="${PYTHON_PACKAGES[*]}"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+    return
+  fi
+  log "installing Python test tools into $venv: $wanted"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+  echo "$wanted" >"$stamp"
 }
 
 install_test_deps() {
@@ -23,4 +42,11 @@ install_test_deps() {
     log "installing chromium-headless-shell"
     apt_install chromium-headless-shell
   fi
+  # The generate tests check formatting with the machine's terraform.
+  if ! command -v terraform >/dev/null 2>&1; then
+    echo "terraform is not on this machine; the generate tests need it (terraform fmt)" >&2
+    return 1
+  fi
+  install_python_tools
+  export PATH="$ADVISOR_CACHE/venv/bin:$PATH"
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns parsed arguments into printed output.
 
 mod cost;
+mod generate;
 mod pricing;
 mod recommend;
 mod report;
@@ -12,5 +13,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Recommend(args) => recommend::run(&args, cli.output),
         Command::Cost(args) => cost::run(&args, cli.output),
         Command::Report(args) => report::run(&args),
+        Command::Generate(args) => generate::run(&args),
     }
 }

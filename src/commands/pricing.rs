@@ -3,7 +3,11 @@
 use anyhow::Context;
 
 use crate::cli::PricingArgs;
+use std::sync::Arc;
+
+use crate::cost::estimate::StackInput;
 use crate::cost::{Catalog, PricingOptions, Usage, UsageFile};
+use crate::stack::Arch;
 use crate::workload::Workload;
 
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -11,7 +15,8 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub struct Pricing {
     pub catalog: Catalog,
     usage_file: UsageFile,
-    args_arch: crate::stack::Arch,
+    stack: Option<Arc<StackInput>>,
+    args_arch: Option<Arch>,
     spot: bool,
     hours: Option<f64>,
     ops_rate: Option<f64>,
@@ -30,6 +35,13 @@ impl Pricing {
             Some(path) => UsageFile::load(path)?,
             None => UsageFile::default(),
         };
+        let stack = match &args.config {
+            Some(path) => {
+                let (config, source) = crate::stack::config::load(path)?;
+                Some(Arc::new(StackInput { config, source }))
+            }
+            None => None,
+        };
         let today = jiff::ZonedDateTime::now().date();
         let warnings = catalog
             .staleness_warning(today, args.max_catalog_age)
@@ -38,6 +50,7 @@ impl Pricing {
         Ok(Pricing {
             catalog,
             usage_file,
+            stack,
             args_arch: args.arch,
             spot: args.spot,
             hours: args.hours,
@@ -47,17 +60,29 @@ impl Pricing {
         })
     }
 
-    /// Pricing options for a workload: its region, or us-east-1.
+    /// Pricing options for a workload: its region (or stack.toml's, or us-east-1) and the
+    /// architecture of --arch (or stack.toml's, or x86).
     pub fn options(&self, workload: &Workload) -> anyhow::Result<PricingOptions> {
+        let config = self.stack.as_ref().map(|s| &s.config);
         let region = workload
             .region
             .clone()
+            .or_else(|| {
+                config
+                    .and_then(|c| c.region.as_ref())
+                    .map(|r| r.get_ref().clone())
+            })
             .unwrap_or_else(|| DEFAULT_REGION.to_string());
         self.catalog.check_region(&region)?;
+        let arch = self
+            .args_arch
+            .or_else(|| config.and_then(|c| c.arch.as_ref()).map(|a| *a.get_ref()))
+            .unwrap_or_default();
         Ok(PricingOptions {
             region,
-            arch: self.args_arch,
+            arch,
             spot: self.spot,
+            stack: self.stack.clone(),
             hours: self.hours,
             ops_rate: self.ops_rate,
             dev_rate: self.dev_rate,

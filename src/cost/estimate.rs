@@ -7,14 +7,26 @@ use super::catalog::{Catalog, CatalogError, Price};
 use super::usage::{Figure, KafkaStorage, Usage};
 use crate::decide::Approach;
 use crate::money::CostRange;
-use crate::stack::{Arch, Flavor, Role, StackOptions, StackSpec};
+use std::sync::Arc;
+
+use crate::stack::config::Source;
+use crate::stack::{Arch, Flavor, Overrides, Role, StackConfig, StackSpec};
+
+/// A stack.toml to price instead of the page's default sizes.
+#[derive(Debug, Clone)]
+pub struct StackInput {
+    pub config: StackConfig,
+    pub source: Source,
+}
 
 /// Options that change how an estimate is priced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct PricingOptions {
     pub region: String,
     pub arch: Arch,
+    /// Run every task on Spot; without it, stack.toml's spot_share (or none) applies.
     pub spot: bool,
+    pub stack: Option<Arc<StackInput>>,
     /// Hours a month each task runs (730 by default).
     pub hours: Option<f64>,
     pub ops_rate: Option<f64>,
@@ -27,6 +39,7 @@ impl Default for PricingOptions {
             region: "us-east-1".to_string(),
             arch: Arch::X86,
             spot: false,
+            stack: None,
             hours: None,
             ops_rate: None,
             dev_rate: None,
@@ -38,6 +51,8 @@ impl Default for PricingOptions {
 pub enum EstimateError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Stack(#[from] crate::stack::StackError),
     #[error("{approach} is not priced: {why}")]
     NotPriced {
         approach: &'static str,
@@ -237,12 +252,27 @@ pub fn sized_stack(
     options: &PricingOptions,
     usage: &Usage,
 ) -> Result<(StackSpec, Option<Sizing>), EstimateError> {
-    let stack_options = StackOptions {
-        region: options.region.clone(),
-        arch: options.arch,
-        spot_share: if options.spot { 1.0 } else { 0.0 },
+    let mut stack = match &options.stack {
+        Some(input) => {
+            let overrides = Overrides {
+                region: Some(options.region.clone()),
+                arch: Some(options.arch),
+                spot_share: options.spot.then_some(1.0),
+                name: None,
+            };
+            StackSpec::build(
+                flavor,
+                &input.config,
+                &input.source,
+                &overrides,
+                &catalog.header.regions,
+            )?
+        }
+        None => {
+            let spot_share = if options.spot { 1.0 } else { 0.0 };
+            StackSpec::defaults(flavor, &options.region, options.arch, spot_share)?
+        }
     };
-    let mut stack = StackSpec::defaults(flavor, &stack_options);
     let Some(rate) = usage.events_per_sec_given() else {
         return Ok((stack, None));
     };
@@ -412,8 +442,8 @@ pub fn estimate(
         approach,
         approach_name: approach.title(),
         region: options.region.clone(),
-        arch: options.arch,
-        spot: options.spot,
+        arch: stack.as_ref().map(|s| s.arch).unwrap_or(options.arch),
+        spot: stack.as_ref().is_some_and(|s| s.spot_share > 0.0),
         hours_per_month: hours,
         lines,
         infrastructure,

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::error_chain;
+
 use super::svg::{self, Bar, Series};
 use crate::cost::estimate::{Estimate, EstimateError};
 use crate::cost::scenarios::{self, ScenarioRow};
@@ -318,16 +320,6 @@ fn render_template(
             template: name,
             message: error_chain(&e),
         })
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }
 
 pub fn render(

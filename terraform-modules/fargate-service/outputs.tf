@@ -1,0 +1,9 @@
+output "service_name" {
+  description = "Name of the ECS service."
+  value       = aws_ecs_service.this.name
+}
+
+output "task_definition_arn" {
+  description = "ARN of the task definition revision the service runs."
+  value       = aws_ecs_task_definition.this.arn
+}
