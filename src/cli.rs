@@ -46,6 +46,84 @@ pub enum Command {
     /// Write Terraform for a ksqlDB, Flink or engine stack on ECS Fargate.
     #[command(after_help = GENERATE_EXAMPLES)]
     Generate(GenerateArgs),
+    /// Apply a stack straight to AWS through the SDK: plan, confirm, apply, wait.
+    #[command(after_help = DEPLOY_EXAMPLES)]
+    Deploy(DeployArgs),
+    /// Show a deployed stack: services, deployments, endpoint, events and monthly cost.
+    Status(StatusArgs),
+    /// Delete a deployed stack; the checkpoint bucket only with --delete-data.
+    Destroy(DestroyArgs),
+}
+
+const DEPLOY_EXAMPLES: &str = "Examples:
+  advisor deploy --flavor ksqldb --config stack.toml --dry-run
+  advisor deploy --flavor flink --config stack.toml --yes --timeout 20m
+  advisor deploy --flavor engine --config stack.toml --profile prod --no-wait -o json
+
+Credentials and region come from the AWS default chain (environment, profile, SSO,
+instance role); AWS_ENDPOINT_URL points every client at another endpoint.";
+
+/// How to reach AWS.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// Named profile from the AWS config files.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Print the plan and stop; nothing is changed.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Apply without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Return once the changes are made, without waiting for the rollout.
+    #[arg(long, conflicts_with = "wait")]
+    pub no_wait: bool,
+
+    /// Wait until every service runs its new task definition (the default).
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How long to wait for the rollout, e.g. 15m, 1h.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Delete without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Also empty and delete the checkpoint bucket: every version and delete marker.
+    #[arg(long)]
+    pub delete_data: bool,
 }
 
 const GENERATE_EXAMPLES: &str = "Examples:

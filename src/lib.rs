@@ -1,6 +1,7 @@
 //! advisor: decide whether and how to add stream processing to Kafka, price it, and
 //! deploy it. The binary's `main` parses flags and calls [`commands::run`].
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod cost;

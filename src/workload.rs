@@ -96,11 +96,11 @@ impl fmt::Display for Latency {
         if ms == 0 {
             return write!(f, "{}us", self.0.as_micros());
         }
-        let (value, unit) = if ms % 3_600_000 == 0 {
+        let (value, unit) = if ms.is_multiple_of(3_600_000) {
             (ms / 3_600_000, "h")
-        } else if ms % 60_000 == 0 {
+        } else if ms.is_multiple_of(60_000) {
             (ms / 60_000, "m")
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             (ms / 1000, "s")
         } else {
             (ms, "ms")

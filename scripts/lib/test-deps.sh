@@ -15,6 +15,7 @@ apt_install() {
 # Python tools the tests run, pinned; a new pin list rebuilds the virtualenv.
 PYTHON_PACKAGES=(
   "checkov==3.3.30"
+  "moto[server]==5.1.22"
 )
 
 install_python_tools() {

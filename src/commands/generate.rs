@@ -4,6 +4,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::{GenerateArgs, GenerateFormat, StackArgs};
+use crate::cost::estimate::StackInput;
 use crate::cost::Catalog;
 use crate::output::JSON_SCHEMA_VERSION;
 use crate::render::terraform::{self, File};
@@ -11,6 +12,11 @@ use crate::stack::{config, Overrides, StackConfig, StackSpec};
 
 /// Builds the StackSpec the flags and stack.toml describe.
 pub fn stack_from(args: &StackArgs) -> anyhow::Result<StackSpec> {
+    Ok(stack_and_input(args)?.0)
+}
+
+/// The StackSpec and the stack.toml it came from, for pricing the same stack.
+pub fn stack_and_input(args: &StackArgs) -> anyhow::Result<(StackSpec, StackInput)> {
     let (config, source) = match &args.config {
         Some(path) => config::load(path)?,
         None => (StackConfig::default(), config::Source::default()),
@@ -22,13 +28,14 @@ pub fn stack_from(args: &StackArgs) -> anyhow::Result<StackSpec> {
         arch: args.arch,
         spot_share: args.spot_share,
     };
-    Ok(StackSpec::build(
+    let spec = StackSpec::build(
         args.flavor,
         &config,
         &source,
         &overrides,
         &catalog.header.regions,
-    )?)
+    )?;
+    Ok((spec, StackInput { config, source }))
 }
 
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 //! One module per subcommand; each turns parsed arguments into printed output.
 
 mod cost;
-mod generate;
+mod deploy;
+pub(crate) mod generate;
 mod pricing;
 mod recommend;
 mod report;
@@ -14,5 +15,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cost(args) => cost::run(&args, cli.output),
         Command::Report(args) => report::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Deploy(args) => deploy::deploy(&args, cli.output),
+        Command::Status(args) => deploy::status(&args, cli.output),
+        Command::Destroy(args) => deploy::destroy(&args, cli.output),
     }
 }

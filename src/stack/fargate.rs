@@ -25,9 +25,10 @@ pub fn check_size(cpu_units: u32, memory_mib: u32) -> Result<(), String> {
     };
     // 0.25 vCPU offers 512 MiB and then whole GB steps; the table's step covers the rest.
     let allowed = if cpu_units == 256 {
-        memory_mib == 512 || (memory_mib >= 1024 && memory_mib <= *to && memory_mib % 1024 == 0)
+        memory_mib == 512
+            || (memory_mib >= 1024 && memory_mib <= *to && memory_mib.is_multiple_of(1024))
     } else {
-        memory_mib >= *from && memory_mib <= *to && (memory_mib - from) % step == 0
+        memory_mib >= *from && memory_mib <= *to && (memory_mib - from).is_multiple_of(*step)
     };
     if allowed {
         Ok(())
