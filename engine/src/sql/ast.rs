@@ -1,0 +1,214 @@
+//! The statements and expressions of ksqlDB's SQL that the engine understands.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Column types; ksqlDB names in brackets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlType {
+    Boolean,
+    /// INT / INTEGER: 32-bit.
+    Int,
+    /// BIGINT: 64-bit.
+    Bigint,
+    Double,
+    /// STRING / VARCHAR.
+    String,
+    Array(Box<SqlType>),
+}
+
+impl fmt::Display for SqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SqlType::Boolean => write!(f, "BOOLEAN"),
+            SqlType::Int => write!(f, "INTEGER"),
+            SqlType::Bigint => write!(f, "BIGINT"),
+            SqlType::Double => write!(f, "DOUBLE"),
+            SqlType::String => write!(f, "STRING"),
+            SqlType::Array(inner) => write!(f, "ARRAY<{inner}>"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Stream,
+    Table,
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceKind::Stream => "STREAM",
+            SourceKind::Table => "TABLE",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    pub sql_type: SqlType,
+    /// KEY (streams) or PRIMARY KEY (tables).
+    pub key: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Null,
+    Boolean(bool),
+    Integer(i64),
+    Decimal(f64),
+    String(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Subtract,
+    Multiply,
+    Divide,
+    Modulo,
+    Concat,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    And,
+    Or,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Negate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Column(String),
+    Literal(Literal),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// `name(args)`; `COUNT(*)` has `star`.
+    Function {
+        name: String,
+        args: Vec<Expr>,
+        star: bool,
+    },
+    Case {
+        operand: Option<Box<Expr>>,
+        whens: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
+    Cast(Box<Expr>, SqlType),
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negated: bool,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        negated: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectItem {
+    /// `*`
+    Wildcard,
+    Expr {
+        expr: Expr,
+        alias: Option<String>,
+    },
+}
+
+/// A duration in milliseconds, as written in WINDOW clauses.
+pub type Millis = i64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowKind {
+    Tumbling { size: Millis },
+    Hopping { size: Millis, advance: Millis },
+    Session { gap: Millis },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowSpec {
+    pub kind: WindowKind,
+    pub retention: Option<Millis>,
+    pub grace: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    Changes,
+    Final,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub projection: Vec<SelectItem>,
+    pub from: String,
+    pub filter: Option<Expr>,
+    pub window: Option<WindowSpec>,
+    pub group_by: Vec<Expr>,
+    pub having: Option<Expr>,
+    pub emit: Option<Emit>,
+    pub limit: Option<u64>,
+}
+
+/// Properties of a WITH clause, keys upper-cased.
+pub type Properties = BTreeMap<String, Literal>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    CreateSource {
+        kind: SourceKind,
+        name: String,
+        columns: Vec<ColumnDef>,
+        properties: Properties,
+        if_not_exists: bool,
+        or_replace: bool,
+    },
+    CreateAsSelect {
+        kind: SourceKind,
+        name: String,
+        properties: Properties,
+        query: Query,
+        if_not_exists: bool,
+        or_replace: bool,
+    },
+    Select(Query),
+    Show(String),
+    Describe(String),
+    Drop {
+        kind: SourceKind,
+        name: String,
+        if_exists: bool,
+        delete_topic: bool,
+    },
+    Terminate(String),
+}
+
+/// A statement with where it starts in the text, and its own text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    pub statement: Statement,
+    pub line: usize,
+    pub column: usize,
+    pub text: String,
+}
