@@ -5,4 +5,6 @@
 //! decoder/encoder seam; `state` keeps operator state per input partition, snapshotted
 //! with its offsets; `operators` run the queries; `io` moves records in and out.
 
+pub mod expr;
 pub mod sql;
+pub mod value;

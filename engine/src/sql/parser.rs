@@ -484,12 +484,14 @@ impl<'a> Parser<'a> {
             "MINUTE" => 60_000,
             "HOUR" => 3_600_000,
             "DAY" => 86_400_000,
-            _ => return Err(ParseError {
-                at,
-                message: format!(
+            _ => {
+                return Err(ParseError {
+                    at,
+                    message: format!(
                     "{unit} is not a time unit; use MILLISECONDS, SECONDS, MINUTES, HOURS or DAYS"
                 ),
-            }),
+                })
+            }
         };
         if amount <= 0 {
             return Err(ParseError {
