@@ -1,0 +1,220 @@
+//! Aggregate functions: what each keeps per group and window, and what it reports.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::Value;
+
+/// ksqlDB caps COLLECT_LIST and COLLECT_SET at this many entries by default.
+pub const COLLECT_LIMIT: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AggKind {
+    CountStar,
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    CountDistinct,
+    LatestByOffset,
+    EarliestByOffset,
+    CollectList,
+    CollectSet,
+    TopK(usize),
+}
+
+impl AggKind {
+    /// The kind for a call; `k` is TOPK's second argument.
+    pub fn from_call(name: &str, star: bool, k: Option<i64>) -> Result<AggKind, String> {
+        Ok(match name {
+            "COUNT" if star => AggKind::CountStar,
+            "COUNT" => AggKind::Count,
+            "SUM" => AggKind::Sum,
+            "MIN" => AggKind::Min,
+            "MAX" => AggKind::Max,
+            "AVG" => AggKind::Avg,
+            "COUNT_DISTINCT" => AggKind::CountDistinct,
+            "LATEST_BY_OFFSET" => AggKind::LatestByOffset,
+            "EARLIEST_BY_OFFSET" => AggKind::EarliestByOffset,
+            "COLLECT_LIST" => AggKind::CollectList,
+            "COLLECT_SET" => AggKind::CollectSet,
+            "TOPK" => match k {
+                Some(k) if k > 0 => AggKind::TopK(k as usize),
+                _ => {
+                    return Err(
+                        "TOPK takes a column and a whole number above zero, e.g. TOPK(x, 3)".into(),
+                    )
+                }
+            },
+            other => {
+                return Err(format!(
+                    "aggregate {other} is not supported by advisor-engine"
+                ))
+            }
+        })
+    }
+
+    pub fn initial(&self) -> Acc {
+        match self {
+            AggKind::CountStar | AggKind::Count => Acc::Count(0),
+            AggKind::Sum => Acc::Sum(Value::Integer(0)),
+            AggKind::Min | AggKind::Max | AggKind::LatestByOffset | AggKind::EarliestByOffset => {
+                Acc::One(None)
+            }
+            AggKind::Avg => Acc::Avg { sum: 0.0, count: 0 },
+            AggKind::CountDistinct => Acc::Distinct(BTreeSet::new()),
+            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) => Acc::Many(Vec::new()),
+        }
+    }
+
+    /// Folds one input value (`Value::Null` for COUNT(*)) into the accumulator.
+    pub fn update(&self, acc: &mut Acc, value: Value) {
+        match (self, acc) {
+            (AggKind::CountStar, Acc::Count(n)) => *n += 1,
+            (AggKind::Count, Acc::Count(n)) if !value.is_null() => *n += 1,
+            (AggKind::Sum, Acc::Sum(total)) => {
+                *total = match (&*total, &value) {
+                    (_, Value::Null) => return,
+                    (Value::Integer(a), Value::Integer(b)) => Value::Integer(a.wrapping_add(*b)),
+                    (a, b) => Value::Double(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
+                }
+            }
+            (AggKind::Min, Acc::One(current)) | (AggKind::Max, Acc::One(current)) => {
+                if value.is_null() {
+                    return;
+                }
+                let replace = match current {
+                    None => true,
+                    Some(existing) => match value.compare(existing) {
+                        Some(order) => {
+                            if *self == AggKind::Min {
+                                order.is_lt()
+                            } else {
+                                order.is_gt()
+                            }
+                        }
+                        None => false,
+                    },
+                };
+                if replace {
+                    *current = Some(value);
+                }
+            }
+            (AggKind::LatestByOffset, Acc::One(current)) if !value.is_null() => {
+                *current = Some(value);
+            }
+            (AggKind::EarliestByOffset, Acc::One(current))
+                if current.is_none() && !value.is_null() =>
+            {
+                *current = Some(value);
+            }
+            (AggKind::Avg, Acc::Avg { sum, count }) => {
+                if let Some(v) = value.as_f64() {
+                    *sum += v;
+                    *count += 1;
+                }
+            }
+            (AggKind::CountDistinct, Acc::Distinct(seen)) if !value.is_null() => {
+                let mut key = Vec::new();
+                value.write_key(&mut key);
+                seen.insert(key);
+            }
+            (AggKind::CollectList, Acc::Many(items)) if items.len() < COLLECT_LIMIT => {
+                items.push(value);
+            }
+            (AggKind::CollectSet, Acc::Many(items))
+                if items.len() < COLLECT_LIMIT && !items.contains(&value) =>
+            {
+                items.push(value);
+            }
+            (AggKind::TopK(k), Acc::Many(items)) => {
+                if value.is_null() {
+                    return;
+                }
+                let at = items
+                    .iter()
+                    .position(|existing| value.compare(existing).is_some_and(|o| o.is_gt()))
+                    .unwrap_or(items.len());
+                if at < *k {
+                    items.insert(at, value);
+                    items.truncate(*k);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn result(&self, acc: &Acc) -> Value {
+        match acc {
+            Acc::Count(n) => Value::Integer(*n),
+            Acc::Sum(total) => total.clone(),
+            Acc::One(value) => value.clone().unwrap_or(Value::Null),
+            Acc::Avg { sum, count } => {
+                if *count == 0 {
+                    Value::Null
+                } else {
+                    Value::Double(sum / *count as f64)
+                }
+            }
+            Acc::Distinct(seen) => Value::Integer(seen.len() as i64),
+            Acc::Many(items) => Value::Array(items.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Acc {
+    Count(i64),
+    Sum(Value),
+    One(Option<Value>),
+    Avg { sum: f64, count: i64 },
+    Distinct(BTreeSet<Vec<u8>>),
+    Many(Vec<Value>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold(kind: AggKind, values: &[Value]) -> Value {
+        let mut acc = kind.initial();
+        for v in values {
+            kind.update(&mut acc, v.clone());
+        }
+        kind.result(&acc)
+    }
+
+    #[test]
+    fn aggregates_follow_ksqldb() {
+        let values = [
+            Value::Integer(3),
+            Value::Null,
+            Value::Integer(5),
+            Value::Integer(3),
+        ];
+        assert_eq!(fold(AggKind::CountStar, &values), Value::Integer(4));
+        assert_eq!(fold(AggKind::Count, &values), Value::Integer(3));
+        assert_eq!(fold(AggKind::Sum, &values), Value::Integer(11));
+        assert_eq!(
+            fold(AggKind::Sum, &[Value::Double(1.5), Value::Integer(2)]),
+            Value::Double(3.5)
+        );
+        assert_eq!(fold(AggKind::Min, &values), Value::Integer(3));
+        assert_eq!(fold(AggKind::Max, &values), Value::Integer(5));
+        assert_eq!(fold(AggKind::Avg, &values), Value::Double(11.0 / 3.0));
+        assert_eq!(fold(AggKind::CountDistinct, &values), Value::Integer(2));
+        assert_eq!(fold(AggKind::LatestByOffset, &values), Value::Integer(3));
+        assert_eq!(fold(AggKind::EarliestByOffset, &values), Value::Integer(3));
+        assert_eq!(
+            fold(AggKind::CollectSet, &values),
+            Value::Array(vec![Value::Integer(3), Value::Null, Value::Integer(5)])
+        );
+        assert_eq!(
+            fold(AggKind::TopK(2), &values),
+            Value::Array(vec![Value::Integer(5), Value::Integer(3)])
+        );
+        assert_eq!(fold(AggKind::Avg, &[]), Value::Null);
+    }
+}

@@ -1,0 +1,144 @@
+//! The engine's catalog of streams and tables and its persistent queries; statements come in,
+//! queries come out. The REST API and the queries-file runner both drive this.
+
+use std::collections::BTreeMap;
+
+use crate::query::{PersistentQuery, PlanError, SourceDef};
+use crate::sql::ast::{Located, SourceKind, Statement};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error("line {line}: {message}")]
+    Statement { line: usize, message: String },
+}
+
+/// What a statement did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Executed {
+    Created {
+        kind: SourceKind,
+        name: String,
+    },
+    QueryStarted {
+        id: String,
+        kind: SourceKind,
+        name: String,
+    },
+}
+
+#[derive(Default)]
+pub struct Engine {
+    pub sources: BTreeMap<String, SourceDef>,
+    pub queries: Vec<PersistentQuery>,
+    next_query: usize,
+}
+
+impl Engine {
+    fn error<T>(located: &Located, message: impl Into<String>) -> Result<T, EngineError> {
+        Err(EngineError::Statement {
+            line: located.line,
+            message: message.into(),
+        })
+    }
+
+    fn plan_error(located: &Located, error: PlanError) -> EngineError {
+        EngineError::Statement {
+            line: located.line,
+            message: error.to_string(),
+        }
+    }
+
+    /// Runs a CREATE statement: registers a source, or plans and starts a query.
+    pub fn execute(&mut self, located: &Located) -> Result<Executed, EngineError> {
+        match &located.statement {
+            Statement::CreateSource {
+                kind,
+                name,
+                columns,
+                properties,
+                if_not_exists,
+                or_replace,
+            } => {
+                if self.sources.contains_key(name) && !*or_replace {
+                    if *if_not_exists {
+                        return Ok(Executed::Created {
+                            kind: *kind,
+                            name: name.clone(),
+                        });
+                    }
+                    return Self::error(located, format!("Cannot add {kind} '{name}': A {kind} with the same name already exists"));
+                }
+                let source = SourceDef::declared(*kind, name, columns, properties)
+                    .map_err(|e| Self::plan_error(located, e))?;
+                self.sources.insert(name.clone(), source);
+                Ok(Executed::Created {
+                    kind: *kind,
+                    name: name.clone(),
+                })
+            }
+            Statement::CreateAsSelect {
+                kind,
+                name,
+                properties,
+                query,
+                if_not_exists,
+                or_replace,
+            } => {
+                if self.sources.contains_key(name) && !*or_replace {
+                    if *if_not_exists {
+                        return Ok(Executed::Created {
+                            kind: *kind,
+                            name: name.clone(),
+                        });
+                    }
+                    return Self::error(located, format!("Cannot add {kind} '{name}': A {kind} with the same name already exists"));
+                }
+                let Some(source) = self.sources.get(&query.from) else {
+                    return Self::error(located, format!("{} does not exist", query.from));
+                };
+                let prefix = match kind {
+                    SourceKind::Stream => "CSAS",
+                    SourceKind::Table => "CTAS",
+                };
+                let id = format!("{prefix}_{name}_{}", self.next_query);
+                let planned = PersistentQuery::plan(id.clone(), *kind, name, properties, query, source, located.text.clone())
+                    .map_err(|e| Self::plan_error(located, e))?;
+                self.next_query += 1;
+                self.sources.insert(name.clone(), planned.sink.clone());
+                self.queries.push(planned);
+                Ok(Executed::QueryStarted {
+                    id,
+                    kind: *kind,
+                    name: name.clone(),
+                })
+            }
+            other => Self::error(
+                located,
+                format!(
+                    "{} is not a statement a queries file can run; it takes CREATE STREAM, CREATE TABLE and CREATE ... AS SELECT",
+                    statement_name(other)
+                ),
+            ),
+        }
+    }
+
+    /// The source a name or a Kafka topic refers to.
+    pub fn source_for(&self, name_or_topic: &str) -> Option<&SourceDef> {
+        let upper = name_or_topic.to_ascii_uppercase();
+        self.sources
+            .get(&upper)
+            .or_else(|| self.sources.get(name_or_topic))
+            .or_else(|| self.sources.values().find(|s| s.topic == name_or_topic))
+    }
+}
+
+fn statement_name(statement: &Statement) -> &'static str {
+    match statement {
+        Statement::Select(_) => "SELECT",
+        Statement::Show(_) => "SHOW",
+        Statement::Describe(_) => "DESCRIBE",
+        Statement::Drop { .. } => "DROP",
+        Statement::Terminate(_) => "TERMINATE",
+        Statement::CreateSource { .. } | Statement::CreateAsSelect { .. } => "CREATE",
+    }
+}

@@ -1,0 +1,319 @@
+//! Queries over local files: JSON lines in, JSON lines out, so the engine runs on a laptop
+//! with no broker and over backfills.
+//!
+//! An input is `file:PATH` (each line a record value) or `records:PATH` (each line an
+//! envelope `{"key": ..., "value": {...}, "timestamp": ms, "partition": n}`). Each output line is
+//! `{"key": ..., "window": {"start": ms, "end": ms}, "value": {...} | null, "timestamp": ms}`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::engine::Engine;
+use crate::query::{DeadLetter, InputRecord, OutputRecord, PersistentQuery};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Values,
+    Records,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub name: String,
+    pub kind: InputKind,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error("{0:?} is not NAME=file:PATH or NAME=records:PATH")]
+    Spec(String),
+    #[error("{what} names {name}, which is not a stream or table of the SQL file")]
+    UnknownName { what: &'static str, name: String },
+    #[error("no --input for {0}, which a query reads; add --input {0}=file:PATH")]
+    MissingInput(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = FilesError;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let (name, target) = spec
+            .split_once('=')
+            .ok_or_else(|| FilesError::Spec(spec.into()))?;
+        let (kind, path) = if let Some(path) = target.strip_prefix("file:") {
+            (InputKind::Values, path)
+        } else if let Some(path) = target.strip_prefix("records:") {
+            (InputKind::Records, path)
+        } else {
+            return Err(FilesError::Spec(spec.into()));
+        };
+        if name.is_empty() || path.is_empty() {
+            return Err(FilesError::Spec(spec.into()));
+        }
+        Ok(Endpoint {
+            name: name.to_string(),
+            kind,
+            path: PathBuf::from(path),
+        })
+    }
+}
+
+/// Where output lines go: a file per sink, or stdout tagged with the sink's name.
+enum Sink {
+    File(BufWriter<File>, String),
+    Stdout,
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn output_json(query: &PersistentQuery, record: &OutputRecord) -> Json {
+    let key = match record.key.as_slice() {
+        [] => Json::Null,
+        [single] => single.to_json(),
+        many => Json::Object(
+            query
+                .key_names
+                .iter()
+                .zip(many)
+                .map(|(n, v)| (n.clone(), v.to_json()))
+                .collect(),
+        ),
+    };
+    let value = record.value.as_ref().map(|values| {
+        Json::Object(
+            query
+                .value_names
+                .iter()
+                .zip(values)
+                .map(|(n, v)| (n.clone(), v.to_json()))
+                .collect::<Map<_, _>>(),
+        )
+    });
+    let mut line = Map::new();
+    line.insert("key".into(), key);
+    if let Some((start, end)) = record.window {
+        line.insert("window".into(), json!({"start": start, "end": end}));
+    }
+    line.insert("value".into(), value.unwrap_or(Json::Null));
+    line.insert("timestamp".into(), json!(record.timestamp));
+    Json::Object(line)
+}
+
+fn dead_letter_json(dead: &DeadLetter) -> Json {
+    json!({
+        "query": dead.query,
+        "source": dead.source,
+        "partition": dead.partition,
+        "offset": dead.offset,
+        "reason": dead.reason,
+        "value": dead.value,
+    })
+}
+
+/// Summary of a run, per query.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    pub queries: Vec<(String, crate::query::Stats)>,
+}
+
+pub fn run(
+    engine: &mut Engine,
+    inputs: &[Endpoint],
+    outputs: &[Endpoint],
+    dead_letters: Option<&Path>,
+) -> Result<RunSummary, FilesError> {
+    let mut input_for: BTreeMap<String, &Endpoint> = BTreeMap::new();
+    for input in inputs {
+        let source = engine
+            .source_for(&input.name)
+            .ok_or_else(|| FilesError::UnknownName {
+                what: "--input",
+                name: input.name.clone(),
+            })?;
+        input_for.insert(source.name.clone(), input);
+    }
+    let mut sinks: Vec<Sink> = Vec::new();
+    for query in &engine.queries {
+        let target = outputs
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(&query.sink.name) || o.name == query.sink.topic);
+        sinks.push(match target {
+            Some(endpoint) => {
+                let file = File::create(&endpoint.path).map_err(|source| FilesError::Write {
+                    path: endpoint.path.display().to_string(),
+                    source,
+                })?;
+                Sink::File(BufWriter::new(file), endpoint.path.display().to_string())
+            }
+            None => Sink::Stdout,
+        });
+        if !input_for.contains_key(&query.source) {
+            return Err(FilesError::MissingInput(query.source.clone()));
+        }
+    }
+    for output in outputs {
+        if !engine
+            .queries
+            .iter()
+            .any(|q| output.name.eq_ignore_ascii_case(&q.sink.name) || output.name == q.sink.topic)
+        {
+            return Err(FilesError::UnknownName {
+                what: "--output",
+                name: output.name.clone(),
+            });
+        }
+    }
+    let mut dead_sink: Box<dyn Write> = match dead_letters {
+        Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|source| {
+            FilesError::Write {
+                path: path.display().to_string(),
+                source,
+            }
+        })?)),
+        None => Box::new(std::io::stderr()),
+    };
+    let stdout = std::io::stdout();
+    let mut out = Vec::new();
+    let mut dead = Vec::new();
+    for (source, endpoint) in &input_for {
+        let file = File::open(&endpoint.path).map_err(|e| FilesError::Read {
+            path: endpoint.path.display().to_string(),
+            source: e,
+        })?;
+        let readers: Vec<usize> = engine
+            .queries
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| &q.source == source)
+            .map(|(i, _)| i)
+            .collect();
+        let mut line = Vec::new();
+        let mut reader = BufReader::new(file);
+        let mut offset = 0u64;
+        loop {
+            line.clear();
+            let read = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| FilesError::Read {
+                    path: endpoint.path.display().to_string(),
+                    source: e,
+                })?;
+            if read == 0 {
+                break;
+            }
+            let trimmed = trim(&line);
+            if trimmed.is_empty() {
+                offset += 1;
+                continue;
+            }
+            let envelope = match endpoint.kind {
+                InputKind::Values => None,
+                InputKind::Records => Some(serde_json::from_slice::<Json>(trimmed)),
+            };
+            let (partition, timestamp, key, value): (u32, i64, Option<Vec<u8>>, Option<Vec<u8>>) =
+                match &envelope {
+                    None => (0, now_millis(), None, Some(trimmed.to_vec())),
+                    Some(Ok(Json::Object(record))) => (
+                        record.get("partition").and_then(Json::as_u64).unwrap_or(0) as u32,
+                        record
+                            .get("timestamp")
+                            .and_then(Json::as_i64)
+                            .unwrap_or_else(now_millis),
+                        record.get("key").and_then(|k| match k {
+                            Json::Null => None,
+                            Json::String(s) => Some(s.as_bytes().to_vec()),
+                            other => Some(other.to_string().into_bytes()),
+                        }),
+                        record.get("value").and_then(|v| match v {
+                            Json::Null => None,
+                            Json::String(s) => Some(s.as_bytes().to_vec()),
+                            other => Some(other.to_string().into_bytes()),
+                        }),
+                    ),
+                    // A broken envelope still reaches the queries, which dead-letter it.
+                    Some(_) => (0, now_millis(), None, Some(trimmed.to_vec())),
+                };
+            let record = InputRecord {
+                partition,
+                offset,
+                timestamp,
+                key: key.as_deref(),
+                value: value.as_deref(),
+            };
+            for &index in &readers {
+                out.clear();
+                dead.clear();
+                engine.queries[index].process(&record, &mut out, &mut dead);
+                for output in &out {
+                    let text = output_json(&engine.queries[index], output).to_string();
+                    match &mut sinks[index] {
+                        Sink::File(writer, path) => {
+                            writeln!(writer, "{text}").map_err(|source| FilesError::Write {
+                                path: path.clone(),
+                                source,
+                            })?
+                        }
+                        Sink::Stdout => {
+                            let mut lock = stdout.lock();
+                            let _ = writeln!(
+                                lock,
+                                "{{\"sink\":\"{}\",\"record\":{text}}}",
+                                engine.queries[index].sink.name
+                            );
+                        }
+                    }
+                }
+                for letter in &dead {
+                    let _ = writeln!(dead_sink, "{}", dead_letter_json(letter));
+                }
+            }
+            offset += 1;
+        }
+    }
+    for sink in &mut sinks {
+        if let Sink::File(writer, path) = sink {
+            writer.flush().map_err(|source| FilesError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    let _ = dead_sink.flush();
+    Ok(RunSummary {
+        queries: engine
+            .queries
+            .iter()
+            .map(|q| (q.id.clone(), q.stats.clone()))
+            .collect(),
+    })
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map(|p| p + 1)
+        .unwrap_or(0);
+    &line[..end]
+}

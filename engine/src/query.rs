@@ -1,0 +1,978 @@
+//! Persistent queries: a CREATE ... AS SELECT planned against the catalog into a pipeline
+//! (decode, filter, project or aggregate) that turns input records into output records and
+//! dead letters. Nothing here knows where records come from or go to.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{Acc, AggKind};
+use crate::expr::{self, compile, Compiled, Context, ExprError, Plain, Resolver};
+use crate::format::{Decoder, JsonDecoder};
+use crate::sql::ast::{
+    BinaryOp, ColumnDef, Emit, Expr, Literal, Properties, Query, SelectItem, SourceKind, SqlType,
+    WindowKind,
+};
+use crate::state::Partitioned;
+use crate::value::{Column, Row, Schema, Value};
+
+/// ksqlDB's default grace period for windows that do not name one.
+pub const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Expr(#[from] ExprError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, PlanError> {
+    Err(PlanError::Invalid(message.into()))
+}
+
+/// A stream or table known to the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceDef {
+    pub name: String,
+    pub kind: SourceKind,
+    pub schema: Schema,
+    pub topic: String,
+    pub value_format: String,
+    pub key_format: String,
+    pub timestamp: Option<String>,
+    pub windowed: bool,
+}
+
+fn property(properties: &Properties, key: &str) -> Option<String> {
+    properties.get(key).map(|v| match v {
+        Literal::String(s) => s.clone(),
+        Literal::Integer(i) => i.to_string(),
+        Literal::Decimal(d) => d.to_string(),
+        Literal::Boolean(b) => b.to_string(),
+        Literal::Null => String::new(),
+    })
+}
+
+const FORMATS: [&str; 1] = ["JSON"];
+
+fn check_format(name: &str, which: &str) -> Result<(), PlanError> {
+    if FORMATS.contains(&name.to_ascii_uppercase().as_str()) {
+        Ok(())
+    } else {
+        invalid(format!(
+            "{which} '{name}' is not supported by advisor-engine yet; use JSON (Avro and the Schema Registry arrive with the formats work)"
+        ))
+    }
+}
+
+impl SourceDef {
+    pub fn declared(
+        kind: SourceKind,
+        name: &str,
+        columns: &[ColumnDef],
+        properties: &Properties,
+    ) -> Result<SourceDef, PlanError> {
+        let topic = property(properties, "KAFKA_TOPIC").ok_or_else(|| {
+            PlanError::Invalid(format!("{name} needs KAFKA_TOPIC in its WITH clause"))
+        })?;
+        let value_format = property(properties, "VALUE_FORMAT")
+            .or_else(|| property(properties, "FORMAT"))
+            .ok_or_else(|| {
+                PlanError::Invalid(format!("{name} needs VALUE_FORMAT in its WITH clause"))
+            })?;
+        check_format(&value_format, "VALUE_FORMAT")?;
+        let key_format = property(properties, "KEY_FORMAT").unwrap_or_else(|| "KAFKA".into());
+        let schema = Schema {
+            columns: columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    sql_type: c.sql_type.clone(),
+                    key: c.key,
+                })
+                .collect(),
+        };
+        let timestamp = property(properties, "TIMESTAMP").map(|t| t.to_ascii_uppercase());
+        if let Some(column) = &timestamp {
+            match schema.index_of(column).map(|i| &schema.columns[i].sql_type) {
+                Some(SqlType::Bigint) => {}
+                Some(other) => {
+                    return invalid(format!(
+                        "TIMESTAMP column {column} is {other}; advisor-engine reads BIGINT epoch milliseconds"
+                    ))
+                }
+                None => return invalid(format!("TIMESTAMP column {column} is not a column of {name}")),
+            }
+        }
+        if kind == SourceKind::Table && schema.key_columns().next().is_none() {
+            return invalid(format!("table {name} needs a PRIMARY KEY column"));
+        }
+        Ok(SourceDef {
+            name: name.to_string(),
+            kind,
+            schema,
+            topic,
+            value_format: value_format.to_ascii_uppercase(),
+            key_format: key_format.to_ascii_uppercase(),
+            timestamp,
+            windowed: false,
+        })
+    }
+}
+
+/// One record as a source hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct InputRecord<'a> {
+    pub partition: u32,
+    pub offset: u64,
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+}
+
+/// One output record: key columns, the window for windowed tables, and the value columns
+/// (`None` is a tombstone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputRecord {
+    pub key: Vec<Value>,
+    pub window: Option<(i64, i64)>,
+    pub value: Option<Vec<Value>>,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub query: String,
+    pub source: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub reason: String,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub dead_letters: u64,
+    pub late_events: u64,
+}
+
+struct Window {
+    kind: WindowKind,
+    grace: i64,
+}
+
+impl Window {
+    /// The windows an event time falls in, newest first.
+    fn assign(&self, ts: i64, out: &mut Vec<(i64, i64)>) {
+        out.clear();
+        match self.kind {
+            WindowKind::Tumbling { size } => {
+                let start = ts - ts.rem_euclid(size);
+                out.push((start, start + size));
+            }
+            WindowKind::Hopping { size, advance } => {
+                let mut start = ts - ts.rem_euclid(advance);
+                while start > ts - size && start >= 0 {
+                    out.push((start, start + size));
+                    start -= advance;
+                }
+            }
+            WindowKind::Session { .. } => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Entry {
+    group: Vec<Value>,
+    window: Option<(i64, i64)>,
+    accs: Vec<Acc>,
+    max_ts: i64,
+}
+
+/// One partition's aggregation state. Map keys are group bytes plus the window start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AggregateState {
+    stream_time: i64,
+    #[serde(with = "pairs")]
+    entries: HashMap<Vec<u8>, Entry>,
+    /// Window end to the entries that close then, for EMIT FINAL and for freeing memory.
+    closing: BTreeMap<i64, Vec<Vec<u8>>>,
+}
+
+mod pairs {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, V: Serialize>(
+        map: &HashMap<Vec<u8>, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let pairs: Vec<(&Vec<u8>, &V)> = map.iter().collect();
+        pairs.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        d: D,
+    ) -> Result<HashMap<Vec<u8>, V>, D::Error> {
+        let pairs: Vec<(Vec<u8>, V)> = Vec::deserialize(d)?;
+        Ok(pairs.into_iter().collect())
+    }
+}
+
+struct AggregateStage {
+    group_by: Vec<Compiled>,
+    aggs: Vec<(AggKind, Option<Compiled>)>,
+    window: Option<Window>,
+    having: Option<Compiled>,
+    key: Vec<Compiled>,
+    value: Vec<Compiled>,
+    emit: Emit,
+    state: Partitioned<AggregateState>,
+    scratch: Vec<(i64, i64)>,
+}
+
+enum Stage {
+    Project {
+        key: Vec<Compiled>,
+        value: Vec<Compiled>,
+    },
+    Aggregate(Box<AggregateStage>),
+}
+
+pub struct PersistentQuery {
+    pub id: String,
+    pub source: String,
+    pub sink: SourceDef,
+    pub key_names: Vec<String>,
+    pub value_names: Vec<String>,
+    pub sql: String,
+    decoder: Box<dyn Decoder>,
+    /// Where each source column comes from: the record key, or the decoded value.
+    key_columns: Vec<(usize, SqlType)>,
+    value_positions: Vec<usize>,
+    width: usize,
+    timestamp: Option<usize>,
+    filter: Option<Compiled>,
+    stage: Stage,
+    pub stats: Stats,
+}
+
+/// Collects the aggregate calls of a projection into slots, and resolves GROUP BY
+/// expressions to the group row.
+struct Aggregation<'a> {
+    input: &'a Schema,
+    group_by: &'a [Expr],
+    aggs: Vec<(Expr, AggKind, Option<Compiled>)>,
+}
+
+impl Resolver for Aggregation<'_> {
+    fn aggregate(&mut self, call: &Expr) -> Result<Option<usize>, ExprError> {
+        if let Some(slot) = self.aggs.iter().position(|(e, ..)| e == call) {
+            return Ok(Some(slot));
+        }
+        let Expr::Function { name, args, star } = call else {
+            return Ok(None);
+        };
+        let k = match args.get(1) {
+            Some(Expr::Literal(Literal::Integer(k))) => Some(*k),
+            _ => None,
+        };
+        let kind = AggKind::from_call(name, *star, k)
+            .map_err(|_| ExprError::UnknownFunction(name.clone()))?;
+        let argument = match (star, args.first()) {
+            (true, _) => None,
+            (false, Some(arg)) => Some(compile(arg, self.input, &mut Plain)?),
+            (false, None) => {
+                return Err(ExprError::Arity {
+                    name: name.clone(),
+                    expected: "1",
+                    got: 0,
+                })
+            }
+        };
+        self.aggs.push((call.clone(), kind, argument));
+        Ok(Some(self.aggs.len() - 1))
+    }
+
+    fn precomputed(&self, expr: &Expr) -> Option<Compiled> {
+        self.group_by
+            .iter()
+            .position(|g| g == expr)
+            .map(Compiled::Column)
+    }
+}
+
+fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
+    match expr {
+        Expr::Column(name) => match name.as_str() {
+            "ROWTIME" | "WINDOWSTART" | "WINDOWEND" => SqlType::Bigint,
+            _ => schema
+                .index_of(name)
+                .map(|i| schema.columns[i].sql_type.clone())
+                .unwrap_or(SqlType::String),
+        },
+        Expr::Literal(Literal::Integer(_)) => SqlType::Bigint,
+        Expr::Literal(Literal::Decimal(_)) => SqlType::Double,
+        Expr::Literal(Literal::Boolean(_)) => SqlType::Boolean,
+        Expr::Literal(_) => SqlType::String,
+        Expr::Cast(_, t) => t.clone(),
+        Expr::Binary(op, a, b) => match op {
+            BinaryOp::Concat => SqlType::String,
+            BinaryOp::Add
+            | BinaryOp::Subtract
+            | BinaryOp::Multiply
+            | BinaryOp::Divide
+            | BinaryOp::Modulo => match (infer_type(a, schema), infer_type(b, schema)) {
+                (SqlType::Double, _) | (_, SqlType::Double) => SqlType::Double,
+                (SqlType::String, _) => SqlType::String,
+                _ => SqlType::Bigint,
+            },
+            _ => SqlType::Boolean,
+        },
+        Expr::Function { name, args, .. } => {
+            let arg = || {
+                args.first()
+                    .map(|a| infer_type(a, schema))
+                    .unwrap_or(SqlType::String)
+            };
+            match name.as_str() {
+                "COUNT" | "COUNT_DISTINCT" | "LEN" | "LENGTH" => SqlType::Bigint,
+                "AVG" | "SQRT" | "FLOOR" | "CEIL" => SqlType::Double,
+                "SUM" | "MIN" | "MAX" | "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" | "ABS"
+                | "COALESCE" | "IFNULL" => arg(),
+                "COLLECT_LIST" | "COLLECT_SET" | "TOPK" => SqlType::Array(Box::new(arg())),
+                _ => SqlType::String,
+            }
+        }
+        Expr::Case { whens, .. } => whens
+            .first()
+            .map(|(_, then)| infer_type(then, schema))
+            .unwrap_or(SqlType::String),
+        Expr::Unary(crate::sql::ast::UnaryOp::Negate, e) => infer_type(e, schema),
+        _ => SqlType::Boolean,
+    }
+}
+
+/// Output column names: aliases, column names, or KSQL_COL_n for the rest, as ksqlDB does.
+fn output_names(projection: &[(Expr, Option<String>)]) -> Vec<String> {
+    let mut generated = 0;
+    projection
+        .iter()
+        .map(|(expr, alias)| match (alias, expr) {
+            (Some(alias), _) => alias.clone(),
+            (None, Expr::Column(name)) => name.clone(),
+            (None, _) => {
+                let name = format!("KSQL_COL_{generated}");
+                generated += 1;
+                name
+            }
+        })
+        .collect()
+}
+
+fn expand(items: &[SelectItem], schema: &Schema) -> Vec<(Expr, Option<String>)> {
+    items
+        .iter()
+        .flat_map(|item| match item {
+            SelectItem::Wildcard => schema
+                .columns
+                .iter()
+                .map(|c| (Expr::Column(c.name.clone()), None))
+                .collect::<Vec<_>>(),
+            SelectItem::Expr { expr, alias } => vec![(expr.clone(), alias.clone())],
+        })
+        .collect()
+}
+
+fn has_aggregate(expr: &Expr) -> bool {
+    match expr {
+        Expr::Function { name, args, .. } => {
+            expr::is_aggregate(name) || args.iter().any(has_aggregate)
+        }
+        Expr::Unary(_, e) | Expr::Cast(e, _) => has_aggregate(e),
+        Expr::Binary(_, a, b) => has_aggregate(a) || has_aggregate(b),
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            operand.as_deref().is_some_and(has_aggregate)
+                || whens
+                    .iter()
+                    .any(|(w, t)| has_aggregate(w) || has_aggregate(t))
+                || otherwise.as_deref().is_some_and(has_aggregate)
+        }
+        Expr::IsNull { expr, .. } => has_aggregate(expr),
+        Expr::Between {
+            expr, low, high, ..
+        } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
+        Expr::InList { expr, list, .. } => has_aggregate(expr) || list.iter().any(has_aggregate),
+        Expr::Like { expr, pattern, .. } => has_aggregate(expr) || has_aggregate(pattern),
+        Expr::Column(_) | Expr::Literal(_) => false,
+    }
+}
+
+impl PersistentQuery {
+    pub fn plan(
+        id: String,
+        kind: SourceKind,
+        name: &str,
+        properties: &Properties,
+        query: &Query,
+        source: &SourceDef,
+        sql: String,
+    ) -> Result<PersistentQuery, PlanError> {
+        if source.kind == SourceKind::Table {
+            return invalid(format!(
+                "{name} reads the table {}; persistent queries over tables arrive with joins",
+                source.name
+            ));
+        }
+        if query.limit.is_some() {
+            return invalid("LIMIT is not allowed in a persistent query");
+        }
+        let schema = &source.schema;
+        let projection = expand(&query.projection, schema);
+        let names = output_names(&projection);
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != names.len() {
+            return invalid("the projection names a column twice; give each one an alias");
+        }
+        let filter = match &query.filter {
+            Some(f) => Some(compile(f, schema, &mut Plain)?),
+            None => None,
+        };
+        let aggregating =
+            !query.group_by.is_empty() || projection.iter().any(|(e, _)| has_aggregate(e));
+        let topic = property(properties, "KAFKA_TOPIC").unwrap_or_else(|| name.to_string());
+        let value_format = property(properties, "VALUE_FORMAT")
+            .or_else(|| property(properties, "FORMAT"))
+            .unwrap_or_else(|| source.value_format.clone());
+        check_format(&value_format, "VALUE_FORMAT")?;
+
+        let (stage, key_flags) = if aggregating {
+            if kind == SourceKind::Stream {
+                return invalid(format!(
+                    "{name}: an aggregation makes a TABLE; use CREATE TABLE {name} AS SELECT ..."
+                ));
+            }
+            if query.group_by.is_empty() {
+                return invalid("aggregations need GROUP BY in advisor-engine");
+            }
+            let window = match &query.window {
+                Some(spec) => {
+                    if let WindowKind::Session { .. } = spec.kind {
+                        return invalid("SESSION windows are not supported by advisor-engine yet");
+                    }
+                    Some(Window {
+                        kind: spec.kind.clone(),
+                        grace: spec.grace.unwrap_or(DEFAULT_GRACE_MS),
+                    })
+                }
+                None => None,
+            };
+            let emit = query.emit.unwrap_or(Emit::Changes);
+            if emit == Emit::Final && window.is_none() {
+                return invalid("EMIT FINAL needs a WINDOW clause");
+            }
+            let mut group_by = Vec::new();
+            for expr in &query.group_by {
+                if has_aggregate(expr) {
+                    return invalid("GROUP BY cannot hold an aggregate");
+                }
+                group_by.push(compile(expr, schema, &mut Plain)?);
+            }
+            let mut resolver = Aggregation {
+                input: schema,
+                group_by: &query.group_by,
+                aggs: Vec::new(),
+            };
+            // Everything after aggregation sees the group row (one value per GROUP BY
+            // expression) and the aggregate slots; a bare column must be grouped.
+            let group_schema = Schema {
+                columns: query
+                    .group_by
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| Column {
+                        name: match e {
+                            Expr::Column(n) => n.clone(),
+                            _ => format!("__GROUP_{i}"),
+                        },
+                        sql_type: infer_type(e, schema),
+                        key: true,
+                    })
+                    .collect(),
+            };
+            let mut key = Vec::new();
+            let mut value = Vec::new();
+            let mut key_flags = Vec::new();
+            for (expr, _) in &projection {
+                let compiled =
+                    compile(expr, &group_schema, &mut resolver).map_err(|e| match e {
+                        ExprError::UnknownColumn(column, _)
+                            if schema.index_of(&column).is_some() =>
+                        {
+                            PlanError::Invalid(format!(
+                        "column {column} must be in GROUP BY or inside an aggregate function"
+                    ))
+                        }
+                        other => PlanError::Expr(other),
+                    })?;
+                let is_key = query.group_by.contains(expr);
+                key_flags.push(is_key);
+                if is_key {
+                    key.push(compiled);
+                } else {
+                    value.push(compiled);
+                }
+            }
+            for (i, group) in query.group_by.iter().enumerate() {
+                if !projection.iter().any(|(e, _)| e == group) {
+                    let shown = match group {
+                        Expr::Column(n) => n.clone(),
+                        _ => format!("GROUP BY expression {}", i + 1),
+                    };
+                    return invalid(format!(
+                        "Key missing from projection (ie, SELECT). The query used to build {name} must include the grouping expression {shown} in its projection (eg, SELECT {shown}...)"
+                    ));
+                }
+            }
+            let having = match &query.having {
+                Some(h) => Some(compile(h, &group_schema, &mut resolver)?),
+                None => None,
+            };
+            let aggs = resolver
+                .aggs
+                .into_iter()
+                .map(|(_, kind, arg)| (kind, arg))
+                .collect();
+            (
+                Stage::Aggregate(Box::new(AggregateStage {
+                    group_by,
+                    aggs,
+                    window,
+                    having,
+                    key,
+                    value,
+                    emit,
+                    state: Partitioned::default(),
+                    scratch: Vec::new(),
+                })),
+                key_flags,
+            )
+        } else {
+            if kind == SourceKind::Table {
+                return invalid(format!(
+                    "{name}: a table needs GROUP BY; use CREATE STREAM for a projection"
+                ));
+            }
+            if query.window.is_some() {
+                return invalid("WINDOW needs GROUP BY");
+            }
+            if query.emit == Some(Emit::Final) {
+                return invalid("EMIT FINAL needs a windowed aggregation");
+            }
+            let mut key = Vec::new();
+            let mut value = Vec::new();
+            let mut key_flags = Vec::new();
+            for (expr, _) in &projection {
+                let compiled = compile(expr, schema, &mut Plain)?;
+                let is_key = matches!(expr, Expr::Column(n) if schema.index_of(n).is_some_and(|i| schema.columns[i].key));
+                key_flags.push(is_key);
+                if is_key {
+                    key.push(compiled);
+                } else {
+                    value.push(compiled);
+                }
+            }
+            (Stage::Project { key, value }, key_flags)
+        };
+
+        let mut key_names = Vec::new();
+        let mut value_names = Vec::new();
+        let mut columns = Vec::new();
+        for ((name, (expr, _)), is_key) in names.iter().zip(&projection).zip(&key_flags) {
+            if *is_key {
+                key_names.push(name.clone());
+            } else {
+                value_names.push(name.clone());
+            }
+            columns.push(Column {
+                name: name.clone(),
+                sql_type: infer_type(expr, schema),
+                key: *is_key,
+            });
+        }
+        let windowed = matches!(&stage, Stage::Aggregate(a) if a.window.is_some());
+        let sink = SourceDef {
+            name: name.to_string(),
+            kind,
+            schema: Schema { columns },
+            topic,
+            value_format: value_format.to_ascii_uppercase(),
+            key_format: property(properties, "KEY_FORMAT")
+                .unwrap_or_else(|| source.key_format.clone()),
+            timestamp: None,
+            windowed,
+        };
+        let value_columns: Vec<Column> = schema.value_columns().map(|(_, c)| c.clone()).collect();
+        Ok(PersistentQuery {
+            id,
+            source: source.name.clone(),
+            sink,
+            key_names,
+            value_names,
+            sql,
+            decoder: Box::new(JsonDecoder::new(value_columns)),
+            key_columns: schema
+                .key_columns()
+                .map(|(i, c)| (i, c.sql_type.clone()))
+                .collect(),
+            value_positions: schema.value_columns().map(|(i, _)| i).collect(),
+            width: schema.columns.len(),
+            timestamp: source.timestamp.as_ref().and_then(|t| schema.index_of(t)),
+            filter,
+            stage,
+            stats: Stats::default(),
+        })
+    }
+
+    fn dead_letter(
+        &mut self,
+        record: &InputRecord<'_>,
+        reason: String,
+        dead: &mut Vec<DeadLetter>,
+    ) {
+        self.stats.dead_letters += 1;
+        dead.push(DeadLetter {
+            query: self.id.clone(),
+            source: self.source.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            reason,
+            value: record
+                .value
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
+        });
+    }
+
+    fn row(&self, record: &InputRecord<'_>) -> Result<Row, String> {
+        let value = record
+            .value
+            .ok_or_else(|| "the record has no value".to_string())?;
+        let decoded = self.decoder.decode(value).map_err(|e| e.to_string())?;
+        let mut row = vec![Value::Null; self.width];
+        for (position, value) in self.value_positions.iter().zip(decoded) {
+            row[*position] = value;
+        }
+        if let (Some(bytes), [(position, sql_type)]) = (record.key, self.key_columns.as_slice()) {
+            row[*position] = decode_kafka_key(bytes, sql_type)?;
+        }
+        Ok(row)
+    }
+
+    /// Processes one input record; outputs and dead letters are appended.
+    pub fn process(
+        &mut self,
+        record: &InputRecord<'_>,
+        out: &mut Vec<OutputRecord>,
+        dead: &mut Vec<DeadLetter>,
+    ) {
+        self.stats.records_in += 1;
+        let row = match self.row(record) {
+            Ok(row) => row,
+            Err(reason) => return self.dead_letter(record, reason, dead),
+        };
+        let timestamp = match self.timestamp {
+            Some(index) => match &row[index] {
+                Value::Integer(ts) if *ts >= 0 => *ts,
+                other => {
+                    let reason = format!("timestamp column holds {other}, not epoch milliseconds");
+                    return self.dead_letter(record, reason, dead);
+                }
+            },
+            None => record.timestamp,
+        };
+        let before = out.len();
+        let result = self.apply(&row, timestamp, record.partition, record.offset, out);
+        if let Err(reason) = result {
+            out.truncate(before);
+            return self.dead_letter(record, reason, dead);
+        }
+        self.stats.records_out += (out.len() - before) as u64;
+    }
+
+    fn apply(
+        &mut self,
+        row: &Row,
+        timestamp: i64,
+        partition: u32,
+        offset: u64,
+        out: &mut Vec<OutputRecord>,
+    ) -> Result<(), String> {
+        let ctx = Context {
+            row,
+            rowtime: timestamp,
+            window: None,
+            slots: &[],
+        };
+        if let Some(filter) = &self.filter {
+            if !filter.test(&ctx).map_err(|e| e.to_string())? {
+                return Ok(());
+            }
+        }
+        match &mut self.stage {
+            Stage::Project { key, value } => {
+                let key = key
+                    .iter()
+                    .map(|k| k.eval(&ctx))
+                    .collect::<Result<Vec<_>, _>>();
+                let value = value
+                    .iter()
+                    .map(|v| v.eval(&ctx))
+                    .collect::<Result<Vec<_>, _>>();
+                out.push(OutputRecord {
+                    key: key.map_err(|e| e.to_string())?,
+                    window: None,
+                    value: Some(value.map_err(|e| e.to_string())?),
+                    timestamp,
+                });
+                Ok(())
+            }
+            Stage::Aggregate(stage) => {
+                let late = stage.update(row, timestamp, partition, offset, out)?;
+                if late {
+                    self.stats.late_events += 1;
+                    return Err(format!(
+                        "late event: its window closed before it arrived (event time {timestamp}, grace {} ms)",
+                        stage.window.as_ref().map(|w| w.grace).unwrap_or(0)
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Rows kept in open windows and groups, for metrics and tests.
+    pub fn state_size(&self) -> usize {
+        match &self.stage {
+            Stage::Aggregate(stage) => stage
+                .state
+                .partitions()
+                .map(|(_, s)| s.state.entries.len())
+                .sum(),
+            Stage::Project { .. } => 0,
+        }
+    }
+
+    pub fn snapshot(&self, partition: u32) -> Option<Vec<u8>> {
+        match &self.stage {
+            Stage::Aggregate(stage) => stage.state.snapshot(partition),
+            Stage::Project { .. } => None,
+        }
+    }
+
+    pub fn restore(
+        &mut self,
+        partition: u32,
+        bytes: &[u8],
+    ) -> Result<u64, crate::state::RestoreError> {
+        match &mut self.stage {
+            Stage::Aggregate(stage) => stage.state.restore(partition, bytes),
+            Stage::Project { .. } => Ok(0),
+        }
+    }
+}
+
+/// KEY_FORMAT KAFKA: a single key column in Kafka's own serialization.
+fn decode_kafka_key(bytes: &[u8], sql_type: &SqlType) -> Result<Value, String> {
+    let fixed = |n: usize| -> Result<[u8; 8], String> {
+        if bytes.len() != n {
+            return Err(format!(
+                "the key has {} bytes; a KAFKA {sql_type} key has {n}",
+                bytes.len()
+            ));
+        }
+        let mut buffer = [0u8; 8];
+        buffer[8 - n..].copy_from_slice(bytes);
+        Ok(buffer)
+    };
+    Ok(match sql_type {
+        SqlType::String => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        SqlType::Bigint => Value::Integer(i64::from_be_bytes(fixed(8)?)),
+        SqlType::Int => Value::Integer(i64::from(i32::from_be_bytes(
+            fixed(4)?[4..]
+                .try_into()
+                .map_err(|_| "bad key".to_string())?,
+        ))),
+        SqlType::Double => Value::Double(f64::from_be_bytes(fixed(8)?)),
+        other => return Err(format!("KAFKA keys of type {other} are not supported")),
+    })
+}
+
+impl AggregateStage {
+    /// Folds a row into its group's windows; true when every window had already closed.
+    fn update(
+        &mut self,
+        row: &Row,
+        timestamp: i64,
+        partition: u32,
+        offset: u64,
+        out: &mut Vec<OutputRecord>,
+    ) -> Result<bool, String> {
+        let ctx = Context {
+            row,
+            rowtime: timestamp,
+            window: None,
+            slots: &[],
+        };
+        let mut group = Vec::with_capacity(self.group_by.len());
+        for expr in &self.group_by {
+            let value = expr.eval(&ctx).map_err(|e| e.to_string())?;
+            if value.is_null() {
+                return Err("the GROUP BY key is null; ksqlDB drops such records".into());
+            }
+            group.push(value);
+        }
+        let mut arguments = Vec::with_capacity(self.aggs.len());
+        for (_, argument) in &self.aggs {
+            arguments.push(match argument {
+                Some(a) => a.eval(&ctx).map_err(|e| e.to_string())?,
+                None => Value::Null,
+            });
+        }
+        let mut base_key = Vec::new();
+        for value in &group {
+            value.write_key(&mut base_key);
+        }
+        let slot = self.state.slot(partition);
+        slot.next_offset = offset + 1;
+        let state = &mut slot.state;
+        state.stream_time = state.stream_time.max(timestamp);
+        let windows: Vec<Option<(i64, i64)>> = match &self.window {
+            Some(window) => {
+                window.assign(timestamp, &mut self.scratch);
+                self.scratch.iter().map(|w| Some(*w)).collect()
+            }
+            None => vec![None],
+        };
+        let grace = self.window.as_ref().map(|w| w.grace).unwrap_or(0);
+        let mut open = 0;
+        for window in windows.into_iter().rev() {
+            if let Some((_, end)) = window {
+                if end + grace <= state.stream_time {
+                    continue;
+                }
+            }
+            open += 1;
+            let mut key = base_key.clone();
+            if let Some((start, _)) = window {
+                key.extend(start.to_be_bytes());
+            }
+            let entry = state.entries.entry(key.clone()).or_insert_with(|| {
+                if let Some((_, end)) = window {
+                    state.closing.entry(end).or_default().push(key.clone());
+                }
+                Entry {
+                    group: group.clone(),
+                    window,
+                    accs: self.aggs.iter().map(|(kind, _)| kind.initial()).collect(),
+                    max_ts: timestamp,
+                }
+            });
+            entry.max_ts = entry.max_ts.max(timestamp);
+            for ((kind, _), (acc, value)) in
+                self.aggs.iter().zip(entry.accs.iter_mut().zip(&arguments))
+            {
+                kind.update(acc, value.clone());
+            }
+            if self.emit == Emit::Changes {
+                out.push(result(
+                    &self.aggs,
+                    &self.key,
+                    &self.value,
+                    &self.having,
+                    entry,
+                )?);
+            }
+        }
+        // Closed windows are emitted (EMIT FINAL) and leave the state either way, which
+        // bounds memory by the windows still open.
+        let horizon = state.stream_time - grace;
+        let closed: Vec<i64> = state
+            .closing
+            .range(..=horizon)
+            .map(|(end, _)| *end)
+            .collect();
+        for end in closed {
+            for key in state.closing.remove(&end).unwrap_or_default() {
+                if let Some(entry) = state.entries.remove(&key) {
+                    if self.emit == Emit::Final {
+                        out.push(result(
+                            &self.aggs,
+                            &self.key,
+                            &self.value,
+                            &self.having,
+                            &entry,
+                        )?);
+                    }
+                }
+            }
+        }
+        Ok(self.window.is_some() && open == 0)
+    }
+}
+
+fn result(
+    aggs: &[(AggKind, Option<Compiled>)],
+    key: &[Compiled],
+    value: &[Compiled],
+    having: &Option<Compiled>,
+    entry: &Entry,
+) -> Result<OutputRecord, String> {
+    let slots: Vec<Value> = aggs
+        .iter()
+        .zip(&entry.accs)
+        .map(|((kind, _), acc)| kind.result(acc))
+        .collect();
+    let ctx = Context {
+        row: &entry.group,
+        rowtime: entry.max_ts,
+        window: entry.window,
+        slots: &slots,
+    };
+    let keys = key
+        .iter()
+        .map(|k| k.eval(&ctx))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let passes = match having {
+        Some(h) => h.test(&ctx).map_err(|e| e.to_string())?,
+        None => true,
+    };
+    let values = if passes {
+        Some(
+            value
+                .iter()
+                .map(|v| v.eval(&ctx))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    Ok(OutputRecord {
+        key: keys,
+        window: entry.window,
+        value: values,
+        timestamp: entry.max_ts,
+    })
+}

@@ -1,0 +1,392 @@
+//! `advisor-engine run` over files: the page's queries end to end with results computed
+//! independently, windows, late events, and bad records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::{json, Value};
+
+const HOUR: i64 = 3_600_000;
+
+fn engine() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+}
+
+/// A small deterministic generator, so the test needs no crate and repeats exactly.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound
+    }
+}
+
+const ORDERS_STREAM: &str = "CREATE STREAM order_events (
+  order_id BIGINT,
+  customer_id STRING,
+  order_status STRING,
+  order_total DOUBLE,
+  created_at BIGINT
+) WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON', TIMESTAMP='created_at');
+";
+
+const PAGE_TABLE: &str = "CREATE TABLE customer_order_totals AS
+SELECT
+  customer_id,
+  COUNT(*) AS order_count,
+  SUM(order_total) AS total_spent,
+  MAX(created_at) AS last_order_time
+FROM order_events
+WINDOW TUMBLING (SIZE 1 HOUR)
+GROUP BY customer_id
+EMIT CHANGES;
+";
+
+struct Order {
+    id: i64,
+    customer: String,
+    total: f64,
+    at: i64,
+}
+
+fn orders(count: usize) -> Vec<Order> {
+    let mut rng = Lcg(42);
+    let mut at = 1_709_640_000_000;
+    (0..count)
+        .map(|i| {
+            at += rng.next(60_000) as i64;
+            Order {
+                id: i as i64,
+                customer: format!("cust_{}", rng.next(20)),
+                total: rng.next(100_000) as f64 / 100.0,
+                at,
+            }
+        })
+        .collect()
+}
+
+fn write_orders(path: &Path, orders: &[Order]) {
+    let lines: Vec<String> = orders
+        .iter()
+        .map(|o| {
+            json!({"order_id": o.id, "customer_id": o.customer, "order_status": "NEW", "order_total": o.total, "created_at": o.at})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+fn read_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect()
+}
+
+fn run(dir: &Path, sql: &str, input: &str, output: &str) -> assert_cmd::assert::Assert {
+    std::fs::write(dir.join("q.sql"), sql).unwrap();
+    engine()
+        .current_dir(dir)
+        .args(["run", "--sql", "q.sql", "--input"])
+        .arg(format!("order-events=file:{input}"))
+        .arg("--output")
+        .arg(format!("{output}=file:out.jsonl"))
+        .args(["--dead-letter", "dlq.jsonl"])
+        .assert()
+}
+
+#[test]
+fn the_pages_order_totals_match_an_independent_computation() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = orders(3000);
+    write_orders(&dir.path().join("orders.jsonl"), &orders);
+    run(
+        dir.path(),
+        &format!("{ORDERS_STREAM}\n{PAGE_TABLE}"),
+        "orders.jsonl",
+        "customer_order_totals",
+    )
+    .success()
+    .stderr(predicate::str::contains(
+        "3000 records in, 3000 out, 0 dead letters",
+    ));
+
+    // Expected: per customer and hour window, the count, sum and latest time.
+    let mut expected: BTreeMap<(String, i64), (i64, f64, i64)> = BTreeMap::new();
+    for o in &orders {
+        let start = o.at - o.at.rem_euclid(HOUR);
+        let e = expected
+            .entry((o.customer.clone(), start))
+            .or_insert((0, 0.0, 0));
+        e.0 += 1;
+        e.1 += o.total;
+        e.2 = e.2.max(o.at);
+    }
+    // EMIT CHANGES: the last update per key and window is the final value.
+    let mut last: HashMap<(String, i64), Value> = HashMap::new();
+    let lines = read_lines(&dir.path().join("out.jsonl"));
+    assert_eq!(lines.len(), 3000, "one update per input record");
+    for line in lines {
+        let key = line["key"].as_str().unwrap().to_string();
+        let start = line["window"]["start"].as_i64().unwrap();
+        assert_eq!(line["window"]["end"].as_i64().unwrap() - start, HOUR);
+        last.insert((key, start), line["value"].clone());
+    }
+    assert_eq!(last.len(), expected.len());
+    for ((customer, start), (count, sum, latest)) in &expected {
+        let value = &last[&(customer.clone(), *start)];
+        assert_eq!(value["ORDER_COUNT"], json!(count), "{customer} {start}");
+        assert!(
+            (value["TOTAL_SPENT"].as_f64().unwrap() - sum).abs() < 1e-6,
+            "{customer} {start}"
+        );
+        assert_eq!(value["LAST_ORDER_TIME"], json!(latest));
+        let names: Vec<&String> = value.as_object().unwrap().keys().collect();
+        assert_eq!(
+            names,
+            ["ORDER_COUNT", "TOTAL_SPENT", "LAST_ORDER_TIME"],
+            "ksqlDB's column order"
+        );
+    }
+}
+
+#[test]
+fn emit_final_writes_one_row_per_closed_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = orders(2000);
+    write_orders(&dir.path().join("orders.jsonl"), &orders);
+    let sql = format!(
+        "{ORDERS_STREAM}\nCREATE TABLE hourly AS SELECT customer_id, COUNT(*) AS n FROM order_events \
+         WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 10 MINUTES) GROUP BY customer_id EMIT FINAL;"
+    );
+    run(dir.path(), &sql, "orders.jsonl", "hourly").success();
+    let stream_time = orders.iter().map(|o| o.at).max().unwrap();
+    let mut expected: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for o in &orders {
+        let start = o.at - o.at.rem_euclid(HOUR);
+        // Only windows closed by the end of the input are emitted.
+        if start + HOUR + 10 * 60_000 <= stream_time {
+            *expected.entry((o.customer.clone(), start)).or_default() += 1;
+        }
+    }
+    let lines = read_lines(&dir.path().join("out.jsonl"));
+    let mut seen = BTreeMap::new();
+    for line in &lines {
+        let key = (
+            line["key"].as_str().unwrap().to_string(),
+            line["window"]["start"].as_i64().unwrap(),
+        );
+        assert!(
+            seen.insert(key, line["value"]["N"].as_i64().unwrap())
+                .is_none(),
+            "one row per window"
+        );
+    }
+    assert_eq!(seen, expected);
+    assert!(!expected.is_empty());
+}
+
+#[test]
+fn late_events_go_to_the_dead_letter_output_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = 1_709_640_000_000i64;
+    let lines = [
+        json!({"customer_id": "a", "order_total": 1.0, "created_at": base + 1000}),
+        json!({"customer_id": "a", "order_total": 1.0, "created_at": base + 2 * HOUR}),
+        // Late: its hour closed at base + 1 hour + 1 minute of grace.
+        json!({"customer_id": "a", "order_total": 1.0, "created_at": base + 5000}),
+        json!({"customer_id": "a", "order_total": 1.0, "created_at": base + 2 * HOUR + 1}),
+    ];
+    std::fs::write(
+        dir.path().join("orders.jsonl"),
+        lines
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let sql = format!(
+        "{ORDERS_STREAM}\nCREATE TABLE t AS SELECT customer_id, COUNT(*) AS n FROM order_events \
+         WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 1 MINUTE) GROUP BY customer_id;"
+    );
+    run(dir.path(), &sql, "orders.jsonl", "t")
+        .success()
+        .stderr(predicate::str::contains(
+            "4 records in, 3 out, 1 dead letters (1 late)",
+        ));
+    let dead = read_lines(&dir.path().join("dlq.jsonl"));
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["offset"], 2);
+    assert!(dead[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("late event"));
+    let out = read_lines(&dir.path().join("out.jsonl"));
+    assert_eq!(out.last().unwrap()["value"]["N"], 2);
+}
+
+#[test]
+fn hopping_windows_count_each_event_in_every_window_it_falls_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = orders(1000);
+    write_orders(&dir.path().join("orders.jsonl"), &orders);
+    let sql = format!(
+        "{ORDERS_STREAM}\nCREATE TABLE hop AS SELECT customer_id, COUNT(*) AS n, WINDOWSTART AS ws FROM order_events \
+         WINDOW HOPPING (SIZE 30 MINUTES, ADVANCE BY 10 MINUTES) GROUP BY customer_id;"
+    );
+    run(dir.path(), &sql, "orders.jsonl", "hop").success();
+    let (size, advance) = (30 * 60_000i64, 10 * 60_000i64);
+    let mut expected: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for o in &orders {
+        let mut start = o.at - o.at.rem_euclid(advance);
+        while start > o.at - size {
+            *expected.entry((o.customer.clone(), start)).or_default() += 1;
+            start -= advance;
+        }
+    }
+    let mut last = BTreeMap::new();
+    let lines = read_lines(&dir.path().join("out.jsonl"));
+    assert_eq!(lines.len(), 3000, "each event updates three windows");
+    for line in lines {
+        let start = line["window"]["start"].as_i64().unwrap();
+        assert_eq!(line["value"]["WS"], json!(start));
+        last.insert(
+            (line["key"].as_str().unwrap().to_string(), start),
+            line["value"]["N"].as_i64().unwrap(),
+        );
+    }
+    assert_eq!(last, expected);
+}
+
+#[test]
+fn a_stream_query_filters_and_projects_with_ksqldb_names() {
+    let dir = tempfile::tempdir().unwrap();
+    write_orders(&dir.path().join("orders.jsonl"), &orders(200));
+    let sql = format!(
+        "{ORDERS_STREAM}\nCREATE STREAM big AS SELECT order_id, UCASE(customer_id), order_total * 2 AS doubled, \
+         CASE WHEN order_total > 900 THEN 'huge' ELSE 'big' END FROM order_events WHERE order_total > 500 EMIT CHANGES;"
+    );
+    run(dir.path(), &sql, "orders.jsonl", "BIG").success();
+    let lines = read_lines(&dir.path().join("out.jsonl"));
+    let expected = orders(200).iter().filter(|o| o.total > 500.0).count();
+    assert_eq!(lines.len(), expected);
+    let first = lines[0]["value"].as_object().unwrap();
+    let names: Vec<&String> = first.keys().collect();
+    assert_eq!(names, ["ORDER_ID", "KSQL_COL_0", "DOUBLED", "KSQL_COL_1"]);
+    assert!(first["KSQL_COL_0"].as_str().unwrap().starts_with("CUST_"));
+}
+
+#[test]
+fn bad_records_go_to_the_dead_letter_output_with_the_reason_and_the_query_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let oversize = format!(
+        "{{\"customer_id\": \"x\", \"pad\": \"{}\"}}",
+        "a".repeat(1 << 20)
+    );
+    let lines = [
+        "{\"customer_id\": \"a\", \"order_total\": 1.5, \"created_at\": 1000}".to_string(),
+        "{not json".to_string(),
+        "{\"customer_id\": \"a\", \"order_total\": \"many\", \"created_at\": 2000}".to_string(),
+        "{\"order_total\": 2.0, \"created_at\": 3000}".to_string(),
+        "[1, 2, 3]".to_string(),
+        "{\"customer_id\": \"a\", \"order_total\": 1.0}".to_string(),
+        oversize,
+        "{\"customer_id\": \"a\", \"order_total\": 2.5, \"created_at\": 4000}".to_string(),
+    ];
+    std::fs::write(dir.path().join("orders.jsonl"), lines.join("\n")).unwrap();
+    run(
+        dir.path(),
+        &format!("{ORDERS_STREAM}\n{PAGE_TABLE}"),
+        "orders.jsonl",
+        "customer_order_totals",
+    )
+    .success()
+    .stderr(predicate::str::contains(
+        "8 records in, 2 out, 6 dead letters",
+    ));
+    let dead = read_lines(&dir.path().join("dlq.jsonl"));
+    let reasons: Vec<(u64, String)> = dead
+        .iter()
+        .map(|d| {
+            (
+                d["offset"].as_u64().unwrap(),
+                d["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = [
+        (1, "malformed JSON"),
+        (
+            2,
+            "field ORDER_TOTAL: expected DOUBLE, got the string \"many\"",
+        ),
+        (3, "GROUP BY key is null"),
+        (4, "not a JSON object"),
+        (5, "timestamp column holds null"),
+        (6, "exceeds the 1048576-byte limit"),
+    ];
+    assert_eq!(reasons.len(), expect.len(), "{reasons:?}");
+    for ((offset, reason), (want_offset, want)) in reasons.iter().zip(expect) {
+        assert_eq!(*offset, want_offset);
+        assert!(reason.contains(want), "{reason} should say {want}");
+    }
+    assert_eq!(dead[0]["value"], "{not json");
+    let out = read_lines(&dir.path().join("out.jsonl"));
+    assert_eq!(out.last().unwrap()["value"]["TOTAL_SPENT"], 4.0);
+}
+
+#[test]
+fn sql_errors_name_the_line_and_column_and_unsupported_things_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orders.jsonl"), "").unwrap();
+    let cases = [
+        (format!("{ORDERS_STREAM}\nCREATE TABLE t AS SELECT customer_id, COUNT(* FROM order_events GROUP BY customer_id;"), "line 9:47: expected ')' but found 'FROM'"),
+        ("CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='AVRO');\nCREATE STREAM o AS SELECT a FROM s;".into(), "VALUE_FORMAT 'AVRO' is not supported by advisor-engine yet"),
+        (format!("{ORDERS_STREAM}\nCREATE TABLE t AS SELECT customer_id, order_total, COUNT(*) FROM order_events GROUP BY customer_id;"), "column ORDER_TOTAL must be in GROUP BY"),
+        (format!("{ORDERS_STREAM}\nCREATE TABLE t AS SELECT COUNT(*) AS n FROM order_events GROUP BY customer_id;"), "Key missing from projection"),
+        (format!("{ORDERS_STREAM}\nCREATE TABLE t AS SELECT customer_id, MEDIAN(order_total) FROM order_events GROUP BY customer_id;"), "function MEDIAN is not supported"),
+        (format!("{ORDERS_STREAM}\nCREATE TABLE s AS SELECT customer_id, COUNT(*) FROM order_events WINDOW SESSION (5 MINUTES) GROUP BY customer_id;"), "SESSION windows are not supported by advisor-engine yet"),
+        (format!("{ORDERS_STREAM}\nSELECT * FROM order_events EMIT CHANGES;"), "SELECT is not a statement a queries file can run"),
+        (format!("{ORDERS_STREAM}\nCREATE STREAM x AS SELECT nope FROM order_events;"), "column NOPE does not exist"),
+    ];
+    for (sql, message) in cases {
+        std::fs::write(dir.path().join("q.sql"), &sql).unwrap();
+        engine()
+            .current_dir(dir.path())
+            .args([
+                "run",
+                "--sql",
+                "q.sql",
+                "--input",
+                "order-events=file:orders.jsonl",
+            ])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(message));
+    }
+    std::fs::write(
+        dir.path().join("q.sql"),
+        format!("{ORDERS_STREAM}\n{PAGE_TABLE}"),
+    )
+    .unwrap();
+    engine()
+        .current_dir(dir.path())
+        .args(["run", "--sql", "q.sql"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no --input for ORDER_EVENTS"));
+    engine()
+        .current_dir(dir.path())
+        .args(["run", "--sql", "q.sql", "--input", "nowhere"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is not NAME=file:PATH"));
+}
