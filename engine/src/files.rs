@@ -87,6 +87,70 @@ fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// Writes one output line straight into `out`: on the hot path no JSON tree is built.
+pub fn write_output(out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputRecord) {
+    fn value(out: &mut Vec<u8>, v: &crate::value::Value) {
+        use crate::value::Value;
+        match v {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+            Value::Double(d) if d.is_finite() => {
+                out.extend_from_slice(ryu::Buffer::new().format(*d).as_bytes())
+            }
+            Value::Double(_) => out.extend_from_slice(b"null"),
+            Value::String(s) => string(out, s),
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    value(out, item);
+                }
+                out.push(b']');
+            }
+        }
+    }
+    fn string(out: &mut Vec<u8>, s: &str) {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+    fn object(out: &mut Vec<u8>, names: &[String], values: &[crate::value::Value]) {
+        out.push(b'{');
+        for (i, (name, v)) in names.iter().zip(values).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, name);
+            out.push(b':');
+            value(out, v);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"{\"key\":");
+    match record.key.as_slice() {
+        [] => out.extend_from_slice(b"null"),
+        [single] => value(out, single),
+        many => object(out, &query.key_names, many),
+    }
+    if let Some((start, end)) = record.window {
+        out.extend_from_slice(b",\"window\":{\"start\":");
+        out.extend_from_slice(itoa::Buffer::new().format(start).as_bytes());
+        out.extend_from_slice(b",\"end\":");
+        out.extend_from_slice(itoa::Buffer::new().format(end).as_bytes());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b",\"value\":");
+    match &record.value {
+        Some(values) => object(out, &query.value_names, values),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"timestamp\":");
+    out.extend_from_slice(itoa::Buffer::new().format(record.timestamp).as_bytes());
+    out.push(b'}');
+}
+
+/// The same line as a JSON tree, for callers that want to inspect it.
 pub fn output_json(query: &PersistentQuery, record: &OutputRecord) -> Json {
     let key = match record.key.as_slice() {
         [] => Json::Null,
@@ -196,6 +260,7 @@ pub fn run(
     let stdout = std::io::stdout();
     let mut out = Vec::new();
     let mut dead = Vec::new();
+    let mut line_out: Vec<u8> = Vec::with_capacity(256);
     for (source, endpoint) in &input_for {
         let file = File::open(&endpoint.path).map_err(|e| FilesError::Read {
             path: endpoint.path.display().to_string(),
@@ -266,21 +331,24 @@ pub fn run(
                 dead.clear();
                 engine.queries[index].process(&record, &mut out, &mut dead);
                 for output in &out {
-                    let text = output_json(&engine.queries[index], output).to_string();
+                    line_out.clear();
+                    write_output(&mut line_out, &engine.queries[index], output);
                     match &mut sinks[index] {
                         Sink::File(writer, path) => {
-                            writeln!(writer, "{text}").map_err(|source| FilesError::Write {
-                                path: path.clone(),
-                                source,
-                            })?
+                            line_out.push(b'\n');
+                            writer
+                                .write_all(&line_out)
+                                .map_err(|source| FilesError::Write {
+                                    path: path.clone(),
+                                    source,
+                                })?
                         }
                         Sink::Stdout => {
                             let mut lock = stdout.lock();
-                            let _ = writeln!(
-                                lock,
-                                "{{\"sink\":\"{}\",\"record\":{text}}}",
-                                engine.queries[index].sink.name
-                            );
+                            let sink = &engine.queries[index].sink.name;
+                            let _ = write!(lock, "{{\"sink\":\"{sink}\",\"record\":");
+                            let _ = lock.write_all(&line_out);
+                            let _ = writeln!(lock, "}}");
                         }
                     }
                 }

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Acc, AggKind};
@@ -198,27 +200,32 @@ struct Entry {
 pub struct AggregateState {
     stream_time: i64,
     #[serde(with = "pairs")]
-    entries: HashMap<Vec<u8>, Entry>,
+    entries: FastMap<Vec<u8>, Entry>,
     /// Window end to the entries that close then, for EMIT FINAL and for freeing memory.
     closing: BTreeMap<i64, Vec<Vec<u8>>>,
 }
 
+/// Maps with byte keys travel as lists of pairs (JSON objects need string keys).
 mod pairs {
     use std::collections::HashMap;
+    use std::hash::BuildHasher;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, V: Serialize>(
-        map: &HashMap<Vec<u8>, V>,
+    pub fn serialize<S: Serializer, V: Serialize, H>(
+        map: &HashMap<Vec<u8>, V, H>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         let pairs: Vec<(&Vec<u8>, &V)> = map.iter().collect();
         pairs.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
-        d: D,
-    ) -> Result<HashMap<Vec<u8>, V>, D::Error> {
+    pub fn deserialize<'de, D, V, H>(d: D) -> Result<HashMap<Vec<u8>, V, H>, D::Error>
+    where
+        D: Deserializer<'de>,
+        V: Deserialize<'de>,
+        H: BuildHasher + Default,
+    {
         let pairs: Vec<(Vec<u8>, V)> = Vec::deserialize(d)?;
         Ok(pairs.into_iter().collect())
     }
@@ -877,17 +884,21 @@ impl AggregateStage {
             if let Some((start, _)) = window {
                 key.extend(start.to_be_bytes());
             }
-            let entry = state.entries.entry(key.clone()).or_insert_with(|| {
+            if !state.entries.contains_key(&key) {
                 if let Some((_, end)) = window {
                     state.closing.entry(end).or_default().push(key.clone());
                 }
-                Entry {
+                let fresh = Entry {
                     group: group.clone(),
                     window,
                     accs: self.aggs.iter().map(|(kind, _)| kind.initial()).collect(),
                     max_ts: timestamp,
-                }
-            });
+                };
+                state.entries.insert(key.clone(), fresh);
+            }
+            let Some(entry) = state.entries.get_mut(&key) else {
+                continue;
+            };
             entry.max_ts = entry.max_ts.max(timestamp);
             for ((kind, _), (acc, value)) in
                 self.aggs.iter().zip(entry.accs.iter_mut().zip(&arguments))
