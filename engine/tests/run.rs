@@ -390,3 +390,34 @@ fn sql_errors_name_the_line_and_column_and_unsupported_things_say_so() {
         .failure()
         .stderr(predicate::str::contains("is not NAME=file:PATH"));
 }
+
+#[test]
+fn the_readme_example_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    engine()
+        .current_dir(&root)
+        .args([
+            "run",
+            "--sql",
+            "examples/orders.sql",
+            "--input",
+            "order-events=file:examples/orders.jsonl",
+        ])
+        .arg("--output")
+        .arg(format!(
+            "customer_order_totals=file:{}",
+            dir.path().join("totals.jsonl").display()
+        ))
+        .arg("--dead-letter")
+        .arg(dir.path().join("dead.jsonl"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "6 records in, 5 out, 1 dead letters",
+        ));
+    let totals = read_lines(&dir.path().join("totals.jsonl"));
+    assert_eq!(totals[2]["key"], "cust_123");
+    assert_eq!(totals[2]["value"]["ORDER_COUNT"], 2);
+    assert!((totals[2]["value"]["TOTAL_SPENT"].as_f64().unwrap() - 220.49).abs() < 1e-9);
+}
