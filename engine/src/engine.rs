@@ -48,6 +48,31 @@ impl Engine {
         }
     }
 
+    /// `Some` when the name is taken: IF NOT EXISTS makes it a no-op, else it is an error.
+    fn existing(
+        &self,
+        located: &Located,
+        kind: SourceKind,
+        name: &str,
+        if_not_exists: bool,
+        or_replace: bool,
+    ) -> Option<Result<Executed, EngineError>> {
+        if !self.sources.contains_key(name) || or_replace {
+            return None;
+        }
+        Some(if if_not_exists {
+            Ok(Executed::Created {
+                kind,
+                name: name.to_string(),
+            })
+        } else {
+            Self::error(
+                located,
+                format!("Cannot add {kind} '{name}': A {kind} with the same name already exists"),
+            )
+        })
+    }
+
     /// Runs a CREATE statement: registers a source, or plans and starts a query.
     pub fn execute(&mut self, located: &Located) -> Result<Executed, EngineError> {
         match &located.statement {
@@ -59,14 +84,8 @@ impl Engine {
                 if_not_exists,
                 or_replace,
             } => {
-                if self.sources.contains_key(name) && !*or_replace {
-                    if *if_not_exists {
-                        return Ok(Executed::Created {
-                            kind: *kind,
-                            name: name.clone(),
-                        });
-                    }
-                    return Self::error(located, format!("Cannot add {kind} '{name}': A {kind} with the same name already exists"));
+                if let Some(result) = self.existing(located, *kind, name, *if_not_exists, *or_replace) {
+                    return result;
                 }
                 let source = SourceDef::declared(*kind, name, columns, properties)
                     .map_err(|e| Self::plan_error(located, e))?;
@@ -84,14 +103,8 @@ impl Engine {
                 if_not_exists,
                 or_replace,
             } => {
-                if self.sources.contains_key(name) && !*or_replace {
-                    if *if_not_exists {
-                        return Ok(Executed::Created {
-                            kind: *kind,
-                            name: name.clone(),
-                        });
-                    }
-                    return Self::error(located, format!("Cannot add {kind} '{name}': A {kind} with the same name already exists"));
+                if let Some(result) = self.existing(located, *kind, name, *if_not_exists, *or_replace) {
+                    return result;
                 }
                 let Some(source) = self.sources.get(&query.from) else {
                     return Self::error(located, format!("{} does not exist", query.from));

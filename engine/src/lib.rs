@@ -11,6 +11,7 @@ pub mod engine;
 pub mod expr;
 pub mod files;
 pub mod format;
+pub mod kafka;
 pub mod query;
 pub mod sql;
 pub mod state;

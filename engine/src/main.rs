@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use advisor_engine::engine::Engine;
 use advisor_engine::files::{self, Endpoint};
+use advisor_engine::kafka::{self, KafkaOptions};
 use advisor_engine::sql;
 
 #[derive(Parser)]
@@ -23,6 +24,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start; the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the persistent queries of a SQL file (like ksqlDB's queries file) over files.
@@ -46,8 +49,26 @@ with the reason; the run goes on.")]
         #[arg(long, value_name = "NAME=file:PATH")]
         output: Vec<Endpoint>,
         /// JSON-lines file for records that could not be processed, with the reason.
-        #[arg(long, value_name = "PATH")]
+        #[arg(long, value_name = "PATH", conflicts_with = "bootstrap_servers")]
         dead_letter: Option<PathBuf>,
+        /// Read and write Kafka instead of files: the brokers to bootstrap from.
+        #[arg(long, value_name = "HOST:PORT", env = "ENGINE_KAFKA_BOOTSTRAP_SERVERS", conflicts_with_all = ["input", "output"])]
+        bootstrap_servers: Option<String>,
+        /// Consumer group of the input topics (Kafka mode).
+        #[arg(long, default_value = "advisor-engine", env = "ENGINE_SERVICE_ID")]
+        group_id: String,
+        /// Folder for each partition's state and offset (Kafka mode).
+        #[arg(long, default_value = "advisor-engine-state", env = "ENGINE_STATE_DIR")]
+        state_dir: PathBuf,
+        /// Topic for records that could not be processed (Kafka mode).
+        #[arg(long, default_value = "advisor_engine_dead_letters")]
+        dead_letter_topic: String,
+        /// Stop after this long without a new record, e.g. 5s (backfills); default: run on.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        stop_when_idle: Option<std::time::Duration>,
+        /// Extra Kafka client settings, e.g. --kafka-config security.protocol=SASL_SSL.
+        #[arg(long, value_name = "KEY=VALUE")]
+        kafka_config: Vec<String>,
     },
     /// Exit 0 when the engine at URL answers its health check (for container health checks).
     Healthcheck {
@@ -98,7 +119,29 @@ fn main() -> std::process::ExitCode {
             input,
             output,
             dead_letter,
-        } => run(&sql, &input, &output, dead_letter.as_deref()),
+            bootstrap_servers,
+            group_id,
+            state_dir,
+            dead_letter_topic,
+            stop_when_idle,
+            kafka_config,
+        } => kafka_options(
+            bootstrap_servers,
+            group_id,
+            state_dir,
+            dead_letter_topic,
+            stop_when_idle,
+            &kafka_config,
+        )
+        .and_then(|options| {
+            run(
+                &sql,
+                &input,
+                &output,
+                dead_letter.as_deref(),
+                options.as_ref(),
+            )
+        }),
         Command::Healthcheck { url } => healthcheck(&url),
     };
     match result {
@@ -110,11 +153,41 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+fn kafka_options(
+    bootstrap_servers: Option<String>,
+    group_id: String,
+    state_dir: PathBuf,
+    dead_letter_topic: String,
+    stop_when_idle: Option<std::time::Duration>,
+    kafka_config: &[String],
+) -> anyhow::Result<Option<KafkaOptions>> {
+    let Some(bootstrap_servers) = bootstrap_servers else {
+        return Ok(None);
+    };
+    let mut client_config = Vec::new();
+    for setting in kafka_config {
+        let (key, value) = setting
+            .split_once('=')
+            .with_context(|| format!("--kafka-config {setting:?} is not KEY=VALUE"))?;
+        client_config.push((key.to_string(), value.to_string()));
+    }
+    Ok(Some(KafkaOptions {
+        bootstrap_servers,
+        group_id,
+        state_dir,
+        dead_letter_topic,
+        stop_when_idle,
+        batch_size: 10_000,
+        client_config,
+    }))
+}
+
 fn run(
     sql_path: &std::path::Path,
     inputs: &[Endpoint],
     outputs: &[Endpoint],
     dead: Option<&std::path::Path>,
+    kafka_settings: Option<&KafkaOptions>,
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(sql_path)
         .with_context(|| format!("cannot read {}", sql_path.display()))?;
@@ -132,7 +205,10 @@ fn run(
             sql_path.display()
         );
     }
-    let summary = files::run(&mut engine, inputs, outputs, dead)?;
+    let summary = match kafka_settings {
+        Some(options) => kafka::run(&mut engine, options)?,
+        None => files::run(&mut engine, inputs, outputs, dead)?,
+    };
     for (id, stats) in &summary.queries {
         eprintln!(
             "{id}: {} records in, {} out, {} dead letters ({} late)",

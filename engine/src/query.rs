@@ -15,7 +15,7 @@ use crate::sql::ast::{
     BinaryOp, ColumnDef, Emit, Expr, Literal, Properties, Query, SelectItem, SourceKind, SqlType,
     WindowKind,
 };
-use crate::state::Partitioned;
+use crate::state::{Offsets, Partitioned, RestoreError};
 use crate::value::{Column, Row, Schema, Value};
 
 /// ksqlDB's default grace period for windows that do not name one.
@@ -266,7 +266,21 @@ pub struct PersistentQuery {
     timestamp: Option<usize>,
     filter: Option<Compiled>,
     stage: Stage,
+    /// Next offset per input partition that the state reflects.
+    offsets: Offsets,
     pub stats: Stats,
+}
+
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    offsets: &'a Offsets,
+    state: Option<&'a Partitioned<AggregateState>>,
+}
+
+#[derive(Deserialize)]
+struct Snapshot {
+    offsets: Offsets,
+    state: Option<Partitioned<AggregateState>>,
 }
 
 /// Collects the aggregate calls of a projection into slots, and resolves GROUP BY
@@ -648,6 +662,7 @@ impl PersistentQuery {
             timestamp: source.timestamp.as_ref().and_then(|t| schema.index_of(t)),
             filter,
             stage,
+            offsets: Offsets::new(),
             stats: Stats::default(),
         })
     }
@@ -694,6 +709,7 @@ impl PersistentQuery {
         dead: &mut Vec<DeadLetter>,
     ) {
         self.stats.records_in += 1;
+        self.offsets.insert(record.partition, record.offset + 1);
         let row = match self.row(record) {
             Ok(row) => row,
             Err(reason) => return self.dead_letter(record, reason, dead),
@@ -709,7 +725,7 @@ impl PersistentQuery {
             None => record.timestamp,
         };
         let before = out.len();
-        let result = self.apply(&row, timestamp, record.partition, record.offset, out);
+        let result = self.apply(&row, timestamp, out);
         if let Err(reason) = result {
             out.truncate(before);
             return self.dead_letter(record, reason, dead);
@@ -721,8 +737,6 @@ impl PersistentQuery {
         &mut self,
         row: &Row,
         timestamp: i64,
-        partition: u32,
-        offset: u64,
         out: &mut Vec<OutputRecord>,
     ) -> Result<(), String> {
         let ctx = Context {
@@ -755,7 +769,7 @@ impl PersistentQuery {
                 Ok(())
             }
             Stage::Aggregate(stage) => {
-                let late = stage.update(row, timestamp, partition, offset, out)?;
+                let late = stage.update(row, timestamp, out)?;
                 if late {
                     self.stats.late_events += 1;
                     return Err(format!(
@@ -771,31 +785,40 @@ impl PersistentQuery {
     /// Rows kept in open windows and groups, for metrics and tests.
     pub fn state_size(&self) -> usize {
         match &self.stage {
-            Stage::Aggregate(stage) => stage
-                .state
-                .partitions()
-                .map(|(_, s)| s.state.entries.len())
-                .sum(),
+            Stage::Aggregate(stage) => stage.state.iter().map(|(_, s)| s.entries.len()).sum(),
             Stage::Project { .. } => 0,
         }
     }
 
-    pub fn snapshot(&self, partition: u32) -> Option<Vec<u8>> {
-        match &self.stage {
-            Stage::Aggregate(stage) => stage.state.snapshot(partition),
-            Stage::Project { .. } => None,
-        }
+    /// True when the state already holds this record (a replay after a restart).
+    pub fn already_processed(&self, partition: u32, offset: u64) -> bool {
+        self.offsets
+            .get(&partition)
+            .is_some_and(|next| offset < *next)
     }
 
-    pub fn restore(
-        &mut self,
-        partition: u32,
-        bytes: &[u8],
-    ) -> Result<u64, crate::state::RestoreError> {
-        match &mut self.stage {
-            Stage::Aggregate(stage) => stage.state.restore(partition, bytes),
-            Stage::Project { .. } => Ok(0),
+    /// The query's state with the input offsets it reflects.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let state = match &self.stage {
+            Stage::Aggregate(stage) => Some(&stage.state),
+            Stage::Project { .. } => None,
+        };
+        serde_json::to_vec(&SnapshotRef {
+            offsets: &self.offsets,
+            state,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Puts back a snapshot; returns the next offset per input partition.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<Offsets, RestoreError> {
+        let snapshot: Snapshot =
+            serde_json::from_slice(bytes).map_err(|e| RestoreError(e.to_string()))?;
+        if let (Stage::Aggregate(stage), Some(state)) = (&mut self.stage, snapshot.state) {
+            stage.state = state;
         }
+        self.offsets = snapshot.offsets.clone();
+        Ok(snapshot.offsets)
     }
 }
 
@@ -831,8 +854,6 @@ impl AggregateStage {
         &mut self,
         row: &Row,
         timestamp: i64,
-        partition: u32,
-        offset: u64,
         out: &mut Vec<OutputRecord>,
     ) -> Result<bool, String> {
         let ctx = Context {
@@ -860,9 +881,8 @@ impl AggregateStage {
         for value in &group {
             value.write_key(&mut base_key);
         }
-        let slot = self.state.slot(partition);
-        slot.next_offset = offset + 1;
-        let state = &mut slot.state;
+        // One state partition for now; scale-out splits by the group key's hash.
+        let state = self.state.partition(0);
         state.stream_time = state.stream_time.max(timestamp);
         let windows: Vec<Option<(i64, i64)>> = match &self.window {
             Some(window) => {

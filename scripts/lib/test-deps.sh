@@ -32,6 +32,23 @@ install_python_tools() {
   echo "$wanted" >"$stamp"
 }
 
+# tansu, a Kafka-compatible broker, for the engine's Kafka tests. `dynostore` brings its
+# storage engines (the tests use memory://); the build takes about 10 minutes once.
+TANSU_VERSION="0.6.0"
+
+install_tansu() {
+  local root="$ADVISOR_CACHE/tansu"
+  if [ -x "$root/bin/tansu" ] && [ "$(cat "$root/.version" 2>/dev/null)" = "$TANSU_VERSION" ]; then
+    return
+  fi
+  log "installing tansu $TANSU_VERSION into $root (about 10 minutes, once)"
+  # Its own target folder, so the project's build cache is not mixed with it.
+  CARGO_TARGET_DIR="$ADVISOR_CACHE/tansu-build" cargo install tansu --version "$TANSU_VERSION" \
+    --features dynostore --locked --root "$root" --quiet
+  echo "$TANSU_VERSION" >"$root/.version"
+  rm -rf "$ADVISOR_CACHE/tansu-build"
+}
+
 install_test_deps() {
   # util-linux's `script` gives the interactive tests a terminal.
   if ! command -v script >/dev/null 2>&1; then
@@ -49,5 +66,6 @@ install_test_deps() {
     return 1
   fi
   install_python_tools
-  export PATH="$ADVISOR_CACHE/venv/bin:$PATH"
+  install_tansu
+  export PATH="$ADVISOR_CACHE/venv/bin:$ADVISOR_CACHE/tansu/bin:$PATH"
 }

@@ -358,57 +358,64 @@ async fn security_group(
         }
     };
     for rule in desired.rules.difference(&current) {
-        let permission = permission(rule, &id, "advisor");
-        let result = if rule.inbound {
-            clients
-                .ec2
-                .authorize_security_group_ingress()
-                .group_id(&id)
-                .ip_permissions(permission)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify(format!("allow {} on {name}", rule.describe()), e))
-        } else {
-            clients
-                .ec2
-                .authorize_security_group_egress()
-                .group_id(&id)
-                .ip_permissions(permission)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify(format!("allow {} on {name}", rule.describe()), e))
-        };
-        result?;
+        change_rule(clients, &id, name, rule, true).await?;
     }
     for rule in current.difference(&desired.rules) {
-        let permission = permission(rule, &id, "advisor");
-        let result = if rule.inbound {
-            clients
-                .ec2
-                .revoke_security_group_ingress()
-                .group_id(&id)
-                .ip_permissions(permission)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify(format!("revoke {} on {name}", rule.describe()), e))
-        } else {
-            clients
-                .ec2
-                .revoke_security_group_egress()
-                .group_id(&id)
-                .ip_permissions(permission)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify(format!("revoke {} on {name}", rule.describe()), e))
-        };
-        result?;
+        change_rule(clients, &id, name, rule, false).await?;
     }
     created.security_group = Some(id);
     Ok(())
+}
+
+/// Allows (or revokes) one rule on the group.
+async fn change_rule(
+    clients: &Clients,
+    group_id: &str,
+    name: &str,
+    rule: &Rule,
+    allow: bool,
+) -> Result<(), AwsError> {
+    let permission = permission(rule, group_id, "advisor");
+    let action = format!(
+        "{} {} on {name}",
+        if allow { "allow" } else { "revoke" },
+        rule.describe()
+    );
+    let ec2 = &clients.ec2;
+    match (allow, rule.inbound) {
+        (true, true) => ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(permission)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(action, e)),
+        (true, false) => ec2
+            .authorize_security_group_egress()
+            .group_id(group_id)
+            .ip_permissions(permission)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(action, e)),
+        (false, true) => ec2
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(permission)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(action, e)),
+        (false, false) => ec2
+            .revoke_security_group_egress()
+            .group_id(group_id)
+            .ip_permissions(permission)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(action, e)),
+    }
 }
 
 async fn bucket(

@@ -1,0 +1,429 @@
+//! Queries over Kafka: a consumer group reads the sources' topics, outputs go to the sinks'
+//! topics with ksqlDB's key and value bytes, bad records to a dead-letter topic.
+//!
+//! At least once, and replays converge: a batch's outputs are flushed and acknowledged, then
+//! the state of every partition it touched is written to the state folder with the next
+//! offset, and only then are the input offsets committed. A restart restores that state and
+//! skips records below each partition's saved offset, so nothing is counted twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::engine::Engine;
+use crate::files::RunSummary;
+use crate::query::{DeadLetter, InputRecord, OutputRecord, PersistentQuery};
+use crate::sql::ast::SqlType;
+use crate::value::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("Kafka client error while trying to {action}: {source}")]
+    Client {
+        action: String,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("{failed} output record(s) were not acknowledged by the brokers (last error: {last}); no input offset was committed, so a restart replays them")]
+    Delivery { failed: u64, last: String },
+    #[error("cannot write state to {path}: {source}")]
+    State {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot restore state from {path}: {message}")]
+    Restore { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn client(action: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError + '_ {
+    move |source| KafkaError::Client {
+        action: action.to_string(),
+        source,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaOptions {
+    pub bootstrap_servers: String,
+    pub group_id: String,
+    pub state_dir: PathBuf,
+    pub dead_letter_topic: String,
+    /// Stop after this long without a new record (backfills and tests); run forever if none.
+    pub stop_when_idle: Option<Duration>,
+    pub batch_size: usize,
+    /// Extra client settings (security.protocol, sasl.*), applied to every client.
+    pub client_config: Vec<(String, String)>,
+}
+
+/// Counts deliveries that failed, so a batch is committed only when all went through.
+#[derive(Default)]
+struct Deliveries {
+    failed: AtomicU64,
+    last_error: Mutex<String>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut last) = self.last_error.lock() {
+                *last = error.to_string();
+            }
+        }
+    }
+}
+
+fn config(options: &KafkaOptions) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &options.bootstrap_servers);
+    for (key, value) in &options.client_config {
+        config.set(key, value);
+    }
+    config
+}
+
+/// ksqlDB's KAFKA key format for one column; `None` for types it does not encode.
+fn kafka_key(value: &Value, sql_type: &SqlType) -> Option<Vec<u8>> {
+    Some(match (value, sql_type) {
+        (Value::Null, _) => return None,
+        (Value::String(s), _) => s.as_bytes().to_vec(),
+        (Value::Integer(i), SqlType::Int) => (*i as i32).to_be_bytes().to_vec(),
+        (Value::Integer(i), _) => i.to_be_bytes().to_vec(),
+        (Value::Double(d), _) => d.to_be_bytes().to_vec(),
+        (Value::Boolean(b), _) => vec![u8::from(*b)],
+        (Value::Array(_), _) => return None,
+    })
+}
+
+/// Key bytes as ksqlDB writes them: KAFKA (one column, raw) or JSON, then for windowed
+/// tables the window start as 8 big-endian bytes.
+pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
+    let key_types: Vec<&SqlType> = query
+        .sink
+        .schema
+        .key_columns()
+        .map(|(_, c)| &c.sql_type)
+        .collect();
+    let mut bytes = match (query.sink.key_format.as_str(), record.key.as_slice()) {
+        (_, []) => return None,
+        ("KAFKA", [single]) => kafka_key(
+            single,
+            key_types.first().copied().unwrap_or(&SqlType::String),
+        )?,
+        (_, [single]) => serde_json::to_vec(&single.to_json()).ok()?,
+        (_, many) => serde_json::to_vec(&serde_json::Value::Object(
+            query
+                .key_names
+                .iter()
+                .zip(many)
+                .map(|(n, v)| (n.clone(), v.to_json()))
+                .collect(),
+        ))
+        .ok()?,
+    };
+    if let Some((start, _)) = record.window {
+        bytes.extend(start.to_be_bytes());
+    }
+    Some(bytes)
+}
+
+pub fn encode_value(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
+    let values = record.value.as_ref()?;
+    let object: serde_json::Map<String, serde_json::Value> = query
+        .value_names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| (n.clone(), v.to_json()))
+        .collect();
+    serde_json::to_vec(&object).ok()
+}
+
+fn dead_letter_bytes(dead: &DeadLetter) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "query": dead.query,
+        "source": dead.source,
+        "partition": dead.partition,
+        "offset": dead.offset,
+        "reason": dead.reason,
+        "value": dead.value,
+    }))
+    .unwrap_or_default()
+}
+
+fn state_path(dir: &Path, query: &str) -> PathBuf {
+    dir.join(format!("{query}.json"))
+}
+
+fn restore(engine: &mut Engine, dir: &Path) -> Result<(), KafkaError> {
+    for query in &mut engine.queries {
+        let path = state_path(dir, &query.id);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(KafkaError::Restore {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        query.restore(&bytes).map_err(|e| KafkaError::Restore {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+fn save(engine: &Engine, dir: &Path, touched: &BTreeSet<usize>) -> Result<(), KafkaError> {
+    std::fs::create_dir_all(dir).map_err(|source| KafkaError::State {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    for index in touched {
+        let query = &engine.queries[*index];
+        let path = state_path(dir, &query.id);
+        let failed = |source| KafkaError::State {
+            path: path.display().to_string(),
+            source,
+        };
+        // Write then rename, so a crash never leaves half a snapshot.
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, query.snapshot()).map_err(failed)?;
+        std::fs::rename(&temporary, &path).map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Creates the sinks' and the dead-letter topics when missing, with the partitions of the
+/// topics they are computed from.
+fn create_topics(
+    options: &KafkaOptions,
+    engine: &Engine,
+    consumer: &BaseConsumer,
+) -> Result<(), KafkaError> {
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(client("read the cluster metadata"))?;
+    let existing: BTreeMap<String, usize> = metadata
+        .topics()
+        .iter()
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect();
+    let mut wanted: BTreeMap<String, i32> = BTreeMap::new();
+    for query in &engine.queries {
+        let source_topic = &engine
+            .sources
+            .get(&query.source)
+            .map(|s| s.topic.clone())
+            .unwrap_or_default();
+        let Some(partitions) = existing.get(source_topic) else {
+            return Err(KafkaError::Invalid(format!(
+                "topic {source_topic} of {} does not exist on {}",
+                query.source, options.bootstrap_servers
+            )));
+        };
+        if !existing.contains_key(&query.sink.topic) {
+            wanted.insert(query.sink.topic.clone(), *partitions as i32);
+        }
+    }
+    if !existing.contains_key(&options.dead_letter_topic) {
+        wanted.insert(options.dead_letter_topic.clone(), 1);
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = config(options)
+        .create()
+        .map_err(client("create an admin client"))?;
+    let topics: Vec<NewTopic<'_>> = wanted
+        .iter()
+        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let results = futures_executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
+        .map_err(client("create the output topics"))?;
+    for result in results {
+        if let Err((topic, code)) = result {
+            if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
+                return Err(KafkaError::Invalid(format!(
+                    "cannot create topic {topic}: {code}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, KafkaError> {
+    restore(engine, &options.state_dir)?;
+    let mut readers: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (index, query) in engine.queries.iter().enumerate() {
+        let topic = engine
+            .sources
+            .get(&query.source)
+            .map(|s| s.topic.clone())
+            .ok_or_else(|| KafkaError::Invalid(format!("{} has no topic", query.source)))?;
+        readers.entry(topic).or_default().push(index);
+    }
+    let consumer: BaseConsumer = config(options)
+        .set("group.id", &options.group_id)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .map_err(client("create the consumer"))?;
+    create_topics(options, engine, &consumer)?;
+    let topics: Vec<&str> = readers.keys().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(client("subscribe to the input topics"))?;
+    // Java's default partitioner, so keys land where ksqlDB would put them.
+    let producer: BaseProducer<Deliveries> = config(options)
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create_with_context(Deliveries::default())
+        .map_err(client("create the producer"))?;
+
+    let mut last_record = Instant::now();
+    let mut out = Vec::new();
+    let mut dead = Vec::new();
+    loop {
+        let mut commits: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        let mut touched = BTreeSet::new();
+        let mut batch = 0;
+        while batch < options.batch_size {
+            let Some(result) =
+                consumer.poll(Duration::from_millis(if batch == 0 { 200 } else { 0 }))
+            else {
+                break;
+            };
+            let message = result.map_err(client("read from the input topics"))?;
+            batch += 1;
+            let topic = message.topic().to_string();
+            let partition = message.partition();
+            let offset = message.offset();
+            let record = InputRecord {
+                partition: partition as u32,
+                offset: offset as u64,
+                timestamp: message.timestamp().to_millis().unwrap_or(0),
+                key: message.key(),
+                value: message.payload(),
+            };
+            for &index in readers.get(&topic).map(Vec::as_slice).unwrap_or(&[]) {
+                let query = &mut engine.queries[index];
+                if query.already_processed(record.partition, record.offset) {
+                    continue;
+                }
+                out.clear();
+                dead.clear();
+                query.process(&record, &mut out, &mut dead);
+                touched.insert(index);
+                let query = &engine.queries[index];
+                for output in &out {
+                    let key = encode_key(query, output);
+                    let value = encode_value(query, output);
+                    let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> =
+                        BaseRecord::to(&query.sink.topic);
+                    if let Some(key) = &key {
+                        next = next.key(key);
+                    }
+                    if let Some(value) = &value {
+                        next = next.payload(value);
+                    }
+                    send(&producer, next)?;
+                }
+                for letter in &dead {
+                    let bytes = dead_letter_bytes(letter);
+                    send(
+                        &producer,
+                        BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&options.dead_letter_topic)
+                            .payload(&bytes),
+                    )?;
+                }
+            }
+            commits.insert((topic, partition), offset + 1);
+        }
+        if batch == 0 {
+            if options
+                .stop_when_idle
+                .is_some_and(|idle| last_record.elapsed() >= idle)
+            {
+                break;
+            }
+            continue;
+        }
+        last_record = Instant::now();
+        producer
+            .flush(Duration::from_secs(60))
+            .map_err(client("deliver the output records"))?;
+        let failed = producer.context().failed.swap(0, Ordering::SeqCst);
+        if failed > 0 {
+            let last = producer
+                .context()
+                .last_error
+                .lock()
+                .map(|l| l.clone())
+                .unwrap_or_default();
+            return Err(KafkaError::Delivery { failed, last });
+        }
+        save(engine, &options.state_dir, &touched)?;
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), offset) in &commits {
+            offsets
+                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(client("record the offsets to commit"))?;
+        }
+        consumer
+            .commit(&offsets, CommitMode::Sync)
+            .map_err(client("commit the input offsets"))?;
+    }
+    Ok(RunSummary {
+        queries: engine
+            .queries
+            .iter()
+            .map(|q| (q.id.clone(), q.stats.clone()))
+            .collect(),
+    })
+}
+
+/// Queues a record, waiting for room when the producer's queue is full.
+fn send(
+    producer: &BaseProducer<Deliveries>,
+    mut record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
+) -> Result<(), KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                returned,
+            )) => {
+                producer.poll(Duration::from_millis(50));
+                record = returned;
+            }
+            Err((error, _)) => {
+                return Err(KafkaError::Client {
+                    action: "queue an output record".into(),
+                    source: error,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! advisor-engine against a real Kafka-protocol broker (tansu): the page's order totals end
+//! to end through topics, ksqlDB's windowed key bytes, dead letters, and a restart with the
+//! same group that does not count twice.
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command as Cmd;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::{json, Value};
+
+const HOUR: i64 = 3_600_000;
+
+struct Tansu {
+    child: Child,
+    bootstrap: String,
+}
+
+fn tansu_binary() -> PathBuf {
+    let cache = std::env::var_os("ADVISOR_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")));
+    cache
+        .map(|c| c.join("tansu/bin/tansu"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("tansu"))
+}
+
+impl Tansu {
+    fn start() -> Tansu {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts: scripts/test installs it into the cache folder");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Tansu {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        config
+    }
+
+    fn create_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = self.config().create().unwrap();
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let results =
+            futures_executor::block_on(admin.create_topics([&topic], &AdminOptions::new()))
+                .unwrap();
+        for result in results {
+            result.unwrap();
+        }
+    }
+
+    fn produce(&self, topic: &str, values: &[String]) {
+        let producer: BaseProducer = self.config().create().unwrap();
+        for (i, value) in values.iter().enumerate() {
+            let key = format!("k{}", i % 5);
+            loop {
+                match producer.send(BaseRecord::to(topic).key(&key).payload(value)) {
+                    Ok(()) => break,
+                    Err((_, _)) => {
+                        producer.poll(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    /// Commits offset 0 on every partition for a group, as if its commits were lost.
+    fn rewind_group(&self, group: &str, topic: &str, partitions: i32) {
+        let consumer: BaseConsumer = self.config().set("group.id", group).create().unwrap();
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        for partition in 0..partitions {
+            offsets
+                .add_partition_offset(topic, partition, rdkafka::Offset::Offset(0))
+                .unwrap();
+        }
+        consumer
+            .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+            .unwrap();
+    }
+
+    /// Every record of a topic: (key bytes, value JSON or null).
+    fn read_all(&self, topic: &str, expected_at_least: usize) -> Vec<(Vec<u8>, Value)> {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", format!("reader-{}", std::process::id()))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        let mut records = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    quiet_since = Instant::now();
+                    let value = message
+                        .payload()
+                        .map(|p| serde_json::from_slice(p).unwrap())
+                        .unwrap_or(Value::Null);
+                    records.push((message.key().unwrap_or_default().to_vec(), value));
+                }
+                Some(Err(e)) => panic!("reading {topic}: {e}"),
+                None if records.len() >= expected_at_least
+                    && quiet_since.elapsed() > Duration::from_secs(2) =>
+                {
+                    break
+                }
+                None => {}
+            }
+        }
+        records
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SQL: &str = "CREATE STREAM order_events (
+  order_id BIGINT, customer_id STRING, order_status STRING, order_total DOUBLE, created_at BIGINT
+) WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON', TIMESTAMP='created_at');
+CREATE TABLE customer_order_totals AS
+SELECT customer_id, COUNT(*) AS order_count, SUM(order_total) AS total_spent,
+       MAX(created_at) AS last_order_time
+FROM order_events WINDOW TUMBLING (SIZE 1 HOUR) GROUP BY customer_id EMIT CHANGES;";
+
+fn orders(from: usize, to: usize) -> Vec<(String, f64, i64, String)> {
+    (from..to)
+        .map(|i| {
+            let customer = format!("cust_{}", i % 7);
+            let total = (i % 13) as f64 + 0.5;
+            let at = 1_709_640_000_000 + i as i64 * 20_000;
+            let line = json!({"order_id": i, "customer_id": customer, "order_status": "NEW", "order_total": total, "created_at": at}).to_string();
+            (customer, total, at, line)
+        })
+        .collect()
+}
+
+fn run_engine(tansu: &Tansu, state: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("q.sql"), SQL).unwrap();
+    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--sql",
+            "q.sql",
+            "--bootstrap-servers",
+            &tansu.bootstrap,
+            "--group-id",
+            "orders-app",
+        ])
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--stop-when-idle", "3s"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success();
+}
+
+/// The last value per (customer, window start) decoded from ksqlDB's windowed key bytes.
+fn final_values(records: &[(Vec<u8>, Value)]) -> BTreeMap<(String, i64), Value> {
+    let mut last = BTreeMap::new();
+    for (key, value) in records {
+        assert!(
+            key.len() > 8,
+            "a windowed key is the key then 8 bytes of window start"
+        );
+        let (customer, start) = key.split_at(key.len() - 8);
+        let start = i64::from_be_bytes(start.try_into().unwrap());
+        last.insert(
+            (String::from_utf8(customer.to_vec()).unwrap(), start),
+            value.clone(),
+        );
+    }
+    last
+}
+
+fn expected(orders: &[(String, f64, i64, String)]) -> BTreeMap<(String, i64), (i64, f64)> {
+    let mut expected = BTreeMap::new();
+    for (customer, total, at, _) in orders {
+        let entry = expected
+            .entry((customer.clone(), at - at.rem_euclid(HOUR)))
+            .or_insert((0i64, 0.0f64));
+        entry.0 += 1;
+        entry.1 += total;
+    }
+    expected
+}
+
+#[test]
+fn order_totals_flow_through_kafka_and_a_restart_does_not_double_count() {
+    let tansu = Tansu::start();
+    tansu.create_topic("order-events", 3);
+    let state = tempfile::tempdir().unwrap();
+
+    let first = orders(0, 600);
+    let mut lines: Vec<String> = first.iter().map(|o| o.3.clone()).collect();
+    lines.push("{broken json".to_string());
+    tansu.produce("order-events", &lines);
+    run_engine(&tansu, state.path());
+
+    // A restart with the same group and state: new records only are counted.
+    let second = orders(600, 1000);
+    tansu.produce(
+        "order-events",
+        &second.iter().map(|o| o.3.clone()).collect::<Vec<_>>(),
+    );
+    run_engine(&tansu, state.path());
+
+    // A crash after the state was saved but before the offsets were committed replays
+    // records; the saved offsets make the engine skip them instead of counting them again.
+    tansu.rewind_group("orders-app", "order-events", 3);
+    run_engine(&tansu, state.path());
+
+    let all: Vec<_> = first.into_iter().chain(second).collect();
+    let want = expected(&all);
+    let records = tansu.read_all("CUSTOMER_ORDER_TOTALS", 1000);
+    assert_eq!(
+        records.len(),
+        1000,
+        "one update per order, none from the replay"
+    );
+    let got = final_values(&records);
+    assert_eq!(got.len(), want.len());
+    for ((customer, start), (count, sum)) in &want {
+        let value = &got[&(customer.clone(), *start)];
+        assert_eq!(value["ORDER_COUNT"], json!(count), "{customer} {start}");
+        assert!((value["TOTAL_SPENT"].as_f64().unwrap() - sum).abs() < 1e-6);
+    }
+    // The rewind above did replay: without the saved state the same replay is processed again.
+    tansu.rewind_group("orders-app", "order-events", 3);
+    let fresh = tempfile::tempdir().unwrap();
+    run_engine(&tansu, fresh.path());
+    assert_eq!(tansu.read_all("CUSTOMER_ORDER_TOTALS", 2000).len(), 2000);
+
+    let dead = tansu.read_all("advisor_engine_dead_letters", 1);
+    assert_eq!(
+        dead.len(),
+        2,
+        "the broken record, once per processing without saved state"
+    );
+    assert!(dead[0].1["reason"]
+        .as_str()
+        .unwrap()
+        .contains("malformed JSON"));
+    assert_eq!(dead[0].1["value"], "{broken json");
+}
