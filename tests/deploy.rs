@@ -617,3 +617,82 @@ fn unreachable_endpoints_and_missing_settings_are_clear_errors() {
     .failure()
     .stderr(predicate::str::contains("pass --yes"));
 }
+
+/// The three views of one StackSpec agree: what `generate --format json` describes, what
+/// `cost` prices, and what `deploy` registers in AWS (sizes, counts, ports, env names).
+#[test]
+fn generate_cost_and_deploy_see_the_same_services() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto);
+    let (vpc, subnets) = aws.network();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack_toml(
+        dir.path(),
+        &vpc,
+        &subnets,
+        "\n[services.taskmanager]\ncpu = 4096\nmemory = 12288\ncount = 3\n",
+    );
+    let config = config.to_str().unwrap();
+    let spec = common::json(&[
+        "generate", "--flavor", "flink", "--config", config, "--format", "json",
+    ]);
+    let cost = common::json(&["cost", "--flavor", "flink", "--config", config]);
+    assert_eq!(
+        cost["estimates"][0]["stack"]["services"],
+        spec["stack"]["services"]
+    );
+    deploy_json(&moto, "flink", Path::new(config));
+    for service in spec["stack"]["services"].as_array().unwrap() {
+        let name = service["name"].as_str().unwrap();
+        let family = format!("orders-{name}");
+        let task = aws.task_definition(&family);
+        assert_eq!(
+            task.cpu().unwrap(),
+            service["cpu_units"].as_u64().unwrap().to_string(),
+            "{name}"
+        );
+        assert_eq!(
+            task.memory().unwrap(),
+            service["memory_mib"].as_u64().unwrap().to_string(),
+            "{name}"
+        );
+        let container = &task.container_definitions()[0];
+        let ports: Vec<i64> = container
+            .port_mappings()
+            .iter()
+            .map(|p| i64::from(p.container_port().unwrap()))
+            .collect();
+        let spec_ports: Vec<i64> = service["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["port"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ports, spec_ports, "{name}");
+        let mut env: Vec<&str> = container
+            .environment()
+            .iter()
+            .map(|kv| kv.name().unwrap())
+            .collect();
+        env.sort();
+        let spec_env: Vec<&str> = service["environment"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(env, spec_env, "{name}");
+        let deployed = aws.service("orders", &family);
+        assert_eq!(
+            deployed.desired_count() as u64,
+            service["desired_count"].as_u64().unwrap()
+        );
+        // Placeholders are resolved for AWS: no {braces} reach a task definition.
+        for kv in container.environment() {
+            assert!(
+                !kv.value().unwrap().contains("{checkpoint_bucket}"),
+                "{kv:?}"
+            );
+        }
+    }
+}
