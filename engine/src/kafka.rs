@@ -16,7 +16,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -269,57 +269,104 @@ fn create_topics(
     Ok(())
 }
 
-pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, KafkaError> {
-    restore(engine, &options.state_dir)?;
-    let mut readers: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (index, query) in engine.queries.iter().enumerate() {
-        let topic = engine
-            .sources
-            .get(&query.source)
-            .map(|s| s.topic.clone())
-            .ok_or_else(|| KafkaError::Invalid(format!("{} has no topic", query.source)))?;
-        readers.entry(topic).or_default().push(index);
-    }
-    let consumer: BaseConsumer = config(options)
-        .set("group.id", &options.group_id)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .map_err(client("create the consumer"))?;
-    create_topics(options, engine, &consumer)?;
-    let topics: Vec<&str> = readers.keys().map(String::as_str).collect();
-    consumer
-        .subscribe(&topics)
-        .map_err(client("subscribe to the input topics"))?;
-    // Java's default partitioner, so keys land where ksqlDB would put them.
-    let producer: BaseProducer<Deliveries> = config(options)
-        .set("partitioner", "murmur2_random")
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .create_with_context(Deliveries::default())
-        .map_err(client("create the producer"))?;
+/// The Kafka side of the engine: one consumer for every source topic the queries read, one
+/// producer for their outputs. The REST server and the queries-file runner both drive it.
+pub struct Worker {
+    options: KafkaOptions,
+    consumer: BaseConsumer,
+    producer: BaseProducer<Deliveries>,
+    subscribed: BTreeSet<String>,
+}
 
-    let mut last_record = Instant::now();
-    let mut out = Vec::new();
-    let mut dead = Vec::new();
-    loop {
+impl Worker {
+    pub fn new(options: &KafkaOptions) -> Result<Worker, KafkaError> {
+        let consumer: BaseConsumer = config(options)
+            .set("group.id", &options.group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .map_err(client("create the consumer"))?;
+        // Java's default partitioner, so keys land where ksqlDB would put them.
+        let producer: BaseProducer<Deliveries> = config(options)
+            .set("partitioner", "murmur2_random")
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create_with_context(Deliveries::default())
+            .map_err(client("create the producer"))?;
+        Ok(Worker {
+            options: options.clone(),
+            consumer,
+            producer,
+            subscribed: BTreeSet::new(),
+        })
+    }
+
+    /// Puts back each query's saved state; call once, before the first batch.
+    pub fn restore(&self, engine: &mut Engine) -> Result<(), KafkaError> {
+        restore(engine, &self.options.state_dir)
+    }
+
+    fn readers(engine: &Engine) -> Result<BTreeMap<String, Vec<usize>>, KafkaError> {
+        let mut readers: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (index, query) in engine.queries.iter().enumerate() {
+            let topic = engine
+                .sources
+                .get(&query.source)
+                .map(|s| s.topic.clone())
+                .ok_or_else(|| KafkaError::Invalid(format!("{} has no topic", query.source)))?;
+            readers.entry(topic).or_default().push(index);
+        }
+        Ok(readers)
+    }
+
+    /// Creates missing output topics and follows the queries' input topics as they change.
+    pub fn sync(&mut self, engine: &Engine) -> Result<(), KafkaError> {
+        let topics: BTreeSet<String> = Self::readers(engine)?.into_keys().collect();
+        if topics == self.subscribed {
+            return Ok(());
+        }
+        create_topics(&self.options, engine, &self.consumer)?;
+        if topics.is_empty() {
+            self.consumer.unsubscribe();
+        } else {
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            self.consumer
+                .subscribe(&names)
+                .map_err(client("subscribe to the input topics"))?;
+        }
+        self.subscribed = topics;
+        Ok(())
+    }
+
+    /// Up to a batch of records, waiting `wait` for the first.
+    pub fn poll(&self, wait: Duration) -> Result<Vec<OwnedMessage>, KafkaError> {
+        let mut batch = Vec::new();
+        if self.subscribed.is_empty() {
+            std::thread::sleep(wait);
+            return Ok(batch);
+        }
+        while batch.len() < self.options.batch_size {
+            let timeout = if batch.is_empty() { wait } else { Duration::ZERO };
+            match self.consumer.poll(timeout) {
+                Some(result) => batch.push(result.map_err(client("read from the input topics"))?.detach()),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Processes a batch, then delivers, saves state and commits, in that order.
+    pub fn process(&mut self, engine: &mut Engine, batch: &[OwnedMessage]) -> Result<(), KafkaError> {
+        let readers = Self::readers(engine)?;
         let mut commits: BTreeMap<(String, i32), i64> = BTreeMap::new();
         let mut touched = BTreeSet::new();
-        let mut batch = 0;
-        while batch < options.batch_size {
-            let Some(result) =
-                consumer.poll(Duration::from_millis(if batch == 0 { 200 } else { 0 }))
-            else {
-                break;
-            };
-            let message = result.map_err(client("read from the input topics"))?;
-            batch += 1;
+        let mut out = Vec::new();
+        let mut dead = Vec::new();
+        for message in batch {
             let topic = message.topic().to_string();
-            let partition = message.partition();
-            let offset = message.offset();
             let record = InputRecord {
-                partition: partition as u32,
-                offset: offset as u64,
+                partition: message.partition() as u32,
+                offset: message.offset() as u64,
                 timestamp: message.timestamp().to_millis().unwrap_or(0),
                 key: message.key(),
                 value: message.payload(),
@@ -337,43 +384,32 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
                 for output in &out {
                     let key = encode_key(query, output);
                     let value = encode_value(query, output);
-                    let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> =
-                        BaseRecord::to(&query.sink.topic);
+                    let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&query.sink.topic);
                     if let Some(key) = &key {
                         next = next.key(key);
                     }
                     if let Some(value) = &value {
                         next = next.payload(value);
                     }
-                    send(&producer, next)?;
+                    send(&self.producer, next)?;
                 }
                 for letter in &dead {
                     let bytes = dead_letter_bytes(letter);
                     send(
-                        &producer,
-                        BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&options.dead_letter_topic)
-                            .payload(&bytes),
+                        &self.producer,
+                        BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic).payload(&bytes),
                     )?;
                 }
             }
-            commits.insert((topic, partition), offset + 1);
+            commits.insert((topic, message.partition()), message.offset() + 1);
         }
-        if batch == 0 {
-            if options
-                .stop_when_idle
-                .is_some_and(|idle| last_record.elapsed() >= idle)
-            {
-                break;
-            }
-            continue;
-        }
-        last_record = Instant::now();
-        producer
+        self.producer
             .flush(Duration::from_secs(60))
             .map_err(client("deliver the output records"))?;
-        let failed = producer.context().failed.swap(0, Ordering::SeqCst);
+        let failed = self.producer.context().failed.swap(0, Ordering::SeqCst);
         if failed > 0 {
-            let last = producer
+            let last = self
+                .producer
                 .context()
                 .last_error
                 .lock()
@@ -381,16 +417,38 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
                 .unwrap_or_default();
             return Err(KafkaError::Delivery { failed, last });
         }
-        save(engine, &options.state_dir, &touched)?;
+        save(engine, &self.options.state_dir, &touched)?;
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), offset) in &commits {
             offsets
                 .add_partition_offset(topic, *partition, Offset::Offset(*offset))
                 .map_err(client("record the offsets to commit"))?;
         }
-        consumer
-            .commit(&offsets, CommitMode::Sync)
-            .map_err(client("commit the input offsets"))?;
+        if offsets.count() > 0 {
+            self.consumer
+                .commit(&offsets, CommitMode::Sync)
+                .map_err(client("commit the input offsets"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the queries until the topics stay quiet for `stop_when_idle` (or forever).
+pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, KafkaError> {
+    let mut worker = Worker::new(options)?;
+    worker.restore(engine)?;
+    worker.sync(engine)?;
+    let mut last_record = Instant::now();
+    loop {
+        let batch = worker.poll(Duration::from_millis(200))?;
+        if batch.is_empty() {
+            if options.stop_when_idle.is_some_and(|idle| last_record.elapsed() >= idle) {
+                break;
+            }
+            continue;
+        }
+        last_record = Instant::now();
+        worker.process(engine, &batch)?;
     }
     Ok(RunSummary {
         queries: engine
