@@ -346,9 +346,17 @@ impl Worker {
             return Ok(batch);
         }
         while batch.len() < self.options.batch_size {
-            let timeout = if batch.is_empty() { wait } else { Duration::ZERO };
+            let timeout = if batch.is_empty() {
+                wait
+            } else {
+                Duration::ZERO
+            };
             match self.consumer.poll(timeout) {
-                Some(result) => batch.push(result.map_err(client("read from the input topics"))?.detach()),
+                Some(result) => batch.push(
+                    result
+                        .map_err(client("read from the input topics"))?
+                        .detach(),
+                ),
                 None => break,
             }
         }
@@ -356,7 +364,11 @@ impl Worker {
     }
 
     /// Processes a batch, then delivers, saves state and commits, in that order.
-    pub fn process(&mut self, engine: &mut Engine, batch: &[OwnedMessage]) -> Result<(), KafkaError> {
+    pub fn process(
+        &mut self,
+        engine: &mut Engine,
+        batch: &[OwnedMessage],
+    ) -> Result<(), KafkaError> {
         let readers = Self::readers(engine)?;
         let mut commits: BTreeMap<(String, i32), i64> = BTreeMap::new();
         let mut touched = BTreeSet::new();
@@ -384,7 +396,8 @@ impl Worker {
                 for output in &out {
                     let key = encode_key(query, output);
                     let value = encode_value(query, output);
-                    let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&query.sink.topic);
+                    let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> =
+                        BaseRecord::to(&query.sink.topic);
                     if let Some(key) = &key {
                         next = next.key(key);
                     }
@@ -397,7 +410,8 @@ impl Worker {
                     let bytes = dead_letter_bytes(letter);
                     send(
                         &self.producer,
-                        BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic).payload(&bytes),
+                        BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic)
+                            .payload(&bytes),
                     )?;
                 }
             }
@@ -442,7 +456,10 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
     loop {
         let batch = worker.poll(Duration::from_millis(200))?;
         if batch.is_empty() {
-            if options.stop_when_idle.is_some_and(|idle| last_record.elapsed() >= idle) {
+            if options
+                .stop_when_idle
+                .is_some_and(|idle| last_record.elapsed() >= idle)
+            {
                 break;
             }
             continue;

@@ -13,6 +13,7 @@ pub mod files;
 pub mod format;
 pub mod kafka;
 pub mod query;
+pub mod rest;
 pub mod sql;
 pub mod state;
 pub mod value;

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use advisor_engine::engine::Engine;
 use advisor_engine::files::{self, Endpoint};
 use advisor_engine::kafka::{self, KafkaOptions};
-use advisor_engine::sql;
+use advisor_engine::{rest, sql};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +22,33 @@ use advisor_engine::sql;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where Kafka is and how the engine uses it.
+#[derive(clap::Args)]
+struct KafkaArgs {
+    /// The brokers to bootstrap from; without it `run` reads and writes files.
+    #[arg(long, value_name = "HOST:PORT", env = "ENGINE_KAFKA_BOOTSTRAP_SERVERS")]
+    bootstrap_servers: Option<String>,
+    /// Consumer group of the input topics, and the service id /info reports.
+    #[arg(long, default_value = "advisor-engine", env = "ENGINE_SERVICE_ID")]
+    group_id: String,
+    /// Folder for each query's state and input offsets.
+    #[arg(long, default_value = "advisor-engine-state", env = "ENGINE_STATE_DIR")]
+    state_dir: PathBuf,
+    /// Topic for records that could not be processed.
+    #[arg(
+        long,
+        default_value = "advisor_engine_dead_letters",
+        env = "ENGINE_DEAD_LETTER_TOPIC"
+    )]
+    dead_letter_topic: String,
+    /// Stop after this long without a new record, e.g. 5s (backfills); default: run on.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    stop_when_idle: Option<std::time::Duration>,
+    /// Extra Kafka client settings, e.g. --kafka-config security.protocol=SASL_SSL.
+    #[arg(long, value_name = "KEY=VALUE")]
+    kafka_config: Vec<String>,
 }
 
 // Parsed once at start; the size of the biggest variant does not matter.
@@ -49,26 +76,22 @@ with the reason; the run goes on.")]
         #[arg(long, value_name = "NAME=file:PATH")]
         output: Vec<Endpoint>,
         /// JSON-lines file for records that could not be processed, with the reason.
-        #[arg(long, value_name = "PATH", conflicts_with = "bootstrap_servers")]
+        #[arg(long, value_name = "PATH")]
         dead_letter: Option<PathBuf>,
-        /// Read and write Kafka instead of files: the brokers to bootstrap from.
-        #[arg(long, value_name = "HOST:PORT", env = "ENGINE_KAFKA_BOOTSTRAP_SERVERS", conflicts_with_all = ["input", "output"])]
-        bootstrap_servers: Option<String>,
-        /// Consumer group of the input topics (Kafka mode).
-        #[arg(long, default_value = "advisor-engine", env = "ENGINE_SERVICE_ID")]
-        group_id: String,
-        /// Folder for each partition's state and offset (Kafka mode).
-        #[arg(long, default_value = "advisor-engine-state", env = "ENGINE_STATE_DIR")]
-        state_dir: PathBuf,
-        /// Topic for records that could not be processed (Kafka mode).
-        #[arg(long, default_value = "advisor_engine_dead_letters")]
-        dead_letter_topic: String,
-        /// Stop after this long without a new record, e.g. 5s (backfills); default: run on.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        stop_when_idle: Option<std::time::Duration>,
-        /// Extra Kafka client settings, e.g. --kafka-config security.protocol=SASL_SSL.
-        #[arg(long, value_name = "KEY=VALUE")]
-        kafka_config: Vec<String>,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+    /// Serve the ksqlDB-compatible REST API (/ksql, /info, /healthcheck, /metrics) and run
+    /// the queries created through it on Kafka.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:8088", env = "ENGINE_LISTEN")]
+        listen: std::net::SocketAddr,
+        /// Statements to run at start (CREATE STREAM/TABLE ... ), like a queries file.
+        #[arg(long, value_name = "FILE", env = "ENGINE_QUERIES_FILE")]
+        sql: Option<PathBuf>,
+        #[command(flatten)]
+        kafka: KafkaArgs,
     },
     /// Exit 0 when the engine at URL answers its health check (for container health checks).
     Healthcheck {
@@ -119,29 +142,16 @@ fn main() -> std::process::ExitCode {
             input,
             output,
             dead_letter,
-            bootstrap_servers,
-            group_id,
-            state_dir,
-            dead_letter_topic,
-            stop_when_idle,
-            kafka_config,
-        } => kafka_options(
-            bootstrap_servers,
-            group_id,
-            state_dir,
-            dead_letter_topic,
-            stop_when_idle,
-            &kafka_config,
-        )
-        .and_then(|options| {
-            run(
-                &sql,
-                &input,
-                &output,
-                dead_letter.as_deref(),
-                options.as_ref(),
-            )
+            kafka,
+        } => kafka_options(&kafka).and_then(|options| {
+            if options.is_some() && (!input.is_empty() || !output.is_empty() || dead_letter.is_some()) {
+                anyhow::bail!("--input, --output and --dead-letter are for files; with --bootstrap-servers the topics come from the SQL");
+            }
+            run(&sql, &input, &output, dead_letter.as_deref(), options.as_ref())
         }),
+        Command::Serve { listen, sql, kafka } => {
+            kafka_options(&kafka).and_then(|options| serve(listen, sql.as_deref(), kafka.group_id.clone(), options))
+        }
         Command::Healthcheck { url } => healthcheck(&url),
     };
     match result {
@@ -153,19 +163,46 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn kafka_options(
-    bootstrap_servers: Option<String>,
-    group_id: String,
-    state_dir: PathBuf,
-    dead_letter_topic: String,
-    stop_when_idle: Option<std::time::Duration>,
-    kafka_config: &[String],
-) -> anyhow::Result<Option<KafkaOptions>> {
-    let Some(bootstrap_servers) = bootstrap_servers else {
+fn load(sql_path: &std::path::Path) -> anyhow::Result<Engine> {
+    let text = std::fs::read_to_string(sql_path)
+        .with_context(|| format!("cannot read {}", sql_path.display()))?;
+    let statements =
+        sql::parse(&text).with_context(|| format!("{} is not valid SQL", sql_path.display()))?;
+    let mut engine = Engine::default();
+    for statement in &statements {
+        engine
+            .execute(statement)
+            .with_context(|| format!("{} cannot run", sql_path.display()))?;
+    }
+    Ok(engine)
+}
+
+fn serve(
+    listen: std::net::SocketAddr,
+    sql_path: Option<&std::path::Path>,
+    service_id: String,
+    kafka_settings: Option<KafkaOptions>,
+) -> anyhow::Result<()> {
+    let engine = match sql_path {
+        Some(path) => load(path)?,
+        None => Engine::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime
+        .block_on(rest::serve(listen, engine, service_id, kafka_settings))
+        .with_context(|| format!("cannot serve on {listen}"))
+}
+
+fn kafka_options(kafka: &KafkaArgs) -> anyhow::Result<Option<KafkaOptions>> {
+    let Some(bootstrap_servers) = kafka.bootstrap_servers.clone() else {
         return Ok(None);
     };
     let mut client_config = Vec::new();
-    for setting in kafka_config {
+    for setting in &kafka.kafka_config {
         let (key, value) = setting
             .split_once('=')
             .with_context(|| format!("--kafka-config {setting:?} is not KEY=VALUE"))?;
@@ -173,10 +210,10 @@ fn kafka_options(
     }
     Ok(Some(KafkaOptions {
         bootstrap_servers,
-        group_id,
-        state_dir,
-        dead_letter_topic,
-        stop_when_idle,
+        group_id: kafka.group_id.clone(),
+        state_dir: kafka.state_dir.clone(),
+        dead_letter_topic: kafka.dead_letter_topic.clone(),
+        stop_when_idle: kafka.stop_when_idle,
         batch_size: 10_000,
         client_config,
     }))
@@ -189,16 +226,7 @@ fn run(
     dead: Option<&std::path::Path>,
     kafka_settings: Option<&KafkaOptions>,
 ) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(sql_path)
-        .with_context(|| format!("cannot read {}", sql_path.display()))?;
-    let statements =
-        sql::parse(&text).with_context(|| format!("{} is not valid SQL", sql_path.display()))?;
-    let mut engine = Engine::default();
-    for statement in &statements {
-        engine
-            .execute(statement)
-            .with_context(|| format!("{} cannot run", sql_path.display()))?;
-    }
+    let mut engine = load(sql_path)?;
     if engine.queries.is_empty() {
         anyhow::bail!(
             "{} starts no query: add a CREATE STREAM/TABLE ... AS SELECT",

@@ -2,162 +2,17 @@
 //! to end through topics, ksqlDB's windowed key bytes, dead letters, and a restart with the
 //! same group that does not count twice.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use assert_cmd::Command as Cmd;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use common::Tansu;
 use serde_json::{json, Value};
 
 const HOUR: i64 = 3_600_000;
-
-struct Tansu {
-    child: Child,
-    bootstrap: String,
-}
-
-fn tansu_binary() -> PathBuf {
-    let cache = std::env::var_os("ADVISOR_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")));
-    cache
-        .map(|c| c.join("tansu/bin/tansu"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("tansu"))
-}
-
-impl Tansu {
-    fn start() -> Tansu {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_binary())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts: scripts/test installs it into the cache folder");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Tansu {
-            child,
-            bootstrap: format!("127.0.0.1:{port}"),
-        }
-    }
-
-    fn config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.bootstrap);
-        config
-    }
-
-    fn create_topic(&self, name: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = self.config().create().unwrap();
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        let results =
-            futures_executor::block_on(admin.create_topics([&topic], &AdminOptions::new()))
-                .unwrap();
-        for result in results {
-            result.unwrap();
-        }
-    }
-
-    fn produce(&self, topic: &str, values: &[String]) {
-        let producer: BaseProducer = self.config().create().unwrap();
-        for (i, value) in values.iter().enumerate() {
-            let key = format!("k{}", i % 5);
-            loop {
-                match producer.send(BaseRecord::to(topic).key(&key).payload(value)) {
-                    Ok(()) => break,
-                    Err((_, _)) => {
-                        producer.poll(Duration::from_millis(50));
-                    }
-                }
-            }
-        }
-        producer.flush(Duration::from_secs(30)).unwrap();
-    }
-
-    /// Commits offset 0 on every partition for a group, as if its commits were lost.
-    fn rewind_group(&self, group: &str, topic: &str, partitions: i32) {
-        let consumer: BaseConsumer = self.config().set("group.id", group).create().unwrap();
-        let mut offsets = rdkafka::TopicPartitionList::new();
-        for partition in 0..partitions {
-            offsets
-                .add_partition_offset(topic, partition, rdkafka::Offset::Offset(0))
-                .unwrap();
-        }
-        consumer
-            .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
-            .unwrap();
-    }
-
-    /// Every record of a topic: (key bytes, value JSON or null).
-    fn read_all(&self, topic: &str, expected_at_least: usize) -> Vec<(Vec<u8>, Value)> {
-        let consumer: BaseConsumer = self
-            .config()
-            .set("group.id", format!("reader-{}", std::process::id()))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        consumer.subscribe(&[topic]).unwrap();
-        let mut records = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut quiet_since = Instant::now();
-        while Instant::now() < deadline {
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(message)) => {
-                    quiet_since = Instant::now();
-                    let value = message
-                        .payload()
-                        .map(|p| serde_json::from_slice(p).unwrap())
-                        .unwrap_or(Value::Null);
-                    records.push((message.key().unwrap_or_default().to_vec(), value));
-                }
-                Some(Err(e)) => panic!("reading {topic}: {e}"),
-                None if records.len() >= expected_at_least
-                    && quiet_since.elapsed() > Duration::from_secs(2) =>
-                {
-                    break
-                }
-                None => {}
-            }
-        }
-        records
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 const SQL: &str = "CREATE STREAM order_events (
   order_id BIGINT, customer_id STRING, order_status STRING, order_total DOUBLE, created_at BIGINT

@@ -1,0 +1,478 @@
+//! The ksqlDB-compatible REST API: /info, /healthcheck, /ksql and /metrics, in ksqlDB's own
+//! response shapes, so existing clients work. Statements run against the shared engine;
+//! a Kafka worker thread runs its queries.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::engine::{Engine, Executed};
+use crate::kafka::{KafkaOptions, Worker};
+use crate::sql::ast::{Located, SourceKind, Statement};
+use crate::sql::parse;
+
+/// ksqlDB's version line that clients print; the engine's own version follows it.
+pub const KSQL_VERSION: &str = "0.29.0";
+
+pub struct Shared {
+    pub engine: Mutex<Engine>,
+    pub service_id: String,
+    pub kafka: Option<String>,
+    command_sequence: AtomicU64,
+    /// The Kafka worker's last error, reported by /healthcheck.
+    worker_error: Mutex<Option<String>>,
+}
+
+#[derive(Deserialize)]
+struct KsqlRequest {
+    ksql: String,
+    #[serde(default, rename = "streamsProperties")]
+    _streams_properties: Option<Value>,
+}
+
+fn error_response(status: StatusCode, code: u32, message: String, statement: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/vnd.ksql.v1+json")],
+        Json(json!({
+            "@type": "statement_error",
+            "error_code": code,
+            "message": message,
+            "statementText": statement,
+            "entities": [],
+        })),
+    )
+        .into_response()
+}
+
+fn source_entry(source: &crate::query::SourceDef) -> Value {
+    json!({
+        "type": source.kind.to_string(),
+        "name": source.name,
+        "topic": source.topic,
+        "keyFormat": source.key_format,
+        "valueFormat": source.value_format,
+        "isWindowed": source.windowed,
+    })
+}
+
+fn describe(engine: &Engine, name: &str) -> Option<Value> {
+    let source = engine.sources.get(name)?;
+    let fields: Vec<Value> = source
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            let mut field = json!({"name": c.name, "schema": {"type": c.sql_type.to_string(), "fields": null, "memberSchema": null}});
+            if c.key {
+                field["type"] = json!("KEY");
+            }
+            field
+        })
+        .collect();
+    let writers: Vec<Value> = engine
+        .queries
+        .iter()
+        .filter(|q| q.sink.name == name)
+        .map(|q| json!({"queryString": q.sql, "sinks": [q.sink.name], "id": q.id}))
+        .collect();
+    Some(json!({
+        "name": source.name,
+        "type": source.kind.to_string(),
+        "topic": source.topic,
+        "keyFormat": source.key_format,
+        "valueFormat": source.value_format,
+        "windowType": if source.windowed { json!("TUMBLING") } else { Value::Null },
+        "fields": fields,
+        "writeQueries": writers,
+        "readQueries": [],
+        "timestamp": source.timestamp.clone().unwrap_or_default(),
+        "statistics": "",
+        "errorStats": "",
+        "extended": false,
+    }))
+}
+
+impl Shared {
+    fn status(
+        &self,
+        located: &Located,
+        message: String,
+        id: String,
+        query: Option<String>,
+    ) -> Value {
+        json!({
+            "@type": "currentStatus",
+            "statementText": located.text,
+            "commandId": id,
+            "commandStatus": {"status": "SUCCESS", "message": message, "queryId": query},
+            "commandSequenceNumber": self.command_sequence.fetch_add(1, Ordering::SeqCst),
+            "warnings": [],
+        })
+    }
+
+    fn run(&self, located: &Located) -> Result<Value, (StatusCode, u32, String)> {
+        let bad = |message: String| (StatusCode::BAD_REQUEST, 40001, message);
+        let mut engine = self.engine.lock().map_err(|_| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                50000,
+                "the engine's state is poisoned".to_string(),
+            )
+        })?;
+        match &located.statement {
+            Statement::CreateSource { .. } | Statement::CreateAsSelect { .. } => {
+                match engine.execute(located).map_err(|e| bad(e.to_string()))? {
+                    Executed::Created { kind, name } => {
+                        let noun = match kind {
+                            SourceKind::Stream => "Stream",
+                            SourceKind::Table => "Table",
+                        };
+                        Ok(self.status(
+                            located,
+                            format!("{noun} created"),
+                            format!("{}/`{name}`/create", noun.to_ascii_lowercase()),
+                            None,
+                        ))
+                    }
+                    Executed::QueryStarted { id, kind, name } => Ok(self.status(
+                        located,
+                        format!("Created query with ID {id}"),
+                        format!("{}/`{name}`/create", kind.to_string().to_ascii_lowercase()),
+                        Some(id),
+                    )),
+                }
+            }
+            Statement::Show(what) => Ok(match what.as_str() {
+                "STREAMS" | "TABLES" => {
+                    let kind = if what == "STREAMS" {
+                        SourceKind::Stream
+                    } else {
+                        SourceKind::Table
+                    };
+                    let entries: Vec<Value> = engine
+                        .sources
+                        .values()
+                        .filter(|s| s.kind == kind)
+                        .map(source_entry)
+                        .collect();
+                    let key = what.to_ascii_lowercase();
+                    json!({"@type": key, "statementText": located.text, key.clone(): entries, "warnings": []})
+                }
+                "QUERIES" => {
+                    let queries: Vec<Value> = engine
+                        .queries
+                        .iter()
+                        .map(|q| {
+                            json!({
+                                "queryString": q.sql,
+                                "sinks": [q.sink.name],
+                                "sinkKafkaTopics": [q.sink.topic],
+                                "id": q.id,
+                                "queryType": "PERSISTENT",
+                                "state": "RUNNING",
+                                "statusCount": {"RUNNING": 1},
+                            })
+                        })
+                        .collect();
+                    json!({"@type": "queries", "statementText": located.text, "queries": queries, "warnings": []})
+                }
+                other => {
+                    return Err(bad(format!(
+                        "SHOW {other} is not supported by advisor-engine"
+                    )))
+                }
+            }),
+            Statement::Describe(name) => {
+                let description = describe(&engine, name).ok_or_else(|| {
+                    bad(format!(
+                        "Could not find STREAM/TABLE '{name}' in the Metastore"
+                    ))
+                })?;
+                Ok(
+                    json!({"@type": "sourceDescription", "statementText": located.text, "sourceDescription": description, "warnings": []}),
+                )
+            }
+            Statement::Terminate(id) => {
+                let before = engine.queries.len();
+                engine.queries.retain(|q| &q.id != id && id != "ALL");
+                if engine.queries.len() == before {
+                    return Err(bad(format!("Unknown queryId: {id}")));
+                }
+                Ok(self.status(
+                    located,
+                    "Query terminated.".into(),
+                    format!("terminate/{id}/execute"),
+                    None,
+                ))
+            }
+            Statement::Drop {
+                kind,
+                name,
+                if_exists,
+                ..
+            } => {
+                if !engine.sources.contains_key(name) {
+                    if *if_exists {
+                        return Ok(self.status(
+                            located,
+                            format!("Source {name} does not exist."),
+                            format!("drop/{name}"),
+                            None,
+                        ));
+                    }
+                    return Err(bad(format!("Source {name} does not exist.")));
+                }
+                if let Some(query) = engine
+                    .queries
+                    .iter()
+                    .find(|q| &q.sink.name == name || &q.source == name)
+                {
+                    return Err(bad(format!(
+                        "Cannot drop {name}. The following queries read from this source: [{}]. You need to terminate them before dropping {name}.",
+                        query.id
+                    )));
+                }
+                engine.sources.remove(name);
+                Ok(self.status(
+                    located,
+                    format!("Source `{name}` (topic: kept) was dropped."),
+                    format!("{}/`{name}`/drop", kind.to_string().to_ascii_lowercase()),
+                    None,
+                ))
+            }
+            Statement::Select(_) => Err(bad("SELECT queries go to /query, not /ksql".to_string())),
+        }
+    }
+}
+
+async fn ksql(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let request: KsqlRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                40000,
+                format!("the request is not valid JSON: {e}"),
+                "",
+            )
+        }
+    };
+    let statements = match parse(&request.ksql) {
+        Ok(statements) => statements,
+        Err(e) => {
+            return error_response(StatusCode::BAD_REQUEST, 40001, e.to_string(), &request.ksql)
+        }
+    };
+    let mut entities = Vec::new();
+    for located in &statements {
+        match shared.run(located) {
+            Ok(entity) => entities.push(entity),
+            Err((status, code, message)) => {
+                return error_response(status, code, message, &located.text)
+            }
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "application/vnd.ksql.v1+json")],
+        Json(Value::Array(entities)),
+    )
+        .into_response()
+}
+
+async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({
+        "KsqlServerInfo": {
+            "version": KSQL_VERSION,
+            "kafkaClusterId": shared.kafka.clone().unwrap_or_else(|| "none".into()),
+            "ksqlServiceId": shared.service_id,
+            "serverStatus": "RUNNING",
+            "engine": format!("advisor-engine {}", env!("CARGO_PKG_VERSION")),
+        }
+    }))
+}
+
+async fn healthcheck(State(shared): State<Arc<Shared>>) -> Response {
+    let error = shared.worker_error.lock().ok().and_then(|e| e.clone());
+    let healthy = error.is_none();
+    let body = json!({
+        "isHealthy": healthy,
+        "details": {
+            "metastore": {"isHealthy": true},
+            "kafka": {"isHealthy": healthy, "error": error},
+        },
+        "serverState": "RUNNING",
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// A Prometheus metric: name, help text, and how to read it from a query.
+type MetricFamily = (
+    &'static str,
+    &'static str,
+    fn(&crate::query::PersistentQuery) -> u64,
+);
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let Ok(engine) = shared.engine.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut text = String::new();
+    let families: [MetricFamily; 5] = [
+        (
+            "advisor_engine_events_in_total",
+            "Records read by a query.",
+            |q| q.stats.records_in,
+        ),
+        (
+            "advisor_engine_events_out_total",
+            "Records written by a query.",
+            |q| q.stats.records_out,
+        ),
+        (
+            "advisor_engine_dead_letters_total",
+            "Records sent to the dead-letter output.",
+            |q| q.stats.dead_letters,
+        ),
+        (
+            "advisor_engine_late_events_total",
+            "Events that arrived after their window closed.",
+            |q| q.stats.late_events,
+        ),
+        (
+            "advisor_engine_state_rows",
+            "Groups and windows held in state.",
+            |q| q.state_size() as u64,
+        ),
+    ];
+    for (name, help, read) in families {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for query in &engine.queries {
+            text.push_str(&format!(
+                "{name}{{query=\"{}\"}} {}\n",
+                query.id,
+                read(query)
+            ));
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/ksql", post(ksql))
+        .route("/info", get(info))
+        .route("/healthcheck", get(healthcheck))
+        .route("/metrics", get(metrics))
+        .with_state(shared)
+}
+
+/// Runs the Kafka side on its own thread: the engine is locked only while a batch is
+/// processed, never while polling.
+fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) {
+    std::thread::spawn(move || {
+        let report = |error: String| {
+            tracing_error(&error);
+            if let Ok(mut slot) = shared.worker_error.lock() {
+                *slot = Some(error);
+            }
+        };
+        let mut worker = match Worker::new(&options) {
+            Ok(worker) => worker,
+            Err(e) => return report(e.to_string()),
+        };
+        let restored = match shared.engine.lock() {
+            Ok(mut engine) => worker.restore(&mut engine),
+            Err(_) => return,
+        };
+        if let Err(e) = restored {
+            return report(e.to_string());
+        }
+        loop {
+            let synced = match shared.engine.lock() {
+                Ok(engine) => worker.sync(&engine),
+                Err(_) => return,
+            };
+            if let Err(e) = synced {
+                report(e.to_string());
+                std::thread::sleep(Duration::from_secs(5));
+                continue;
+            }
+            let batch = match worker.poll(Duration::from_millis(200)) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    report(e.to_string());
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                continue;
+            }
+            let processed = match shared.engine.lock() {
+                Ok(mut engine) => worker.process(&mut engine, &batch),
+                Err(_) => return,
+            };
+            match processed {
+                Ok(()) => {
+                    if let Ok(mut slot) = shared.worker_error.lock() {
+                        *slot = None;
+                    }
+                }
+                Err(e) => report(e.to_string()),
+            }
+        }
+    });
+}
+
+fn tracing_error(message: &str) {
+    eprintln!("advisor-engine: {message}");
+}
+
+/// Serves the REST API until interrupted.
+pub async fn serve(
+    listen: SocketAddr,
+    engine: Engine,
+    service_id: String,
+    kafka: Option<KafkaOptions>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        engine: Mutex::new(engine),
+        service_id,
+        kafka: kafka.as_ref().map(|k| k.bootstrap_servers.clone()),
+        command_sequence: AtomicU64::new(0),
+        worker_error: Mutex::new(None),
+    });
+    if let Some(options) = kafka {
+        spawn_worker(shared.clone(), options);
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!(
+        "advisor-engine listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, router(shared))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

@@ -1,0 +1,177 @@
+//! A real Kafka-protocol broker (tansu) for one test, on a free loopback port.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::Value;
+
+pub struct Tansu {
+    child: Child,
+    pub bootstrap: String,
+}
+
+fn tansu_binary() -> PathBuf {
+    let cache = std::env::var_os("ADVISOR_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")));
+    cache
+        .map(|c| c.join("tansu/bin/tansu"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("tansu"))
+}
+
+impl Tansu {
+    pub fn start() -> Tansu {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts: scripts/test installs it into the cache folder");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Tansu {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        config
+    }
+
+    pub fn create_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = self.config().create().unwrap();
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let results =
+            futures_executor::block_on(admin.create_topics([&topic], &AdminOptions::new()))
+                .unwrap();
+        for result in results {
+            result.unwrap();
+        }
+    }
+
+    pub fn produce(&self, topic: &str, values: &[String]) {
+        let producer: BaseProducer = self.config().create().unwrap();
+        for (i, value) in values.iter().enumerate() {
+            let key = format!("k{}", i % 5);
+            loop {
+                match producer.send(BaseRecord::to(topic).key(&key).payload(value)) {
+                    Ok(()) => break,
+                    Err((_, _)) => {
+                        producer.poll(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    /// Commits offset 0 on every partition for a group, as if its commits were lost.
+    pub fn rewind_group(&self, group: &str, topic: &str, partitions: i32) {
+        let consumer: BaseConsumer = self.config().set("group.id", group).create().unwrap();
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        for partition in 0..partitions {
+            offsets
+                .add_partition_offset(topic, partition, rdkafka::Offset::Offset(0))
+                .unwrap();
+        }
+        consumer
+            .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+            .unwrap();
+    }
+
+    /// Every record of a topic: (key bytes, value JSON or null).
+    pub fn read_all(&self, topic: &str, expected_at_least: usize) -> Vec<(Vec<u8>, Value)> {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", format!("reader-{}", std::process::id()))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        // Subscribe once the topic exists: a subscription to a missing topic waits for the
+        // next metadata refresh, minutes away.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .map(|m| {
+                    m.topics()
+                        .iter()
+                        .any(|t| t.error().is_none() && !t.partitions().is_empty())
+                })
+                .unwrap_or(false);
+            if ready {
+                break;
+            }
+            assert!(Instant::now() < deadline, "topic {topic} never appeared");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        consumer.subscribe(&[topic]).unwrap();
+        let mut records = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    quiet_since = Instant::now();
+                    let value = message
+                        .payload()
+                        .map(|p| serde_json::from_slice(p).unwrap())
+                        .unwrap_or(Value::Null);
+                    records.push((message.key().unwrap_or_default().to_vec(), value));
+                }
+                // The engine may not have created the topic yet.
+                Some(Err(e)) if e.to_string().contains("UnknownTopicOrPartition") => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Some(Err(e)) => panic!("reading {topic}: {e}"),
+                None if records.len() >= expected_at_least
+                    && quiet_since.elapsed() > Duration::from_secs(2) =>
+                {
+                    break
+                }
+                None => {}
+            }
+        }
+        records
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

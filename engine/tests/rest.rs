@@ -1,0 +1,183 @@
+//! `advisor-engine serve`: ksqlDB's REST shapes for statements, errors, /info,
+//! /healthcheck and /metrics, with the queries it creates running on a real broker.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Tansu;
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(tansu: &Tansu, state: &std::path::Path) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--bootstrap-servers",
+                &tansu.bootstrap,
+                "--group-id",
+                "rest-app",
+            ])
+            .arg("--state-dir")
+            .arg(state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the engine did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, port }
+    }
+
+    /// A plain HTTP/1.1 exchange: (status, body).
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let payload = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/vnd.ksql.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn ksql(&self, statements: &str) -> (u16, Value) {
+        let (status, body) = self.request(
+            "POST",
+            "/ksql",
+            Some(&json!({"ksql": statements, "streamsProperties": {}})),
+        );
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
+    let tansu = Tansu::start();
+    tansu.create_topic("clicks", 2);
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(&tansu, state.path());
+
+    let (status, info) = server.request("GET", "/info", None);
+    assert_eq!(status, 200);
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["KsqlServerInfo"]["serverStatus"], "RUNNING");
+    assert_eq!(info["KsqlServerInfo"]["ksqlServiceId"], "rest-app");
+
+    let (status, created) = server.ksql(
+        "CREATE STREAM clicks (user_id STRING, page STRING, at BIGINT) \
+           WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', TIMESTAMP='at');\n\
+         CREATE TABLE pages_per_user AS SELECT user_id, COUNT(*) AS pages, COLLECT_SET(page) AS distinct_pages \
+           FROM clicks GROUP BY user_id EMIT CHANGES;",
+    );
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created[0]["@type"], "currentStatus");
+    assert_eq!(created[0]["commandStatus"]["message"], "Stream created");
+    assert_eq!(
+        created[1]["commandStatus"]["queryId"],
+        "CTAS_PAGES_PER_USER_0"
+    );
+    assert!(
+        created[1]["commandSequenceNumber"].as_u64().unwrap()
+            > created[0]["commandSequenceNumber"].as_u64().unwrap()
+    );
+
+    let lines: Vec<String> = (0..60)
+        .map(|i| json!({"user_id": format!("u{}", i % 3), "page": format!("/p{}", i % 4), "at": 1_000 + i}).to_string())
+        .collect();
+    tansu.produce("clicks", &lines);
+    let records = tansu.read_all("PAGES_PER_USER", 60);
+    let mut last = std::collections::BTreeMap::new();
+    for (key, value) in &records {
+        last.insert(String::from_utf8(key.clone()).unwrap(), value.clone());
+    }
+    assert_eq!(last.len(), 3);
+    for value in last.values() {
+        assert_eq!(value["PAGES"], 20);
+    }
+
+    let (_, shown) =
+        server.ksql("SHOW STREAMS; SHOW TABLES; SHOW QUERIES; DESCRIBE pages_per_user;");
+    assert_eq!(shown[0]["streams"][0]["name"], "CLICKS");
+    assert_eq!(shown[1]["tables"][0]["name"], "PAGES_PER_USER");
+    assert_eq!(shown[2]["queries"][0]["id"], "CTAS_PAGES_PER_USER_0");
+    let fields = shown[3]["sourceDescription"]["fields"].as_array().unwrap();
+    assert_eq!(
+        fields[0],
+        json!({"name": "USER_ID", "schema": {"type": "STRING", "fields": null, "memberSchema": null}, "type": "KEY"})
+    );
+
+    let (_, metrics) = server.request("GET", "/metrics", None);
+    assert!(
+        metrics.contains("advisor_engine_events_in_total{query=\"CTAS_PAGES_PER_USER_0\"} 60"),
+        "{metrics}"
+    );
+    let (status, health) = server.request("GET", "/healthcheck", None);
+    assert_eq!(status, 200, "{health}");
+    Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{}/healthcheck", server.port),
+        ])
+        .status()
+        .map(|s| assert!(s.success()))
+        .unwrap();
+
+    let (status, error) = server.ksql("CREATE STREAM broken (a INT) WITH (KAFKA_TOPIC='x';");
+    assert_eq!(status, 400);
+    assert_eq!(error["@type"], "statement_error");
+    assert_eq!(error["error_code"], 40001);
+    assert!(
+        error["message"].as_str().unwrap().starts_with("line 1:"),
+        "{error}"
+    );
+    let (status, refused) = server.ksql("DROP STREAM clicks;");
+    assert_eq!(status, 400);
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("terminate them before dropping"));
+    let (status, unsupported) = server.ksql("INSERT INTO clicks VALUES ('a', 'b', 1);");
+    assert_eq!(status, 400);
+    assert!(unsupported["message"]
+        .as_str()
+        .unwrap()
+        .contains("INSERT statements are not supported"));
+    let (status, _) = server.ksql("TERMINATE CTAS_PAGES_PER_USER_0; DROP TABLE pages_per_user;");
+    assert_eq!(status, 200);
+}
