@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value as Json};
 
 use crate::engine::Engine;
-use crate::query::{DeadLetter, InputRecord, OutputRecord, PersistentQuery};
+use crate::query::{InputRecord, OutputRecord, PersistentQuery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {
@@ -152,47 +152,17 @@ pub fn write_output(out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputR
 
 /// The same line as a JSON tree, for callers that want to inspect it.
 pub fn output_json(query: &PersistentQuery, record: &OutputRecord) -> Json {
-    let key = match record.key.as_slice() {
-        [] => Json::Null,
-        [single] => single.to_json(),
-        many => Json::Object(
-            query
-                .key_names
-                .iter()
-                .zip(many)
-                .map(|(n, v)| (n.clone(), v.to_json()))
-                .collect(),
-        ),
-    };
-    let value = record.value.as_ref().map(|values| {
-        Json::Object(
-            query
-                .value_names
-                .iter()
-                .zip(values)
-                .map(|(n, v)| (n.clone(), v.to_json()))
-                .collect::<Map<_, _>>(),
-        )
-    });
     let mut line = Map::new();
-    line.insert("key".into(), key);
+    line.insert("key".into(), query.key_json(record));
     if let Some((start, end)) = record.window {
         line.insert("window".into(), json!({"start": start, "end": end}));
     }
-    line.insert("value".into(), value.unwrap_or(Json::Null));
+    line.insert(
+        "value".into(),
+        query.value_json(record).unwrap_or(Json::Null),
+    );
     line.insert("timestamp".into(), json!(record.timestamp));
     Json::Object(line)
-}
-
-fn dead_letter_json(dead: &DeadLetter) -> Json {
-    json!({
-        "query": dead.query,
-        "source": dead.source,
-        "partition": dead.partition,
-        "offset": dead.offset,
-        "reason": dead.reason,
-        "value": dead.value,
-    })
 }
 
 /// Summary of a run, per query.
@@ -353,7 +323,7 @@ pub fn run(
                     }
                 }
                 for letter in &dead {
-                    let _ = writeln!(dead_sink, "{}", dead_letter_json(letter));
+                    let _ = writeln!(dead_sink, "{}", letter.to_json());
                 }
             }
             offset += 1;

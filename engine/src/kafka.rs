@@ -22,7 +22,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::engine::Engine;
 use crate::files::RunSummary;
-use crate::query::{DeadLetter, InputRecord, OutputRecord, PersistentQuery};
+use crate::query::{InputRecord, OutputRecord, PersistentQuery};
 use crate::sql::ast::SqlType;
 use crate::value::Value;
 
@@ -125,16 +125,7 @@ pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<
             single,
             key_types.first().copied().unwrap_or(&SqlType::String),
         )?,
-        (_, [single]) => serde_json::to_vec(&single.to_json()).ok()?,
-        (_, many) => serde_json::to_vec(&serde_json::Value::Object(
-            query
-                .key_names
-                .iter()
-                .zip(many)
-                .map(|(n, v)| (n.clone(), v.to_json()))
-                .collect(),
-        ))
-        .ok()?,
+        _ => serde_json::to_vec(&query.key_json(record)).ok()?,
     };
     if let Some((start, _)) = record.window {
         bytes.extend(start.to_be_bytes());
@@ -143,26 +134,7 @@ pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<
 }
 
 pub fn encode_value(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
-    let values = record.value.as_ref()?;
-    let object: serde_json::Map<String, serde_json::Value> = query
-        .value_names
-        .iter()
-        .zip(values)
-        .map(|(n, v)| (n.clone(), v.to_json()))
-        .collect();
-    serde_json::to_vec(&object).ok()
-}
-
-fn dead_letter_bytes(dead: &DeadLetter) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "query": dead.query,
-        "source": dead.source,
-        "partition": dead.partition,
-        "offset": dead.offset,
-        "reason": dead.reason,
-        "value": dead.value,
-    }))
-    .unwrap_or_default()
+    serde_json::to_vec(&query.value_json(record)?).ok()
 }
 
 fn state_path(dir: &Path, query: &str) -> PathBuf {
@@ -407,7 +379,7 @@ impl Worker {
                     send(&self.producer, next)?;
                 }
                 for letter in &dead {
-                    let bytes = dead_letter_bytes(letter);
+                    let bytes = serde_json::to_vec(&letter.to_json()).unwrap_or_default();
                     send(
                         &self.producer,
                         BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic)

@@ -153,6 +153,19 @@ pub struct DeadLetter {
     pub value: Option<String>,
 }
 
+impl DeadLetter {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "query": self.query,
+            "source": self.source,
+            "partition": self.partition,
+            "offset": self.offset,
+            "reason": self.reason,
+            "value": self.value,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {
     pub records_in: u64,
@@ -790,6 +803,23 @@ impl PersistentQuery {
         }
     }
 
+    /// The output's key as JSON: one column as its value, several as an object.
+    pub fn key_json(&self, record: &OutputRecord) -> serde_json::Value {
+        match record.key.as_slice() {
+            [] => serde_json::Value::Null,
+            [single] => single.to_json(),
+            many => named_object(&self.key_names, many),
+        }
+    }
+
+    /// The output's value columns as a JSON object; `None` for a tombstone.
+    pub fn value_json(&self, record: &OutputRecord) -> Option<serde_json::Value> {
+        record
+            .value
+            .as_ref()
+            .map(|values| named_object(&self.value_names, values))
+    }
+
     /// True when the state already holds this record (a replay after a restart).
     pub fn already_processed(&self, partition: u32, offset: u64) -> bool {
         self.offsets
@@ -820,6 +850,16 @@ impl PersistentQuery {
         self.offsets = snapshot.offsets.clone();
         Ok(snapshot.offsets)
     }
+}
+
+fn named_object(names: &[String], values: &[Value]) -> serde_json::Value {
+    serde_json::Value::Object(
+        names
+            .iter()
+            .zip(values)
+            .map(|(n, v)| (n.clone(), v.to_json()))
+            .collect(),
+    )
 }
 
 /// KEY_FORMAT KAFKA: a single key column in Kafka's own serialization.

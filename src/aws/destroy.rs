@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::clients::Clients;
-use super::desired::{Names, EXECUTION_POLICY};
+use super::desired::Names;
 use super::error::{classify, code_of, AwsError};
 use super::live::{self, check_owner};
 use crate::stack::StackSpec;
@@ -50,11 +50,7 @@ pub async fn destroy(
             if service.status() != Some("ACTIVE") {
                 continue;
             }
-            let tags = service
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                .collect();
+            let tags = live::ecs_tags(service.tags());
             check_owner("ECS service", &name, &tags, stack)?;
             clients
                 .ecs
@@ -241,7 +237,6 @@ pub async fn destroy(
                         .await
                         .map_err(|e| classify(format!("detach {arn} from {role}"), e))?;
                 }
-                let _ = EXECUTION_POLICY;
                 clients
                     .iam
                     .delete_role()
