@@ -795,6 +795,27 @@ impl PersistentQuery {
         }
     }
 
+    /// The table's current rows (what a pull query reads): one per group and open window.
+    pub fn table_rows(&self) -> Vec<OutputRecord> {
+        let Stage::Aggregate(stage) = &self.stage else {
+            return Vec::new();
+        };
+        let mut rows: Vec<OutputRecord> = stage
+            .state
+            .iter()
+            .flat_map(|(_, state)| state.entries.values())
+            .filter_map(|entry| {
+                result(&stage.aggs, &stage.key, &stage.value, &stage.having, entry).ok()
+            })
+            .filter(|row| row.value.is_some())
+            .collect();
+        rows.sort_by(|a, b| {
+            let key = |r: &OutputRecord| format!("{:?}", r.key);
+            key(a).cmp(&key(b)).then(a.window.cmp(&b.window))
+        });
+        rows
+    }
+
     /// Rows kept in open windows and groups, for metrics and tests.
     pub fn state_size(&self) -> usize {
         match &self.stage {

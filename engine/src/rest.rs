@@ -289,6 +289,182 @@ async fn ksql(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Res
         .into_response()
 }
 
+/// A pull query: the current rows of a table built by CREATE TABLE ... AS SELECT, filtered
+/// by its WHERE clause (key columns, WINDOWSTART, WINDOWEND or values).
+fn pull(engine: &Engine, query: &crate::sql::ast::Query) -> Result<(Value, Vec<Value>), String> {
+    use crate::expr::{compile, Context, Plain};
+    use crate::sql::ast::{Expr, SelectItem};
+    use crate::value::Value as Cell;
+    if query.emit.is_some() {
+        return Err(
+            "push queries (EMIT CHANGES) are not supported by advisor-engine yet; pull queries are"
+                .into(),
+        );
+    }
+    let source = engine
+        .sources
+        .get(&query.from)
+        .ok_or_else(|| format!("{} does not exist", query.from))?;
+    let Some(owner) = engine
+        .queries
+        .iter()
+        .find(|q| q.sink.name == source.name && source.kind == SourceKind::Table)
+    else {
+        return Err(format!(
+            "{} is not queryable: pull queries read tables created by CREATE TABLE ... AS SELECT",
+            source.name
+        ));
+    };
+    // Rows as the table shows them: key columns, the window bounds, then the values.
+    let mut schema = crate::value::Schema::default();
+    for (_, column) in source.schema.key_columns() {
+        schema.columns.push(column.clone());
+    }
+    if source.windowed {
+        for name in ["WINDOWSTART", "WINDOWEND"] {
+            schema.columns.push(crate::value::Column {
+                name: name.into(),
+                sql_type: crate::sql::ast::SqlType::Bigint,
+                key: true,
+            });
+        }
+    }
+    for (_, column) in source.schema.value_columns() {
+        schema.columns.push(column.clone());
+    }
+    let filter = match &query.filter {
+        Some(f) => Some(compile(f, &schema, &mut Plain).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let projection: Vec<(String, crate::expr::Compiled, crate::sql::ast::SqlType)> = query
+        .projection
+        .iter()
+        .flat_map(|item| match item {
+            SelectItem::Wildcard => schema
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    Ok((
+                        c.name.clone(),
+                        crate::expr::Compiled::Column(i),
+                        c.sql_type.clone(),
+                    ))
+                })
+                .collect::<Vec<_>>(),
+            SelectItem::Expr { expr, alias } => {
+                let name = alias.clone().unwrap_or_else(|| match expr {
+                    Expr::Column(n) => n.clone(),
+                    _ => "KSQL_COL_0".into(),
+                });
+                vec![compile(expr, &schema, &mut Plain)
+                    .map(|c| (name, c, crate::sql::ast::SqlType::String))
+                    .map_err(|e| e.to_string())]
+            }
+        })
+        .collect::<Result<_, String>>()?;
+    let header_schema: Vec<String> = projection
+        .iter()
+        .map(|(name, compiled, sql_type)| {
+            let is_key =
+                matches!(compiled, crate::expr::Compiled::Column(i) if schema.columns[*i].key);
+            let sql_type = match compiled {
+                crate::expr::Compiled::Column(i) => schema.columns[*i].sql_type.to_string(),
+                _ => sql_type.to_string(),
+            };
+            format!("`{name}` {sql_type}{}", if is_key { " KEY" } else { "" })
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for record in owner.table_rows() {
+        let mut row: Vec<Cell> = record.key.clone();
+        if source.windowed {
+            let (start, end) = record.window.unwrap_or((0, 0));
+            row.push(Cell::Integer(start));
+            row.push(Cell::Integer(end));
+        }
+        row.extend(record.value.clone().unwrap_or_default());
+        let ctx = Context {
+            row: &row,
+            rowtime: record.timestamp,
+            window: record.window,
+            slots: &[],
+        };
+        if let Some(filter) = &filter {
+            if !filter.test(&ctx).map_err(|e| e.to_string())? {
+                continue;
+            }
+        }
+        let columns: Vec<Value> = projection
+            .iter()
+            .map(|(_, c, _)| c.eval(&ctx).map(|v| v.to_json()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        rows.push(json!({"row": {"columns": columns}}));
+        if query.limit.is_some_and(|limit| rows.len() as u64 >= limit) {
+            break;
+        }
+    }
+    let header = json!({"header": {"queryId": format!("query_{}", owner.id), "schema": header_schema.join(", ")}});
+    Ok((header, rows))
+}
+
+#[derive(Deserialize)]
+struct QueryRequest {
+    ksql: String,
+}
+
+async fn query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let request: QueryRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                40000,
+                format!("the request is not valid JSON: {e}"),
+                "",
+            )
+        }
+    };
+    let statements = match parse(&request.ksql) {
+        Ok(statements) => statements,
+        Err(e) => {
+            return error_response(StatusCode::BAD_REQUEST, 40001, e.to_string(), &request.ksql)
+        }
+    };
+    let [located] = statements.as_slice() else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            40001,
+            "/query takes exactly one SELECT".into(),
+            &request.ksql,
+        );
+    };
+    let Statement::Select(select) = &located.statement else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            40001,
+            "/query takes a SELECT; other statements go to /ksql".into(),
+            &located.text,
+        );
+    };
+    let Ok(engine) = shared.engine.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match pull(&engine, select) {
+        Ok((header, rows)) => {
+            let mut all = vec![header];
+            all.extend(rows);
+            (
+                [(header::CONTENT_TYPE, "application/vnd.ksql.v1+json")],
+                Json(Value::Array(all)),
+            )
+                .into_response()
+        }
+        Err(message) => error_response(StatusCode::BAD_REQUEST, 40001, message, &located.text),
+    }
+}
+
 async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({
         "KsqlServerInfo": {
@@ -380,6 +556,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ksql", post(ksql))
+        .route("/query", post(query))
         .route("/info", get(info))
         .route("/healthcheck", get(healthcheck))
         .route("/metrics", get(metrics))

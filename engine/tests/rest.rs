@@ -102,7 +102,9 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         "CREATE STREAM clicks (user_id STRING, page STRING, at BIGINT) \
            WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', TIMESTAMP='at');\n\
          CREATE TABLE pages_per_user AS SELECT user_id, COUNT(*) AS pages, COLLECT_SET(page) AS distinct_pages \
-           FROM clicks GROUP BY user_id EMIT CHANGES;",
+           FROM clicks GROUP BY user_id EMIT CHANGES;\n\
+         CREATE TABLE clicks_per_minute AS SELECT user_id, COUNT(*) AS n FROM clicks \
+           WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY user_id EMIT CHANGES;",
     );
     assert_eq!(status, 200, "{created}");
     assert_eq!(created[0]["@type"], "currentStatus");
@@ -133,7 +135,7 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
     let (_, shown) =
         server.ksql("SHOW STREAMS; SHOW TABLES; SHOW QUERIES; DESCRIBE pages_per_user;");
     assert_eq!(shown[0]["streams"][0]["name"], "CLICKS");
-    assert_eq!(shown[1]["tables"][0]["name"], "PAGES_PER_USER");
+    assert_eq!(shown[1]["tables"][1]["name"], "PAGES_PER_USER");
     assert_eq!(shown[2]["queries"][0]["id"], "CTAS_PAGES_PER_USER_0");
     let fields = shown[3]["sourceDescription"]["fields"].as_array().unwrap();
     assert_eq!(
@@ -179,5 +181,8 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         .unwrap()
         .contains("INSERT statements are not supported"));
     let (status, _) = server.ksql("TERMINATE CTAS_PAGES_PER_USER_0; DROP TABLE pages_per_user;");
+    assert_eq!(status, 200);
+    let (status, _) =
+        server.ksql("TERMINATE CTAS_CLICKS_PER_MINUTE_1; DROP TABLE clicks_per_minute;");
     assert_eq!(status, 200);
 }
