@@ -293,7 +293,17 @@ impl Worker {
 
     /// Creates missing output topics and follows the queries' input topics as they change.
     pub fn sync(&mut self, engine: &Engine) -> Result<(), KafkaError> {
-        let topics: BTreeSet<String> = Self::readers(engine)?.into_keys().collect();
+        self.sync_with(engine, &BTreeSet::new())
+    }
+
+    /// As `sync`, also reading `extra` topics (those of push queries).
+    pub fn sync_with(
+        &mut self,
+        engine: &Engine,
+        extra: &BTreeSet<String>,
+    ) -> Result<(), KafkaError> {
+        let mut topics: BTreeSet<String> = Self::readers(engine)?.into_keys().collect();
+        topics.extend(extra.iter().cloned());
         if topics == self.subscribed {
             return Ok(());
         }
@@ -341,6 +351,16 @@ impl Worker {
         engine: &mut Engine,
         batch: &[OwnedMessage],
     ) -> Result<(), KafkaError> {
+        self.process_with(engine, batch, &mut |_, _| {})
+    }
+
+    /// As `process`, handing every record to `tap` too (push queries read along).
+    pub fn process_with(
+        &mut self,
+        engine: &mut Engine,
+        batch: &[OwnedMessage],
+        tap: &mut dyn FnMut(&str, &InputRecord<'_>),
+    ) -> Result<(), KafkaError> {
         let readers = Self::readers(engine)?;
         let mut commits: BTreeMap<(String, i32), i64> = BTreeMap::new();
         let mut touched = BTreeSet::new();
@@ -355,6 +375,7 @@ impl Worker {
                 key: message.key(),
                 value: message.payload(),
             };
+            tap(&topic, &record);
             for &index in readers.get(&topic).map(Vec::as_slice).unwrap_or(&[]) {
                 let query = &mut engine.queries[index];
                 if query.already_processed(record.partition, record.offset) {

@@ -23,8 +23,19 @@ use crate::sql::parse;
 /// ksqlDB's version line that clients print; the engine's own version follows it.
 pub const KSQL_VERSION: &str = "0.29.0";
 
+/// A push query reading along with the worker: its rows go to the HTTP response.
+struct Push {
+    topic: String,
+    query: crate::query::PersistentQuery,
+    chunks: tokio::sync::mpsc::UnboundedSender<String>,
+    remaining: Option<u64>,
+    done: bool,
+}
+
 pub struct Shared {
     pub engine: Mutex<Engine>,
+    pushes: Mutex<Vec<Push>>,
+    next_push: AtomicU64,
     pub service_id: String,
     pub kafka: Option<String>,
     command_sequence: AtomicU64,
@@ -448,6 +459,9 @@ async fn query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
             &located.text,
         );
     };
+    if select.emit.is_some() {
+        return push(&shared, located, select);
+    }
     let Ok(engine) = shared.engine.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -462,6 +476,118 @@ async fn query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
                 .into_response()
         }
         Err(message) => error_response(StatusCode::BAD_REQUEST, 40001, message, &located.text),
+    }
+}
+
+/// Starts a push query on a stream: rows stream back as they arrive, until LIMIT rows
+/// (then a final message) or until the client goes away.
+fn push(shared: &Arc<Shared>, located: &Located, select: &crate::sql::ast::Query) -> Response {
+    let planned = {
+        let Ok(engine) = shared.engine.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let Some(source) = engine.sources.get(&select.from).cloned() else {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                40001,
+                format!("{} does not exist", select.from),
+                &located.text,
+            );
+        };
+        if source.kind != SourceKind::Stream {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                40001,
+                "push queries on tables are not supported by advisor-engine yet; streams are"
+                    .into(),
+                &located.text,
+            );
+        }
+        let mut transient = select.clone();
+        transient.emit = None;
+        transient.limit = None;
+        let id = format!(
+            "transient_{}_{}",
+            source.name,
+            shared.next_push.fetch_add(1, Ordering::SeqCst)
+        );
+        crate::query::PersistentQuery::plan(
+            id,
+            SourceKind::Stream,
+            "PUSH",
+            &Default::default(),
+            &transient,
+            &source,
+            located.text.clone(),
+        )
+        .map(|query| (query, source.topic.clone()))
+    };
+    let (query, topic) = match planned {
+        Ok(planned) => planned,
+        Err(e) => {
+            return error_response(StatusCode::BAD_REQUEST, 40001, e.to_string(), &located.text)
+        }
+    };
+    let schema: Vec<String> = query
+        .sink
+        .schema
+        .columns
+        .iter()
+        .map(|c| format!("`{}` {}", c.name, c.sql_type))
+        .collect();
+    let header = json!({"header": {"queryId": query.id, "schema": schema.join(", ")}});
+    let (chunks, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let _ = chunks.send(format!("[{header}"));
+    if let Ok(mut pushes) = shared.pushes.lock() {
+        pushes.push(Push {
+            topic,
+            query,
+            chunks,
+            remaining: select.limit,
+            done: false,
+        });
+    }
+    let stream = futures_util::stream::poll_fn(move |context| {
+        receiver.poll_recv(context).map(|chunk| {
+            chunk.map(|text| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text)))
+        })
+    });
+    (
+        [(header::CONTENT_TYPE, "application/vnd.ksql.v1+json")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Feeds one record to the push queries reading its topic.
+fn feed_pushes(pushes: &mut [Push], topic: &str, record: &crate::query::InputRecord<'_>) {
+    let mut out = Vec::new();
+    let mut dead = Vec::new();
+    for push in pushes.iter_mut().filter(|p| p.topic == topic && !p.done) {
+        out.clear();
+        dead.clear();
+        push.query.process(record, &mut out, &mut dead);
+        for output in &out {
+            if push.done {
+                break;
+            }
+            let mut columns: Vec<Value> = output.key.iter().map(|v| v.to_json()).collect();
+            columns.extend(output.value.iter().flatten().map(|v| v.to_json()));
+            let row = json!({"row": {"columns": columns}});
+            if push.chunks.send(format!(",\n{row}")).is_err() {
+                push.done = true;
+                break;
+            }
+            if let Some(remaining) = push.remaining.as_mut() {
+                *remaining -= 1;
+                if *remaining == 0 {
+                    let _ = push
+                        .chunks
+                        .send(",\n{\"finalMessage\":\"Limit Reached\"}]".to_string());
+                    push.done = true;
+                }
+            }
+        }
     }
 }
 
@@ -585,8 +711,15 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) {
             return report(e.to_string());
         }
         loop {
+            let push_topics: std::collections::BTreeSet<String> = match shared.pushes.lock() {
+                Ok(mut pushes) => {
+                    pushes.retain(|p| !p.done && !p.chunks.is_closed());
+                    pushes.iter().map(|p| p.topic.clone()).collect()
+                }
+                Err(_) => return,
+            };
             let synced = match shared.engine.lock() {
-                Ok(engine) => worker.sync(&engine),
+                Ok(engine) => worker.sync_with(&engine, &push_topics),
                 Err(_) => return,
             };
             if let Err(e) = synced {
@@ -605,9 +738,13 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) {
             if batch.is_empty() {
                 continue;
             }
-            let processed = match shared.engine.lock() {
-                Ok(mut engine) => worker.process(&mut engine, &batch),
-                Err(_) => return,
+            let processed = match (shared.engine.lock(), shared.pushes.lock()) {
+                (Ok(mut engine), Ok(mut pushes)) => {
+                    worker.process_with(&mut engine, &batch, &mut |topic, record| {
+                        feed_pushes(&mut pushes, topic, record)
+                    })
+                }
+                _ => return,
             };
             match processed {
                 Ok(()) => {
@@ -634,6 +771,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let shared = Arc::new(Shared {
         engine: Mutex::new(engine),
+        pushes: Mutex::new(Vec::new()),
+        next_push: AtomicU64::new(0),
         service_id,
         kafka: kafka.as_ref().map(|k| k.bootstrap_servers.clone()),
         command_sequence: AtomicU64::new(0),

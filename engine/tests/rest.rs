@@ -45,24 +45,9 @@ impl Server {
         Server { child, port }
     }
 
-    /// A plain HTTP/1.1 exchange: (status, body).
+    /// A plain HTTP exchange: (status, body). HTTP/1.0 keeps streamed bodies unchunked.
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let payload = body.map(|b| b.to_string()).unwrap_or_default();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/vnd.ksql.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-            payload.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        request(self.port, method, path, body)
     }
 
     fn ksql(&self, statements: &str) -> (u16, Value) {
@@ -76,6 +61,25 @@ impl Server {
             serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
         )
     }
+}
+
+fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/vnd.ksql.v1+json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 impl Drop for Server {
@@ -117,6 +121,20 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         created[1]["commandSequenceNumber"].as_u64().unwrap()
             > created[0]["commandSequenceNumber"].as_u64().unwrap()
     );
+
+    // A push query reads along from now on and stops after LIMIT rows.
+    let port = server.port;
+    let _pushed = std::thread::spawn(move || {
+        request(
+            port,
+            "POST",
+            "/query",
+            Some(
+                &json!({"ksql": "SELECT user_id, UCASE(page) AS page FROM clicks WHERE user_id = 'u0' EMIT CHANGES LIMIT 3;"}),
+            ),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(1500));
 
     let lines: Vec<String> = (0..60)
         .map(|i| json!({"user_id": format!("u{}", i % 3), "page": format!("/p{}", i % 4), "at": 1_000 + i}).to_string())
