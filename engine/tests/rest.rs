@@ -204,3 +204,71 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         server.ksql("TERMINATE CTAS_CLICKS_PER_MINUTE_1; DROP TABLE clicks_per_minute;");
     assert_eq!(status, 200);
 }
+
+/// The PyPI client ksql-python-ng (installed by scripts/test into the cache's virtualenv)
+/// creates a stream and a table, lists them, and runs a pull and a push query.
+#[test]
+fn the_ksql_python_ng_client_works_against_the_engine() {
+    use std::io::BufRead;
+    let tansu = Tansu::start();
+    tansu.create_topic("visits", 2);
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(&tansu, state.path());
+    let python = std::env::var_os("ADVISOR_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/advisor"))
+        })
+        .map(|c| c.join("venv/bin/python"))
+        .filter(|p| p.exists())
+        .expect("scripts/test installs ksql-python-ng into the cache's virtualenv");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/ksql_python_ng.py"
+    );
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{}", server.port))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || {
+        lines
+            .next()
+            .expect("the client script prints a line")
+            .unwrap()
+    };
+    assert_eq!(next(), "READY");
+    let visits: Vec<String> = (0..30)
+        .map(|i| {
+            json!({"user_id": format!("u{}", i % 3), "page": format!("/p{i}"), "at": 1_000 + i})
+                .to_string()
+        })
+        .collect();
+    tansu.produce("visits", &visits);
+    writeln!(stdin, "produced").unwrap();
+    assert_eq!(next(), "PUSHING");
+    tansu.produce("visits", &visits[..4]);
+    let observed: Value = serde_json::from_str(&next()).unwrap();
+    let _ = child.wait();
+
+    assert_eq!(
+        observed["created"],
+        json!([
+            "Stream created",
+            "Created query with ID CTAS_VISITS_PER_USER_0"
+        ])
+    );
+    assert_eq!(observed["streams"], json!(["VISITS"]));
+    assert_eq!(observed["tables"], json!(["VISITS_PER_USER"]));
+    assert_eq!(observed["pull"][1]["row"]["columns"], json!(["u1", 10]));
+    let push = observed["push"]
+        .as_array()
+        .expect("the push query returned");
+    assert_eq!(push.len(), 4, "header, two rows, final message: {push:?}");
+    assert_eq!(push[3]["finalMessage"], "Limit Reached");
+    assert_eq!(push[1]["row"]["columns"].as_array().unwrap().len(), 2);
+}

@@ -16,6 +16,8 @@ apt_install() {
 PYTHON_PACKAGES=(
   "checkov==3.3.30"
   "moto[server]==5.1.22"
+  "ksql-python-ng==0.29.0.1"
+  "httpx[http2]==0.27.2"
 )
 
 install_python_tools() {
