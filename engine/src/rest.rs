@@ -23,8 +23,69 @@ use crate::sql::parse;
 /// ksqlDB's version line that clients print; the engine's own version follows it.
 pub const KSQL_VERSION: &str = "0.29.0";
 
+/// How query results are written: `/query`'s JSON array or `/query-stream`'s lines.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Query,
+    Stream,
+}
+
+/// Column names, types and key flags of a result.
+struct Columns {
+    names: Vec<String>,
+    types: Vec<String>,
+    keys: Vec<bool>,
+}
+
+impl Style {
+    fn header(self, query_id: &str, columns: &Columns) -> String {
+        match self {
+            Style::Query => {
+                let schema: Vec<String> = columns
+                    .names
+                    .iter()
+                    .zip(&columns.types)
+                    .zip(&columns.keys)
+                    .map(|((n, t), k)| format!("`{n}` {t}{}", if *k { " KEY" } else { "" }))
+                    .collect();
+                format!(
+                    "[{}",
+                    json!({"header": {"queryId": query_id, "schema": schema.join(", ")}})
+                )
+            }
+            Style::Stream => format!(
+                "{}\n",
+                json!({"queryId": query_id, "columnNames": columns.names, "columnTypes": columns.types})
+            ),
+        }
+    }
+
+    fn row(self, columns: &[Value]) -> String {
+        match self {
+            Style::Query => format!(",\n{}", json!({"row": {"columns": columns}})),
+            Style::Stream => format!("{}\n", Value::Array(columns.to_vec())),
+        }
+    }
+
+    fn end(self, limit_reached: bool) -> String {
+        match (self, limit_reached) {
+            (Style::Query, true) => ",\n{\"finalMessage\":\"Limit Reached\"}]".into(),
+            (Style::Query, false) => "]".into(),
+            (Style::Stream, _) => String::new(),
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Style::Query => "application/vnd.ksql.v1+json",
+            Style::Stream => "application/vnd.ksqlapi.delimited.v1",
+        }
+    }
+}
+
 /// A push query reading along with the worker: its rows go to the HTTP response.
 struct Push {
+    style: Style,
     topic: String,
     query: crate::query::PersistentQuery,
     chunks: tokio::sync::mpsc::UnboundedSender<String>,
@@ -302,7 +363,10 @@ async fn ksql(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Res
 
 /// A pull query: the current rows of a table built by CREATE TABLE ... AS SELECT, filtered
 /// by its WHERE clause (key columns, WINDOWSTART, WINDOWEND or values).
-fn pull(engine: &Engine, query: &crate::sql::ast::Query) -> Result<(Value, Vec<Value>), String> {
+fn pull(
+    engine: &Engine,
+    query: &crate::sql::ast::Query,
+) -> Result<(String, Columns, Vec<Vec<Value>>), String> {
     use crate::expr::{compile, Context, Plain};
     use crate::sql::ast::{Expr, SelectItem};
     use crate::value::Value as Cell;
@@ -374,18 +438,22 @@ fn pull(engine: &Engine, query: &crate::sql::ast::Query) -> Result<(Value, Vec<V
             }
         })
         .collect::<Result<_, String>>()?;
-    let header_schema: Vec<String> = projection
-        .iter()
-        .map(|(name, compiled, sql_type)| {
-            let is_key =
-                matches!(compiled, crate::expr::Compiled::Column(i) if schema.columns[*i].key);
-            let sql_type = match compiled {
+    let columns = Columns {
+        names: projection.iter().map(|(name, ..)| name.clone()).collect(),
+        types: projection
+            .iter()
+            .map(|(_, compiled, sql_type)| match compiled {
                 crate::expr::Compiled::Column(i) => schema.columns[*i].sql_type.to_string(),
                 _ => sql_type.to_string(),
-            };
-            format!("`{name}` {sql_type}{}", if is_key { " KEY" } else { "" })
-        })
-        .collect();
+            })
+            .collect(),
+        keys: projection
+            .iter()
+            .map(|(_, compiled, _)| {
+                matches!(compiled, crate::expr::Compiled::Column(i) if schema.columns[*i].key)
+            })
+            .collect(),
+    };
     let mut rows = Vec::new();
     for record in owner.table_rows() {
         let mut row: Vec<Cell> = record.key.clone();
@@ -406,27 +474,36 @@ fn pull(engine: &Engine, query: &crate::sql::ast::Query) -> Result<(Value, Vec<V
                 continue;
             }
         }
-        let columns: Vec<Value> = projection
+        let values: Vec<Value> = projection
             .iter()
             .map(|(_, c, _)| c.eval(&ctx).map(|v| v.to_json()))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
-        rows.push(json!({"row": {"columns": columns}}));
+        rows.push(values);
         if query.limit.is_some_and(|limit| rows.len() as u64 >= limit) {
             break;
         }
     }
-    let header = json!({"header": {"queryId": format!("query_{}", owner.id), "schema": header_schema.join(", ")}});
-    Ok((header, rows))
+    Ok((format!("query_{}", owner.id), columns, rows))
 }
 
+/// `/query` takes `{"ksql": ...}`; `/query-stream` takes `{"sql": ...}`.
 #[derive(Deserialize)]
 struct QueryRequest {
+    #[serde(alias = "sql")]
     ksql: String,
 }
 
 async fn query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
-    let request: QueryRequest = match serde_json::from_slice(&body) {
+    run_query(&shared, &body, Style::Query)
+}
+
+async fn query_stream(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    run_query(&shared, &body, Style::Stream)
+}
+
+fn run_query(shared: &Arc<Shared>, body: &[u8], style: Style) -> Response {
+    let request: QueryRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(e) => {
             return error_response(
@@ -447,7 +524,7 @@ async fn query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
         return error_response(
             StatusCode::BAD_REQUEST,
             40001,
-            "/query takes exactly one SELECT".into(),
+            "a query request takes exactly one SELECT".into(),
             &request.ksql,
         );
     };
@@ -455,33 +532,74 @@ async fn query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
         return error_response(
             StatusCode::BAD_REQUEST,
             40001,
-            "/query takes a SELECT; other statements go to /ksql".into(),
+            "a query request takes a SELECT; other statements go to /ksql".into(),
             &located.text,
         );
     };
     if select.emit.is_some() {
-        return push(&shared, located, select);
+        return push(shared, located, select, style);
     }
     let Ok(engine) = shared.engine.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     match pull(&engine, select) {
-        Ok((header, rows)) => {
-            let mut all = vec![header];
-            all.extend(rows);
-            (
-                [(header::CONTENT_TYPE, "application/vnd.ksql.v1+json")],
-                Json(Value::Array(all)),
-            )
-                .into_response()
+        Ok((id, columns, rows)) => {
+            let mut text = style.header(&id, &columns);
+            for row in &rows {
+                text.push_str(&style.row(row));
+            }
+            text.push_str(&style.end(false));
+            ([(header::CONTENT_TYPE, style.content_type())], text).into_response()
         }
         Err(message) => error_response(StatusCode::BAD_REQUEST, 40001, message, &located.text),
     }
 }
 
+#[derive(Deserialize)]
+struct CloseRequest {
+    #[serde(rename = "queryId")]
+    query_id: String,
+}
+
+/// Ends a push query early, as ksqlDB's /close-query does.
+async fn close_query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let Ok(request) = serde_json::from_slice::<CloseRequest>(&body) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            40000,
+            "expected {\"queryId\": ...}".into(),
+            "",
+        );
+    };
+    let Ok(mut pushes) = shared.pushes.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match pushes
+        .iter_mut()
+        .find(|p| p.query.id == request.query_id && !p.done)
+    {
+        Some(push) => {
+            let _ = push.chunks.send(push.style.end(false));
+            push.done = true;
+            StatusCode::OK.into_response()
+        }
+        None => error_response(
+            StatusCode::BAD_REQUEST,
+            40001,
+            format!("No query with id {} exists", request.query_id),
+            "",
+        ),
+    }
+}
+
 /// Starts a push query on a stream: rows stream back as they arrive, until LIMIT rows
 /// (then a final message) or until the client goes away.
-fn push(shared: &Arc<Shared>, located: &Located, select: &crate::sql::ast::Query) -> Response {
+fn push(
+    shared: &Arc<Shared>,
+    located: &Located,
+    select: &crate::sql::ast::Query,
+    style: Style,
+) -> Response {
     let planned = {
         let Ok(engine) = shared.engine.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -528,18 +646,29 @@ fn push(shared: &Arc<Shared>, located: &Located, select: &crate::sql::ast::Query
             return error_response(StatusCode::BAD_REQUEST, 40001, e.to_string(), &located.text)
         }
     };
-    let schema: Vec<String> = query
-        .sink
-        .schema
-        .columns
-        .iter()
-        .map(|c| format!("`{}` {}", c.name, c.sql_type))
-        .collect();
-    let header = json!({"header": {"queryId": query.id, "schema": schema.join(", ")}});
+    let columns = Columns {
+        names: query
+            .sink
+            .schema
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+        types: query
+            .sink
+            .schema
+            .columns
+            .iter()
+            .map(|c| c.sql_type.to_string())
+            .collect(),
+        keys: vec![false; query.sink.schema.columns.len()],
+    };
+    let header = style.header(&query.id, &columns);
     let (chunks, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let _ = chunks.send(format!("[{header}"));
+    let _ = chunks.send(header);
     if let Ok(mut pushes) = shared.pushes.lock() {
         pushes.push(Push {
+            style,
             topic,
             query,
             chunks,
@@ -553,7 +682,7 @@ fn push(shared: &Arc<Shared>, located: &Located, select: &crate::sql::ast::Query
         })
     });
     (
-        [(header::CONTENT_TYPE, "application/vnd.ksql.v1+json")],
+        [(header::CONTENT_TYPE, style.content_type())],
         axum::body::Body::from_stream(stream),
     )
         .into_response()
@@ -573,8 +702,7 @@ fn feed_pushes(pushes: &mut [Push], topic: &str, record: &crate::query::InputRec
             }
             let mut columns: Vec<Value> = output.key.iter().map(|v| v.to_json()).collect();
             columns.extend(output.value.iter().flatten().map(|v| v.to_json()));
-            let row = json!({"row": {"columns": columns}});
-            if push.chunks.send(format!(",\n{row}")).is_err() {
+            if push.chunks.send(push.style.row(&columns)).is_err() {
                 push.done = true;
                 break;
             }
@@ -683,6 +811,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ksql", post(ksql))
         .route("/query", post(query))
+        .route("/query-stream", post(query_stream))
+        .route("/close-query", post(close_query))
         .route("/info", get(info))
         .route("/healthcheck", get(healthcheck))
         .route("/metrics", get(metrics))

@@ -265,6 +265,13 @@ fn the_ksql_python_ng_client_works_against_the_engine() {
     assert_eq!(observed["streams"], json!(["VISITS"]));
     assert_eq!(observed["tables"], json!(["VISITS_PER_USER"]));
     assert_eq!(observed["pull"][1]["row"]["columns"], json!(["u1", 10]));
+    assert_eq!(
+        observed["pull_http2"][0]["columnNames"],
+        json!(["USER_ID", "VISITS"])
+    );
+    assert_eq!(observed["pull_http2"][1], json!(["u2", 10]));
+    assert_eq!(observed["closed"], true);
+    assert_eq!(observed["after_close"], "");
     let push = observed["push"]
         .as_array()
         .expect("the push query returned");

@@ -40,6 +40,16 @@ while True:
     time.sleep(0.3)
 observed["pull"] = rows
 
+# The same pull over HTTP/2 (/query-stream): a header line, then one array per row.
+text = "".join(client.query("SELECT * FROM visits_per_user WHERE user_id = 'u2';", use_http2=True))
+observed["pull_http2"] = [json.loads(line) for line in text.splitlines() if line.strip()]
+
+# A push query without LIMIT, ended by /close-query.
+stream = client.query("SELECT user_id FROM visits EMIT CHANGES;", use_http2=True)
+header = json.loads(next(stream).splitlines()[0])
+observed["closed"] = client.close_query(header["queryId"])
+observed["after_close"] = "".join(stream)
+
 pushed = []
 
 
