@@ -30,19 +30,15 @@ struct KafkaArgs {
     /// The brokers to bootstrap from; without it `run` reads and writes files.
     #[arg(long, value_name = "HOST:PORT", env = "ENGINE_KAFKA_BOOTSTRAP_SERVERS")]
     bootstrap_servers: Option<String>,
-    /// Consumer group of the input topics, and the service id /info reports.
-    #[arg(long, default_value = "advisor-engine", env = "ENGINE_SERVICE_ID")]
-    group_id: String,
-    /// Folder for each query's state and input offsets.
-    #[arg(long, default_value = "advisor-engine-state", env = "ENGINE_STATE_DIR")]
-    state_dir: PathBuf,
-    /// Topic for records that could not be processed.
-    #[arg(
-        long,
-        default_value = "advisor_engine_dead_letters",
-        env = "ENGINE_DEAD_LETTER_TOPIC"
-    )]
-    dead_letter_topic: String,
+    /// Consumer group of the input topics, and the service id /info reports [default: advisor-engine].
+    #[arg(long, env = "ENGINE_SERVICE_ID")]
+    group_id: Option<String>,
+    /// Folder for each query's state and input offsets [default: advisor-engine-state].
+    #[arg(long, env = "ENGINE_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Topic for records that could not be processed [default: advisor_engine_dead_letters].
+    #[arg(long, env = "ENGINE_DEAD_LETTER_TOPIC")]
+    dead_letter_topic: Option<String>,
     /// Stop after this long without a new record, e.g. 5s (backfills); default: run on.
     #[arg(long, value_parser = humantime::parse_duration)]
     stop_when_idle: Option<std::time::Duration>,
@@ -84,9 +80,12 @@ with the reason; the run goes on.")]
     /// Serve the ksqlDB-compatible REST API (/ksql, /info, /healthcheck, /metrics) and run
     /// the queries created through it on Kafka.
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "0.0.0.0:8088", env = "ENGINE_LISTEN")]
-        listen: std::net::SocketAddr,
+        /// engine.toml with listen, sql and [kafka] settings; flags and ENGINE_* override it.
+        #[arg(long, value_name = "FILE", env = "ENGINE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: 0.0.0.0:8088].
+        #[arg(long, env = "ENGINE_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
         /// Statements to run at start (CREATE STREAM/TABLE ... ), like a queries file.
         #[arg(long, value_name = "FILE", env = "ENGINE_QUERIES_FILE")]
         sql: Option<PathBuf>,
@@ -143,15 +142,18 @@ fn main() -> std::process::ExitCode {
             output,
             dead_letter,
             kafka,
-        } => kafka_options(&kafka).and_then(|options| {
+        } => kafka_options(&kafka, &FileKafka::default()).and_then(|options| {
             if options.is_some() && (!input.is_empty() || !output.is_empty() || dead_letter.is_some()) {
                 anyhow::bail!("--input, --output and --dead-letter are for files; with --bootstrap-servers the topics come from the SQL");
             }
             run(&sql, &input, &output, dead_letter.as_deref(), options.as_ref())
         }),
-        Command::Serve { listen, sql, kafka } => {
-            kafka_options(&kafka).and_then(|options| serve(listen, sql.as_deref(), kafka.group_id.clone(), options))
-        }
+        Command::Serve {
+            config,
+            listen,
+            sql,
+            kafka,
+        } => serve_command(config.as_deref(), listen, sql, &kafka),
         Command::Healthcheck { url } => healthcheck(&url),
     };
     match result {
@@ -197,22 +199,94 @@ fn serve(
         .with_context(|| format!("cannot serve on {listen}"))
 }
 
-fn kafka_options(kafka: &KafkaArgs) -> anyhow::Result<Option<KafkaOptions>> {
-    let Some(bootstrap_servers) = kafka.bootstrap_servers.clone() else {
+/// engine.toml: the same settings as the flags of `serve`.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<std::net::SocketAddr>,
+    sql: Option<PathBuf>,
+    #[serde(default)]
+    kafka: FileKafka,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileKafka {
+    bootstrap_servers: Option<String>,
+    group_id: Option<String>,
+    state_dir: Option<PathBuf>,
+    dead_letter_topic: Option<String>,
+    /// Extra client settings, e.g. "security.protocol" = "SASL_SSL".
+    #[serde(default)]
+    config: std::collections::BTreeMap<String, String>,
+}
+
+fn serve_command(
+    config: Option<&std::path::Path>,
+    listen: Option<std::net::SocketAddr>,
+    sql: Option<PathBuf>,
+    kafka: &KafkaArgs,
+) -> anyhow::Result<()> {
+    let file: FileConfig = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not valid: {e}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let listen = listen
+        .or(file.listen)
+        .unwrap_or_else(|| ([0, 0, 0, 0], 8088).into());
+    let sql = sql.or(file.sql);
+    let options = kafka_options(kafka, &file.kafka)?;
+    let service_id = options
+        .as_ref()
+        .map(|o| o.group_id.clone())
+        .unwrap_or_else(|| {
+            kafka
+                .group_id
+                .clone()
+                .or(file.kafka.group_id.clone())
+                .unwrap_or_else(|| "advisor-engine".into())
+        });
+    serve(listen, sql.as_deref(), service_id, options)
+}
+
+fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<KafkaOptions>> {
+    let Some(bootstrap_servers) = kafka
+        .bootstrap_servers
+        .clone()
+        .or(file.bootstrap_servers.clone())
+    else {
         return Ok(None);
     };
-    let mut client_config = Vec::new();
+    let mut client_config: Vec<(String, String)> = file.config.clone().into_iter().collect();
     for setting in &kafka.kafka_config {
         let (key, value) = setting
             .split_once('=')
             .with_context(|| format!("--kafka-config {setting:?} is not KEY=VALUE"))?;
+        client_config.retain(|(k, _)| k != key);
         client_config.push((key.to_string(), value.to_string()));
     }
     Ok(Some(KafkaOptions {
         bootstrap_servers,
-        group_id: kafka.group_id.clone(),
-        state_dir: kafka.state_dir.clone(),
-        dead_letter_topic: kafka.dead_letter_topic.clone(),
+        group_id: kafka
+            .group_id
+            .clone()
+            .or(file.group_id.clone())
+            .unwrap_or_else(|| "advisor-engine".into()),
+        state_dir: kafka
+            .state_dir
+            .clone()
+            .or(file.state_dir.clone())
+            .unwrap_or_else(|| "advisor-engine-state".into()),
+        dead_letter_topic: kafka
+            .dead_letter_topic
+            .clone()
+            .or(file.dead_letter_topic.clone())
+            .unwrap_or_else(|| "advisor_engine_dead_letters".into()),
         stop_when_idle: kafka.stop_when_idle,
         batch_size: 10_000,
         client_config,

@@ -13,3 +13,82 @@ fn prints_its_version_and_help() {
         .success()
         .stdout(predicates::str::contains("ksqlDB-dialect SQL"));
 }
+
+#[test]
+fn serve_reads_engine_toml_and_flags_override_it() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let other = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "CREATE STREAM s (a BIGINT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("engine.toml"),
+        format!(
+            "listen = \"127.0.0.1:{other}\"\nsql = \"q.sql\"\n[kafka]\ngroup_id = \"from-file\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--config",
+            "engine.toml",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut stream = loop {
+        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            break stream;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the --listen flag was not used"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let body = r#"{"ksql": "SHOW STREAMS;"}"#;
+    write!(
+        stream,
+        "POST /ksql HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        response.contains("\"name\":\"S\""),
+        "the file's sql ran: {response}"
+    );
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "listen = \"127.0.0.1:1\"\ncolour = 3\n",
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args(["serve", "--config", "bad.toml"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("bad.toml is not valid"))
+        .stderr(predicates::str::contains("line 2"));
+}
