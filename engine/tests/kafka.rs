@@ -144,3 +144,88 @@ fn order_totals_flow_through_kafka_and_a_restart_does_not_double_count() {
         .contains("malformed JSON"));
     assert_eq!(dead[0].1["value"], "{broken json");
 }
+
+/// EMIT FINAL, late events and hopping windows through the broker.
+#[test]
+fn windows_close_late_events_are_dead_lettered_and_hopping_windows_overlap() {
+    let tansu = Tansu::start();
+    tansu.create_topic("events", 1);
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "CREATE STREAM events (user_id STRING, at BIGINT) WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON', TIMESTAMP='at');
+         CREATE TABLE per_minute_final AS SELECT user_id, COUNT(*) AS n FROM events
+           WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY user_id EMIT FINAL;
+         CREATE TABLE hopping AS SELECT user_id, COUNT(*) AS n FROM events
+           WINDOW HOPPING (SIZE 2 MINUTES, ADVANCE BY 1 MINUTE) GROUP BY user_id EMIT CHANGES;",
+    )
+    .unwrap();
+    let seconds: [i64; 5] = [0, 30, 70, 20, 200];
+    let lines: Vec<String> = seconds
+        .iter()
+        .map(|s| json!({"user_id": "a", "at": s * 1000}).to_string())
+        .collect();
+    tansu.produce("events", &lines);
+    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--sql",
+            "q.sql",
+            "--bootstrap-servers",
+            &tansu.bootstrap,
+            "--group-id",
+            "windows-app",
+        ])
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--stop-when-idle", "3s"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success();
+
+    // EMIT FINAL: one row per window once stream time passes its end plus grace.
+    let finals = tansu.read_all("PER_MINUTE_FINAL", 2);
+    let finals: Vec<(i64, Value)> = finals
+        .iter()
+        .map(|(key, value)| {
+            (
+                i64::from_be_bytes(key[key.len() - 8..].try_into().unwrap()),
+                value["N"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(finals, vec![(0, json!(2)), (60_000, json!(1))]);
+
+    // The event at 20 s came after its minute had closed (stream time 70 s > 60 s + 10 s).
+    let dead = tansu.read_all("advisor_engine_dead_letters", 1);
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].1["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("late event"));
+    assert_eq!(dead[0].1["query"], "CTAS_PER_MINUTE_FINAL_0");
+
+    // Hopping windows of 2 minutes every minute: each event counts in two windows.
+    let hops = final_values_by_start(&tansu.read_all("HOPPING", 7));
+    let mut expected = BTreeMap::new();
+    for s in seconds {
+        let at = s * 1000;
+        let mut start = at - at.rem_euclid(60_000);
+        while start > at - 120_000 && start >= 0 {
+            *expected.entry(start).or_insert(0) += 1;
+            start -= 60_000;
+        }
+    }
+    assert_eq!(hops, expected);
+}
+
+fn final_values_by_start(records: &[(Vec<u8>, Value)]) -> BTreeMap<i64, i64> {
+    let mut last = BTreeMap::new();
+    for (key, value) in records {
+        let start = i64::from_be_bytes(key[key.len() - 8..].try_into().unwrap());
+        last.insert(start, value["N"].as_i64().unwrap());
+    }
+    last
+}
