@@ -446,6 +446,8 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
     worker.restore(engine)?;
     worker.sync(engine)?;
     let mut last_record = Instant::now();
+    let mut first_record: Option<Instant> = None;
+    let mut busy_until = None;
     loop {
         let batch = worker.poll(Duration::from_millis(200))?;
         if batch.is_empty() {
@@ -457,8 +459,13 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
             }
             continue;
         }
+        first_record.get_or_insert_with(Instant::now);
         last_record = Instant::now();
         worker.process(engine, &batch)?;
+        busy_until = Some(Instant::now());
+    }
+    if let (Some(first), Some(last)) = (first_record, busy_until) {
+        tracing_busy(last.duration_since(first));
     }
     Ok(RunSummary {
         queries: engine
@@ -467,6 +474,14 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
             .map(|q| (q.id.clone(), q.stats.clone()))
             .collect(),
     })
+}
+
+/// Time from the first record read to the last batch committed, for scripts/bench.
+fn tracing_busy(busy: Duration) {
+    eprintln!(
+        "busy {:.3} s from the first record to the last commit",
+        busy.as_secs_f64()
+    );
 }
 
 /// Queues a record, waiting for room when the producer's queue is full.
