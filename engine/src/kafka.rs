@@ -182,6 +182,40 @@ fn save(engine: &Engine, dir: &Path, touched: &BTreeSet<usize>) -> Result<(), Ka
     Ok(())
 }
 
+/// The cluster's topics (internal ones left out) with their partition counts.
+pub fn list_topics(options: &KafkaOptions) -> Result<Vec<(String, usize)>, KafkaError> {
+    let consumer: BaseConsumer = config(options)
+        .create()
+        .map_err(client("create a metadata client"))?;
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(client("read the cluster metadata"))?;
+    let mut topics: Vec<(String, usize)> = metadata
+        .topics()
+        .iter()
+        .filter(|t| !t.name().starts_with("__"))
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect();
+    topics.sort();
+    Ok(topics)
+}
+
+pub fn delete_topic(options: &KafkaOptions, topic: &str) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = config(options)
+        .create()
+        .map_err(client("create an admin client"))?;
+    let results = futures_executor::block_on(admin.delete_topics(&[topic], &AdminOptions::new()))
+        .map_err(client("delete a topic"))?;
+    for result in results {
+        if let Err((name, code)) = result {
+            return Err(KafkaError::Invalid(format!(
+                "cannot delete topic {name}: {code}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Creates the sinks' and the dead-letter topics when missing, with the partitions of the
 /// topics they are computed from.
 fn create_topics(

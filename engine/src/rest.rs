@@ -98,7 +98,7 @@ pub struct Shared {
     pushes: Mutex<Vec<Push>>,
     next_push: AtomicU64,
     pub service_id: String,
-    pub kafka: Option<String>,
+    pub kafka: Option<KafkaOptions>,
     command_sequence: AtomicU64,
     /// The Kafka worker's last error, reported by /healthcheck.
     worker_error: Mutex<Option<String>>,
@@ -240,6 +240,19 @@ impl Shared {
                     let key = what.to_ascii_lowercase();
                     json!({"@type": key, "statementText": located.text, key.clone(): entries, "warnings": []})
                 }
+                "TOPICS" => {
+                    let Some(options) = &self.kafka else {
+                        return Err(bad(
+                            "SHOW TOPICS needs Kafka: start serve with --bootstrap-servers".into(),
+                        ));
+                    };
+                    let topics: Vec<Value> = crate::kafka::list_topics(options)
+                        .map_err(|e| bad(e.to_string()))?
+                        .into_iter()
+                        .map(|(name, partitions)| json!({"name": name, "replicaInfo": vec![1; partitions]}))
+                        .collect();
+                    json!({"@type": "kafka_topics", "statementText": located.text, "topics": topics, "warnings": []})
+                }
                 "QUERIES" => {
                     let queries: Vec<Value> = engine
                         .queries
@@ -291,7 +304,7 @@ impl Shared {
                 kind,
                 name,
                 if_exists,
-                ..
+                delete_topic,
             } => {
                 if !engine.sources.contains_key(name) {
                     if *if_exists {
@@ -314,10 +327,23 @@ impl Shared {
                         query.id
                     )));
                 }
+                let topic = engine
+                    .sources
+                    .get(name)
+                    .map(|s| s.topic.clone())
+                    .unwrap_or_default();
+                if *delete_topic {
+                    let Some(options) = &self.kafka else {
+                        return Err(bad(
+                            "DELETE TOPIC needs Kafka: start serve with --bootstrap-servers".into(),
+                        ));
+                    };
+                    crate::kafka::delete_topic(options, &topic).map_err(|e| bad(e.to_string()))?;
+                }
                 engine.sources.remove(name);
                 Ok(self.status(
                     located,
-                    format!("Source `{name}` (topic: kept) was dropped."),
+                    format!("Source `{name}` (topic: {topic}) was dropped."),
                     format!("{}/`{name}`/drop", kind.to_string().to_ascii_lowercase()),
                     None,
                 ))
@@ -723,7 +749,7 @@ async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({
         "KsqlServerInfo": {
             "version": KSQL_VERSION,
-            "kafkaClusterId": shared.kafka.clone().unwrap_or_else(|| "none".into()),
+            "kafkaClusterId": shared.kafka.as_ref().map(|k| k.bootstrap_servers.clone()).unwrap_or_else(|| "none".into()),
             "ksqlServiceId": shared.service_id,
             "serverStatus": "RUNNING",
             "engine": format!("advisor-engine {}", env!("CARGO_PKG_VERSION")),
@@ -904,7 +930,7 @@ pub async fn serve(
         pushes: Mutex::new(Vec::new()),
         next_push: AtomicU64::new(0),
         service_id,
-        kafka: kafka.as_ref().map(|k| k.bootstrap_servers.clone()),
+        kafka: kafka.clone(),
         command_sequence: AtomicU64::new(0),
         worker_error: Mutex::new(None),
     });
