@@ -53,6 +53,56 @@ pub enum Command {
     Status(StatusArgs),
     /// Delete a deployed stack; the checkpoint bucket only with --delete-data.
     Destroy(DestroyArgs),
+    /// Send work to a running stack: ksqlDB statements from a file.
+    #[command(subcommand)]
+    Submit(SubmitCommand),
+    /// Talk to a ksqlDB-compatible server (ksqlDB or advisor-engine).
+    #[command(subcommand)]
+    Ksql(KsqlCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubmitCommand {
+    /// Run a file of ksqlDB statements in order, stopping at the first the server refuses.
+    Ksql(SubmitKsqlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitKsqlArgs {
+    /// SQL file: statements end with `;` (strings, comments and quoted names may hold one).
+    pub file: PathBuf,
+
+    /// Server URL [default: ADVISOR_KSQL_ENDPOINT, else http://localhost:8088].
+    #[arg(
+        long,
+        env = "ADVISOR_KSQL_ENDPOINT",
+        default_value = "http://localhost:8088"
+    )]
+    pub endpoint: String,
+
+    /// Only split and list the statements; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KsqlCommand {
+    /// Run a pull or push query and print its rows as they arrive.
+    Query(KsqlQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KsqlQueryArgs {
+    /// The SELECT to run, e.g. "SELECT * FROM t WHERE id = 'x';".
+    pub sql: String,
+
+    /// Server URL [default: ADVISOR_KSQL_ENDPOINT, else http://localhost:8088].
+    #[arg(
+        long,
+        env = "ADVISOR_KSQL_ENDPOINT",
+        default_value = "http://localhost:8088"
+    )]
+    pub endpoint: String,
 }
 
 const DEPLOY_EXAMPLES: &str = "Examples:

@@ -10,4 +10,5 @@ pub mod money;
 pub mod output;
 pub mod render;
 pub mod stack;
+pub mod submit;
 pub mod workload;

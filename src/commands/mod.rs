@@ -6,6 +6,7 @@ pub(crate) mod generate;
 mod pricing;
 mod recommend;
 mod report;
+mod submit;
 
 use crate::cli::{Cli, Command};
 
@@ -18,5 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deploy(args) => deploy::deploy(&args, cli.output),
         Command::Status(args) => deploy::status(&args, cli.output),
         Command::Destroy(args) => deploy::destroy(&args, cli.output),
+        Command::Submit(crate::cli::SubmitCommand::Ksql(args)) => submit::ksql(&args, cli.output),
+        Command::Ksql(crate::cli::KsqlCommand::Query(args)) => submit::query(&args),
     }
 }
