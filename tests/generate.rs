@@ -202,19 +202,8 @@ fn terraform_fmt_check(dir: &Path) {
     );
 }
 
-/// checkov from PATH, or from the virtualenv scripts/test keeps under the cache folder.
-fn checkov_binary() -> PathBuf {
-    let cache = std::env::var_os("ADVISOR_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")));
-    cache
-        .map(|c| c.join("venv/bin/checkov"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("checkov"))
-}
-
 fn checkov(dir: &Path) -> serde_json::Value {
-    let output = Command::new(checkov_binary())
+    let output = Command::new(common::cached_tool("venv/bin/checkov", "checkov"))
         .args([
             "--compact",
             "--framework",

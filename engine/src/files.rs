@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::engine::Engine;
 use crate::query::{InputRecord, OutputRecord, PersistentQuery};
@@ -148,21 +148,6 @@ pub fn write_output(out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputR
     out.extend_from_slice(b",\"timestamp\":");
     out.extend_from_slice(itoa::Buffer::new().format(record.timestamp).as_bytes());
     out.push(b'}');
-}
-
-/// The same line as a JSON tree, for callers that want to inspect it.
-pub fn output_json(query: &PersistentQuery, record: &OutputRecord) -> Json {
-    let mut line = Map::new();
-    line.insert("key".into(), query.key_json(record));
-    if let Some((start, end)) = record.window {
-        line.insert("window".into(), json!({"start": start, "end": end}));
-    }
-    line.insert(
-        "value".into(),
-        query.value_json(record).unwrap_or(Json::Null),
-    );
-    line.insert("timestamp".into(), json!(record.timestamp));
-    Json::Object(line)
 }
 
 /// Summary of a run, per query.

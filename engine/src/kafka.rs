@@ -499,7 +499,7 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
         busy_until = Some(Instant::now());
     }
     if let (Some(first), Some(last)) = (first_record, busy_until) {
-        tracing_busy(last.duration_since(first));
+        report_busy(last.duration_since(first));
     }
     Ok(RunSummary {
         queries: engine
@@ -511,7 +511,7 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
 }
 
 /// Time from the first record read to the last batch committed, for scripts/bench.
-fn tracing_busy(busy: Duration) {
+fn report_busy(busy: Duration) {
     eprintln!(
         "busy {:.3} s from the first record to the last commit",
         busy.as_secs_f64()

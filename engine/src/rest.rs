@@ -850,7 +850,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) {
     std::thread::spawn(move || {
         let report = |error: String| {
-            tracing_error(&error);
+            eprintln!("advisor-engine: {error}");
             if let Ok(mut slot) = shared.worker_error.lock() {
                 *slot = Some(error);
             }
@@ -912,10 +912,6 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) {
             }
         }
     });
-}
-
-fn tracing_error(message: &str) {
-    eprintln!("advisor-engine: {message}");
 }
 
 /// Serves the REST API until interrupted.

@@ -214,14 +214,7 @@ fn the_ksql_python_ng_client_works_against_the_engine() {
     tansu.create_topic("visits", 2);
     let state = tempfile::tempdir().unwrap();
     let server = Server::start(&tansu, state.path());
-    let python = std::env::var_os("ADVISOR_CACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/advisor"))
-        })
-        .map(|c| c.join("venv/bin/python"))
-        .filter(|p| p.exists())
-        .expect("scripts/test installs ksql-python-ng into the cache's virtualenv");
+    let python = common::cached_tool("venv/bin/python", "python3");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/ksql_python_ng.py"

@@ -4,6 +4,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::Context;
+
+use super::runtime;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -16,14 +18,6 @@ use crate::cli::{DeployArgs, DestroyArgs, StatusArgs};
 use crate::cost::{self, Catalog, PricingOptions, Usage};
 use crate::money::CostRange;
 use crate::output::{markdown_table, table, OutputFormat, JSON_SCHEMA_VERSION};
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
 
 /// Asks on the terminal; without one, `--yes` is required.
 fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {

@@ -8,7 +8,18 @@ mod recommend;
 mod report;
 mod submit;
 
+use anyhow::Context;
+
 use crate::cli::{Cli, Command};
+
+/// The async runtime the AWS and HTTP clients run on; two workers match the machines.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

@@ -1,19 +1,14 @@
 use std::io::Write;
 
 use anyhow::Context;
+
+use super::runtime;
 use serde::Serialize;
 
 use crate::cli::{KsqlQueryArgs, SubmitKsqlArgs};
 use crate::output::{markdown_table, table, OutputFormat, JSON_SCHEMA_VERSION};
 use crate::submit::ksql::{Client, Outcome};
 use crate::submit::split::split;
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
 
 fn first_line(statement: &str) -> String {
     let line = statement

@@ -31,3 +31,14 @@ pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     std::fs::write(&path, text).expect("write test file");
     path
 }
+
+/// A tool scripts/test installs under the cache folder (ADVISOR_CACHE, else
+/// ~/.cache/advisor), or the same name from PATH.
+pub fn cached_tool(relative: &str, name: &str) -> std::path::PathBuf {
+    std::env::var_os("ADVISOR_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")))
+        .map(|cache| cache.join(relative))
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| std::path::PathBuf::from(name))
+}

@@ -1,24 +1,12 @@
 //! A real moto server for one test, on a free loopback port, stopped when dropped.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Moto {
     child: Child,
     pub endpoint: String,
-}
-
-/// moto_server from PATH, or from the virtualenv scripts/test keeps under the cache folder.
-fn moto_binary() -> PathBuf {
-    let cache = std::env::var_os("ADVISOR_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")));
-    cache
-        .map(|c| c.join("venv/bin/moto_server"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("moto_server"))
 }
 
 pub fn free_port() -> u16 {
@@ -31,13 +19,18 @@ pub fn free_port() -> u16 {
 impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
-        let child = Command::new(moto_binary())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts: scripts/test installs moto[server] into the cache's virtualenv");
+        let child = Command::new(crate::common::cached_tool(
+            "venv/bin/moto_server",
+            "moto_server",
+        ))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect(
+            "moto_server starts: scripts/test installs moto[server] into the cache's virtualenv",
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(

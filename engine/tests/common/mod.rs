@@ -19,14 +19,15 @@ pub struct Tansu {
     pub bootstrap: String,
 }
 
-fn tansu_binary() -> PathBuf {
-    let cache = std::env::var_os("ADVISOR_CACHE")
+/// A tool scripts/test installs under the cache folder (ADVISOR_CACHE, else
+/// ~/.cache/advisor), or the same name from PATH.
+pub fn cached_tool(relative: &str, name: &str) -> PathBuf {
+    std::env::var_os("ADVISOR_CACHE")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")));
-    cache
-        .map(|c| c.join("tansu/bin/tansu"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("tansu"))
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")))
+        .map(|cache| cache.join(relative))
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 impl Tansu {
@@ -37,7 +38,7 @@ impl Tansu {
             .unwrap()
             .port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_binary())
+        let child = Command::new(cached_tool("tansu/bin/tansu", "tansu"))
             .args([
                 "broker",
                 "--listener-url",
