@@ -53,18 +53,60 @@ pub enum Command {
     Status(StatusArgs),
     /// Delete a deployed stack; the checkpoint bucket only with --delete-data.
     Destroy(DestroyArgs),
-    /// Send work to a running stack: ksqlDB statements from a file.
+    /// Send work to a running stack: ksqlDB statements, or a Flink jar or SQL file.
     #[command(subcommand)]
     Submit(SubmitCommand),
     /// Talk to a ksqlDB-compatible server (ksqlDB or advisor-engine).
     #[command(subcommand)]
     Ksql(KsqlCommand),
+    /// Operate Flink jobs: list them, stop one with a savepoint, upgrade one.
+    #[command(subcommand)]
+    Flink(FlinkCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SubmitCommand {
     /// Run a file of ksqlDB statements in order, stopping at the first the server refuses.
+    #[command(after_help = SUBMIT_KSQL_EXAMPLES)]
     Ksql(SubmitKsqlArgs),
+    /// Start a Flink job from a jar, or from a file of Flink SQL (no SQL Gateway needed).
+    #[command(after_help = SUBMIT_FLINK_EXAMPLES)]
+    Flink(SubmitFlinkArgs),
+}
+
+const SUBMIT_KSQL_EXAMPLES: &str = "Examples:
+  advisor submit ksql examples/orders.sql --endpoint http://localhost:8088
+  advisor submit ksql examples/orders.sql --config stack.toml      # the stack's endpoint
+  advisor submit ksql examples/orders.sql --dry-run
+
+The endpoint is --endpoint, else ADVISOR_KSQL_ENDPOINT, else the endpoint of the stack that
+--config describes (a Cloud Map name, reachable inside the stack's VPC), else
+http://localhost:8088.";
+
+const SUBMIT_FLINK_EXAMPLES: &str = "Examples:
+  advisor submit flink --sql examples/flink/fraud_detection.sql
+  advisor submit flink --jar target/job.jar --class com.example.Job -- --input s3://in
+  advisor submit flink --sql job.sql --from-savepoint s3://bucket/savepoints/savepoint-ab12
+
+SQL runs through advisor's SQL runner jar (embedded in advisor): the file's SET statements
+configure the job, its CREATE statements run in order, and all of its INSERTs run as one job.
+The endpoint is --endpoint, else ADVISOR_FLINK_ENDPOINT, else the JobManager of the stack that
+--config describes, else http://localhost:8081.";
+
+/// Where the server is: a URL, or the stack that runs it.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// Server URL [default: the ADVISOR_*_ENDPOINT variable, else --config's stack, else localhost].
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// stack.toml of the deployed stack whose endpoint to use (see `advisor deploy`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Name prefix of the deployed stack [default: stack.toml's name, else advisor-FLAVOR].
+    #[arg(long, requires = "config")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -72,17 +114,26 @@ pub struct SubmitKsqlArgs {
     /// SQL file: statements end with `;` (strings, comments and quoted names may hold one).
     pub file: PathBuf,
 
-    /// Server URL [default: ADVISOR_KSQL_ENDPOINT, else http://localhost:8088].
-    #[arg(
-        long,
-        env = "ADVISOR_KSQL_ENDPOINT",
-        default_value = "http://localhost:8088"
-    )]
-    pub endpoint: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
+    /// Which stack --config describes.
+    #[arg(long, default_value = "ksqldb", value_parser = ksql_flavor)]
+    pub flavor: Flavor,
 
     /// Only split and list the statements; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+fn ksql_flavor(text: &str) -> Result<Flavor, String> {
+    match text {
+        "ksqldb" => Ok(Flavor::Ksqldb),
+        "engine" => Ok(Flavor::Engine),
+        other => Err(format!(
+            "'{other}' does not speak ksqlDB's API; use ksqldb or engine"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,13 +147,133 @@ pub struct KsqlQueryArgs {
     /// The SELECT to run, e.g. "SELECT * FROM t WHERE id = 'x';".
     pub sql: String,
 
-    /// Server URL [default: ADVISOR_KSQL_ENDPOINT, else http://localhost:8088].
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
+    /// Which stack --config describes.
+    #[arg(long, default_value = "ksqldb", value_parser = ksql_flavor)]
+    pub flavor: Flavor,
+}
+
+/// What job to start: a jar or a SQL file, and how.
+#[derive(Debug, Args)]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("job_source").required(true).args(["jar", "sql"])))]
+pub struct FlinkJobArgs {
+    /// Job jar to upload and run.
+    #[arg(long, value_name = "FILE")]
+    pub jar: Option<PathBuf>,
+
+    /// Flink SQL file (SET, CREATE ..., INSERT INTO ...); its INSERTs run as one job.
+    #[arg(long, value_name = "FILE")]
+    pub sql: Option<PathBuf>,
+
+    /// Entry class of the jar [default: the Main-Class of its manifest].
+    #[arg(long, conflicts_with = "sql")]
+    pub class: Option<String>,
+
+    /// One argument for the jar's main method (repeat it); or put them all after `--`.
     #[arg(
-        long,
-        env = "ADVISOR_KSQL_ENDPOINT",
-        default_value = "http://localhost:8088"
+        long = "args",
+        conflicts_with = "sql",
+        allow_hyphen_values = true,
+        value_name = "ARG"
     )]
-    pub endpoint: String,
+    pub args: Vec<String>,
+
+    /// Arguments for the jar's main method, after `--`.
+    #[arg(last = true, conflicts_with = "sql", value_name = "JOB_ARGS")]
+    pub trailing_args: Vec<String>,
+
+    /// Parallelism of the job [default: the cluster's parallelism.default].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallelism: Option<u32>,
+
+    /// Also start when the savepoint holds state no operator of the new job claims.
+    #[arg(long)]
+    pub allow_non_restored_state: bool,
+
+    /// How long to wait for the job to run.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitFlinkArgs {
+    #[command(flatten)]
+    pub job: FlinkJobArgs,
+
+    /// Start from this savepoint or retained checkpoint (a path the cluster can read).
+    #[arg(long, value_name = "PATH")]
+    pub from_savepoint: Option<String>,
+
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+
+    /// Check the job (split the SQL, read the jar) and show what would be sent; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlinkCommand {
+    /// List the cluster's jobs, newest first.
+    Jobs(FlinkJobsArgs),
+    /// Stop a job; with --savepoint Flink takes a savepoint first, without it the job is cancelled.
+    Stop(FlinkStopArgs),
+    /// Replace a running job: stop it with a savepoint, then start the new jar or SQL from it.
+    #[command(after_help = FLINK_UPGRADE_EXAMPLES)]
+    Upgrade(FlinkUpgradeArgs),
+}
+
+const FLINK_UPGRADE_EXAMPLES: &str = "Examples:
+  advisor flink upgrade 3c5e...9a1f --sql examples/flink/fraud_detection.sql
+  advisor flink upgrade 3c5e...9a1f --jar job-v2.jar --savepoint s3://bucket/savepoints
+
+When the new job does not start, the savepoint stays where it was written: start it again
+with `advisor submit flink ... --from-savepoint PATH`.";
+
+#[derive(Debug, Args)]
+pub struct FlinkJobsArgs {
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FlinkStopArgs {
+    /// Id of the job (see `advisor flink jobs`).
+    pub job_id: String,
+
+    /// Take a savepoint first, into DIR [default DIR: the cluster's state.savepoints.dir].
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub savepoint: Option<String>,
+
+    /// Let the job's windows fire and emit everything before it stops (end of stream).
+    #[arg(long, requires = "savepoint")]
+    pub drain: bool,
+
+    /// How long to wait for the savepoint.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FlinkUpgradeArgs {
+    /// Id of the running job to replace.
+    pub job_id: String,
+
+    #[command(flatten)]
+    pub job: FlinkJobArgs,
+
+    /// Directory for the savepoint [default: the cluster's state.savepoints.dir].
+    #[arg(long, value_name = "DIR")]
+    pub savepoint: Option<String>,
+
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
 }
 
 const DEPLOY_EXAMPLES: &str = "Examples:

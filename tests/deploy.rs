@@ -530,7 +530,7 @@ fn a_resource_that_belongs_to_something_else_is_refused_and_nothing_is_created()
 fn unreachable_endpoints_and_missing_settings_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let config = stack_toml(dir.path(), "vpc-1", &["subnet-1".to_string()], "");
-    let closed = moto::free_port();
+    let closed = common::free_port();
     advisor()
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
         .env("AWS_ACCESS_KEY_ID", "testing")

@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{advisor, json, write};
+use common::{advisor, free_port, json, wait_until_listening, write};
 use predicates::prelude::*;
 
 struct Engine {
@@ -27,22 +26,14 @@ impl Engine {
             "{} is missing: cargo test --workspace builds it",
             binary.display()
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(binary)
+        let port = free_port();
+        let mut child = Command::new(binary)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "advisor-engine did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_listening(&mut child, port, "advisor-engine", Duration::from_secs(20));
         Engine {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -136,11 +127,7 @@ fn statements_are_sent_in_order_and_their_results_listed() {
 fn dry_runs_send_nothing_and_bad_files_or_endpoints_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "orders.sql", FILE);
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = free_port();
     let endpoint = format!("http://127.0.0.1:{closed}");
     advisor()
         .args(["submit", "ksql"])
@@ -175,4 +162,94 @@ fn dry_runs_send_nothing_and_bad_files_or_endpoints_are_clear_errors() {
         .stderr(predicate::str::contains(
             "line 2: a string opened here is never closed",
         ));
+}
+
+/// Without --endpoint, the endpoint is the one of the stack that --config describes: the
+/// StackSpec's Cloud Map name, the same one `generate` and `deploy` use.
+#[test]
+fn the_endpoint_defaults_to_the_stack_that_config_describes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = root.join("examples/stack.toml");
+    let config = config.to_str().unwrap();
+    let sql = root.join("examples/orders.sql");
+    let sql = sql.to_str().unwrap();
+    for (flavor, port) in [("ksqldb", 8088), ("engine", 8088)] {
+        let spec = json(&[
+            "generate", "--flavor", flavor, "--config", config, "--format", "json",
+        ]);
+        let service = spec["stack"]["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["discovery_name"].is_string())
+            .unwrap();
+        let expected = format!(
+            "http://{}.{}:{port}",
+            service["discovery_name"].as_str().unwrap(),
+            spec["stack"]["namespace"].as_str().unwrap()
+        );
+        let plan = json(&[
+            "submit",
+            "ksql",
+            sql,
+            "--config",
+            config,
+            "--flavor",
+            flavor,
+            "--dry-run",
+        ]);
+        assert_eq!(plan["endpoint"], expected.as_str(), "{flavor}");
+    }
+    // --endpoint wins over the variable, the variable over the stack.
+    let output = advisor()
+        .args(["submit", "ksql", sql, "--config", config, "--dry-run"])
+        .args(["--output", "json"])
+        .env("ADVISOR_KSQL_ENDPOINT", "http://from-env:8088")
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["endpoint"], "http://from-env:8088");
+    let plan = json(&[
+        "submit",
+        "ksql",
+        sql,
+        "--config",
+        config,
+        "--dry-run",
+        "--endpoint",
+        "http://flag:1",
+    ]);
+    assert_eq!(plan["endpoint"], "http://flag:1");
+    advisor()
+        .args([
+            "submit", "ksql", sql, "--config", config, "--flavor", "flink",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not speak ksqlDB's API"));
+}
+
+/// The example files split into the statements they hold.
+#[test]
+fn the_ksql_examples_split_into_their_statements() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for (file, first_lines) in [
+        ("orders.sql", vec![7, 19]),
+        ("ksql/sessions.sql", vec![7, 18]),
+        ("ksql/pull_query.sql", vec![3]),
+    ] {
+        let plan = json(&[
+            "submit",
+            "ksql",
+            root.join(file).to_str().unwrap(),
+            "--dry-run",
+        ]);
+        let lines: Vec<u64> = plan["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(lines, first_lines, "{file}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Expressions compiled against a schema, and evaluated row by row with SQL's null rules.
 
 use crate::sql::ast::{BinaryOp, Expr, Literal, SqlType, UnaryOp};
-use crate::value::{Row, Schema, Value};
+use crate::value::{Schema, Value};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExprError {
@@ -270,7 +270,7 @@ pub fn compile(
 
 /// What an expression is evaluated against.
 pub struct Context<'a> {
-    pub row: &'a Row,
+    pub row: &'a [Value],
     pub rowtime: i64,
     pub window: Option<(i64, i64)>,
     pub slots: &'a [Value],
@@ -599,7 +599,7 @@ mod tests {
     use super::*;
     use crate::sql::ast::{SelectItem, Statement};
     use crate::sql::parser::parse;
-    use crate::value::Column;
+    use crate::value::{Column, Row};
 
     fn eval(expr_sql: &str, row: Row) -> Result<Value, EvalError> {
         let sql = format!("SELECT {expr_sql} FROM s;");

@@ -6,7 +6,7 @@
 //! offset, and only then are the input offsets committed. A restart restores that state and
 //! skips records below each partition's saved offset, so nothing is counted twice.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -23,7 +23,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use crate::engine::Engine;
 use crate::files::RunSummary;
 use crate::query::{InputRecord, OutputRecord, PersistentQuery};
-use crate::sql::ast::SqlType;
+use crate::sql::ast::{SourceKind, SqlType};
 use crate::value::Value;
 
 #[derive(Debug, thiserror::Error)]
@@ -400,6 +400,7 @@ impl Worker {
         let mut touched = BTreeSet::new();
         let mut out = Vec::new();
         let mut dead = Vec::new();
+        let mut pending: BTreeMap<usize, PendingOutputs> = BTreeMap::new();
         for message in batch {
             let topic = message.topic().to_string();
             let record = InputRecord {
@@ -420,18 +421,11 @@ impl Worker {
                 query.process(&record, &mut out, &mut dead);
                 touched.insert(index);
                 let query = &engine.queries[index];
-                for output in &out {
-                    let key = encode_key(query, output);
-                    let value = encode_value(query, output);
-                    let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> =
-                        BaseRecord::to(&query.sink.topic);
-                    if let Some(key) = &key {
-                        next = next.key(key);
-                    }
-                    if let Some(value) = &value {
-                        next = next.payload(value);
-                    }
-                    send(&self.producer, next)?;
+                let pending = pending
+                    .entry(index)
+                    .or_insert_with(|| PendingOutputs::new(query.sink.kind == SourceKind::Table));
+                for output in out.drain(..) {
+                    pending.push(encode_key(query, &output), output);
                 }
                 for letter in &dead {
                     let bytes = serde_json::to_vec(&letter.to_json()).unwrap_or_default();
@@ -443,6 +437,20 @@ impl Worker {
                 }
             }
             commits.insert((topic, message.partition()), message.offset() + 1);
+        }
+        for (index, outputs) in pending {
+            let query = &engine.queries[index];
+            for (key, output) in &outputs.records {
+                let value = encode_value(query, output);
+                let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&query.sink.topic);
+                if let Some(key) = key {
+                    next = next.key(key);
+                }
+                if let Some(value) = &value {
+                    next = next.payload(value);
+                }
+                send(&self.producer, next)?;
+            }
         }
         self.producer
             .flush(Duration::from_secs(60))
@@ -471,6 +479,34 @@ impl Worker {
                 .map_err(client("commit the input offsets"))?;
         }
         Ok(())
+    }
+}
+
+/// One query's outputs from a batch, sent after the batch. A table's updates to one key
+/// collapse to the last one, as ksqlDB's record cache collapses them before each commit
+/// (the table converges to the same rows with far fewer records); a stream keeps every row.
+struct PendingOutputs {
+    records: Vec<(Option<Vec<u8>>, OutputRecord)>,
+    latest: Option<HashMap<Vec<u8>, usize>>,
+}
+
+impl PendingOutputs {
+    fn new(collapse: bool) -> PendingOutputs {
+        PendingOutputs {
+            records: Vec::new(),
+            latest: collapse.then(HashMap::new),
+        }
+    }
+
+    fn push(&mut self, key: Option<Vec<u8>>, output: OutputRecord) {
+        if let (Some(latest), Some(bytes)) = (&mut self.latest, &key) {
+            if let Some(&at) = latest.get(bytes) {
+                self.records[at].1 = output;
+                return;
+            }
+            latest.insert(bytes.clone(), self.records.len());
+        }
+        self.records.push((key, output));
     }
 }
 

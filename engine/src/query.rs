@@ -2,7 +2,7 @@
 //! (decode, filter, project or aggregate) that turns input records into output records and
 //! dead letters. Nothing here knows where records come from or go to.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -180,6 +180,13 @@ struct Window {
 }
 
 impl Window {
+    fn size(&self) -> i64 {
+        match self.kind {
+            WindowKind::Tumbling { size } | WindowKind::Hopping { size, .. } => size,
+            WindowKind::Session { gap } => gap,
+        }
+    }
+
     /// The windows an event time falls in, newest first.
     fn assign(&self, ts: i64, out: &mut Vec<(i64, i64)>) {
         out.clear();
@@ -200,46 +207,65 @@ impl Window {
     }
 }
 
+/// One group's accumulators in one window. The group's values and the window start are
+/// not kept here: the map key holds both (group bytes, then 8 bytes of window start), so a
+/// million open windows cost one copy of each key.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Entry {
-    group: Vec<Value>,
-    window: Option<(i64, i64)>,
-    accs: Vec<Acc>,
+    accs: Box<[Acc]>,
     max_ts: i64,
 }
 
 /// One partition's aggregation state. Map keys are group bytes plus the window start.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AggregateState {
     stream_time: i64,
     #[serde(with = "pairs")]
-    entries: FastMap<Vec<u8>, Entry>,
-    /// Window end to the entries that close then, for EMIT FINAL and for freeing memory.
-    closing: BTreeMap<i64, Vec<Vec<u8>>>,
+    entries: FastMap<Box<[u8]>, Entry>,
+    /// The earliest window end among the entries: when stream time minus grace passes it,
+    /// a sweep emits (EMIT FINAL) and frees the closed windows, which bounds memory by the
+    /// windows still open. A snapshot without it sweeps once to find it.
+    #[serde(default = "sweep_first")]
+    next_close: i64,
+}
+
+fn sweep_first() -> i64 {
+    i64::MIN
+}
+
+impl Default for AggregateState {
+    fn default() -> AggregateState {
+        AggregateState {
+            stream_time: 0,
+            entries: FastMap::default(),
+            next_close: i64::MAX,
+        }
+    }
 }
 
 /// Maps with byte keys travel as lists of pairs (JSON objects need string keys).
 mod pairs {
     use std::collections::HashMap;
-    use std::hash::BuildHasher;
+    use std::hash::{BuildHasher, Hash};
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, V: Serialize, H>(
-        map: &HashMap<Vec<u8>, V, H>,
+    pub fn serialize<S: Serializer, K: Serialize, V: Serialize, H>(
+        map: &HashMap<K, V, H>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let pairs: Vec<(&Vec<u8>, &V)> = map.iter().collect();
+        let pairs: Vec<(&K, &V)> = map.iter().collect();
         pairs.serialize(s)
     }
 
-    pub fn deserialize<'de, D, V, H>(d: D) -> Result<HashMap<Vec<u8>, V, H>, D::Error>
+    pub fn deserialize<'de, D, K, V, H>(d: D) -> Result<HashMap<K, V, H>, D::Error>
     where
         D: Deserializer<'de>,
+        K: Deserialize<'de> + Eq + Hash,
         V: Deserialize<'de>,
         H: BuildHasher + Default,
     {
-        let pairs: Vec<(Vec<u8>, V)> = Vec::deserialize(d)?;
+        let pairs: Vec<(K, V)> = Vec::deserialize(d)?;
         Ok(pairs.into_iter().collect())
     }
 }
@@ -801,12 +827,8 @@ impl PersistentQuery {
             return Vec::new();
         };
         let mut rows: Vec<OutputRecord> = stage
-            .state
-            .iter()
-            .flat_map(|(_, state)| state.entries.values())
-            .filter_map(|entry| {
-                result(&stage.aggs, &stage.key, &stage.value, &stage.having, entry).ok()
-            })
+            .rows()
+            .into_iter()
             .filter(|row| row.value.is_some())
             .collect();
         rows.sort_by(|a, b| {
@@ -938,47 +960,52 @@ impl AggregateStage {
                 None => Value::Null,
             });
         }
-        let mut base_key = Vec::new();
+        let mut key = Vec::new();
         for value in &group {
-            value.write_key(&mut base_key);
+            value.write_key(&mut key);
         }
+        let group_len = key.len();
         // One state partition for now; scale-out splits by the group key's hash.
         let state = self.state.partition(0);
         state.stream_time = state.stream_time.max(timestamp);
-        let windows: Vec<Option<(i64, i64)>> = match &self.window {
+        let grace = self.window.as_ref().map(|w| w.grace).unwrap_or(0);
+        let windows: &[(i64, i64)] = match &self.window {
             Some(window) => {
                 window.assign(timestamp, &mut self.scratch);
-                self.scratch.iter().map(|w| Some(*w)).collect()
+                &self.scratch
             }
-            None => vec![None],
+            None => &[],
         };
-        let grace = self.window.as_ref().map(|w| w.grace).unwrap_or(0);
+        let unwindowed = [None];
+        let windows = windows
+            .iter()
+            .rev()
+            .map(|w| Some(*w))
+            .chain(unwindowed.into_iter().filter(|_| self.window.is_none()));
         let mut open = 0;
-        for window in windows.into_iter().rev() {
+        for window in windows {
             if let Some((_, end)) = window {
                 if end + grace <= state.stream_time {
                     continue;
                 }
             }
             open += 1;
-            let mut key = base_key.clone();
+            key.truncate(group_len);
             if let Some((start, _)) = window {
                 key.extend(start.to_be_bytes());
             }
-            if !state.entries.contains_key(&key) {
-                if let Some((_, end)) = window {
-                    state.closing.entry(end).or_default().push(key.clone());
+            let entry = match state.entries.get_mut(key.as_slice()) {
+                Some(entry) => entry,
+                None => {
+                    if let Some((_, end)) = window {
+                        state.next_close = state.next_close.min(end);
+                    }
+                    let fresh = Entry {
+                        accs: self.aggs.iter().map(|(kind, _)| kind.initial()).collect(),
+                        max_ts: timestamp,
+                    };
+                    state.entries.entry(key.as_slice().into()).or_insert(fresh)
                 }
-                let fresh = Entry {
-                    group: group.clone(),
-                    window,
-                    accs: self.aggs.iter().map(|(kind, _)| kind.initial()).collect(),
-                    max_ts: timestamp,
-                };
-                state.entries.insert(key.clone(), fresh);
-            }
-            let Some(entry) = state.entries.get_mut(&key) else {
-                continue;
             };
             entry.max_ts = entry.max_ts.max(timestamp);
             for ((kind, _), (acc, value)) in
@@ -992,35 +1019,104 @@ impl AggregateStage {
                     &self.key,
                     &self.value,
                     &self.having,
+                    &group,
+                    window,
                     entry,
                 )?);
             }
         }
-        // Closed windows are emitted (EMIT FINAL) and leave the state either way, which
-        // bounds memory by the windows still open.
-        let horizon = state.stream_time - grace;
-        let closed: Vec<i64> = state
-            .closing
-            .range(..=horizon)
-            .map(|(end, _)| *end)
-            .collect();
-        for end in closed {
-            for key in state.closing.remove(&end).unwrap_or_default() {
-                if let Some(entry) = state.entries.remove(&key) {
-                    if self.emit == Emit::Final {
-                        out.push(result(
-                            &self.aggs,
-                            &self.key,
-                            &self.value,
-                            &self.having,
-                            &entry,
-                        )?);
-                    }
-                }
-            }
-        }
-        Ok(self.window.is_some() && open == 0)
+        let closed_some = self.window.is_some() && open == 0;
+        self.sweep(out)?;
+        Ok(closed_some)
     }
+
+    /// Emits (EMIT FINAL) and drops the windows that stream time minus grace has passed, in
+    /// order of window end, then key.
+    fn sweep(&mut self, out: &mut Vec<OutputRecord>) -> Result<(), String> {
+        let Some(window) = &self.window else {
+            return Ok(());
+        };
+        let size = window.size();
+        let state = self.state.partition(0);
+        let horizon = state.stream_time - window.grace;
+        if horizon < state.next_close {
+            return Ok(());
+        }
+        let mut closed: Vec<(i64, Box<[u8]>, Entry)> = Vec::new();
+        let mut next_close = i64::MAX;
+        let final_rows = self.emit == Emit::Final;
+        state.entries.retain(|key, entry| {
+            let end = window_start(key) + size;
+            if end <= horizon {
+                if final_rows {
+                    closed.push((end, key.clone(), std::mem::take(entry)));
+                }
+                false
+            } else {
+                next_close = next_close.min(end);
+                true
+            }
+        });
+        state.next_close = next_close;
+        closed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        for (end, key, entry) in closed {
+            let group = self.group_of(&key)?;
+            out.push(result(
+                &self.aggs,
+                &self.key,
+                &self.value,
+                &self.having,
+                &group,
+                Some((end - size, end)),
+                &entry,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// The GROUP BY values a state key starts with.
+    fn group_of(&self, key: &[u8]) -> Result<Vec<Value>, String> {
+        let mut rest = key;
+        (0..self.group_by.len())
+            .map(|_| Value::read_key(&mut rest).ok_or_else(|| "corrupt state key".to_string()))
+            .collect()
+    }
+
+    /// The window of a state key, when the query is windowed.
+    fn window_of(&self, key: &[u8]) -> Option<(i64, i64)> {
+        let window = self.window.as_ref()?;
+        let start = window_start(key);
+        Some((start, start + window.size()))
+    }
+
+    fn rows(&self) -> Vec<OutputRecord> {
+        self.state
+            .iter()
+            .flat_map(|(_, state)| state.entries.iter())
+            .filter_map(|(key, entry)| {
+                let group = self.group_of(key).ok()?;
+                result(
+                    &self.aggs,
+                    &self.key,
+                    &self.value,
+                    &self.having,
+                    &group,
+                    self.window_of(key),
+                    entry,
+                )
+                .ok()
+            })
+            .collect()
+    }
+}
+
+/// The window start in the last 8 bytes of a windowed state key.
+fn window_start(key: &[u8]) -> i64 {
+    let mut start = [0u8; 8];
+    if let Some(tail) = key.len().checked_sub(8).map(|at| &key[at..]) {
+        start.copy_from_slice(tail);
+    }
+    i64::from_be_bytes(start)
 }
 
 fn result(
@@ -1028,6 +1124,8 @@ fn result(
     key: &[Compiled],
     value: &[Compiled],
     having: &Option<Compiled>,
+    group: &[Value],
+    window: Option<(i64, i64)>,
     entry: &Entry,
 ) -> Result<OutputRecord, String> {
     let slots: Vec<Value> = aggs
@@ -1036,9 +1134,9 @@ fn result(
         .map(|((kind, _), acc)| kind.result(acc))
         .collect();
     let ctx = Context {
-        row: &entry.group,
+        row: group,
         rowtime: entry.max_ts,
-        window: entry.window,
+        window,
         slots: &slots,
     };
     let keys = key
@@ -1063,7 +1161,7 @@ fn result(
     };
     Ok(OutputRecord {
         key: keys,
-        window: entry.window,
+        window,
         value: values,
         timestamp: entry.max_ts,
     })

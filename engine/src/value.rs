@@ -84,6 +84,42 @@ impl Value {
             }
         }
     }
+
+    /// Reads one value written by `write_key` off the front of `bytes`.
+    pub fn read_key(bytes: &mut &[u8]) -> Option<Value> {
+        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, rest) = bytes.split_at_checked(n)?;
+            *bytes = rest;
+            Some(head)
+        }
+        fn eight(bytes: &mut &[u8]) -> Option<[u8; 8]> {
+            take(bytes, 8)?.try_into().ok()
+        }
+        fn length(bytes: &mut &[u8]) -> Option<usize> {
+            let raw: [u8; 4] = take(bytes, 4)?.try_into().ok()?;
+            usize::try_from(u32::from_be_bytes(raw)).ok()
+        }
+        let tag = *take(bytes, 1)?.first()?;
+        Some(match tag {
+            0 => Value::Null,
+            1 => Value::Boolean(take(bytes, 1)?[0] != 0),
+            2 => Value::Integer(i64::from_be_bytes(eight(bytes)?)),
+            3 => Value::Double(f64::from_bits(u64::from_be_bytes(eight(bytes)?))),
+            4 => {
+                let len = length(bytes)?;
+                Value::String(String::from_utf8(take(bytes, len)?.to_vec()).ok()?)
+            }
+            5 => {
+                let len = length(bytes)?;
+                let mut items = Vec::with_capacity(len.min(1024));
+                for _ in 0..len {
+                    items.push(Value::read_key(bytes)?);
+                }
+                Value::Array(items)
+            }
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for Value {
@@ -133,5 +169,33 @@ impl Schema {
 
     pub fn key_columns(&self) -> impl Iterator<Item = (usize, &Column)> {
         self.columns.iter().enumerate().filter(|(_, c)| c.key)
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::Value;
+
+    #[test]
+    fn key_bytes_read_back_to_the_values_written() {
+        let values = vec![
+            Value::Null,
+            Value::Boolean(true),
+            Value::Integer(-42),
+            Value::Double(2.5),
+            Value::String("cust_7".into()),
+            Value::Array(vec![Value::Integer(1), Value::String("a".into())]),
+        ];
+        let mut bytes = Vec::new();
+        for value in &values {
+            value.write_key(&mut bytes);
+        }
+        bytes.extend(7i64.to_be_bytes());
+        let mut rest = bytes.as_slice();
+        for value in &values {
+            assert_eq!(Value::read_key(&mut rest).as_ref(), Some(value));
+        }
+        assert_eq!(rest, 7i64.to_be_bytes());
+        assert_eq!(Value::read_key(&mut &[4u8, 0, 0, 0, 9, b'x'][..]), None);
     }
 }

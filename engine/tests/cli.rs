@@ -1,3 +1,6 @@
+#[path = "common/process.rs"]
+mod process;
+
 use assert_cmd::Command;
 
 #[test]
@@ -18,16 +21,8 @@ fn prints_its_version_and_help() {
 fn serve_reads_engine_toml_and_flags_override_it() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let other = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = process::free_port();
+    let other = process::free_port();
     std::fs::write(
         dir.path().join("q.sql"),
         "CREATE STREAM s (a BIGINT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');",
@@ -52,17 +47,13 @@ fn serve_reads_engine_toml_and_flags_override_it() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut stream = loop {
-        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            break stream;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the --listen flag was not used"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    process::wait_until_listening(
+        &mut child,
+        port,
+        "advisor-engine (the --listen flag was not used)",
+        std::time::Duration::from_secs(20),
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let body = r#"{"ksql": "SHOW STREAMS;"}"#;
     write!(
         stream,

@@ -4,9 +4,9 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Tansu;
 use serde_json::{json, Value};
@@ -18,12 +18,8 @@ struct Server {
 
 impl Server {
     fn start(tansu: &Tansu, state: &std::path::Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        let port = common::free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args([
                 "--bootstrap-servers",
@@ -37,11 +33,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the engine did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::wait_until_listening(&mut child, port, "advisor-engine", Duration::from_secs(20));
         Server { child, port }
     }
 
@@ -140,7 +132,7 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         .map(|i| json!({"user_id": format!("u{}", i % 3), "page": format!("/p{}", i % 4), "at": 1_000 + i}).to_string())
         .collect();
     tansu.produce("clicks", &lines);
-    let records = tansu.read_all("PAGES_PER_USER", 60);
+    let records = tansu.read_all("PAGES_PER_USER", 3);
     let mut last = std::collections::BTreeMap::new();
     for (key, value) in &records {
         last.insert(String::from_utf8(key.clone()).unwrap(), value.clone());

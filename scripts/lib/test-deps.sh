@@ -51,6 +51,30 @@ install_tansu() {
   rm -rf "$ADVISOR_CACHE/tansu-build"
 }
 
+# Apache Flink from PyPI, in its own virtualenv (its pins clash with checkov's), for the
+# `submit flink` tests and for building the SQL runner jar. FLINK_HOME is the pyflink folder.
+FLINK_PACKAGE="apache-flink==2.3.0"
+
+install_flink() {
+  local venv="$ADVISOR_CACHE/flink-venv"
+  local stamp="$venv/.advisor-packages"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$FLINK_PACKAGE" ]; then
+    return
+  fi
+  log "installing $FLINK_PACKAGE into $venv (about 350 MB, once)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$FLINK_PACKAGE"
+  echo "$FLINK_PACKAGE" >"$stamp"
+}
+
+flink_home() {
+  local found
+  found="$(find "$ADVISOR_CACHE/flink-venv/lib" -maxdepth 3 -type d -name pyflink | head -n 1)"
+  [ -n "$found" ] || { echo "pyflink is not in $ADVISOR_CACHE/flink-venv" >&2; return 1; }
+  echo "$found"
+}
+
 install_test_deps() {
   # util-linux's `script` gives the interactive tests a terminal.
   if ! command -v script >/dev/null 2>&1; then
@@ -68,6 +92,9 @@ install_test_deps() {
     return 1
   fi
   install_python_tools
+  install_flink
   install_tansu
+  FLINK_HOME="$(flink_home)"
+  export FLINK_HOME
   export PATH="$ADVISOR_CACHE/venv/bin:$ADVISOR_CACHE/tansu/bin:$PATH"
 }

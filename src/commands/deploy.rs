@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::runtime;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 
 use super::generate::stack_and_input;
@@ -100,12 +100,7 @@ impl Progress for Bars {
     fn start(&mut self, change: &Change) {
         let message = format!("{} {}", change.kind.label(), change.name);
         if self.visible {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            let bar = super::spinner(OutputFormat::Table);
             bar.set_message(message);
             self.current = Some(bar);
         } else {
@@ -186,9 +181,7 @@ pub fn deploy(args: &DeployArgs, format: OutputFormat) -> anyhow::Result<()> {
         let waited = !args.no_wait;
         if waited && !deployed.is_empty() {
             let bar = if bars.visible {
-                let bar = ProgressBar::new_spinner();
-                bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                bar
+                super::spinner(OutputFormat::Table)
             } else {
                 ProgressBar::hidden()
             };

@@ -2,15 +2,35 @@
 
 mod cost;
 mod deploy;
+mod flink;
 pub(crate) mod generate;
 mod pricing;
 mod recommend;
 mod report;
 mod submit;
 
-use anyhow::Context;
+use std::io::IsTerminal;
 
-use crate::cli::{Cli, Command};
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{Cli, Command, FlinkCommand, KsqlCommand, SubmitCommand};
+use crate::output::OutputFormat;
+
+/// A spinner on stderr while something long runs; hidden for JSON output or without a
+/// terminal, so scripts and logs see only the result.
+fn spinner(format: OutputFormat) -> ProgressBar {
+    if format == OutputFormat::Json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
 
 /// The async runtime the AWS and HTTP clients run on; two workers match the machines.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -30,7 +50,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deploy(args) => deploy::deploy(&args, cli.output),
         Command::Status(args) => deploy::status(&args, cli.output),
         Command::Destroy(args) => deploy::destroy(&args, cli.output),
-        Command::Submit(crate::cli::SubmitCommand::Ksql(args)) => submit::ksql(&args, cli.output),
-        Command::Ksql(crate::cli::KsqlCommand::Query(args)) => submit::query(&args),
+        Command::Submit(SubmitCommand::Ksql(args)) => submit::ksql(&args, cli.output),
+        Command::Submit(SubmitCommand::Flink(args)) => flink::submit(&args, cli.output),
+        Command::Ksql(KsqlCommand::Query(args)) => submit::query(&args),
+        Command::Flink(FlinkCommand::Jobs(args)) => flink::jobs(&args, cli.output),
+        Command::Flink(FlinkCommand::Stop(args)) => flink::stop(&args, cli.output),
+        Command::Flink(FlinkCommand::Upgrade(args)) => flink::upgrade(&args, cli.output),
     }
 }

@@ -5,12 +5,66 @@ use anyhow::Context;
 use super::runtime;
 use serde::Serialize;
 
-use crate::cli::{KsqlQueryArgs, SubmitKsqlArgs};
-use crate::output::{markdown_table, table, OutputFormat, JSON_SCHEMA_VERSION};
+use crate::cli::{EndpointArgs, KsqlQueryArgs, StackArgs, SubmitKsqlArgs};
+use crate::output::{print_rows, OutputFormat, JSON_SCHEMA_VERSION};
+use crate::stack::Flavor;
 use crate::submit::ksql::{Client, Outcome};
 use crate::submit::split::split;
 
-fn first_line(statement: &str) -> String {
+/// The server to talk to: --endpoint, else the environment variable, else the endpoint of
+/// the stack --config describes (the same StackSpec `deploy` applied), else `fallback`.
+pub(super) fn resolve_endpoint(
+    args: &EndpointArgs,
+    variable: &str,
+    flavor: Flavor,
+    fallback: &str,
+) -> anyhow::Result<String> {
+    if let Some(endpoint) = &args.endpoint {
+        return Ok(endpoint.clone());
+    }
+    if let Some(endpoint) = std::env::var(variable)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        return Ok(endpoint);
+    }
+    let Some(config) = &args.config else {
+        return Ok(fallback.to_string());
+    };
+    let spec = super::generate::stack_from(&StackArgs {
+        flavor,
+        config: Some(config.clone()),
+        name: args.name.clone(),
+        region: None,
+        arch: None,
+        spot_share: None,
+    })?;
+    let endpoint = spec.endpoint().with_context(|| {
+        format!(
+            "the {} stack of {} has no endpoint reachable from its VPC",
+            flavor.id(),
+            config.display()
+        )
+    })?;
+    eprintln!(
+        "using the {} stack's endpoint {endpoint} (a Cloud Map name: it resolves inside the \
+         stack's VPC, e.g. over a VPN or from a bastion)",
+        spec.name
+    );
+    Ok(endpoint)
+}
+
+pub(super) fn ksql_endpoint(args: &EndpointArgs, flavor: Flavor) -> anyhow::Result<String> {
+    resolve_endpoint(
+        args,
+        "ADVISOR_KSQL_ENDPOINT",
+        flavor,
+        "http://localhost:8088",
+    )
+}
+
+/// The first line of a statement, shortened for a table cell.
+pub(super) fn first_line(statement: &str) -> String {
     let line = statement
         .lines()
         .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
@@ -31,7 +85,11 @@ pub fn ksql(args: &SubmitKsqlArgs, format: OutputFormat) -> anyhow::Result<()> {
     if pieces.is_empty() {
         anyhow::bail!("{} holds no statement", args.file.display());
     }
+    let endpoint = ksql_endpoint(&args.endpoint, args.flavor)?;
     let outcomes: Vec<Outcome> = if args.dry_run {
+        if format != OutputFormat::Json {
+            eprintln!("dry run: nothing is sent to {endpoint}");
+        }
         pieces
             .iter()
             .map(|p| Outcome {
@@ -42,7 +100,7 @@ pub fn ksql(args: &SubmitKsqlArgs, format: OutputFormat) -> anyhow::Result<()> {
             })
             .collect()
     } else {
-        let client = Client::new(&args.endpoint);
+        let client = Client::new(&endpoint);
         let quiet = format == OutputFormat::Json;
         runtime()?
             .block_on(client.submit(&pieces, &mut |o| {
@@ -75,25 +133,18 @@ pub fn ksql(args: &SubmitKsqlArgs, format: OutputFormat) -> anyhow::Result<()> {
                 "{}",
                 serde_json::to_string_pretty(&Document {
                     schema_version: JSON_SCHEMA_VERSION,
-                    endpoint: &args.endpoint,
+                    endpoint: &endpoint,
                     statements: &outcomes,
                 })?
             );
         }
-        OutputFormat::Markdown => print!("{}", markdown_table(&header, &rows)),
-        OutputFormat::Table => {
-            let mut out = table(&header);
-            for row in rows {
-                out.add_row(row);
-            }
-            println!("{out}");
-        }
+        OutputFormat::Markdown | OutputFormat::Table => print_rows(format, &header, rows),
     }
     Ok(())
 }
 
 pub fn query(args: &KsqlQueryArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.endpoint);
+    let client = Client::new(&ksql_endpoint(&args.endpoint, args.flavor)?);
     let stdout = std::io::stdout();
     runtime()?.block_on(client.query(&args.sql, &mut |chunk| {
         let mut lock = stdout.lock();

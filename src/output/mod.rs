@@ -54,3 +54,16 @@ pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// Rows as a terminal table or Markdown; JSON documents are each command's own.
+pub fn print_rows(format: OutputFormat, header: &[&str], rows: Vec<Vec<String>>) {
+    if format == OutputFormat::Markdown {
+        print!("{}", markdown_table(header, &rows));
+        return;
+    }
+    let mut out = table(header);
+    for row in rows {
+        out.add_row(row);
+    }
+    println!("{out}");
+}

@@ -1,4 +1,5 @@
-//! Sending work to a running stack: ksqlDB statements over its REST API.
+//! Sending work to a running stack: ksqlDB statements, Flink jars and Flink SQL over REST.
 
+pub mod flink;
 pub mod ksql;
 pub mod split;

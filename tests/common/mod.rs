@@ -1,6 +1,12 @@
 //! Helpers shared by the integration tests: they run the real `advisor` binary.
 #![allow(dead_code)]
 
+#[path = "../../engine/tests/common/process.rs"]
+pub mod process;
+
+#[allow(unused_imports)]
+pub use process::{cached_tool, free_port, wait_until_listening};
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -30,15 +36,4 @@ pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write test file");
     path
-}
-
-/// A tool scripts/test installs under the cache folder (ADVISOR_CACHE, else
-/// ~/.cache/advisor), or the same name from PATH.
-pub fn cached_tool(relative: &str, name: &str) -> std::path::PathBuf {
-    std::env::var_os("ADVISOR_CACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")))
-        .map(|cache| cache.join(relative))
-        .filter(|path| path.exists())
-        .unwrap_or_else(|| std::path::PathBuf::from(name))
 }

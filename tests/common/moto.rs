@@ -1,25 +1,17 @@
 //! A real moto server for one test, on a free loopback port, stopped when dropped.
 
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Moto {
     child: Child,
     pub endpoint: String,
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 impl Moto {
     pub fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new(crate::common::cached_tool(
+        let port = crate::common::free_port();
+        let mut child = Command::new(crate::common::cached_tool(
             "venv/bin/moto_server",
             "moto_server",
         ))
@@ -31,14 +23,12 @@ impl Moto {
         .expect(
             "moto_server starts: scripts/test installs moto[server] into the cache's virtualenv",
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        crate::common::wait_until_listening(
+            &mut child,
+            port,
+            "moto_server",
+            Duration::from_secs(30),
+        );
         Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),

@@ -1,8 +1,11 @@
 //! A real Kafka-protocol broker (tansu) for one test, on a free loopback port.
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+pub mod process;
+
+#[allow(unused_imports)]
+pub use process::{cached_tool, free_port, wait_until_listening};
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,26 +22,11 @@ pub struct Tansu {
     pub bootstrap: String,
 }
 
-/// A tool scripts/test installs under the cache folder (ADVISOR_CACHE, else
-/// ~/.cache/advisor), or the same name from PATH.
-pub fn cached_tool(relative: &str, name: &str) -> PathBuf {
-    std::env::var_os("ADVISOR_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")))
-        .map(|cache| cache.join(relative))
-        .filter(|path| path.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
 impl Tansu {
     pub fn start() -> Tansu {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(cached_tool("tansu/bin/tansu", "tansu"))
+        let mut child = Command::new(cached_tool("tansu/bin/tansu", "tansu"))
             .args([
                 "broker",
                 "--listener-url",
@@ -51,14 +39,7 @@ impl Tansu {
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu starts: scripts/test installs it into the cache folder");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until_listening(&mut child, port, "tansu", Duration::from_secs(30));
         Tansu {
             child,
             bootstrap: format!("127.0.0.1:{port}"),

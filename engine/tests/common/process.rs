@@ -1,0 +1,59 @@
+//! Starting real servers for tests: cached tools, loopback ports, waiting for a listener.
+//! The advisor crate's tests include this file too (`#[path]`), so both share one copy.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A tool scripts/test installs under the cache folder (ADVISOR_CACHE, else
+/// ~/.cache/advisor), or the same name from PATH.
+pub fn cached_tool(relative: &str, name: &str) -> PathBuf {
+    std::env::var_os("ADVISOR_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/advisor")))
+        .map(|cache| cache.join(relative))
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// A free loopback port that no other test in this process has been given. The kernel
+/// hands a port released by one test straight to the next one that asks, so two tests
+/// running side by side could otherwise both pick it, and one would talk to the other's
+/// server (or find a port it meant to be closed answering).
+pub fn free_port() -> u16 {
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .expect("a free loopback port");
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
+}
+
+/// Waits until `child` accepts connections on `port`. Panics, naming `what`, when the
+/// child exits first (so a listener found belongs to this child, not to a stranger) or
+/// when `timeout` passes.
+pub fn wait_until_listening(child: &mut Child, port: u16, what: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}) before listening on port {port}");
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on port {port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
