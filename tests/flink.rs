@@ -388,6 +388,27 @@ fn sql_and_jar_jobs_start_stop_with_savepoints_resume_and_upgrade() {
         .failure()
         .stderr(predicate::str::contains("was not stopped"))
         .stderr(predicate::str::contains("0123456789abcdef0123456789abcdef"));
+    // A job that starts and then fails: its root exception is the error.
+    let missing = work.path().join("no-such-folder");
+    let failing = write(
+        work.path(),
+        "failing.sql",
+        &format!(
+            "SET 'execution.runtime-mode' = 'batch';\n\
+             CREATE TABLE src (n BIGINT) WITH ('connector' = 'filesystem', 'path' = 'file://{}', 'format' = 'json');\n\
+             CREATE TABLE sink (n BIGINT) WITH ('connector' = 'blackhole');\n\
+             INSERT INTO sink SELECT n FROM src;\n",
+            missing.display()
+        ),
+    );
+    advisor()
+        .args(["submit", "flink", "--sql"])
+        .arg(&failing)
+        .args(["--endpoint", &flink.endpoint])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(" FAILED: "))
+        .stderr(predicate::str::contains("no-such-folder"));
     let running = flink.advisor(&["flink", "jobs"])["jobs"]
         .as_array()
         .unwrap()

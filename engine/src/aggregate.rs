@@ -59,13 +59,15 @@ impl AggKind {
     pub fn initial(&self) -> Acc {
         match self {
             AggKind::CountStar | AggKind::Count => Acc::Count(0),
-            AggKind::Sum => Acc::Sum(Value::Integer(0)),
+            AggKind::Sum => Acc::SumInt(0),
             AggKind::Min | AggKind::Max | AggKind::LatestByOffset | AggKind::EarliestByOffset => {
-                Acc::One(None)
+                Acc::Empty
             }
             AggKind::Avg => Acc::Avg { sum: 0.0, count: 0 },
-            AggKind::CountDistinct => Acc::Distinct(BTreeSet::new()),
-            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) => Acc::Many(Vec::new()),
+            AggKind::CountDistinct => Acc::Distinct(Box::default()),
+            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) => {
+                Acc::Many(Box::default())
+            }
         }
     }
 
@@ -74,41 +76,42 @@ impl AggKind {
         match (self, acc) {
             (AggKind::CountStar, Acc::Count(n)) => *n += 1,
             (AggKind::Count, Acc::Count(n)) if !value.is_null() => *n += 1,
-            (AggKind::Sum, Acc::Sum(total)) => {
-                *total = match (&*total, &value) {
+            (AggKind::Sum, acc @ (Acc::SumInt(_) | Acc::SumDouble(_))) => {
+                *acc = match (&*acc, &value) {
                     (_, Value::Null) => return,
-                    (Value::Integer(a), Value::Integer(b)) => Value::Integer(a.wrapping_add(*b)),
-                    (a, b) => Value::Double(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
+                    (Acc::SumInt(a), Value::Integer(b)) => Acc::SumInt(a.wrapping_add(*b)),
+                    (Acc::SumInt(a), b) => Acc::SumDouble(*a as f64 + b.as_f64().unwrap_or(0.0)),
+                    (Acc::SumDouble(a), b) => Acc::SumDouble(a + b.as_f64().unwrap_or(0.0)),
+                    _ => return,
                 }
             }
-            (AggKind::Min, Acc::One(current)) | (AggKind::Max, Acc::One(current)) => {
+            (AggKind::Min | AggKind::Max, acc) => {
                 if value.is_null() {
                     return;
                 }
-                let replace = match current {
-                    None => true,
-                    Some(existing) => match value.compare(existing) {
-                        Some(order) => {
-                            if *self == AggKind::Min {
-                                order.is_lt()
-                            } else {
-                                order.is_gt()
-                            }
-                        }
-                        None => false,
-                    },
+                let order = match acc {
+                    Acc::Int(i) => value.compare(&Value::Integer(*i)),
+                    Acc::Double(d) => value.compare(&Value::Double(*d)),
+                    Acc::Other(existing) => value.compare(existing),
+                    _ => {
+                        *acc = Acc::holding(value);
+                        return;
+                    }
                 };
-                if replace {
-                    *current = Some(value);
+                let wanted = if *self == AggKind::Min {
+                    std::cmp::Ordering::Less
+                } else {
+                    std::cmp::Ordering::Greater
+                };
+                if order == Some(wanted) {
+                    *acc = Acc::holding(value);
                 }
             }
-            (AggKind::LatestByOffset, Acc::One(current)) if !value.is_null() => {
-                *current = Some(value);
+            (AggKind::LatestByOffset, acc) if !value.is_null() => {
+                *acc = Acc::holding(value);
             }
-            (AggKind::EarliestByOffset, Acc::One(current))
-                if current.is_none() && !value.is_null() =>
-            {
-                *current = Some(value);
+            (AggKind::EarliestByOffset, acc @ Acc::Empty) if !value.is_null() => {
+                *acc = Acc::holding(value);
             }
             (AggKind::Avg, Acc::Avg { sum, count }) => {
                 if let Some(v) = value.as_f64() {
@@ -148,9 +151,11 @@ impl AggKind {
 
     pub fn result(&self, acc: &Acc) -> Value {
         match acc {
-            Acc::Count(n) => Value::Integer(*n),
-            Acc::Sum(total) => total.clone(),
-            Acc::One(value) => value.clone().unwrap_or(Value::Null),
+            Acc::Count(n) | Acc::SumInt(n) => Value::Integer(*n),
+            Acc::SumDouble(total) => Value::Double(*total),
+            Acc::Empty | Acc::Int(_) | Acc::Double(_) | Acc::Other(_) => {
+                acc.one().unwrap_or(Value::Null)
+            }
             Acc::Avg { sum, count } => {
                 if *count == 0 {
                     Value::Null
@@ -159,24 +164,61 @@ impl AggKind {
                 }
             }
             Acc::Distinct(seen) => Value::Integer(seen.len() as i64),
-            Acc::Many(items) => Value::Array(items.clone()),
+            Acc::Many(items) => Value::Array(items.to_vec()),
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What one aggregate keeps for one group and window. Kept to 24 bytes, numbers inline and
+/// anything larger boxed: a million open windows hold one of these per aggregate.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub enum Acc {
     Count(i64),
-    Sum(Value),
-    One(Option<Value>),
-    Avg { sum: f64, count: i64 },
-    Distinct(BTreeSet<Vec<u8>>),
-    Many(Vec<Value>),
+    SumInt(i64),
+    SumDouble(f64),
+    /// MIN, MAX, LATEST_BY_OFFSET, EARLIEST_BY_OFFSET before any value.
+    #[default]
+    Empty,
+    /// The value MIN, MAX, LATEST_ or EARLIEST_BY_OFFSET holds.
+    Int(i64),
+    Double(f64),
+    Other(Box<Value>),
+    Avg {
+        sum: f64,
+        count: i64,
+    },
+    Distinct(Box<BTreeSet<Vec<u8>>>),
+    Many(Box<Vec<Value>>),
+}
+
+impl Acc {
+    fn holding(value: Value) -> Acc {
+        match value {
+            Value::Integer(i) => Acc::Int(i),
+            Value::Double(d) => Acc::Double(d),
+            other => Acc::Other(Box::new(other)),
+        }
+    }
+
+    /// The single value a MIN, MAX or *_BY_OFFSET holds.
+    fn one(&self) -> Option<Value> {
+        match self {
+            Acc::Int(i) => Some(Value::Integer(*i)),
+            Acc::Double(d) => Some(Value::Double(*d)),
+            Acc::Other(value) => Some((**value).clone()),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_accumulator_takes_24_bytes() {
+        assert!(std::mem::size_of::<Acc>() <= 24);
+    }
 
     fn fold(kind: AggKind, values: &[Value]) -> Value {
         let mut acc = kind.initial();

@@ -62,6 +62,10 @@ pub struct KafkaOptions {
     /// Stop after this long without a new record (backfills and tests); run forever if none.
     pub stop_when_idle: Option<Duration>,
     pub batch_size: usize,
+    /// How often outputs are confirmed delivered, state saved and input offsets committed
+    /// (ksqlDB's commit.interval.ms, 2 s by default). A crash replays at most this much
+    /// input, and the saved offsets keep the replay from counting twice.
+    pub commit_interval: Duration,
     /// Extra client settings (security.protocol, sasl.*), applied to every client.
     pub client_config: Vec<(String, String)>,
 }
@@ -167,8 +171,11 @@ fn save(engine: &Engine, dir: &Path, touched: &BTreeSet<usize>) -> Result<(), Ka
         path: dir.display().to_string(),
         source,
     })?;
-    for index in touched {
-        let query = &engine.queries[*index];
+    // A query terminated since it changed has nothing left to save.
+    for query in touched
+        .iter()
+        .filter_map(|index| engine.queries.get(*index))
+    {
         let path = state_path(dir, &query.id);
         let failed = |source| KafkaError::State {
             path: path.display().to_string(),
@@ -282,6 +289,11 @@ pub struct Worker {
     consumer: BaseConsumer,
     producer: BaseProducer<Deliveries>,
     subscribed: BTreeSet<String>,
+    /// Next offset per input partition, read but not committed yet.
+    uncommitted: BTreeMap<(String, i32), i64>,
+    /// Queries whose state changed since the last checkpoint.
+    dirty: BTreeSet<usize>,
+    last_checkpoint: Instant,
 }
 
 impl Worker {
@@ -304,6 +316,9 @@ impl Worker {
             consumer,
             producer,
             subscribed: BTreeSet::new(),
+            uncommitted: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            last_checkpoint: Instant::now(),
         })
     }
 
@@ -341,6 +356,8 @@ impl Worker {
         if topics == self.subscribed {
             return Ok(());
         }
+        // A new subscription may move partitions; what was read is committed first.
+        self.checkpoint(engine)?;
         create_topics(&self.options, engine, &self.consumer)?;
         if topics.is_empty() {
             self.consumer.unsubscribe();
@@ -379,7 +396,7 @@ impl Worker {
         Ok(batch)
     }
 
-    /// Processes a batch, then delivers, saves state and commits, in that order.
+    /// Processes a batch; every commit interval, checkpoints (see `checkpoint`).
     pub fn process(
         &mut self,
         engine: &mut Engine,
@@ -396,8 +413,6 @@ impl Worker {
         tap: &mut dyn FnMut(&str, &InputRecord<'_>),
     ) -> Result<(), KafkaError> {
         let readers = Self::readers(engine)?;
-        let mut commits: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        let mut touched = BTreeSet::new();
         let mut out = Vec::new();
         let mut dead = Vec::new();
         let mut pending: BTreeMap<usize, PendingOutputs> = BTreeMap::new();
@@ -419,7 +434,7 @@ impl Worker {
                 out.clear();
                 dead.clear();
                 query.process(&record, &mut out, &mut dead);
-                touched.insert(index);
+                self.dirty.insert(index);
                 let query = &engine.queries[index];
                 let pending = pending
                     .entry(index)
@@ -436,7 +451,8 @@ impl Worker {
                     )?;
                 }
             }
-            commits.insert((topic, message.partition()), message.offset() + 1);
+            self.uncommitted
+                .insert((topic, message.partition()), message.offset() + 1);
         }
         for (index, outputs) in pending {
             let query = &engine.queries[index];
@@ -452,6 +468,20 @@ impl Worker {
                 send(&self.producer, next)?;
             }
         }
+        if self.last_checkpoint.elapsed() >= self.options.commit_interval {
+            self.checkpoint(engine)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every output sent so far is delivered, saves the state of the queries
+    /// that changed (with the input offsets it reflects), then commits those offsets: in
+    /// that order, so a crash at any point loses nothing. True when there was work to do.
+    pub fn checkpoint(&mut self, engine: &Engine) -> Result<bool, KafkaError> {
+        self.last_checkpoint = Instant::now();
+        if self.dirty.is_empty() && self.uncommitted.is_empty() {
+            return Ok(false);
+        }
         self.producer
             .flush(Duration::from_secs(60))
             .map_err(client("deliver the output records"))?;
@@ -466,9 +496,10 @@ impl Worker {
                 .unwrap_or_default();
             return Err(KafkaError::Delivery { failed, last });
         }
-        save(engine, &self.options.state_dir, &touched)?;
+        save(engine, &self.options.state_dir, &self.dirty)?;
+        self.dirty.clear();
         let mut offsets = TopicPartitionList::new();
-        for ((topic, partition), offset) in &commits {
+        for ((topic, partition), offset) in &self.uncommitted {
             offsets
                 .add_partition_offset(topic, *partition, Offset::Offset(*offset))
                 .map_err(client("record the offsets to commit"))?;
@@ -478,7 +509,8 @@ impl Worker {
                 .commit(&offsets, CommitMode::Sync)
                 .map_err(client("commit the input offsets"))?;
         }
-        Ok(())
+        self.uncommitted.clear();
+        Ok(true)
     }
 }
 
@@ -521,6 +553,9 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
     loop {
         let batch = worker.poll(Duration::from_millis(200))?;
         if batch.is_empty() {
+            if worker.checkpoint(engine)? {
+                busy_until = Some(Instant::now());
+            }
             if options
                 .stop_when_idle
                 .is_some_and(|idle| last_record.elapsed() >= idle)
@@ -532,6 +567,9 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ka
         first_record.get_or_insert_with(Instant::now);
         last_record = Instant::now();
         worker.process(engine, &batch)?;
+        busy_until = Some(Instant::now());
+    }
+    if worker.checkpoint(engine)? {
         busy_until = Some(Instant::now());
     }
     if let (Some(first), Some(last)) = (first_record, busy_until) {

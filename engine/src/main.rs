@@ -39,6 +39,9 @@ struct KafkaArgs {
     /// Topic for records that could not be processed [default: advisor_engine_dead_letters].
     #[arg(long, env = "ENGINE_DEAD_LETTER_TOPIC")]
     dead_letter_topic: Option<String>,
+    /// How often to confirm outputs, save state and commit input offsets.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, env = "ENGINE_COMMIT_INTERVAL")]
+    commit_interval: std::time::Duration,
     /// Stop after this long without a new record, e.g. 5s (backfills); default: run on.
     #[arg(long, value_parser = humantime::parse_duration)]
     stop_when_idle: Option<std::time::Duration>,
@@ -289,6 +292,7 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
             .unwrap_or_else(|| "advisor_engine_dead_letters".into()),
         stop_when_idle: kafka.stop_when_idle,
         batch_size: 10_000,
+        commit_interval: kafka.commit_interval,
         client_config,
     }))
 }

@@ -270,13 +270,19 @@ mod pairs {
     }
 }
 
-struct AggregateStage {
-    group_by: Vec<Compiled>,
+/// How an aggregation's state becomes an output row: the aggregates, HAVING, and the key
+/// and value columns.
+struct RowShape {
     aggs: Vec<(AggKind, Option<Compiled>)>,
-    window: Option<Window>,
     having: Option<Compiled>,
     key: Vec<Compiled>,
     value: Vec<Compiled>,
+}
+
+struct AggregateStage {
+    group_by: Vec<Compiled>,
+    window: Option<Window>,
+    shape: RowShape,
     emit: Emit,
     state: Partitioned<AggregateState>,
     scratch: Vec<(i64, i64)>,
@@ -617,11 +623,13 @@ impl PersistentQuery {
             (
                 Stage::Aggregate(Box::new(AggregateStage {
                     group_by,
-                    aggs,
                     window,
-                    having,
-                    key,
-                    value,
+                    shape: RowShape {
+                        aggs,
+                        having,
+                        key,
+                        value,
+                    },
                     emit,
                     state: Partitioned::default(),
                     scratch: Vec::new(),
@@ -953,8 +961,8 @@ impl AggregateStage {
             }
             group.push(value);
         }
-        let mut arguments = Vec::with_capacity(self.aggs.len());
-        for (_, argument) in &self.aggs {
+        let mut arguments = Vec::with_capacity(self.shape.aggs.len());
+        for (_, argument) in &self.shape.aggs {
             arguments.push(match argument {
                 Some(a) => a.eval(&ctx).map_err(|e| e.to_string())?,
                 None => Value::Null,
@@ -1001,28 +1009,28 @@ impl AggregateStage {
                         state.next_close = state.next_close.min(end);
                     }
                     let fresh = Entry {
-                        accs: self.aggs.iter().map(|(kind, _)| kind.initial()).collect(),
+                        accs: self
+                            .shape
+                            .aggs
+                            .iter()
+                            .map(|(kind, _)| kind.initial())
+                            .collect(),
                         max_ts: timestamp,
                     };
                     state.entries.entry(key.as_slice().into()).or_insert(fresh)
                 }
             };
             entry.max_ts = entry.max_ts.max(timestamp);
-            for ((kind, _), (acc, value)) in
-                self.aggs.iter().zip(entry.accs.iter_mut().zip(&arguments))
+            for ((kind, _), (acc, value)) in self
+                .shape
+                .aggs
+                .iter()
+                .zip(entry.accs.iter_mut().zip(&arguments))
             {
                 kind.update(acc, value.clone());
             }
             if self.emit == Emit::Changes {
-                out.push(result(
-                    &self.aggs,
-                    &self.key,
-                    &self.value,
-                    &self.having,
-                    &group,
-                    window,
-                    entry,
-                )?);
+                out.push(self.shape.row(&group, window, entry)?);
             }
         }
         let closed_some = self.window.is_some() && open == 0;
@@ -1061,15 +1069,7 @@ impl AggregateStage {
         closed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         for (end, key, entry) in closed {
             let group = self.group_of(&key)?;
-            out.push(result(
-                &self.aggs,
-                &self.key,
-                &self.value,
-                &self.having,
-                &group,
-                Some((end - size, end)),
-                &entry,
-            )?);
+            out.push(self.shape.row(&group, Some((end - size, end)), &entry)?);
         }
         Ok(())
     }
@@ -1095,16 +1095,7 @@ impl AggregateStage {
             .flat_map(|(_, state)| state.entries.iter())
             .filter_map(|(key, entry)| {
                 let group = self.group_of(key).ok()?;
-                result(
-                    &self.aggs,
-                    &self.key,
-                    &self.value,
-                    &self.having,
-                    &group,
-                    self.window_of(key),
-                    entry,
-                )
-                .ok()
+                self.shape.row(&group, self.window_of(key), entry).ok()
             })
             .collect()
     }
@@ -1119,50 +1110,55 @@ fn window_start(key: &[u8]) -> i64 {
     i64::from_be_bytes(start)
 }
 
-fn result(
-    aggs: &[(AggKind, Option<Compiled>)],
-    key: &[Compiled],
-    value: &[Compiled],
-    having: &Option<Compiled>,
-    group: &[Value],
-    window: Option<(i64, i64)>,
-    entry: &Entry,
-) -> Result<OutputRecord, String> {
-    let slots: Vec<Value> = aggs
-        .iter()
-        .zip(&entry.accs)
-        .map(|((kind, _), acc)| kind.result(acc))
-        .collect();
-    let ctx = Context {
-        row: group,
-        rowtime: entry.max_ts,
-        window,
-        slots: &slots,
-    };
-    let keys = key
-        .iter()
-        .map(|k| k.eval(&ctx))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let passes = match having {
-        Some(h) => h.test(&ctx).map_err(|e| e.to_string())?,
-        None => true,
-    };
-    let values = if passes {
-        Some(
-            value
-                .iter()
-                .map(|v| v.eval(&ctx))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?,
-        )
-    } else {
-        None
-    };
-    Ok(OutputRecord {
-        key: keys,
-        window,
-        value: values,
-        timestamp: entry.max_ts,
-    })
+impl RowShape {
+    fn row(
+        &self,
+        group: &[Value],
+        window: Option<(i64, i64)>,
+        entry: &Entry,
+    ) -> Result<OutputRecord, String> {
+        let RowShape {
+            aggs,
+            having,
+            key,
+            value,
+        } = self;
+        let slots: Vec<Value> = aggs
+            .iter()
+            .zip(&entry.accs)
+            .map(|((kind, _), acc)| kind.result(acc))
+            .collect();
+        let ctx = Context {
+            row: group,
+            rowtime: entry.max_ts,
+            window,
+            slots: &slots,
+        };
+        let keys = key
+            .iter()
+            .map(|k| k.eval(&ctx))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let passes = match having {
+            Some(h) => h.test(&ctx).map_err(|e| e.to_string())?,
+            None => true,
+        };
+        let values = if passes {
+            Some(
+                value
+                    .iter()
+                    .map(|v| v.eval(&ctx))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
+        Ok(OutputRecord {
+            key: keys,
+            window,
+            value: values,
+            timestamp: entry.max_ts,
+        })
+    }
 }

@@ -892,6 +892,14 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) {
                 }
             };
             if batch.is_empty() {
+                // Quiet topics: commit what was read instead of waiting for the interval.
+                let checkpointed = match shared.engine.lock() {
+                    Ok(engine) => worker.checkpoint(&engine),
+                    Err(_) => return,
+                };
+                if let Err(e) = checkpointed {
+                    report(e.to_string());
+                }
                 continue;
             }
             let processed = match (shared.engine.lock(), shared.pushes.lock()) {

@@ -20,18 +20,24 @@ PYTHON_PACKAGES=(
   "httpx[http2]==0.27.2"
 )
 
-install_python_tools() {
-  local venv="$ADVISOR_CACHE/venv"
+# Makes $1 a virtualenv holding exactly the packages that follow, unless it already does.
+install_venv() {
+  local venv="$1"
+  shift
   local stamp="$venv/.advisor-packages"
-  local wanted="${PYTHON_PACKAGES[*]}"
+  local wanted="$*"
   if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
     return
   fi
-  log "installing Python test tools into $venv: $wanted"
+  log "installing $wanted into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
   echo "$wanted" >"$stamp"
+}
+
+install_python_tools() {
+  install_venv "$ADVISOR_CACHE/venv" "${PYTHON_PACKAGES[@]}"
 }
 
 # tansu, a Kafka-compatible broker, for the engine's Kafka tests. `dynostore` brings its
@@ -56,16 +62,8 @@ install_tansu() {
 FLINK_PACKAGE="apache-flink==2.3.0"
 
 install_flink() {
-  local venv="$ADVISOR_CACHE/flink-venv"
-  local stamp="$venv/.advisor-packages"
-  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$FLINK_PACKAGE" ]; then
-    return
-  fi
-  log "installing $FLINK_PACKAGE into $venv (about 350 MB, once)"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "$FLINK_PACKAGE"
-  echo "$FLINK_PACKAGE" >"$stamp"
+  # About 350 MB, once.
+  install_venv "$ADVISOR_CACHE/flink-venv" "$FLINK_PACKAGE"
 }
 
 flink_home() {

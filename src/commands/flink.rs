@@ -10,7 +10,7 @@ use super::{runtime, spinner};
 use crate::cli::{
     EndpointArgs, FlinkJobArgs, FlinkJobsArgs, FlinkStopArgs, FlinkUpgradeArgs, SubmitFlinkArgs,
 };
-use crate::output::{print_rows, OutputFormat, JSON_SCHEMA_VERSION};
+use crate::output::{print_json, print_rows, OutputFormat, JSON_SCHEMA_VERSION};
 use crate::stack::Flavor;
 use crate::submit::flink::{
     sql_runner_args, Client, JobSummary, RunRequest, SQL_RUNNER_CLASS, SQL_RUNNER_FILE_NAME,
@@ -163,14 +163,11 @@ fn print_started(started: &Started, endpoint: &str, format: OutputFormat) -> any
             #[serde(flatten)]
             job: &'a Started,
         }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&Document {
-                schema_version: JSON_SCHEMA_VERSION,
-                endpoint,
-                job: started,
-            })?
-        );
+        print_json(&Document {
+            schema_version: JSON_SCHEMA_VERSION,
+            endpoint,
+            job: started,
+        })?;
         return Ok(());
     }
     print_rows(
@@ -204,20 +201,17 @@ fn print_dry_run(job: &PreparedJob, endpoint: &str, format: OutputFormat) -> any
             .iter()
             .map(|(line, text)| serde_json::json!({"line": line, "statement": text}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema_version": JSON_SCHEMA_VERSION,
-                "endpoint": endpoint,
-                "dry_run": true,
-                "jar": job.jar_name,
-                "entry_class": job.run.entry_class,
-                "program_args": job.run.program_args,
-                "parallelism": job.run.parallelism,
-                "savepoint_path": job.run.savepoint_path,
-                "statements": statements,
-            }))?
-        );
+        print_json(&serde_json::json!({
+            "schema_version": JSON_SCHEMA_VERSION,
+            "endpoint": endpoint,
+            "dry_run": true,
+            "jar": job.jar_name,
+            "entry_class": job.run.entry_class,
+            "program_args": job.run.program_args,
+            "parallelism": job.run.parallelism,
+            "savepoint_path": job.run.savepoint_path,
+            "statements": statements,
+        }))?;
         return Ok(());
     }
     eprintln!("dry run: nothing is sent to {endpoint}");
@@ -248,14 +242,11 @@ pub fn jobs(args: &FlinkJobsArgs, format: OutputFormat) -> anyhow::Result<()> {
     let endpoint = flink_endpoint(&args.endpoint)?;
     let jobs: Vec<JobSummary> = runtime()?.block_on(Client::new(&endpoint).jobs())?;
     if format == OutputFormat::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema_version": JSON_SCHEMA_VERSION,
-                "endpoint": endpoint,
-                "jobs": jobs,
-            }))?
-        );
+        print_json(&serde_json::json!({
+            "schema_version": JSON_SCHEMA_VERSION,
+            "endpoint": endpoint,
+            "jobs": jobs,
+        }))?;
         return Ok(());
     }
     if jobs.is_empty() {
@@ -323,16 +314,13 @@ pub fn stop(args: &FlinkStopArgs, format: OutputFormat) -> anyhow::Result<()> {
         }
     };
     if format == OutputFormat::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema_version": JSON_SCHEMA_VERSION,
-                "endpoint": endpoint,
-                "job_id": args.job_id,
-                "stopped": if savepoint.is_some() { "stop-with-savepoint" } else { "cancel" },
-                "savepoint": savepoint,
-            }))?
-        );
+        print_json(&serde_json::json!({
+            "schema_version": JSON_SCHEMA_VERSION,
+            "endpoint": endpoint,
+            "job_id": args.job_id,
+            "stopped": if savepoint.is_some() { "stop-with-savepoint" } else { "cancel" },
+            "savepoint": savepoint,
+        }))?;
         return Ok(());
     }
     match savepoint {

@@ -67,3 +67,9 @@ pub fn print_rows(format: OutputFormat, header: &[&str], rows: Vec<Vec<String>>)
     }
     println!("{out}");
 }
+
+/// Prints one JSON document on stdout, as `--output json` promises.
+pub fn print_json<T: serde::Serialize>(document: &T) -> Result<(), serde_json::Error> {
+    println!("{}", serde_json::to_string_pretty(document)?);
+    Ok(())
+}
