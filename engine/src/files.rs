@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::format::{write_json_object, write_json_value};
+
 use serde_json::Value as Json;
 
 use crate::engine::Engine;
@@ -89,49 +91,11 @@ fn now_millis() -> i64 {
 
 /// Writes one output line straight into `out`: on the hot path no JSON tree is built.
 pub fn write_output(out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputRecord) {
-    fn value(out: &mut Vec<u8>, v: &crate::value::Value) {
-        use crate::value::Value;
-        match v {
-            Value::Null => out.extend_from_slice(b"null"),
-            Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Value::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
-            Value::Double(d) if d.is_finite() => {
-                out.extend_from_slice(ryu::Buffer::new().format(*d).as_bytes())
-            }
-            Value::Double(_) => out.extend_from_slice(b"null"),
-            Value::String(s) => string(out, s),
-            Value::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    value(out, item);
-                }
-                out.push(b']');
-            }
-        }
-    }
-    fn string(out: &mut Vec<u8>, s: &str) {
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
-    fn object(out: &mut Vec<u8>, names: &[String], values: &[crate::value::Value]) {
-        out.push(b'{');
-        for (i, (name, v)) in names.iter().zip(values).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            string(out, name);
-            out.push(b':');
-            value(out, v);
-        }
-        out.push(b'}');
-    }
     out.extend_from_slice(b"{\"key\":");
     match record.key.as_slice() {
         [] => out.extend_from_slice(b"null"),
-        [single] => value(out, single),
-        many => object(out, &query.key_names, many),
+        [single] => write_json_value(out, single),
+        many => write_json_object(out, &query.key_names, many),
     }
     if let Some((start, end)) = record.window {
         out.extend_from_slice(b",\"window\":{\"start\":");
@@ -142,7 +106,7 @@ pub fn write_output(out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputR
     }
     out.extend_from_slice(b",\"value\":");
     match &record.value {
-        Some(values) => object(out, &query.value_names, values),
+        Some(values) => write_json_object(out, &query.value_names, values),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"timestamp\":");

@@ -33,7 +33,14 @@ pub trait Decoder: Send {
 }
 
 pub trait Encoder: Send {
-    fn encode(&self, names: &[String], values: &[Value]) -> Vec<u8>;
+    /// Appends the value columns, named, to `out`.
+    fn encode_into(&self, names: &[String], values: &[Value], out: &mut Vec<u8>);
+
+    fn encode(&self, names: &[String], values: &[Value]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(names, values, &mut out);
+        out
+    }
 }
 
 /// JSON objects; field names match columns case-insensitively, as ksqlDB's JSON format does.
@@ -248,19 +255,84 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
 pub struct JsonEncoder;
 
 impl Encoder for JsonEncoder {
-    fn encode(&self, names: &[String], values: &[Value]) -> Vec<u8> {
-        let object: serde_json::Map<String, serde_json::Value> = names
-            .iter()
-            .zip(values)
-            .map(|(n, v)| (n.clone(), v.to_json()))
-            .collect();
-        serde_json::to_vec(&object).unwrap_or_default()
+    fn encode_into(&self, names: &[String], values: &[Value], out: &mut Vec<u8>) {
+        write_json_object(out, names, values);
     }
+}
+
+/// One value as JSON, written straight into `out`: on the hot path no JSON tree is built.
+/// Numbers as serde_json writes them (non-finite doubles as null).
+pub fn write_json_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+        Value::Double(d) if d.is_finite() => {
+            out.extend_from_slice(ryu::Buffer::new().format(*d).as_bytes())
+        }
+        Value::Double(_) => out.extend_from_slice(b"null"),
+        Value::String(s) => write_json_string(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_value(out, item);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Columns as a JSON object in column order.
+pub fn write_json_object(out: &mut Vec<u8>, names: &[String], values: &[Value]) {
+    out.push(b'{');
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_string(out, name);
+        out.push(b':');
+        write_json_value(out, value);
+    }
+    out.push(b'}');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_encoder_writes_what_serde_json_would() {
+        let names: Vec<String> = ["A", "B\"q", "C", "D", "E", "F"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let values = vec![
+            Value::Integer(-7),
+            Value::Double(1.0),
+            Value::Double(f64::NAN),
+            Value::String("tab\t\u{e9}".into()),
+            Value::Array(vec![Value::Null, Value::Boolean(true)]),
+            Value::Double(0.1 + 0.2),
+        ];
+        let direct = JsonEncoder.encode(&names, &values);
+        let tree: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(&values)
+            .map(|(n, v)| (n.clone(), v.to_json()))
+            .collect();
+        assert_eq!(
+            String::from_utf8(direct).unwrap(),
+            serde_json::to_string(&tree).unwrap()
+        );
+    }
 
     fn columns() -> Vec<Column> {
         [

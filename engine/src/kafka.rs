@@ -129,7 +129,16 @@ pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<
             single,
             key_types.first().copied().unwrap_or(&SqlType::String),
         )?,
-        _ => serde_json::to_vec(&query.key_json(record)).ok()?,
+        (_, [single]) => {
+            let mut bytes = Vec::new();
+            crate::format::write_json_value(&mut bytes, single);
+            bytes
+        }
+        (_, many) => {
+            let mut bytes = Vec::new();
+            crate::format::write_json_object(&mut bytes, &query.key_names, many);
+            bytes
+        }
     };
     if let Some((start, _)) = record.window {
         bytes.extend(start.to_be_bytes());
@@ -138,7 +147,7 @@ pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<
 }
 
 pub fn encode_value(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
-    serde_json::to_vec(&query.value_json(record)?).ok()
+    query.encode_value(record)
 }
 
 fn state_path(dir: &Path, query: &str) -> PathBuf {
@@ -416,8 +425,9 @@ impl Worker {
         let mut out = Vec::new();
         let mut dead = Vec::new();
         let mut pending: BTreeMap<usize, PendingOutputs> = BTreeMap::new();
+        let mut read: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for message in batch {
-            let topic = message.topic().to_string();
+            let topic = message.topic();
             let record = InputRecord {
                 partition: message.partition() as u32,
                 offset: message.offset() as u64,
@@ -425,8 +435,8 @@ impl Worker {
                 key: message.key(),
                 value: message.payload(),
             };
-            tap(&topic, &record);
-            for &index in readers.get(&topic).map(Vec::as_slice).unwrap_or(&[]) {
+            tap(topic, &record);
+            for &index in readers.get(topic).map(Vec::as_slice).unwrap_or(&[]) {
                 let query = &mut engine.queries[index];
                 if query.already_processed(record.partition, record.offset) {
                     continue;
@@ -451,8 +461,11 @@ impl Worker {
                     )?;
                 }
             }
+            read.insert((topic, message.partition()), message.offset() + 1);
+        }
+        for ((topic, partition), next) in read {
             self.uncommitted
-                .insert((topic, message.partition()), message.offset() + 1);
+                .insert((topic.to_string(), partition), next);
         }
         for (index, outputs) in pending {
             let query = &engine.queries[index];

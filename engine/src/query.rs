@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Acc, AggKind};
 use crate::expr::{self, compile, Compiled, Context, ExprError, Plain, Resolver};
-use crate::format::{Decoder, JsonDecoder};
+use crate::format::{Decoder, Encoder, JsonDecoder, JsonEncoder};
 use crate::sql::ast::{
     BinaryOp, ColumnDef, Emit, Expr, Literal, Properties, Query, SelectItem, SourceKind, SqlType,
     WindowKind,
@@ -304,6 +304,8 @@ pub struct PersistentQuery {
     pub value_names: Vec<String>,
     pub sql: String,
     decoder: Box<dyn Decoder>,
+    /// The sink's value format.
+    encoder: Box<dyn Encoder>,
     /// Where each source column comes from: the record key, or the decoded value.
     key_columns: Vec<(usize, SqlType)>,
     value_positions: Vec<usize>,
@@ -700,6 +702,7 @@ impl PersistentQuery {
             value_names,
             sql,
             decoder: Box::new(JsonDecoder::new(value_columns)),
+            encoder: Box::new(JsonEncoder),
             key_columns: schema
                 .key_columns()
                 .map(|(i, c)| (i, c.sql_type.clone()))
@@ -869,6 +872,15 @@ impl PersistentQuery {
             .value
             .as_ref()
             .map(|values| named_object(&self.value_names, values))
+    }
+
+    /// The output's value in the sink's format; `None` for a tombstone.
+    pub fn encode_value(&self, record: &OutputRecord) -> Option<Vec<u8>> {
+        let values = record.value.as_ref()?;
+        let mut out = Vec::with_capacity(64 + 16 * values.len());
+        self.encoder
+            .encode_into(&self.value_names, values, &mut out);
+        Some(out)
     }
 
     /// True when the state already holds this record (a replay after a restart).
