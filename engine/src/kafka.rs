@@ -532,14 +532,14 @@ impl Worker {
 /// (the table converges to the same rows with far fewer records); a stream keeps every row.
 struct PendingOutputs {
     records: Vec<(Option<Vec<u8>>, OutputRecord)>,
-    latest: Option<HashMap<Vec<u8>, usize>>,
+    latest: Option<HashMap<Vec<u8>, usize, foldhash::fast::RandomState>>,
 }
 
 impl PendingOutputs {
     fn new(collapse: bool) -> PendingOutputs {
         PendingOutputs {
             records: Vec::new(),
-            latest: collapse.then(HashMap::new),
+            latest: collapse.then(HashMap::default),
         }
     }
 
