@@ -48,6 +48,12 @@ pub enum Function {
     Sqrt,
     Coalesce,
     IfNull,
+    TimestampToString,
+    StringToTimestamp,
+    DateToString,
+    StringToDate,
+    UnixTimestamp,
+    UnixDate,
 }
 
 impl Function {
@@ -69,6 +75,12 @@ impl Function {
             "SQRT" => (Function::Sqrt, 1, 1),
             "COALESCE" => (Function::Coalesce, 1, usize::MAX),
             "IFNULL" => (Function::IfNull, 2, 2),
+            "TIMESTAMPTOSTRING" => (Function::TimestampToString, 2, 3),
+            "STRINGTOTIMESTAMP" => (Function::StringToTimestamp, 2, 3),
+            "DATETOSTRING" => (Function::DateToString, 2, 2),
+            "STRINGTODATE" => (Function::StringToDate, 2, 2),
+            "UNIX_TIMESTAMP" => (Function::UnixTimestamp, 0, 0),
+            "UNIX_DATE" => (Function::UnixDate, 0, 0),
             _ => return None,
         })
     }
@@ -462,6 +474,42 @@ fn call(function: Function, args: Vec<Value>) -> Result<Value, EvalError> {
         Floor => Value::Double(number(0)?.floor()),
         Ceil => Value::Double(number(0)?.ceil()),
         Sqrt => Value::Double(number(0)?.sqrt()),
+        TimestampToString | DateToString => {
+            let instant = match &args[0] {
+                Value::Integer(i) => *i,
+                other => {
+                    return Err(EvalError::Type(format!(
+                        "{function:?} takes a BIGINT of epoch {}, got {other}",
+                        if function == DateToString {
+                            "days"
+                        } else {
+                            "milliseconds"
+                        }
+                    )))
+                }
+            };
+            let pattern = string_arg(&args[1]).unwrap_or_default();
+            let text = if function == DateToString {
+                crate::datetime::format_days(instant, pattern)
+            } else {
+                crate::datetime::format_millis(instant, pattern, args.get(2).and_then(string_arg))
+            };
+            Value::String(text.map_err(EvalError::Type)?)
+        }
+        StringToTimestamp => Value::Integer(
+            crate::datetime::parse_millis(
+                text()?,
+                string_arg(&args[1]).unwrap_or_default(),
+                args.get(2).and_then(string_arg),
+            )
+            .map_err(EvalError::Type)?,
+        ),
+        StringToDate => Value::Integer(
+            crate::datetime::parse_days(text()?, string_arg(&args[1]).unwrap_or_default())
+                .map_err(EvalError::Type)?,
+        ),
+        UnixTimestamp => Value::Integer(crate::datetime::now_millis()),
+        UnixDate => Value::Integer(crate::datetime::now_millis().div_euclid(86_400_000)),
         Coalesce | IfNull | Concat => unreachable!("handled above"),
     })
 }

@@ -7,6 +7,7 @@
 //! `files` moves records in and out of local files (Kafka comes beside it).
 
 pub mod aggregate;
+pub mod datetime;
 pub mod engine;
 pub mod expr;
 pub mod files;

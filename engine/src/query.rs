@@ -409,7 +409,9 @@ fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
                     .unwrap_or(SqlType::String)
             };
             match name.as_str() {
-                "COUNT" | "COUNT_DISTINCT" | "LEN" | "LENGTH" => SqlType::Bigint,
+                "COUNT" | "COUNT_DISTINCT" | "LEN" | "LENGTH" | "STRINGTOTIMESTAMP"
+                | "UNIX_TIMESTAMP" => SqlType::Bigint,
+                "STRINGTODATE" | "UNIX_DATE" => SqlType::Int,
                 "AVG" | "SQRT" | "FLOOR" | "CEIL" => SqlType::Double,
                 "SUM" | "MIN" | "MAX" | "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" | "ABS"
                 | "COALESCE" | "IFNULL" => arg(),

@@ -3,6 +3,7 @@
 //! a Kafka worker thread runs its queries.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -102,6 +103,74 @@ pub struct Shared {
     command_sequence: AtomicU64,
     /// The Kafka worker's last error, reported by /healthcheck.
     worker_error: Mutex<Option<String>>,
+    /// Every statement that changed the catalog, in order, so a restart with the same state
+    /// folder brings back the same streams, tables and queries (ksqlDB keeps them in its
+    /// command topic).
+    command_log: Option<PathBuf>,
+    /// Set on SIGTERM or Ctrl-C: the worker checkpoints and leaves the consumer group.
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+/// Statements that change the catalog, and so go to the command log.
+fn changes_catalog(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::CreateSource { .. }
+            | Statement::CreateAsSelect { .. }
+            | Statement::Terminate(_)
+            | Statement::Drop { .. }
+    )
+}
+
+impl Shared {
+    fn log_command(&self, located: &Located) -> std::io::Result<()> {
+        let Some(path) = &self.command_log else {
+            return Ok(());
+        };
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        let mut text = located.text.trim().to_string();
+        if !text.ends_with(';') {
+            text.push(';');
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        std::io::Write::write_all(&mut file, format!("{text}\n").as_bytes())?;
+        file.sync_data()
+    }
+
+    /// Runs the command log of an earlier run; statements that no longer apply (the --sql
+    /// file made them already) are reported and skipped.
+    fn replay_commands(&self) -> std::io::Result<usize> {
+        let Some(path) = &self.command_log else {
+            return Ok(0);
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let statements = parse(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is not valid SQL: {e}", path.display()),
+            )
+        })?;
+        let mut replayed = 0;
+        for located in &statements {
+            match self.run(located) {
+                Ok(_) => replayed += 1,
+                Err((_, _, message)) => eprintln!(
+                    "advisor-engine: skipped a logged statement (line {}): {message}",
+                    located.line
+                ),
+            }
+        }
+        Ok(replayed)
+    }
 }
 
 #[derive(Deserialize)]
@@ -377,6 +446,16 @@ async fn ksql(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Res
             Ok(entity) => entities.push(entity),
             Err((status, code, message)) => {
                 return error_response(status, code, message, &located.text)
+            }
+        }
+        if changes_catalog(&located.statement) {
+            if let Err(e) = shared.log_command(located) {
+                return error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    50000,
+                    format!("the statement ran but could not be saved for restarts: {e}"),
+                    &located.text,
+                );
             }
         }
     }
@@ -847,7 +926,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 /// Runs the Kafka side on its own thread: the engine is locked only while a batch is
 /// processed, never while polling.
-fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) {
+fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let report = |error: String| {
             eprintln!("advisor-engine: {error}");
@@ -867,6 +946,16 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) {
             return report(e.to_string());
         }
         loop {
+            if shared.stopping.load(Ordering::SeqCst) {
+                // Commit what was read; dropping the worker then leaves the consumer group,
+                // so a restarted server gets the partitions at once.
+                if let Ok(engine) = shared.engine.lock() {
+                    if let Err(e) = worker.checkpoint(&engine) {
+                        report(e.to_string());
+                    }
+                }
+                return;
+            }
             let push_topics: std::collections::BTreeSet<String> = match shared.pushes.lock() {
                 Ok(mut pushes) => {
                     pushes.retain(|p| !p.done && !p.chunks.is_closed());
@@ -919,7 +1008,7 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) {
                 Err(e) => report(e.to_string()),
             }
         }
-    });
+    })
 }
 
 /// Serves the REST API until interrupted.
@@ -937,18 +1026,43 @@ pub async fn serve(
         kafka: kafka.clone(),
         command_sequence: AtomicU64::new(0),
         worker_error: Mutex::new(None),
+        command_log: kafka
+            .as_ref()
+            .map(|options| options.state_dir.join("commands.sql")),
+        stopping: std::sync::atomic::AtomicBool::new(false),
     });
-    if let Some(options) = kafka {
-        spawn_worker(shared.clone(), options);
+    let replayed = shared.replay_commands()?;
+    if replayed > 0 {
+        eprintln!("advisor-engine: {replayed} statements restored from the command log");
     }
+    let worker = kafka.map(|options| spawn_worker(shared.clone(), options));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     eprintln!(
         "advisor-engine listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, router(shared))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    let served = axum::serve(listener, router(shared.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    shared.stopping.store(true, Ordering::SeqCst);
+    if let Some(worker) = worker {
+        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    }
+    served
+}
+
+/// Ctrl-C, or SIGTERM (what ECS sends a task it stops).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }

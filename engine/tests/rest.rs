@@ -37,6 +37,27 @@ impl Server {
         Server { child, port }
     }
 
+    /// Stops the server as ECS stops a task, with SIGTERM, and waits for it to exit.
+    fn stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                assert!(exit.success(), "serve exits cleanly on SIGTERM: {exit}");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// A plain HTTP exchange: (status, body). HTTP/1.0 keeps streamed bodies unchunked.
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
         request(self.port, method, path, body)
@@ -86,7 +107,7 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
     let tansu = Tansu::start();
     tansu.create_topic("clicks", 2);
     let state = tempfile::tempdir().unwrap();
-    let server = Server::start(&tansu, state.path());
+    let mut server = Server::start(&tansu, state.path());
 
     let (status, info) = server.request("GET", "/info", None);
     assert_eq!(status, 200);
@@ -190,11 +211,54 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         .as_str()
         .unwrap()
         .contains("INSERT statements are not supported"));
+
+    // A restart with the same state folder brings back the streams, tables and queries
+    // (from the command log) and the tables' rows (from the saved state), and goes on.
+    server.stop();
+    server = Server::start(&tansu, state.path());
+    let (_, shown) = server.ksql("SHOW TABLES; SHOW QUERIES;");
+    assert_eq!(shown[0]["tables"].as_array().unwrap().len(), 2, "{shown}");
+    assert_eq!(shown[1]["queries"][0]["id"], "CTAS_PAGES_PER_USER_0");
+    assert_eq!(pages_of(&server, "u0"), Some(20));
+    tansu.produce(
+        "clicks",
+        &[json!({"user_id": "u0", "page": "/again", "at": 5_000}).to_string()],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while pages_of(&server, "u0") != Some(21) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restored query did not go on counting: {:?} {:?}",
+            server.request("GET", "/healthcheck", None),
+            server.request("GET", "/metrics", None)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     let (status, _) = server.ksql("TERMINATE CTAS_PAGES_PER_USER_0; DROP TABLE pages_per_user;");
     assert_eq!(status, 200);
     let (status, _) =
         server.ksql("TERMINATE CTAS_CLICKS_PER_MINUTE_1; DROP TABLE clicks_per_minute;");
     assert_eq!(status, 200);
+    server.stop();
+    let server = Server::start(&tansu, state.path());
+    let (_, shown) = server.ksql("SHOW STREAMS; SHOW TABLES;");
+    assert_eq!(shown[0]["streams"][0]["name"], "CLICKS");
+    assert_eq!(shown[1]["tables"], json!([]), "dropped tables stay dropped");
+}
+
+/// PAGES of one user in pages_per_user, by a pull query.
+fn pages_of(server: &Server, user: &str) -> Option<i64> {
+    let (status, body) = server.request(
+        "POST",
+        "/query",
+        Some(&json!({"ksql": format!("SELECT * FROM pages_per_user WHERE user_id = '{user}';")})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let rows: Value = serde_json::from_str(&body).ok()?;
+    rows.as_array()?
+        .iter()
+        .find_map(|entry| entry["row"]["columns"][1].as_i64())
 }
 
 /// The PyPI client ksql-python-ng (installed by scripts/test into the cache's virtualenv)

@@ -285,6 +285,44 @@ fn a_stream_query_filters_and_projects_with_ksqldb_names() {
 }
 
 #[test]
+fn date_functions_format_and_parse_epoch_times_as_ksqldb_does() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2024-03-05T13:04:05.067Z and a string the pattern cannot read.
+    std::fs::write(
+        dir.path().join("orders.jsonl"),
+        "{\"order_id\":1,\"customer_id\":\"2024-03-05\",\"order_total\":1.0,\"created_at\":1709643845067}\n\
+         {\"order_id\":2,\"customer_id\":\"5 March\",\"order_total\":1.0,\"created_at\":1709643845067}\n",
+    )
+    .unwrap();
+    let sql = format!(
+        "{ORDERS_STREAM}\nCREATE STREAM dated AS SELECT order_id, \
+         TIMESTAMPTOSTRING(created_at, 'yyyy-MM-dd''T''HH:mm:ss.SSS') AS at_utc, \
+         TIMESTAMPTOSTRING(created_at, 'HH:mm XXX', 'America/New_York') AS at_new_york, \
+         STRINGTOTIMESTAMP(TIMESTAMPTOSTRING(created_at, 'yyyyMMddHHmmssSSS'), 'yyyyMMddHHmmssSSS') AS round_trip, \
+         STRINGTODATE(customer_id, 'yyyy-MM-dd') AS day, DATETOSTRING(19787, 'EEE d MMM yyyy') AS day_text, \
+         UNIX_TIMESTAMP() > created_at AS after \
+         FROM order_events EMIT CHANGES;"
+    );
+    run(dir.path(), &sql, "orders.jsonl", "DATED").success();
+    let lines = read_lines(&dir.path().join("out.jsonl"));
+    assert_eq!(lines.len(), 1, "the second order's date cannot be read");
+    let row = &lines[0]["value"];
+    assert_eq!(row["AT_UTC"], "2024-03-05T13:04:05.067");
+    assert_eq!(row["AT_NEW_YORK"], "08:04 -05:00");
+    assert_eq!(row["ROUND_TRIP"], 1_709_643_845_067i64);
+    assert_eq!(row["DAY"], 19_787);
+    assert_eq!(row["DAY_TEXT"], "Tue 5 Mar 2024");
+    assert_eq!(row["AFTER"], true);
+    let dead = read_lines(&dir.path().join("dlq.jsonl"));
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].to_string().contains("does not match the pattern"),
+        "{}",
+        dead[0]
+    );
+}
+
+#[test]
 fn bad_records_go_to_the_dead_letter_output_with_the_reason_and_the_query_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let oversize = format!(

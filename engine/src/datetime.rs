@@ -1,0 +1,476 @@
+//! ksqlDB's date functions over epoch milliseconds and epoch days, with Java
+//! `DateTimeFormatter` patterns ('yyyy-MM-dd HH:mm:ss.SSS', quoted 'T' literals, zones).
+
+use jiff::civil::{Date, DateTime};
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Year(usize),
+    Month(usize),
+    MonthName {
+        long: bool,
+    },
+    Day(usize),
+    DayName {
+        long: bool,
+    },
+    Hour24(usize),
+    Hour12(usize),
+    Minute(usize),
+    Second(usize),
+    Fraction(usize),
+    AmPm,
+    /// Z: +0000; X/XXX: Z for UTC, else +hh / +hh:mm.
+    Offset {
+        colon: bool,
+        z_for_utc: bool,
+    },
+    Literal(String),
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+fn compile(pattern: &str) -> Result<Vec<Token>, String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            let mut literal = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(format!("pattern '{pattern}' has an unclosed quote")),
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        literal.push('\'');
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&other) => {
+                        literal.push(other);
+                        i += 1;
+                    }
+                }
+            }
+            // '' outside a literal is one quote.
+            tokens.push(Token::Literal(if literal.is_empty() {
+                "'".into()
+            } else {
+                literal
+            }));
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            tokens.push(Token::Literal(c.to_string()));
+            i += 1;
+            continue;
+        }
+        let mut width = 1;
+        while chars.get(i + width) == Some(&c) {
+            width += 1;
+        }
+        i += width;
+        tokens.push(match c {
+            'y' | 'u' => Token::Year(width),
+            'M' | 'L' if width >= 4 => Token::MonthName { long: true },
+            'M' | 'L' if width == 3 => Token::MonthName { long: false },
+            'M' | 'L' => Token::Month(width),
+            'd' => Token::Day(width),
+            'E' => Token::DayName { long: width >= 4 },
+            'H' => Token::Hour24(width),
+            'h' => Token::Hour12(width),
+            'm' => Token::Minute(width),
+            's' => Token::Second(width),
+            'S' => Token::Fraction(width),
+            'a' => Token::AmPm,
+            'Z' => Token::Offset {
+                colon: false,
+                z_for_utc: false,
+            },
+            'X' => Token::Offset {
+                colon: width >= 3,
+                z_for_utc: true,
+            },
+            'x' => Token::Offset {
+                colon: width >= 3,
+                z_for_utc: false,
+            },
+            other => {
+                return Err(format!(
+                    "pattern letter '{other}' in '{pattern}' is not supported by advisor-engine"
+                ))
+            }
+        });
+    }
+    Ok(tokens)
+}
+
+fn zone(name: Option<&str>) -> Result<TimeZone, String> {
+    match name.map(str::trim) {
+        None | Some("") | Some("UTC") | Some("Z") | Some("GMT") => Ok(TimeZone::UTC),
+        Some(name) if name.starts_with(['+', '-']) => {
+            // Offsets as +02:00, +0200 or -05.
+            let digits: String = name.chars().filter(char::is_ascii_digit).collect();
+            let sign = if name.starts_with('-') { -1 } else { 1 };
+            let (hours, minutes): (Option<i32>, Option<i32>) = match digits.len() {
+                2 => (digits.parse().ok(), Some(0)),
+                4 => (digits[..2].parse().ok(), digits[2..].parse().ok()),
+                _ => (None, None),
+            };
+            let (Some(hours), Some(minutes)) = (hours, minutes) else {
+                return Err(format!("unknown time zone '{name}'"));
+            };
+            jiff::tz::Offset::from_seconds(sign * (hours * 3600 + minutes * 60))
+                .map(TimeZone::fixed)
+                .map_err(|_| format!("unknown time zone '{name}'"))
+        }
+        Some(name) => TimeZone::get(name).map_err(|_| format!("unknown time zone '{name}'")),
+    }
+}
+
+fn pad(out: &mut String, value: i64, width: usize) {
+    out.push_str(&format!("{value:0width$}"));
+}
+
+fn write(tokens: &[Token], at: &jiff::ZonedDateTime) -> String {
+    let mut out = String::new();
+    for token in tokens {
+        match token {
+            Token::Year(2) => pad(&mut out, i64::from(at.year()).rem_euclid(100), 2),
+            Token::Year(width) => pad(&mut out, i64::from(at.year()), *width),
+            Token::Month(width) => pad(&mut out, i64::from(at.month()), *width),
+            Token::MonthName { long } => {
+                let name = MONTHS[usize::try_from(at.month() - 1).unwrap_or(0)];
+                out.push_str(if *long { name } else { &name[..3] });
+            }
+            Token::Day(width) => pad(&mut out, i64::from(at.day()), *width),
+            Token::DayName { long } => {
+                let name = DAYS[usize::from(at.weekday().to_monday_zero_offset() as u8)];
+                out.push_str(if *long { name } else { &name[..3] });
+            }
+            Token::Hour24(width) => pad(&mut out, i64::from(at.hour()), *width),
+            Token::Hour12(width) => {
+                let hour = i64::from(at.hour()) % 12;
+                pad(&mut out, if hour == 0 { 12 } else { hour }, *width);
+            }
+            Token::Minute(width) => pad(&mut out, i64::from(at.minute()), *width),
+            Token::Second(width) => pad(&mut out, i64::from(at.second()), *width),
+            Token::Fraction(width) => {
+                let nanos = format!("{:09}", at.subsec_nanosecond());
+                let digits = (*width).min(9);
+                out.push_str(&nanos[..digits]);
+                out.push_str(&"0".repeat(width - digits));
+            }
+            Token::AmPm => out.push_str(if at.hour() < 12 { "AM" } else { "PM" }),
+            Token::Offset { colon, z_for_utc } => {
+                let seconds = at.offset().seconds();
+                if seconds == 0 && *z_for_utc {
+                    out.push('Z');
+                } else {
+                    out.push(if seconds < 0 { '-' } else { '+' });
+                    let minutes = i64::from(seconds.abs()) / 60;
+                    pad(&mut out, minutes / 60, 2);
+                    if *colon {
+                        out.push(':');
+                    }
+                    pad(&mut out, minutes % 60, 2);
+                }
+            }
+            Token::Literal(text) => out.push_str(text),
+        }
+    }
+    out
+}
+
+/// TIMESTAMPTOSTRING: epoch milliseconds as text in `pattern`, in `zone` (UTC if none).
+pub fn format_millis(
+    millis: i64,
+    pattern: &str,
+    zone_name: Option<&str>,
+) -> Result<String, String> {
+    let tokens = compile(pattern)?;
+    let at = Timestamp::from_millisecond(millis)
+        .map_err(|e| e.to_string())?
+        .to_zoned_datetime(zone(zone_name)?);
+    Ok(write(&tokens, &at))
+}
+
+/// DATETOSTRING: days since 1970-01-01 as text in `pattern`.
+pub fn format_days(days: i64, pattern: &str) -> Result<String, String> {
+    format_millis(days * 86_400_000, pattern, None)
+}
+
+#[derive(Default)]
+struct Fields {
+    year: Option<i64>,
+    month: Option<i64>,
+    day: Option<i64>,
+    hour: Option<i64>,
+    pm: Option<bool>,
+    minute: Option<i64>,
+    second: Option<i64>,
+    nanos: Option<i64>,
+    offset_seconds: Option<i32>,
+}
+
+fn read(tokens: &[Token], text: &str, pattern: &str) -> Result<Fields, String> {
+    let mismatch = || format!("'{text}' does not match the pattern '{pattern}'");
+    let mut rest = text;
+    let mut fields = Fields::default();
+    let number = |rest: &mut &str, width: usize, exact: bool| -> Result<(i64, usize), String> {
+        let digits: usize = rest.chars().take_while(char::is_ascii_digit).count();
+        let take = if exact { width } else { digits };
+        if digits < take || take == 0 {
+            return Err(mismatch());
+        }
+        let (head, tail) = rest.split_at(take);
+        *rest = tail;
+        Ok((head.parse().map_err(|_| mismatch())?, take))
+    };
+    for (index, token) in tokens.iter().enumerate() {
+        // A field right before another number field has exactly its pattern's width.
+        let exact = matches!(
+            tokens.get(index + 1),
+            Some(
+                Token::Year(_)
+                    | Token::Month(_)
+                    | Token::Day(_)
+                    | Token::Hour24(_)
+                    | Token::Hour12(_)
+                    | Token::Minute(_)
+                    | Token::Second(_)
+                    | Token::Fraction(_)
+            )
+        );
+        match token {
+            Token::Year(width) => {
+                let (year, taken) = number(&mut rest, *width, exact || *width == 4)?;
+                fields.year = Some(if taken == 2 { 2000 + year } else { year });
+            }
+            Token::Month(width) => fields.month = Some(number(&mut rest, *width, exact)?.0),
+            Token::Day(width) => fields.day = Some(number(&mut rest, *width, exact)?.0),
+            Token::Hour24(width) | Token::Hour12(width) => {
+                fields.hour = Some(number(&mut rest, *width, exact)?.0)
+            }
+            Token::Minute(width) => fields.minute = Some(number(&mut rest, *width, exact)?.0),
+            Token::Second(width) => fields.second = Some(number(&mut rest, *width, exact)?.0),
+            Token::Fraction(width) => {
+                let (value, taken) = number(&mut rest, *width, exact)?;
+                let scale = 10i64.pow(u32::try_from(9usize.saturating_sub(taken)).unwrap_or(0));
+                fields.nanos = Some(value * scale);
+            }
+            Token::MonthName { long } => {
+                let found = MONTHS.iter().position(|m| {
+                    let name = if *long { *m } else { &m[..3] };
+                    rest.get(..name.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(name))
+                });
+                let at = found.ok_or_else(mismatch)?;
+                let name_len = if *long { MONTHS[at].len() } else { 3 };
+                rest = &rest[name_len..];
+                fields.month = Some(at as i64 + 1);
+            }
+            Token::DayName { long } => {
+                let found = DAYS.iter().find(|d| {
+                    let name = if *long { **d } else { &d[..3] };
+                    rest.get(..name.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(name))
+                });
+                let name = found.ok_or_else(mismatch)?;
+                rest = &rest[if *long { name.len() } else { 3 }..];
+            }
+            Token::AmPm => {
+                let head = rest.get(..2).ok_or_else(mismatch)?;
+                fields.pm = Some(match head.to_ascii_uppercase().as_str() {
+                    "AM" => false,
+                    "PM" => true,
+                    _ => return Err(mismatch()),
+                });
+                rest = &rest[2..];
+            }
+            Token::Offset { .. } => {
+                if let Some(after) = rest.strip_prefix('Z') {
+                    rest = after;
+                    fields.offset_seconds = Some(0);
+                    continue;
+                }
+                let sign = match rest.chars().next() {
+                    Some('+') => 1,
+                    Some('-') => -1,
+                    _ => return Err(mismatch()),
+                };
+                rest = &rest[1..];
+                let (hours, _) = number(&mut rest, 2, true)?;
+                if let Some(after) = rest.strip_prefix(':') {
+                    rest = after;
+                }
+                let minutes = if rest.starts_with(|c: char| c.is_ascii_digit()) {
+                    number(&mut rest, 2, true)?.0
+                } else {
+                    0
+                };
+                fields.offset_seconds = Some(
+                    sign * i32::try_from(hours * 3600 + minutes * 60).map_err(|_| mismatch())?,
+                );
+            }
+            Token::Literal(literal) => {
+                rest = rest.strip_prefix(literal.as_str()).ok_or_else(mismatch)?;
+            }
+        }
+    }
+    if !rest.is_empty() {
+        return Err(mismatch());
+    }
+    Ok(fields)
+}
+
+fn civil(fields: &Fields) -> Result<DateTime, String> {
+    let small = |v: Option<i64>, default: i64| {
+        i8::try_from(v.unwrap_or(default)).map_err(|e| e.to_string())
+    };
+    let mut hour = fields.hour.unwrap_or(0);
+    if let Some(pm) = fields.pm {
+        hour = hour % 12 + if pm { 12 } else { 0 };
+    }
+    let date = Date::new(
+        i16::try_from(fields.year.unwrap_or(1970)).map_err(|e| e.to_string())?,
+        small(fields.month, 1)?,
+        small(fields.day, 1)?,
+    )
+    .map_err(|e| e.to_string())?;
+    let time = jiff::civil::Time::new(
+        small(Some(hour), 0)?,
+        small(fields.minute, 0)?,
+        small(fields.second, 0)?,
+        i32::try_from(fields.nanos.unwrap_or(0)).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(date.to_datetime(time))
+}
+
+/// STRINGTOTIMESTAMP: text in `pattern` as epoch milliseconds; an offset in the text wins
+/// over `zone` (UTC if neither).
+pub fn parse_millis(text: &str, pattern: &str, zone_name: Option<&str>) -> Result<i64, String> {
+    let tokens = compile(pattern)?;
+    let fields = read(&tokens, text, pattern)?;
+    let datetime = civil(&fields)?;
+    let zone = match fields.offset_seconds {
+        Some(seconds) => {
+            TimeZone::fixed(jiff::tz::Offset::from_seconds(seconds).map_err(|e| e.to_string())?)
+        }
+        None => zone(zone_name)?,
+    };
+    Ok(datetime
+        .to_zoned_datetime(zone)
+        .map_err(|e| e.to_string())?
+        .timestamp()
+        .as_millisecond())
+}
+
+/// STRINGTODATE: text in `pattern` as days since 1970-01-01.
+pub fn parse_days(text: &str, pattern: &str) -> Result<i64, String> {
+    Ok(parse_millis(text, pattern, None)?.div_euclid(86_400_000))
+}
+
+pub fn now_millis() -> i64 {
+    Timestamp::now().as_millisecond()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 2024-03-05T13:04:05.067Z
+    const AT: i64 = 1_709_643_845_067;
+
+    #[test]
+    fn formats_like_java_patterns() {
+        let cases = [
+            ("yyyy-MM-dd HH:mm:ss.SSS", "2024-03-05 13:04:05.067"),
+            ("yyyy-MM-dd'T'HH:mm:ssX", "2024-03-05T13:04:05Z"),
+            ("dd MMM yy, h:mm a", "05 Mar 24, 1:04 PM"),
+            ("EEEE d MMMM yyyy", "Tuesday 5 March 2024"),
+            ("HH:mm Z", "13:04 +0000"),
+            ("'It''s' HH 'o''clock'", "It's 13 o'clock"),
+        ];
+        for (pattern, want) in cases {
+            assert_eq!(format_millis(AT, pattern, None).unwrap(), want, "{pattern}");
+        }
+        assert_eq!(
+            format_millis(AT, "yyyy-MM-dd HH:mm XXX", Some("+05:30")).unwrap(),
+            "2024-03-05 18:34 +05:30"
+        );
+        assert_eq!(format_days(19_787, "yyyy-MM-dd").unwrap(), "2024-03-05");
+        assert!(format_millis(AT, "yyyy-MM-dd Q", None)
+            .unwrap_err()
+            .contains("'Q'"));
+        assert!(format_millis(AT, "HH", Some("Mars/Olympus"))
+            .unwrap_err()
+            .contains("unknown time zone"));
+    }
+
+    #[test]
+    fn parses_what_it_formats() {
+        for pattern in [
+            "yyyy-MM-dd HH:mm:ss.SSS",
+            "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
+            "yyyyMMddHHmmssSSS",
+            "dd MMM yyyy hh:mm:ss.SSS a",
+        ] {
+            let text = format_millis(AT, pattern, None).unwrap();
+            assert_eq!(parse_millis(&text, pattern, None).unwrap(), AT, "{pattern}");
+        }
+        assert_eq!(
+            parse_millis(
+                "2024-03-05 18:34:05.067",
+                "yyyy-MM-dd HH:mm:ss.SSS",
+                Some("+05:30")
+            )
+            .unwrap(),
+            AT
+        );
+        assert_eq!(
+            parse_millis(
+                "2024-03-05T14:04:05.067+01:00",
+                "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
+                Some("UTC")
+            )
+            .unwrap(),
+            AT,
+            "an offset in the text wins over the zone argument"
+        );
+        assert_eq!(parse_days("2024-03-05", "yyyy-MM-dd").unwrap(), 19_787);
+        assert!(parse_millis("2024-13-05", "yyyy-MM-dd", None).is_err());
+        assert!(parse_millis("05/03/2024", "yyyy-MM-dd", None)
+            .unwrap_err()
+            .contains("does not match"));
+    }
+}
