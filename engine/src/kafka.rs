@@ -411,15 +411,17 @@ impl Worker {
         engine: &mut Engine,
         batch: &[OwnedMessage],
     ) -> Result<(), KafkaError> {
-        self.process_with(engine, batch, &mut |_, _| {})
+        self.process_with(engine, batch, &mut |_, _| {}, &mut |_, _| {})
     }
 
-    /// As `process`, handing every record to `tap` too (push queries read along).
+    /// As `process`, handing every record to `tap` and every change a query makes to
+    /// `changes` (with the query's id) too: push queries on streams and tables read along.
     pub fn process_with(
         &mut self,
         engine: &mut Engine,
         batch: &[OwnedMessage],
         tap: &mut dyn FnMut(&str, &InputRecord<'_>),
+        changes: &mut dyn FnMut(&str, &OutputRecord),
     ) -> Result<(), KafkaError> {
         let readers = Self::readers(engine)?;
         let mut out = Vec::new();
@@ -450,6 +452,7 @@ impl Worker {
                     .entry(index)
                     .or_insert_with(|| PendingOutputs::new(query.sink.kind == SourceKind::Table));
                 for output in out.drain(..) {
+                    changes(&query.id, &output);
                     pending.push(encode_key(query, &output), output);
                 }
                 for letter in &dead {

@@ -32,6 +32,7 @@ enum Style {
 }
 
 /// Column names, types and key flags of a result.
+#[derive(Clone)]
 struct Columns {
     names: Vec<String>,
     types: Vec<String>,
@@ -86,12 +87,49 @@ impl Style {
 
 /// A push query reading along with the worker: its rows go to the HTTP response.
 struct Push {
+    /// The query id its header carries, which /close-query names.
+    id: String,
     style: Style,
-    topic: String,
-    query: crate::query::PersistentQuery,
+    feed: Feed,
     chunks: tokio::sync::mpsc::UnboundedSender<String>,
     remaining: Option<u64>,
     done: bool,
+}
+
+/// What a push query reads: a stream's records from its topic, or the changes of a table
+/// as the query that builds it makes them.
+enum Feed {
+    Stream {
+        topic: String,
+        query: Box<crate::query::PersistentQuery>,
+    },
+    Table {
+        owner: String,
+        view: TableView,
+    },
+}
+
+impl Push {
+    /// Sends one row; false once the push is over (limit reached or client gone).
+    fn send(&mut self, columns: &[Value]) -> bool {
+        if self.done {
+            return false;
+        }
+        if self.chunks.send(self.style.row(columns)).is_err() {
+            self.done = true;
+            return false;
+        }
+        if let Some(remaining) = self.remaining.as_mut() {
+            *remaining -= 1;
+            if *remaining == 0 {
+                let _ = self
+                    .chunks
+                    .send(",\n{\"finalMessage\":\"Limit Reached\"}]".to_string());
+                self.done = true;
+            }
+        }
+        !self.done
+    }
 }
 
 pub struct Shared {
@@ -466,130 +504,159 @@ async fn ksql(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Res
         .into_response()
 }
 
-/// A pull query: the current rows of a table built by CREATE TABLE ... AS SELECT, filtered
-/// by its WHERE clause (key columns, WINDOWSTART, WINDOWEND or values).
-fn pull(
-    engine: &Engine,
-    query: &crate::sql::ast::Query,
-) -> Result<(String, Columns, Vec<Vec<Value>>), String> {
-    use crate::expr::{compile, Context, Plain};
-    use crate::sql::ast::{Expr, SelectItem};
-    use crate::value::Value as Cell;
-    if query.emit.is_some() {
-        return Err(
-            "push queries (EMIT CHANGES) are not supported by advisor-engine yet; pull queries are"
-                .into(),
-        );
-    }
-    let source = engine
-        .sources
-        .get(&query.from)
-        .ok_or_else(|| format!("{} does not exist", query.from))?;
-    let Some(owner) = engine
-        .queries
-        .iter()
-        .find(|q| q.sink.name == source.name && source.kind == SourceKind::Table)
-    else {
-        return Err(format!(
-            "{} is not queryable: pull queries read tables created by CREATE TABLE ... AS SELECT",
-            source.name
-        ));
-    };
-    // Rows as the table shows them: key columns, the window bounds, then the values.
-    let mut schema = crate::value::Schema::default();
-    for (_, column) in source.schema.key_columns() {
-        schema.columns.push(column.clone());
-    }
-    if source.windowed {
-        for name in ["WINDOWSTART", "WINDOWEND"] {
-            schema.columns.push(crate::value::Column {
-                name: name.into(),
-                sql_type: crate::sql::ast::SqlType::Bigint,
-                key: true,
-            });
+/// A SELECT over a table built by CREATE TABLE ... AS SELECT: its WHERE and columns over the
+/// table's rows as the table shows them (key columns, window bounds, values). Pull queries
+/// run it over the current rows, push queries over each change.
+struct TableView {
+    owner: String,
+    windowed: bool,
+    filter: Option<crate::expr::Compiled>,
+    projection: Vec<crate::expr::Compiled>,
+    columns: Columns,
+}
+
+impl TableView {
+    fn plan(engine: &Engine, query: &crate::sql::ast::Query) -> Result<TableView, String> {
+        use crate::expr::{compile, Plain};
+        use crate::sql::ast::{Expr, SelectItem};
+        let source = engine
+            .sources
+            .get(&query.from)
+            .ok_or_else(|| format!("{} does not exist", query.from))?;
+        let Some(owner) = engine
+            .queries
+            .iter()
+            .find(|q| q.sink.name == source.name && source.kind == SourceKind::Table)
+        else {
+            return Err(format!(
+                "{} is not queryable: pull and push queries read tables created by CREATE TABLE ... AS SELECT",
+                source.name
+            ));
+        };
+        let mut schema = crate::value::Schema::default();
+        for (_, column) in source.schema.key_columns() {
+            schema.columns.push(column.clone());
         }
-    }
-    for (_, column) in source.schema.value_columns() {
-        schema.columns.push(column.clone());
-    }
-    let filter = match &query.filter {
-        Some(f) => Some(compile(f, &schema, &mut Plain).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    let projection: Vec<(String, crate::expr::Compiled, crate::sql::ast::SqlType)> = query
-        .projection
-        .iter()
-        .flat_map(|item| match item {
-            SelectItem::Wildcard => schema
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    Ok((
-                        c.name.clone(),
-                        crate::expr::Compiled::Column(i),
-                        c.sql_type.clone(),
-                    ))
-                })
-                .collect::<Vec<_>>(),
-            SelectItem::Expr { expr, alias } => {
-                let name = alias.clone().unwrap_or_else(|| match expr {
-                    Expr::Column(n) => n.clone(),
-                    _ => "KSQL_COL_0".into(),
-                });
-                vec![compile(expr, &schema, &mut Plain)
-                    .map(|c| (name, c, crate::sql::ast::SqlType::String))
-                    .map_err(|e| e.to_string())]
-            }
-        })
-        .collect::<Result<_, String>>()?;
-    let columns = Columns {
-        names: projection.iter().map(|(name, ..)| name.clone()).collect(),
-        types: projection
-            .iter()
-            .map(|(_, compiled, sql_type)| match compiled {
-                crate::expr::Compiled::Column(i) => schema.columns[*i].sql_type.to_string(),
-                _ => sql_type.to_string(),
-            })
-            .collect(),
-        keys: projection
-            .iter()
-            .map(|(_, compiled, _)| {
-                matches!(compiled, crate::expr::Compiled::Column(i) if schema.columns[*i].key)
-            })
-            .collect(),
-    };
-    let mut rows = Vec::new();
-    for record in owner.table_rows() {
-        let mut row: Vec<Cell> = record.key.clone();
         if source.windowed {
+            for name in ["WINDOWSTART", "WINDOWEND"] {
+                schema.columns.push(crate::value::Column {
+                    name: name.into(),
+                    sql_type: crate::sql::ast::SqlType::Bigint,
+                    key: true,
+                });
+            }
+        }
+        for (_, column) in source.schema.value_columns() {
+            schema.columns.push(column.clone());
+        }
+        let filter = match &query.filter {
+            Some(f) => Some(compile(f, &schema, &mut Plain).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let mut names = Vec::new();
+        let mut types = Vec::new();
+        let mut keys = Vec::new();
+        let mut projection = Vec::new();
+        let mut generated = 0;
+        for item in &query.projection {
+            match item {
+                SelectItem::Wildcard => {
+                    for (i, column) in schema.columns.iter().enumerate() {
+                        names.push(column.name.clone());
+                        types.push(column.sql_type.to_string());
+                        keys.push(column.key);
+                        projection.push(crate::expr::Compiled::Column(i));
+                    }
+                }
+                SelectItem::Expr { expr, alias } => {
+                    let compiled = compile(expr, &schema, &mut Plain).map_err(|e| e.to_string())?;
+                    names.push(alias.clone().unwrap_or_else(|| match expr {
+                        Expr::Column(n) => n.clone(),
+                        _ => {
+                            generated += 1;
+                            format!("KSQL_COL_{}", generated - 1)
+                        }
+                    }));
+                    match &compiled {
+                        crate::expr::Compiled::Column(i) => {
+                            types.push(schema.columns[*i].sql_type.to_string());
+                            keys.push(schema.columns[*i].key);
+                        }
+                        _ => {
+                            types.push(crate::sql::ast::SqlType::String.to_string());
+                            keys.push(false);
+                        }
+                    }
+                    projection.push(compiled);
+                }
+            }
+        }
+        Ok(TableView {
+            owner: owner.id.clone(),
+            windowed: source.windowed,
+            filter,
+            projection,
+            columns: Columns { names, types, keys },
+        })
+    }
+
+    /// One table row as the SELECT shows it; `None` when WHERE leaves it out (or it is a
+    /// tombstone).
+    fn evaluate(&self, record: &crate::query::OutputRecord) -> Result<Option<Vec<Value>>, String> {
+        use crate::expr::Context;
+        use crate::value::Value as Cell;
+        let Some(values) = &record.value else {
+            return Ok(None);
+        };
+        let mut row: Vec<Cell> = record.key.clone();
+        if self.windowed {
             let (start, end) = record.window.unwrap_or((0, 0));
             row.push(Cell::Integer(start));
             row.push(Cell::Integer(end));
         }
-        row.extend(record.value.clone().unwrap_or_default());
+        row.extend(values.iter().cloned());
         let ctx = Context {
             row: &row,
             rowtime: record.timestamp,
             window: record.window,
             slots: &[],
         };
-        if let Some(filter) = &filter {
+        if let Some(filter) = &self.filter {
             if !filter.test(&ctx).map_err(|e| e.to_string())? {
-                continue;
+                return Ok(None);
             }
         }
-        let values: Vec<Value> = projection
+        self.projection
             .iter()
-            .map(|(_, c, _)| c.eval(&ctx).map(|v| v.to_json()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        rows.push(values);
+            .map(|c| c.eval(&ctx).map(|v| v.to_json()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A pull query: the current rows of a table built by CREATE TABLE ... AS SELECT, filtered
+/// by its WHERE clause (key columns, WINDOWSTART, WINDOWEND or values).
+fn pull(
+    engine: &Engine,
+    query: &crate::sql::ast::Query,
+) -> Result<(String, Columns, Vec<Vec<Value>>), String> {
+    let view = TableView::plan(engine, query)?;
+    let owner = engine
+        .queries
+        .iter()
+        .find(|q| q.id == view.owner)
+        .ok_or_else(|| format!("{} is not running", view.owner))?;
+    let mut rows = Vec::new();
+    for record in owner.table_rows() {
+        if let Some(values) = view.evaluate(&record)? {
+            rows.push(values);
+        }
         if query.limit.is_some_and(|limit| rows.len() as u64 >= limit) {
             break;
         }
     }
-    Ok((format!("query_{}", owner.id), columns, rows))
+    Ok((format!("query_{}", owner.id), view.columns, rows))
 }
 
 /// `/query` takes `{"ksql": ...}`; `/query-stream` takes `{"sql": ...}`.
@@ -681,7 +748,7 @@ async fn close_query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes)
     };
     match pushes
         .iter_mut()
-        .find(|p| p.query.id == request.query_id && !p.done)
+        .find(|p| p.id == request.query_id && !p.done)
     {
         Some(push) => {
             let _ = push.chunks.send(push.style.end(false));
@@ -697,8 +764,8 @@ async fn close_query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes)
     }
 }
 
-/// Starts a push query on a stream: rows stream back as they arrive, until LIMIT rows
-/// (then a final message) or until the client goes away.
+/// Starts a push query: rows stream back as they arrive (a stream's new records, or a
+/// table's changes), until LIMIT rows (then a final message) or until the client goes away.
 fn push(
     shared: &Arc<Shared>,
     located: &Located,
@@ -717,65 +784,69 @@ fn push(
                 &located.text,
             );
         };
-        if source.kind != SourceKind::Stream {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                40001,
-                "push queries on tables are not supported by advisor-engine yet; streams are"
-                    .into(),
-                &located.text,
-            );
-        }
-        let mut transient = select.clone();
-        transient.emit = None;
-        transient.limit = None;
         let id = format!(
             "transient_{}_{}",
             source.name,
             shared.next_push.fetch_add(1, Ordering::SeqCst)
         );
-        crate::query::PersistentQuery::plan(
-            id,
-            SourceKind::Stream,
-            "PUSH",
-            &Default::default(),
-            &transient,
-            &source,
-            located.text.clone(),
-        )
-        .map(|query| (query, source.topic.clone()))
-    };
-    let (query, topic) = match planned {
-        Ok(planned) => planned,
-        Err(e) => {
-            return error_response(StatusCode::BAD_REQUEST, 40001, e.to_string(), &located.text)
+        if source.kind == SourceKind::Table {
+            TableView::plan(&engine, select).map(|view| {
+                let columns = view.columns.clone();
+                let owner = view.owner.clone();
+                (id, columns, Feed::Table { owner, view })
+            })
+        } else {
+            let mut transient = select.clone();
+            transient.emit = None;
+            transient.limit = None;
+            crate::query::PersistentQuery::plan(
+                id.clone(),
+                SourceKind::Stream,
+                "PUSH",
+                &Default::default(),
+                &transient,
+                &source,
+                located.text.clone(),
+            )
+            .map_err(|e| e.to_string())
+            .map(|query| {
+                let columns = Columns {
+                    names: query
+                        .sink
+                        .schema
+                        .columns
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect(),
+                    types: query
+                        .sink
+                        .schema
+                        .columns
+                        .iter()
+                        .map(|c| c.sql_type.to_string())
+                        .collect(),
+                    keys: vec![false; query.sink.schema.columns.len()],
+                };
+                let feed = Feed::Stream {
+                    topic: source.topic.clone(),
+                    query: Box::new(query),
+                };
+                (id, columns, feed)
+            })
         }
     };
-    let columns = Columns {
-        names: query
-            .sink
-            .schema
-            .columns
-            .iter()
-            .map(|c| c.name.clone())
-            .collect(),
-        types: query
-            .sink
-            .schema
-            .columns
-            .iter()
-            .map(|c| c.sql_type.to_string())
-            .collect(),
-        keys: vec![false; query.sink.schema.columns.len()],
+    let (id, columns, feed) = match planned {
+        Ok(planned) => planned,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, 40001, e, &located.text),
     };
-    let header = style.header(&query.id, &columns);
+    let header = style.header(&id, &columns);
     let (chunks, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let _ = chunks.send(header);
     if let Ok(mut pushes) = shared.pushes.lock() {
         pushes.push(Push {
+            id,
             style,
-            topic,
-            query,
+            feed,
             chunks,
             remaining: select.limit,
             done: false,
@@ -793,33 +864,45 @@ fn push(
         .into_response()
 }
 
-/// Feeds one record to the push queries reading its topic.
+/// Feeds one input record to the push queries on streams reading its topic.
 fn feed_pushes(pushes: &mut [Push], topic: &str, record: &crate::query::InputRecord<'_>) {
     let mut out = Vec::new();
     let mut dead = Vec::new();
-    for push in pushes.iter_mut().filter(|p| p.topic == topic && !p.done) {
+    for push in pushes.iter_mut().filter(|p| !p.done) {
+        let Feed::Stream { topic: read, query } = &mut push.feed else {
+            continue;
+        };
+        if read != topic {
+            continue;
+        }
         out.clear();
         dead.clear();
-        push.query.process(record, &mut out, &mut dead);
+        query.process(record, &mut out, &mut dead);
         for output in &out {
-            if push.done {
-                break;
-            }
             let mut columns: Vec<Value> = output.key.iter().map(|v| v.to_json()).collect();
             columns.extend(output.value.iter().flatten().map(|v| v.to_json()));
-            if push.chunks.send(push.style.row(&columns)).is_err() {
-                push.done = true;
+            if !push.send(&columns) {
                 break;
             }
-            if let Some(remaining) = push.remaining.as_mut() {
-                *remaining -= 1;
-                if *remaining == 0 {
-                    let _ = push
-                        .chunks
-                        .send(",\n{\"finalMessage\":\"Limit Reached\"}]".to_string());
-                    push.done = true;
-                }
+        }
+    }
+}
+
+/// Feeds a change a persistent query made to its table to the push queries on that table.
+fn feed_table_pushes(pushes: &mut [Push], query_id: &str, change: &crate::query::OutputRecord) {
+    for push in pushes.iter_mut().filter(|p| !p.done) {
+        let Feed::Table { owner, view } = &push.feed else {
+            continue;
+        };
+        if owner != query_id {
+            continue;
+        }
+        match view.evaluate(change) {
+            Ok(Some(columns)) => {
+                push.send(&columns);
             }
+            Ok(None) => {}
+            Err(e) => eprintln!("advisor-engine: a push query skipped a row: {e}"),
         }
     }
 }
@@ -959,7 +1042,13 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) -> std::thread::Join
             let push_topics: std::collections::BTreeSet<String> = match shared.pushes.lock() {
                 Ok(mut pushes) => {
                     pushes.retain(|p| !p.done && !p.chunks.is_closed());
-                    pushes.iter().map(|p| p.topic.clone()).collect()
+                    pushes
+                        .iter()
+                        .filter_map(|p| match &p.feed {
+                            Feed::Stream { topic, .. } => Some(topic.clone()),
+                            Feed::Table { .. } => None,
+                        })
+                        .collect()
                 }
                 Err(_) => return,
             };
@@ -993,9 +1082,16 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) -> std::thread::Join
             }
             let processed = match (shared.engine.lock(), shared.pushes.lock()) {
                 (Ok(mut engine), Ok(mut pushes)) => {
-                    worker.process_with(&mut engine, &batch, &mut |topic, record| {
-                        feed_pushes(&mut pushes, topic, record)
-                    })
+                    let pushes = &mut *pushes;
+                    let pushes = std::cell::RefCell::new(pushes);
+                    worker.process_with(
+                        &mut engine,
+                        &batch,
+                        &mut |topic, record| feed_pushes(&mut pushes.borrow_mut(), topic, record),
+                        &mut |query_id, change| {
+                            feed_table_pushes(&mut pushes.borrow_mut(), query_id, change)
+                        },
+                    )
                 }
                 _ => return,
             };

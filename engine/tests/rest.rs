@@ -135,24 +135,37 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
             > created[0]["commandSequenceNumber"].as_u64().unwrap()
     );
 
-    // A push query reads along from now on and stops after LIMIT rows.
+    // Push queries read along from now on and stop after LIMIT rows: on a stream its new
+    // records, on a table its changes as the query that builds it makes them.
     let port = server.port;
-    let _pushed = std::thread::spawn(move || {
-        request(
-            port,
-            "POST",
-            "/query",
-            Some(
-                &json!({"ksql": "SELECT user_id, UCASE(page) AS page FROM clicks WHERE user_id = 'u0' EMIT CHANGES LIMIT 3;"}),
-            ),
-        )
-    });
+    let push = |sql: &'static str| {
+        std::thread::spawn(move || request(port, "POST", "/query", Some(&json!({"ksql": sql}))))
+    };
+    let on_stream = push(
+        "SELECT user_id, UCASE(page) AS page FROM clicks WHERE user_id = 'u0' EMIT CHANGES LIMIT 3;",
+    );
+    let on_table = push(
+        "SELECT user_id, pages FROM pages_per_user WHERE user_id = 'u1' EMIT CHANGES LIMIT 2;",
+    );
     std::thread::sleep(Duration::from_millis(1500));
 
     let lines: Vec<String> = (0..60)
         .map(|i| json!({"user_id": format!("u{}", i % 3), "page": format!("/p{}", i % 4), "at": 1_000 + i}).to_string())
         .collect();
     tansu.produce("clicks", &lines);
+    let (status, streamed) = on_stream.join().unwrap();
+    assert_eq!(status, 200, "{streamed}");
+    assert_eq!(streamed.matches("\"row\"").count(), 3, "{streamed}");
+    assert!(streamed.contains("[\"u0\",\"/P0\"]"), "{streamed}");
+    assert!(streamed.contains("Limit Reached"), "{streamed}");
+    let (status, changes) = on_table.join().unwrap();
+    assert_eq!(status, 200, "{changes}");
+    assert!(
+        changes.contains("{\"row\":{\"columns\":[\"u1\",1]}}")
+            && changes.contains("{\"row\":{\"columns\":[\"u1\",2]}}"),
+        "{changes}"
+    );
+    assert!(changes.contains("Limit Reached"), "{changes}");
     let records = tansu.read_all("PAGES_PER_USER", 3);
     let mut last = std::collections::BTreeMap::new();
     for (key, value) in &records {
