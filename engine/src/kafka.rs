@@ -313,13 +313,7 @@ impl Worker {
             .set("auto.offset.reset", "earliest")
             .create()
             .map_err(client("create the consumer"))?;
-        // Java's default partitioner, so keys land where ksqlDB would put them.
-        let producer: BaseProducer<Deliveries> = config(options)
-            .set("partitioner", "murmur2_random")
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .create_with_context(Deliveries::default())
-            .map_err(client("create the producer"))?;
+        let producer = producer(options)?;
         Ok(Worker {
             options: options.clone(),
             consumer,
@@ -498,20 +492,7 @@ impl Worker {
         if self.dirty.is_empty() && self.uncommitted.is_empty() {
             return Ok(false);
         }
-        self.producer
-            .flush(Duration::from_secs(60))
-            .map_err(client("deliver the output records"))?;
-        let failed = self.producer.context().failed.swap(0, Ordering::SeqCst);
-        if failed > 0 {
-            let last = self
-                .producer
-                .context()
-                .last_error
-                .lock()
-                .map(|l| l.clone())
-                .unwrap_or_default();
-            return Err(KafkaError::Delivery { failed, last });
-        }
+        deliver(&self.producer, "deliver the output records")?;
         save(engine, &self.options.state_dir, &self.dirty)?;
         self.dirty.clear();
         let mut offsets = TopicPartitionList::new();
@@ -527,6 +508,90 @@ impl Worker {
         }
         self.uncommitted.clear();
         Ok(true)
+    }
+}
+
+/// A producer as ksqlDB's: Java's default partitioner, so keys land where ksqlDB would put
+/// them; idempotent, acknowledged by all replicas.
+fn producer(options: &KafkaOptions) -> Result<BaseProducer<Deliveries>, KafkaError> {
+    config(options)
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create_with_context(Deliveries::default())
+        .map_err(client("create the producer"))
+}
+
+/// Waits until everything queued is acknowledged; any failed delivery is an error.
+fn deliver(producer: &BaseProducer<Deliveries>, action: &'static str) -> Result<(), KafkaError> {
+    producer
+        .flush(Duration::from_secs(60))
+        .map_err(client(action))?;
+    let failed = producer.context().failed.swap(0, Ordering::SeqCst);
+    if failed > 0 {
+        let last = producer
+            .context()
+            .last_error
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        return Err(KafkaError::Delivery { failed, last });
+    }
+    Ok(())
+}
+
+/// Writes rows into a stream's topic, as ksqlDB's /inserts-stream does: the row's fields
+/// match the stream's columns case-insensitively and are checked against their types; the
+/// key column becomes the record key, the rest the JSON value.
+pub struct Inserter {
+    producer: BaseProducer<Deliveries>,
+}
+
+impl Inserter {
+    pub fn new(options: &KafkaOptions) -> Result<Inserter, KafkaError> {
+        Ok(Inserter {
+            producer: producer(options)?,
+        })
+    }
+
+    /// Queues one row (a JSON object); the error says what is wrong with it.
+    pub fn insert(&self, target: &crate::query::SourceDef, row: &[u8]) -> Result<(), String> {
+        use crate::format::Decoder;
+        let columns = target.schema.columns.clone();
+        let values = crate::format::JsonDecoder::new(columns)
+            .decode(row)
+            .map_err(|e| e.to_string())?;
+        let mut key = None;
+        let mut names = Vec::new();
+        let mut fields = Vec::new();
+        for (column, value) in target.schema.columns.iter().zip(values) {
+            if column.key {
+                key = match target.key_format.as_str() {
+                    "KAFKA" => kafka_key(&value, &column.sql_type),
+                    _ => {
+                        let mut bytes = Vec::new();
+                        crate::format::write_json_value(&mut bytes, &value);
+                        Some(bytes)
+                    }
+                };
+            } else {
+                names.push(column.name.clone());
+                fields.push(value);
+            }
+        }
+        let mut value = Vec::new();
+        crate::format::write_json_object(&mut value, &names, &fields);
+        let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> =
+            BaseRecord::to(&target.topic).payload(&value);
+        if let Some(key) = &key {
+            record = record.key(key);
+        }
+        send(&self.producer, record).map_err(|e| e.to_string())
+    }
+
+    /// Waits until every queued row is acknowledged.
+    pub fn flush(&self) -> Result<(), KafkaError> {
+        deliver(&self.producer, "deliver the inserted rows")
     }
 }
 

@@ -147,6 +147,8 @@ pub struct Shared {
     command_log: Option<PathBuf>,
     /// Set on SIGTERM or Ctrl-C: the worker checkpoints and leaves the consumer group.
     stopping: std::sync::atomic::AtomicBool,
+    /// The producer of /inserts-stream, made on first use.
+    inserter: Mutex<Option<Arc<crate::kafka::Inserter>>>,
 }
 
 /// Statements that change the catalog, and so go to the command log.
@@ -907,6 +909,96 @@ fn feed_table_pushes(pushes: &mut [Push], query_id: &str, change: &crate::query:
     }
 }
 
+/// ksqlDB's /inserts-stream: the first line names the target stream (`{"target": "S"}`),
+/// each further line is a row. Each row is acknowledged on its own line with its sequence
+/// number, `{"status":"ok","seq":0}`, or refused with the reason; the rows are delivered
+/// to Kafka before the answer ends.
+async fn inserts_stream(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let mut lines = body
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace));
+    let target_name = lines
+        .next()
+        .and_then(|line| serde_json::from_slice::<Value>(line).ok())
+        .and_then(|first| first["target"].as_str().map(str::to_uppercase));
+    let Some(target_name) = target_name else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            40000,
+            "the first line must name the target stream: {\"target\": \"STREAM\"}".into(),
+            "",
+        );
+    };
+    let target = match shared.engine.lock() {
+        Ok(engine) => engine.sources.get(&target_name).cloned(),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let target = match target {
+        Some(target) if target.kind == SourceKind::Stream => target,
+        Some(_) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                40001,
+                format!("{target_name} is a table: inserts go to streams"),
+                "",
+            )
+        }
+        None => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                40001,
+                format!("Cannot insert into an unknown stream: {target_name}"),
+                "",
+            )
+        }
+    };
+    let inserter = match inserter(&shared) {
+        Ok(inserter) => inserter,
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, 40001, message, ""),
+    };
+    let rows: Vec<Vec<u8>> = lines.map(<[u8]>::to_vec).collect();
+    let answered = tokio::task::spawn_blocking(move || {
+        let mut acks = String::new();
+        for (seq, row) in rows.iter().enumerate() {
+            let ack = match inserter.insert(&target, row) {
+                Ok(()) => json!({"status": "ok", "seq": seq}),
+                Err(message) => {
+                    json!({"status": "error", "seq": seq, "error_code": 40000, "message": message})
+                }
+            };
+            acks.push_str(&ack.to_string());
+            acks.push('\n');
+        }
+        inserter.flush().map(|()| acks)
+    })
+    .await;
+    match answered {
+        Ok(Ok(acks)) => (
+            [(header::CONTENT_TYPE, "application/vnd.ksqlapi.delimited.v1")],
+            acks,
+        )
+            .into_response(),
+        Ok(Err(e)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, 50000, e.to_string(), ""),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn inserter(shared: &Shared) -> Result<Arc<crate::kafka::Inserter>, String> {
+    let Some(options) = &shared.kafka else {
+        return Err("inserts need Kafka: start serve with --bootstrap-servers".into());
+    };
+    let mut slot = shared
+        .inserter
+        .lock()
+        .map_err(|_| "the inserter is poisoned".to_string())?;
+    if let Some(inserter) = slot.as_ref() {
+        return Ok(inserter.clone());
+    }
+    let inserter = Arc::new(crate::kafka::Inserter::new(options).map_err(|e| e.to_string())?);
+    *slot = Some(inserter.clone());
+    Ok(inserter)
+}
+
 async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({
         "KsqlServerInfo": {
@@ -1001,6 +1093,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/query", post(query))
         .route("/query-stream", post(query_stream))
         .route("/close-query", post(close_query))
+        .route("/inserts-stream", post(inserts_stream))
         .route("/info", get(info))
         .route("/healthcheck", get(healthcheck))
         .route("/metrics", get(metrics))
@@ -1126,6 +1219,7 @@ pub async fn serve(
             .as_ref()
             .map(|options| options.state_dir.join("commands.sql")),
         stopping: std::sync::atomic::AtomicBool::new(false),
+        inserter: Mutex::new(None),
     });
     let replayed = shared.replay_commands()?;
     if replayed > 0 {

@@ -77,8 +77,12 @@ impl Server {
 }
 
 fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    raw_request(port, method, path, &payload)
+}
+
+fn raw_request(port: u16, method: &str, path: &str, payload: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         stream,
         "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/vnd.ksql.v1+json\r\nContent-Length: {}\r\n\r\n{payload}",
@@ -233,10 +237,36 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
     assert_eq!(shown[0]["tables"].as_array().unwrap().len(), 2, "{shown}");
     assert_eq!(shown[1]["queries"][0]["id"], "CTAS_PAGES_PER_USER_0");
     assert_eq!(pages_of(&server, "u0"), Some(20));
-    tansu.produce(
-        "clicks",
-        &[json!({"user_id": "u0", "page": "/again", "at": 5_000}).to_string()],
+    // A row through /inserts-stream, as ksqlDB clients insert; a row of the wrong type is
+    // refused on its own line and the others go in.
+    let (status, acks) = raw_request(
+        server.port,
+        "POST",
+        "/inserts-stream",
+        "{\"target\": \"clicks\"}\n{\"user_id\": \"u0\", \"page\": \"/again\", \"at\": 5000}\n\
+         {\"user_id\": \"u0\", \"at\": \"five\"}\n",
     );
+    assert_eq!(status, 200, "{acks}");
+    let acks: Vec<Value> = acks
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(acks[0], json!({"status": "ok", "seq": 0}));
+    assert_eq!(acks[1]["status"], "error");
+    assert_eq!(acks[1]["seq"], 1);
+    assert!(
+        acks[1]["message"].as_str().unwrap().contains("AT"),
+        "{}",
+        acks[1]
+    );
+    let (status, refused) = raw_request(
+        server.port,
+        "POST",
+        "/inserts-stream",
+        "{\"target\": \"pages_per_user\"}\n{}\n",
+    );
+    assert_eq!(status, 400);
+    assert!(refused.contains("inserts go to streams"), "{refused}");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while pages_of(&server, "u0") != Some(21) {
         assert!(
