@@ -114,40 +114,43 @@ fn kafka_key(value: &Value, sql_type: &SqlType) -> Option<Vec<u8>> {
     })
 }
 
-/// Key bytes as ksqlDB writes them: KAFKA (one column, raw) or JSON, then for windowed
-/// tables the window start as 8 big-endian bytes.
-pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
-    let key_types: Vec<&SqlType> = query
-        .sink
-        .schema
-        .key_columns()
-        .map(|(_, c)| &c.sql_type)
-        .collect();
-    let mut bytes = match (query.sink.key_format.as_str(), record.key.as_slice()) {
+/// Key columns as ksqlDB writes them: a single column in KAFKA format raw (`key_type` is
+/// its type), anything else as JSON; `None` without key columns.
+fn key_bytes(
+    key_format: &str,
+    key_type: Option<&SqlType>,
+    names: &[String],
+    key: &[Value],
+) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    match (key_format, key) {
         (_, []) => return None,
-        ("KAFKA", [single]) => kafka_key(
-            single,
-            key_types.first().copied().unwrap_or(&SqlType::String),
-        )?,
-        (_, [single]) => {
-            let mut bytes = Vec::new();
-            crate::format::write_json_value(&mut bytes, single);
-            bytes
-        }
-        (_, many) => {
-            let mut bytes = Vec::new();
-            crate::format::write_json_object(&mut bytes, &query.key_names, many);
-            bytes
-        }
-    };
-    if let Some((start, _)) = record.window {
-        bytes.extend(start.to_be_bytes());
+        ("KAFKA", [single]) => return kafka_key(single, key_type.unwrap_or(&SqlType::String)),
+        (_, [single]) => crate::format::write_json_value(&mut bytes, single),
+        (_, many) => crate::format::write_json_object(&mut bytes, names, many),
     }
     Some(bytes)
 }
 
-pub fn encode_value(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
-    query.encode_value(record)
+/// An output's key bytes: the key columns, then for windowed tables the window start as 8
+/// big-endian bytes.
+pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
+    let key_type = query
+        .sink
+        .schema
+        .key_columns()
+        .next()
+        .map(|(_, c)| &c.sql_type);
+    let mut bytes = key_bytes(
+        &query.sink.key_format,
+        key_type,
+        &query.key_names,
+        &record.key,
+    )?;
+    if let Some((start, _)) = record.window {
+        bytes.extend(start.to_be_bytes());
+    }
+    Some(bytes)
 }
 
 fn state_path(dir: &Path, query: &str) -> PathBuf {
@@ -467,7 +470,7 @@ impl Worker {
         for (index, outputs) in pending {
             let query = &engine.queries[index];
             for (key, output) in &outputs.records {
-                let value = encode_value(query, output);
+                let value = query.encode_value(output);
                 let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&query.sink.topic);
                 if let Some(key) = key {
                     next = next.key(key);
@@ -554,39 +557,49 @@ impl Inserter {
         })
     }
 
-    /// Queues one row (a JSON object); the error says what is wrong with it.
-    pub fn insert(&self, target: &crate::query::SourceDef, row: &[u8]) -> Result<(), String> {
+    /// Queues rows (JSON objects) for a stream; each answer says what is wrong with its row.
+    pub fn insert(
+        &self,
+        target: &crate::query::SourceDef,
+        rows: &[Vec<u8>],
+    ) -> Vec<Result<(), String>> {
         use crate::format::Decoder;
-        let columns = target.schema.columns.clone();
-        let values = crate::format::JsonDecoder::new(columns)
-            .decode(row)
-            .map_err(|e| e.to_string())?;
-        let mut key = None;
-        let mut names = Vec::new();
-        let mut fields = Vec::new();
-        for (column, value) in target.schema.columns.iter().zip(values) {
-            if column.key {
-                key = match target.key_format.as_str() {
-                    "KAFKA" => kafka_key(&value, &column.sql_type),
-                    _ => {
-                        let mut bytes = Vec::new();
-                        crate::format::write_json_value(&mut bytes, &value);
-                        Some(bytes)
+        let decoder = crate::format::JsonDecoder::new(target.schema.columns.clone());
+        let key_columns: Vec<&crate::value::Column> =
+            target.schema.key_columns().map(|(_, c)| c).collect();
+        let key_names: Vec<String> = key_columns.iter().map(|c| c.name.clone()).collect();
+        let value_names: Vec<String> = target
+            .schema
+            .value_columns()
+            .map(|(_, c)| c.name.clone())
+            .collect();
+        rows.iter()
+            .map(|row| {
+                let decoded = decoder.decode(row).map_err(|e| e.to_string())?;
+                let (mut keys, mut values) = (Vec::new(), Vec::new());
+                for (column, value) in target.schema.columns.iter().zip(decoded) {
+                    if column.key {
+                        keys.push(value);
+                    } else {
+                        values.push(value);
                     }
-                };
-            } else {
-                names.push(column.name.clone());
-                fields.push(value);
-            }
-        }
-        let mut value = Vec::new();
-        crate::format::write_json_object(&mut value, &names, &fields);
-        let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> =
-            BaseRecord::to(&target.topic).payload(&value);
-        if let Some(key) = &key {
-            record = record.key(key);
-        }
-        send(&self.producer, record).map_err(|e| e.to_string())
+                }
+                let key = key_bytes(
+                    &target.key_format,
+                    key_columns.first().map(|c| &c.sql_type),
+                    &key_names,
+                    &keys,
+                );
+                let mut value = Vec::new();
+                crate::format::write_json_object(&mut value, &value_names, &values);
+                let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> =
+                    BaseRecord::to(&target.topic).payload(&value);
+                if let Some(key) = &key {
+                    record = record.key(key);
+                }
+                send(&self.producer, record).map_err(|e| e.to_string())
+            })
+            .collect()
     }
 
     /// Waits until every queued row is acknowledged.

@@ -859,23 +859,6 @@ impl PersistentQuery {
         }
     }
 
-    /// The output's key as JSON: one column as its value, several as an object.
-    pub fn key_json(&self, record: &OutputRecord) -> serde_json::Value {
-        match record.key.as_slice() {
-            [] => serde_json::Value::Null,
-            [single] => single.to_json(),
-            many => named_object(&self.key_names, many),
-        }
-    }
-
-    /// The output's value columns as a JSON object; `None` for a tombstone.
-    pub fn value_json(&self, record: &OutputRecord) -> Option<serde_json::Value> {
-        record
-            .value
-            .as_ref()
-            .map(|values| named_object(&self.value_names, values))
-    }
-
     /// The output's value in the sink's format; `None` for a tombstone.
     pub fn encode_value(&self, record: &OutputRecord) -> Option<Vec<u8>> {
         let values = record.value.as_ref()?;
@@ -915,16 +898,6 @@ impl PersistentQuery {
         self.offsets = snapshot.offsets.clone();
         Ok(snapshot.offsets)
     }
-}
-
-fn named_object(names: &[String], values: &[Value]) -> serde_json::Value {
-    serde_json::Value::Object(
-        names
-            .iter()
-            .zip(values)
-            .map(|(n, v)| (n.clone(), v.to_json()))
-            .collect(),
-    )
 }
 
 /// KEY_FORMAT KAFKA: a single key column in Kafka's own serialization.
@@ -1048,7 +1021,10 @@ impl AggregateStage {
             }
         }
         let closed_some = self.window.is_some() && open == 0;
-        self.sweep(out)?;
+        // Checked here, where the state is at hand: most records close no window.
+        if self.window.is_some() && state.stream_time - grace >= state.next_close {
+            self.sweep(out)?;
+        }
         Ok(closed_some)
     }
 
@@ -1061,9 +1037,6 @@ impl AggregateStage {
         let size = window.size();
         let state = self.state.partition(0);
         let horizon = state.stream_time - window.grace;
-        if horizon < state.next_close {
-            return Ok(());
-        }
         let mut closed: Vec<(i64, Box<[u8]>, Entry)> = Vec::new();
         let mut next_close = i64::MAX;
         let final_rows = self.emit == Emit::Final;

@@ -213,11 +213,33 @@ impl Shared {
     }
 }
 
+/// `/ksql` and `/query` take `{"ksql": ...}`; `/query-stream` takes `{"sql": ...}`. Other
+/// fields (streamsProperties, commandSequenceNumber) are accepted and not needed.
 #[derive(Deserialize)]
-struct KsqlRequest {
+struct StatementsRequest {
+    #[serde(alias = "sql")]
     ksql: String,
-    #[serde(default, rename = "streamsProperties")]
-    _streams_properties: Option<Value>,
+}
+
+/// The request's statements, with its text for error answers; or the error answer.
+fn statements_of(body: &[u8]) -> Result<(String, Vec<Located>), Box<Response>> {
+    let request: StatementsRequest = serde_json::from_slice(body).map_err(|e| {
+        Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            40000,
+            format!("the request is not valid JSON: {e}"),
+            "",
+        ))
+    })?;
+    match parse(&request.ksql) {
+        Ok(statements) => Ok((request.ksql, statements)),
+        Err(e) => Err(Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            40001,
+            e.to_string(),
+            &request.ksql,
+        ))),
+    }
 }
 
 fn error_response(status: StatusCode, code: u32, message: String, statement: &str) -> Response {
@@ -463,22 +485,9 @@ impl Shared {
 }
 
 async fn ksql(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
-    let request: KsqlRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                40000,
-                format!("the request is not valid JSON: {e}"),
-                "",
-            )
-        }
-    };
-    let statements = match parse(&request.ksql) {
-        Ok(statements) => statements,
-        Err(e) => {
-            return error_response(StatusCode::BAD_REQUEST, 40001, e.to_string(), &request.ksql)
-        }
+    let statements = match statements_of(&body) {
+        Ok((_, statements)) => statements,
+        Err(answer) => return *answer,
     };
     let mut entities = Vec::new();
     for located in &statements {
@@ -661,13 +670,6 @@ fn pull(
     Ok((format!("query_{}", owner.id), view.columns, rows))
 }
 
-/// `/query` takes `{"ksql": ...}`; `/query-stream` takes `{"sql": ...}`.
-#[derive(Deserialize)]
-struct QueryRequest {
-    #[serde(alias = "sql")]
-    ksql: String,
-}
-
 async fn query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
     run_query(&shared, &body, Style::Query)
 }
@@ -677,29 +679,16 @@ async fn query_stream(State(shared): State<Arc<Shared>>, body: axum::body::Bytes
 }
 
 fn run_query(shared: &Arc<Shared>, body: &[u8], style: Style) -> Response {
-    let request: QueryRequest = match serde_json::from_slice(body) {
-        Ok(request) => request,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                40000,
-                format!("the request is not valid JSON: {e}"),
-                "",
-            )
-        }
-    };
-    let statements = match parse(&request.ksql) {
-        Ok(statements) => statements,
-        Err(e) => {
-            return error_response(StatusCode::BAD_REQUEST, 40001, e.to_string(), &request.ksql)
-        }
+    let (text, statements) = match statements_of(body) {
+        Ok(parsed) => parsed,
+        Err(answer) => return *answer,
     };
     let [located] = statements.as_slice() else {
         return error_response(
             StatusCode::BAD_REQUEST,
             40001,
             "a query request takes exactly one SELECT".into(),
-            &request.ksql,
+            &text,
         );
     };
     let Statement::Select(select) = &located.statement else {
@@ -959,8 +948,8 @@ async fn inserts_stream(State(shared): State<Arc<Shared>>, body: axum::body::Byt
     let rows: Vec<Vec<u8>> = lines.map(<[u8]>::to_vec).collect();
     let answered = tokio::task::spawn_blocking(move || {
         let mut acks = String::new();
-        for (seq, row) in rows.iter().enumerate() {
-            let ack = match inserter.insert(&target, row) {
+        for (seq, inserted) in inserter.insert(&target, &rows).into_iter().enumerate() {
+            let ack = match inserted {
                 Ok(()) => json!({"status": "ok", "seq": seq}),
                 Err(message) => {
                     json!({"status": "error", "seq": seq, "error_code": 40000, "message": message})

@@ -83,14 +83,14 @@ fn plan_text(plan: &Plan, format: OutputFormat) -> String {
 
 /// Spinners on a terminal, plain lines on stderr otherwise.
 struct Bars {
-    visible: bool,
+    format: OutputFormat,
     current: Option<ProgressBar>,
 }
 
 impl Bars {
     fn new(format: OutputFormat) -> Bars {
         Bars {
-            visible: format != OutputFormat::Json && std::io::stderr().is_terminal(),
+            format,
             current: None,
         }
     }
@@ -99,8 +99,8 @@ impl Bars {
 impl Progress for Bars {
     fn start(&mut self, change: &Change) {
         let message = format!("{} {}", change.kind.label(), change.name);
-        if self.visible {
-            let bar = super::spinner(OutputFormat::Table);
+        if super::spinners_shown(self.format) {
+            let bar = super::spinner(self.format);
             bar.set_message(message);
             self.current = Some(bar);
         } else {
@@ -180,11 +180,7 @@ pub fn deploy(args: &DeployArgs, format: OutputFormat) -> anyhow::Result<()> {
             })?;
         let waited = !args.no_wait;
         if waited && !deployed.is_empty() {
-            let bar = if bars.visible {
-                super::spinner(OutputFormat::Table)
-            } else {
-                ProgressBar::hidden()
-            };
+            let bar = super::spinner(format);
             let cluster = desired.names.cluster.clone();
             let result = aws::wait_for_rollouts(&clients, &cluster, &deployed, args.timeout, |pending| {
                 bar.set_message(format!("waiting: {pending}"));

@@ -17,10 +17,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::{Cli, Command, FlinkCommand, KsqlCommand, SubmitCommand};
 use crate::output::OutputFormat;
 
+/// Whether progress shows as spinners: not for JSON output, and only on a terminal.
+fn spinners_shown(format: OutputFormat) -> bool {
+    format != OutputFormat::Json && std::io::stderr().is_terminal()
+}
+
 /// A spinner on stderr while something long runs; hidden for JSON output or without a
 /// terminal, so scripts and logs see only the result.
 fn spinner(format: OutputFormat) -> ProgressBar {
-    if format == OutputFormat::Json || !std::io::stderr().is_terminal() {
+    if !spinners_shown(format) {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();

@@ -83,7 +83,7 @@ pub fn sql_runner_args(pieces: &[Piece], job_name: &str) -> Vec<String> {
     let mut args = Vec::new();
     let names_itself = pieces
         .iter()
-        .any(|p| normalized(&p.text).contains("'PIPELINE.NAME'"));
+        .any(|p| normalized(&strip_comments(&p.text)).contains("'PIPELINE.NAME'"));
     if !names_itself {
         args.push(encode(
             0,
@@ -114,10 +114,9 @@ pub fn sql_runner_args(pieces: &[Piece], job_name: &str) -> Vec<String> {
     args
 }
 
-/// Upper case, comments gone, one space between words, no trailing `;`.
+/// Upper case, one space between words, no trailing `;` (of text without comments).
 fn normalized(text: &str) -> String {
-    strip_comments(text)
-        .split_whitespace()
+    text.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .trim_end_matches(';')
