@@ -155,7 +155,7 @@ pub fn literal(literal: &Literal) -> Value {
         Literal::Boolean(b) => Value::Boolean(*b),
         Literal::Integer(i) => Value::Integer(*i),
         Literal::Decimal(d) => Value::Double(*d),
-        Literal::String(s) => Value::String(s.clone()),
+        Literal::String(s) => Value::String(s.clone().into()),
     }
 }
 
@@ -339,7 +339,7 @@ pub fn cast(value: Value, to: &SqlType) -> Result<Value, EvalError> {
                 .map_err(|_| failed(&Value::Integer(i)))?
                 .into(),
         ),
-        (v, SqlType::String) => Value::String(v.to_string()),
+        (v, SqlType::String) => Value::String(compact_str::ToCompactString::to_compact_string(&v)),
         (v @ Value::Integer(_), SqlType::Bigint) => v,
         (v @ Value::Double(_), SqlType::Double) => v,
         (v @ Value::Boolean(_), SqlType::Boolean) => v,
@@ -353,7 +353,7 @@ fn arithmetic(op: BinaryOp, a: Value, b: Value) -> Result<Value, EvalError> {
         return Ok(Value::Null);
     }
     if op == BinaryOp::Concat {
-        return Ok(Value::String(format!("{a}{b}")));
+        return Ok(Value::String(format!("{a}{b}").into()));
     }
     match (&a, &b) {
         (Value::Integer(x), Value::Integer(y)) => {
@@ -370,7 +370,7 @@ fn arithmetic(op: BinaryOp, a: Value, b: Value) -> Result<Value, EvalError> {
             }))
         }
         (Value::String(x), Value::String(y)) if op == BinaryOp::Add => {
-            Ok(Value::String(format!("{x}{y}")))
+            Ok(Value::String(format!("{x}{y}").into()))
         }
         _ => {
             let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) else {
@@ -432,16 +432,16 @@ fn call(function: Function, args: Vec<Value>) -> Result<Value, EvalError> {
             .ok_or_else(|| EvalError::Type(format!("{function:?} takes a number, got {}", args[i])))
     };
     Ok(match function {
-        Upper => Value::String(text()?.to_uppercase()),
-        Lower => Value::String(text()?.to_lowercase()),
+        Upper => Value::String(text()?.to_uppercase().into()),
+        Lower => Value::String(text()?.to_lowercase().into()),
         Len => Value::Integer(text()?.chars().count() as i64),
-        Trim => Value::String(text()?.trim().to_string()),
-        Ltrim => Value::String(text()?.trim_start().to_string()),
-        Rtrim => Value::String(text()?.trim_end().to_string()),
+        Trim => Value::String(text()?.trim().into()),
+        Ltrim => Value::String(text()?.trim_start().into()),
+        Rtrim => Value::String(text()?.trim_end().into()),
         Replace => {
             let from = string_arg(&args[1]).unwrap_or_default();
             let to = string_arg(&args[2]).unwrap_or_default();
-            Value::String(text()?.replace(from, to))
+            Value::String(text()?.replace(from, to).into())
         }
         Substring => {
             let chars: Vec<char> = text()?.chars().collect();
@@ -494,7 +494,7 @@ fn call(function: Function, args: Vec<Value>) -> Result<Value, EvalError> {
             } else {
                 crate::datetime::format_millis(instant, pattern, args.get(2).and_then(string_arg))
             };
-            Value::String(text.map_err(EvalError::Type)?)
+            Value::String(text.map_err(EvalError::Type)?.into())
         }
         StringToTimestamp => Value::Integer(
             crate::datetime::parse_millis(

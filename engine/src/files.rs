@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::format::{write_json_object, write_json_value};
+use crate::format::write_json_value;
 
 use serde_json::Value as Json;
 
@@ -95,7 +95,7 @@ pub fn write_output(out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputR
     match record.key.as_slice() {
         [] => out.extend_from_slice(b"null"),
         [single] => write_json_value(out, single),
-        many => write_json_object(out, &query.key_names, many),
+        many => query.json_keys.write_object(out, many),
     }
     if let Some((start, end)) = record.window {
         out.extend_from_slice(b",\"window\":{\"start\":");
@@ -106,7 +106,7 @@ pub fn write_output(out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputR
     }
     out.extend_from_slice(b",\"value\":");
     match &record.value {
-        Some(values) => write_json_object(out, &query.value_names, values),
+        Some(values) => query.json_values.write_object(out, values),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"timestamp\":");
@@ -195,7 +195,13 @@ pub fn run(
         let mut line = Vec::new();
         let mut reader = BufReader::new(file);
         let mut offset = 0u64;
+        // Values without an envelope are stamped with the time they are read; the clock is
+        // read once per thousand lines, not per line.
+        let mut arrival = now_millis();
         loop {
+            if offset % 1000 == 0 {
+                arrival = now_millis();
+            }
             line.clear();
             let read = reader
                 .read_until(b'\n', &mut line)
@@ -217,7 +223,7 @@ pub fn run(
             };
             let (partition, timestamp, key, value): (u32, i64, Option<Vec<u8>>, Option<Vec<u8>>) =
                 match &envelope {
-                    None => (0, now_millis(), None, Some(trimmed.to_vec())),
+                    None => (0, arrival, None, None),
                     Some(Ok(Json::Object(record))) => (
                         record.get("partition").and_then(Json::as_u64).unwrap_or(0) as u32,
                         record
@@ -243,7 +249,10 @@ pub fn run(
                 offset,
                 timestamp,
                 key: key.as_deref(),
-                value: value.as_deref(),
+                value: match endpoint.kind {
+                    InputKind::Values => Some(trimmed),
+                    InputKind::Records => value.as_deref(),
+                },
             };
             for &index in &readers {
                 out.clear();

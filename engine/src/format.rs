@@ -27,44 +27,92 @@ pub enum DecodeError {
 }
 
 pub trait Decoder: Send {
-    /// A row with one value per column of `columns` given at construction; absent fields
-    /// are null, as in ksqlDB.
-    fn decode(&self, bytes: &[u8]) -> Result<Row, DecodeError>;
+    /// Fills the decoder's columns at their places in `row` (absent fields are null, as in
+    /// ksqlDB); other places are left alone, so one row buffer serves every record.
+    fn decode_into(&self, bytes: &[u8], row: &mut [Value]) -> Result<(), DecodeError>;
+
+    /// How wide a row `decode_into` expects.
+    fn width(&self) -> usize;
+
+    fn decode(&self, bytes: &[u8]) -> Result<Row, DecodeError> {
+        let mut row = vec![Value::Null; self.width()];
+        self.decode_into(bytes, &mut row)?;
+        Ok(row)
+    }
 }
 
 pub trait Encoder: Send {
-    /// Appends the value columns, named, to `out`.
-    fn encode_into(&self, names: &[String], values: &[Value], out: &mut Vec<u8>);
+    /// Appends the value columns (those named at construction, in order) to `out`.
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>);
 
-    fn encode(&self, names: &[String], values: &[Value]) -> Vec<u8> {
+    fn encode(&self, values: &[Value]) -> Vec<u8> {
         let mut out = Vec::new();
-        self.encode_into(names, values, &mut out);
+        self.encode_into(values, &mut out);
         out
     }
 }
 
 /// JSON objects; field names match columns case-insensitively, as ksqlDB's JSON format does.
+///
+/// Flat records (strings without escapes, plain numbers, booleans, nulls) take a hand-written
+/// scanner that reads each value straight into its column; anything else (nested values,
+/// escapes, numbers a double cannot hold exactly, malformed text) goes through serde_json,
+/// which also words every error. Both paths type values through `TypedSeed`, so they agree.
 pub struct JsonDecoder {
-    columns: Vec<Column>,
+    fields: Vec<Field>,
+    width: usize,
 }
 
-impl JsonDecoder {
-    pub fn new(columns: Vec<Column>) -> JsonDecoder {
-        JsonDecoder { columns }
+struct Field {
+    column: Column,
+    /// Where the column sits in the row.
+    place: usize,
+    /// The name in lower case: JSON fields are usually spelled so or as the column is.
+    lower: Box<[u8]>,
+}
+
+impl Field {
+    fn is_named(&self, name: &[u8]) -> bool {
+        let column = self.column.name.as_bytes();
+        column.len() == name.len()
+            && (name == &*self.lower || name == column || name.eq_ignore_ascii_case(column))
     }
 }
 
-impl Decoder for JsonDecoder {
-    fn decode(&self, bytes: &[u8]) -> Result<Row, DecodeError> {
-        if bytes.len() > MAX_RECORD_BYTES {
-            return Err(DecodeError::Oversize(bytes.len()));
+impl JsonDecoder {
+    /// A decoder whose row is exactly `columns`, in order.
+    pub fn new(columns: Vec<Column>) -> JsonDecoder {
+        let width = columns.len();
+        JsonDecoder::placed(columns.into_iter().enumerate(), width)
+    }
+
+    /// A decoder that fills the given places of a row `width` wide.
+    pub fn placed(columns: impl IntoIterator<Item = (usize, Column)>, width: usize) -> JsonDecoder {
+        JsonDecoder {
+            fields: columns
+                .into_iter()
+                .map(|(place, column)| Field {
+                    lower: column.name.to_ascii_lowercase().into_bytes().into(),
+                    column,
+                    place,
+                })
+                .collect(),
+            width,
         }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(DecodeError::Empty);
+    }
+
+    fn clear(&self, row: &mut [Value]) {
+        for field in &self.fields {
+            row[field.place] = Value::Null;
         }
+    }
+
+    fn decode_with_serde(&self, bytes: &[u8], row: &mut [Value]) -> Result<(), DecodeError> {
+        self.clear(row);
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let row = RowSeed {
-            columns: &self.columns,
+        RowSeed {
+            fields: &self.fields,
+            row,
         }
         .deserialize(&mut deserializer)
         .map_err(|e| {
@@ -79,75 +127,358 @@ impl Decoder for JsonDecoder {
         })?;
         deserializer
             .end()
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        Ok(row)
+            .map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+
+    /// The field a name refers to, trying `hint` first.
+    fn field_index(&self, name: &[u8], hint: usize) -> Option<usize> {
+        let matches = |i: &usize| self.fields[*i].is_named(name);
+        Some(hint)
+            .filter(|i| *i < self.fields.len())
+            .filter(matches)
+            .or_else(|| (0..self.fields.len()).find(matches))
+    }
+
+    /// The scanner for flat records; `None` hands the record to serde_json.
+    fn decode_flat(&self, bytes: &[u8], row: &mut [Value]) -> Option<()> {
+        let mut scan = Scanner { bytes, at: 0 };
+        scan.skip_whitespace();
+        scan.expect(b'{')?;
+        scan.skip_whitespace();
+        if scan.peek()? == b'}' {
+            scan.at += 1;
+        } else {
+            // Fields usually come in column order: try the next column first.
+            let mut hint = 0;
+            loop {
+                scan.expect(b'"')?;
+                let name = scan.plain_string()?;
+                scan.skip_whitespace();
+                scan.expect(b':')?;
+                scan.skip_whitespace();
+                let index = self.field_index(name, hint);
+                let value = scan.value(index.map(|i| &self.fields[i].column))?;
+                if let Some(index) = index {
+                    row[self.fields[index].place] = value;
+                    hint = index + 1;
+                }
+                scan.skip_whitespace();
+                match scan.next()? {
+                    b',' => scan.skip_whitespace(),
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        scan.skip_whitespace();
+        (scan.at == bytes.len()).then_some(())
     }
 }
 
+impl Decoder for JsonDecoder {
+    fn decode_into(&self, bytes: &[u8], row: &mut [Value]) -> Result<(), DecodeError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(DecodeError::Oversize(bytes.len()));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(DecodeError::Empty);
+        }
+        self.clear(row);
+        if self.decode_flat(bytes, row).is_some() {
+            return Ok(());
+        }
+        self.decode_with_serde(bytes, row)
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+}
+
+/// A cursor over one record's bytes for the flat-record scanner.
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+/// Powers of ten a double holds exactly: a mantissa below 2^53 times or over one of these is
+/// correctly rounded, and is what serde_json computes for the same text.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// The rest of a string whose opening quote was read, when it has no escapes.
+    fn plain_string(&mut self) -> Option<&'a [u8]> {
+        let start = self.at;
+        let rest = &self.bytes[start..];
+        // Eight bytes at a time while none of them ends the string or needs care.
+        let mut length = 0;
+        while let Some(chunk) = rest.get(length..length + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().ok()?);
+            if needs_care(word) {
+                break;
+            }
+            length += 8;
+        }
+        let stop = length
+            + rest[length..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[stop] != b'"' {
+            return None;
+        }
+        self.at = start + stop + 1;
+        Some(&rest[..stop])
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    fn digits(&mut self, mantissa: &mut u64, count: &mut u32) {
+        let rest = &self.bytes[self.at..];
+        let length = rest
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len());
+        for &digit in &rest[..length] {
+            *mantissa = mantissa
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(digit - b'0'));
+        }
+        *count += length as u32;
+        self.at += length;
+    }
+
+    /// A JSON number as an integer, or as a double when it has a fraction or exponent.
+    fn number(&mut self) -> Option<Number> {
+        let negative = self.peek()? == b'-';
+        if negative {
+            self.at += 1;
+        }
+        let (mut mantissa, mut count) = (0u64, 0u32);
+        match self.peek()? {
+            b'0' => {
+                self.at += 1;
+                count = 1;
+            }
+            b'1'..=b'9' => self.digits(&mut mantissa, &mut count),
+            _ => return None,
+        }
+        if matches!(self.peek(), Some(b'0'..=b'9')) {
+            return None;
+        }
+        let mut exponent = 0i32;
+        let mut decimal = false;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            let before = count;
+            self.digits(&mut mantissa, &mut count);
+            if count == before {
+                return None;
+            }
+            exponent = -i32::try_from(count - before).ok()?;
+            decimal = true;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            let sign = match self.peek()? {
+                b'-' => {
+                    self.at += 1;
+                    -1
+                }
+                b'+' => {
+                    self.at += 1;
+                    1
+                }
+                _ => 1,
+            };
+            let (mut power, mut power_digits) = (0u64, 0u32);
+            self.digits(&mut power, &mut power_digits);
+            if power_digits == 0 || power_digits > 3 {
+                return None;
+            }
+            exponent += sign * i32::try_from(power).ok()?;
+            decimal = true;
+        }
+        // Beyond 18 digits the mantissa may have wrapped; serde_json takes those.
+        if count > 18 {
+            return None;
+        }
+        if !decimal {
+            // serde_json reads -0 as a double.
+            if negative && mantissa == 0 {
+                return None;
+            }
+            let value = i64::try_from(mantissa).ok()?;
+            return Some(Number::Integer(if negative { -value } else { value }));
+        }
+        if mantissa >= 1 << 53 {
+            return None;
+        }
+        let power = *EXACT_POWERS_OF_TEN.get(exponent.unsigned_abs() as usize)?;
+        let magnitude = if exponent >= 0 {
+            mantissa as f64 * power
+        } else {
+            mantissa as f64 / power
+        };
+        Some(Number::Double(if negative {
+            -magnitude
+        } else {
+            magnitude
+        }))
+    }
+
+    /// One value typed as `column` (skipped when `None`); `None` when it is not flat.
+    fn value(&mut self, column: Option<&Column>) -> Option<Value> {
+        type Error = serde_json::Error;
+        fn typed(column: &Column) -> TypedSeed<'_> {
+            TypedSeed(&column.sql_type, &column.name)
+        }
+        let value = match self.peek()? {
+            b'"' => {
+                self.at += 1;
+                let text = self.plain_string()?;
+                let text = std::str::from_utf8(text).ok()?;
+                match column {
+                    Some(c) => typed(c).visit_str::<Error>(text).ok()?,
+                    None => Value::Null,
+                }
+            }
+            b'-' | b'0'..=b'9' => match (self.number()?, column) {
+                (Number::Integer(i), Some(c)) => typed(c).visit_i64::<Error>(i).ok()?,
+                (Number::Double(d), Some(c)) => typed(c).visit_f64::<Error>(d).ok()?,
+                (_, None) => Value::Null,
+            },
+            b't' => {
+                self.literal(b"true")?;
+                match column {
+                    Some(c) => typed(c).visit_bool::<Error>(true).ok()?,
+                    None => Value::Null,
+                }
+            }
+            b'f' => {
+                self.literal(b"false")?;
+                match column {
+                    Some(c) => typed(c).visit_bool::<Error>(false).ok()?,
+                    None => Value::Null,
+                }
+            }
+            b'n' => {
+                self.literal(b"null")?;
+                Value::Null
+            }
+            _ => return None,
+        };
+        Some(value)
+    }
+}
+
+/// True when some byte of the word may be a quote, a backslash or a control character
+/// (the usual zero-byte test; a false alarm only costs a byte-by-byte look).
+fn needs_care(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w & HIGH_BITS;
+    let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
+    quote | backslash | control != 0
+}
+
+enum Number {
+    Integer(i64),
+    Double(f64),
+}
+
 struct RowSeed<'a> {
-    columns: &'a [Column],
+    fields: &'a [Field],
+    row: &'a mut [Value],
 }
 
 impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
-    type Value = Row;
+    type Value = ();
 
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Row, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for RowSeed<'_> {
-    type Value = Row;
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
-        let mut row = vec![Value::Null; self.columns.len()];
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match self
-                .columns
+                .fields
                 .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(&key))
+                .find(|f| f.column.name.eq_ignore_ascii_case(&key))
             {
-                Some(index) => {
-                    let column = &self.columns[index];
-                    row[index] = map.next_value_seed(TypedSeed(&column.sql_type, &column.name))?;
+                Some(field) => {
+                    let column = &field.column;
+                    self.row[field.place] =
+                        map.next_value_seed(TypedSeed(&column.sql_type, &column.name))?;
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(row)
+        Ok(())
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Row, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         Err(E::custom("not-an-object"))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Row, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
         Err(de::Error::custom("not-an-object"))
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Row, E> {
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
         Err(E::custom("not-an-object"))
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Row, E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
         Err(E::custom("not-an-object"))
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Row, E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
         Err(E::custom("not-an-object"))
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Row, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
         Err(E::custom("not-an-object"))
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Row, E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
         Err(E::custom("not-an-object"))
     }
 }
@@ -184,7 +515,7 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
     fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
         match self.0 {
             SqlType::Boolean => Ok(Value::Boolean(b)),
-            SqlType::String => Ok(Value::String(b.to_string())),
+            SqlType::String => Ok(Value::String(b.to_string().into())),
             _ => Err(self.mismatch("a boolean")),
         }
     }
@@ -197,7 +528,7 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
             ))),
             SqlType::Int | SqlType::Bigint => Ok(Value::Integer(i)),
             SqlType::Double => Ok(Value::Double(i as f64)),
-            SqlType::String => Ok(Value::String(i.to_string())),
+            SqlType::String => Ok(Value::String(i.to_string().into())),
             _ => Err(self.mismatch("a number")),
         }
     }
@@ -207,7 +538,7 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
             Ok(i) => self.visit_i64(i),
             Err(_) => match self.0 {
                 SqlType::Double => Ok(Value::Double(u as f64)),
-                SqlType::String => Ok(Value::String(u.to_string())),
+                SqlType::String => Ok(Value::String(u.to_string().into())),
                 _ => Err(E::custom(format!(
                     "field {}: {u} is out of range for {}",
                     self.1, self.0
@@ -219,14 +550,14 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
     fn visit_f64<E: de::Error>(self, d: f64) -> Result<Value, E> {
         match self.0 {
             SqlType::Double => Ok(Value::Double(d)),
-            SqlType::String => Ok(Value::String(d.to_string())),
+            SqlType::String => Ok(Value::String(d.to_string().into())),
             _ => Err(self.mismatch(&format!("the decimal {d}"))),
         }
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
         match self.0 {
-            SqlType::String => Ok(Value::String(s.to_string())),
+            SqlType::String => Ok(Value::String(s.into())),
             _ => Err(self.mismatch(&format!("the string {s:?}"))),
         }
     }
@@ -246,17 +577,64 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
         if *self.0 == SqlType::String {
             let object: serde_json::Map<String, serde_json::Value> =
                 de::Deserialize::deserialize(de::value::MapAccessDeserializer::new(&mut map))?;
-            return Ok(Value::String(serde_json::Value::Object(object).to_string()));
+            return Ok(Value::String(
+                serde_json::Value::Object(object).to_string().into(),
+            ));
         }
         Err(self.mismatch("an object"))
     }
 }
 
-pub struct JsonEncoder;
+pub struct JsonEncoder {
+    fields: JsonFields,
+}
+
+impl JsonEncoder {
+    pub fn new(names: &[String]) -> JsonEncoder {
+        JsonEncoder {
+            fields: JsonFields::new(names),
+        }
+    }
+}
 
 impl Encoder for JsonEncoder {
-    fn encode_into(&self, names: &[String], values: &[Value], out: &mut Vec<u8>) {
-        write_json_object(out, names, values);
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
+        self.fields.write_object(out, values);
+    }
+}
+
+/// Column names escaped once, each as `"NAME":`, for writing many objects with them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonFields {
+    prefixes: Vec<Box<[u8]>>,
+}
+
+impl JsonFields {
+    pub fn new(names: &[String]) -> JsonFields {
+        JsonFields {
+            prefixes: names
+                .iter()
+                .map(|name| {
+                    let mut prefix = Vec::with_capacity(name.len() + 3);
+                    write_json_string(&mut prefix, name);
+                    prefix.push(b':');
+                    prefix.into_boxed_slice()
+                })
+                .collect(),
+        }
+    }
+
+    /// The values as a JSON object, in column order.
+    pub fn write_object(&self, out: &mut Vec<u8>, values: &[Value]) {
+        out.push(b'{');
+        for (i, (prefix, value)) in self.prefixes.iter().zip(values).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(prefix);
+            write_json_value(out, value);
+        }
+        out.push(b'}');
     }
 }
 
@@ -286,8 +664,24 @@ pub fn write_json_value(out: &mut Vec<u8>, value: &Value) {
 }
 
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    let bytes = s.as_bytes();
+    let mut words = bytes.chunks_exact(8);
+    let plain = words.by_ref().all(|w| {
+        w.try_into()
+            .is_ok_and(|w| !needs_care(u64::from_le_bytes(w)))
+    }) && words
+        .remainder()
+        .iter()
+        .all(|&b| b != b'"' && b != b'\\' && b >= 0x20);
+    if plain {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 /// Columns as a JSON object in column order.
@@ -310,7 +704,7 @@ mod tests {
 
     #[test]
     fn the_encoder_writes_what_serde_json_would() {
-        let names: Vec<String> = ["A", "B\"q", "C", "D", "E", "F"]
+        let names: Vec<String> = ["A", "B\"q", "C", "D", "E", "F", "G", "H", "I"]
             .into_iter()
             .map(String::from)
             .collect();
@@ -321,8 +715,11 @@ mod tests {
             Value::String("tab\t\u{e9}".into()),
             Value::Array(vec![Value::Null, Value::Boolean(true)]),
             Value::Double(0.1 + 0.2),
+            Value::String("a plain string longer than eight bytes".into()),
+            Value::String("eight by\"tes and a \\ later\u{1}".into()),
+            Value::String("caf\u{e9} \u{2713} \u{7f}".into()),
         ];
-        let direct = JsonEncoder.encode(&names, &values);
+        let direct = JsonEncoder::new(&names).encode(&values);
         let tree: serde_json::Map<String, serde_json::Value> = names
             .iter()
             .zip(&values)
@@ -347,6 +744,106 @@ mod tests {
             key: false,
         })
         .collect()
+    }
+
+    /// The flat-record scanner must read every record exactly as serde_json does, and hand
+    /// serde_json whatever it is unsure of.
+    #[test]
+    fn the_flat_scanner_agrees_with_serde_json() {
+        let mut columns = columns();
+        for (name, sql_type) in [
+            ("FLAG", SqlType::Boolean),
+            ("LABEL", SqlType::String),
+            ("SMALL", SqlType::Int),
+        ] {
+            columns.push(Column {
+                name: name.into(),
+                sql_type,
+                key: false,
+            });
+        }
+        let decoder = JsonDecoder::new(columns);
+        let records: &[&str] = &[
+            r#"{"order_id":1,"customer_id":"c1","order_total":12.5}"#,
+            r#" { "ORDER_ID" : -42 , "Customer_Id" : "" , "order_total" : 0 } "#,
+            r#"{"order_total":-0}"#,
+            r#"{"order_total":-0.0}"#,
+            r#"{"order_id":-0}"#,
+            r#"{"order_total":1e5,"order_id":7}"#,
+            r#"{"order_total":1.5E-3}"#,
+            r#"{"order_total":123456789.123456789}"#,
+            r#"{"order_total":0.1,"label":0.30000000000000004}"#,
+            r#"{"order_total":9007199254740993.0}"#,
+            r#"{"order_total":1e400}"#,
+            r#"{"order_total":2.5e-310}"#,
+            r#"{"order_id":123456789012345678901}"#,
+            r#"{"order_id":9223372036854775807}"#,
+            r#"{"order_id":-9223372036854775808}"#,
+            r#"{"order_id":999999999999999999}"#,
+            r#"{"order_id":1.0}"#,
+            r#"{"order_id":01}"#,
+            r#"{"order_id":1.}"#,
+            r#"{"order_id":.5}"#,
+            r#"{"order_id":+5}"#,
+            r#"{"order_id":1e}"#,
+            r#"{"order_id":-}"#,
+            r#"{"small":2147483648}"#,
+            r#"{"small":-2147483648,"flag":true}"#,
+            r#"{"flag":false,"label":true}"#,
+            r#"{"flag":"yes"}"#,
+            r#"{"label":12,"customer_id":-3.25}"#,
+            r#"{"customer_id":"caf\u00e9 \"q\""}"#,
+            r#"{"customer_id":"café ✓"}"#,
+            "{\"customer_id\":\"tab\there\"}",
+            r#"{"customer_id":null,"order_id":null}"#,
+            r#"{"customer_id":"a","customer_id":"b"}"#,
+            r#"{"extra":[1,{"x":2}],"order_id":3}"#,
+            r#"{"extra":{"nested":true},"label":{"a":1}}"#,
+            r#"{"label":[1,2]}"#,
+            r#"{"extra":"\n","order_id":4}"#,
+            r#"{"order_id":1,}"#,
+            r#"{"order_id":1} x"#,
+            r#"{"order_id":1}}"#,
+            r#"{"order_id" 1}"#,
+            r#"{order_id:1}"#,
+            r#"{"order_id":tru}"#,
+            r#"{"order_id":nul}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#""text""#,
+            r#"12"#,
+            r#"null"#,
+            r#"{"order_id":1"#,
+            "{\"customer_id\":\"\u{7f}\"}",
+        ];
+        for record in records {
+            let bytes = record.as_bytes();
+            let mut by_serde = vec![Value::Null; decoder.width()];
+            let expected = decoder.decode_with_serde(bytes, &mut by_serde);
+            let mut flat = vec![Value::Null; decoder.width()];
+            if decoder.decode_flat(bytes, &mut flat).is_some() {
+                assert!(
+                    expected.is_ok(),
+                    "{record}: the scanner took what serde_json refuses"
+                );
+                assert_eq!(flat, by_serde, "{record}");
+                for (a, b) in flat.iter().zip(&by_serde) {
+                    if let (Value::Double(a), Value::Double(b)) = (a, b) {
+                        assert_eq!(a.to_bits(), b.to_bits(), "{record}");
+                    }
+                }
+            }
+            let mut row = vec![Value::String("stale".into()); decoder.width()];
+            let got = decoder.decode_into(bytes, &mut row);
+            assert_eq!(got, expected, "{record}");
+            if got.is_ok() {
+                assert_eq!(row, by_serde, "{record}");
+            }
+        }
+        // The common shapes do take the fast path.
+        let mut row = vec![Value::Null; decoder.width()];
+        let common = br#"{"order_id":1,"customer_id":"c","order_total":2.25,"flag":true}"#;
+        assert!(decoder.decode_flat(common, &mut row).is_some());
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct KafkaOptions {
     /// (ksqlDB's commit.interval.ms, 2 s by default). A crash replays at most this much
     /// input, and the saved offsets keep the replay from counting twice.
     pub commit_interval: Duration,
+    /// Bytes of table updates held back between commits so that updates to one key collapse
+    /// (ksqlDB's cache.max.bytes.buffering, 10 MB by default); 0 sends every update.
+    pub cache_max_bytes: usize,
     /// Extra client settings (security.protocol, sasl.*), applied to every client.
     pub client_config: Vec<(String, String)>,
 }
@@ -178,16 +181,13 @@ fn restore(engine: &mut Engine, dir: &Path) -> Result<(), KafkaError> {
     Ok(())
 }
 
-fn save(engine: &Engine, dir: &Path, touched: &BTreeSet<usize>) -> Result<(), KafkaError> {
+fn save(engine: &Engine, dir: &Path, touched: &BTreeSet<String>) -> Result<(), KafkaError> {
     std::fs::create_dir_all(dir).map_err(|source| KafkaError::State {
         path: dir.display().to_string(),
         source,
     })?;
     // A query terminated since it changed has nothing left to save.
-    for query in touched
-        .iter()
-        .filter_map(|index| engine.queries.get(*index))
-    {
+    for query in engine.queries.iter().filter(|q| touched.contains(&q.id)) {
         let path = state_path(dir, &query.id);
         let failed = |source| KafkaError::State {
             path: path.display().to_string(),
@@ -303,8 +303,12 @@ pub struct Worker {
     subscribed: BTreeSet<String>,
     /// Next offset per input partition, read but not committed yet.
     uncommitted: BTreeMap<(String, i32), i64>,
-    /// Queries whose state changed since the last checkpoint.
-    dirty: BTreeSet<usize>,
+    /// Ids of the queries whose state changed since the last checkpoint.
+    dirty: BTreeSet<String>,
+    /// Table updates held until the next checkpoint, per query id: ksqlDB's record cache.
+    cache: BTreeMap<String, PendingOutputs>,
+    /// About how many bytes the cache holds.
+    cached_bytes: usize,
     last_checkpoint: Instant,
 }
 
@@ -324,6 +328,8 @@ impl Worker {
             subscribed: BTreeSet::new(),
             uncommitted: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            cache: BTreeMap::new(),
+            cached_bytes: 0,
             last_checkpoint: Instant::now(),
         })
     }
@@ -423,7 +429,9 @@ impl Worker {
         let readers = Self::readers(engine)?;
         let mut out = Vec::new();
         let mut dead = Vec::new();
-        let mut pending: BTreeMap<usize, PendingOutputs> = BTreeMap::new();
+        // A stream's rows go out after each batch; a table's updates wait in the cache.
+        let mut rows: BTreeMap<String, PendingOutputs> = BTreeMap::new();
+        let caching = self.options.cache_max_bytes > 0;
         let mut read: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for message in batch {
             let topic = message.topic();
@@ -443,14 +451,25 @@ impl Worker {
                 out.clear();
                 dead.clear();
                 query.process(&record, &mut out, &mut dead);
-                self.dirty.insert(index);
                 let query = &engine.queries[index];
-                let pending = pending
-                    .entry(index)
-                    .or_insert_with(|| PendingOutputs::new(query.sink.kind == SourceKind::Table));
+                if !self.dirty.contains(&query.id) {
+                    self.dirty.insert(query.id.clone());
+                }
+                let cached = caching && query.sink.kind == SourceKind::Table;
+                let pending = if cached { &mut self.cache } else { &mut rows };
+                if !pending.contains_key(&query.id) {
+                    pending.insert(query.id.clone(), PendingOutputs::new(cached));
+                }
+                let Some(pending) = pending.get_mut(&query.id) else {
+                    continue;
+                };
                 for output in out.drain(..) {
                     changes(&query.id, &output);
-                    pending.push(encode_key(query, &output), output);
+                    let key = encode_key(query, &output);
+                    let grew = pending.push(key, output);
+                    if cached {
+                        self.cached_bytes += grew;
+                    }
                 }
                 for letter in &dead {
                     let bytes = serde_json::to_vec(&letter.to_json()).unwrap_or_default();
@@ -467,8 +486,27 @@ impl Worker {
             self.uncommitted
                 .insert((topic.to_string(), partition), next);
         }
-        for (index, outputs) in pending {
-            let query = &engine.queries[index];
+        self.send_outputs(engine, rows)?;
+        if self.cached_bytes > self.options.cache_max_bytes {
+            self.flush_cache(engine)?;
+        }
+        if self.last_checkpoint.elapsed() >= self.options.commit_interval {
+            self.checkpoint(engine)?;
+        }
+        Ok(())
+    }
+
+    /// Queues the outputs on the producer, each query's to its sink topic. Outputs of a query
+    /// terminated meanwhile have nowhere to go and are dropped with it.
+    fn send_outputs(
+        &self,
+        engine: &Engine,
+        outputs: BTreeMap<String, PendingOutputs>,
+    ) -> Result<(), KafkaError> {
+        for (id, outputs) in outputs {
+            let Some(query) = engine.queries.iter().find(|q| q.id == id) else {
+                continue;
+            };
             for (key, output) in &outputs.records {
                 let value = query.encode_value(output);
                 let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&query.sink.topic);
@@ -481,10 +519,14 @@ impl Worker {
                 send(&self.producer, next)?;
             }
         }
-        if self.last_checkpoint.elapsed() >= self.options.commit_interval {
-            self.checkpoint(engine)?;
-        }
         Ok(())
+    }
+
+    /// Sends the table updates the cache holds.
+    fn flush_cache(&mut self, engine: &Engine) -> Result<(), KafkaError> {
+        let cache = std::mem::take(&mut self.cache);
+        self.cached_bytes = 0;
+        self.send_outputs(engine, cache)
     }
 
     /// Waits until every output sent so far is delivered, saves the state of the queries
@@ -492,9 +534,10 @@ impl Worker {
     /// that order, so a crash at any point loses nothing. True when there was work to do.
     pub fn checkpoint(&mut self, engine: &Engine) -> Result<bool, KafkaError> {
         self.last_checkpoint = Instant::now();
-        if self.dirty.is_empty() && self.uncommitted.is_empty() {
+        if self.dirty.is_empty() && self.uncommitted.is_empty() && self.cache.is_empty() {
             return Ok(false);
         }
+        self.flush_cache(engine)?;
         deliver(&self.producer, "deliver the output records")?;
         save(engine, &self.options.state_dir, &self.dirty)?;
         self.dirty.clear();
@@ -608,9 +651,9 @@ impl Inserter {
     }
 }
 
-/// One query's outputs from a batch, sent after the batch. A table's updates to one key
-/// collapse to the last one, as ksqlDB's record cache collapses them before each commit
-/// (the table converges to the same rows with far fewer records); a stream keeps every row.
+/// One query's outputs waiting to be sent. A table's updates to one key collapse to the last
+/// one, as ksqlDB's record cache collapses them until each commit (the table converges to the
+/// same rows with far fewer records); a stream keeps every row.
 struct PendingOutputs {
     records: Vec<(Option<Vec<u8>>, OutputRecord)>,
     latest: Option<HashMap<Vec<u8>, usize, foldhash::fast::RandomState>>,
@@ -624,15 +667,21 @@ impl PendingOutputs {
         }
     }
 
-    fn push(&mut self, key: Option<Vec<u8>>, output: OutputRecord) {
+    /// Adds an output; returns about how many bytes more it holds (nothing for a key it
+    /// already had).
+    fn push(&mut self, key: Option<Vec<u8>>, output: OutputRecord) -> usize {
         if let (Some(latest), Some(bytes)) = (&mut self.latest, &key) {
             if let Some(&at) = latest.get(bytes) {
                 self.records[at].1 = output;
-                return;
+                return 0;
             }
             latest.insert(bytes.clone(), self.records.len());
         }
+        let size = 2 * key.as_ref().map_or(0, Vec::len)
+            + 64
+            + 32 * output.value.as_ref().map_or(0, Vec::len);
         self.records.push((key, output));
+        size
     }
 }
 

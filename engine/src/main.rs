@@ -47,6 +47,10 @@ struct KafkaArgs {
     /// How often to confirm outputs, save state and commit input offsets.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, env = "ENGINE_COMMIT_INTERVAL")]
     commit_interval: std::time::Duration,
+    /// Bytes of table updates held between commits so that updates to one key collapse into
+    /// one record (ksqlDB's cache.max.bytes.buffering); 0 sends every update.
+    #[arg(long, default_value_t = 10_000_000, env = "ENGINE_CACHE_MAX_BYTES")]
+    cache_max_bytes: usize,
     /// Stop after this long without a new record, e.g. 5s (backfills); default: run on.
     #[arg(long, value_parser = humantime::parse_duration)]
     stop_when_idle: Option<std::time::Duration>,
@@ -298,6 +302,7 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
         stop_when_idle: kafka.stop_when_idle,
         batch_size: 10_000,
         commit_interval: kafka.commit_interval,
+        cache_max_bytes: kafka.cache_max_bytes,
         client_config,
     }))
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Acc, AggKind};
 use crate::expr::{self, compile, Compiled, Context, ExprError, Plain, Resolver};
-use crate::format::{Decoder, Encoder, JsonDecoder, JsonEncoder};
+use crate::format::{Decoder, Encoder, JsonDecoder, JsonEncoder, JsonFields};
 use crate::sql::ast::{
     BinaryOp, ColumnDef, Emit, Expr, Literal, Properties, Query, SelectItem, SourceKind, SqlType,
     WindowKind,
@@ -285,7 +285,17 @@ struct AggregateStage {
     shape: RowShape,
     emit: Emit,
     state: Partitioned<AggregateState>,
-    scratch: Vec<(i64, i64)>,
+    scratch: Scratch,
+}
+
+/// Buffers one record's aggregation reuses from the last, sparing allocations per record.
+#[derive(Default)]
+struct Scratch {
+    windows: Vec<(i64, i64)>,
+    group: Vec<Value>,
+    arguments: Vec<Value>,
+    key: Vec<u8>,
+    slots: Vec<Value>,
 }
 
 enum Stage {
@@ -302,14 +312,17 @@ pub struct PersistentQuery {
     pub sink: SourceDef,
     pub key_names: Vec<String>,
     pub value_names: Vec<String>,
+    /// The key and value columns' names ready for JSON (file outputs, JSON keys).
+    pub json_keys: JsonFields,
+    pub json_values: JsonFields,
     pub sql: String,
     decoder: Box<dyn Decoder>,
     /// The sink's value format.
     encoder: Box<dyn Encoder>,
-    /// Where each source column comes from: the record key, or the decoded value.
+    /// The source columns that come from the record key; the decoder fills the rest.
     key_columns: Vec<(usize, SqlType)>,
-    value_positions: Vec<usize>,
-    width: usize,
+    /// The decoded row, kept between records to spare an allocation each.
+    row: Row,
     timestamp: Option<usize>,
     filter: Option<Compiled>,
     stage: Stage,
@@ -636,7 +649,7 @@ impl PersistentQuery {
                     },
                     emit,
                     state: Partitioned::default(),
-                    scratch: Vec::new(),
+                    scratch: Scratch::default(),
                 })),
                 key_flags,
             )
@@ -695,7 +708,9 @@ impl PersistentQuery {
             timestamp: None,
             windowed,
         };
-        let value_columns: Vec<Column> = schema.value_columns().map(|(_, c)| c.clone()).collect();
+        let encoder = Box::new(JsonEncoder::new(&value_names));
+        let json_keys = JsonFields::new(&key_names);
+        let json_values = JsonFields::new(&value_names);
         Ok(PersistentQuery {
             id,
             source: source.name.clone(),
@@ -703,14 +718,18 @@ impl PersistentQuery {
             key_names,
             value_names,
             sql,
-            decoder: Box::new(JsonDecoder::new(value_columns)),
-            encoder: Box::new(JsonEncoder),
+            decoder: Box::new(JsonDecoder::placed(
+                schema.value_columns().map(|(i, c)| (i, c.clone())),
+                schema.columns.len(),
+            )),
+            encoder,
+            json_keys,
+            json_values,
             key_columns: schema
                 .key_columns()
                 .map(|(i, c)| (i, c.sql_type.clone()))
                 .collect(),
-            value_positions: schema.value_columns().map(|(i, _)| i).collect(),
-            width: schema.columns.len(),
+            row: vec![Value::Null; schema.columns.len()],
             timestamp: source.timestamp.as_ref().and_then(|t| schema.index_of(t)),
             filter,
             stage,
@@ -738,19 +757,21 @@ impl PersistentQuery {
         });
     }
 
-    fn row(&self, record: &InputRecord<'_>) -> Result<Row, String> {
+    /// Decodes a record into `row`: key columns from the record key, the rest from the value.
+    fn decode(&self, record: &InputRecord<'_>, row: &mut Row) -> Result<(), String> {
         let value = record
             .value
             .ok_or_else(|| "the record has no value".to_string())?;
-        let decoded = self.decoder.decode(value).map_err(|e| e.to_string())?;
-        let mut row = vec![Value::Null; self.width];
-        for (position, value) in self.value_positions.iter().zip(decoded) {
-            row[*position] = value;
+        self.decoder
+            .decode_into(value, row)
+            .map_err(|e| e.to_string())?;
+        for (position, _) in &self.key_columns {
+            row[*position] = Value::Null;
         }
         if let (Some(bytes), [(position, sql_type)]) = (record.key, self.key_columns.as_slice()) {
             row[*position] = decode_kafka_key(bytes, sql_type)?;
         }
-        Ok(row)
+        Ok(())
     }
 
     /// Processes one input record; outputs and dead letters are appended.
@@ -762,27 +783,38 @@ impl PersistentQuery {
     ) {
         self.stats.records_in += 1;
         self.offsets.insert(record.partition, record.offset + 1);
-        let row = match self.row(record) {
-            Ok(row) => row,
-            Err(reason) => return self.dead_letter(record, reason, dead),
-        };
+        let mut row = std::mem::take(&mut self.row);
+        let before = out.len();
+        let result = self.process_row(record, &mut row, out);
+        self.row = row;
+        match result {
+            Ok(()) => self.stats.records_out += (out.len() - before) as u64,
+            Err(reason) => {
+                out.truncate(before);
+                self.dead_letter(record, reason, dead);
+            }
+        }
+    }
+
+    fn process_row(
+        &mut self,
+        record: &InputRecord<'_>,
+        row: &mut Row,
+        out: &mut Vec<OutputRecord>,
+    ) -> Result<(), String> {
+        self.decode(record, row)?;
         let timestamp = match self.timestamp {
             Some(index) => match &row[index] {
                 Value::Integer(ts) if *ts >= 0 => *ts,
                 other => {
-                    let reason = format!("timestamp column holds {other}, not epoch milliseconds");
-                    return self.dead_letter(record, reason, dead);
+                    return Err(format!(
+                        "timestamp column holds {other}, not epoch milliseconds"
+                    ))
                 }
             },
             None => record.timestamp,
         };
-        let before = out.len();
-        let result = self.apply(&row, timestamp, out);
-        if let Err(reason) = result {
-            out.truncate(before);
-            return self.dead_letter(record, reason, dead);
-        }
-        self.stats.records_out += (out.len() - before) as u64;
+        self.apply(row, timestamp, out)
     }
 
     fn apply(
@@ -863,8 +895,7 @@ impl PersistentQuery {
     pub fn encode_value(&self, record: &OutputRecord) -> Option<Vec<u8>> {
         let values = record.value.as_ref()?;
         let mut out = Vec::with_capacity(64 + 16 * values.len());
-        self.encoder
-            .encode_into(&self.value_names, values, &mut out);
+        self.encoder.encode_into(values, &mut out);
         Some(out)
     }
 
@@ -914,7 +945,7 @@ fn decode_kafka_key(bytes: &[u8], sql_type: &SqlType) -> Result<Value, String> {
         Ok(buffer)
     };
     Ok(match sql_type {
-        SqlType::String => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        SqlType::String => Value::String(String::from_utf8_lossy(bytes).into()),
         SqlType::Bigint => Value::Integer(i64::from_be_bytes(fixed(8)?)),
         SqlType::Int => Value::Integer(i64::from(i32::from_be_bytes(
             fixed(4)?[4..]
@@ -934,13 +965,33 @@ impl AggregateStage {
         timestamp: i64,
         out: &mut Vec<OutputRecord>,
     ) -> Result<bool, String> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = self.update_with(&mut scratch, row, timestamp, out);
+        self.scratch = scratch;
+        result
+    }
+
+    fn update_with(
+        &mut self,
+        scratch: &mut Scratch,
+        row: &Row,
+        timestamp: i64,
+        out: &mut Vec<OutputRecord>,
+    ) -> Result<bool, String> {
         let ctx = Context {
             row,
             rowtime: timestamp,
             window: None,
             slots: &[],
         };
-        let mut group = Vec::with_capacity(self.group_by.len());
+        let Scratch {
+            windows,
+            group,
+            arguments,
+            key,
+            slots,
+        } = scratch;
+        group.clear();
         for expr in &self.group_by {
             let value = expr.eval(&ctx).map_err(|e| e.to_string())?;
             if value.is_null() {
@@ -948,37 +999,34 @@ impl AggregateStage {
             }
             group.push(value);
         }
-        let mut arguments = Vec::with_capacity(self.shape.aggs.len());
+        arguments.clear();
         for (_, argument) in &self.shape.aggs {
             arguments.push(match argument {
                 Some(a) => a.eval(&ctx).map_err(|e| e.to_string())?,
                 None => Value::Null,
             });
         }
-        let mut key = Vec::new();
-        for value in &group {
-            value.write_key(&mut key);
+        key.clear();
+        for value in group.iter() {
+            value.write_key(key);
         }
         let group_len = key.len();
         // One state partition for now; scale-out splits by the group key's hash.
         let state = self.state.partition(0);
         state.stream_time = state.stream_time.max(timestamp);
         let grace = self.window.as_ref().map(|w| w.grace).unwrap_or(0);
-        let windows: &[(i64, i64)] = match &self.window {
-            Some(window) => {
-                window.assign(timestamp, &mut self.scratch);
-                &self.scratch
-            }
-            None => &[],
-        };
+        match &self.window {
+            Some(window) => window.assign(timestamp, windows),
+            None => windows.clear(),
+        }
         let unwindowed = [None];
-        let windows = windows
+        let assigned = windows
             .iter()
             .rev()
             .map(|w| Some(*w))
             .chain(unwindowed.into_iter().filter(|_| self.window.is_none()));
         let mut open = 0;
-        for window in windows {
+        for window in assigned {
             if let Some((_, end)) = window {
                 if end + grace <= state.stream_time {
                     continue;
@@ -987,7 +1035,7 @@ impl AggregateStage {
             open += 1;
             key.truncate(group_len);
             if let Some((start, _)) = window {
-                key.extend(start.to_be_bytes());
+                key.extend_from_slice(&start.to_be_bytes());
             }
             let entry = match state.entries.get_mut(key.as_slice()) {
                 Some(entry) => entry,
@@ -1012,12 +1060,12 @@ impl AggregateStage {
                 .shape
                 .aggs
                 .iter()
-                .zip(entry.accs.iter_mut().zip(&arguments))
+                .zip(entry.accs.iter_mut().zip(arguments.iter()))
             {
                 kind.update(acc, value.clone());
             }
             if self.emit == Emit::Changes {
-                out.push(self.shape.row(&group, window, entry)?);
+                out.push(self.shape.row(group, window, entry, slots)?);
             }
         }
         let closed_some = self.window.is_some() && open == 0;
@@ -1054,9 +1102,13 @@ impl AggregateStage {
         });
         state.next_close = next_close;
         closed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut slots = Vec::new();
         for (end, key, entry) in closed {
             let group = self.group_of(&key)?;
-            out.push(self.shape.row(&group, Some((end - size, end)), &entry)?);
+            out.push(
+                self.shape
+                    .row(&group, Some((end - size, end)), &entry, &mut slots)?,
+            );
         }
         Ok(())
     }
@@ -1082,7 +1134,9 @@ impl AggregateStage {
             .flat_map(|(_, state)| state.entries.iter())
             .filter_map(|(key, entry)| {
                 let group = self.group_of(key).ok()?;
-                self.shape.row(&group, self.window_of(key), entry).ok()
+                self.shape
+                    .row(&group, self.window_of(key), entry, &mut Vec::new())
+                    .ok()
             })
             .collect()
     }
@@ -1103,6 +1157,7 @@ impl RowShape {
         group: &[Value],
         window: Option<(i64, i64)>,
         entry: &Entry,
+        slots: &mut Vec<Value>,
     ) -> Result<OutputRecord, String> {
         let RowShape {
             aggs,
@@ -1110,37 +1165,31 @@ impl RowShape {
             key,
             value,
         } = self;
-        let slots: Vec<Value> = aggs
-            .iter()
-            .zip(&entry.accs)
-            .map(|((kind, _), acc)| kind.result(acc))
-            .collect();
+        slots.clear();
+        slots.extend(
+            aggs.iter()
+                .zip(&entry.accs)
+                .map(|((kind, _), acc)| kind.result(acc)),
+        );
         let ctx = Context {
             row: group,
             rowtime: entry.max_ts,
             window,
-            slots: &slots,
+            slots,
         };
-        let keys = key
-            .iter()
-            .map(|k| k.eval(&ctx))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+        let evaluate = |exprs: &[Compiled]| -> Result<Vec<Value>, String> {
+            let mut values = Vec::with_capacity(exprs.len());
+            for expr in exprs {
+                values.push(expr.eval(&ctx).map_err(|e| e.to_string())?);
+            }
+            Ok(values)
+        };
+        let keys = evaluate(key)?;
         let passes = match having {
             Some(h) => h.test(&ctx).map_err(|e| e.to_string())?,
             None => true,
         };
-        let values = if passes {
-            Some(
-                value
-                    .iter()
-                    .map(|v| v.eval(&ctx))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| e.to_string())?,
-            )
-        } else {
-            None
-        };
+        let values = if passes { Some(evaluate(value)?) } else { None };
         Ok(OutputRecord {
             key: keys,
             window,

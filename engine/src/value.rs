@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::sql::ast::SqlType;
 
+/// Text values: most keys and short strings fit inline, sparing an allocation per value.
+pub type Text = compact_str::CompactString;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Null,
@@ -14,7 +17,7 @@ pub enum Value {
     /// INT and BIGINT alike; the column's type says which.
     Integer(i64),
     Double(f64),
-    String(String),
+    String(Text),
     Array(Vec<Value>),
 }
 
@@ -50,7 +53,7 @@ impl Value {
             Value::Double(d) => serde_json::Number::from_f64(*d)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
-            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::String(s) => serde_json::Value::String(s.to_string()),
             Value::Array(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_json).collect())
             }
@@ -61,23 +64,23 @@ impl Value {
     pub fn write_key(&self, out: &mut Vec<u8>) {
         match self {
             Value::Null => out.push(0),
-            Value::Boolean(b) => out.extend([1, u8::from(*b)]),
+            Value::Boolean(b) => out.extend_from_slice(&[1, u8::from(*b)]),
             Value::Integer(i) => {
                 out.push(2);
-                out.extend(i.to_be_bytes());
+                out.extend_from_slice(&i.to_be_bytes());
             }
             Value::Double(d) => {
                 out.push(3);
-                out.extend(d.to_bits().to_be_bytes());
+                out.extend_from_slice(&d.to_bits().to_be_bytes());
             }
             Value::String(s) => {
                 out.push(4);
-                out.extend((s.len() as u32).to_be_bytes());
-                out.extend(s.as_bytes());
+                out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+                out.extend_from_slice(s.as_bytes());
             }
             Value::Array(items) => {
                 out.push(5);
-                out.extend((items.len() as u32).to_be_bytes());
+                out.extend_from_slice(&(items.len() as u32).to_be_bytes());
                 for item in items {
                     item.write_key(out);
                 }
@@ -107,7 +110,7 @@ impl Value {
             3 => Value::Double(f64::from_bits(u64::from_be_bytes(eight(bytes)?))),
             4 => {
                 let len = length(bytes)?;
-                Value::String(String::from_utf8(take(bytes, len)?.to_vec()).ok()?)
+                Value::String(crate::value::Text::from_utf8(take(bytes, len)?).ok()?)
             }
             5 => {
                 let len = length(bytes)?;
