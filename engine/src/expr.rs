@@ -515,6 +515,18 @@ fn call(function: Function, args: Vec<Value>) -> Result<Value, EvalError> {
 }
 
 impl Compiled {
+    /// Evaluates onto the end of `out`. Columns and aggregates are cloned straight into
+    /// place: on the per-record path, moving a value through a `Result` stalls the CPU more
+    /// than evaluating it costs.
+    pub fn eval_onto(&self, ctx: &Context<'_>, out: &mut Vec<Value>) -> Result<(), EvalError> {
+        match self {
+            Compiled::Column(i) => out.push(ctx.row[*i].clone()),
+            Compiled::Slot(i) => out.push(ctx.slots[*i].clone()),
+            other => out.push(other.eval(ctx)?),
+        }
+        Ok(())
+    }
+
     pub fn eval(&self, ctx: &Context<'_>) -> Result<Value, EvalError> {
         Ok(match self {
             Compiled::Column(i) => ctx.row[*i].clone(),

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -78,8 +78,81 @@ impl std::str::FromStr for Endpoint {
 
 /// Where output lines go: a file per sink, or stdout tagged with the sink's name.
 enum Sink {
-    File(BufWriter<File>, String),
+    /// Lines are written straight into `buffer`, which goes to the file when it fills.
+    File {
+        file: File,
+        buffer: Vec<u8>,
+        path: String,
+    },
     Stdout,
+}
+
+const SINK_BUFFER_BYTES: usize = 256 * 1024;
+
+impl Sink {
+    fn flush(&mut self) -> Result<(), FilesError> {
+        if let Sink::File { file, buffer, path } = self {
+            file.write_all(buffer).map_err(|source| FilesError::Write {
+                path: path.clone(),
+                source,
+            })?;
+            buffer.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Lines of a file read in large blocks and handed out without a copy each.
+struct LineReader {
+    file: File,
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+    at_end: bool,
+}
+
+impl LineReader {
+    fn new(file: File) -> LineReader {
+        LineReader {
+            file,
+            buffer: vec![0; 1 << 20],
+            start: 0,
+            end: 0,
+            at_end: false,
+        }
+    }
+
+    /// The next line without its newline; the last line may lack one.
+    fn next_line(&mut self) -> std::io::Result<Option<&[u8]>> {
+        loop {
+            if let Some(at) = memchr::memchr(b'\n', &self.buffer[self.start..self.end]) {
+                let line = self.start..self.start + at;
+                self.start += at + 1;
+                return Ok(Some(&self.buffer[line]));
+            }
+            if self.at_end {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let line = self.start..self.end;
+                self.start = self.end;
+                return Ok(Some(&self.buffer[line]));
+            }
+            // Keep the partial line, make room (a line longer than the buffer grows it), read on.
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.end == self.buffer.len() {
+                self.buffer.resize(self.buffer.len() * 2, 0);
+            }
+            match self.file.read(&mut self.buffer[self.end..]) {
+                Ok(0) => self.at_end = true,
+                Ok(read) => self.end += read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 fn now_millis() -> i64 {
@@ -147,7 +220,11 @@ pub fn run(
                     path: endpoint.path.display().to_string(),
                     source,
                 })?;
-                Sink::File(BufWriter::new(file), endpoint.path.display().to_string())
+                Sink::File {
+                    file,
+                    buffer: Vec::with_capacity(SINK_BUFFER_BYTES + 4096),
+                    path: endpoint.path.display().to_string(),
+                }
             }
             None => Sink::Stdout,
         });
@@ -192,8 +269,7 @@ pub fn run(
             .filter(|(_, q)| &q.source == source)
             .map(|(i, _)| i)
             .collect();
-        let mut line = Vec::new();
-        let mut reader = BufReader::new(file);
+        let mut reader = LineReader::new(file);
         let mut offset = 0u64;
         // Values without an envelope are stamped with the time they are read; the clock is
         // read once per thousand lines, not per line.
@@ -202,17 +278,14 @@ pub fn run(
             if offset % 1000 == 0 {
                 arrival = now_millis();
             }
-            line.clear();
-            let read = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| FilesError::Read {
-                    path: endpoint.path.display().to_string(),
-                    source: e,
-                })?;
-            if read == 0 {
+            let line = reader.next_line().map_err(|e| FilesError::Read {
+                path: endpoint.path.display().to_string(),
+                source: e,
+            })?;
+            let Some(line) = line else {
                 break;
-            }
-            let trimmed = trim(&line);
+            };
+            let trimmed = trim(line);
             if trimmed.is_empty() {
                 offset += 1;
                 continue;
@@ -259,19 +332,17 @@ pub fn run(
                 dead.clear();
                 engine.queries[index].process(&record, &mut out, &mut dead);
                 for output in &out {
-                    line_out.clear();
-                    write_output(&mut line_out, &engine.queries[index], output);
                     match &mut sinks[index] {
-                        Sink::File(writer, path) => {
-                            line_out.push(b'\n');
-                            writer
-                                .write_all(&line_out)
-                                .map_err(|source| FilesError::Write {
-                                    path: path.clone(),
-                                    source,
-                                })?
+                        Sink::File { buffer, .. } => {
+                            write_output(buffer, &engine.queries[index], output);
+                            buffer.push(b'\n');
+                            if buffer.len() >= SINK_BUFFER_BYTES {
+                                sinks[index].flush()?;
+                            }
                         }
                         Sink::Stdout => {
+                            line_out.clear();
+                            write_output(&mut line_out, &engine.queries[index], output);
                             let mut lock = stdout.lock();
                             let sink = &engine.queries[index].sink.name;
                             let _ = write!(lock, "{{\"sink\":\"{sink}\",\"record\":");
@@ -288,12 +359,7 @@ pub fn run(
         }
     }
     for sink in &mut sinks {
-        if let Sink::File(writer, path) = sink {
-            writer.flush().map_err(|source| FilesError::Write {
-                path: path.clone(),
-                source,
-            })?;
-        }
+        sink.flush()?;
     }
     let _ = dead_sink.flush();
     Ok(RunSummary {

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::sql::ast::SqlType;
-use crate::value::{Column, Row, Value};
+use crate::value::{Column, Row, Text, Value};
 
 /// Records bigger than this go to the dead-letter output instead of being parsed.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -156,11 +156,13 @@ impl JsonDecoder {
                 scan.skip_whitespace();
                 scan.expect(b':')?;
                 scan.skip_whitespace();
-                let index = self.field_index(name, hint);
-                let value = scan.value(index.map(|i| &self.fields[i].column))?;
-                if let Some(index) = index {
-                    row[self.fields[index].place] = value;
-                    hint = index + 1;
+                match self.field_index(name, hint) {
+                    Some(index) => {
+                        let field = &self.fields[index];
+                        scan.value_into(&field.column.sql_type, &mut row[field.place])?;
+                        hint = index + 1;
+                    }
+                    None => scan.skip_value()?,
                 }
                 scan.skip_whitespace();
                 match scan.next()? {
@@ -352,48 +354,60 @@ impl<'a> Scanner<'a> {
         }))
     }
 
-    /// One value typed as `column` (skipped when `None`); `None` when it is not flat.
-    fn value(&mut self, column: Option<&Column>) -> Option<Value> {
-        type Error = serde_json::Error;
-        fn typed(column: &Column) -> TypedSeed<'_> {
-            TypedSeed(&column.sql_type, &column.name)
+    /// Reads one value straight into its column's slot (no moves through results: on this
+    /// path they cost more than the parsing). Only values that already have the column's
+    /// type, or numbers that widen to DOUBLE, are read here; `None` leaves the rest (strings
+    /// of numbers, errors) to serde_json and `TypedSeed`.
+    fn value_into(&mut self, sql_type: &SqlType, slot: &mut Value) -> Option<()> {
+        match (self.peek()?, sql_type) {
+            (b'"', SqlType::String) => {
+                self.at += 1;
+                let text = self.plain_string()?;
+                *slot = Value::String(Text::from(std::str::from_utf8(text).ok()?));
+            }
+            (b'-' | b'0'..=b'9', _) => match (self.number()?, sql_type) {
+                (Number::Integer(i), SqlType::Bigint) => *slot = Value::Integer(i),
+                (Number::Integer(i), SqlType::Int) if i32::try_from(i).is_ok() => {
+                    *slot = Value::Integer(i)
+                }
+                (Number::Integer(i), SqlType::Double) => *slot = Value::Double(i as f64),
+                (Number::Double(d), SqlType::Double) => *slot = Value::Double(d),
+                _ => return None,
+            },
+            (b't', SqlType::Boolean) => {
+                self.literal(b"true")?;
+                *slot = Value::Boolean(true);
+            }
+            (b'f', SqlType::Boolean) => {
+                self.literal(b"false")?;
+                *slot = Value::Boolean(false);
+            }
+            (b'n', _) => {
+                self.literal(b"null")?;
+                *slot = Value::Null;
+            }
+            _ => return None,
         }
-        let value = match self.peek()? {
+        Some(())
+    }
+
+    /// Steps over a value no column wants.
+    fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
             b'"' => {
                 self.at += 1;
                 let text = self.plain_string()?;
-                let text = std::str::from_utf8(text).ok()?;
-                match column {
-                    Some(c) => typed(c).visit_str::<Error>(text).ok()?,
-                    None => Value::Null,
-                }
+                std::str::from_utf8(text).ok()?;
             }
-            b'-' | b'0'..=b'9' => match (self.number()?, column) {
-                (Number::Integer(i), Some(c)) => typed(c).visit_i64::<Error>(i).ok()?,
-                (Number::Double(d), Some(c)) => typed(c).visit_f64::<Error>(d).ok()?,
-                (_, None) => Value::Null,
-            },
-            b't' => {
-                self.literal(b"true")?;
-                match column {
-                    Some(c) => typed(c).visit_bool::<Error>(true).ok()?,
-                    None => Value::Null,
-                }
+            b'-' | b'0'..=b'9' => {
+                self.number()?;
             }
-            b'f' => {
-                self.literal(b"false")?;
-                match column {
-                    Some(c) => typed(c).visit_bool::<Error>(false).ok()?,
-                    None => Value::Null,
-                }
-            }
-            b'n' => {
-                self.literal(b"null")?;
-                Value::Null
-            }
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
             _ => return None,
-        };
-        Some(value)
+        }
+        Some(())
     }
 }
 

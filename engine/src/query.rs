@@ -993,18 +993,17 @@ impl AggregateStage {
         } = scratch;
         group.clear();
         for expr in &self.group_by {
-            let value = expr.eval(&ctx).map_err(|e| e.to_string())?;
-            if value.is_null() {
+            expr.eval_onto(&ctx, group).map_err(|e| e.to_string())?;
+            if group.last().is_some_and(Value::is_null) {
                 return Err("the GROUP BY key is null; ksqlDB drops such records".into());
             }
-            group.push(value);
         }
         arguments.clear();
         for (_, argument) in &self.shape.aggs {
-            arguments.push(match argument {
-                Some(a) => a.eval(&ctx).map_err(|e| e.to_string())?,
-                None => Value::Null,
-            });
+            match argument {
+                Some(a) => a.eval_onto(&ctx, arguments).map_err(|e| e.to_string())?,
+                None => arguments.push(Value::Null),
+            }
         }
         key.clear();
         for value in group.iter() {
@@ -1180,7 +1179,8 @@ impl RowShape {
         let evaluate = |exprs: &[Compiled]| -> Result<Vec<Value>, String> {
             let mut values = Vec::with_capacity(exprs.len());
             for expr in exprs {
-                values.push(expr.eval(&ctx).map_err(|e| e.to_string())?);
+                expr.eval_onto(&ctx, &mut values)
+                    .map_err(|e| e.to_string())?;
             }
             Ok(values)
         };
