@@ -141,6 +141,13 @@ impl JsonDecoder {
 
     /// The scanner for flat records; `None` hands the record to serde_json.
     fn decode_flat(&self, bytes: &[u8], row: &mut [Value]) -> Option<()> {
+        // Up to 64 columns, the ones a record lacks are found by a mask and nulled at the
+        // end, instead of nulling every column first.
+        let tracked = self.fields.len() <= 64;
+        if !tracked {
+            self.clear(row);
+        }
+        let mut seen = 0u64;
         let mut scan = Scanner { bytes, at: 0 };
         scan.skip_whitespace();
         scan.expect(b'{')?;
@@ -160,6 +167,7 @@ impl JsonDecoder {
                     Some(index) => {
                         let field = &self.fields[index];
                         scan.value_into(&field.column.sql_type, &mut row[field.place])?;
+                        seen |= 1u64.checked_shl(index as u32).unwrap_or(0);
                         hint = index + 1;
                     }
                     None => scan.skip_value()?,
@@ -173,7 +181,17 @@ impl JsonDecoder {
             }
         }
         scan.skip_whitespace();
-        (scan.at == bytes.len()).then_some(())
+        if scan.at != bytes.len() {
+            return None;
+        }
+        if tracked {
+            for (index, field) in self.fields.iter().enumerate() {
+                if seen & (1 << index) == 0 {
+                    row[field.place] = Value::Null;
+                }
+            }
+        }
+        Some(())
     }
 }
 
@@ -185,7 +203,6 @@ impl Decoder for JsonDecoder {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(DecodeError::Empty);
         }
-        self.clear(row);
         if self.decode_flat(bytes, row).is_some() {
             return Ok(());
         }

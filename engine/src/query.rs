@@ -216,12 +216,15 @@ struct Entry {
     max_ts: i64,
 }
 
+/// A state key: group bytes, then the window start.
+type StateKey = Box<[u8]>;
+
 /// One partition's aggregation state. Map keys are group bytes plus the window start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AggregateState {
     stream_time: i64,
     #[serde(with = "pairs")]
-    entries: FastMap<Box<[u8]>, Entry>,
+    entries: FastMap<StateKey, Entry>,
     /// The earliest window end among the entries: when stream time minus grace passes it,
     /// a sweep emits (EMIT FINAL) and frees the closed windows, which bounds memory by the
     /// windows still open. A snapshot without it sweeps once to find it.
@@ -1051,7 +1054,10 @@ impl AggregateStage {
                             .collect(),
                         max_ts: timestamp,
                     };
-                    state.entries.entry(key.as_slice().into()).or_insert(fresh)
+                    state
+                        .entries
+                        .entry(StateKey::from(key.as_slice()))
+                        .or_insert(fresh)
                 }
             };
             entry.max_ts = entry.max_ts.max(timestamp);
@@ -1084,7 +1090,7 @@ impl AggregateStage {
         let size = window.size();
         let state = self.state.partition(0);
         let horizon = state.stream_time - window.grace;
-        let mut closed: Vec<(i64, Box<[u8]>, Entry)> = Vec::new();
+        let mut closed: Vec<(i64, StateKey, Entry)> = Vec::new();
         let mut next_close = i64::MAX;
         let final_rows = self.emit == Emit::Final;
         state.entries.retain(|key, entry| {
