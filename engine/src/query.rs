@@ -909,23 +909,41 @@ impl PersistentQuery {
             .is_some_and(|next| offset < *next)
     }
 
-    /// The query's state with the input offsets it reflects.
-    pub fn snapshot(&self) -> Vec<u8> {
-        let state = match &self.stage {
-            Stage::Aggregate(stage) => Some(&stage.state),
-            Stage::Project { .. } => None,
-        };
-        serde_json::to_vec(&SnapshotRef {
+    fn snapshot_ref(&self) -> SnapshotRef<'_> {
+        SnapshotRef {
             offsets: &self.offsets,
-            state,
-        })
-        .unwrap_or_default()
+            state: match &self.stage {
+                Stage::Aggregate(stage) => Some(&stage.state),
+                Stage::Project { .. } => None,
+            },
+        }
     }
 
-    /// Puts back a snapshot; returns the next offset per input partition.
+    /// The query's state with the input offsets it reflects, in a compact binary form
+    /// (postcard after a magic line): a million windows save in a fraction of the time JSON
+    /// takes, which matters every commit interval.
+    pub fn snapshot(&self) -> Vec<u8> {
+        match postcard::to_io(&self.snapshot_ref(), SNAPSHOT_MAGIC.to_vec()) {
+            Ok(bytes) => bytes,
+            // Should postcard ever refuse a value, JSON (which restore also reads) takes it.
+            Err(_) => self.snapshot_json(),
+        }
+    }
+
+    /// The same snapshot as JSON, the form earlier versions saved, for reading by people.
+    pub fn snapshot_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.snapshot_ref()).unwrap_or_default()
+    }
+
+    /// Puts back a snapshot (binary, or the JSON earlier versions wrote); returns the next
+    /// offset per input partition.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<Offsets, RestoreError> {
-        let snapshot: Snapshot =
-            serde_json::from_slice(bytes).map_err(|e| RestoreError(e.to_string()))?;
+        let snapshot: Snapshot = match bytes.strip_prefix(SNAPSHOT_MAGIC) {
+            Some(binary) => {
+                postcard::from_bytes(binary).map_err(|e| RestoreError(e.to_string()))?
+            }
+            None => serde_json::from_slice(bytes).map_err(|e| RestoreError(e.to_string()))?,
+        };
         if let (Stage::Aggregate(stage), Some(state)) = (&mut self.stage, snapshot.state) {
             stage.state = state;
         }
@@ -933,6 +951,9 @@ impl PersistentQuery {
         Ok(snapshot.offsets)
     }
 }
+
+/// What a binary snapshot starts with.
+const SNAPSHOT_MAGIC: &[u8] = b"advisor-engine snapshot 1\n";
 
 /// KEY_FORMAT KAFKA: a single key column in Kafka's own serialization.
 fn decode_kafka_key(bytes: &[u8], sql_type: &SqlType) -> Result<Value, String> {

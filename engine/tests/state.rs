@@ -68,3 +68,30 @@ fn restored_state_continues_the_same_results() {
     assert_eq!(got, expected);
     assert!(second.queries[0].state_size() > 0);
 }
+
+/// State saved by earlier versions (JSON) still restores.
+#[test]
+fn json_snapshots_of_earlier_versions_restore() {
+    let records = records();
+    let mut whole = engine();
+    let expected = feed(&mut whole, &records, 0);
+
+    let mut first = engine();
+    let mut got = feed(&mut first, &records[..250], 0);
+    let binary = first.queries[0].snapshot();
+    assert!(binary.starts_with(b"advisor-engine snapshot 1\n"));
+    // Re-encode the same state as the JSON an earlier version wrote.
+    let mut probe = engine();
+    probe.queries[0].restore(&binary).unwrap();
+    let json = probe.queries[0].snapshot_json();
+    assert!(json.starts_with(b"{"));
+
+    let mut second = engine();
+    let offsets = second.queries[0].restore(&json).unwrap();
+    assert_eq!(offsets.get(&0), Some(&250));
+    got.extend(feed(&mut second, &records, 250));
+    assert_eq!(got, expected);
+    assert!(second.queries[0]
+        .restore(b"advisor-engine snapshot 1\n\xff\xff")
+        .is_err());
+}
