@@ -275,7 +275,7 @@ pub fn run(
         // read once per thousand lines, not per line.
         let mut arrival = now_millis();
         loop {
-            if offset % 1000 == 0 {
+            if offset.is_multiple_of(1000) {
                 arrival = now_millis();
             }
             let line = reader.next_line().map_err(|e| FilesError::Read {

@@ -250,25 +250,32 @@ impl<'a> Scanner<'a> {
 
     /// The rest of a string whose opening quote was read, when it has no escapes.
     fn plain_string(&mut self) -> Option<&'a [u8]> {
-        let start = self.at;
-        let rest = &self.bytes[start..];
-        // Eight bytes at a time while none of them ends the string or needs care.
-        let mut length = 0;
-        while let Some(chunk) = rest.get(length..length + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().ok()?);
-            if needs_care(word) {
-                break;
+        let rest = &self.bytes[self.at..];
+        // Eight bytes at a time: the lowest flagged byte of a word is the first one that ends
+        // the string or needs care.
+        let mut stop = 0;
+        loop {
+            match rest.get(stop..stop + 8) {
+                Some(chunk) => {
+                    let flags = care_flags(u64::from_le_bytes(chunk.try_into().ok()?));
+                    if flags != 0 {
+                        stop += (flags.trailing_zeros() / 8) as usize;
+                        break;
+                    }
+                    stop += 8;
+                }
+                None => {
+                    stop += rest[stop..]
+                        .iter()
+                        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+                    break;
+                }
             }
-            length += 8;
         }
-        let stop = length
-            + rest[length..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
         if rest[stop] != b'"' {
             return None;
         }
-        self.at = start + stop + 1;
+        self.at += stop + 1;
         Some(&rest[..stop])
     }
 
@@ -279,14 +286,24 @@ impl<'a> Scanner<'a> {
 
     fn digits(&mut self, mantissa: &mut u64, count: &mut u32) {
         let rest = &self.bytes[self.at..];
-        let length = rest
-            .iter()
-            .position(|b| !b.is_ascii_digit())
-            .unwrap_or(rest.len());
-        for &digit in &rest[..length] {
+        let mut length = 0;
+        // Eight digits at a time; past 18 digits the caller gives up, so wrapping is harmless.
+        while let Some(value) = rest
+            .get(length..length + 8)
+            .and_then(|chunk| chunk.try_into().ok())
+            .and_then(|chunk| eight_digits(u64::from_le_bytes(chunk)))
+        {
+            *mantissa = mantissa.wrapping_mul(100_000_000).wrapping_add(value);
+            length += 8;
+        }
+        for &digit in &rest[length..] {
+            if !digit.is_ascii_digit() {
+                break;
+            }
             *mantissa = mantissa
                 .wrapping_mul(10)
                 .wrapping_add(u64::from(digit - b'0'));
+            length += 1;
         }
         *count += length as u32;
         self.at += length;
@@ -428,16 +445,37 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// True when some byte of the word may be a quote, a backslash or a control character
-/// (the usual zero-byte test; a false alarm only costs a byte-by-byte look).
-fn needs_care(word: u64) -> bool {
+/// The high bit of each byte of the word that is a quote, a backslash or a control
+/// character. Zero-byte tests: a false flag can only sit above a true one, so the lowest
+/// flag is exact.
+fn care_flags(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w & HIGH_BITS;
     let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
     let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
     let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
-    quote | backslash | control != 0
+    quote | backslash | control
+}
+
+fn needs_care(word: u64) -> bool {
+    care_flags(word) != 0
+}
+
+/// The value of eight ASCII digits read little-endian (first digit in the lowest byte), or
+/// `None` when any byte is not a digit.
+fn eight_digits(word: u64) -> Option<u64> {
+    let all_digits = ((word & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((word.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
+        == 0x3333_3333_3333_3333;
+    if !all_digits {
+        return None;
+    }
+    let mut value = word & 0x0F0F_0F0F_0F0F_0F0F;
+    value = value.wrapping_mul(10 * 256 + 1) >> 8;
+    value = (value & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 * 65_536 + 1) >> 16;
+    value = (value & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 * (1 << 32) + 1) >> 32;
+    Some(value)
 }
 
 enum Number {
@@ -875,6 +913,43 @@ mod tests {
         let mut row = vec![Value::Null; decoder.width()];
         let common = br#"{"order_id":1,"customer_id":"c","order_total":2.25,"flag":true}"#;
         assert!(decoder.decode_flat(common, &mut row).is_some());
+    }
+
+    #[test]
+    fn word_tricks_find_what_a_byte_loop_finds() {
+        for text in [
+            "12345678", "00000009", "99999999", "1234567a", "/2345678", ":2345678", "1234 678",
+        ] {
+            let word = u64::from_le_bytes(text.as_bytes().try_into().unwrap());
+            assert_eq!(
+                eight_digits(word),
+                text.parse::<u64>()
+                    .ok()
+                    .filter(|_| text.bytes().all(|b| b.is_ascii_digit())),
+                "{text}"
+            );
+        }
+        for text in [
+            "abcdefgh",
+            "abc\"efgh",
+            "a\\b\"cdefg",
+            "\u{1}bcdefgh",
+            "abcdefg\u{1f}",
+            "caf\u{e9}xyz",
+            "\u{7f}bcdefg\"",
+        ] {
+            let bytes = text.as_bytes();
+            let word = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+            let first = bytes[..8]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let flags = care_flags(word);
+            assert_eq!(
+                (flags != 0).then(|| (flags.trailing_zeros() / 8) as usize),
+                first,
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
