@@ -715,7 +715,7 @@ pub fn write_json_value(out: &mut Vec<u8>, value: &Value) {
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
         Value::Double(d) if d.is_finite() => {
-            out.extend_from_slice(ryu::Buffer::new().format(*d).as_bytes())
+            out.extend_from_slice(zmij::Buffer::new().format_finite(*d).as_bytes())
         }
         Value::Double(_) => out.extend_from_slice(b"null"),
         Value::String(s) => write_json_string(out, s),
