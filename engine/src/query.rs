@@ -280,6 +280,9 @@ struct RowShape {
     having: Option<Compiled>,
     key: Vec<Compiled>,
     value: Vec<Compiled>,
+    /// False when every output column is a group column or a bare aggregate and there is
+    /// no HAVING: aggregates then go straight into the row, without the slots step.
+    slots_needed: bool,
 }
 
 struct AggregateStage {
@@ -645,6 +648,11 @@ impl PersistentQuery {
                     group_by,
                     window,
                     shape: RowShape {
+                        slots_needed: having.is_some()
+                            || key
+                                .iter()
+                                .chain(&value)
+                                .any(|e| !matches!(e, Compiled::Column(_) | Compiled::Slot(_))),
                         aggs,
                         having,
                         key,
@@ -1190,13 +1198,16 @@ impl RowShape {
             having,
             key,
             value,
+            slots_needed,
         } = self;
         slots.clear();
-        slots.extend(
-            aggs.iter()
-                .zip(&entry.accs)
-                .map(|((kind, _), acc)| kind.result(acc)),
-        );
+        if *slots_needed {
+            slots.extend(
+                aggs.iter()
+                    .zip(&entry.accs)
+                    .map(|((kind, _), acc)| kind.result(acc)),
+            );
+        }
         let ctx = Context {
             row: group,
             rowtime: entry.max_ts,
@@ -1206,8 +1217,16 @@ impl RowShape {
         let evaluate = |exprs: &[Compiled]| -> Result<Vec<Value>, String> {
             let mut values = Vec::with_capacity(exprs.len());
             for expr in exprs {
-                expr.eval_onto(&ctx, &mut values)
-                    .map_err(|e| e.to_string())?;
+                match expr {
+                    Compiled::Slot(i) if !slots_needed => values.push(
+                        aggs.get(*i)
+                            .zip(entry.accs.get(*i))
+                            .map_or(Value::Null, |((kind, _), acc)| kind.result(acc)),
+                    ),
+                    other => other
+                        .eval_onto(&ctx, &mut values)
+                        .map_err(|e| e.to_string())?,
+                }
             }
             Ok(values)
         };
