@@ -57,7 +57,8 @@ pub trait Encoder: Send {
 /// Flat records (strings without escapes, plain numbers, booleans, nulls) take a hand-written
 /// scanner that reads each value straight into its column; anything else (nested values,
 /// escapes, numbers a double cannot hold exactly, malformed text) goes through serde_json,
-/// which also words every error. Both paths type values through `TypedSeed`, so they agree.
+/// which also words every error. The scanner only takes values whose type already fits the
+/// column and leaves every conversion to `TypedSeed`; a test checks the two paths agree.
 pub struct JsonDecoder {
     fields: Vec<Field>,
     width: usize,
@@ -251,27 +252,7 @@ impl<'a> Scanner<'a> {
     /// The rest of a string whose opening quote was read, when it has no escapes.
     fn plain_string(&mut self) -> Option<&'a [u8]> {
         let rest = &self.bytes[self.at..];
-        // Eight bytes at a time: the lowest flagged byte of a word is the first one that ends
-        // the string or needs care.
-        let mut stop = 0;
-        loop {
-            match rest.get(stop..stop + 8) {
-                Some(chunk) => {
-                    let flags = care_flags(u64::from_le_bytes(chunk.try_into().ok()?));
-                    if flags != 0 {
-                        stop += (flags.trailing_zeros() / 8) as usize;
-                        break;
-                    }
-                    stop += 8;
-                }
-                None => {
-                    stop += rest[stop..]
-                        .iter()
-                        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-                    break;
-                }
-            }
-        }
+        let stop = first_needing_care(rest)?;
         if rest[stop] != b'"' {
             return None;
         }
@@ -458,8 +439,20 @@ fn care_flags(word: u64) -> u64 {
     quote | backslash | control
 }
 
-fn needs_care(word: u64) -> bool {
-    care_flags(word) != 0
+/// Where the first quote, backslash or control character is, eight bytes at a time.
+fn first_needing_care(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let flags = care_flags(u64::from_le_bytes(word.try_into().ok()?));
+        if flags != 0 {
+            return Some(at + (flags.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|found| at + found)
 }
 
 /// The value of eight ASCII digits read little-endian (first digit in the lowest byte), or
@@ -505,11 +498,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match self
-                .fields
-                .iter()
-                .find(|f| f.column.name.eq_ignore_ascii_case(&key))
-            {
+            match self.fields.iter().find(|f| f.is_named(key.as_bytes())) {
                 Some(field) => {
                     let column = &field.column;
                     self.row[field.place] =
@@ -734,15 +723,7 @@ pub fn write_json_value(out: &mut Vec<u8>, value: &Value) {
 
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    let mut words = bytes.chunks_exact(8);
-    let plain = words.by_ref().all(|w| {
-        w.try_into()
-            .is_ok_and(|w| !needs_care(u64::from_le_bytes(w)))
-    }) && words
-        .remainder()
-        .iter()
-        .all(|&b| b != b'"' && b != b'\\' && b >= 0x20);
-    if plain {
+    if first_needing_care(bytes).is_none() {
         out.reserve(bytes.len() + 2);
         out.push(b'"');
         out.extend_from_slice(bytes);

@@ -488,23 +488,18 @@ impl Worker {
                 .insert((topic.to_string(), partition), next);
         }
         // A stream's rows go out after each batch; a table's updates wait in the cache.
-        let mut rows: BTreeMap<String, PendingOutputs> = BTreeMap::new();
-        for (index, outputs) in pending.into_iter().enumerate() {
-            let (Some(outputs), Some(query)) = (outputs, engine.queries.get(index)) else {
-                continue;
-            };
-            if outputs.latest.is_some() {
-                self.cache.insert(query.id.clone(), outputs);
-            } else {
-                rows.insert(query.id.clone(), outputs);
-            }
-        }
-        for (index, query) in engine.queries.iter().enumerate() {
-            if touched[index] && !self.dirty.contains(&query.id) {
+        for ((query, outputs), touched) in engine.queries.iter().zip(pending).zip(touched) {
+            if touched && !self.dirty.contains(&query.id) {
                 self.dirty.insert(query.id.clone());
             }
+            match outputs {
+                Some(outputs) if outputs.collapses() => {
+                    self.cache.insert(query.id.clone(), outputs);
+                }
+                Some(outputs) => self.send_outputs(query, &outputs)?,
+                None => {}
+            }
         }
-        self.send_outputs(engine, rows)?;
         if self.cached_bytes > self.options.cache_max_bytes {
             self.flush_cache(engine)?;
         }
@@ -516,37 +511,37 @@ impl Worker {
         Ok(())
     }
 
-    /// Queues the outputs on the producer, each query's to its sink topic. Outputs of a query
-    /// terminated meanwhile have nowhere to go and are dropped with it.
+    /// Queues a query's outputs on the producer, to its sink topic.
     fn send_outputs(
         &self,
-        engine: &Engine,
-        outputs: BTreeMap<String, PendingOutputs>,
+        query: &PersistentQuery,
+        outputs: &PendingOutputs,
     ) -> Result<(), KafkaError> {
-        for (id, outputs) in outputs {
-            let Some(query) = engine.queries.iter().find(|q| q.id == id) else {
-                continue;
-            };
-            for (key, output) in &outputs.records {
-                let value = query.encode_value(output);
-                let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&query.sink.topic);
-                if let Some(key) = key {
-                    next = next.key(key);
-                }
-                if let Some(value) = &value {
-                    next = next.payload(value);
-                }
-                send(&self.producer, next)?;
+        for (key, output) in &outputs.records {
+            let value = query.encode_value(output);
+            let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&query.sink.topic);
+            if let Some(key) = key {
+                next = next.key(key);
             }
+            if let Some(value) = &value {
+                next = next.payload(value);
+            }
+            send(&self.producer, next)?;
         }
         Ok(())
     }
 
-    /// Sends the table updates the cache holds.
+    /// Sends the table updates the cache holds. Those of a query terminated meanwhile have
+    /// nowhere to go and are dropped with it.
     fn flush_cache(&mut self, engine: &Engine) -> Result<(), KafkaError> {
         let cache = std::mem::take(&mut self.cache);
         self.cached_bytes = 0;
-        self.send_outputs(engine, cache)
+        for query in &engine.queries {
+            if let Some(outputs) = cache.get(&query.id) {
+                self.send_outputs(query, outputs)?;
+            }
+        }
+        Ok(())
     }
 
     /// Waits until every output sent so far is delivered, saves the state of the queries
@@ -680,6 +675,11 @@ struct PendingOutputs {
 }
 
 impl PendingOutputs {
+    /// True for a table's outputs, which the cache holds until the commit.
+    fn collapses(&self) -> bool {
+        self.latest.is_some()
+    }
+
     fn new(collapse: bool) -> PendingOutputs {
         PendingOutputs {
             records: Vec::new(),
