@@ -72,12 +72,12 @@ impl AggKind {
     }
 
     /// Folds one input value (`Value::Null` for COUNT(*)) into the accumulator.
-    pub fn update(&self, acc: &mut Acc, value: Value) {
+    pub fn update(&self, acc: &mut Acc, value: &Value) {
         match (self, acc) {
             (AggKind::CountStar, Acc::Count(n)) => *n += 1,
             (AggKind::Count, Acc::Count(n)) if !value.is_null() => *n += 1,
             (AggKind::Sum, acc @ (Acc::SumInt(_) | Acc::SumDouble(_))) => {
-                *acc = match (&*acc, &value) {
+                *acc = match (&*acc, value) {
                     (_, Value::Null) => return,
                     (Acc::SumInt(a), Value::Integer(b)) => Acc::SumInt(a.wrapping_add(*b)),
                     (Acc::SumInt(a), b) => Acc::SumDouble(*a as f64 + b.as_f64().unwrap_or(0.0)),
@@ -125,12 +125,12 @@ impl AggKind {
                 seen.insert(key);
             }
             (AggKind::CollectList, Acc::Many(items)) if items.len() < COLLECT_LIMIT => {
-                items.push(value);
+                items.push(value.clone());
             }
             (AggKind::CollectSet, Acc::Many(items))
-                if items.len() < COLLECT_LIMIT && !items.contains(&value) =>
+                if items.len() < COLLECT_LIMIT && !items.contains(value) =>
             {
-                items.push(value);
+                items.push(value.clone());
             }
             (AggKind::TopK(k), Acc::Many(items)) => {
                 if value.is_null() {
@@ -141,7 +141,7 @@ impl AggKind {
                     .position(|existing| value.compare(existing).is_some_and(|o| o.is_gt()))
                     .unwrap_or(items.len());
                 if at < *k {
-                    items.insert(at, value);
+                    items.insert(at, value.clone());
                     items.truncate(*k);
                 }
             }
@@ -196,11 +196,11 @@ pub struct Average {
 }
 
 impl Acc {
-    fn holding(value: Value) -> Acc {
+    fn holding(value: &Value) -> Acc {
         match value {
-            Value::Integer(i) => Acc::Int(i),
-            Value::Double(d) => Acc::Double(d),
-            other => Acc::Other(Box::new(other)),
+            Value::Integer(i) => Acc::Int(*i),
+            Value::Double(d) => Acc::Double(*d),
+            other => Acc::Other(Box::new(other.clone())),
         }
     }
 
@@ -227,7 +227,7 @@ mod tests {
     fn fold(kind: AggKind, values: &[Value]) -> Value {
         let mut acc = kind.initial();
         for v in values {
-            kind.update(&mut acc, v.clone());
+            kind.update(&mut acc, v);
         }
         kind.result(&acc)
     }

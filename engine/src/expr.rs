@@ -518,6 +518,50 @@ impl Compiled {
     /// Evaluates onto the end of `out`. Columns and aggregates are cloned straight into
     /// place: on the per-record path, moving a value through a `Result` stalls the CPU more
     /// than evaluating it costs.
+    /// Marks the row columns the expression reads.
+    pub fn mark_columns(&self, read: &mut [bool]) {
+        let mut mark = |e: &Compiled| e.mark_columns(read);
+        match self {
+            Compiled::Column(i) => {
+                if let Some(flag) = read.get_mut(*i) {
+                    *flag = true;
+                }
+            }
+            Compiled::Slot(_)
+            | Compiled::Rowtime
+            | Compiled::WindowStart
+            | Compiled::WindowEnd
+            | Compiled::Literal(_) => {}
+            Compiled::Unary(_, e) | Compiled::Cast(e, _) | Compiled::IsNull(e, _) => mark(e),
+            Compiled::Binary(_, a, b) | Compiled::Like(a, b, _) => {
+                mark(a);
+                mark(b);
+            }
+            Compiled::Call(_, args) => args.iter().for_each(mark),
+            Compiled::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                operand.iter().for_each(|e| mark(e));
+                for (when, then) in whens {
+                    mark(when);
+                    mark(then);
+                }
+                otherwise.iter().for_each(|e| mark(e));
+            }
+            Compiled::Between(e, low, high, _) => {
+                mark(e);
+                mark(low);
+                mark(high);
+            }
+            Compiled::InList(e, list, _) => {
+                mark(e);
+                list.iter().for_each(mark);
+            }
+        }
+    }
+
     pub fn eval_onto(&self, ctx: &Context<'_>, out: &mut Vec<Value>) -> Result<(), EvalError> {
         match self {
             Compiled::Column(i) => out.push(ctx.row[*i].clone()),

@@ -70,6 +70,12 @@ struct Field {
     place: usize,
     /// The name in lower case: JSON fields are usually spelled so or as the column is.
     lower: Box<[u8]>,
+    /// What follows the opening quote of this field's name in most records: the name in
+    /// lower case or as declared, the closing quote and the colon.
+    spellings: [Box<[u8]>; 2],
+    /// False when no query reads the column: the scanner then checks the value's type
+    /// without keeping it.
+    read: bool,
 }
 
 impl Field {
@@ -92,18 +98,34 @@ impl JsonDecoder {
         JsonDecoder {
             fields: columns
                 .into_iter()
-                .map(|(place, column)| Field {
-                    lower: column.name.to_ascii_lowercase().into_bytes().into(),
-                    column,
-                    place,
+                .map(|(place, column)| {
+                    let lower = column.name.to_ascii_lowercase();
+                    let spelled = |name: &str| format!("{name}\":").into_bytes().into();
+                    Field {
+                        spellings: [spelled(&lower), spelled(&column.name)],
+                        lower: lower.into_bytes().into(),
+                        column,
+                        place,
+                        read: true,
+                    }
                 })
                 .collect(),
             width,
         }
     }
 
+    /// Leaves out of the row the columns no query reads (`read` is indexed by place): their
+    /// values are checked against the column type as before, so the same records are
+    /// refused, but not kept.
+    pub fn reading_only(mut self, read: &[bool]) -> JsonDecoder {
+        for field in &mut self.fields {
+            field.read = read.get(field.place).copied().unwrap_or(true);
+        }
+        self
+    }
+
     fn clear(&self, row: &mut [Value]) {
-        for field in &self.fields {
+        for field in self.fields.iter().filter(|f| f.read) {
             row[field.place] = Value::Null;
         }
     }
@@ -149,25 +171,35 @@ impl JsonDecoder {
             self.clear(row);
         }
         let mut seen = 0u64;
-        let mut scan = Scanner { bytes, at: 0 };
+        // One UTF-8 check for the whole record; strings are then slices of it.
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut scan = Scanner { text, bytes, at: 0 };
         scan.skip_whitespace();
         scan.expect(b'{')?;
         scan.skip_whitespace();
         if scan.peek()? == b'}' {
             scan.at += 1;
         } else {
-            // Fields usually come in column order: try the next column first.
+            // Fields usually come in column order and spelled alike from record to record:
+            // try the next column's usual spellings before reading the name.
             let mut hint = 0;
             loop {
                 scan.expect(b'"')?;
-                let name = scan.plain_string()?;
+                let found = match self.fields.get(hint) {
+                    Some(field) if scan.name_is(field) => Some(hint),
+                    _ => {
+                        let name = scan.plain_string()?;
+                        scan.skip_whitespace();
+                        scan.expect(b':')?;
+                        self.field_index(name, hint)
+                    }
+                };
                 scan.skip_whitespace();
-                scan.expect(b':')?;
-                scan.skip_whitespace();
-                match self.field_index(name, hint) {
+                match found {
                     Some(index) => {
                         let field = &self.fields[index];
-                        scan.value_into(&field.column.sql_type, &mut row[field.place])?;
+                        let slot = field.read.then(|| &mut row[field.place]);
+                        scan.value_into(&field.column.sql_type, slot)?;
                         seen |= 1u64.checked_shl(index as u32).unwrap_or(0);
                         hint = index + 1;
                     }
@@ -187,7 +219,7 @@ impl JsonDecoder {
         }
         if tracked {
             for (index, field) in self.fields.iter().enumerate() {
-                if seen & (1 << index) == 0 {
+                if seen & (1 << index) == 0 && field.read {
                     row[field.place] = Value::Null;
                 }
             }
@@ -217,6 +249,8 @@ impl Decoder for JsonDecoder {
 
 /// A cursor over one record's bytes for the flat-record scanner.
 struct Scanner<'a> {
+    /// The record, known to be UTF-8.
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
@@ -226,6 +260,18 @@ struct Scanner<'a> {
 const EXACT_POWERS_OF_TEN: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+const POWERS_OF_TEN: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
 ];
 
 impl<'a> Scanner<'a> {
@@ -249,6 +295,19 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Steps over the field's name, closing quote and colon when the record spells the
+    /// name one of the usual ways (the opening quote was read).
+    fn name_is(&mut self, field: &Field) -> bool {
+        let rest = &self.bytes[self.at..];
+        for spelling in &field.spellings {
+            if rest.starts_with(spelling) {
+                self.at += spelling.len();
+                return true;
+            }
+        }
+        false
+    }
+
     /// The rest of a string whose opening quote was read, when it has no escapes.
     fn plain_string(&mut self) -> Option<&'a [u8]> {
         let rest = &self.bytes[self.at..];
@@ -260,34 +319,49 @@ impl<'a> Scanner<'a> {
         Some(&rest[..stop])
     }
 
+    /// As `plain_string`, as text: the quotes around it are character boundaries.
+    fn plain_str(&mut self) -> Option<&'a str> {
+        let start = self.at;
+        let length = self.plain_string()?.len();
+        self.text.get(start..start + length)
+    }
+
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.at + word.len();
         (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
     }
 
+    /// Reads a run of digits onto `mantissa`, eight at a time. Past 18 digits the caller
+    /// gives up, so wrapping is harmless.
     fn digits(&mut self, mantissa: &mut u64, count: &mut u32) {
-        let rest = &self.bytes[self.at..];
-        let mut length = 0;
-        // Eight digits at a time; past 18 digits the caller gives up, so wrapping is harmless.
-        while let Some(value) = rest
-            .get(length..length + 8)
-            .and_then(|chunk| chunk.try_into().ok())
-            .and_then(|chunk| eight_digits(u64::from_le_bytes(chunk)))
-        {
-            *mantissa = mantissa.wrapping_mul(100_000_000).wrapping_add(value);
-            length += 8;
-        }
-        for &digit in &rest[length..] {
-            if !digit.is_ascii_digit() {
+        let start = self.at;
+        loop {
+            let word = match self.bytes.get(self.at..self.at + 8) {
+                Some(chunk) => u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])),
+                // Near the end, the last bytes padded with zero bytes (not digits).
+                None => {
+                    let mut padded = [0u8; 8];
+                    let tail = &self.bytes[self.at.min(self.bytes.len())..];
+                    padded[..tail.len()].copy_from_slice(tail);
+                    u64::from_le_bytes(padded)
+                }
+            };
+            let run = digit_run(word);
+            if run == 0 {
                 break;
             }
+            // The run's digits moved to the top of the word; the zero bytes below read as
+            // leading zeros.
+            let value = digits_value(word << (64 - 8 * run));
             *mantissa = mantissa
-                .wrapping_mul(10)
-                .wrapping_add(u64::from(digit - b'0'));
-            length += 1;
+                .wrapping_mul(POWERS_OF_TEN[run as usize])
+                .wrapping_add(value);
+            self.at += run as usize;
+            if run < 8 {
+                break;
+            }
         }
-        *count += length as u32;
-        self.at += length;
+        *count += (self.at - start) as u32;
     }
 
     /// A JSON number as an integer, or as a double when it has a fraction or exponent.
@@ -370,38 +444,43 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads one value straight into its column's slot (no moves through results: on this
-    /// path they cost more than the parsing). Only values that already have the column's
-    /// type, or numbers that widen to DOUBLE, are read here; `None` leaves the rest (strings
-    /// of numbers, errors) to serde_json and `TypedSeed`.
-    fn value_into(&mut self, sql_type: &SqlType, slot: &mut Value) -> Option<()> {
-        match (self.peek()?, sql_type) {
+    /// path they cost more than the parsing), or only checks it when `slot` is `None`. Only
+    /// values that already have the column's type, or numbers that widen to DOUBLE, are
+    /// read here; `None` leaves the rest (strings of numbers, errors) to serde_json and
+    /// `TypedSeed`.
+    fn value_into(&mut self, sql_type: &SqlType, slot: Option<&mut Value>) -> Option<()> {
+        let value = match (self.peek()?, sql_type) {
             (b'"', SqlType::String) => {
                 self.at += 1;
-                let text = self.plain_string()?;
-                *slot = Value::String(Text::from(std::str::from_utf8(text).ok()?));
+                let text = self.plain_str()?;
+                if let Some(slot) = slot {
+                    *slot = Value::String(Text::from(text));
+                }
+                return Some(());
             }
             (b'-' | b'0'..=b'9', _) => match (self.number()?, sql_type) {
-                (Number::Integer(i), SqlType::Bigint) => *slot = Value::Integer(i),
-                (Number::Integer(i), SqlType::Int) if i32::try_from(i).is_ok() => {
-                    *slot = Value::Integer(i)
-                }
-                (Number::Integer(i), SqlType::Double) => *slot = Value::Double(i as f64),
-                (Number::Double(d), SqlType::Double) => *slot = Value::Double(d),
+                (Number::Integer(i), SqlType::Bigint) => Value::Integer(i),
+                (Number::Integer(i), SqlType::Int) if i32::try_from(i).is_ok() => Value::Integer(i),
+                (Number::Integer(i), SqlType::Double) => Value::Double(i as f64),
+                (Number::Double(d), SqlType::Double) => Value::Double(d),
                 _ => return None,
             },
             (b't', SqlType::Boolean) => {
                 self.literal(b"true")?;
-                *slot = Value::Boolean(true);
+                Value::Boolean(true)
             }
             (b'f', SqlType::Boolean) => {
                 self.literal(b"false")?;
-                *slot = Value::Boolean(false);
+                Value::Boolean(false)
             }
             (b'n', _) => {
                 self.literal(b"null")?;
-                *slot = Value::Null;
+                Value::Null
             }
             _ => return None,
+        };
+        if let Some(slot) = slot {
+            *slot = value;
         }
         Some(())
     }
@@ -411,8 +490,7 @@ impl<'a> Scanner<'a> {
         match self.peek()? {
             b'"' => {
                 self.at += 1;
-                let text = self.plain_string()?;
-                std::str::from_utf8(text).ok()?;
+                self.plain_string()?;
             }
             b'-' | b'0'..=b'9' => {
                 self.number()?;
@@ -455,20 +533,22 @@ fn first_needing_care(bytes: &[u8]) -> Option<usize> {
         .map(|found| at + found)
 }
 
-/// The value of eight ASCII digits read little-endian (first digit in the lowest byte), or
-/// `None` when any byte is not a digit.
-fn eight_digits(word: u64) -> Option<u64> {
-    let all_digits = ((word & 0xF0F0_F0F0_F0F0_F0F0)
-        | ((word.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
-        == 0x3333_3333_3333_3333;
-    if !all_digits {
-        return None;
-    }
+/// How many ASCII digits the word starts with (first byte lowest), 0 to 8. A byte that is
+/// not a digit gets its high bit set; a carry from it can only flag bytes above it, so the
+/// lowest flag is exact.
+fn digit_run(word: u64) -> u32 {
+    let offset = word ^ 0x3030_3030_3030_3030;
+    let not_digit = (offset | offset.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080;
+    not_digit.trailing_zeros() / 8
+}
+
+/// The value of eight bytes that are each an ASCII digit or zero (a leading zero), read
+/// little-endian: the first digit is in the lowest byte.
+fn digits_value(word: u64) -> u64 {
     let mut value = word & 0x0F0F_0F0F_0F0F_0F0F;
     value = value.wrapping_mul(10 * 256 + 1) >> 8;
     value = (value & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 * 65_536 + 1) >> 16;
-    value = (value & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 * (1 << 32) + 1) >> 32;
-    Some(value)
+    (value & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 * (1 << 32) + 1) >> 32
 }
 
 enum Number {
@@ -501,8 +581,10 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
             match self.fields.iter().find(|f| f.is_named(key.as_bytes())) {
                 Some(field) => {
                     let column = &field.column;
-                    self.row[field.place] =
-                        map.next_value_seed(TypedSeed(&column.sql_type, &column.name))?;
+                    let value = map.next_value_seed(TypedSeed(&column.sql_type, &column.name))?;
+                    if field.read {
+                        self.row[field.place] = value;
+                    }
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -865,6 +947,17 @@ mod tests {
             r#"null"#,
             r#"{"order_id":1"#,
             "{\"customer_id\":\"\u{7f}\"}",
+            r#"{"order_id":12345678,"order_total":12345678.12345678}"#,
+            r#"{"order_id":1234567890123456,"order_total":0.000000001}"#,
+            r#"{"order_id":12345678901234567,"order_total":1.25e2}"#,
+            r#"{"order_total":123456781234567.5,"order_id":99999999}"#,
+            r#"{"order_id":7}"#,
+            r#"{"order_id":77777777}"#,
+            r#"{"order_id":123456789"#,
+            r#"{"ORDER_ID":5,"CUSTOMER_ID":"c","ORDER_TOTAL":1.5}"#,
+            r#"{"order_id" :5,"customer_id":"c"}"#,
+            r#"{"order_idx":5,"order_id":6}"#,
+            r#"{"order_i":5}"#,
         ];
         for record in records {
             let bytes = record.as_bytes();
@@ -896,19 +989,60 @@ mod tests {
         assert!(decoder.decode_flat(common, &mut row).is_some());
     }
 
+    /// A column no query reads is type-checked as before but not kept.
+    #[test]
+    fn unread_columns_are_checked_not_kept() {
+        let decoder = JsonDecoder::new(columns()).reading_only(&[false, true, false]);
+        let mut row = vec![Value::Null; 3];
+        decoder
+            .decode_into(
+                br#"{"order_id":1,"customer_id":"c1","order_total":2.5}"#,
+                &mut row,
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            vec![Value::Null, Value::String("c1".into()), Value::Null]
+        );
+        for (record, problem) in [
+            (r#"{"order_id":"abc","customer_id":"c1"}"#, "ORDER_ID"),
+            (
+                r#"{"order_total":{"a":1},"customer_id":"c1"}"#,
+                "ORDER_TOTAL",
+            ),
+            (r#"{"order_id":1.5}"#, "ORDER_ID"),
+        ] {
+            let error = decoder
+                .decode_into(record.as_bytes(), &mut row)
+                .unwrap_err();
+            assert!(error.to_string().contains(problem), "{record}: {error}");
+        }
+    }
+
     #[test]
     fn word_tricks_find_what_a_byte_loop_finds() {
         for text in [
-            "12345678", "00000009", "99999999", "1234567a", "/2345678", ":2345678", "1234 678",
+            "12345678",
+            "00000009",
+            "99999999",
+            "1234567a",
+            "/2345678",
+            ":2345678",
+            "1234 678",
+            "12\u{e9}4567",
+            "\0\0\0\0\0\0\0\0",
+            "9\u{7f}\u{ff}\u{3ff}ab",
         ] {
             let word = u64::from_le_bytes(text.as_bytes().try_into().unwrap());
-            assert_eq!(
-                eight_digits(word),
-                text.parse::<u64>()
-                    .ok()
-                    .filter(|_| text.bytes().all(|b| b.is_ascii_digit())),
-                "{text}"
-            );
+            let run = text.bytes().take_while(u8::is_ascii_digit).count();
+            assert_eq!(digit_run(word) as usize, run, "{text}");
+            if run > 0 {
+                assert_eq!(
+                    digits_value(word << (64 - 8 * run)),
+                    text[..run].parse::<u64>().unwrap(),
+                    "{text}"
+                );
+            }
         }
         for text in [
             "abcdefgh",

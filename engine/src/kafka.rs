@@ -22,7 +22,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::engine::Engine;
 use crate::files::RunSummary;
-use crate::query::{InputRecord, OutputRecord, PersistentQuery};
+use crate::query::{InputRecord, OutputRecord, Outputs, PersistentQuery};
 use crate::sql::ast::{SourceKind, SqlType};
 use crate::value::Value;
 
@@ -427,7 +427,7 @@ impl Worker {
         changes: &mut dyn FnMut(&str, &OutputRecord),
     ) -> Result<(), KafkaError> {
         let readers = Self::readers(engine)?;
-        let mut out = Vec::new();
+        let mut out = Outputs::new();
         let mut dead = Vec::new();
         let caching = self.options.cache_max_bytes > 0;
         // Per query (by index) for this batch: its outputs so far, and whether it ran. A
@@ -464,9 +464,9 @@ impl Worker {
                         .unwrap_or_else(|| PendingOutputs::new(true)),
                     false => PendingOutputs::new(false),
                 });
-                for output in out.drain(..) {
-                    changes(&query.id, &output);
-                    let key = encode_key(query, &output);
+                for output in &out {
+                    changes(&query.id, output);
+                    let key = encode_key(query, output);
                     let grew = pending.push(key, output);
                     if cached {
                         self.cached_bytes += grew;
@@ -689,10 +689,10 @@ impl PendingOutputs {
 
     /// Adds an output; returns about how many bytes more it holds (nothing for a key it
     /// already had).
-    fn push(&mut self, key: Option<Vec<u8>>, output: OutputRecord) -> usize {
+    fn push(&mut self, key: Option<Vec<u8>>, output: &OutputRecord) -> usize {
         if let (Some(latest), Some(bytes)) = (&mut self.latest, &key) {
             if let Some(&at) = latest.get(bytes) {
-                self.records[at].1 = output;
+                self.records[at].1.clone_from(output);
                 return 0;
             }
             latest.insert(bytes.clone(), self.records.len());
@@ -700,7 +700,7 @@ impl PendingOutputs {
         let size = 2 * key.as_ref().map_or(0, Vec::len)
             + 64
             + 32 * output.value.as_ref().map_or(0, Vec::len);
-        self.records.push((key, output));
+        self.records.push((key, output.clone()));
         size
     }
 }

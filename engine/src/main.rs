@@ -331,5 +331,7 @@ fn run(
             stats.records_in, stats.records_out, stats.dead_letters, stats.late_events
         );
     }
+    // The process ends here: freeing every open window one by one would only delay the exit.
+    std::mem::forget(engine);
     Ok(())
 }

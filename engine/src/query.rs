@@ -15,7 +15,7 @@ use crate::sql::ast::{
     BinaryOp, ColumnDef, Emit, Expr, Literal, Properties, Query, SelectItem, SourceKind, SqlType,
     WindowKind,
 };
-use crate::state::{Offsets, Partitioned, RestoreError};
+use crate::state::{Offsets, Partitioned, RestoreError, StateKey};
 use crate::value::{Column, Row, Schema, Value};
 
 /// ksqlDB's default grace period for windows that do not name one.
@@ -143,6 +143,85 @@ pub struct OutputRecord {
     pub timestamp: i64,
 }
 
+impl OutputRecord {
+    fn empty() -> OutputRecord {
+        OutputRecord {
+            key: Vec::new(),
+            window: None,
+            value: Some(Vec::new()),
+            timestamp: 0,
+        }
+    }
+}
+
+/// The output records an input record caused. The records and their column vectors are
+/// kept from one input to the next and refilled in place: a table update costs no
+/// allocation.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    records: Vec<OutputRecord>,
+    len: usize,
+}
+
+impl Outputs {
+    pub fn new() -> Outputs {
+        Outputs::default()
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    pub fn as_slice(&self) -> &[OutputRecord] {
+        &self.records[..self.len]
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, OutputRecord> {
+        self.as_slice().iter()
+    }
+
+    /// The next record to fill, with empty key and value columns (a value, not a tombstone).
+    fn next_record(&mut self) -> &mut OutputRecord {
+        if self.len == self.records.len() {
+            self.records.push(OutputRecord::empty());
+        }
+        let record = &mut self.records[self.len];
+        self.len += 1;
+        record.key.clear();
+        record.value.get_or_insert_with(Vec::new).clear();
+        record
+    }
+
+    /// Moves the records out, for callers that keep them.
+    pub fn take(&mut self) -> Vec<OutputRecord> {
+        let len = std::mem::take(&mut self.len);
+        let mut records = std::mem::take(&mut self.records);
+        records.truncate(len);
+        records
+    }
+}
+
+impl<'a> IntoIterator for &'a Outputs {
+    type Item = &'a OutputRecord;
+    type IntoIter = std::slice::Iter<'a, OutputRecord>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
     pub query: String,
@@ -216,9 +295,6 @@ struct Entry {
     max_ts: i64,
 }
 
-/// A state key: group bytes, then the window start.
-type StateKey = Box<[u8]>;
-
 /// One partition's aggregation state. Map keys are group bytes plus the window start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AggregateState {
@@ -243,6 +319,37 @@ impl Default for AggregateState {
             entries: FastMap::default(),
             next_close: i64::MAX,
         }
+    }
+}
+
+impl AggregateState {
+    /// Rewrites keys (and COUNT_DISTINCT's values) saved by snapshot version 1 in today's
+    /// key form: the same values, shorter lengths.
+    fn upgrade_v1_keys(&mut self, groups: usize) -> Result<(), RestoreError> {
+        let corrupt = || RestoreError("a version 1 state key does not read back".into());
+        let upgrade = |old: &[u8], values: usize| -> Option<Vec<u8>> {
+            let mut rest = old;
+            let mut key = Vec::with_capacity(old.len());
+            for _ in 0..values {
+                Value::read_key_v1(&mut rest)?.write_key(&mut key);
+            }
+            key.extend_from_slice(rest);
+            Some(key)
+        };
+        let entries = std::mem::take(&mut self.entries);
+        for (key, mut entry) in entries {
+            for acc in entry.accs.iter_mut() {
+                if let Acc::Distinct(seen) = acc {
+                    let old = std::mem::take(&mut **seen);
+                    for value in old {
+                        seen.insert(upgrade(&value, 1).ok_or_else(corrupt)?);
+                    }
+                }
+            }
+            let key = upgrade(key.as_bytes(), groups).ok_or_else(corrupt)?;
+            self.entries.insert(StateKey::new(&key), entry);
+        }
+        Ok(())
     }
 }
 
@@ -312,6 +419,21 @@ enum Stage {
     Aggregate(Box<AggregateStage>),
 }
 
+impl Stage {
+    /// The expressions evaluated over the source row.
+    fn reads_source(&self) -> Box<dyn Iterator<Item = &Compiled> + '_> {
+        match self {
+            Stage::Project { key, value } => Box::new(key.iter().chain(value)),
+            Stage::Aggregate(stage) => Box::new(
+                stage
+                    .group_by
+                    .iter()
+                    .chain(stage.shape.aggs.iter().filter_map(|(_, a)| a.as_ref())),
+            ),
+        }
+    }
+}
+
 pub struct PersistentQuery {
     pub id: String,
     pub source: String,
@@ -339,12 +461,30 @@ pub struct PersistentQuery {
 
 #[derive(Serialize)]
 struct SnapshotRef<'a> {
+    version: u32,
     offsets: &'a Offsets,
     state: Option<&'a Partitioned<AggregateState>>,
 }
 
+/// The snapshot form this version writes. Version 1 wrote key lengths in four bytes.
+const SNAPSHOT_VERSION: u32 = 2;
+
 #[derive(Deserialize)]
 struct Snapshot {
+    /// JSON snapshots of version 1 carry no version.
+    #[serde(default = "first_snapshot_version")]
+    version: u32,
+    offsets: Offsets,
+    state: Option<Partitioned<AggregateState>>,
+}
+
+fn first_snapshot_version() -> u32 {
+    1
+}
+
+/// A binary snapshot of version 1.
+#[derive(Deserialize)]
+struct SnapshotV1 {
     offsets: Offsets,
     state: Option<Partitioned<AggregateState>>,
 }
@@ -719,6 +859,14 @@ impl PersistentQuery {
             timestamp: None,
             windowed,
         };
+        let mut read = vec![false; schema.columns.len()];
+        for expr in filter.iter().chain(stage.reads_source()) {
+            expr.mark_columns(&mut read);
+        }
+        let timestamp = source.timestamp.as_ref().and_then(|t| schema.index_of(t));
+        if let Some(flag) = timestamp.and_then(|i| read.get_mut(i)) {
+            *flag = true;
+        }
         let encoder = Box::new(JsonEncoder::new(&value_names));
         let json_keys = JsonFields::new(&key_names);
         let json_values = JsonFields::new(&value_names);
@@ -729,10 +877,13 @@ impl PersistentQuery {
             key_names,
             value_names,
             sql,
-            decoder: Box::new(JsonDecoder::placed(
-                schema.value_columns().map(|(i, c)| (i, c.clone())),
-                schema.columns.len(),
-            )),
+            decoder: Box::new(
+                JsonDecoder::placed(
+                    schema.value_columns().map(|(i, c)| (i, c.clone())),
+                    schema.columns.len(),
+                )
+                .reading_only(&read),
+            ),
             encoder,
             json_keys,
             json_values,
@@ -741,7 +892,7 @@ impl PersistentQuery {
                 .map(|(i, c)| (i, c.sql_type.clone()))
                 .collect(),
             row: vec![Value::Null; schema.columns.len()],
-            timestamp: source.timestamp.as_ref().and_then(|t| schema.index_of(t)),
+            timestamp,
             filter,
             stage,
             offsets: Offsets::new(),
@@ -789,7 +940,7 @@ impl PersistentQuery {
     pub fn process(
         &mut self,
         record: &InputRecord<'_>,
-        out: &mut Vec<OutputRecord>,
+        out: &mut Outputs,
         dead: &mut Vec<DeadLetter>,
     ) {
         self.stats.records_in += 1;
@@ -811,7 +962,7 @@ impl PersistentQuery {
         &mut self,
         record: &InputRecord<'_>,
         row: &mut Row,
-        out: &mut Vec<OutputRecord>,
+        out: &mut Outputs,
     ) -> Result<(), String> {
         self.decode(record, row)?;
         let timestamp = match self.timestamp {
@@ -828,12 +979,7 @@ impl PersistentQuery {
         self.apply(row, timestamp, out)
     }
 
-    fn apply(
-        &mut self,
-        row: &Row,
-        timestamp: i64,
-        out: &mut Vec<OutputRecord>,
-    ) -> Result<(), String> {
+    fn apply(&mut self, row: &Row, timestamp: i64, out: &mut Outputs) -> Result<(), String> {
         let ctx = Context {
             row,
             rowtime: timestamp,
@@ -847,20 +993,17 @@ impl PersistentQuery {
         }
         match &mut self.stage {
             Stage::Project { key, value } => {
-                let key = key
-                    .iter()
-                    .map(|k| k.eval(&ctx))
-                    .collect::<Result<Vec<_>, _>>();
-                let value = value
-                    .iter()
-                    .map(|v| v.eval(&ctx))
-                    .collect::<Result<Vec<_>, _>>();
-                out.push(OutputRecord {
-                    key: key.map_err(|e| e.to_string())?,
-                    window: None,
-                    value: Some(value.map_err(|e| e.to_string())?),
-                    timestamp,
-                });
+                let record = out.next_record();
+                record.window = None;
+                record.timestamp = timestamp;
+                for expr in key.iter() {
+                    expr.eval_onto(&ctx, &mut record.key)
+                        .map_err(|e| e.to_string())?;
+                }
+                let values = record.value.get_or_insert_with(Vec::new);
+                for expr in value.iter() {
+                    expr.eval_onto(&ctx, values).map_err(|e| e.to_string())?;
+                }
                 Ok(())
             }
             Stage::Aggregate(stage) => {
@@ -919,6 +1062,7 @@ impl PersistentQuery {
 
     fn snapshot_ref(&self) -> SnapshotRef<'_> {
         SnapshotRef {
+            version: SNAPSHOT_VERSION,
             offsets: &self.offsets,
             state: match &self.stage {
                 Stage::Aggregate(stage) => Some(&stage.state),
@@ -946,13 +1090,32 @@ impl PersistentQuery {
     /// Puts back a snapshot (binary, or the JSON earlier versions wrote); returns the next
     /// offset per input partition.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<Offsets, RestoreError> {
-        let snapshot: Snapshot = match bytes.strip_prefix(SNAPSHOT_MAGIC) {
-            Some(binary) => {
-                postcard::from_bytes(binary).map_err(|e| RestoreError(e.to_string()))?
+        let failed = |e: &dyn std::fmt::Display| RestoreError(e.to_string());
+        let snapshot: Snapshot = if let Some(binary) = bytes.strip_prefix(SNAPSHOT_MAGIC) {
+            postcard::from_bytes(binary).map_err(|e| failed(&e))?
+        } else if let Some(binary) = bytes.strip_prefix(SNAPSHOT_MAGIC_V1) {
+            let old: SnapshotV1 = postcard::from_bytes(binary).map_err(|e| failed(&e))?;
+            Snapshot {
+                version: 1,
+                offsets: old.offsets,
+                state: old.state,
             }
-            None => serde_json::from_slice(bytes).map_err(|e| RestoreError(e.to_string()))?,
+        } else {
+            serde_json::from_slice(bytes).map_err(|e| failed(&e))?
         };
-        if let (Stage::Aggregate(stage), Some(state)) = (&mut self.stage, snapshot.state) {
+        if snapshot.version > SNAPSHOT_VERSION {
+            return Err(RestoreError(format!(
+                "the snapshot is of version {}, newer than this engine reads ({SNAPSHOT_VERSION})",
+                snapshot.version
+            )));
+        }
+        if let (Stage::Aggregate(stage), Some(mut state)) = (&mut self.stage, snapshot.state) {
+            if snapshot.version == 1 {
+                let groups = stage.group_by.len();
+                for (_, partition) in state.iter_mut() {
+                    partition.upgrade_v1_keys(groups)?;
+                }
+            }
             stage.state = state;
         }
         self.offsets = snapshot.offsets.clone();
@@ -961,7 +1124,8 @@ impl PersistentQuery {
 }
 
 /// What a binary snapshot starts with.
-const SNAPSHOT_MAGIC: &[u8] = b"advisor-engine snapshot 1\n";
+const SNAPSHOT_MAGIC: &[u8] = b"advisor-engine snapshot 2\n";
+const SNAPSHOT_MAGIC_V1: &[u8] = b"advisor-engine snapshot 1\n";
 
 /// KEY_FORMAT KAFKA: a single key column in Kafka's own serialization.
 fn decode_kafka_key(bytes: &[u8], sql_type: &SqlType) -> Result<Value, String> {
@@ -991,12 +1155,7 @@ fn decode_kafka_key(bytes: &[u8], sql_type: &SqlType) -> Result<Value, String> {
 
 impl AggregateStage {
     /// Folds a row into its group's windows; true when every window had already closed.
-    fn update(
-        &mut self,
-        row: &Row,
-        timestamp: i64,
-        out: &mut Vec<OutputRecord>,
-    ) -> Result<bool, String> {
+    fn update(&mut self, row: &Row, timestamp: i64, out: &mut Outputs) -> Result<bool, String> {
         let mut scratch = std::mem::take(&mut self.scratch);
         let result = self.update_with(&mut scratch, row, timestamp, out);
         self.scratch = scratch;
@@ -1008,7 +1167,7 @@ impl AggregateStage {
         scratch: &mut Scratch,
         row: &Row,
         timestamp: i64,
-        out: &mut Vec<OutputRecord>,
+        out: &mut Outputs,
     ) -> Result<bool, String> {
         let ctx = Context {
             row,
@@ -1085,7 +1244,7 @@ impl AggregateStage {
                     };
                     state
                         .entries
-                        .entry(StateKey::from(key.as_slice()))
+                        .entry(StateKey::new(key.as_slice()))
                         .or_insert(fresh)
                 }
             };
@@ -1096,10 +1255,11 @@ impl AggregateStage {
                 .iter()
                 .zip(entry.accs.iter_mut().zip(arguments.iter()))
             {
-                kind.update(acc, value.clone());
+                kind.update(acc, value);
             }
             if self.emit == Emit::Changes {
-                out.push(self.shape.row(group, window, entry, slots)?);
+                self.shape
+                    .row_into(group, window, entry, slots, out.next_record())?;
             }
         }
         let closed_some = self.window.is_some() && open == 0;
@@ -1112,7 +1272,7 @@ impl AggregateStage {
 
     /// Emits (EMIT FINAL) and drops the windows that stream time minus grace has passed, in
     /// order of window end, then key.
-    fn sweep(&mut self, out: &mut Vec<OutputRecord>) -> Result<(), String> {
+    fn sweep(&mut self, out: &mut Outputs) -> Result<(), String> {
         let Some(window) = &self.window else {
             return Ok(());
         };
@@ -1123,7 +1283,7 @@ impl AggregateStage {
         let mut next_close = i64::MAX;
         let final_rows = self.emit == Emit::Final;
         state.entries.retain(|key, entry| {
-            let end = window_start(key) + size;
+            let end = window_start(key.as_bytes()) + size;
             if end <= horizon {
                 if final_rows {
                     closed.push((end, key.clone(), std::mem::take(entry)));
@@ -1138,11 +1298,14 @@ impl AggregateStage {
         closed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let mut slots = Vec::new();
         for (end, key, entry) in closed {
-            let group = self.group_of(&key)?;
-            out.push(
-                self.shape
-                    .row(&group, Some((end - size, end)), &entry, &mut slots)?,
-            );
+            let group = self.group_of(key.as_bytes())?;
+            self.shape.row_into(
+                &group,
+                Some((end - size, end)),
+                &entry,
+                &mut slots,
+                out.next_record(),
+            )?;
         }
         Ok(())
     }
@@ -1167,10 +1330,18 @@ impl AggregateStage {
             .iter()
             .flat_map(|(_, state)| state.entries.iter())
             .filter_map(|(key, entry)| {
-                let group = self.group_of(key).ok()?;
+                let group = self.group_of(key.as_bytes()).ok()?;
+                let mut row = OutputRecord::empty();
                 self.shape
-                    .row(&group, self.window_of(key), entry, &mut Vec::new())
-                    .ok()
+                    .row_into(
+                        &group,
+                        self.window_of(key.as_bytes()),
+                        entry,
+                        &mut Vec::new(),
+                        &mut row,
+                    )
+                    .ok()?;
+                Some(row)
             })
             .collect()
     }
@@ -1186,13 +1357,15 @@ fn window_start(key: &[u8]) -> i64 {
 }
 
 impl RowShape {
-    fn row(
+    /// Fills `row` (cleared, with an empty value) with the output for one group and window.
+    fn row_into(
         &self,
         group: &[Value],
         window: Option<(i64, i64)>,
         entry: &Entry,
         slots: &mut Vec<Value>,
-    ) -> Result<OutputRecord, String> {
+        row: &mut OutputRecord,
+    ) -> Result<(), String> {
         let RowShape {
             aggs,
             having,
@@ -1214,8 +1387,7 @@ impl RowShape {
             window,
             slots,
         };
-        let evaluate = |exprs: &[Compiled]| -> Result<Vec<Value>, String> {
-            let mut values = Vec::with_capacity(exprs.len());
+        let evaluate = |exprs: &[Compiled], values: &mut Vec<Value>| -> Result<(), String> {
             for expr in exprs {
                 match expr {
                     Compiled::Slot(i) if !slots_needed => values.push(
@@ -1223,24 +1395,27 @@ impl RowShape {
                             .zip(entry.accs.get(*i))
                             .map_or(Value::Null, |((kind, _), acc)| kind.result(acc)),
                     ),
-                    other => other
-                        .eval_onto(&ctx, &mut values)
-                        .map_err(|e| e.to_string())?,
+                    other => other.eval_onto(&ctx, values).map_err(|e| e.to_string())?,
                 }
             }
-            Ok(values)
+            Ok(())
         };
-        let keys = evaluate(key)?;
+        evaluate(key, &mut row.key)?;
+        row.window = window;
+        row.timestamp = entry.max_ts;
         let passes = match having {
             Some(h) => h.test(&ctx).map_err(|e| e.to_string())?,
             None => true,
         };
-        let values = if passes { Some(evaluate(value)?) } else { None };
-        Ok(OutputRecord {
-            key: keys,
-            window,
-            value: values,
-            timestamp: entry.max_ts,
-        })
+        match (passes, &mut row.value) {
+            (true, Some(values)) => evaluate(value, values)?,
+            (true, None) => {
+                let mut values = Vec::with_capacity(value.len());
+                evaluate(value, &mut values)?;
+                row.value = Some(values);
+            }
+            (false, _) => row.value = None,
+        }
+        Ok(())
     }
 }

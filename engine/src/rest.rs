@@ -857,7 +857,7 @@ fn push(
 
 /// Feeds one input record to the push queries on streams reading its topic.
 fn feed_pushes(pushes: &mut [Push], topic: &str, record: &crate::query::InputRecord<'_>) {
-    let mut out = Vec::new();
+    let mut out = crate::query::Outputs::new();
     let mut dead = Vec::new();
     for push in pushes.iter_mut().filter(|p| !p.done) {
         let Feed::Stream { topic: read, query } = &mut push.feed else {

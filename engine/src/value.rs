@@ -60,7 +60,9 @@ impl Value {
         }
     }
 
-    /// A stable byte form for grouping and de-duplication (not a wire format).
+    /// A stable byte form for grouping and de-duplication (not a wire format). Lengths
+    /// are LEB128, one byte below 128, so that a short string key and a window start fit
+    /// a state key inline.
     pub fn write_key(&self, out: &mut Vec<u8>) {
         match self {
             Value::Null => out.push(0),
@@ -75,12 +77,12 @@ impl Value {
             }
             Value::String(s) => {
                 out.push(4);
-                out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+                write_length(out, s.len());
                 out.extend_from_slice(s.as_bytes());
             }
             Value::Array(items) => {
                 out.push(5);
-                out.extend_from_slice(&(items.len() as u32).to_be_bytes());
+                write_length(out, items.len());
                 for item in items {
                     item.write_key(out);
                 }
@@ -90,39 +92,70 @@ impl Value {
 
     /// Reads one value written by `write_key` off the front of `bytes`.
     pub fn read_key(bytes: &mut &[u8]) -> Option<Value> {
-        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-            let (head, rest) = bytes.split_at_checked(n)?;
-            *bytes = rest;
-            Some(head)
-        }
-        fn eight(bytes: &mut &[u8]) -> Option<[u8; 8]> {
-            take(bytes, 8)?.try_into().ok()
-        }
+        read_key_with(bytes, read_length)
+    }
+
+    /// Reads one value in the key form of snapshot version 1 (four-byte big-endian
+    /// lengths), to bring old snapshots forward.
+    pub fn read_key_v1(bytes: &mut &[u8]) -> Option<Value> {
         fn length(bytes: &mut &[u8]) -> Option<usize> {
             let raw: [u8; 4] = take(bytes, 4)?.try_into().ok()?;
             usize::try_from(u32::from_be_bytes(raw)).ok()
         }
-        let tag = *take(bytes, 1)?.first()?;
-        Some(match tag {
-            0 => Value::Null,
-            1 => Value::Boolean(take(bytes, 1)?[0] != 0),
-            2 => Value::Integer(i64::from_be_bytes(eight(bytes)?)),
-            3 => Value::Double(f64::from_bits(u64::from_be_bytes(eight(bytes)?))),
-            4 => {
-                let len = length(bytes)?;
-                Value::String(crate::value::Text::from_utf8(take(bytes, len)?).ok()?)
-            }
-            5 => {
-                let len = length(bytes)?;
-                let mut items = Vec::with_capacity(len.min(1024));
-                for _ in 0..len {
-                    items.push(Value::read_key(bytes)?);
-                }
-                Value::Array(items)
-            }
-            _ => return None,
-        })
+        read_key_with(bytes, length)
     }
+}
+
+fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, rest) = bytes.split_at_checked(n)?;
+    *bytes = rest;
+    Some(head)
+}
+
+fn write_length(out: &mut Vec<u8>, mut length: usize) {
+    while length >= 0x80 {
+        out.push((length as u8) | 0x80);
+        length >>= 7;
+    }
+    out.push(length as u8);
+}
+
+fn read_length(bytes: &mut &[u8]) -> Option<usize> {
+    let mut length = 0usize;
+    for shift in (0..64).step_by(7) {
+        let byte = *take(bytes, 1)?.first()?;
+        length |= usize::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(length);
+        }
+    }
+    None
+}
+
+fn read_key_with(bytes: &mut &[u8], length: fn(&mut &[u8]) -> Option<usize>) -> Option<Value> {
+    fn eight(bytes: &mut &[u8]) -> Option<[u8; 8]> {
+        take(bytes, 8)?.try_into().ok()
+    }
+    let tag = *take(bytes, 1)?.first()?;
+    Some(match tag {
+        0 => Value::Null,
+        1 => Value::Boolean(take(bytes, 1)?[0] != 0),
+        2 => Value::Integer(i64::from_be_bytes(eight(bytes)?)),
+        3 => Value::Double(f64::from_bits(u64::from_be_bytes(eight(bytes)?))),
+        4 => {
+            let len = length(bytes)?;
+            Value::String(Text::from_utf8(take(bytes, len)?).ok()?)
+        }
+        5 => {
+            let len = length(bytes)?;
+            let mut items = Vec::with_capacity(len.min(1024));
+            for _ in 0..len {
+                items.push(read_key_with(bytes, length)?);
+            }
+            Value::Array(items)
+        }
+        _ => return None,
+    })
 }
 
 impl fmt::Display for Value {
@@ -199,6 +232,27 @@ mod key_tests {
             assert_eq!(Value::read_key(&mut rest).as_ref(), Some(value));
         }
         assert_eq!(rest, 7i64.to_be_bytes());
-        assert_eq!(Value::read_key(&mut &[4u8, 0, 0, 0, 9, b'x'][..]), None);
+        assert_eq!(Value::read_key(&mut &[4u8, 9, b'x'][..]), None);
+        let long = Value::String("x".repeat(300).into());
+        let mut bytes = Vec::new();
+        long.write_key(&mut bytes);
+        assert_eq!(bytes.len(), 1 + 2 + 300);
+        assert_eq!(Value::read_key(&mut bytes.as_slice()), Some(long));
+        // "cust_123456" and a window start make 21 bytes: an inline state key.
+        let mut bytes = Vec::new();
+        Value::String("cust_123456".into()).write_key(&mut bytes);
+        assert_eq!(bytes.len() + 8, 21);
+    }
+
+    #[test]
+    fn version_1_keys_still_read() {
+        let v1 = [4u8, 0, 0, 0, 2, b'h', b'i', 2, 0, 0, 0, 0, 0, 0, 0, 5];
+        let mut rest = &v1[..];
+        assert_eq!(
+            Value::read_key_v1(&mut rest),
+            Some(Value::String("hi".into()))
+        );
+        assert_eq!(Value::read_key_v1(&mut rest), Some(Value::Integer(5)));
+        assert!(rest.is_empty());
     }
 }
