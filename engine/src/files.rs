@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -134,41 +135,56 @@ impl LineReader {
         }
     }
 
-    /// The next line without its newline; the last line may lack one.
-    fn next_line(&mut self) -> std::io::Result<Option<&[u8]>> {
-        loop {
-            if let Some(&at) = self.newlines.get(self.next_newline) {
-                self.next_newline += 1;
-                let line = self.start..at;
-                self.start = at + 1;
-                return Ok(Some(&self.buffer[line]));
-            }
-            if self.at_end {
-                if self.start == self.end {
-                    return Ok(None);
-                }
-                let line = self.start..self.end;
-                self.start = self.end;
-                return Ok(Some(&self.buffer[line]));
-            }
-            // Keep the partial line, make room (a line longer than the buffer grows it), read on.
-            self.buffer.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-            if self.end == self.buffer.len() {
-                self.buffer.resize(self.buffer.len() * 2, 0);
-            }
-            let scanned = self.end;
-            match self.file.read(&mut self.buffer[self.end..]) {
-                Ok(0) => self.at_end = true,
-                Ok(read) => self.end += read,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-            self.newlines.clear();
-            self.next_newline = 0;
-            find_newlines(&self.buffer[scanned..self.end], scanned, &mut self.newlines);
+    /// Finds up to `max` next lines (without their newlines; the last line may lack one)
+    /// as ranges of `bytes()`, valid until the next call. False at the end of the file.
+    fn next_lines(&mut self, max: usize, lines: &mut Vec<Range<usize>>) -> std::io::Result<bool> {
+        lines.clear();
+        while self.next_newline == self.newlines.len() && !self.at_end {
+            self.read_more()?;
         }
+        while lines.len() < max {
+            match self.newlines.get(self.next_newline) {
+                Some(&at) => {
+                    self.next_newline += 1;
+                    lines.push(self.start..at);
+                    self.start = at + 1;
+                }
+                None => {
+                    if self.at_end && self.start < self.end {
+                        lines.push(self.start..self.end);
+                        self.start = self.end;
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(!lines.is_empty())
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buffer
+    }
+
+    /// Keeps the partial line, makes room (a line longer than the buffer grows it), reads
+    /// on and finds the new newlines.
+    fn read_more(&mut self) -> std::io::Result<()> {
+        self.buffer.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.end == self.buffer.len() {
+            self.buffer.resize(self.buffer.len() * 2, 0);
+        }
+        let scanned = self.end;
+        match self.file.read(&mut self.buffer[self.end..]) {
+            Ok(0) => self.at_end = true,
+            Ok(read) => self.end += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        self.newlines.clear();
+        self.next_newline = 0;
+        find_newlines(&self.buffer[scanned..self.end], scanned, &mut self.newlines);
+        Ok(())
     }
 }
 
@@ -197,6 +213,49 @@ fn find_newlines(bytes: &[u8], base: usize, out: &mut Vec<usize>) {
     }
 }
 
+/// Lines handed to the queries at a time: enough to decode ahead and prefetch state.
+const BATCH_LINES: usize = 256;
+
+/// A line's record parts that an envelope (`records:` inputs) carries.
+struct Envelope {
+    /// The line's place in its batch.
+    line: usize,
+    partition: u32,
+    timestamp: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+}
+
+impl Envelope {
+    fn read(line: usize, text: &[u8]) -> Envelope {
+        let bytes_of = |part: Option<&Json>| match part {
+            None | Some(Json::Null) => None,
+            Some(Json::String(s)) => Some(s.as_bytes().to_vec()),
+            Some(other) => Some(other.to_string().into_bytes()),
+        };
+        match serde_json::from_slice::<Json>(text) {
+            Ok(Json::Object(record)) => Envelope {
+                line,
+                partition: record.get("partition").and_then(Json::as_u64).unwrap_or(0) as u32,
+                timestamp: record
+                    .get("timestamp")
+                    .and_then(Json::as_i64)
+                    .unwrap_or_else(now_millis),
+                key: bytes_of(record.get("key")),
+                value: bytes_of(record.get("value")),
+            },
+            // A broken envelope still reaches the queries, which dead-letter it.
+            _ => Envelope {
+                line,
+                partition: 0,
+                timestamp: now_millis(),
+                key: None,
+                value: Some(text.to_vec()),
+            },
+        }
+    }
+}
+
 fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -204,29 +263,44 @@ fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// Writes one output line straight into `out`: on the hot path no JSON tree is built.
-pub fn write_output(out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputRecord) {
-    out.extend_from_slice(b"{\"key\":");
-    match record.key.as_slice() {
-        [] => out.extend_from_slice(b"null"),
-        [single] => write_json_value(out, single),
-        many => query.json_keys.write_object(out, many),
-    }
-    if let Some((start, end)) = record.window {
-        out.extend_from_slice(b",\"window\":{\"start\":");
-        out.extend_from_slice(itoa::Buffer::new().format(start).as_bytes());
-        out.extend_from_slice(b",\"end\":");
-        out.extend_from_slice(itoa::Buffer::new().format(end).as_bytes());
+/// Writes output lines straight into a buffer: on the hot path no JSON tree is built. The
+/// text of the last window is kept, as consecutive outputs mostly share their window.
+#[derive(Default)]
+struct LineWriter {
+    window: Option<(i64, i64)>,
+    window_text: Vec<u8>,
+}
+
+impl LineWriter {
+    fn write(&mut self, out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputRecord) {
+        out.extend_from_slice(b"{\"key\":");
+        match record.key.as_slice() {
+            [] => out.extend_from_slice(b"null"),
+            [single] => write_json_value(out, single),
+            many => query.json_keys.write_object(out, many),
+        }
+        if let Some((start, end)) = record.window {
+            if self.window != record.window {
+                self.window = record.window;
+                let text = &mut self.window_text;
+                text.clear();
+                text.extend_from_slice(b",\"window\":{\"start\":");
+                text.extend_from_slice(itoa::Buffer::new().format(start).as_bytes());
+                text.extend_from_slice(b",\"end\":");
+                text.extend_from_slice(itoa::Buffer::new().format(end).as_bytes());
+                text.push(b'}');
+            }
+            out.extend_from_slice(&self.window_text);
+        }
+        out.extend_from_slice(b",\"value\":");
+        match &record.value {
+            Some(values) => query.json_values.write_object(out, values),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"timestamp\":");
+        out.extend_from_slice(itoa::Buffer::new().format(record.timestamp).as_bytes());
         out.push(b'}');
     }
-    out.extend_from_slice(b",\"value\":");
-    match &record.value {
-        Some(values) => query.json_values.write_object(out, values),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"timestamp\":");
-    out.extend_from_slice(itoa::Buffer::new().format(record.timestamp).as_bytes());
-    out.push(b'}');
 }
 
 /// Summary of a run, per query.
@@ -299,6 +373,7 @@ pub fn run(
     let mut out = Outputs::new();
     let mut dead = Vec::new();
     let mut line_out: Vec<u8> = Vec::with_capacity(256);
+    let mut writer = LineWriter::default();
     for (source, endpoint) in &input_for {
         let file = File::open(&endpoint.path).map_err(|e| FilesError::Read {
             path: endpoint.path.display().to_string(),
@@ -313,70 +388,61 @@ pub fn run(
             .collect();
         let mut reader = LineReader::new(file);
         let mut offset = 0u64;
-        // Values without an envelope are stamped with the time they are read; the clock is
-        // read once per thousand lines, not per line.
-        let mut arrival = now_millis();
-        loop {
-            if offset.is_multiple_of(1000) {
-                arrival = now_millis();
+        let mut lines = Vec::with_capacity(BATCH_LINES);
+        let mut envelopes = Vec::with_capacity(BATCH_LINES);
+        let read_error = |source| FilesError::Read {
+            path: endpoint.path.display().to_string(),
+            source,
+        };
+        while reader
+            .next_lines(BATCH_LINES, &mut lines)
+            .map_err(read_error)?
+        {
+            // Values without an envelope are stamped with the time they are read.
+            let arrival = now_millis();
+            let bytes = reader.bytes();
+            envelopes.clear();
+            for (line, range) in lines.iter().enumerate() {
+                let trimmed = trim(&bytes[range.clone()]);
+                if trimmed.is_empty() {
+                    continue;
+                }
+                envelopes.push(match endpoint.kind {
+                    InputKind::Values => Envelope {
+                        line,
+                        partition: 0,
+                        timestamp: arrival,
+                        key: None,
+                        value: None,
+                    },
+                    InputKind::Records => Envelope::read(line, trimmed),
+                });
             }
-            let line = reader.next_line().map_err(|e| FilesError::Read {
-                path: endpoint.path.display().to_string(),
-                source: e,
-            })?;
-            let Some(line) = line else {
-                break;
-            };
-            let trimmed = trim(line);
-            if trimmed.is_empty() {
-                offset += 1;
-                continue;
-            }
-            let envelope = match endpoint.kind {
-                InputKind::Values => None,
-                InputKind::Records => Some(serde_json::from_slice::<Json>(trimmed)),
-            };
-            let (partition, timestamp, key, value): (u32, i64, Option<Vec<u8>>, Option<Vec<u8>>) =
-                match &envelope {
-                    None => (0, arrival, None, None),
-                    Some(Ok(Json::Object(record))) => (
-                        record.get("partition").and_then(Json::as_u64).unwrap_or(0) as u32,
-                        record
-                            .get("timestamp")
-                            .and_then(Json::as_i64)
-                            .unwrap_or_else(now_millis),
-                        record.get("key").and_then(|k| match k {
-                            Json::Null => None,
-                            Json::String(s) => Some(s.as_bytes().to_vec()),
-                            other => Some(other.to_string().into_bytes()),
-                        }),
-                        record.get("value").and_then(|v| match v {
-                            Json::Null => None,
-                            Json::String(s) => Some(s.as_bytes().to_vec()),
-                            other => Some(other.to_string().into_bytes()),
-                        }),
-                    ),
-                    // A broken envelope still reaches the queries, which dead-letter it.
-                    Some(_) => (0, now_millis(), None, Some(trimmed.to_vec())),
-                };
-            let record = InputRecord {
-                partition,
-                offset,
-                timestamp,
-                key: key.as_deref(),
-                value: match endpoint.kind {
-                    InputKind::Values => Some(trimmed),
-                    InputKind::Records => value.as_deref(),
-                },
-            };
+            let records: Vec<InputRecord<'_>> = envelopes
+                .iter()
+                .map(|envelope| {
+                    let line = trim(&bytes[lines[envelope.line].clone()]);
+                    InputRecord {
+                        partition: envelope.partition,
+                        offset: offset + envelope.line as u64,
+                        timestamp: envelope.timestamp,
+                        key: envelope.key.as_deref(),
+                        value: match endpoint.kind {
+                            InputKind::Values => Some(line),
+                            InputKind::Records => envelope.value.as_deref(),
+                        },
+                    }
+                })
+                .collect();
+            offset += lines.len() as u64;
             for &index in &readers {
                 out.clear();
                 dead.clear();
-                engine.queries[index].process(&record, &mut out, &mut dead);
+                engine.queries[index].process_batch(&records, &mut out, &mut dead);
                 for output in &out {
                     match &mut sinks[index] {
                         Sink::File { buffer, .. } => {
-                            write_output(buffer, &engine.queries[index], output);
+                            writer.write(buffer, &engine.queries[index], output);
                             buffer.push(b'\n');
                             if buffer.len() >= SINK_BUFFER_BYTES {
                                 sinks[index].flush()?;
@@ -384,7 +450,7 @@ pub fn run(
                         }
                         Sink::Stdout => {
                             line_out.clear();
-                            write_output(&mut line_out, &engine.queries[index], output);
+                            writer.write(&mut line_out, &engine.queries[index], output);
                             let mut lock = stdout.lock();
                             let sink = &engine.queries[index].sink.name;
                             let _ = write!(lock, "{{\"sink\":\"{sink}\",\"record\":");
@@ -397,7 +463,6 @@ pub fn run(
                     let _ = writeln!(dead_sink, "{}", letter.to_json());
                 }
             }
-            offset += 1;
         }
     }
     for sink in &mut sinks {
@@ -454,8 +519,11 @@ mod tests {
         for block in [1, 7, 64, 1 << 20] {
             let mut reader = LineReader::with_block(File::open(&path).unwrap(), block);
             let mut got = Vec::new();
-            while let Some(line) = reader.next_line().unwrap() {
-                got.push(String::from_utf8(line.to_vec()).unwrap());
+            let mut ranges = Vec::new();
+            while reader.next_lines(3, &mut ranges).unwrap() {
+                for range in &ranges {
+                    got.push(String::from_utf8(reader.bytes()[range.clone()].to_vec()).unwrap());
+                }
             }
             assert_eq!(got, lines, "block of {block} bytes");
         }

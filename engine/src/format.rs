@@ -300,7 +300,7 @@ impl<'a> Scanner<'a> {
     fn name_is(&mut self, field: &Field) -> bool {
         let rest = &self.bytes[self.at..];
         for spelling in &field.spellings {
-            if rest.starts_with(spelling) {
+            if starts_with(rest, spelling) {
                 self.at += spelling.len();
                 return true;
             }
@@ -501,6 +501,22 @@ impl<'a> Scanner<'a> {
             _ => return None,
         }
         Some(())
+    }
+}
+
+/// `text.starts_with(prefix)`, for prefixes of 8 to 16 bytes (most field names with their
+/// quote and colon) as two overlapping words rather than a call to memcmp.
+fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
+    let word = |bytes: &[u8], at: usize| -> u64 {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(chunk)
+    };
+    let n = prefix.len();
+    if (8..=16).contains(&n) && text.len() >= n {
+        word(text, 0) == word(prefix, 0) && word(text, n - 8) == word(prefix, n - 8)
+    } else {
+        text.starts_with(prefix)
     }
 }
 
@@ -1016,6 +1032,26 @@ mod tests {
                 .decode_into(record.as_bytes(), &mut row)
                 .unwrap_err();
             assert!(error.to_string().contains(problem), "{record}: {error}");
+        }
+    }
+
+    #[test]
+    fn word_prefixes_match_as_starts_with_does() {
+        let text = b"order_total\":12.5,\"x\":1";
+        for end in 0..text.len() {
+            for start in 0..end.min(4) {
+                let prefix = &text[start..end];
+                assert_eq!(starts_with(text, prefix), text.starts_with(prefix));
+                let mut other = prefix.to_vec();
+                if let Some(last) = other.last_mut() {
+                    *last ^= 1;
+                }
+                assert_eq!(starts_with(text, &other), text.starts_with(&other));
+                assert_eq!(
+                    starts_with(&text[..end.saturating_sub(1)], prefix),
+                    text[..end.saturating_sub(1)].starts_with(prefix)
+                );
+            }
         }
     }
 

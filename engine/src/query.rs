@@ -2,10 +2,6 @@
 //! (decode, filter, project or aggregate) that turns input records into output records and
 //! dead letters. Nothing here knows where records come from or go to.
 
-use std::collections::HashMap;
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Acc, AggKind};
@@ -15,7 +11,7 @@ use crate::sql::ast::{
     BinaryOp, ColumnDef, Emit, Expr, Literal, Properties, Query, SelectItem, SourceKind, SqlType,
     WindowKind,
 };
-use crate::state::{Offsets, Partitioned, RestoreError, StateKey};
+use crate::state::{Offsets, Partitioned, RestoreError, StateKey, StateTable};
 use crate::value::{Column, Row, Schema, Value};
 
 /// ksqlDB's default grace period for windows that do not name one.
@@ -299,8 +295,7 @@ struct Entry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AggregateState {
     stream_time: i64,
-    #[serde(with = "pairs")]
-    entries: FastMap<StateKey, Entry>,
+    entries: StateTable<Entry>,
     /// The earliest window end among the entries: when stream time minus grace passes it,
     /// a sweep emits (EMIT FINAL) and frees the closed windows, which bounds memory by the
     /// windows still open. A snapshot without it sweeps once to find it.
@@ -316,7 +311,7 @@ impl Default for AggregateState {
     fn default() -> AggregateState {
         AggregateState {
             stream_time: 0,
-            entries: FastMap::default(),
+            entries: StateTable::default(),
             next_close: i64::MAX,
         }
     }
@@ -336,7 +331,7 @@ impl AggregateState {
             key.extend_from_slice(rest);
             Some(key)
         };
-        let entries = std::mem::take(&mut self.entries);
+        let entries: Vec<(StateKey, Entry)> = self.entries.drain().collect();
         for (key, mut entry) in entries {
             for acc in entry.accs.iter_mut() {
                 if let Acc::Distinct(seen) = acc {
@@ -350,33 +345,6 @@ impl AggregateState {
             self.entries.insert(StateKey::new(&key), entry);
         }
         Ok(())
-    }
-}
-
-/// Maps with byte keys travel as lists of pairs (JSON objects need string keys).
-mod pairs {
-    use std::collections::HashMap;
-    use std::hash::{BuildHasher, Hash};
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer, K: Serialize, V: Serialize, H>(
-        map: &HashMap<K, V, H>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let pairs: Vec<(&K, &V)> = map.iter().collect();
-        pairs.serialize(s)
-    }
-
-    pub fn deserialize<'de, D, K, V, H>(d: D) -> Result<HashMap<K, V, H>, D::Error>
-    where
-        D: Deserializer<'de>,
-        K: Deserialize<'de> + Eq + Hash,
-        V: Deserialize<'de>,
-        H: BuildHasher + Default,
-    {
-        let pairs: Vec<(K, V)> = Vec::deserialize(d)?;
-        Ok(pairs.into_iter().collect())
     }
 }
 
@@ -405,10 +373,32 @@ struct AggregateStage {
 #[derive(Default)]
 struct Scratch {
     windows: Vec<(i64, i64)>,
-    group: Vec<Value>,
     arguments: Vec<Value>,
-    key: Vec<u8>,
     slots: Vec<Value>,
+}
+
+/// A record decoded ahead of its turn, with its group key when the query aggregates.
+struct Prepared {
+    row: Row,
+    /// The event time, or why the record cannot be processed.
+    decoded: Result<i64, String>,
+    /// True when `group` and `group_key` hold this record's group.
+    keyed: bool,
+    group: Vec<Value>,
+    /// The group in key form (`Value::write_key`), without a window.
+    group_key: Vec<u8>,
+}
+
+impl Prepared {
+    fn new(width: usize) -> Prepared {
+        Prepared {
+            row: vec![Value::Null; width],
+            decoded: Ok(0),
+            keyed: false,
+            group: Vec::new(),
+            group_key: Vec::new(),
+        }
+    }
 }
 
 enum Stage {
@@ -449,8 +439,9 @@ pub struct PersistentQuery {
     encoder: Box<dyn Encoder>,
     /// The source columns that come from the record key; the decoder fills the rest.
     key_columns: Vec<(usize, SqlType)>,
-    /// The decoded row, kept between records to spare an allocation each.
-    row: Row,
+    /// Two records' buffers, kept between records to spare allocations: the record being
+    /// processed and the one decoded ahead of it.
+    prepared: Box<[Prepared; 2]>,
     timestamp: Option<usize>,
     filter: Option<Compiled>,
     stage: Stage,
@@ -891,7 +882,10 @@ impl PersistentQuery {
                 .key_columns()
                 .map(|(i, c)| (i, c.sql_type.clone()))
                 .collect(),
-            row: vec![Value::Null; schema.columns.len()],
+            prepared: Box::new([
+                Prepared::new(schema.columns.len()),
+                Prepared::new(schema.columns.len()),
+            ]),
             timestamp,
             filter,
             stage,
@@ -943,12 +937,72 @@ impl PersistentQuery {
         out: &mut Outputs,
         dead: &mut Vec<DeadLetter>,
     ) {
+        self.process_batch(std::slice::from_ref(record), out, dead);
+    }
+
+    /// Processes records in order, exactly as `process` would one by one. Each record is
+    /// decoded one ahead and, in an aggregation, the state slot it will update is
+    /// prefetched, so that its memory arrives while the record before is folded in.
+    pub fn process_batch(
+        &mut self,
+        records: &[InputRecord<'_>],
+        out: &mut Outputs,
+        dead: &mut Vec<DeadLetter>,
+    ) {
+        let Some(first) = records.first() else {
+            return;
+        };
+        let [mut current, mut ahead] =
+            std::mem::replace(&mut *self.prepared, [Prepared::new(0), Prepared::new(0)]);
+        self.prepare(first, &mut current);
+        for (i, record) in records.iter().enumerate() {
+            if let Some(next) = records.get(i + 1) {
+                self.prepare(next, &mut ahead);
+            }
+            self.finish(record, &mut current, out, dead);
+            std::mem::swap(&mut current, &mut ahead);
+        }
+        *self.prepared = [current, ahead];
+    }
+
+    /// Decodes a record and finds its event time; in an aggregation, also its group, and
+    /// prefetches the state slot it will update.
+    fn prepare(&self, record: &InputRecord<'_>, prepared: &mut Prepared) {
+        prepared.keyed = false;
+        prepared.decoded = self
+            .decode(record, &mut prepared.row)
+            .and_then(|()| self.event_time(record, &prepared.row));
+        if let (Ok(timestamp), Stage::Aggregate(stage)) = (&prepared.decoded, &self.stage) {
+            stage.prefetch(*timestamp, prepared);
+        }
+    }
+
+    fn event_time(&self, record: &InputRecord<'_>, row: &Row) -> Result<i64, String> {
+        match self.timestamp {
+            Some(index) => match &row[index] {
+                Value::Integer(ts) if *ts >= 0 => Ok(*ts),
+                other => Err(format!(
+                    "timestamp column holds {other}, not epoch milliseconds"
+                )),
+            },
+            None => Ok(record.timestamp),
+        }
+    }
+
+    fn finish(
+        &mut self,
+        record: &InputRecord<'_>,
+        prepared: &mut Prepared,
+        out: &mut Outputs,
+        dead: &mut Vec<DeadLetter>,
+    ) {
         self.stats.records_in += 1;
         self.offsets.insert(record.partition, record.offset + 1);
-        let mut row = std::mem::take(&mut self.row);
         let before = out.len();
-        let result = self.process_row(record, &mut row, out);
-        self.row = row;
+        let result = match &prepared.decoded {
+            Ok(_) => self.apply(prepared, out),
+            Err(reason) => Err(reason.clone()),
+        };
         match result {
             Ok(()) => self.stats.records_out += (out.len() - before) as u64,
             Err(reason) => {
@@ -958,30 +1012,10 @@ impl PersistentQuery {
         }
     }
 
-    fn process_row(
-        &mut self,
-        record: &InputRecord<'_>,
-        row: &mut Row,
-        out: &mut Outputs,
-    ) -> Result<(), String> {
-        self.decode(record, row)?;
-        let timestamp = match self.timestamp {
-            Some(index) => match &row[index] {
-                Value::Integer(ts) if *ts >= 0 => *ts,
-                other => {
-                    return Err(format!(
-                        "timestamp column holds {other}, not epoch milliseconds"
-                    ))
-                }
-            },
-            None => record.timestamp,
-        };
-        self.apply(row, timestamp, out)
-    }
-
-    fn apply(&mut self, row: &Row, timestamp: i64, out: &mut Outputs) -> Result<(), String> {
+    fn apply(&mut self, prepared: &mut Prepared, out: &mut Outputs) -> Result<(), String> {
+        let timestamp = prepared.decoded.clone()?;
         let ctx = Context {
-            row,
+            row: &prepared.row,
             rowtime: timestamp,
             window: None,
             slots: &[],
@@ -1007,7 +1041,7 @@ impl PersistentQuery {
                 Ok(())
             }
             Stage::Aggregate(stage) => {
-                let late = stage.update(row, timestamp, out)?;
+                let late = stage.update(prepared, timestamp, out)?;
                 if late {
                     self.stats.late_events += 1;
                     return Err(format!(
@@ -1154,10 +1188,72 @@ fn decode_kafka_key(bytes: &[u8], sql_type: &SqlType) -> Result<Value, String> {
 }
 
 impl AggregateStage {
+    /// Evaluates a row's group and its key form.
+    fn group_of_row(
+        &self,
+        row: &Row,
+        timestamp: i64,
+        group: &mut Vec<Value>,
+        key: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let ctx = Context {
+            row,
+            rowtime: timestamp,
+            window: None,
+            slots: &[],
+        };
+        group.clear();
+        for expr in &self.group_by {
+            expr.eval_onto(&ctx, group).map_err(|e| e.to_string())?;
+            if group.last().is_some_and(Value::is_null) {
+                return Err("the GROUP BY key is null; ksqlDB drops such records".into());
+            }
+        }
+        key.clear();
+        for value in group.iter() {
+            value.write_key(key);
+        }
+        Ok(())
+    }
+
+    /// Finds a prepared record's group and prefetches the state slot of its newest window.
+    /// A group that fails to evaluate is left to `update`, which reports it in turn.
+    fn prefetch(&self, timestamp: i64, prepared: &mut Prepared) {
+        let Prepared {
+            row,
+            keyed,
+            group,
+            group_key,
+            ..
+        } = prepared;
+        if self.group_of_row(row, timestamp, group, group_key).is_err() {
+            return;
+        }
+        *keyed = true;
+        let Some(state) = self.state.get(0) else {
+            return;
+        };
+        let group_len = group_key.len();
+        if let Some(window) = &self.window {
+            let step = match window.kind {
+                WindowKind::Hopping { advance, .. } => advance,
+                _ => window.size(),
+            };
+            group_key.extend_from_slice(&(timestamp - timestamp.rem_euclid(step)).to_be_bytes());
+        }
+        state.entries.prefetch(state.entries.hash(group_key));
+        group_key.truncate(group_len);
+    }
+
     /// Folds a row into its group's windows; true when every window had already closed.
-    fn update(&mut self, row: &Row, timestamp: i64, out: &mut Outputs) -> Result<bool, String> {
+    fn update(
+        &mut self,
+        prepared: &mut Prepared,
+        timestamp: i64,
+        out: &mut Outputs,
+    ) -> Result<bool, String> {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let result = self.update_with(&mut scratch, row, timestamp, out);
+        let result = self.update_with(&mut scratch, prepared, timestamp, out);
         self.scratch = scratch;
         result
     }
@@ -1165,10 +1261,20 @@ impl AggregateStage {
     fn update_with(
         &mut self,
         scratch: &mut Scratch,
-        row: &Row,
+        prepared: &mut Prepared,
         timestamp: i64,
         out: &mut Outputs,
     ) -> Result<bool, String> {
+        let Prepared {
+            row,
+            keyed,
+            group,
+            group_key: key,
+            ..
+        } = prepared;
+        if !*keyed {
+            self.group_of_row(row, timestamp, group, key)?;
+        }
         let ctx = Context {
             row,
             rowtime: timestamp,
@@ -1177,28 +1283,17 @@ impl AggregateStage {
         };
         let Scratch {
             windows,
-            group,
             arguments,
-            key,
             slots,
         } = scratch;
-        group.clear();
-        for expr in &self.group_by {
-            expr.eval_onto(&ctx, group).map_err(|e| e.to_string())?;
-            if group.last().is_some_and(Value::is_null) {
-                return Err("the GROUP BY key is null; ksqlDB drops such records".into());
-            }
-        }
+        // Arguments that are plain columns are read from the row as they are; the others are
+        // all evaluated before any state changes, so an error leaves the state as it was.
         arguments.clear();
         for (_, argument) in &self.shape.aggs {
             match argument {
+                None | Some(Compiled::Column(_)) => {}
                 Some(a) => a.eval_onto(&ctx, arguments).map_err(|e| e.to_string())?,
-                None => arguments.push(Value::Null),
             }
-        }
-        key.clear();
-        for value in group.iter() {
-            value.write_key(key);
         }
         let group_len = key.len();
         // One state partition for now; scale-out splits by the group key's hash.
@@ -1227,34 +1322,32 @@ impl AggregateStage {
             if let Some((start, _)) = window {
                 key.extend_from_slice(&start.to_be_bytes());
             }
-            let entry = match state.entries.get_mut(key.as_slice()) {
-                Some(entry) => entry,
-                None => {
-                    if let Some((_, end)) = window {
-                        state.next_close = state.next_close.min(end);
-                    }
-                    let fresh = Entry {
-                        accs: self
-                            .shape
-                            .aggs
-                            .iter()
-                            .map(|(kind, _)| kind.initial())
-                            .collect(),
-                        max_ts: timestamp,
-                    };
-                    state
-                        .entries
-                        .entry(StateKey::new(key.as_slice()))
-                        .or_insert(fresh)
+            let probe = StateKey::new(key);
+            let hash = state.entries.hash(key);
+            let mut created = false;
+            let entry = state.entries.get_or_insert_with(&probe, hash, || {
+                created = true;
+                Entry {
+                    accs: self
+                        .shape
+                        .aggs
+                        .iter()
+                        .map(|(kind, _)| kind.initial())
+                        .collect(),
+                    max_ts: timestamp,
                 }
-            };
+            });
+            if let (true, Some((_, end))) = (created, window) {
+                state.next_close = state.next_close.min(end);
+            }
             entry.max_ts = entry.max_ts.max(timestamp);
-            for ((kind, _), (acc, value)) in self
-                .shape
-                .aggs
-                .iter()
-                .zip(entry.accs.iter_mut().zip(arguments.iter()))
-            {
+            let mut computed = arguments.iter();
+            for ((kind, argument), acc) in self.shape.aggs.iter().zip(entry.accs.iter_mut()) {
+                let value = match argument {
+                    None => &Value::Null,
+                    Some(Compiled::Column(i)) => &row[*i],
+                    Some(_) => computed.next().unwrap_or(&Value::Null),
+                };
                 kind.update(acc, value);
             }
             if self.emit == Emit::Changes {

@@ -24,6 +24,10 @@ impl<S: Default> Partitioned<S> {
         self.partitions.entry(partition).or_default()
     }
 
+    pub fn get(&self, partition: u32) -> Option<&S> {
+        self.partitions.get(&partition)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&u32, &S)> {
         self.partitions.iter()
     }
@@ -45,7 +49,7 @@ pub type Offsets = BTreeMap<u32, u64>;
 /// Keys of up to 23 bytes, which most are (a short string key and a window start), sit
 /// inline in the table slot: a lookup then reads no memory beyond the slot, and a million
 /// keys cost no allocation each. Longer keys go to the heap.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Eq)]
 pub enum StateKey {
     Inline {
         len: InlineLen,
@@ -115,6 +119,33 @@ impl StateKey {
     }
 }
 
+/// Inline keys compare as three words (their unused bytes are zero), not through memcmp.
+impl PartialEq for StateKey {
+    fn eq(&self, other: &StateKey) -> bool {
+        match (self, other) {
+            (
+                StateKey::Inline { len, bytes },
+                StateKey::Inline {
+                    len: other_len,
+                    bytes: other_bytes,
+                },
+            ) => {
+                let word = |b: &[u8; INLINE_KEY_BYTES], at: usize| {
+                    let mut chunk = [0u8; 8];
+                    chunk.copy_from_slice(&b[at..at + 8]);
+                    u64::from_le_bytes(chunk)
+                };
+                len == other_len
+                    && word(bytes, 0) == word(other_bytes, 0)
+                    && word(bytes, 8) == word(other_bytes, 8)
+                    && word(bytes, 15) == word(other_bytes, 15)
+            }
+            (StateKey::Heap(a), StateKey::Heap(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl std::hash::Hash for StateKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_bytes().hash(state)
@@ -177,5 +208,307 @@ mod tests {
             let back: StateKey = postcard::from_bytes(&saved).unwrap();
             assert_eq!(back, key);
         }
+    }
+}
+
+/// State entries by key: open addressing with linear probing, each key inline in its slot
+/// next to its value. A lookup usually reads a single cache line (no control bytes, no key
+/// on the heap), and `prefetch` lets a caller start that read while it works on something
+/// else: with a hundred thousand groups the table is far bigger than the caches, and
+/// waiting for memory was the largest single cost of an update.
+#[derive(Clone)]
+pub struct StateTable<V> {
+    /// A power of two long, at most three quarters full.
+    slots: Vec<Option<(StateKey, V)>>,
+    len: usize,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl<V> Default for StateTable<V> {
+    fn default() -> StateTable<V> {
+        StateTable {
+            slots: Vec::new(),
+            len: 0,
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+impl<V> StateTable<V> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len().wrapping_sub(1)
+    }
+
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & self.mask()
+    }
+
+    /// Starts reading the slot where a key of this hash would be, so that a lookup a little
+    /// later finds it in cache. Only a hint: it changes nothing.
+    pub fn prefetch(&self, hash: u64) {
+        if let Some(slot) = self.slots.get(self.home(hash)) {
+            prefetch_read(slot);
+        }
+    }
+
+    fn find(&self, key: &StateKey, hash: u64) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.mask();
+        let mut at = self.home(hash);
+        loop {
+            match &self.slots[at] {
+                None => return None,
+                Some((held, _)) if held == key => return Some(at),
+                Some(_) => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    pub fn get(&self, key: &StateKey, hash: u64) -> Option<&V> {
+        let at = self.find(key, hash)?;
+        self.slots[at].as_ref().map(|(_, value)| value)
+    }
+
+    pub fn get_mut(&mut self, key: &StateKey, hash: u64) -> Option<&mut V> {
+        let at = self.find(key, hash)?;
+        self.slots[at].as_mut().map(|(_, value)| value)
+    }
+
+    /// The value for `key`, made by `make` when the key is new.
+    pub fn get_or_insert_with(
+        &mut self,
+        key: &StateKey,
+        hash: u64,
+        make: impl FnOnce() -> V,
+    ) -> &mut V {
+        let at = match self.find(key, hash) {
+            Some(at) => at,
+            None => self.insert_new(key.clone(), hash, make()),
+        };
+        match &mut self.slots[at] {
+            Some((_, value)) => value,
+            // `find` and `insert_new` both return a filled slot.
+            None => unreachable!("a found or inserted slot is filled"),
+        }
+    }
+
+    /// Puts a key that is not in the table; returns its slot.
+    fn insert_new(&mut self, key: StateKey, hash: u64, value: V) -> usize {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let mask = self.mask();
+        let mut at = self.home(hash);
+        while self.slots[at].is_some() {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = Some((key, value));
+        self.len += 1;
+        at
+    }
+
+    pub fn insert(&mut self, key: StateKey, value: V) {
+        let hash = self.hash(key.as_bytes());
+        match self.get_mut(&key, hash) {
+            Some(held) => *held = value,
+            None => {
+                self.insert_new(key, hash, value);
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let capacity = (self.slots.len() * 2).max(16);
+        let old = std::mem::take(&mut self.slots);
+        self.slots.resize_with(capacity, || None);
+        let mask = self.mask();
+        for (key, value) in old.into_iter().flatten() {
+            let mut at = self.home(self.hash(key.as_bytes()));
+            while self.slots[at].is_some() {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = Some((key, value));
+        }
+    }
+
+    /// Keeps the entries `keep` says yes to, in place.
+    pub fn retain(&mut self, mut keep: impl FnMut(&StateKey, &mut V) -> bool) {
+        let Some(start) = self.slots.iter().position(Option::is_none) else {
+            return;
+        };
+        // Going round from an empty slot, no run of filled slots is cut in two, so a
+        // removal only pulls entries back into the slot being looked at.
+        let mask = self.mask();
+        let mut step = 1;
+        while step < self.slots.len() {
+            let at = (start + step) & mask;
+            let kept = match &mut self.slots[at] {
+                None => true,
+                Some((key, value)) => keep(key, value),
+            };
+            if kept {
+                step += 1;
+            } else {
+                self.remove_at(at);
+            }
+        }
+    }
+
+    /// Empties a slot, moving later entries of its run back so every entry stays reachable
+    /// from its home slot.
+    fn remove_at(&mut self, at: usize) {
+        let mask = self.mask();
+        let mut hole = at;
+        let mut next = at;
+        loop {
+            next = (next + 1) & mask;
+            let home = match &self.slots[next] {
+                None => break,
+                Some((key, _)) => self.home(self.hash(key.as_bytes())),
+            };
+            // The entry may fill the hole unless its home lies after the hole, up to it.
+            let home_distance = home.wrapping_sub(hole) & mask;
+            let distance = next.wrapping_sub(hole) & mask;
+            if home_distance == 0 || home_distance > distance {
+                self.slots[hole] = self.slots[next].take();
+                hole = next;
+            }
+        }
+        self.slots[hole] = None;
+        self.len -= 1;
+    }
+
+    /// Takes every entry out, leaving the table empty.
+    pub fn drain(&mut self) -> impl Iterator<Item = (StateKey, V)> {
+        self.len = 0;
+        std::mem::take(&mut self.slots).into_iter().flatten()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&StateKey, &V)> {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.as_ref().map(|(key, value)| (key, value)))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn prefetch_read<T>(value: &T) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    // SAFETY: a prefetch is a hint that never faults and changes no memory; the address
+    // is that of a live reference besides.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>()) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch_read<T>(_: &T) {}
+
+impl<V: std::fmt::Debug> std::fmt::Debug for StateTable<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Saved as a list of key and value pairs, as the map before it was.
+impl<V: Serialize> Serialize for StateTable<V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.len))?;
+        for pair in self.iter() {
+            seq.serialize_element(&pair)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for StateTable<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StateTable<V>, D::Error> {
+        let pairs: Vec<(StateKey, V)> = Vec::deserialize(d)?;
+        let mut table = StateTable::default();
+        for (key, value) in pairs {
+            table.insert(key, value);
+        }
+        Ok(table)
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn key(i: u64) -> StateKey {
+        // Short and long keys alike.
+        if i.is_multiple_of(5) {
+            StateKey::new(format!("a long key that goes to the heap {i}").as_bytes())
+        } else {
+            StateKey::new(&i.to_be_bytes())
+        }
+    }
+
+    /// The table against the standard map, through growth, updates and removals.
+    #[test]
+    fn the_table_keeps_what_a_map_keeps() {
+        let mut table: StateTable<u64> = StateTable::default();
+        let mut map: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut seed = 7u64;
+        for round in 0..20_000u64 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let k = key((seed >> 33) % 3_000);
+            let hash = table.hash(k.as_bytes());
+            *table.get_or_insert_with(&k, hash, || 0) += round;
+            *map.entry(k.as_bytes().to_vec()).or_insert(0) += round;
+            if round % 4_000 == 3_999 {
+                let cut = round % 3;
+                table.retain(|_, v| *v % 3 != cut);
+                map.retain(|_, v| *v % 3 != cut);
+            }
+            assert_eq!(table.len(), map.len());
+        }
+        for (k, v) in &map {
+            let hash = table.hash(k);
+            assert_eq!(table.get(&StateKey::new(k), hash), Some(v));
+        }
+        assert_eq!(table.iter().count(), map.len());
+        let absent = StateKey::new(b"absent");
+        assert_eq!(table.get(&absent, table.hash(absent.as_bytes())), None);
+        table.retain(|_, _| false);
+        assert!(table.is_empty());
+        assert_eq!(table.iter().count(), 0);
+    }
+
+    #[test]
+    fn a_slot_takes_48_bytes_with_a_24_byte_value() {
+        assert_eq!(std::mem::size_of::<Option<(StateKey, [u64; 3])>>(), 48);
+    }
+
+    #[test]
+    fn tables_save_as_lists_of_pairs() {
+        let mut table: StateTable<u32> = StateTable::default();
+        table.insert(StateKey::new(b"k"), 5);
+        let saved = postcard::to_allocvec(&table).unwrap();
+        let pairs: Vec<(Vec<u8>, u32)> = postcard::from_bytes(&saved).unwrap();
+        assert_eq!(pairs, vec![(b"k".to_vec(), 5)]);
+        let back: StateTable<u32> = postcard::from_bytes(&saved).unwrap();
+        assert_eq!(
+            back.iter().collect::<Vec<_>>(),
+            table.iter().collect::<Vec<_>>()
+        );
     }
 }

@@ -127,3 +127,57 @@ fn version_1_snapshots_restore_with_their_keys_upgraded() {
         assert_eq!(restored.queries[0].table_rows(), expected, "{fixture}");
     }
 }
+
+/// Records processed in batches (decoded one ahead, state prefetched) give exactly the
+/// outputs and dead letters that records processed one by one give, bad and late ones
+/// included.
+#[test]
+fn batches_give_what_single_records_give() {
+    const SQL_FINAL: &str = "CREATE STREAM clicks (user_id STRING, at BIGINT)
+      WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', TIMESTAMP='at');
+    CREATE TABLE per_minute AS SELECT user_id, COUNT(*) AS n, MAX(at) AS last
+      FROM clicks WINDOW HOPPING (SIZE 1 MINUTE, ADVANCE BY 20 SECONDS, GRACE PERIOD 5 SECONDS)
+      WHERE at % 11 <> 3 GROUP BY user_id EMIT FINAL;";
+    let mut records = records();
+    records.insert(17, b"{\"user_id\": \"u1\", \"at\": \"soon\"}".to_vec());
+    records.insert(40, b"not json".to_vec());
+    records.insert(41, b"{\"user_id\": null, \"at\": 1000000}".to_vec());
+    records.insert(90, b"{\"user_id\": \"u2\", \"at\": 1000000}".to_vec());
+    records.insert(91, b"{\"at\": 1100000}".to_vec());
+    for sql in [SQL, SQL_FINAL] {
+        let build = || {
+            let mut engine = Engine::default();
+            for statement in parse(sql).unwrap() {
+                engine.execute(&statement).unwrap();
+            }
+            engine
+        };
+        let inputs: Vec<InputRecord<'_>> = records
+            .iter()
+            .enumerate()
+            .map(|(i, value)| InputRecord {
+                partition: 0,
+                offset: i as u64,
+                timestamp: 0,
+                key: None,
+                value: Some(value),
+            })
+            .collect();
+        let mut single = build();
+        let (mut out, mut dead) = (Outputs::new(), Vec::new());
+        for record in &inputs {
+            single.queries[0].process(record, &mut out, &mut dead);
+        }
+        let expected = (out.take(), dead);
+        assert!(expected.1.len() >= 4, "the bad records are dead letters");
+        for batch in [1, 2, 3, 64, 1000] {
+            let mut batched = build();
+            let (mut out, mut dead) = (Outputs::new(), Vec::new());
+            for chunk in inputs.chunks(batch) {
+                batched.queries[0].process_batch(chunk, &mut out, &mut dead);
+            }
+            assert_eq!((out.take(), dead), expected, "batches of {batch}");
+            assert_eq!(batched.queries[0].stats, single.queries[0].stats);
+        }
+    }
+}
