@@ -149,6 +149,15 @@ impl AggKind {
         }
     }
 
+    /// As `result`, written over `slot` in place.
+    pub fn result_into(&self, acc: &Acc, slot: &mut Value) {
+        match acc {
+            Acc::Count(n) | Acc::SumInt(n) | Acc::Int(n) => *slot = Value::Integer(*n),
+            Acc::SumDouble(d) | Acc::Double(d) => *slot = Value::Double(*d),
+            _ => *slot = self.result(acc),
+        }
+    }
+
     pub fn result(&self, acc: &Acc) -> Value {
         match acc {
             Acc::Count(n) | Acc::SumInt(n) => Value::Integer(*n),
@@ -229,6 +238,9 @@ mod tests {
         for v in values {
             kind.update(&mut acc, v);
         }
+        let mut slot = Value::String("stale".into());
+        kind.result_into(&acc, &mut slot);
+        assert_eq!(slot, kind.result(&acc), "{kind:?}");
         kind.result(&acc)
     }
 

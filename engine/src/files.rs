@@ -401,39 +401,37 @@ pub fn run(
             // Values without an envelope are stamped with the time they are read.
             let arrival = now_millis();
             let bytes = reader.bytes();
+            let line = |at: usize| trim(&bytes[lines[at].clone()]);
             envelopes.clear();
-            for (line, range) in lines.iter().enumerate() {
-                let trimmed = trim(&bytes[range.clone()]);
-                if trimmed.is_empty() {
-                    continue;
-                }
-                envelopes.push(match endpoint.kind {
-                    InputKind::Values => Envelope {
-                        line,
+            if endpoint.kind == InputKind::Records {
+                envelopes.extend(
+                    (0..lines.len())
+                        .filter(|&at| !line(at).is_empty())
+                        .map(|at| Envelope::read(at, line(at))),
+                );
+            }
+            let records: Vec<InputRecord<'_>> = match endpoint.kind {
+                InputKind::Values => (0..lines.len())
+                    .filter(|&at| !line(at).is_empty())
+                    .map(|at| InputRecord {
                         partition: 0,
+                        offset: offset + at as u64,
                         timestamp: arrival,
                         key: None,
-                        value: None,
-                    },
-                    InputKind::Records => Envelope::read(line, trimmed),
-                });
-            }
-            let records: Vec<InputRecord<'_>> = envelopes
-                .iter()
-                .map(|envelope| {
-                    let line = trim(&bytes[lines[envelope.line].clone()]);
-                    InputRecord {
+                        value: Some(line(at)),
+                    })
+                    .collect(),
+                InputKind::Records => envelopes
+                    .iter()
+                    .map(|envelope| InputRecord {
                         partition: envelope.partition,
                         offset: offset + envelope.line as u64,
                         timestamp: envelope.timestamp,
                         key: envelope.key.as_deref(),
-                        value: match endpoint.kind {
-                            InputKind::Values => Some(line),
-                            InputKind::Records => envelope.value.as_deref(),
-                        },
-                    }
-                })
-                .collect();
+                        value: envelope.value.as_deref(),
+                    })
+                    .collect(),
+            };
             offset += lines.len() as u64;
             for &index in &readers {
                 out.clear();

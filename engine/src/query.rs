@@ -188,15 +188,14 @@ impl Outputs {
         self.as_slice().iter()
     }
 
-    /// The next record to fill, with empty key and value columns (a value, not a tombstone).
+    /// The next record to fill. It holds what an earlier input left in it: the filler
+    /// sets every field, and may overwrite the columns in place.
     fn next_record(&mut self) -> &mut OutputRecord {
         if self.len == self.records.len() {
             self.records.push(OutputRecord::empty());
         }
         let record = &mut self.records[self.len];
         self.len += 1;
-        record.key.clear();
-        record.value.get_or_insert_with(Vec::new).clear();
         record
     }
 
@@ -355,9 +354,38 @@ struct RowShape {
     having: Option<Compiled>,
     key: Vec<Compiled>,
     value: Vec<Compiled>,
-    /// False when every output column is a group column or a bare aggregate and there is
-    /// no HAVING: aggregates then go straight into the row, without the slots step.
-    slots_needed: bool,
+    /// Set when every output column is a group column or a bare aggregate and there is no
+    /// HAVING: the row is then filled straight from the group and the accumulators, with
+    /// no expression evaluated.
+    direct: Option<DirectRow>,
+}
+
+struct DirectRow {
+    key: Vec<DirectColumn>,
+    value: Vec<DirectColumn>,
+}
+
+#[derive(Clone, Copy)]
+enum DirectColumn {
+    Group(usize),
+    Aggregate(usize),
+}
+
+impl DirectRow {
+    fn plan(having: Option<&Compiled>, key: &[Compiled], value: &[Compiled]) -> Option<DirectRow> {
+        let column = |expr: &Compiled| match expr {
+            Compiled::Column(i) => Some(DirectColumn::Group(*i)),
+            Compiled::Slot(i) => Some(DirectColumn::Aggregate(*i)),
+            _ => None,
+        };
+        if having.is_some() {
+            return None;
+        }
+        Some(DirectRow {
+            key: key.iter().map(column).collect::<Option<_>>()?,
+            value: value.iter().map(column).collect::<Option<_>>()?,
+        })
+    }
 }
 
 struct AggregateStage {
@@ -779,11 +807,7 @@ impl PersistentQuery {
                     group_by,
                     window,
                     shape: RowShape {
-                        slots_needed: having.is_some()
-                            || key
-                                .iter()
-                                .chain(&value)
-                                .any(|e| !matches!(e, Compiled::Column(_) | Compiled::Slot(_))),
+                        direct: DirectRow::plan(having.as_ref(), &key, &value),
                         aggs,
                         having,
                         key,
@@ -1030,6 +1054,9 @@ impl PersistentQuery {
                 let record = out.next_record();
                 record.window = None;
                 record.timestamp = timestamp;
+                record.key.clear();
+                let values = record.value.get_or_insert_with(Vec::new);
+                values.clear();
                 for expr in key.iter() {
                     expr.eval_onto(&ctx, &mut record.key)
                         .map_err(|e| e.to_string())?;
@@ -1202,10 +1229,13 @@ impl AggregateStage {
             window: None,
             slots: &[],
         };
-        group.clear();
-        for expr in &self.group_by {
-            expr.eval_onto(&ctx, group).map_err(|e| e.to_string())?;
-            if group.last().is_some_and(Value::is_null) {
+        group.resize_with(self.group_by.len(), || Value::Null);
+        for (slot, expr) in group.iter_mut().zip(&self.group_by) {
+            match expr {
+                Compiled::Column(i) => row[*i].assign_to(slot),
+                other => *slot = other.eval(&ctx).map_err(|e| e.to_string())?,
+            }
+            if slot.is_null() {
                 return Err("the GROUP BY key is null; ksqlDB drops such records".into());
             }
         }
@@ -1464,16 +1494,42 @@ impl RowShape {
             having,
             key,
             value,
-            slots_needed,
+            direct,
         } = self;
-        slots.clear();
-        if *slots_needed {
-            slots.extend(
-                aggs.iter()
-                    .zip(&entry.accs)
-                    .map(|((kind, _), acc)| kind.result(acc)),
-            );
+        row.window = window;
+        row.timestamp = entry.max_ts;
+        if let Some(direct) = direct {
+            // Each value is written into the column it had in the record's last use: a value
+            // built aside and then moved in stalls on store forwarding.
+            let fill = |columns: &[DirectColumn], values: &mut Vec<Value>| {
+                values.resize_with(columns.len(), || Value::Null);
+                for (slot, column) in values.iter_mut().zip(columns) {
+                    match *column {
+                        DirectColumn::Group(i) => match group.get(i) {
+                            Some(value) => value.assign_to(slot),
+                            None => *slot = Value::Null,
+                        },
+                        DirectColumn::Aggregate(i) => match (aggs.get(i), entry.accs.get(i)) {
+                            (Some((kind, _)), Some(acc)) => kind.result_into(acc, slot),
+                            _ => *slot = Value::Null,
+                        },
+                    }
+                }
+            };
+            fill(&direct.key, &mut row.key);
+            fill(&direct.value, row.value.get_or_insert_with(Vec::new));
+            return Ok(());
         }
+        row.key.clear();
+        if let Some(values) = &mut row.value {
+            values.clear();
+        }
+        slots.clear();
+        slots.extend(
+            aggs.iter()
+                .zip(&entry.accs)
+                .map(|((kind, _), acc)| kind.result(acc)),
+        );
         let ctx = Context {
             row: group,
             rowtime: entry.max_ts,
@@ -1482,20 +1538,11 @@ impl RowShape {
         };
         let evaluate = |exprs: &[Compiled], values: &mut Vec<Value>| -> Result<(), String> {
             for expr in exprs {
-                match expr {
-                    Compiled::Slot(i) if !slots_needed => values.push(
-                        aggs.get(*i)
-                            .zip(entry.accs.get(*i))
-                            .map_or(Value::Null, |((kind, _), acc)| kind.result(acc)),
-                    ),
-                    other => other.eval_onto(&ctx, values).map_err(|e| e.to_string())?,
-                }
+                expr.eval_onto(&ctx, values).map_err(|e| e.to_string())?;
             }
             Ok(())
         };
         evaluate(key, &mut row.key)?;
-        row.window = window;
-        row.timestamp = entry.max_ts;
         let passes = match having {
             Some(h) => h.test(&ctx).map_err(|e| e.to_string())?,
             None => true,

@@ -26,6 +26,17 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// Copies the value over `slot`, reusing the slot's string where both are strings.
+    pub fn assign_to(&self, slot: &mut Value) {
+        match (self, slot) {
+            (Value::String(text), Value::String(held)) => {
+                held.clear();
+                held.push_str(text);
+            }
+            (value, slot) => *slot = value.clone(),
+        }
+    }
+
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Integer(i) => Some(*i as f64),
