@@ -120,7 +120,9 @@ struct LineReader {
 
 impl LineReader {
     fn new(file: File) -> LineReader {
-        LineReader::with_block(file, 1 << 20)
+        // Blocks small enough to stay in the core's cache between the read that fills them
+        // and the decoding that follows.
+        LineReader::with_block(file, 1 << 17)
     }
 
     fn with_block(file: File, block: usize) -> LineReader {
