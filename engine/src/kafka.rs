@@ -436,24 +436,38 @@ impl Worker {
             engine.queries.iter().map(|_| None).collect();
         let mut touched = vec![false; engine.queries.len()];
         let mut read: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-        for message in batch {
-            let topic = message.topic();
-            let record = InputRecord {
-                partition: message.partition() as u32,
-                offset: message.offset() as u64,
-                timestamp: message.timestamp().to_millis().unwrap_or(0),
-                key: message.key(),
-                value: message.payload(),
-            };
-            tap(topic, &record);
+        let mut fresh = Vec::new();
+        // Messages of one topic in a row go to each query reading it as one batch, which
+        // it decodes ahead and prefetches state for.
+        for run in batch.chunk_by(|a, b| a.topic() == b.topic()) {
+            let topic = run[0].topic();
+            let records: Vec<InputRecord<'_>> = run
+                .iter()
+                .map(|message| InputRecord {
+                    partition: message.partition() as u32,
+                    offset: message.offset() as u64,
+                    timestamp: message.timestamp().to_millis().unwrap_or(0),
+                    key: message.key(),
+                    value: message.payload(),
+                })
+                .collect();
+            for record in &records {
+                tap(topic, record);
+            }
             for &index in readers.get(topic).map(Vec::as_slice).unwrap_or(&[]) {
                 let query = &mut engine.queries[index];
-                if query.already_processed(record.partition, record.offset) {
+                fresh.clear();
+                fresh.extend(
+                    records
+                        .iter()
+                        .filter(|r| !query.already_processed(r.partition, r.offset)),
+                );
+                if fresh.is_empty() {
                     continue;
                 }
                 out.clear();
                 dead.clear();
-                query.process(&record, &mut out, &mut dead);
+                query.process_batch(&fresh, &mut out, &mut dead);
                 touched[index] = true;
                 let query = &engine.queries[index];
                 let cached = caching && query.sink.kind == SourceKind::Table;
@@ -481,7 +495,9 @@ impl Worker {
                     )?;
                 }
             }
-            read.insert((topic, message.partition()), message.offset() + 1);
+            for message in run {
+                read.insert((topic, message.partition()), message.offset() + 1);
+            }
         }
         for ((topic, partition), next) in read {
             self.uncommitted
