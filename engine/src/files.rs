@@ -405,22 +405,21 @@ pub fn run(
             let bytes = reader.bytes();
             let line = |at: usize| trim(&bytes[lines[at].clone()]);
             envelopes.clear();
+            // Blank lines are skipped, keeping their offsets.
+            let filled = (0..lines.len())
+                .map(|at| (at, line(at)))
+                .filter(|(_, text)| !text.is_empty());
             if endpoint.kind == InputKind::Records {
-                envelopes.extend(
-                    (0..lines.len())
-                        .filter(|&at| !line(at).is_empty())
-                        .map(|at| Envelope::read(at, line(at))),
-                );
+                envelopes.extend(filled.clone().map(|(at, text)| Envelope::read(at, text)));
             }
             let records: Vec<InputRecord<'_>> = match endpoint.kind {
-                InputKind::Values => (0..lines.len())
-                    .filter(|&at| !line(at).is_empty())
-                    .map(|at| InputRecord {
+                InputKind::Values => filled
+                    .map(|(at, text)| InputRecord {
                         partition: 0,
                         offset: offset + at as u64,
                         timestamp: arrival,
                         key: None,
-                        value: Some(line(at)),
+                        value: Some(text),
                     })
                     .collect(),
                 InputKind::Records => envelopes

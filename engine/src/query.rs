@@ -261,16 +261,25 @@ impl Window {
         }
     }
 
+    /// The start of the newest window an event time falls in.
+    fn newest_start(&self, ts: i64) -> i64 {
+        let step = match self.kind {
+            WindowKind::Hopping { advance, .. } => advance,
+            _ => self.size(),
+        };
+        ts - ts.rem_euclid(step)
+    }
+
     /// The windows an event time falls in, newest first.
     fn assign(&self, ts: i64, out: &mut Vec<(i64, i64)>) {
         out.clear();
         match self.kind {
             WindowKind::Tumbling { size } => {
-                let start = ts - ts.rem_euclid(size);
+                let start = self.newest_start(ts);
                 out.push((start, start + size));
             }
             WindowKind::Hopping { size, advance } => {
-                let mut start = ts - ts.rem_euclid(advance);
+                let mut start = self.newest_start(ts);
                 while start > ts - size && start >= 0 {
                     out.push((start, start + size));
                     start -= advance;
@@ -1024,7 +1033,10 @@ impl PersistentQuery {
         self.offsets.insert(record.partition, record.offset + 1);
         let before = out.len();
         let result = match &prepared.decoded {
-            Ok(_) => self.apply(prepared, out),
+            Ok(timestamp) => {
+                let timestamp = *timestamp;
+                self.apply(prepared, timestamp, out)
+            }
             Err(reason) => Err(reason.clone()),
         };
         match result {
@@ -1036,8 +1048,12 @@ impl PersistentQuery {
         }
     }
 
-    fn apply(&mut self, prepared: &mut Prepared, out: &mut Outputs) -> Result<(), String> {
-        let timestamp = prepared.decoded.clone()?;
+    fn apply(
+        &mut self,
+        prepared: &mut Prepared,
+        timestamp: i64,
+        out: &mut Outputs,
+    ) -> Result<(), String> {
         let ctx = Context {
             row: &prepared.row,
             rowtime: timestamp,
@@ -1055,13 +1071,12 @@ impl PersistentQuery {
                 record.window = None;
                 record.timestamp = timestamp;
                 record.key.clear();
-                let values = record.value.get_or_insert_with(Vec::new);
-                values.clear();
                 for expr in key.iter() {
                     expr.eval_onto(&ctx, &mut record.key)
                         .map_err(|e| e.to_string())?;
                 }
                 let values = record.value.get_or_insert_with(Vec::new);
+                values.clear();
                 for expr in value.iter() {
                     expr.eval_onto(&ctx, values).map_err(|e| e.to_string())?;
                 }
@@ -1265,11 +1280,7 @@ impl AggregateStage {
         };
         let group_len = group_key.len();
         if let Some(window) = &self.window {
-            let step = match window.kind {
-                WindowKind::Hopping { advance, .. } => advance,
-                _ => window.size(),
-            };
-            group_key.extend_from_slice(&(timestamp - timestamp.rem_euclid(step)).to_be_bytes());
+            group_key.extend_from_slice(&window.newest_start(timestamp).to_be_bytes());
         }
         state.entries.prefetch(state.entries.hash(group_key));
         group_key.truncate(group_len);
@@ -1480,7 +1491,8 @@ fn window_start(key: &[u8]) -> i64 {
 }
 
 impl RowShape {
-    /// Fills `row` (cleared, with an empty value) with the output for one group and window.
+    /// Fills `row` with the output for one group and window, over whatever an earlier
+    /// output left in it.
     fn row_into(
         &self,
         group: &[Value],

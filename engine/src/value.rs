@@ -27,13 +27,24 @@ impl Value {
     }
 
     /// Copies the value over `slot`, reusing the slot's string where both are strings.
+    #[inline]
     pub fn assign_to(&self, slot: &mut Value) {
-        match (self, slot) {
-            (Value::String(text), Value::String(held)) => {
+        match self {
+            Value::String(text) => slot.set_text(text),
+            value => *slot = value.clone(),
+        }
+    }
+
+    /// Makes the value this string, refilling the string it holds in place if it holds one:
+    /// building a new value and moving it in stalls on store forwarding in hot loops.
+    #[inline]
+    pub fn set_text(&mut self, text: &str) {
+        match self {
+            Value::String(held) => {
                 held.clear();
                 held.push_str(text);
             }
-            (value, slot) => *slot = value.clone(),
+            other => *other = Value::String(Text::from(text)),
         }
     }
 

@@ -82,6 +82,14 @@ fn write_orders(path: &Path, orders: &[Order]) {
     std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }
 
+/// A temporary folder holding `count` generated orders in orders.jsonl, and the orders.
+fn orders_in_dir(count: usize) -> (tempfile::TempDir, Vec<Order>) {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = orders(count);
+    write_orders(&dir.path().join("orders.jsonl"), &orders);
+    (dir, orders)
+}
+
 fn read_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -104,9 +112,7 @@ fn run(dir: &Path, sql: &str, input: &str, output: &str) -> assert_cmd::assert::
 
 #[test]
 fn the_pages_order_totals_match_an_independent_computation() {
-    let dir = tempfile::tempdir().unwrap();
-    let orders = orders(3000);
-    write_orders(&dir.path().join("orders.jsonl"), &orders);
+    let (dir, orders) = orders_in_dir(3000);
     run(
         dir.path(),
         &format!("{ORDERS_STREAM}\n{PAGE_TABLE}"),
@@ -159,9 +165,7 @@ fn the_pages_order_totals_match_an_independent_computation() {
 
 #[test]
 fn emit_final_writes_one_row_per_closed_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let orders = orders(2000);
-    write_orders(&dir.path().join("orders.jsonl"), &orders);
+    let (dir, orders) = orders_in_dir(2000);
     let sql = format!(
         "{ORDERS_STREAM}\nCREATE TABLE hourly AS SELECT customer_id, COUNT(*) AS n FROM order_events \
          WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 10 MINUTES) GROUP BY customer_id EMIT FINAL;"
@@ -235,9 +239,7 @@ fn late_events_go_to_the_dead_letter_output_and_are_counted() {
 
 #[test]
 fn hopping_windows_count_each_event_in_every_window_it_falls_in() {
-    let dir = tempfile::tempdir().unwrap();
-    let orders = orders(1000);
-    write_orders(&dir.path().join("orders.jsonl"), &orders);
+    let (dir, orders) = orders_in_dir(1000);
     let sql = format!(
         "{ORDERS_STREAM}\nCREATE TABLE hop AS SELECT customer_id, COUNT(*) AS n, WINDOWSTART AS ws FROM order_events \
          WINDOW HOPPING (SIZE 30 MINUTES, ADVANCE BY 10 MINUTES) GROUP BY customer_id;"
@@ -268,8 +270,7 @@ fn hopping_windows_count_each_event_in_every_window_it_falls_in() {
 
 #[test]
 fn a_stream_query_filters_and_projects_with_ksqldb_names() {
-    let dir = tempfile::tempdir().unwrap();
-    write_orders(&dir.path().join("orders.jsonl"), &orders(200));
+    let (dir, _) = orders_in_dir(200);
     let sql = format!(
         "{ORDERS_STREAM}\nCREATE STREAM big AS SELECT order_id, UCASE(customer_id), order_total * 2 AS doubled, \
          CASE WHEN order_total > 900 THEN 'huge' ELSE 'big' END FROM order_events WHERE order_total > 500 EMIT CHANGES;"
@@ -464,9 +465,7 @@ fn the_readme_example_runs() {
 /// table filter forwards a null for them), the rest carry the computed columns.
 #[test]
 fn having_and_expressions_over_aggregates_match_an_independent_computation() {
-    let dir = tempfile::tempdir().unwrap();
-    let orders = orders(3000);
-    write_orders(&dir.path().join("orders.jsonl"), &orders);
+    let (dir, orders) = orders_in_dir(3000);
     let sql = format!(
         "{ORDERS_STREAM}\nCREATE TABLE regulars AS SELECT customer_id, COUNT(*) AS n, \
          SUM(order_total) / COUNT(*) AS mean, COUNT(*) * 2 + 1 AS odd \
