@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::format::write_json_value;
+use crate::format::JsonBuf;
 
 use serde_json::Value as Json;
 
@@ -82,7 +82,7 @@ enum Sink {
     /// Lines are written straight into `buffer`, which goes to the file when it fills.
     File {
         file: File,
-        buffer: Vec<u8>,
+        buffer: JsonBuf,
         path: String,
     },
     Stdout,
@@ -93,10 +93,11 @@ const SINK_BUFFER_BYTES: usize = 256 * 1024;
 impl Sink {
     fn flush(&mut self) -> Result<(), FilesError> {
         if let Sink::File { file, buffer, path } = self {
-            file.write_all(buffer).map_err(|source| FilesError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            file.write_all(buffer.as_bytes())
+                .map_err(|source| FilesError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
             buffer.clear();
         }
         Ok(())
@@ -104,8 +105,7 @@ impl Sink {
 }
 
 /// Lines of a file read in large blocks and handed out without a copy each. The newlines
-/// of each block are found in one pass, eight bytes at a time, rather than by a search per
-/// line.
+/// of each block are found in one pass rather than by a search per line.
 struct LineReader {
     file: File,
     buffer: Vec<u8>,
@@ -190,29 +190,10 @@ impl LineReader {
     }
 }
 
-/// Appends the positions (plus `base`) of the newlines in `bytes`.
+/// Appends the positions (plus `base`) of the newlines in `bytes`, found with vector
+/// compares a block at a time.
 fn find_newlines(bytes: &[u8], base: usize, out: &mut Vec<usize>) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = base;
-    for word in &mut words {
-        let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-        let newline = word ^ (ONES * u64::from(b'\n'));
-        // Exact flags, not the usual zero-byte test whose carries may flag a 0x01 byte
-        // above a newline: a line may well be one byte long.
-        let mut flags = !((newline & !HIGH_BITS).wrapping_add(!HIGH_BITS) | newline) & HIGH_BITS;
-        while flags != 0 {
-            out.push(at + (flags.trailing_zeros() / 8) as usize);
-            flags &= flags - 1;
-        }
-        at += 8;
-    }
-    for (i, &byte) in words.remainder().iter().enumerate() {
-        if byte == b'\n' {
-            out.push(at + i);
-        }
-    }
+    out.extend(memchr::memchr_iter(b'\n', bytes).map(|at| base + at));
 }
 
 /// Lines handed to the queries at a time: enough to decode ahead and prefetch state.
@@ -267,40 +248,58 @@ fn now_millis() -> i64 {
 
 /// Writes output lines straight into a buffer: on the hot path no JSON tree is built. The
 /// text of the last window is kept, as consecutive outputs mostly share their window.
-#[derive(Default)]
 struct LineWriter {
     window: Option<(i64, i64)>,
-    window_text: Vec<u8>,
+    /// `,"window":{...}` for `window`, padded to be copied whole.
+    window_text: [u8; WINDOW_TEXT],
+    window_len: usize,
+    scratch: JsonBuf,
+}
+
+/// Room for `,"window":{"start":S,"end":E}` with any two integers.
+const WINDOW_TEXT: usize = 80;
+
+impl Default for LineWriter {
+    fn default() -> LineWriter {
+        LineWriter {
+            window: None,
+            window_text: [0; WINDOW_TEXT],
+            window_len: 0,
+            scratch: JsonBuf::default(),
+        }
+    }
 }
 
 impl LineWriter {
-    fn write(&mut self, out: &mut Vec<u8>, query: &PersistentQuery, record: &OutputRecord) {
-        out.extend_from_slice(b"{\"key\":");
+    fn write(&mut self, out: &mut JsonBuf, query: &PersistentQuery, record: &OutputRecord) {
+        out.extend(b"{\"key\":");
         match record.key.as_slice() {
-            [] => out.extend_from_slice(b"null"),
-            [single] => write_json_value(out, single),
+            [] => out.extend(b"null"),
+            [single] => out.value(single),
             many => query.json_keys.write_object(out, many),
         }
         if let Some((start, end)) = record.window {
             if self.window != record.window {
                 self.window = record.window;
-                let text = &mut self.window_text;
+                let text = &mut self.scratch;
                 text.clear();
-                text.extend_from_slice(b",\"window\":{\"start\":");
-                text.extend_from_slice(itoa::Buffer::new().format(start).as_bytes());
-                text.extend_from_slice(b",\"end\":");
-                text.extend_from_slice(itoa::Buffer::new().format(end).as_bytes());
+                text.extend(b",\"window\":{\"start\":");
+                text.integer(start);
+                text.extend(b",\"end\":");
+                text.integer(end);
                 text.push(b'}');
+                self.window_len = text.len();
+                self.window_text[..text.len()].copy_from_slice(text.as_bytes());
             }
-            out.extend_from_slice(&self.window_text);
+            out.padded(&self.window_text, self.window_len);
         }
-        out.extend_from_slice(b",\"value\":");
+        out.extend(b",\"value\":");
         match &record.value {
             Some(values) => query.json_values.write_object(out, values),
-            None => out.extend_from_slice(b"null"),
+            None => out.extend(b"null"),
         }
-        out.extend_from_slice(b",\"timestamp\":");
-        out.extend_from_slice(itoa::Buffer::new().format(record.timestamp).as_bytes());
+        out.extend(b",\"timestamp\":");
+        out.integer(record.timestamp);
         out.push(b'}');
     }
 }
@@ -340,7 +339,7 @@ pub fn run(
                 })?;
                 Sink::File {
                     file,
-                    buffer: Vec::with_capacity(SINK_BUFFER_BYTES + 4096),
+                    buffer: JsonBuf::with_room(SINK_BUFFER_BYTES + 4096),
                     path: endpoint.path.display().to_string(),
                 }
             }
@@ -374,7 +373,7 @@ pub fn run(
     let stdout = std::io::stdout();
     let mut out = Outputs::new();
     let mut dead = Vec::new();
-    let mut line_out: Vec<u8> = Vec::with_capacity(256);
+    let mut line_out = JsonBuf::with_room(4096);
     let mut writer = LineWriter::default();
     for (source, endpoint) in &input_for {
         let file = File::open(&endpoint.path).map_err(|e| FilesError::Read {
@@ -403,36 +402,32 @@ pub fn run(
             // Values without an envelope are stamped with the time they are read.
             let arrival = now_millis();
             let bytes = reader.bytes();
-            let line = |at: usize| trim(&bytes[lines[at].clone()]);
             envelopes.clear();
+            let mut records: Vec<InputRecord<'_>> = Vec::with_capacity(lines.len());
             // Blank lines are skipped, keeping their offsets.
-            let filled = (0..lines.len())
-                .map(|at| (at, line(at)))
-                .filter(|(_, text)| !text.is_empty());
-            if endpoint.kind == InputKind::Records {
-                envelopes.extend(filled.clone().map(|(at, text)| Envelope::read(at, text)));
-            }
-            let records: Vec<InputRecord<'_>> = match endpoint.kind {
-                InputKind::Values => filled
-                    .map(|(at, text)| InputRecord {
+            for (at, range) in lines.iter().enumerate() {
+                let text = trim(&bytes[range.clone()]);
+                if text.is_empty() {
+                    continue;
+                }
+                match endpoint.kind {
+                    InputKind::Values => records.push(InputRecord {
                         partition: 0,
                         offset: offset + at as u64,
                         timestamp: arrival,
                         key: None,
                         value: Some(text),
-                    })
-                    .collect(),
-                InputKind::Records => envelopes
-                    .iter()
-                    .map(|envelope| InputRecord {
-                        partition: envelope.partition,
-                        offset: offset + envelope.line as u64,
-                        timestamp: envelope.timestamp,
-                        key: envelope.key.as_deref(),
-                        value: envelope.value.as_deref(),
-                    })
-                    .collect(),
-            };
+                    }),
+                    InputKind::Records => envelopes.push(Envelope::read(at, text)),
+                }
+            }
+            records.extend(envelopes.iter().map(|envelope| InputRecord {
+                partition: envelope.partition,
+                offset: offset + envelope.line as u64,
+                timestamp: envelope.timestamp,
+                key: envelope.key.as_deref(),
+                value: envelope.value.as_deref(),
+            }));
             offset += lines.len() as u64;
             for &index in &readers {
                 out.clear();
@@ -453,7 +448,7 @@ pub fn run(
                             let mut lock = stdout.lock();
                             let sink = &engine.queries[index].sink.name;
                             let _ = write!(lock, "{{\"sink\":\"{sink}\",\"record\":");
-                            let _ = lock.write_all(&line_out);
+                            let _ = lock.write_all(line_out.as_bytes());
                             let _ = writeln!(lock, "}}");
                         }
                     }

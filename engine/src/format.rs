@@ -184,11 +184,12 @@ impl JsonDecoder {
         if scan.peek()? == b'}' {
             scan.advance(1);
         } else {
+            scan.expect(b'"')?;
             // Fields usually come in column order and spelled alike from record to record:
             // try the next column's usual spellings before reading the name.
             let mut hint = 0;
             loop {
-                scan.expect(b'"')?;
+                // The name's opening quote was read.
                 let found = match self.fields.get(hint) {
                     Some(field) if scan.name_is(field) => Some(hint),
                     _ => {
@@ -209,9 +210,17 @@ impl JsonDecoder {
                     }
                     None => scan.skip_value()?,
                 }
+                // Compact JSON goes straight on to the next name.
+                if let [b',', b'"', rest @ ..] = scan.rest {
+                    scan.rest = rest;
+                    continue;
+                }
                 scan.skip_whitespace();
                 match scan.next()? {
-                    b',' => scan.skip_whitespace(),
+                    b',' => {
+                        scan.skip_whitespace();
+                        scan.expect(b'"')?;
+                    }
                     b'}' => break,
                     _ => return None,
                 }
@@ -295,7 +304,12 @@ impl<'a> Scanner<'a> {
         (self.next()? == byte).then_some(())
     }
 
+    #[inline(always)]
     fn skip_whitespace(&mut self) {
+        // Compact JSON has none: one compare settles it.
+        if self.rest.first().is_some_and(|&b| b > b' ') {
+            return;
+        }
         while let [b' ' | b'\t' | b'\n' | b'\r', rest @ ..] = self.rest {
             self.rest = rest;
         }
@@ -773,14 +787,233 @@ impl JsonEncoder {
 
 impl Encoder for JsonEncoder {
     fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
-        self.fields.write_object(out, values);
+        with_json_buf(out, |buf| self.fields.write_object(buf, values));
     }
 }
 
-/// Column names escaped once, each as `"NAME":`, for writing many objects with them.
+/// Output bytes written at a cursor into a buffer whose bytes past the cursor stay
+/// allocated: a piece of known bound (a field name with its quotes and colon, a number's
+/// digits) is copied whole into the room ahead and the cursor moved by its length, one
+/// bounds check and no call, where `Vec::extend_from_slice` checks capacity and calls
+/// memcpy for each piece. What lies past the cursor is left over and never read.
+#[derive(Debug, Default, Clone)]
+pub struct JsonBuf {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+/// How many bytes a short piece is kept padded to and copied as.
+const PIECE: usize = 32;
+
+/// Text written often (a field name, a window): up to `PIECE` bytes padded, or longer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    Short { bytes: [u8; PIECE], len: u8 },
+    Long(Box<[u8]>),
+}
+
+impl Piece {
+    pub fn new(text: &[u8]) -> Piece {
+        match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= PIECE => {
+                let mut bytes = [0; PIECE];
+                bytes[..text.len()].copy_from_slice(text);
+                Piece::Short { bytes, len }
+            }
+            _ => Piece::Long(text.into()),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Piece::Short { bytes, len } => &bytes[..usize::from(*len)],
+            Piece::Long(bytes) => bytes,
+        }
+    }
+}
+
+impl JsonBuf {
+    /// An empty buffer with room for `bytes` bytes before it grows.
+    pub fn with_room(bytes: usize) -> JsonBuf {
+        JsonBuf {
+            bytes: vec![0; bytes],
+            len: 0,
+        }
+    }
+
+    /// Writes after the bytes `bytes` holds.
+    pub fn from_vec(bytes: Vec<u8>) -> JsonBuf {
+        JsonBuf {
+            len: bytes.len(),
+            bytes,
+        }
+    }
+
+    pub fn into_vec(mut self) -> Vec<u8> {
+        self.bytes.truncate(self.len);
+        self.bytes
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The `n` bytes past the cursor, made room for first.
+    #[inline]
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        let end = self.len + n;
+        if end > self.bytes.len() {
+            self.grow(end);
+        }
+        &mut self.bytes[self.len..end]
+    }
+
+    #[cold]
+    fn grow(&mut self, end: usize) {
+        let size = end.max(self.bytes.capacity()).max(2 * self.bytes.len());
+        self.bytes.resize(size, 0);
+    }
+
+    #[inline]
+    pub fn push(&mut self, byte: u8) {
+        self.room(1)[0] = byte;
+        self.len += 1;
+    }
+
+    #[inline]
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.room(bytes.len()).copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    #[inline]
+    pub fn piece(&mut self, piece: &Piece) {
+        match piece {
+            Piece::Short { bytes, len } => self.padded(bytes, usize::from(*len)),
+            Piece::Long(bytes) => self.extend(bytes),
+        }
+    }
+
+    /// The first `len` bytes of `bytes`, copied as all `N`.
+    #[inline]
+    pub fn padded<const N: usize>(&mut self, bytes: &[u8; N], len: usize) {
+        self.room(N).copy_from_slice(bytes);
+        self.len += len.min(N);
+    }
+
+    /// An integer as JSON writes it, eight digits at a time.
+    #[inline]
+    pub fn integer(&mut self, value: i64) {
+        const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
+        let magnitude = value.unsigned_abs();
+        if magnitude >= 10_000_000_000_000_000 {
+            let mut text = itoa::Buffer::new();
+            return self.extend(text.format(value).as_bytes());
+        }
+        let room = self.room(24);
+        room[0] = b'-';
+        let at = usize::from(value < 0);
+        // Up to 16 digits: the leading part (1 to 8 digits), then eight more when longer.
+        let (lead, rest) = if magnitude >= 100_000_000 {
+            (magnitude / 100_000_000, Some(magnitude % 100_000_000))
+        } else {
+            (magnitude, None)
+        };
+        let digits = eight_digits(lead as u32);
+        // Leading zero digits sit in the low bytes; at least one digit is written.
+        let zeros = ((digits.trailing_zeros() / 8) as usize).min(7);
+        let lead_len = 8 - zeros;
+        room[at..at + 8].copy_from_slice(&((digits | ASCII_ZEROS) >> (8 * zeros)).to_le_bytes());
+        let mut written = at + lead_len;
+        if let Some(rest) = rest {
+            let digits = eight_digits(rest as u32) | ASCII_ZEROS;
+            room[written..written + 8].copy_from_slice(&digits.to_le_bytes());
+            written += 8;
+        }
+        self.len += written;
+    }
+
+    /// A string as JSON writes it.
+    pub fn string(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        if first_needing_care(bytes).is_none() {
+            let room = self.room(bytes.len() + 2);
+            room[0] = b'"';
+            room[1..=bytes.len()].copy_from_slice(bytes);
+            room[bytes.len() + 1] = b'"';
+            self.len += bytes.len() + 2;
+        } else {
+            // Writing into a Vec cannot fail.
+            let text = serde_json::to_vec(s).unwrap_or_default();
+            self.extend(&text);
+        }
+    }
+
+    /// One value as JSON, straight into the buffer: on the hot path no JSON tree is built.
+    /// Numbers as serde_json writes them (non-finite doubles as null).
+    pub fn value(&mut self, value: &Value) {
+        match value {
+            Value::Null => self.extend(b"null"),
+            Value::Boolean(b) => self.extend(if *b { b"true" } else { b"false" }),
+            Value::Integer(i) => self.integer(*i),
+            Value::Double(d) if d.is_finite() => {
+                self.extend(zmij::Buffer::new().format_finite(*d).as_bytes())
+            }
+            Value::Double(_) => self.extend(b"null"),
+            Value::String(s) => self.string(s),
+            Value::Array(items) => {
+                self.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.push(b',');
+                    }
+                    self.value(item);
+                }
+                self.push(b']');
+            }
+        }
+    }
+}
+
+/// The eight decimal digits of a number below 10^8 (leading zeros included), one per
+/// byte as a value 0 to 9, the first digit in the lowest byte. Split in halves, quarters
+/// and digits by multiplying all lanes of the word at once, as in SWAR integer printing.
+fn eight_digits(value: u32) -> u64 {
+    let value = u64::from(value);
+    // Two four-digit halves in 32-bit lanes, the leading half in the low lane.
+    let halves = (value / 10_000) | ((value % 10_000) << 32);
+    // x * 10486 >> 20 is x / 100 below 10^4; each lane's product stays in its lane.
+    let hundreds = ((halves * 10_486) >> 20) & 0x0000_007F_0000_007F;
+    let quarters = hundreds | ((halves - hundreds * 100) << 16);
+    // x * 103 >> 10 is x / 10 below 100.
+    let tens = ((quarters * 103) >> 10) & 0x000F_000F_000F_000F;
+    tens | ((quarters - tens * 10) << 8)
+}
+
+/// Lets a writer that fills a `Vec` use the buffer.
+fn with_json_buf(out: &mut Vec<u8>, write: impl FnOnce(&mut JsonBuf)) {
+    let mut buf = JsonBuf::from_vec(std::mem::take(out));
+    write(&mut buf);
+    *out = buf.into_vec();
+}
+
+/// Column names escaped once, each with the separator before it and its colon, for writing
+/// many objects with them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonFields {
-    prefixes: Vec<Box<[u8]>>,
+    prefixes: Vec<Piece>,
 }
 
 impl JsonFields {
@@ -788,80 +1021,54 @@ impl JsonFields {
         JsonFields {
             prefixes: names
                 .iter()
-                .map(|name| {
-                    let mut prefix = Vec::with_capacity(name.len() + 3);
+                .enumerate()
+                .map(|(i, name)| {
+                    let mut prefix = vec![if i == 0 { b'{' } else { b',' }];
                     write_json_string(&mut prefix, name);
                     prefix.push(b':');
-                    prefix.into_boxed_slice()
+                    Piece::new(&prefix)
                 })
                 .collect(),
         }
     }
 
     /// The values as a JSON object, in column order.
-    pub fn write_object(&self, out: &mut Vec<u8>, values: &[Value]) {
-        out.push(b'{');
-        for (i, (prefix, value)) in self.prefixes.iter().zip(values).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(prefix);
-            write_json_value(out, value);
+    #[inline]
+    pub fn write_object(&self, out: &mut JsonBuf, values: &[Value]) {
+        if values.is_empty() || self.prefixes.is_empty() {
+            return out.extend(b"{}");
+        }
+        for (prefix, value) in self.prefixes.iter().zip(values) {
+            out.piece(prefix);
+            out.value(value);
         }
         out.push(b'}');
     }
 }
 
-/// One value as JSON, written straight into `out`: on the hot path no JSON tree is built.
-/// Numbers as serde_json writes them (non-finite doubles as null).
+/// One value as JSON, appended to `out`.
 pub fn write_json_value(out: &mut Vec<u8>, value: &Value) {
-    match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
-        Value::Double(d) if d.is_finite() => {
-            out.extend_from_slice(zmij::Buffer::new().format_finite(*d).as_bytes())
-        }
-        Value::Double(_) => out.extend_from_slice(b"null"),
-        Value::String(s) => write_json_string(out, s),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_value(out, item);
-            }
-            out.push(b']');
-        }
-    }
+    with_json_buf(out, |buf| buf.value(value));
 }
 
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if first_needing_care(bytes).is_none() {
-        out.reserve(bytes.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-    } else {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
+    with_json_buf(out, |buf| buf.string(s));
 }
 
 /// Columns as a JSON object in column order.
 pub fn write_json_object(out: &mut Vec<u8>, names: &[String], values: &[Value]) {
-    out.push(b'{');
-    for (i, (name, value)) in names.iter().zip(values).enumerate() {
-        if i > 0 {
-            out.push(b',');
+    with_json_buf(out, |buf| {
+        buf.push(b'{');
+        for (i, (name, value)) in names.iter().zip(values).enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            buf.string(name);
+            buf.push(b':');
+            buf.value(value);
         }
-        write_json_string(out, name);
-        out.push(b':');
-        write_json_value(out, value);
-    }
-    out.push(b'}');
+        buf.push(b'}');
+    });
 }
 
 #[cfg(test)]
@@ -870,7 +1077,8 @@ mod tests {
 
     #[test]
     fn the_encoder_writes_what_serde_json_would() {
-        let names: Vec<String> = ["A", "B\"q", "C", "D", "E", "F", "G", "H", "I"]
+        let long = "A_COLUMN_NAME_WELL_BEYOND_THIRTY_TWO_BYTES";
+        let names: Vec<String> = ["A", "B\"q", "C", "D", "E", "F", "G", long, "I"]
             .into_iter()
             .map(String::from)
             .collect();
@@ -895,6 +1103,42 @@ mod tests {
             String::from_utf8(direct).unwrap(),
             serde_json::to_string(&tree).unwrap()
         );
+    }
+
+    #[test]
+    fn integers_are_written_as_the_standard_library_writes_them() {
+        let mut cases = vec![0, 1, -1, 9, -9, i64::MIN, i64::MIN + 1, i64::MAX];
+        for power in 1..19 {
+            let p = 10i64.pow(power);
+            cases.extend([p - 1, p, p + 1, -(p - 1), -p, -(p + 1)]);
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            cases.push((seed as i64) >> (seed % 64));
+        }
+        // A small buffer, so that it grows along the way.
+        let mut buf = JsonBuf::with_room(3);
+        let mut expected = String::new();
+        for case in cases {
+            buf.integer(case);
+            buf.push(b' ');
+            expected.push_str(&format!("{case} "));
+        }
+        assert_eq!(String::from_utf8_lossy(buf.as_bytes()), expected);
+    }
+
+    #[test]
+    fn a_json_buf_appends_to_what_a_vec_held() {
+        let mut out = b"[".to_vec();
+        write_json_value(&mut out, &Value::Integer(12));
+        write_json_string(&mut out, "x\"y");
+        assert_eq!(out, br#"[12"x\"y""#);
+        let mut buf = JsonBuf::from_vec(out);
+        buf.piece(&Piece::new(b"]"));
+        assert_eq!(buf.into_vec(), br#"[12"x\"y"]"#);
     }
 
     fn columns() -> Vec<Column> {
@@ -992,6 +1236,11 @@ mod tests {
             r#"{"order_id" :5,"customer_id":"c"}"#,
             r#"{"order_idx":5,"order_id":6}"#,
             r#"{"order_i":5}"#,
+            r#"{"order_id":1 ,"customer_id":"a", "order_total":2}"#,
+            r#"{"order_id":1,"customer_id"#,
+            r#"{"order_id":1,""#,
+            r#"{"order_id":1,"":2}"#,
+            "{\"order_id\":1,\n\t\"order_total\":2\r\n}",
         ];
         for record in records {
             let bytes = record.as_bytes();

@@ -1244,7 +1244,9 @@ impl AggregateStage {
             window: None,
             slots: &[],
         };
-        group.resize_with(self.group_by.len(), || Value::Null);
+        if group.len() != self.group_by.len() {
+            group.resize_with(self.group_by.len(), || Value::Null);
+        }
         for (slot, expr) in group.iter_mut().zip(&self.group_by) {
             match expr {
                 Compiled::Column(i) => row[*i].assign_to(slot),
@@ -1514,7 +1516,9 @@ impl RowShape {
             // Each value is written into the column it had in the record's last use: a value
             // built aside and then moved in stalls on store forwarding.
             let fill = |columns: &[DirectColumn], values: &mut Vec<Value>| {
-                values.resize_with(columns.len(), || Value::Null);
+                if values.len() != columns.len() {
+                    values.resize_with(columns.len(), || Value::Null);
+                }
                 for (slot, column) in values.iter_mut().zip(columns) {
                     match *column {
                         DirectColumn::Group(i) => match group.get(i) {

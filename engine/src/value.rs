@@ -10,6 +10,9 @@ use crate::sql::ast::SqlType;
 /// Text values: most keys and short strings fit inline, sparing an allocation per value.
 pub type Text = compact_str::CompactString;
 
+/// The longest string a `Text` holds without a heap buffer.
+const INLINE_TEXT: usize = std::mem::size_of::<Text>();
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Null,
@@ -26,12 +29,14 @@ impl Value {
         matches!(self, Value::Null)
     }
 
-    /// Copies the value over `slot`, reusing the slot's string where both are strings.
+    /// Copies the value over `slot`, reusing the slot's string where both are strings (a
+    /// short string is then copied as one word triple, a long one into the slot's heap
+    /// buffer).
     #[inline]
     pub fn assign_to(&self, slot: &mut Value) {
-        match self {
-            Value::String(text) => slot.set_text(text),
-            value => *slot = value.clone(),
+        match (self, &mut *slot) {
+            (Value::String(text), Value::String(held)) => held.clone_from(text),
+            (value, slot) => *slot = value.clone(),
         }
     }
 
@@ -40,6 +45,7 @@ impl Value {
     #[inline]
     pub fn set_text(&mut self, text: &str) {
         match self {
+            Value::String(held) if text.len() <= INLINE_TEXT => *held = Text::new(text),
             Value::String(held) => {
                 held.clear();
                 held.push_str(text);
