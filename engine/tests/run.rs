@@ -506,3 +506,64 @@ fn having_and_expressions_over_aggregates_match_an_independent_computation() {
     }
     assert!(seen.values().any(|(count, _)| *count >= 100));
 }
+
+/// `records:` inputs carry each record's timestamp, key and partition in an envelope: the
+/// windows follow the envelopes' timestamps, blank lines keep their offsets, and a line that
+/// is not an envelope is dead-lettered like any bad value.
+#[test]
+fn record_envelopes_give_the_event_time_and_bad_ones_are_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        json!({"key": "k", "value": {"customer_id": "a", "order_total": 1.0}, "timestamp": 1000, "partition": 1}).to_string(),
+        String::new(),
+        json!({"value": {"customer_id": "a", "order_total": 2.5}, "timestamp": 2000}).to_string(),
+        json!({"value": {"customer_id": "b", "order_total": 3.0}, "timestamp": HOUR + 5}).to_string(),
+        "{not an envelope".to_string(),
+    ];
+    std::fs::write(dir.path().join("events.jsonl"), lines.join("\n") + "\n").unwrap();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "CREATE STREAM s (customer_id STRING, order_total DOUBLE) \
+         WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON');\n\
+         CREATE TABLE t AS SELECT customer_id, COUNT(*) AS n, SUM(order_total) AS total \
+         FROM s WINDOW TUMBLING (SIZE 1 HOUR) GROUP BY customer_id EMIT CHANGES;",
+    )
+    .unwrap();
+    engine()
+        .current_dir(dir.path())
+        .args(["run", "--sql", "q.sql"])
+        .args(["--input", "order-events=records:events.jsonl"])
+        .args(["--output", "t=file:out.jsonl", "--dead-letter", "dlq.jsonl"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "4 records in, 3 out, 1 dead letters",
+        ));
+    let rows: Vec<(Value, i64, i64, f64, i64)> = read_lines(&dir.path().join("out.jsonl"))
+        .iter()
+        .map(|line| {
+            (
+                line["key"].clone(),
+                line["window"]["start"].as_i64().unwrap(),
+                line["value"]["N"].as_i64().unwrap(),
+                line["value"]["TOTAL"].as_f64().unwrap(),
+                line["timestamp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (json!("a"), 0, 1, 1.0, 1000),
+            (json!("a"), 0, 2, 3.5, 2000),
+            (json!("b"), HOUR, 1, 3.0, HOUR + 5),
+        ]
+    );
+    let dead = read_lines(&dir.path().join("dlq.jsonl"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["offset"], 4);
+    assert!(dead[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("malformed JSON"));
+}
