@@ -177,7 +177,12 @@ impl JsonDecoder {
         if !is_ascii(bytes) {
             std::str::from_utf8(bytes).ok()?;
         }
-        let mut scan = Scanner { rest: bytes };
+        let mut scan = Scanner {
+            rest: bytes,
+            last_word: bytes
+                .last_chunk::<8>()
+                .map(|last| u64::from_le_bytes(*last)),
+        };
         scan.skip_whitespace();
         scan.expect(b'{')?;
         scan.skip_whitespace();
@@ -264,6 +269,9 @@ impl Decoder for JsonDecoder {
 struct Scanner<'a> {
     /// What is left to read.
     rest: &'a [u8],
+    /// The record's last eight bytes, when it has as many: what is left of a number near
+    /// the end is read from them.
+    last_word: Option<u64>,
 }
 
 /// Powers of ten a double holds exactly: a mantissa below 2^53 times or over one of these is
@@ -361,12 +369,17 @@ impl<'a> Scanner<'a> {
         loop {
             let word = match self.rest.first_chunk::<8>() {
                 Some(chunk) => u64::from_le_bytes(*chunk),
-                // Near the end, the last bytes padded with zero bytes (not digits).
-                None => {
-                    let mut padded = [0u8; 8];
-                    padded[..self.rest.len()].copy_from_slice(self.rest);
-                    u64::from_le_bytes(padded)
-                }
+                // Near the end, the last bytes followed by zero bytes (not digits): shifted
+                // down out of the record's last word, which stays in a register, rather than
+                // copied out, which stalls the load that reads them back.
+                None => match self.last_word {
+                    Some(last) if !self.rest.is_empty() => last >> (8 * (8 - self.rest.len())),
+                    _ => {
+                        let mut padded = [0u8; 8];
+                        padded[..self.rest.len()].copy_from_slice(self.rest);
+                        u64::from_le_bytes(padded)
+                    }
+                },
             };
             let run = digit_run(word);
             if run == 0 {

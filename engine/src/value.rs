@@ -10,9 +10,6 @@ use crate::sql::ast::SqlType;
 /// Text values: most keys and short strings fit inline, sparing an allocation per value.
 pub type Text = compact_str::CompactString;
 
-/// The longest string a `Text` holds without a heap buffer.
-const INLINE_TEXT: usize = std::mem::size_of::<Text>();
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Null,
@@ -45,7 +42,6 @@ impl Value {
     #[inline]
     pub fn set_text(&mut self, text: &str) {
         match self {
-            Value::String(held) if text.len() <= INLINE_TEXT => *held = Text::new(text),
             Value::String(held) => {
                 held.clear();
                 held.push_str(text);
