@@ -836,13 +836,6 @@ impl Piece {
             _ => Piece::Long(text.into()),
         }
     }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Piece::Short { bytes, len } => &bytes[..usize::from(*len)],
-            Piece::Long(bytes) => bytes,
-        }
-    }
 }
 
 impl JsonBuf {
