@@ -818,7 +818,8 @@ pub struct JsonBuf {
 /// How many bytes a short piece is kept padded to and copied as.
 const PIECE: usize = 32;
 
-/// Text written often (a field name, a window): up to `PIECE` bytes padded, or longer.
+/// Text written often (a field name with the separator before it): up to `PIECE` bytes
+/// padded, or longer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece {
     Short { bytes: [u8; PIECE], len: u8 },
@@ -961,7 +962,7 @@ impl JsonBuf {
             room[bytes.len() + 1] = b'"';
             self.len += bytes.len() + 2;
         } else {
-            // Writing into a Vec cannot fail.
+            // serde_json escapes as JSON must; turning a str into JSON cannot fail.
             let text = serde_json::to_vec(s).unwrap_or_default();
             self.extend(&text);
         }
