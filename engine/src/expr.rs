@@ -515,9 +515,6 @@ fn call(function: Function, args: Vec<Value>) -> Result<Value, EvalError> {
 }
 
 impl Compiled {
-    /// Evaluates onto the end of `out`. Columns and aggregates are cloned straight into
-    /// place: on the per-record path, moving a value through a `Result` stalls the CPU more
-    /// than evaluating it costs.
     /// Marks the row columns the expression reads.
     pub fn mark_columns(&self, read: &mut [bool]) {
         let mut mark = |e: &Compiled| e.mark_columns(read);
@@ -562,6 +559,9 @@ impl Compiled {
         }
     }
 
+    /// Evaluates onto the end of `out`. Columns and aggregates are cloned straight into
+    /// place: on the per-record path, moving a value through a `Result` stalls the CPU more
+    /// than evaluating it costs.
     pub fn eval_onto(&self, ctx: &Context<'_>, out: &mut Vec<Value>) -> Result<(), EvalError> {
         match self {
             Compiled::Column(i) => out.push(ctx.row[*i].clone()),

@@ -174,11 +174,13 @@ impl JsonDecoder {
         // Records that are not all ASCII are checked as UTF-8 once as a whole (serde_json
         // refuses bad UTF-8 anywhere); the strings kept are then checked on their own, which
         // for short ASCII strings costs next to nothing.
-        if !is_ascii(bytes) {
+        let ascii = is_ascii(bytes);
+        if !ascii {
             std::str::from_utf8(bytes).ok()?;
         }
         let mut scan = Scanner {
             rest: bytes,
+            ascii,
             last_word: bytes
                 .last_chunk::<8>()
                 .map(|last| u64::from_le_bytes(*last)),
@@ -269,6 +271,8 @@ impl Decoder for JsonDecoder {
 struct Scanner<'a> {
     /// What is left to read.
     rest: &'a [u8],
+    /// True when the whole record is ASCII.
+    ascii: bool,
     /// The record's last eight bytes, when it has as many: what is left of a number near
     /// the end is read from them.
     last_word: Option<u64>,
@@ -349,9 +353,12 @@ impl<'a> Scanner<'a> {
     /// As `plain_string`, as text.
     fn plain_str(&mut self) -> Option<&'a str> {
         let bytes = self.plain_string()?;
-        if bytes.is_ascii() {
-            // SAFETY: ASCII is UTF-8. The standard check costs some 150 instructions
-            // whatever the length, more than the rest of a short string's decoding.
+        // The record was found all ASCII (or checked as UTF-8) once as a whole; a string of
+        // an ASCII record needs no second look.
+        if self.ascii || bytes.is_ascii() {
+            // SAFETY: the bytes are ASCII, a part of an all-ASCII record or checked just now,
+            // and ASCII is UTF-8. The standard check costs some 150 instructions whatever
+            // the length, more than the rest of a short string's decoding.
             Some(unsafe { std::str::from_utf8_unchecked(bytes) })
         } else {
             std::str::from_utf8(bytes).ok()
@@ -828,13 +835,14 @@ pub enum Piece {
 
 impl Piece {
     pub fn new(text: &[u8]) -> Piece {
-        match u8::try_from(text.len()) {
-            Ok(len) if text.len() <= PIECE => {
-                let mut bytes = [0; PIECE];
-                bytes[..text.len()].copy_from_slice(text);
-                Piece::Short { bytes, len }
-            }
-            _ => Piece::Long(text.into()),
+        if text.len() > PIECE {
+            return Piece::Long(text.into());
+        }
+        let mut bytes = [0; PIECE];
+        bytes[..text.len()].copy_from_slice(text);
+        Piece::Short {
+            bytes,
+            len: text.len() as u8,
         }
     }
 }

@@ -1563,14 +1563,10 @@ impl RowShape {
             Some(h) => h.test(&ctx).map_err(|e| e.to_string())?,
             None => true,
         };
-        match (passes, &mut row.value) {
-            (true, Some(values)) => evaluate(value, values)?,
-            (true, None) => {
-                let mut values = Vec::with_capacity(value.len());
-                evaluate(value, &mut values)?;
-                row.value = Some(values);
-            }
-            (false, _) => row.value = None,
+        if passes {
+            evaluate(value, row.value.get_or_insert_with(Vec::new))?;
+        } else {
+            row.value = None;
         }
         Ok(())
     }
