@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::query::{PersistentQuery, PlanError, SourceDef};
+use crate::catalog::SourceDef;
+use crate::plan::PlanError;
+use crate::query::PersistentQuery;
 use crate::sql::ast::{Located, SourceKind, Statement};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -88,7 +90,7 @@ impl Engine {
                     return result;
                 }
                 let source = SourceDef::declared(*kind, name, columns, properties)
-                    .map_err(|e| Self::plan_error(located, e))?;
+                    .map_err(|e| Self::plan_error(located, e.into()))?;
                 self.sources.insert(name.clone(), source);
                 Ok(Executed::Created {
                     kind: *kind,

@@ -1,20 +1,25 @@
 //! advisor-engine: runs ksqlDB-dialect SQL over streams of records.
 //!
-//! The seams the later issues build on: `sql` parses and knows nothing of Kafka or HTTP;
-//! `value` and `expr` evaluate rows; `format` turns bytes into rows and back behind one
-//! decoder/encoder seam; `state` keeps operator state per input partition, snapshotted
-//! with its offsets; `query` runs the persistent queries; `engine` holds the catalog;
-//! `files` moves records in and out of local files (Kafka comes beside it).
+//! The seams: `sql` parses and knows nothing of Kafka or HTTP; `catalog` holds streams and
+//! tables; `plan` turns a statement into a chain of `ops` (each operator behind one
+//! interface, with its state split by key group in `state`); `query` runs one query's
+//! chain over decoded records (`format`); `runtime` is the one drive loop that files,
+//! Kafka (`connector`) and the REST server (`rest`) share; `checkpoint` saves state between
+//! runs.
 
 pub mod aggregate;
+pub mod catalog;
+pub mod checkpoint;
+pub mod connector;
 pub mod datetime;
 pub mod engine;
 pub mod expr;
-pub mod files;
 pub mod format;
-pub mod kafka;
+pub mod ops;
+pub mod plan;
 pub mod query;
 pub mod rest;
+pub mod runtime;
 pub mod sql;
 pub mod state;
 pub mod value;

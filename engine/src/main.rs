@@ -13,9 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use advisor_engine::connector::file::{self as files, Endpoint};
+use advisor_engine::connector::kafka::{self, KafkaOptions};
 use advisor_engine::engine::Engine;
-use advisor_engine::files::{self, Endpoint};
-use advisor_engine::kafka::{self, KafkaOptions};
 use advisor_engine::{rest, sql};
 
 #[derive(Parser)]
@@ -147,6 +147,16 @@ fn healthcheck(url: &str) -> anyhow::Result<()> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr; ENGINE_LOG takes tracing's filter syntax (e.g. debug, or
+    // advisor_engine::runtime=debug).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ENGINE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let result = match cli.command {
         Command::Run {
             sql,

@@ -16,8 +16,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::connector::kafka::KafkaOptions;
 use crate::engine::{Engine, Executed};
-use crate::kafka::{KafkaOptions, Worker};
+use crate::runtime::{RuntimeError, Taps};
 use crate::sql::ast::{Located, SourceKind, Statement};
 use crate::sql::parse;
 
@@ -148,7 +149,7 @@ pub struct Shared {
     /// Set on SIGTERM or Ctrl-C: the worker checkpoints and leaves the consumer group.
     stopping: std::sync::atomic::AtomicBool,
     /// The producer of /inserts-stream, made on first use.
-    inserter: Mutex<Option<Arc<crate::kafka::Inserter>>>,
+    inserter: Mutex<Option<Arc<crate::connector::kafka::Inserter>>>,
 }
 
 /// Statements that change the catalog, and so go to the command log.
@@ -203,10 +204,9 @@ impl Shared {
         for located in &statements {
             match self.run(located) {
                 Ok(_) => replayed += 1,
-                Err((_, _, message)) => eprintln!(
-                    "advisor-engine: skipped a logged statement (line {}): {message}",
-                    located.line
-                ),
+                Err((_, _, message)) => {
+                    tracing::warn!(line = located.line, "skipped a logged statement: {message}")
+                }
             }
         }
         Ok(replayed)
@@ -257,14 +257,14 @@ fn error_response(status: StatusCode, code: u32, message: String, statement: &st
         .into_response()
 }
 
-fn source_entry(source: &crate::query::SourceDef) -> Value {
+fn source_entry(source: &crate::catalog::SourceDef) -> Value {
     json!({
         "type": source.kind.to_string(),
         "name": source.name,
         "topic": source.topic,
         "keyFormat": source.key_format,
         "valueFormat": source.value_format,
-        "isWindowed": source.windowed,
+        "isWindowed": source.window.is_some(),
     })
 }
 
@@ -294,7 +294,7 @@ fn describe(engine: &Engine, name: &str) -> Option<Value> {
         "topic": source.topic,
         "keyFormat": source.key_format,
         "valueFormat": source.value_format,
-        "windowType": if source.windowed { json!("TUMBLING") } else { Value::Null },
+        "windowType": source.window.map(|w| json!(w.name())).unwrap_or(Value::Null),
         "fields": fields,
         "writeQueries": writers,
         "readQueries": [],
@@ -377,7 +377,7 @@ impl Shared {
                             "SHOW TOPICS needs Kafka: start serve with --bootstrap-servers".into(),
                         ));
                     };
-                    let topics: Vec<Value> = crate::kafka::list_topics(options)
+                    let topics: Vec<Value> = crate::connector::kafka::list_topics(options)
                         .map_err(|e| bad(e.to_string()))?
                         .into_iter()
                         .map(|(name, partitions)| json!({"name": name, "replicaInfo": vec![1; partitions]}))
@@ -469,7 +469,8 @@ impl Shared {
                             "DELETE TOPIC needs Kafka: start serve with --bootstrap-servers".into(),
                         ));
                     };
-                    crate::kafka::delete_topic(options, &topic).map_err(|e| bad(e.to_string()))?;
+                    crate::connector::kafka::delete_topic(options, &topic)
+                        .map_err(|e| bad(e.to_string()))?;
                 }
                 engine.sources.remove(name);
                 Ok(self.status(
@@ -548,7 +549,7 @@ impl TableView {
         for (_, column) in source.schema.key_columns() {
             schema.columns.push(column.clone());
         }
-        if source.windowed {
+        if source.window.is_some() {
             for name in ["WINDOWSTART", "WINDOWEND"] {
                 schema.columns.push(crate::value::Column {
                     name: name.into(),
@@ -604,7 +605,7 @@ impl TableView {
         }
         Ok(TableView {
             owner: owner.id.clone(),
-            windowed: source.windowed,
+            windowed: source.window.is_some(),
             filter,
             projection,
             columns: Columns { names, types, keys },
@@ -893,7 +894,7 @@ fn feed_table_pushes(pushes: &mut [Push], query_id: &str, change: &crate::query:
                 push.send(&columns);
             }
             Ok(None) => {}
-            Err(e) => eprintln!("advisor-engine: a push query skipped a row: {e}"),
+            Err(e) => tracing::warn!("a push query skipped a row: {e}"),
         }
     }
 }
@@ -972,7 +973,7 @@ async fn inserts_stream(State(shared): State<Arc<Shared>>, body: axum::body::Byt
     }
 }
 
-fn inserter(shared: &Shared) -> Result<Arc<crate::kafka::Inserter>, String> {
+fn inserter(shared: &Shared) -> Result<Arc<crate::connector::kafka::Inserter>, String> {
     let Some(options) = &shared.kafka else {
         return Err("inserts need Kafka: start serve with --bootstrap-servers".into());
     };
@@ -983,7 +984,8 @@ fn inserter(shared: &Shared) -> Result<Arc<crate::kafka::Inserter>, String> {
     if let Some(inserter) = slot.as_ref() {
         return Ok(inserter.clone());
     }
-    let inserter = Arc::new(crate::kafka::Inserter::new(options).map_err(|e| e.to_string())?);
+    let inserter =
+        Arc::new(crate::connector::kafka::Inserter::new(options).map_err(|e| e.to_string())?);
     *slot = Some(inserter.clone());
     Ok(inserter)
 }
@@ -1089,22 +1091,73 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Runs the Kafka side on its own thread: the engine is locked only while a batch is
-/// processed, never while polling.
+/// Push queries reading along with the worker's drive loop.
+struct PushTaps<'a> {
+    pushes: &'a Mutex<Vec<Push>>,
+    /// False when no push query runs: the loop then pays nothing for the taps.
+    active: bool,
+}
+
+impl<'a> PushTaps<'a> {
+    fn new(pushes: &'a Mutex<Vec<Push>>) -> PushTaps<'a> {
+        let active = match pushes.lock() {
+            Ok(mut pushes) => {
+                pushes.retain(|p| !p.done && !p.chunks.is_closed());
+                !pushes.is_empty()
+            }
+            Err(_) => false,
+        };
+        PushTaps { pushes, active }
+    }
+}
+
+impl Taps for PushTaps<'_> {
+    fn record(&mut self, topic: &str, record: &crate::query::InputRecord<'_>) {
+        if self.active {
+            if let Ok(mut pushes) = self.pushes.lock() {
+                feed_pushes(&mut pushes, topic, record);
+            }
+        }
+    }
+
+    fn change(&mut self, query_id: &str, change: &crate::query::OutputRecord) {
+        if self.active {
+            if let Ok(mut pushes) = self.pushes.lock() {
+                feed_table_pushes(&mut pushes, query_id, change);
+            }
+        }
+    }
+
+    fn topics(&self) -> std::collections::BTreeSet<String> {
+        match self.pushes.lock() {
+            Ok(pushes) => pushes
+                .iter()
+                .filter_map(|p| match &p.feed {
+                    Feed::Stream { topic, .. } => Some(topic.clone()),
+                    Feed::Table { .. } => None,
+                })
+                .collect(),
+            Err(_) => Default::default(),
+        }
+    }
+}
+
+/// Runs the Kafka side on its own thread, through the drive loop every run shares: the
+/// engine is locked only while a batch is processed, never while polling.
 fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let report = |error: String| {
-            eprintln!("advisor-engine: {error}");
+            tracing::error!("{error}");
             if let Ok(mut slot) = shared.worker_error.lock() {
                 *slot = Some(error);
             }
         };
-        let mut worker = match Worker::new(&options) {
-            Ok(worker) => worker,
+        let mut driver = match crate::connector::kafka::driver(&options) {
+            Ok(driver) => driver,
             Err(e) => return report(e.to_string()),
         };
         let restored = match shared.engine.lock() {
-            Ok(mut engine) => worker.restore(&mut engine),
+            Ok(mut engine) => driver.restore(&mut engine),
             Err(_) => return,
         };
         if let Err(e) = restored {
@@ -1112,78 +1165,25 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) -> std::thread::Join
         }
         loop {
             if shared.stopping.load(Ordering::SeqCst) {
-                // Commit what was read; dropping the worker then leaves the consumer group,
+                // Commit what was read; dropping the driver then leaves the consumer group,
                 // so a restarted server gets the partitions at once.
-                if let Ok(engine) = shared.engine.lock() {
-                    if let Err(e) = worker.checkpoint(&engine) {
-                        report(e.to_string());
-                    }
+                if let Err(e) = driver.checkpoint(&shared.engine) {
+                    report(e.to_string());
                 }
                 return;
             }
-            let push_topics: std::collections::BTreeSet<String> = match shared.pushes.lock() {
-                Ok(mut pushes) => {
-                    pushes.retain(|p| !p.done && !p.chunks.is_closed());
-                    pushes
-                        .iter()
-                        .filter_map(|p| match &p.feed {
-                            Feed::Stream { topic, .. } => Some(topic.clone()),
-                            Feed::Table { .. } => None,
-                        })
-                        .collect()
-                }
-                Err(_) => return,
-            };
-            let synced = match shared.engine.lock() {
-                Ok(engine) => worker.sync_with(&engine, &push_topics),
-                Err(_) => return,
-            };
-            if let Err(e) = synced {
-                report(e.to_string());
-                std::thread::sleep(Duration::from_secs(5));
-                continue;
-            }
-            let batch = match worker.poll(Duration::from_millis(200)) {
-                Ok(batch) => batch,
-                Err(e) => {
-                    report(e.to_string());
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
-            };
-            if batch.is_empty() {
-                // Quiet topics: commit what was read instead of waiting for the interval.
-                let checkpointed = match shared.engine.lock() {
-                    Ok(engine) => worker.checkpoint(&engine),
-                    Err(_) => return,
-                };
-                if let Err(e) = checkpointed {
-                    report(e.to_string());
-                }
-                continue;
-            }
-            let processed = match (shared.engine.lock(), shared.pushes.lock()) {
-                (Ok(mut engine), Ok(mut pushes)) => {
-                    let pushes = &mut *pushes;
-                    let pushes = std::cell::RefCell::new(pushes);
-                    worker.process_with(
-                        &mut engine,
-                        &batch,
-                        &mut |topic, record| feed_pushes(&mut pushes.borrow_mut(), topic, record),
-                        &mut |query_id, change| {
-                            feed_table_pushes(&mut pushes.borrow_mut(), query_id, change)
-                        },
-                    )
-                }
-                _ => return,
-            };
-            match processed {
-                Ok(()) => {
+            let mut taps = PushTaps::new(&shared.pushes);
+            match driver.step(&shared.engine, &mut taps) {
+                Ok(_) => {
                     if let Ok(mut slot) = shared.worker_error.lock() {
                         *slot = None;
                     }
                 }
-                Err(e) => report(e.to_string()),
+                Err(RuntimeError::Poisoned) => return report(RuntimeError::Poisoned.to_string()),
+                Err(e) => {
+                    report(e.to_string());
+                    std::thread::sleep(Duration::from_secs(1));
+                }
             }
         }
     })
@@ -1212,14 +1212,11 @@ pub async fn serve(
     });
     let replayed = shared.replay_commands()?;
     if replayed > 0 {
-        eprintln!("advisor-engine: {replayed} statements restored from the command log");
+        tracing::info!("{replayed} statements restored from the command log");
     }
     let worker = kafka.map(|options| spawn_worker(shared.clone(), options));
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    eprintln!(
-        "advisor-engine listening on http://{}",
-        listener.local_addr()?
-    );
+    tracing::info!("listening on http://{}", listener.local_addr()?);
     let served = axum::serve(listener, router(shared.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await;

@@ -1,10 +1,9 @@
-//! Operator state, split into partitions behind one interface. A query's state is
-//! snapshotted together with the input offsets it reflects; checkpoints (S3) and scale-out
-//! move whole partitions.
+//! Operator state: byte keys, the state table, and key groups.
 //!
-//! Aggregations partition their state by the GROUP BY key (the partition a repartition topic
-//! would route the key to), not by input partition: one customer's events may arrive on
-//! several input partitions.
+//! A key group is what moves between instances and what a checkpoint holds: the hash of a
+//! state key's group bytes picks one of `KEY_GROUPS`. Aggregations split their state by
+//! the GROUP BY key (the partition a repartition topic would route the key to), not by
+//! input partition: one customer's events may arrive on several input partitions.
 
 use std::collections::BTreeMap;
 
@@ -14,36 +13,87 @@ use serde::{Deserialize, Serialize};
 #[error("cannot restore state: {0}")]
 pub struct RestoreError(pub String);
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Partitioned<S> {
-    partitions: BTreeMap<u32, S>,
+/// One of `KEY_GROUPS` slices of an operator's keyed state.
+pub type KeyGroup = u16;
+
+/// As many key groups as Flink's default maximum parallelism: enough to spread state over
+/// as many instances as a query will run on.
+pub const KEY_GROUPS: u16 = 128;
+
+/// The key group of a key's group bytes (without any window suffix). Kafka's murmur2, so
+/// the assignment never changes between versions or machines.
+pub fn key_group(group_bytes: &[u8]) -> KeyGroup {
+    (murmur2(group_bytes) & 0x7fff_ffff) as u16 % KEY_GROUPS
 }
 
-impl<S: Default> Partitioned<S> {
-    pub fn partition(&mut self, partition: u32) -> &mut S {
-        self.partitions.entry(partition).or_default()
+/// Kafka's murmur2 (the Java client's `Utils.murmur2`, seed 0x9747b28c).
+pub fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
     }
-
-    pub fn get(&self, partition: u32) -> Option<&S> {
-        self.partitions.get(&partition)
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&u32, &S)> {
-        self.partitions.iter()
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
     }
-
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&u32, &mut S)> {
-        self.partitions.iter_mut()
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
     }
-
-    /// Drops a partition handed to another worker.
-    pub fn release(&mut self, partition: u32) -> Option<S> {
-        self.partitions.remove(&partition)
-    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
 }
 
-/// Next input offset per input partition: what the state already holds.
-pub type Offsets = BTreeMap<u32, u64>;
+/// Next input offset per topic and partition: what a query's state already holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offsets(BTreeMap<String, BTreeMap<u32, u64>>);
+
+impl Offsets {
+    pub fn new() -> Offsets {
+        Offsets::default()
+    }
+
+    pub fn get(&self, topic: &str, partition: u32) -> Option<u64> {
+        self.0.get(topic)?.get(&partition).copied()
+    }
+
+    pub fn set(&mut self, topic: &str, partition: u32, next: u64) {
+        match self.0.get_mut(topic) {
+            Some(partitions) => {
+                partitions.insert(partition, next);
+            }
+            None => {
+                self.0
+                    .insert(topic.to_string(), BTreeMap::from([(partition, next)]));
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u32, u64)> {
+        self.0.iter().flat_map(|(topic, partitions)| {
+            partitions
+                .iter()
+                .map(move |(partition, next)| (topic.as_str(), *partition, *next))
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(BTreeMap::is_empty)
+    }
+}
 
 /// The byte key of a state entry (an aggregation's group bytes, then its window start).
 /// Keys of up to 23 bytes, which most are (a short string key and a window start), sit

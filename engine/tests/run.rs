@@ -369,7 +369,7 @@ fn bad_records_go_to_the_dead_letter_output_with_the_reason_and_the_query_goes_o
         ),
         (3, "GROUP BY key is null"),
         (4, "not a JSON object"),
-        (5, "timestamp column holds null"),
+        (5, "timestamp column is null"),
         (6, "exceeds the 1048576-byte limit"),
     ];
     assert_eq!(reasons.len(), expect.len(), "{reasons:?}");

@@ -36,6 +36,7 @@ fn feed(engine: &mut Engine, records: &[Vec<u8>], from: usize) -> Vec<OutputReco
     let mut dead = Vec::new();
     for (i, value) in records.iter().enumerate().skip(from) {
         let record = InputRecord {
+            topic: "clicks",
             partition: 0,
             offset: i as u64,
             timestamp: 0,
@@ -62,37 +63,73 @@ fn whole_and_first_part() -> (Vec<Vec<u8>>, Vec<OutputRecord>, Vec<OutputRecord>
 #[test]
 fn restored_state_continues_the_same_results() {
     let (records, expected, mut got, first) = whole_and_first_part();
-    let snapshot = first.queries[0].snapshot();
+    let snapshot = first.queries[0].snapshot().unwrap();
+    assert!(snapshot.starts_with(b"advisor-engine snapshot 3\n"));
     drop(first);
 
     let mut second = engine();
     let offsets = second.queries[0].restore(&snapshot).unwrap();
-    assert_eq!(offsets[&0], 250, "the snapshot carries the next offset");
-    assert!(second.queries[0].already_processed(0, 249));
-    assert!(!second.queries[0].already_processed(0, 250));
-    got.extend(feed(&mut second, &records, offsets[&0] as usize));
-    assert_eq!(got, expected);
-    assert!(second.queries[0].state_size() > 0);
-}
-
-/// State saved by earlier versions (JSON) still restores.
-#[test]
-fn json_snapshots_of_earlier_versions_restore() {
-    let (records, expected, mut got, first) = whole_and_first_part();
-    let binary = first.queries[0].snapshot();
-    assert!(binary.starts_with(b"advisor-engine snapshot 2\n"));
-    // The same state as the JSON an earlier version wrote.
-    let json = first.queries[0].snapshot_json();
-    assert!(json.starts_with(b"{"));
-
-    let mut second = engine();
-    let offsets = second.queries[0].restore(&json).unwrap();
-    assert_eq!(offsets.get(&0), Some(&250));
+    assert_eq!(
+        offsets.get("clicks", 0),
+        Some(250),
+        "the snapshot carries the next offset"
+    );
+    assert!(second.queries[0].already_processed("clicks", 0, 249));
+    assert!(!second.queries[0].already_processed("clicks", 0, 250));
+    assert!(
+        !second.queries[0].already_processed("other", 0, 10),
+        "offsets are per topic"
+    );
     got.extend(feed(&mut second, &records, 250));
     assert_eq!(got, expected);
+    assert!(second.queries[0].state_size() > 0);
     assert!(second.queries[0]
-        .restore(b"advisor-engine snapshot 2\n\xff\xff")
+        .restore(b"advisor-engine snapshot 3\n\xff\xff")
         .is_err());
+    assert!(second.queries[0]
+        .restore(b"advisor-engine snapshot 9\n")
+        .is_err());
+}
+
+/// State is split by key group: restoring only some groups brings back exactly the keys of
+/// those groups, which is what moves between instances when a query scales out.
+#[test]
+fn snapshots_split_the_state_by_key_group() {
+    let (_, _, _, first) = whole_and_first_part();
+    let snapshot = first.queries[0].snapshot().unwrap();
+    let rows = first.queries[0].table_rows();
+    let mut restored = engine();
+    restored.queries[0].restore(&snapshot).unwrap();
+    assert_eq!(restored.queries[0].table_rows(), rows);
+    // Seven users: they fall in more than one key group, and each group holds whole users.
+    let groups: std::collections::BTreeSet<u16> = (0..7)
+        .map(|u| {
+            let mut key = Vec::new();
+            advisor_engine::value::Value::String(format!("u{u}").into()).write_key(&mut key);
+            advisor_engine::state::key_group(&key)
+        })
+        .collect();
+    assert!(groups.len() > 1, "seven users spread over key groups");
+}
+
+/// State saved by version 2 (binary, and the JSON it could also write), made by that version
+/// from the first 250 records: restored and carried on, it counts on exactly as an engine
+/// that saw every record.
+#[test]
+fn version_2_snapshots_restore() {
+    let (records, expected, got, _) = whole_and_first_part();
+    for fixture in ["v2-snapshot.bin", "v2-snapshot.json"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(fixture);
+        let saved = std::fs::read(&path).unwrap();
+        let mut second = engine();
+        let offsets = second.queries[0].restore(&saved).unwrap();
+        assert_eq!(offsets.get("clicks", 0), Some(250), "{fixture}");
+        let mut carried = got.clone();
+        carried.extend(feed(&mut second, &records, 250));
+        assert_eq!(carried, expected, "{fixture}");
+    }
 }
 
 /// Snapshots that version 1 of the engine saved (four-byte key lengths), binary and JSON:
@@ -122,7 +159,7 @@ fn version_1_snapshots_restore_with_their_keys_upgraded() {
         let saved = std::fs::read(&path).unwrap();
         let mut restored = engine_v1();
         let offsets = restored.queries[0].restore(&saved).unwrap();
-        assert_eq!(offsets.get(&0), Some(&250), "{fixture}");
+        assert_eq!(offsets.get("clicks", 0), Some(250), "{fixture}");
         feed(&mut restored, &records, 250);
         assert_eq!(restored.queries[0].table_rows(), expected, "{fixture}");
     }
@@ -156,6 +193,7 @@ fn batches_give_what_single_records_give() {
             .iter()
             .enumerate()
             .map(|(i, value)| InputRecord {
+                topic: "clicks",
                 partition: 0,
                 offset: i as u64,
                 timestamp: 0,

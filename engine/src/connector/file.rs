@@ -12,12 +12,14 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::format::JsonBuf;
+use std::time::Duration;
 
 use serde_json::Value as Json;
 
 use crate::engine::Engine;
-use crate::query::{InputRecord, OutputRecord, Outputs, PersistentQuery};
+use crate::format::JsonBuf;
+use crate::query::{DeadLetter, InputRecord, OutputRecord, Outputs, PersistentQuery};
+use crate::runtime::{DriveOptions, Driver, OutputSink, Polled, RunSummary, RuntimeError, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {
@@ -304,172 +306,251 @@ impl LineWriter {
     }
 }
 
-/// Summary of a run, per query.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RunSummary {
-    pub queries: Vec<(String, crate::query::Stats)>,
+/// The inputs of a run over files, read one after the other in blocks of lines: each line
+/// a record of its source's topic, at the line's number as offset.
+pub struct FileSource {
+    inputs: Vec<OpenInput>,
+    current: usize,
+    lines: Vec<Range<usize>>,
+    envelopes: Vec<Envelope>,
 }
 
+struct OpenInput {
+    endpoint: Endpoint,
+    topic: String,
+    reader: LineReader,
+    offset: u64,
+}
+
+impl FileSource {
+    /// Opens an input for each source a query reads; every such source needs one.
+    pub fn open(engine: &Engine, inputs: &[Endpoint]) -> Result<FileSource, FilesError> {
+        let mut by_source: BTreeMap<String, &Endpoint> = BTreeMap::new();
+        for input in inputs {
+            let source = engine
+                .source_for(&input.name)
+                .ok_or_else(|| FilesError::UnknownName {
+                    what: "--input",
+                    name: input.name.clone(),
+                })?;
+            by_source.insert(source.name.clone(), input);
+        }
+        for query in &engine.queries {
+            if !by_source.contains_key(&query.source) {
+                return Err(FilesError::MissingInput(query.source.clone()));
+            }
+        }
+        let mut opened = Vec::new();
+        for (source, endpoint) in by_source {
+            let file = File::open(&endpoint.path).map_err(|e| FilesError::Read {
+                path: endpoint.path.display().to_string(),
+                source: e,
+            })?;
+            let topic = engine
+                .sources
+                .get(&source)
+                .map(|s| s.topic.clone())
+                .unwrap_or(source);
+            opened.push(OpenInput {
+                endpoint: endpoint.clone(),
+                topic,
+                reader: LineReader::new(file),
+                offset: 0,
+            });
+        }
+        Ok(FileSource {
+            inputs: opened,
+            current: 0,
+            lines: Vec::with_capacity(BATCH_LINES),
+            envelopes: Vec::with_capacity(BATCH_LINES),
+        })
+    }
+}
+
+impl Source for FileSource {
+    fn next_batch(
+        &mut self,
+        _wait: Duration,
+        process: &mut dyn FnMut(&[InputRecord<'_>]) -> Result<(), RuntimeError>,
+    ) -> Result<Polled, RuntimeError> {
+        loop {
+            let Some(input) = self.inputs.get_mut(self.current) else {
+                return Ok(Polled::Ended);
+            };
+            let more = input
+                .reader
+                .next_lines(BATCH_LINES, &mut self.lines)
+                .map_err(|source| FilesError::Read {
+                    path: input.endpoint.path.display().to_string(),
+                    source,
+                })?;
+            if !more {
+                self.current += 1;
+                continue;
+            }
+            // Values without an envelope are stamped with the time they are read.
+            let arrival = now_millis();
+            let bytes = input.reader.bytes();
+            let base = input.offset;
+            self.envelopes.clear();
+            let mut records: Vec<InputRecord<'_>> = Vec::with_capacity(self.lines.len());
+            // Blank lines are skipped, keeping their offsets.
+            for (at, range) in self.lines.iter().enumerate() {
+                let text = trim(&bytes[range.clone()]);
+                if text.is_empty() {
+                    continue;
+                }
+                match input.endpoint.kind {
+                    InputKind::Values => records.push(InputRecord {
+                        topic: &input.topic,
+                        partition: 0,
+                        offset: base + at as u64,
+                        timestamp: arrival,
+                        key: None,
+                        value: Some(text),
+                    }),
+                    InputKind::Records => self.envelopes.push(Envelope::read(at, text)),
+                }
+            }
+            records.extend(self.envelopes.iter().map(|envelope| InputRecord {
+                topic: &input.topic,
+                partition: envelope.partition,
+                offset: base + envelope.line as u64,
+                timestamp: envelope.timestamp,
+                key: envelope.key.as_deref(),
+                value: envelope.value.as_deref(),
+            }));
+            input.offset += self.lines.len() as u64;
+            let count = records.len();
+            process(&records)?;
+            return Ok(Polled::Records(count));
+        }
+    }
+}
+
+/// Where a run over files writes: a file per sink named by --output (stdout for the rest,
+/// each line tagged with its sink) and the dead letters to their file or stderr.
+pub struct FileSink {
+    sinks: BTreeMap<String, Sink>,
+    dead: Box<dyn Write + Send>,
+    line: JsonBuf,
+    writer: LineWriter,
+}
+
+impl FileSink {
+    pub fn create(
+        engine: &Engine,
+        outputs: &[Endpoint],
+        dead_letters: Option<&Path>,
+    ) -> Result<FileSink, FilesError> {
+        let mut sinks = BTreeMap::new();
+        for query in &engine.queries {
+            let target = outputs.iter().find(|o| {
+                o.name.eq_ignore_ascii_case(&query.sink.name) || o.name == query.sink.topic
+            });
+            let sink = match target {
+                Some(endpoint) => {
+                    let file =
+                        File::create(&endpoint.path).map_err(|source| FilesError::Write {
+                            path: endpoint.path.display().to_string(),
+                            source,
+                        })?;
+                    Sink::File {
+                        file,
+                        buffer: JsonBuf::with_room(SINK_BUFFER_BYTES + 4096),
+                        path: endpoint.path.display().to_string(),
+                    }
+                }
+                None => Sink::Stdout,
+            };
+            sinks.insert(query.id.clone(), sink);
+        }
+        for output in outputs {
+            if !engine.queries.iter().any(|q| {
+                output.name.eq_ignore_ascii_case(&q.sink.name) || output.name == q.sink.topic
+            }) {
+                return Err(FilesError::UnknownName {
+                    what: "--output",
+                    name: output.name.clone(),
+                });
+            }
+        }
+        let dead: Box<dyn Write + Send> = match dead_letters {
+            Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|source| {
+                FilesError::Write {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?)),
+            None => Box::new(std::io::stderr()),
+        };
+        Ok(FileSink {
+            sinks,
+            dead,
+            line: JsonBuf::with_room(4096),
+            writer: LineWriter::default(),
+        })
+    }
+}
+
+impl OutputSink for FileSink {
+    fn write(
+        &mut self,
+        engine: &Engine,
+        query: usize,
+        outputs: &Outputs,
+        dead: &[DeadLetter],
+    ) -> Result<(), RuntimeError> {
+        let query = &engine.queries[query];
+        if let Some(sink) = self.sinks.get_mut(&query.id) {
+            for output in outputs {
+                match sink {
+                    Sink::File { buffer, .. } => {
+                        self.writer.write(buffer, query, output);
+                        buffer.push(b'\n');
+                        if buffer.len() >= SINK_BUFFER_BYTES {
+                            sink.flush()?;
+                        }
+                    }
+                    Sink::Stdout => {
+                        self.line.clear();
+                        self.writer.write(&mut self.line, query, output);
+                        let stdout = std::io::stdout();
+                        let mut lock = stdout.lock();
+                        let name = &query.sink.name;
+                        let _ = write!(lock, "{{\"sink\":\"{name}\",\"record\":");
+                        let _ = lock.write_all(self.line.as_bytes());
+                        let _ = writeln!(lock, "}}");
+                    }
+                }
+            }
+        }
+        for letter in dead {
+            let _ = writeln!(self.dead, "{}", letter.to_json());
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, _engine: &Engine) -> Result<(), RuntimeError> {
+        for sink in self.sinks.values_mut() {
+            sink.flush()?;
+        }
+        let _ = self.dead.flush();
+        Ok(())
+    }
+}
+
+/// Runs the queries over files to the end of their inputs.
 pub fn run(
     engine: &mut Engine,
     inputs: &[Endpoint],
     outputs: &[Endpoint],
     dead_letters: Option<&Path>,
-) -> Result<RunSummary, FilesError> {
-    let mut input_for: BTreeMap<String, &Endpoint> = BTreeMap::new();
-    for input in inputs {
-        let source = engine
-            .source_for(&input.name)
-            .ok_or_else(|| FilesError::UnknownName {
-                what: "--input",
-                name: input.name.clone(),
-            })?;
-        input_for.insert(source.name.clone(), input);
-    }
-    let mut sinks: Vec<Sink> = Vec::new();
-    for query in &engine.queries {
-        let target = outputs
-            .iter()
-            .find(|o| o.name.eq_ignore_ascii_case(&query.sink.name) || o.name == query.sink.topic);
-        sinks.push(match target {
-            Some(endpoint) => {
-                let file = File::create(&endpoint.path).map_err(|source| FilesError::Write {
-                    path: endpoint.path.display().to_string(),
-                    source,
-                })?;
-                Sink::File {
-                    file,
-                    buffer: JsonBuf::with_room(SINK_BUFFER_BYTES + 4096),
-                    path: endpoint.path.display().to_string(),
-                }
-            }
-            None => Sink::Stdout,
-        });
-        if !input_for.contains_key(&query.source) {
-            return Err(FilesError::MissingInput(query.source.clone()));
-        }
-    }
-    for output in outputs {
-        if !engine
-            .queries
-            .iter()
-            .any(|q| output.name.eq_ignore_ascii_case(&q.sink.name) || output.name == q.sink.topic)
-        {
-            return Err(FilesError::UnknownName {
-                what: "--output",
-                name: output.name.clone(),
-            });
-        }
-    }
-    let mut dead_sink: Box<dyn Write> = match dead_letters {
-        Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|source| {
-            FilesError::Write {
-                path: path.display().to_string(),
-                source,
-            }
-        })?)),
-        None => Box::new(std::io::stderr()),
-    };
-    let stdout = std::io::stdout();
-    let mut out = Outputs::new();
-    let mut dead = Vec::new();
-    let mut line_out = JsonBuf::with_room(4096);
-    let mut writer = LineWriter::default();
-    for (source, endpoint) in &input_for {
-        let file = File::open(&endpoint.path).map_err(|e| FilesError::Read {
-            path: endpoint.path.display().to_string(),
-            source: e,
-        })?;
-        let readers: Vec<usize> = engine
-            .queries
-            .iter()
-            .enumerate()
-            .filter(|(_, q)| &q.source == source)
-            .map(|(i, _)| i)
-            .collect();
-        let mut reader = LineReader::new(file);
-        let mut offset = 0u64;
-        let mut lines = Vec::with_capacity(BATCH_LINES);
-        let mut envelopes = Vec::with_capacity(BATCH_LINES);
-        let read_error = |source| FilesError::Read {
-            path: endpoint.path.display().to_string(),
-            source,
-        };
-        while reader
-            .next_lines(BATCH_LINES, &mut lines)
-            .map_err(read_error)?
-        {
-            // Values without an envelope are stamped with the time they are read.
-            let arrival = now_millis();
-            let bytes = reader.bytes();
-            envelopes.clear();
-            let mut records: Vec<InputRecord<'_>> = Vec::with_capacity(lines.len());
-            // Blank lines are skipped, keeping their offsets.
-            for (at, range) in lines.iter().enumerate() {
-                let text = trim(&bytes[range.clone()]);
-                if text.is_empty() {
-                    continue;
-                }
-                match endpoint.kind {
-                    InputKind::Values => records.push(InputRecord {
-                        partition: 0,
-                        offset: offset + at as u64,
-                        timestamp: arrival,
-                        key: None,
-                        value: Some(text),
-                    }),
-                    InputKind::Records => envelopes.push(Envelope::read(at, text)),
-                }
-            }
-            records.extend(envelopes.iter().map(|envelope| InputRecord {
-                partition: envelope.partition,
-                offset: offset + envelope.line as u64,
-                timestamp: envelope.timestamp,
-                key: envelope.key.as_deref(),
-                value: envelope.value.as_deref(),
-            }));
-            offset += lines.len() as u64;
-            for &index in &readers {
-                out.clear();
-                dead.clear();
-                engine.queries[index].process_batch(&records, &mut out, &mut dead);
-                for output in &out {
-                    match &mut sinks[index] {
-                        Sink::File { buffer, .. } => {
-                            writer.write(buffer, &engine.queries[index], output);
-                            buffer.push(b'\n');
-                            if buffer.len() >= SINK_BUFFER_BYTES {
-                                sinks[index].flush()?;
-                            }
-                        }
-                        Sink::Stdout => {
-                            line_out.clear();
-                            writer.write(&mut line_out, &engine.queries[index], output);
-                            let mut lock = stdout.lock();
-                            let sink = &engine.queries[index].sink.name;
-                            let _ = write!(lock, "{{\"sink\":\"{sink}\",\"record\":");
-                            let _ = lock.write_all(line_out.as_bytes());
-                            let _ = writeln!(lock, "}}");
-                        }
-                    }
-                }
-                for letter in &dead {
-                    let _ = writeln!(dead_sink, "{}", letter.to_json());
-                }
-            }
-        }
-    }
-    for sink in &mut sinks {
-        sink.flush()?;
-    }
-    let _ = dead_sink.flush();
-    Ok(RunSummary {
-        queries: engine
-            .queries
-            .iter()
-            .map(|q| (q.id.clone(), q.stats.clone()))
-            .collect(),
-    })
+) -> Result<RunSummary, RuntimeError> {
+    let source = FileSource::open(engine, inputs)?;
+    let sink = FileSink::create(engine, outputs, dead_letters)?;
+    let mut driver = Driver::new(source, sink, None, DriveOptions::files());
+    driver.run(engine)
 }
 
 fn trim(line: &[u8]) -> &[u8] {

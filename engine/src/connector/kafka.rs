@@ -7,10 +7,10 @@
 //! skips records below each partition's saved offset, so nothing is counted twice.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -20,9 +20,11 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use crate::catalog::SourceDef;
+use crate::checkpoint::LocalStore;
 use crate::engine::Engine;
-use crate::files::RunSummary;
-use crate::query::{InputRecord, OutputRecord, Outputs, PersistentQuery};
+use crate::query::{DeadLetter, InputRecord, OutputRecord, Outputs, PersistentQuery};
+use crate::runtime::{DriveOptions, Driver, OutputSink, Polled, RunSummary, RuntimeError, Source};
 use crate::sql::ast::{SourceKind, SqlType};
 use crate::value::Value;
 
@@ -35,13 +37,6 @@ pub enum KafkaError {
     },
     #[error("{failed} output record(s) were not acknowledged by the brokers (last error: {last}); no input offset was committed, so a restart replays them")]
     Delivery { failed: u64, last: String },
-    #[error("cannot write state to {path}: {source}")]
-    State {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot restore state from {path}: {message}")]
-    Restore { path: String, message: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -156,51 +151,6 @@ pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<
     Some(bytes)
 }
 
-fn state_path(dir: &Path, query: &str) -> PathBuf {
-    dir.join(format!("{query}.json"))
-}
-
-fn restore(engine: &mut Engine, dir: &Path) -> Result<(), KafkaError> {
-    for query in &mut engine.queries {
-        let path = state_path(dir, &query.id);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(KafkaError::Restore {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })
-            }
-        };
-        query.restore(&bytes).map_err(|e| KafkaError::Restore {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-    }
-    Ok(())
-}
-
-fn save(engine: &Engine, dir: &Path, touched: &BTreeSet<String>) -> Result<(), KafkaError> {
-    std::fs::create_dir_all(dir).map_err(|source| KafkaError::State {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    // A query terminated since it changed has nothing left to save.
-    for query in engine.queries.iter().filter(|q| touched.contains(&q.id)) {
-        let path = state_path(dir, &query.id);
-        let failed = |source| KafkaError::State {
-            path: path.display().to_string(),
-            source,
-        };
-        // Write then rename, so a crash never leaves half a snapshot.
-        let temporary = path.with_extension("json.tmp");
-        std::fs::write(&temporary, query.snapshot()).map_err(failed)?;
-        std::fs::rename(&temporary, &path).map_err(failed)?;
-    }
-    Ok(())
-}
-
 /// The cluster's topics (internal ones left out) with their partition counts.
 pub fn list_topics(options: &KafkaOptions) -> Result<Vec<(String, usize)>, KafkaError> {
     let consumer: BaseConsumer = config(options)
@@ -294,82 +244,89 @@ fn create_topics(
     Ok(())
 }
 
-/// The Kafka side of the engine: one consumer for every source topic the queries read, one
-/// producer for their outputs. The REST server and the queries-file runner both drive it.
-pub struct Worker {
+/// The input side on Kafka: one consumer in the engine's group for every topic the queries
+/// (and push queries) read.
+pub struct KafkaSource {
     options: KafkaOptions,
     consumer: BaseConsumer,
-    producer: BaseProducer<Deliveries>,
     subscribed: BTreeSet<String>,
-    /// Next offset per input partition, read but not committed yet.
-    uncommitted: BTreeMap<(String, i32), i64>,
-    /// Ids of the queries whose state changed since the last checkpoint.
-    dirty: BTreeSet<String>,
-    /// Table updates held until the next checkpoint, per query id: ksqlDB's record cache.
-    cache: BTreeMap<String, PendingOutputs>,
-    /// About how many bytes the cache holds.
-    cached_bytes: usize,
-    last_checkpoint: Instant,
+    /// The batch being handed over, kept between polls.
+    messages: Vec<OwnedMessage>,
 }
 
-impl Worker {
-    pub fn new(options: &KafkaOptions) -> Result<Worker, KafkaError> {
+impl KafkaSource {
+    pub fn new(options: &KafkaOptions) -> Result<KafkaSource, KafkaError> {
         let consumer: BaseConsumer = config(options)
             .set("group.id", &options.group_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .create()
             .map_err(client("create the consumer"))?;
-        let producer = producer(options)?;
-        Ok(Worker {
+        Ok(KafkaSource {
             options: options.clone(),
             consumer,
-            producer,
             subscribed: BTreeSet::new(),
-            uncommitted: BTreeMap::new(),
-            dirty: BTreeSet::new(),
-            cache: BTreeMap::new(),
-            cached_bytes: 0,
-            last_checkpoint: Instant::now(),
+            messages: Vec::new(),
         })
     }
 
-    /// Puts back each query's saved state; call once, before the first batch.
-    pub fn restore(&self, engine: &mut Engine) -> Result<(), KafkaError> {
-        restore(engine, &self.options.state_dir)
-    }
-
-    fn readers(engine: &Engine) -> Result<BTreeMap<String, Vec<usize>>, KafkaError> {
-        let mut readers: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (index, query) in engine.queries.iter().enumerate() {
-            let topic = engine
-                .sources
-                .get(&query.source)
-                .map(|s| s.topic.clone())
-                .ok_or_else(|| KafkaError::Invalid(format!("{} has no topic", query.source)))?;
-            readers.entry(topic).or_default().push(index);
-        }
-        Ok(readers)
-    }
-
-    /// Creates missing output topics and follows the queries' input topics as they change.
-    pub fn sync(&mut self, engine: &Engine) -> Result<(), KafkaError> {
-        self.sync_with(engine, &BTreeSet::new())
-    }
-
-    /// As `sync`, also reading `extra` topics (those of push queries).
-    pub fn sync_with(
-        &mut self,
-        engine: &Engine,
-        extra: &BTreeSet<String>,
-    ) -> Result<(), KafkaError> {
-        let mut topics: BTreeSet<String> = Self::readers(engine)?.into_keys().collect();
-        topics.extend(extra.iter().cloned());
-        if topics == self.subscribed {
+    /// Up to a batch of records, waiting `wait` for the first.
+    fn poll(&mut self, wait: Duration) -> Result<(), KafkaError> {
+        self.messages.clear();
+        if self.subscribed.is_empty() {
+            std::thread::sleep(wait);
             return Ok(());
         }
-        // A new subscription may move partitions; what was read is committed first.
-        self.checkpoint(engine)?;
+        while self.messages.len() < self.options.batch_size {
+            let timeout = if self.messages.is_empty() {
+                wait
+            } else {
+                Duration::ZERO
+            };
+            match self.consumer.poll(timeout) {
+                Some(result) => self.messages.push(
+                    result
+                        .map_err(client("read from the input topics"))?
+                        .detach(),
+                ),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source for KafkaSource {
+    fn next_batch(
+        &mut self,
+        wait: Duration,
+        process: &mut dyn FnMut(&[InputRecord<'_>]) -> Result<(), RuntimeError>,
+    ) -> Result<Polled, RuntimeError> {
+        self.poll(wait)?;
+        if self.messages.is_empty() {
+            return Ok(Polled::Quiet);
+        }
+        let records: Vec<InputRecord<'_>> = self
+            .messages
+            .iter()
+            .map(|message| InputRecord {
+                topic: message.topic(),
+                partition: message.partition() as u32,
+                offset: message.offset() as u64,
+                timestamp: message.timestamp().to_millis().unwrap_or(0),
+                key: message.key(),
+                value: message.payload(),
+            })
+            .collect();
+        process(&records)?;
+        Ok(Polled::Records(records.len()))
+    }
+
+    fn wants(&self, topics: &BTreeSet<String>) -> bool {
+        *topics != self.subscribed
+    }
+
+    fn follow(&mut self, engine: &Engine, topics: &BTreeSet<String>) -> Result<(), RuntimeError> {
         create_topics(&self.options, engine, &self.consumer)?;
         if topics.is_empty() {
             self.consumer.unsubscribe();
@@ -379,152 +336,44 @@ impl Worker {
                 .subscribe(&names)
                 .map_err(client("subscribe to the input topics"))?;
         }
-        self.subscribed = topics;
+        self.subscribed = topics.clone();
         Ok(())
     }
 
-    /// Up to a batch of records, waiting `wait` for the first.
-    pub fn poll(&self, wait: Duration) -> Result<Vec<OwnedMessage>, KafkaError> {
-        let mut batch = Vec::new();
-        if self.subscribed.is_empty() {
-            std::thread::sleep(wait);
-            return Ok(batch);
+    fn commit(&mut self, offsets: &BTreeMap<(String, u32), u64>) -> Result<(), RuntimeError> {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in offsets {
+            list.add_partition_offset(topic, *partition as i32, Offset::Offset(*offset as i64))
+                .map_err(client("record the offsets to commit"))?;
         }
-        while batch.len() < self.options.batch_size {
-            let timeout = if batch.is_empty() {
-                wait
-            } else {
-                Duration::ZERO
-            };
-            match self.consumer.poll(timeout) {
-                Some(result) => batch.push(
-                    result
-                        .map_err(client("read from the input topics"))?
-                        .detach(),
-                ),
-                None => break,
-            }
-        }
-        Ok(batch)
-    }
-
-    /// Processes a batch; every commit interval, checkpoints (see `checkpoint`).
-    pub fn process(
-        &mut self,
-        engine: &mut Engine,
-        batch: &[OwnedMessage],
-    ) -> Result<(), KafkaError> {
-        self.process_with(engine, batch, &mut |_, _| {}, &mut |_, _| {})
-    }
-
-    /// As `process`, handing every record to `tap` and every change a query makes to
-    /// `changes` (with the query's id) too: push queries on streams and tables read along.
-    pub fn process_with(
-        &mut self,
-        engine: &mut Engine,
-        batch: &[OwnedMessage],
-        tap: &mut dyn FnMut(&str, &InputRecord<'_>),
-        changes: &mut dyn FnMut(&str, &OutputRecord),
-    ) -> Result<(), KafkaError> {
-        let readers = Self::readers(engine)?;
-        let mut out = Outputs::new();
-        let mut dead = Vec::new();
-        let caching = self.options.cache_max_bytes > 0;
-        // Per query (by index) for this batch: its outputs so far, and whether it ran. A
-        // table's outputs start from what the cache holds for it and go back there after.
-        let mut pending: Vec<Option<PendingOutputs>> =
-            engine.queries.iter().map(|_| None).collect();
-        let mut touched = vec![false; engine.queries.len()];
-        let mut read: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-        let mut fresh = Vec::new();
-        // Messages of one topic in a row go to each query reading it as one batch, which
-        // it decodes ahead and prefetches state for.
-        for run in batch.chunk_by(|a, b| a.topic() == b.topic()) {
-            let topic = run[0].topic();
-            let records: Vec<InputRecord<'_>> = run
-                .iter()
-                .map(|message| InputRecord {
-                    partition: message.partition() as u32,
-                    offset: message.offset() as u64,
-                    timestamp: message.timestamp().to_millis().unwrap_or(0),
-                    key: message.key(),
-                    value: message.payload(),
-                })
-                .collect();
-            for record in &records {
-                tap(topic, record);
-            }
-            for &index in readers.get(topic).map(Vec::as_slice).unwrap_or(&[]) {
-                let query = &mut engine.queries[index];
-                fresh.clear();
-                fresh.extend(
-                    records
-                        .iter()
-                        .filter(|r| !query.already_processed(r.partition, r.offset)),
-                );
-                if fresh.is_empty() {
-                    continue;
-                }
-                out.clear();
-                dead.clear();
-                query.process_batch(&fresh, &mut out, &mut dead);
-                touched[index] = true;
-                let query = &engine.queries[index];
-                let cached = caching && query.sink.kind == SourceKind::Table;
-                let pending = pending[index].get_or_insert_with(|| match cached {
-                    true => self
-                        .cache
-                        .remove(&query.id)
-                        .unwrap_or_else(|| PendingOutputs::new(true)),
-                    false => PendingOutputs::new(false),
-                });
-                for output in &out {
-                    changes(&query.id, output);
-                    let key = encode_key(query, output);
-                    let grew = pending.push(key, output);
-                    if cached {
-                        self.cached_bytes += grew;
-                    }
-                }
-                for letter in &dead {
-                    let bytes = serde_json::to_vec(&letter.to_json()).unwrap_or_default();
-                    send(
-                        &self.producer,
-                        BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic)
-                            .payload(&bytes),
-                    )?;
-                }
-            }
-            for message in run {
-                read.insert((topic, message.partition()), message.offset() + 1);
-            }
-        }
-        for ((topic, partition), next) in read {
-            self.uncommitted
-                .insert((topic.to_string(), partition), next);
-        }
-        // A stream's rows go out after each batch; a table's updates wait in the cache.
-        for ((query, outputs), touched) in engine.queries.iter().zip(pending).zip(touched) {
-            if touched && !self.dirty.contains(&query.id) {
-                self.dirty.insert(query.id.clone());
-            }
-            match outputs {
-                Some(outputs) if outputs.collapses() => {
-                    self.cache.insert(query.id.clone(), outputs);
-                }
-                Some(outputs) => self.send_outputs(query, &outputs)?,
-                None => {}
-            }
-        }
-        if self.cached_bytes > self.options.cache_max_bytes {
-            self.flush_cache(engine)?;
-        }
-        // Hand delivery reports over as they come, so they do not pile up until the commit.
-        self.producer.poll(Duration::ZERO);
-        if self.last_checkpoint.elapsed() >= self.options.commit_interval {
-            self.checkpoint(engine)?;
+        if list.count() > 0 {
+            self.consumer
+                .commit(&list, CommitMode::Sync)
+                .map_err(client("commit the input offsets"))?;
         }
         Ok(())
+    }
+}
+
+/// The output side on Kafka: one producer for the queries' sink topics and the dead-letter
+/// topic, with ksqlDB's record cache in front of the tables.
+pub struct KafkaSink {
+    options: KafkaOptions,
+    producer: BaseProducer<Deliveries>,
+    /// Table updates held until the next checkpoint, per query id: ksqlDB's record cache.
+    cache: BTreeMap<String, PendingOutputs>,
+    /// About how many bytes the cache holds.
+    cached_bytes: usize,
+}
+
+impl KafkaSink {
+    pub fn new(options: &KafkaOptions) -> Result<KafkaSink, KafkaError> {
+        Ok(KafkaSink {
+            options: options.clone(),
+            producer: producer(options)?,
+            cache: BTreeMap::new(),
+            cached_bytes: 0,
+        })
     }
 
     /// Queues a query's outputs on the producer, to its sink topic.
@@ -559,32 +408,53 @@ impl Worker {
         }
         Ok(())
     }
+}
 
-    /// Waits until every output sent so far is delivered, saves the state of the queries
-    /// that changed (with the input offsets it reflects), then commits those offsets: in
-    /// that order, so a crash at any point loses nothing. True when there was work to do.
-    pub fn checkpoint(&mut self, engine: &Engine) -> Result<bool, KafkaError> {
-        self.last_checkpoint = Instant::now();
-        if self.dirty.is_empty() && self.uncommitted.is_empty() && self.cache.is_empty() {
-            return Ok(false);
+impl OutputSink for KafkaSink {
+    fn write(
+        &mut self,
+        engine: &Engine,
+        query: usize,
+        outputs: &Outputs,
+        dead: &[DeadLetter],
+    ) -> Result<(), RuntimeError> {
+        let query = &engine.queries[query];
+        let cached = self.options.cache_max_bytes > 0 && query.sink.kind == SourceKind::Table;
+        if cached {
+            let pending = self
+                .cache
+                .entry(query.id.clone())
+                .or_insert_with(|| PendingOutputs::new(true));
+            for output in outputs {
+                self.cached_bytes += pending.push(encode_key(query, output), output);
+            }
+        } else if !outputs.is_empty() {
+            let mut pending = PendingOutputs::new(false);
+            for output in outputs {
+                pending.push(encode_key(query, output), output);
+            }
+            self.send_outputs(query, &pending)?;
         }
+        for letter in dead {
+            let bytes = serde_json::to_vec(&letter.to_json()).unwrap_or_default();
+            send(
+                &self.producer,
+                BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic)
+                    .payload(&bytes),
+            )?;
+        }
+        if self.cached_bytes > self.options.cache_max_bytes {
+            self.flush_cache(engine)?;
+        }
+        // Hand delivery reports over as they come, so they do not pile up until the commit.
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+
+    fn flush(&mut self, engine: &Engine) -> Result<(), RuntimeError> {
         self.flush_cache(engine)?;
         deliver(&self.producer, "deliver the output records")?;
-        save(engine, &self.options.state_dir, &self.dirty)?;
-        self.dirty.clear();
-        let mut offsets = TopicPartitionList::new();
-        for ((topic, partition), offset) in &self.uncommitted {
-            offsets
-                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                .map_err(client("record the offsets to commit"))?;
-        }
-        if offsets.count() > 0 {
-            self.consumer
-                .commit(&offsets, CommitMode::Sync)
-                .map_err(client("commit the input offsets"))?;
-        }
-        self.uncommitted.clear();
-        Ok(true)
+        Ok(())
     }
 }
 
@@ -632,11 +502,7 @@ impl Inserter {
     }
 
     /// Queues rows (JSON objects) for a stream; each answer says what is wrong with its row.
-    pub fn insert(
-        &self,
-        target: &crate::query::SourceDef,
-        rows: &[Vec<u8>],
-    ) -> Vec<Result<(), String>> {
+    pub fn insert(&self, target: &SourceDef, rows: &[Vec<u8>]) -> Vec<Result<(), String>> {
         use crate::format::Decoder;
         let decoder = crate::format::JsonDecoder::new(target.schema.columns.clone());
         let key_columns: Vec<&crate::value::Column> =
@@ -691,11 +557,6 @@ struct PendingOutputs {
 }
 
 impl PendingOutputs {
-    /// True for a table's outputs, which the cache holds until the commit.
-    fn collapses(&self) -> bool {
-        self.latest.is_some()
-    }
-
     fn new(collapse: bool) -> PendingOutputs {
         PendingOutputs {
             records: Vec::new(),
@@ -721,59 +582,26 @@ impl PendingOutputs {
     }
 }
 
-/// Runs the queries until the topics stay quiet for `stop_when_idle` (or forever).
-pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, KafkaError> {
-    let mut worker = Worker::new(options)?;
-    worker.restore(engine)?;
-    worker.sync(engine)?;
-    let mut last_record = Instant::now();
-    let mut first_record: Option<Instant> = None;
-    let mut busy_until = None;
-    loop {
-        let batch = worker.poll(Duration::from_millis(200))?;
-        if batch.is_empty() {
-            let started = Instant::now();
-            if worker.checkpoint(engine)? {
-                // The commit counts as busy time; the poll that found the topics drained
-                // does not (the engine cannot know the input ended, a benchmark does).
-                busy_until = busy_until.map(|end: Instant| end + started.elapsed());
-            }
-            if options
-                .stop_when_idle
-                .is_some_and(|idle| last_record.elapsed() >= idle)
-            {
-                break;
-            }
-            continue;
-        }
-        first_record.get_or_insert_with(Instant::now);
-        last_record = Instant::now();
-        worker.process(engine, &batch)?;
-        busy_until = Some(Instant::now());
-    }
-    let started = Instant::now();
-    if worker.checkpoint(engine)? {
-        busy_until = busy_until.map(|end: Instant| end + started.elapsed());
-    }
-    if let (Some(first), Some(last)) = (first_record, busy_until) {
-        report_busy(last.duration_since(first));
-    }
-    Ok(RunSummary {
-        queries: engine
-            .queries
-            .iter()
-            .map(|q| (q.id.clone(), q.stats.clone()))
-            .collect(),
-    })
+/// Runs the queries on Kafka until the topics stay quiet for `stop_when_idle` (or forever).
+pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, RuntimeError> {
+    let mut driver = driver(options)?;
+    driver.restore(engine)?;
+    driver.run(engine)
 }
 
-/// Time from the first record read to the last batch committed, less the idle polls that
-/// found the topics drained, for scripts/bench.
-fn report_busy(busy: Duration) {
-    eprintln!(
-        "busy {:.3} s from the first record to the last commit",
-        busy.as_secs_f64()
-    );
+/// The drive loop over Kafka with the state folder of `options`.
+pub fn driver(options: &KafkaOptions) -> Result<Driver<KafkaSource, KafkaSink>, KafkaError> {
+    Ok(Driver::new(
+        KafkaSource::new(options)?,
+        KafkaSink::new(options)?,
+        Some(LocalStore::new(&options.state_dir)),
+        DriveOptions {
+            poll_wait: Duration::from_millis(200),
+            commit_interval: options.commit_interval,
+            stop_when_idle: options.stop_when_idle,
+            flush_at_end: false,
+        },
+    ))
 }
 
 /// Queues a record, waiting for room when the producer's queue is full.

@@ -1,0 +1,152 @@
+//! Streams and tables as the catalog knows them: columns, topic, formats, the timestamp
+//! column and, for a windowed table, its kind of window; built from a CREATE statement's
+//! columns and WITH properties.
+
+use crate::sql::ast::{ColumnDef, Literal, Properties, SourceKind, SqlType, WindowKind};
+use crate::value::{Column, Schema};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{source_name} needs {property} in its WITH clause")]
+    MissingProperty {
+        source_name: String,
+        property: &'static str,
+    },
+    #[error("{which} '{name}' is not supported by advisor-engine yet; use JSON (Avro and the Schema Registry arrive with the formats work)")]
+    UnsupportedFormat { which: &'static str, name: String },
+    #[error(
+        "TIMESTAMP column {column} is {found}; advisor-engine reads BIGINT epoch milliseconds"
+    )]
+    TimestampType { column: String, found: SqlType },
+    #[error("TIMESTAMP column {column} is not a column of {source_name}")]
+    UnknownTimestamp { column: String, source_name: String },
+    #[error("table {0} needs a PRIMARY KEY column")]
+    TableWithoutKey(String),
+}
+
+/// The kind of window a windowed table's rows belong to: it decides the key bytes on Kafka
+/// (a time window's key ends with its start; a session's with its end, then its start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowType {
+    Tumbling,
+    Hopping,
+    Session,
+}
+
+impl WindowType {
+    pub fn of(kind: &WindowKind) -> WindowType {
+        match kind {
+            WindowKind::Tumbling { .. } => WindowType::Tumbling,
+            WindowKind::Hopping { .. } => WindowType::Hopping,
+            WindowKind::Session { .. } => WindowType::Session,
+        }
+    }
+
+    /// The name DESCRIBE shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowType::Tumbling => "TUMBLING",
+            WindowType::Hopping => "HOPPING",
+            WindowType::Session => "SESSION",
+        }
+    }
+}
+
+/// A stream or table known to the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceDef {
+    pub name: String,
+    pub kind: SourceKind,
+    pub schema: Schema,
+    pub topic: String,
+    pub value_format: String,
+    pub key_format: String,
+    pub timestamp: Option<String>,
+    /// Set for a windowed table.
+    pub window: Option<WindowType>,
+}
+
+/// A WITH property as text.
+pub fn property(properties: &Properties, key: &str) -> Option<String> {
+    properties.get(key).map(|v| match v {
+        Literal::String(s) => s.clone(),
+        Literal::Integer(i) => i.to_string(),
+        Literal::Decimal(d) => d.to_string(),
+        Literal::Boolean(b) => b.to_string(),
+        Literal::Null => String::new(),
+    })
+}
+
+const FORMATS: [&str; 1] = ["JSON"];
+
+pub fn check_format(name: &str, which: &'static str) -> Result<(), CatalogError> {
+    if FORMATS.contains(&name.to_ascii_uppercase().as_str()) {
+        Ok(())
+    } else {
+        Err(CatalogError::UnsupportedFormat {
+            which,
+            name: name.to_string(),
+        })
+    }
+}
+
+impl SourceDef {
+    pub fn declared(
+        kind: SourceKind,
+        name: &str,
+        columns: &[ColumnDef],
+        properties: &Properties,
+    ) -> Result<SourceDef, CatalogError> {
+        let missing = |property| CatalogError::MissingProperty {
+            source_name: name.to_string(),
+            property,
+        };
+        let topic = property(properties, "KAFKA_TOPIC").ok_or_else(|| missing("KAFKA_TOPIC"))?;
+        let value_format = property(properties, "VALUE_FORMAT")
+            .or_else(|| property(properties, "FORMAT"))
+            .ok_or_else(|| missing("VALUE_FORMAT"))?;
+        check_format(&value_format, "VALUE_FORMAT")?;
+        let key_format = property(properties, "KEY_FORMAT").unwrap_or_else(|| "KAFKA".into());
+        let schema = Schema {
+            columns: columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    sql_type: c.sql_type.clone(),
+                    key: c.key,
+                })
+                .collect(),
+        };
+        let timestamp = property(properties, "TIMESTAMP").map(|t| t.to_ascii_uppercase());
+        if let Some(column) = &timestamp {
+            match schema.index_of(column).map(|i| &schema.columns[i].sql_type) {
+                Some(SqlType::Bigint) => {}
+                Some(other) => {
+                    return Err(CatalogError::TimestampType {
+                        column: column.clone(),
+                        found: other.clone(),
+                    })
+                }
+                None => {
+                    return Err(CatalogError::UnknownTimestamp {
+                        column: column.clone(),
+                        source_name: name.to_string(),
+                    })
+                }
+            }
+        }
+        if kind == SourceKind::Table && schema.key_columns().next().is_none() {
+            return Err(CatalogError::TableWithoutKey(name.to_string()));
+        }
+        Ok(SourceDef {
+            name: name.to_string(),
+            kind,
+            schema,
+            topic,
+            value_format: value_format.to_ascii_uppercase(),
+            key_format: key_format.to_ascii_uppercase(),
+            timestamp,
+            window: None,
+        })
+    }
+}

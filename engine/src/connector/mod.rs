@@ -1,0 +1,4 @@
+//! Where records come from and go to: local files and Kafka.
+
+pub mod file;
+pub mod kafka;

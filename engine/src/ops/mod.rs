@@ -1,0 +1,327 @@
+//! Operators: the steps a persistent query's rows go through after decoding. Each lives in
+//! its own module behind one interface, `Operator`: it takes a batch of rows with their
+//! event times, passes rows on to the next operator or ends the chain with output records,
+//! reports rows it cannot process, and snapshots and restores its state per key group.
+//! Operators know nothing of Kafka, files or HTTP, and nothing of SQL text: `plan` builds
+//! them.
+
+pub mod project_filter;
+pub mod shape;
+pub mod window_aggregate;
+
+use std::collections::BTreeMap;
+
+use crate::expr::EvalError;
+use crate::state::{KeyGroup, RestoreError};
+use crate::value::{Row, Value};
+
+/// Rows on their way through a query's operators, with each row's event time (ROWTIME) and
+/// the input record it came from. The rows' buffers are kept from one batch to the next and
+/// refilled in place: a batch costs no allocation once the buffers have grown.
+#[derive(Debug, Default)]
+pub struct RowBatch {
+    rows: Vec<Row>,
+    times: Vec<i64>,
+    origins: Vec<u32>,
+    len: usize,
+}
+
+/// The origin of a row that no input record of the batch caused (one an operator released
+/// from its state as time went on).
+pub const NO_ORIGIN: u32 = u32::MAX;
+
+impl RowBatch {
+    pub fn new() -> RowBatch {
+        RowBatch::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The next row to fill, `width` values wide, holding whatever an earlier batch left
+    /// there: the filler overwrites every value.
+    pub fn push(&mut self, width: usize, time: i64, origin: u32) -> &mut Row {
+        if self.len == self.rows.len() {
+            self.rows.push(Vec::new());
+            self.times.push(0);
+            self.origins.push(0);
+        }
+        let at = self.len;
+        self.len += 1;
+        self.times[at] = time;
+        self.origins[at] = origin;
+        let row = &mut self.rows[at];
+        if row.len() != width {
+            row.resize(width, Value::Null);
+        }
+        row
+    }
+
+    /// Takes back the row `push` handed out last (it could not be filled).
+    pub fn pop(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+
+    pub fn row(&self, at: usize) -> &Row {
+        &self.rows[at]
+    }
+
+    pub fn row_mut(&mut self, at: usize) -> &mut Row {
+        &mut self.rows[at]
+    }
+
+    pub fn time(&self, at: usize) -> i64 {
+        self.times[at]
+    }
+
+    pub fn set_time(&mut self, at: usize, time: i64) {
+        self.times[at] = time;
+    }
+
+    pub fn origin(&self, at: usize) -> u32 {
+        self.origins[at]
+    }
+
+    pub fn rows(&self) -> &[Row] {
+        &self.rows[..self.len]
+    }
+
+    pub fn times(&self) -> &[i64] {
+        &self.times[..self.len]
+    }
+
+    /// Keeps the rows for which `keep` says true, in order. Rows are moved by swapping
+    /// their buffers, never copied.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Row, i64, u32) -> bool) {
+        let mut kept = 0;
+        for at in 0..self.len {
+            if keep(&self.rows[at], self.times[at], self.origins[at]) {
+                if kept != at {
+                    self.rows.swap(kept, at);
+                    self.times[kept] = self.times[at];
+                    self.origins[kept] = self.origins[at];
+                }
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
+    /// Swaps contents with another batch: an operator that replaces the rows builds the new
+    /// ones aside and swaps them in.
+    pub fn swap(&mut self, other: &mut RowBatch) {
+        std::mem::swap(self, other);
+    }
+}
+
+/// One output record: key columns, the window for windowed tables, and the value columns
+/// (`None` is a tombstone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputRecord {
+    pub key: Vec<Value>,
+    pub window: Option<(i64, i64)>,
+    pub value: Option<Vec<Value>>,
+    pub timestamp: i64,
+}
+
+impl OutputRecord {
+    pub fn empty() -> OutputRecord {
+        OutputRecord {
+            key: Vec::new(),
+            window: None,
+            value: Some(Vec::new()),
+            timestamp: 0,
+        }
+    }
+}
+
+/// The output records a batch caused. The records and their column vectors are kept from
+/// one batch to the next and refilled in place: a table update costs no allocation.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    records: Vec<OutputRecord>,
+    len: usize,
+}
+
+impl Outputs {
+    pub fn new() -> Outputs {
+        Outputs::default()
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    pub fn as_slice(&self) -> &[OutputRecord] {
+        &self.records[..self.len]
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, OutputRecord> {
+        self.as_slice().iter()
+    }
+
+    /// The next record to fill. It holds what an earlier batch left in it: the filler sets
+    /// every field, and may overwrite the columns in place.
+    pub fn next_record(&mut self) -> &mut OutputRecord {
+        if self.len == self.records.len() {
+            self.records.push(OutputRecord::empty());
+        }
+        let record = &mut self.records[self.len];
+        self.len += 1;
+        record
+    }
+
+    /// Appends a tombstone for a key and window.
+    pub fn tombstone(&mut self, key: &[Value], window: Option<(i64, i64)>, timestamp: i64) {
+        let record = self.next_record();
+        record.key.clear();
+        record.key.extend_from_slice(key);
+        record.window = window;
+        record.value = None;
+        record.timestamp = timestamp;
+    }
+
+    /// Moves the records out, for callers that keep them.
+    pub fn take(&mut self) -> Vec<OutputRecord> {
+        let len = std::mem::take(&mut self.len);
+        let mut records = std::mem::take(&mut self.records);
+        records.truncate(len);
+        records
+    }
+}
+
+impl<'a> IntoIterator for &'a Outputs {
+    type Item = &'a OutputRecord;
+    type IntoIter = std::slice::Iter<'a, OutputRecord>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Why an operator could not process a row.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RowError {
+    #[error("{0}")]
+    Eval(#[from] EvalError),
+    #[error("{0}")]
+    Decode(String),
+    #[error("late event: its window closed before it arrived (event time {event_time}, grace {grace} ms)")]
+    LateForWindow { event_time: i64, grace: i64 },
+    #[error(
+        "late event: event time {event_time} is behind the watermark {watermark} of {operator}"
+    )]
+    LateForWatermark {
+        event_time: i64,
+        watermark: i64,
+        operator: &'static str,
+    },
+    #[error("the {what} is null; {consequence}")]
+    Null {
+        what: &'static str,
+        consequence: &'static str,
+    },
+    #[error("corrupt state: {0}")]
+    CorruptState(&'static str),
+}
+
+impl RowError {
+    pub fn is_late(&self) -> bool {
+        matches!(
+            self,
+            RowError::LateForWindow { .. } | RowError::LateForWatermark { .. }
+        )
+    }
+}
+
+/// A row an operator could not process, by the input record it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub origin: u32,
+    pub error: RowError,
+}
+
+/// Where an operator's results go: output records when it ends the chain, rows it could
+/// not process in any case.
+pub struct Emit<'a> {
+    pub out: &'a mut Outputs,
+    pub rejected: &'a mut Vec<Rejected>,
+}
+
+impl Emit<'_> {
+    pub fn reject(&mut self, origin: u32, error: impl Into<RowError>) {
+        self.rejected.push(Rejected {
+            origin,
+            error: error.into(),
+        });
+    }
+}
+
+/// An operator's state split by key group: each group's bytes, in the operator's own form.
+pub type GroupSnapshot = BTreeMap<KeyGroup, Vec<u8>>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot snapshot the state of {operator}: {message}")]
+pub struct SnapshotError {
+    pub operator: &'static str,
+    pub message: String,
+}
+
+pub trait Operator: Send {
+    /// What the operator is, for metrics and messages.
+    fn name(&self) -> &'static str;
+
+    /// Takes the batch's rows in order. An operator in the middle of a chain leaves the rows
+    /// it passes on in `batch` (filtered, extended or replaced); the last one writes output
+    /// records to `emit.out` and leaves `batch` as it likes.
+    fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>);
+
+    /// Stream time has moved to `watermark` with no new row (the end of a file, or the
+    /// input going quiet): what it holds back for ordering or until a window closes is
+    /// released. At the end of input the watermark is `i64::MAX`. An operator in the middle
+    /// of a chain appends the rows it releases to `batch` (which holds what it has just
+    /// passed on); the last one writes output records to `emit.out`.
+    fn advance(&mut self, _watermark: i64, _batch: &mut RowBatch, _emit: &mut Emit<'_>) {}
+
+    /// Rows, windows, sessions or partial matches held in state.
+    fn state_size(&self) -> usize {
+        0
+    }
+
+    /// The state, split by key group. Stateless operators have none.
+    fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
+        Ok(GroupSnapshot::new())
+    }
+
+    /// Puts back state saved by `snapshot` (all of it, or the key groups this instance
+    /// owns), replacing what the operator held for those groups.
+    fn restore(&mut self, _groups: &GroupSnapshot) -> Result<(), RestoreError> {
+        Ok(())
+    }
+
+    /// The table's current rows, for pull queries, when the operator builds a table.
+    fn table_rows(&self) -> Vec<OutputRecord> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,117 @@
+//! Naming and typing of a query's output columns, as ksqlDB names and types them.
+
+use crate::expr;
+use crate::sql::ast::{BinaryOp, Expr, Literal, SelectItem, SqlType};
+use crate::value::Schema;
+
+pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
+    match expr {
+        Expr::Column(name) => match name.as_str() {
+            "ROWTIME" | "WINDOWSTART" | "WINDOWEND" => SqlType::Bigint,
+            _ => schema
+                .index_of(name)
+                .map(|i| schema.columns[i].sql_type.clone())
+                .unwrap_or(SqlType::String),
+        },
+        Expr::Literal(Literal::Integer(_)) => SqlType::Bigint,
+        Expr::Literal(Literal::Decimal(_)) => SqlType::Double,
+        Expr::Literal(Literal::Boolean(_)) => SqlType::Boolean,
+        Expr::Literal(_) => SqlType::String,
+        Expr::Cast(_, t) => t.clone(),
+        Expr::Binary(op, a, b) => match op {
+            BinaryOp::Concat => SqlType::String,
+            BinaryOp::Add
+            | BinaryOp::Subtract
+            | BinaryOp::Multiply
+            | BinaryOp::Divide
+            | BinaryOp::Modulo => match (infer_type(a, schema), infer_type(b, schema)) {
+                (SqlType::Double, _) | (_, SqlType::Double) => SqlType::Double,
+                (SqlType::String, _) => SqlType::String,
+                _ => SqlType::Bigint,
+            },
+            _ => SqlType::Boolean,
+        },
+        Expr::Function { name, args, .. } => {
+            let arg = || {
+                args.first()
+                    .map(|a| infer_type(a, schema))
+                    .unwrap_or(SqlType::String)
+            };
+            match name.as_str() {
+                "COUNT" | "COUNT_DISTINCT" | "LEN" | "LENGTH" | "STRINGTOTIMESTAMP"
+                | "UNIX_TIMESTAMP" => SqlType::Bigint,
+                "STRINGTODATE" | "UNIX_DATE" => SqlType::Int,
+                "AVG" | "SQRT" | "FLOOR" | "CEIL" => SqlType::Double,
+                "SUM" | "MIN" | "MAX" | "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" | "ABS"
+                | "COALESCE" | "IFNULL" => arg(),
+                "COLLECT_LIST" | "COLLECT_SET" | "TOPK" => SqlType::Array(Box::new(arg())),
+                _ => SqlType::String,
+            }
+        }
+        Expr::Case { whens, .. } => whens
+            .first()
+            .map(|(_, then)| infer_type(then, schema))
+            .unwrap_or(SqlType::String),
+        Expr::Unary(crate::sql::ast::UnaryOp::Negate, e) => infer_type(e, schema),
+        _ => SqlType::Boolean,
+    }
+}
+
+/// Output column names: aliases, column names, or KSQL_COL_n for the rest, as ksqlDB does.
+pub fn output_names(projection: &[(Expr, Option<String>)]) -> Vec<String> {
+    let mut generated = 0;
+    projection
+        .iter()
+        .map(|(expr, alias)| match (alias, expr) {
+            (Some(alias), _) => alias.clone(),
+            (None, Expr::Column(name)) => name.clone(),
+            (None, _) => {
+                let name = format!("KSQL_COL_{generated}");
+                generated += 1;
+                name
+            }
+        })
+        .collect()
+}
+
+pub fn expand(items: &[SelectItem], schema: &Schema) -> Vec<(Expr, Option<String>)> {
+    items
+        .iter()
+        .flat_map(|item| match item {
+            SelectItem::Wildcard => schema
+                .columns
+                .iter()
+                .map(|c| (Expr::Column(c.name.clone()), None))
+                .collect::<Vec<_>>(),
+            SelectItem::Expr { expr, alias } => vec![(expr.clone(), alias.clone())],
+        })
+        .collect()
+}
+
+pub fn has_aggregate(expr: &Expr) -> bool {
+    match expr {
+        Expr::Function { name, args, .. } => {
+            expr::is_aggregate(name) || args.iter().any(has_aggregate)
+        }
+        Expr::Unary(_, e) | Expr::Cast(e, _) => has_aggregate(e),
+        Expr::Binary(_, a, b) => has_aggregate(a) || has_aggregate(b),
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            operand.as_deref().is_some_and(has_aggregate)
+                || whens
+                    .iter()
+                    .any(|(w, t)| has_aggregate(w) || has_aggregate(t))
+                || otherwise.as_deref().is_some_and(has_aggregate)
+        }
+        Expr::IsNull { expr, .. } => has_aggregate(expr),
+        Expr::Between {
+            expr, low, high, ..
+        } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
+        Expr::InList { expr, list, .. } => has_aggregate(expr) || list.iter().any(has_aggregate),
+        Expr::Like { expr, pattern, .. } => has_aggregate(expr) || has_aggregate(pattern),
+        Expr::Column(_) | Expr::Literal(_) => false,
+    }
+}

@@ -1,0 +1,400 @@
+//! The one drive loop that files, Kafka and the REST server's worker share: records come
+//! from a `Source`, go to each query that reads their topic (records a query's state
+//! already holds are skipped, as after a restart), and the outputs and dead letters go to an
+//! `OutputSink`. Every commit interval, and when the input goes quiet or ends, the loop
+//! checkpoints: outputs made durable first, then the state of the queries that changed (with
+//! the input offsets it reflects), and only then the input offsets committed, so a crash at
+//! any point loses nothing and a replay counts nothing twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::checkpoint::{CheckpointError, LocalStore};
+use crate::connector::file::FilesError;
+use crate::connector::kafka::KafkaError;
+use crate::engine::Engine;
+use crate::query::{DeadLetter, InputRecord, OutputRecord, Outputs, Stats};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Files(#[from] FilesError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("the engine's state is poisoned: a thread panicked while it held it")]
+    Poisoned,
+}
+
+/// What a poll of the source found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// This many records, handed to the processing callback.
+    Records(usize),
+    /// Nothing within the wait.
+    Quiet,
+    /// The input has ended (files); Kafka never ends.
+    Ended,
+}
+
+/// Where records come from.
+pub trait Source {
+    /// Waits up to `wait` for records and hands those that came to `process`, in order.
+    fn next_batch(
+        &mut self,
+        wait: Duration,
+        process: &mut dyn FnMut(&[InputRecord<'_>]) -> Result<(), RuntimeError>,
+    ) -> Result<Polled, RuntimeError>;
+
+    /// True when reading `topics` would change what the source reads.
+    fn wants(&self, _topics: &BTreeSet<String>) -> bool {
+        false
+    }
+
+    /// Reads `topics` from now on (creating the queries' output topics first, where the
+    /// source can).
+    fn follow(&mut self, _engine: &Engine, _topics: &BTreeSet<String>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
+    /// Records that these next offsets per topic and partition are processed and safe.
+    fn commit(&mut self, _offsets: &BTreeMap<(String, u32), u64>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+}
+
+/// Where a query's outputs and dead letters go.
+pub trait OutputSink {
+    /// Writes what the query at `query` in the engine's list put out.
+    fn write(
+        &mut self,
+        engine: &Engine,
+        query: usize,
+        outputs: &Outputs,
+        dead: &[DeadLetter],
+    ) -> Result<(), RuntimeError>;
+
+    /// Makes everything written so far durable (files flushed, Kafka deliveries confirmed).
+    fn flush(&mut self, engine: &Engine) -> Result<(), RuntimeError>;
+}
+
+/// What else reads along: push queries see every input record and every change a query
+/// makes to its table.
+pub trait Taps {
+    fn record(&mut self, _topic: &str, _record: &InputRecord<'_>) {}
+    fn change(&mut self, _query_id: &str, _change: &OutputRecord) {}
+    /// Topics read for the taps alone, beside the queries' sources.
+    fn topics(&self) -> BTreeSet<String> {
+        BTreeSet::new()
+    }
+}
+
+/// Nothing reads along.
+pub struct NoTaps;
+
+impl Taps for NoTaps {}
+
+#[derive(Debug, Clone)]
+pub struct DriveOptions {
+    /// How long a poll waits for the first record.
+    pub poll_wait: Duration,
+    /// How often to checkpoint while records keep coming (ksqlDB's commit.interval.ms).
+    pub commit_interval: Duration,
+    /// Stop after this long without a record (backfills, tests); run on if `None`.
+    pub stop_when_idle: Option<Duration>,
+    /// At the end of the input, release what operators hold back for ordering (a bounded
+    /// input's last watermark, as Flink gives one at the end of a file).
+    pub flush_at_end: bool,
+}
+
+impl DriveOptions {
+    pub fn files() -> DriveOptions {
+        DriveOptions {
+            poll_wait: Duration::ZERO,
+            commit_interval: Duration::MAX,
+            stop_when_idle: None,
+            flush_at_end: true,
+        }
+    }
+}
+
+/// Summary of a run, per query.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub queries: Vec<(String, Stats)>,
+}
+
+impl RunSummary {
+    pub fn of(engine: &Engine) -> RunSummary {
+        RunSummary {
+            queries: engine
+                .queries
+                .iter()
+                .map(|q| (q.id.clone(), q.stats.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// What one step of the loop did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Processed(usize),
+    Quiet,
+    Ended,
+}
+
+pub struct Driver<S, K> {
+    source: S,
+    sink: K,
+    store: Option<LocalStore>,
+    options: DriveOptions,
+    /// Next offset per topic and partition, read but not committed yet.
+    uncommitted: BTreeMap<(String, u32), u64>,
+    /// Ids of the queries whose state changed since the last checkpoint.
+    dirty: BTreeSet<String>,
+    last_checkpoint: Instant,
+    /// Buffers reused from batch to batch.
+    out: Outputs,
+    dead: Vec<DeadLetter>,
+}
+
+impl<S: Source, K: OutputSink> Driver<S, K> {
+    pub fn new(source: S, sink: K, store: Option<LocalStore>, options: DriveOptions) -> Self {
+        Driver {
+            source,
+            sink,
+            store,
+            options,
+            uncommitted: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            last_checkpoint: Instant::now(),
+            out: Outputs::new(),
+            dead: Vec::new(),
+        }
+    }
+
+    pub fn sink(&self) -> &K {
+        &self.sink
+    }
+
+    /// Puts back each query's saved state; call once, before the first step.
+    pub fn restore(&mut self, engine: &mut Engine) -> Result<(), RuntimeError> {
+        if let Some(store) = &self.store {
+            store.restore(engine)?;
+        }
+        Ok(())
+    }
+
+    /// Follows the topics the queries and the taps read; a change checkpoints first, since
+    /// a new subscription may move partitions.
+    fn follow(&mut self, engine: &Mutex<Engine>, taps: &dyn Taps) -> Result<(), RuntimeError> {
+        let mut topics = taps.topics();
+        {
+            let engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+            topics.extend(engine.queries.iter().map(|q| q.source_topic.clone()));
+        }
+        if !self.source.wants(&topics) {
+            return Ok(());
+        }
+        // What was read is committed before the subscription moves partitions.
+        self.checkpoint(engine)?;
+        let engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+        self.source.follow(&engine, &topics)
+    }
+
+    /// One turn of the loop: follow the topics, poll a batch and process it, and
+    /// checkpoint when the interval has passed or the input went quiet.
+    pub fn step(
+        &mut self,
+        engine: &Mutex<Engine>,
+        taps: &mut dyn Taps,
+    ) -> Result<Step, RuntimeError> {
+        self.follow(engine, taps)?;
+        let Driver {
+            source,
+            sink,
+            uncommitted,
+            dirty,
+            out,
+            dead,
+            options,
+            ..
+        } = self;
+        let polled = source.next_batch(options.poll_wait, &mut |records| {
+            let mut engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+            process(&mut engine, records, sink, taps, dirty, out, dead)?;
+            for run in records.chunk_by(|a, b| a.topic == b.topic && a.partition == b.partition) {
+                if let Some(last) = run.last() {
+                    uncommitted.insert((last.topic.to_string(), last.partition), last.offset + 1);
+                }
+            }
+            Ok(())
+        })?;
+        match polled {
+            Polled::Records(n) => {
+                if self.last_checkpoint.elapsed() >= self.options.commit_interval {
+                    self.checkpoint(engine)?;
+                }
+                Ok(Step::Processed(n))
+            }
+            Polled::Quiet => {
+                // Quiet input: commit what was read instead of waiting for the interval.
+                self.checkpoint(engine)?;
+                Ok(Step::Quiet)
+            }
+            Polled::Ended => Ok(Step::Ended),
+        }
+    }
+
+    /// Releases what the operators hold back for ordering, as at the end of a bounded input.
+    pub fn flush_operators(&mut self, engine: &Mutex<Engine>) -> Result<(), RuntimeError> {
+        let mut engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+        for index in 0..engine.queries.len() {
+            self.out.clear();
+            self.dead.clear();
+            let query = &mut engine.queries[index];
+            query.advance(i64::MAX, &mut self.out, &mut self.dead);
+            if !self.out.is_empty() || !self.dead.is_empty() {
+                self.dirty.insert(query.id.clone());
+                self.sink.write(&engine, index, &self.out, &self.dead)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the outputs durable, saves the state of the queries that changed, then
+    /// commits the input offsets: in that order, so a crash at any point loses nothing.
+    /// True when there was work to do.
+    pub fn checkpoint(&mut self, engine: &Mutex<Engine>) -> Result<bool, RuntimeError> {
+        self.last_checkpoint = Instant::now();
+        let engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+        if self.dirty.is_empty() && self.uncommitted.is_empty() {
+            self.sink.flush(&engine)?;
+            return Ok(false);
+        }
+        self.sink.flush(&engine)?;
+        if let Some(store) = &self.store {
+            store.save(&engine, &self.dirty)?;
+        }
+        self.dirty.clear();
+        self.source.commit(&self.uncommitted)?;
+        self.uncommitted.clear();
+        Ok(true)
+    }
+
+    /// Runs until the input ends or stays quiet for `stop_when_idle`; checkpoints at the end.
+    pub fn run(&mut self, engine: &mut Engine) -> Result<RunSummary, RuntimeError> {
+        let shared = Mutex::new(std::mem::take(engine));
+        let result = self.run_shared(&shared);
+        *engine = shared.into_inner().map_err(|_| RuntimeError::Poisoned)?;
+        result?;
+        Ok(RunSummary::of(engine))
+    }
+
+    fn run_shared(&mut self, engine: &Mutex<Engine>) -> Result<(), RuntimeError> {
+        let mut last_record = Instant::now();
+        let mut first_record: Option<Instant> = None;
+        let mut busy_until = None;
+        loop {
+            match self.step(engine, &mut NoTaps)? {
+                Step::Processed(_) => {
+                    first_record.get_or_insert_with(Instant::now);
+                    last_record = Instant::now();
+                    busy_until = Some(Instant::now());
+                }
+                Step::Quiet => {
+                    if self
+                        .options
+                        .stop_when_idle
+                        .is_some_and(|idle| last_record.elapsed() >= idle)
+                    {
+                        break;
+                    }
+                }
+                Step::Ended => {
+                    if self.options.flush_at_end {
+                        self.flush_operators(engine)?;
+                    }
+                    break;
+                }
+            }
+        }
+        let started = Instant::now();
+        if self.checkpoint(engine)? {
+            busy_until = busy_until.map(|end: Instant| end + started.elapsed());
+        }
+        if let (Some(first), Some(last), Some(_)) =
+            (first_record, busy_until, self.options.stop_when_idle)
+        {
+            // For scripts/bench: from the first record read to the last batch committed, less
+            // the idle polls that found the topics drained (the engine cannot know the input
+            // ended; a benchmark does).
+            tracing::info!(
+                busy_seconds = last.duration_since(first).as_secs_f64(),
+                "busy {:.3} s from the first record to the last commit",
+                last.duration_since(first).as_secs_f64()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Hands a batch to each query that reads its records' topics, skipping records a query's
+/// state already holds, and writes what comes out.
+fn process(
+    engine: &mut Engine,
+    records: &[InputRecord<'_>],
+    sink: &mut dyn OutputSink,
+    taps: &mut dyn Taps,
+    dirty: &mut BTreeSet<String>,
+    out: &mut Outputs,
+    dead: &mut Vec<DeadLetter>,
+) -> Result<(), RuntimeError> {
+    // Records of one topic in a row go to each query reading it as one batch, which it
+    // decodes ahead and prefetches state for.
+    for run in records.chunk_by(|a, b| a.topic == b.topic) {
+        let topic = run[0].topic;
+        for record in run {
+            taps.record(topic, record);
+        }
+        for index in 0..engine.queries.len() {
+            let query = &mut engine.queries[index];
+            if query.source_topic != topic {
+                continue;
+            }
+            out.clear();
+            dead.clear();
+            // Offsets rise within a partition: when the first record of each partition's run
+            // is new, they all are.
+            let all_new = run
+                .chunk_by(|a, b| a.partition == b.partition)
+                .all(|part| !query.already_processed(topic, part[0].partition, part[0].offset));
+            if all_new {
+                query.process_batch(run, out, dead);
+            } else {
+                let kept: Vec<InputRecord<'_>> = run
+                    .iter()
+                    .filter(|r| !query.already_processed(topic, r.partition, r.offset))
+                    .copied()
+                    .collect();
+                if kept.is_empty() {
+                    continue;
+                }
+                query.process_batch(&kept, out, dead);
+            }
+            if !dirty.contains(&query.id) {
+                dirty.insert(query.id.clone());
+            }
+            for change in out.iter() {
+                taps.change(&engine.queries[index].id, change);
+            }
+            sink.write(engine, index, out, dead)?;
+        }
+    }
+    Ok(())
+}
