@@ -174,6 +174,61 @@ impl AggKind {
         }
     }
 
+    /// Folds the accumulator of another session into `into`, as ksqlDB's UDAF mergers do
+    /// when a record bridges sessions: `into` holds the sessions merged so far (older),
+    /// `other` the next one. `other_later` says whether `other`'s newest record was
+    /// processed after `into`'s, `other_earlier` whether its oldest was processed before
+    /// `into`'s: LATEST_ and EARLIEST_BY_OFFSET go by processing order, not by time.
+    pub fn merge(&self, into: &mut Acc, other: &Acc, other_later: bool, other_earlier: bool) {
+        match (self, &mut *into, other) {
+            (_, _, Acc::Empty) => {}
+            (AggKind::CountStar | AggKind::Count, Acc::Count(a), Acc::Count(b)) => *a += b,
+            (AggKind::Sum, Acc::SumInt(a), Acc::SumInt(b)) => *a = a.wrapping_add(*b),
+            (AggKind::Sum, acc @ (Acc::SumInt(_) | Acc::SumDouble(_)), b) => {
+                let total = acc.sum_f64() + b.sum_f64();
+                *acc = Acc::SumDouble(total);
+            }
+            (AggKind::Min | AggKind::Max, _, b) => {
+                if let Some(value) = b.one() {
+                    self.update(into, &value);
+                }
+            }
+            (AggKind::LatestByOffset, acc, b) if other_later || matches!(acc, Acc::Empty) => {
+                *acc = b.clone();
+            }
+            (AggKind::EarliestByOffset, acc, b) if other_earlier || matches!(acc, Acc::Empty) => {
+                *acc = b.clone();
+            }
+            (AggKind::Avg, Acc::Avg(a), Acc::Avg(b)) => {
+                a.sum += b.sum;
+                a.count += b.count;
+            }
+            (AggKind::CountDistinct, Acc::Distinct(a), Acc::Distinct(b)) => {
+                a.extend(b.iter().cloned());
+            }
+            (AggKind::CollectList, Acc::Many(a), Acc::Many(b)) => {
+                let room = COLLECT_LIMIT.saturating_sub(a.len());
+                a.extend(b.iter().take(room).cloned());
+            }
+            (AggKind::CollectSet, Acc::Many(a), Acc::Many(b)) => {
+                for value in b.iter() {
+                    if a.len() >= COLLECT_LIMIT {
+                        break;
+                    }
+                    if !a.contains(value) {
+                        a.push(value.clone());
+                    }
+                }
+            }
+            (AggKind::TopK(_), _, Acc::Many(b)) => {
+                for value in b.iter() {
+                    self.update(into, value);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// As `result`, written over `slot` in place.
     #[inline]
     pub fn result_into(&self, acc: &Acc, slot: &mut Value) {
@@ -238,6 +293,15 @@ impl Acc {
             Value::Integer(i) => Acc::Int(*i),
             Value::Double(d) => Acc::Double(*d),
             other => Acc::Other(Box::new(other.clone())),
+        }
+    }
+
+    /// A SUM's running total as a double.
+    fn sum_f64(&self) -> f64 {
+        match self {
+            Acc::SumInt(i) => *i as f64,
+            Acc::SumDouble(d) => *d,
+            _ => 0.0,
         }
     }
 
@@ -339,5 +403,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Merging the accumulators of two runs gives what one run over both gives (for the
+    /// order-insensitive aggregates; COLLECT_LIST concatenates in run order).
+    #[test]
+    fn merging_two_runs_gives_one_run_over_both() {
+        let first = [
+            Value::Integer(4),
+            Value::Null,
+            Value::Double(1.5),
+            Value::Integer(9),
+        ];
+        let second = [Value::Integer(2), Value::Integer(9), Value::Null];
+        let kinds = [
+            AggKind::CountStar,
+            AggKind::Count,
+            AggKind::Sum,
+            AggKind::Min,
+            AggKind::Max,
+            AggKind::Avg,
+            AggKind::CountDistinct,
+            AggKind::CollectList,
+            AggKind::CollectSet,
+            AggKind::TopK(3),
+            AggKind::LatestByOffset,
+            AggKind::EarliestByOffset,
+        ];
+        for kind in &kinds {
+            let run = |values: &[Value]| {
+                let mut acc = kind.initial();
+                for v in values {
+                    kind.update(&mut acc, v);
+                }
+                acc
+            };
+            let mut merged = run(&first);
+            kind.merge(&mut merged, &run(&second), true, false);
+            let both: Vec<Value> = first.iter().chain(&second).cloned().collect();
+            assert_eq!(kind.result(&merged), kind.result(&run(&both)), "{kind:?}");
+        }
+        // Processing order decides LATEST_ and EARLIEST_BY_OFFSET, not the order of merging.
+        let mut older = AggKind::LatestByOffset.initial();
+        AggKind::LatestByOffset.update(&mut older, &Value::Integer(1));
+        let mut newer = AggKind::LatestByOffset.initial();
+        AggKind::LatestByOffset.update(&mut newer, &Value::Integer(2));
+        AggKind::LatestByOffset.merge(&mut newer, &older, false, true);
+        assert_eq!(AggKind::LatestByOffset.result(&newer), Value::Integer(2));
+        AggKind::EarliestByOffset.merge(&mut older, &newer, false, false);
+        assert_eq!(AggKind::EarliestByOffset.result(&older), Value::Integer(1));
     }
 }

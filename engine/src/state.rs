@@ -372,6 +372,15 @@ impl<V> StateTable<V> {
         at
     }
 
+    /// Takes a key's value out of the table.
+    pub fn remove(&mut self, key: &StateKey, hash: u64) -> Option<V> {
+        let at = self.find(key, hash)?;
+        // `remove_at` never reads the slot it empties, only the run after it.
+        let taken = self.slots[at].take().map(|(_, value)| value);
+        self.remove_at(at);
+        taken
+    }
+
     pub fn insert(&mut self, key: StateKey, value: V) {
         let hash = self.hash(key.as_bytes());
         match self.get_mut(&key, hash) {

@@ -20,7 +20,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::catalog::SourceDef;
+use crate::catalog::{SourceDef, WindowType};
 use crate::checkpoint::LocalStore;
 use crate::engine::Engine;
 use crate::query::{DeadLetter, InputRecord, OutputRecord, Outputs, PersistentQuery};
@@ -130,8 +130,9 @@ fn key_bytes(
     Some(bytes)
 }
 
-/// An output's key bytes: the key columns, then for windowed tables the window start as 8
-/// big-endian bytes.
+/// An output's key bytes, as ksqlDB's windowed serdes write them: the key columns, then for
+/// a time-windowed table the window start (8 bytes, big-endian), for a session-windowed
+/// table the window end and then the start (Kafka's SessionKeySchema).
 pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
     let key_type = query
         .sink
@@ -145,7 +146,10 @@ pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<
         &query.key_names,
         &record.key,
     )?;
-    if let Some((start, _)) = record.window {
+    if let Some((start, end)) = record.window {
+        if query.sink.window == Some(WindowType::Session) {
+            bytes.extend(end.to_be_bytes());
+        }
         bytes.extend(start.to_be_bytes());
     }
     Some(bytes)

@@ -5,7 +5,9 @@
 //! Operators know nothing of Kafka, files or HTTP, and nothing of SQL text: `plan` builds
 //! them.
 
+pub mod group;
 pub mod project_filter;
+pub mod session_aggregate;
 pub mod shape;
 pub mod window_aggregate;
 
@@ -229,6 +231,13 @@ pub enum RowError {
     Decode(String),
     #[error("late event: its window closed before it arrived (event time {event_time}, grace {grace} ms)")]
     LateForWindow { event_time: i64, grace: i64 },
+    #[error("late event: its session [{start}, {end}] ended before the close time {close} (stream time minus grace minus gap) when it arrived (event time {event_time})")]
+    LateForSession {
+        event_time: i64,
+        start: i64,
+        end: i64,
+        close: i64,
+    },
     #[error(
         "late event: event time {event_time} is behind the watermark {watermark} of {operator}"
     )]
@@ -250,7 +259,9 @@ impl RowError {
     pub fn is_late(&self) -> bool {
         matches!(
             self,
-            RowError::LateForWindow { .. } | RowError::LateForWatermark { .. }
+            RowError::LateForWindow { .. }
+                | RowError::LateForSession { .. }
+                | RowError::LateForWatermark { .. }
         )
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Acc;
 use crate::expr::{Compiled, Context};
+use crate::ops::group::Grouping;
 use crate::ops::shape::RowShape;
 use crate::ops::{Emit, GroupSnapshot, Operator, OutputRecord, RowBatch, RowError, SnapshotError};
 use crate::sql::ast::{Emit as EmitMode, WindowKind};
@@ -136,7 +137,7 @@ struct Scratch {
 const PREFETCH_AHEAD: usize = 3;
 
 pub struct WindowAggregate {
-    group_by: Vec<Compiled>,
+    grouping: Grouping,
     window: Option<Window>,
     shape: RowShape,
     emit: EmitMode,
@@ -146,13 +147,13 @@ pub struct WindowAggregate {
 
 impl WindowAggregate {
     pub fn new(
-        group_by: Vec<Compiled>,
+        grouping: Grouping,
         window: Option<Window>,
         shape: RowShape,
         emit: EmitMode,
     ) -> WindowAggregate {
         WindowAggregate {
-            group_by,
+            grouping,
             window,
             shape,
             emit,
@@ -165,46 +166,14 @@ impl WindowAggregate {
         self.window.is_some()
     }
 
-    /// How many GROUP BY values a state key starts with.
-    pub fn group_width(&self) -> usize {
-        self.group_by.len()
-    }
-
-    /// Evaluates a row's group and its key form.
+    /// Evaluates a row's group and its key form, with the newest window's start.
     fn key_row(&self, row: &Row, timestamp: i64, keyed: &mut Keyed) {
-        keyed.error = None;
-        let ctx = Context {
-            row,
-            rowtime: timestamp,
-            window: None,
-            slots: &[],
-        };
-        let group = &mut keyed.group;
-        if group.len() != self.group_by.len() {
-            group.resize_with(self.group_by.len(), || Value::Null);
-        }
-        for (slot, expr) in group.iter_mut().zip(&self.group_by) {
-            match expr {
-                Compiled::Column(i) => row[*i].assign_to(slot),
-                other => match other.eval(&ctx) {
-                    Ok(value) => *slot = value,
-                    Err(e) => {
-                        keyed.error = Some(e.into());
-                        return;
-                    }
-                },
-            }
-            if slot.is_null() {
-                keyed.error = Some(RowError::Null {
-                    what: "GROUP BY key",
-                    consequence: "ksqlDB drops such records",
-                });
-                return;
-            }
-        }
-        keyed.key.clear();
-        for value in group.iter() {
-            value.write_key(&mut keyed.key);
+        keyed.error = self
+            .grouping
+            .key_row(row, timestamp, &mut keyed.group, &mut keyed.key)
+            .err();
+        if keyed.error.is_some() {
+            return;
         }
         keyed.group_len = keyed.key.len();
         if let Some(window) = &self.window {
@@ -378,13 +347,7 @@ impl WindowAggregate {
 
     /// The GROUP BY values a state key starts with.
     fn group_of(&self, key: &[u8]) -> Result<Vec<Value>, RowError> {
-        let mut rest = key;
-        (0..self.group_by.len())
-            .map(|_| {
-                Value::read_key(&mut rest)
-                    .ok_or(RowError::CorruptState("a state key does not read back"))
-            })
-            .collect()
+        self.grouping.group_of(key)
     }
 
     /// The window of a state key, when the query is windowed.

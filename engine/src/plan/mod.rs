@@ -7,7 +7,9 @@ pub mod names;
 use crate::aggregate::AggKind;
 use crate::catalog::{check_format, property, CatalogError, SourceDef, WindowType};
 use crate::expr::{compile, Compiled, ExprError, Plain, Resolver};
+use crate::ops::group::Grouping;
 use crate::ops::project_filter::{Filter, Project};
+use crate::ops::session_aggregate::{default_grace, SessionAggregate, SessionWindow};
 use crate::ops::shape::RowShape;
 use crate::ops::window_aggregate::{legacy, Window, WindowAggregate, DEFAULT_GRACE_MS};
 use crate::ops::Operator;
@@ -131,10 +133,15 @@ pub fn plan(
 
     let mut legacy = None;
     let (key_flags, window) = if aggregating {
-        legacy = Some(legacy::Shape {
-            groups: query.group_by.len(),
-            windowed: query.window.is_some(),
-        });
+        // Versions 1 and 2 ran no session windows: only other aggregations have old state.
+        let sessions =
+            matches!(&query.window, Some(w) if matches!(w.kind, WindowKind::Session { .. }));
+        if !sessions {
+            legacy = Some(legacy::Shape {
+                groups: query.group_by.len(),
+                windowed: query.window.is_some(),
+            });
+        }
         plan_aggregate(
             kind,
             name,
@@ -232,20 +239,34 @@ fn plan_aggregate(
     if query.group_by.is_empty() {
         return invalid("aggregations need GROUP BY in advisor-engine");
     }
+    let mut session = None;
     let window = match &query.window {
-        Some(spec) => {
-            if let WindowKind::Session { .. } = spec.kind {
-                return invalid("SESSION windows are not supported by advisor-engine yet");
+        Some(spec) => match spec.kind {
+            WindowKind::Session { gap } => {
+                let grace = spec.grace.unwrap_or_else(|| default_grace(gap));
+                let retention = spec.retention.unwrap_or(gap + grace);
+                if retention < gap + grace {
+                    return invalid(format!(
+                        "The retention period of the session window ({retention} ms) must be no smaller than its inactivity gap plus grace period ({} ms)",
+                        gap + grace
+                    ));
+                }
+                session = Some(SessionWindow {
+                    gap,
+                    grace,
+                    retention,
+                });
+                None
             }
-            Some(Window {
+            _ => Some(Window {
                 kind: spec.kind.clone(),
                 grace: spec.grace.unwrap_or(DEFAULT_GRACE_MS),
-            })
-        }
+            }),
+        },
         None => None,
     };
     let emit = query.emit.unwrap_or(Emit::Changes);
-    if emit == Emit::Final && window.is_none() {
+    if emit == Emit::Final && window.is_none() && session.is_none() {
         return invalid("EMIT FINAL needs a WINDOW clause");
     }
     let mut group_by = Vec::new();
@@ -319,12 +340,22 @@ fn plan_aggregate(
         .collect();
     over_source.extend(group_by.iter().cloned());
     over_source.extend(aggs.iter().filter_map(|(_, a)| a.clone()));
-    let window_type = window.as_ref().map(|w| WindowType::of(&w.kind));
-    ops.push(Box::new(WindowAggregate::new(
-        group_by,
-        window,
-        RowShape::new(aggs, having, key, value),
-        emit,
-    )));
+    let shape = RowShape::new(aggs, having, key, value);
+    let grouping = Grouping::new(group_by);
+    let window_type = match (window, session) {
+        (_, Some(session)) => {
+            ops.push(Box::new(SessionAggregate::new(
+                grouping, session, shape, emit,
+            )));
+            Some(WindowType::Session)
+        }
+        (window, None) => {
+            let window_type = window.as_ref().map(|w| WindowType::of(&w.kind));
+            ops.push(Box::new(WindowAggregate::new(
+                grouping, window, shape, emit,
+            )));
+            window_type
+        }
+    };
     Ok((key_flags, window_type))
 }

@@ -474,7 +474,16 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// A duration that may be zero (a grace period).
+    fn duration_or_zero(&mut self) -> Result<Millis> {
+        self.duration_from(0)
+    }
+
     fn duration(&mut self) -> Result<Millis> {
+        self.duration_from(1)
+    }
+
+    fn duration_from(&mut self, least: i64) -> Result<Millis> {
         let amount = self.integer()?;
         let at = self.at();
         let unit = self.identifier()?;
@@ -493,10 +502,14 @@ impl<'a> Parser<'a> {
                 })
             }
         };
-        if amount <= 0 {
+        if amount < least {
             return Err(ParseError {
                 at,
-                message: "window durations must be above zero".into(),
+                message: if least > 0 {
+                    "window durations must be above zero".into()
+                } else {
+                    "a grace period cannot be negative".into()
+                },
             });
         }
         Ok(amount * per_unit)
@@ -541,7 +554,7 @@ impl<'a> Parser<'a> {
                 retention = Some(self.duration()?);
             } else if self.eat_word("GRACE") {
                 self.expect_word("PERIOD")?;
-                grace = Some(self.duration()?);
+                grace = Some(self.duration_or_zero()?);
             } else {
                 return self.error(format!(
                     "expected RETENTION or GRACE PERIOD but found {}",

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod reference;
 
 #[allow(unused_imports)]
 pub use process::{cached_tool, free_port, wait_until_listening};
@@ -69,6 +70,26 @@ impl Tansu {
             let key = format!("k{}", i % 5);
             loop {
                 match producer.send(BaseRecord::to(topic).key(&key).payload(value)) {
+                    Ok(()) => break,
+                    Err((_, _)) => {
+                        producer.poll(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    /// Produces values with the record timestamps given, to partition 0, in order.
+    pub fn produce_at(&self, topic: &str, records: &[(i64, String)]) {
+        let producer: BaseProducer = self.config().create().unwrap();
+        for (timestamp, value) in records {
+            loop {
+                let record = BaseRecord::<(), String>::to(topic)
+                    .payload(value)
+                    .partition(0)
+                    .timestamp(*timestamp);
+                match producer.send(record) {
                     Ok(()) => break,
                     Err((_, _)) => {
                         producer.poll(Duration::from_millis(50));

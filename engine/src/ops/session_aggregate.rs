@@ -1,0 +1,428 @@
+//! GROUP BY over SESSION windows, as ksqlDB (Kafka Streams' session window aggregation) runs
+//! it; engine/docs/ksqldb-sessions.md gives each rule with its source.
+//!
+//! A record of time `t` joins every session of its key with `end >= t - gap` and
+//! `start <= t + gap` (both inclusive) that retention has not hidden, merging them into
+//! `[min start, max end]`. It is late, and changes nothing, when that merged window ends
+//! before the close time, stream time minus grace minus gap. With EMIT CHANGES each replaced
+//! session is retracted by a tombstone (its old window, timestamp its end) before the merged
+//! session is emitted (timestamp its end); with EMIT FINAL each session is emitted once, when
+//! its end falls behind the close time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::Acc;
+use crate::expr::{Compiled, Context};
+use crate::ops::group::Grouping;
+use crate::ops::shape::RowShape;
+use crate::ops::{Emit, GroupSnapshot, Operator, OutputRecord, RowBatch, RowError, SnapshotError};
+use crate::sql::ast::Emit as EmitMode;
+use crate::state::{key_group, KeyGroup, RestoreError, StateKey, StateTable};
+use crate::value::{Row, Value};
+
+/// ksqlDB's default grace for a session window without one: 24 hours minus the gap, so
+/// that sessions close a day behind stream time (StreamAggregateBuilder.defaultGrace).
+pub fn default_grace(gap: i64) -> i64 {
+    (24 * 60 * 60 * 1000 - gap).max(0)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionWindow {
+    pub gap: i64,
+    pub grace: i64,
+    /// How long a session stays visible for merging and pull queries after the newest
+    /// session end; at least gap plus grace, which is the default.
+    pub retention: i64,
+}
+
+/// One session of one key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Session {
+    start: i64,
+    end: i64,
+    /// Processing order of its first and last records (LATEST_ and EARLIEST_BY_OFFSET
+    /// merge by it).
+    first_seq: u64,
+    last_seq: u64,
+    accs: Box<[Acc]>,
+}
+
+/// The state: each key's sessions in time order (they never overlap), and an index of all
+/// sessions by end, for expiry and for EMIT FINAL.
+#[derive(Default)]
+struct SessionState {
+    sessions: StateTable<Vec<Session>>,
+    by_end: BTreeSet<(i64, i64, StateKey)>,
+    stream_time: i64,
+    /// The newest session end ever stored (the session store's own stream time, which
+    /// retention is measured from).
+    store_time: i64,
+    /// The close time up to which EMIT FINAL has emitted.
+    emitted_until: i64,
+    sequence: u64,
+    count: usize,
+}
+
+/// One key group's part of the state, as a snapshot holds it.
+#[derive(Serialize)]
+struct GroupPart<'a> {
+    stream_time: i64,
+    store_time: i64,
+    emitted_until: i64,
+    sequence: u64,
+    keys: Vec<(&'a StateKey, &'a Vec<Session>)>,
+}
+
+#[derive(Deserialize)]
+struct GroupPartOwned {
+    stream_time: i64,
+    store_time: i64,
+    emitted_until: i64,
+    sequence: u64,
+    keys: Vec<(StateKey, Vec<Session>)>,
+}
+
+pub struct SessionAggregate {
+    grouping: Grouping,
+    window: SessionWindow,
+    shape: RowShape,
+    emit: EmitMode,
+    state: SessionState,
+    group: Vec<Value>,
+    key: Vec<u8>,
+    arguments: Vec<Value>,
+    slots: Vec<Value>,
+}
+
+impl SessionAggregate {
+    pub fn new(
+        grouping: Grouping,
+        window: SessionWindow,
+        shape: RowShape,
+        emit: EmitMode,
+    ) -> SessionAggregate {
+        SessionAggregate {
+            grouping,
+            window,
+            shape,
+            emit,
+            state: SessionState {
+                emitted_until: i64::MIN,
+                ..SessionState::default()
+            },
+            group: Vec::new(),
+            key: Vec::new(),
+            arguments: Vec::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    fn close_time(&self) -> i64 {
+        self.state.stream_time - self.window.grace - self.window.gap
+    }
+
+    fn fold(&mut self, row: &Row, t: i64, emit: &mut Emit<'_>) -> Result<(), RowError> {
+        self.grouping
+            .key_row(row, t, &mut self.group, &mut self.key)?;
+        let ctx = Context {
+            row,
+            rowtime: t,
+            window: None,
+            slots: &[],
+        };
+        // Arguments are all evaluated before any state changes, so an error leaves the
+        // state as it was.
+        self.arguments.clear();
+        for (_, argument) in &self.shape.aggs {
+            match argument {
+                None => self.arguments.push(Value::Null),
+                Some(Compiled::Column(i)) => self.arguments.push(row[*i].clone()),
+                Some(a) => a.eval_onto(&ctx, &mut self.arguments)?,
+            }
+        }
+        let state = &mut self.state;
+        state.stream_time = state.stream_time.max(t);
+        let close = state.stream_time - self.window.grace - self.window.gap;
+        let visible_from = (t - self.window.gap).max(
+            state
+                .store_time
+                .saturating_sub(self.window.retention)
+                .saturating_add(1),
+        );
+        let probe = StateKey::new(&self.key);
+        let hash = state.sessions.hash(&self.key);
+        let sessions = state.sessions.get_or_insert_with(&probe, hash, Vec::new);
+        let found: Vec<usize> = sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.end >= visible_from && s.start <= t + self.window.gap)
+            .map(|(i, _)| i)
+            .collect();
+        let start = found.iter().map(|&i| sessions[i].start).fold(t, i64::min);
+        let end = found.iter().map(|&i| sessions[i].end).fold(t, i64::max);
+        if end < close {
+            if sessions.is_empty() {
+                state.sessions.remove(&probe, hash);
+            }
+            return Err(RowError::LateForSession {
+                event_time: t,
+                start,
+                end,
+                close,
+            });
+        }
+        let sequence = state.sequence;
+        state.sequence += 1;
+        let mut merged = Session {
+            start,
+            end,
+            first_seq: sequence,
+            last_seq: sequence,
+            accs: self.shape.initial(),
+        };
+        let replaced = (start, end) != (t, t);
+        let changes = self.emit == EmitMode::Changes;
+        // Oldest first, as the session store iterates; the record is folded in last.
+        let mut merged_seqs: Option<(u64, u64)> = None;
+        for &at in &found {
+            let old = &sessions[at];
+            let later = merged_seqs.is_none_or(|(_, last)| old.last_seq > last);
+            let earlier = merged_seqs.is_none_or(|(first, _)| old.first_seq < first);
+            for ((kind, _), (into, other)) in self
+                .shape
+                .aggs
+                .iter()
+                .zip(merged.accs.iter_mut().zip(old.accs.iter()))
+            {
+                kind.merge(into, other, later, earlier);
+            }
+            merged_seqs = Some(match merged_seqs {
+                None => (old.first_seq, old.last_seq),
+                Some((first, last)) => (first.min(old.first_seq), last.max(old.last_seq)),
+            });
+            if changes && replaced {
+                emit.out
+                    .tombstone(&self.group, Some((old.start, old.end)), old.end);
+            }
+        }
+        if let Some((first, _)) = merged_seqs {
+            merged.first_seq = first;
+        }
+        for ((kind, _), (acc, value)) in self
+            .shape
+            .aggs
+            .iter()
+            .zip(merged.accs.iter_mut().zip(&self.arguments))
+        {
+            kind.update(acc, value);
+        }
+        for &at in found.iter().rev() {
+            let old = sessions.remove(at);
+            state.by_end.remove(&(old.end, old.start, probe.clone()));
+            state.count -= 1;
+        }
+        let position = sessions.partition_point(|s| s.start < merged.start);
+        state
+            .by_end
+            .insert((merged.end, merged.start, probe.clone()));
+        state.store_time = state.store_time.max(merged.end);
+        state.count += 1;
+        if changes {
+            self.shape.row_into(
+                &self.group,
+                Some((merged.start, merged.end)),
+                &merged.accs,
+                merged.end,
+                &mut self.slots,
+                emit.out.next_record(),
+            )?;
+        }
+        sessions.insert(position, merged);
+        Ok(())
+    }
+
+    /// EMIT FINAL: the sessions whose end has fallen behind the close time, once each, in
+    /// order of end, then start.
+    fn emit_closed(&mut self, emit: &mut Emit<'_>) -> Result<(), RowError> {
+        let close = self.close_time();
+        if self.emit != EmitMode::Final || close <= self.state.emitted_until {
+            return Ok(());
+        }
+        let from = self.state.emitted_until.max(0);
+        self.state.emitted_until = close;
+        let closing: Vec<(i64, i64, StateKey)> = self
+            .state
+            .by_end
+            .range((from, i64::MIN, StateKey::new(&[]))..(close, i64::MIN, StateKey::new(&[])))
+            .cloned()
+            .collect();
+        for (end, start, key) in closing {
+            let group = self.grouping.group_of(key.as_bytes())?;
+            let hash = self.state.sessions.hash(key.as_bytes());
+            let Some(session) =
+                self.state.sessions.get(&key, hash).and_then(|sessions| {
+                    sessions.iter().find(|s| s.start == start && s.end == end)
+                })
+            else {
+                continue;
+            };
+            self.shape.row_into(
+                &group,
+                Some((start, end)),
+                &session.accs,
+                end,
+                &mut self.slots,
+                emit.out.next_record(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Drops the sessions retention no longer shows; they can merge with nothing now.
+    fn expire(&mut self) {
+        let horizon = self.state.store_time.saturating_sub(self.window.retention);
+        while let Some(first) = self.state.by_end.first() {
+            if first.0 > horizon {
+                break;
+            }
+            let Some((end, start, key)) = self.state.by_end.pop_first() else {
+                break;
+            };
+            // EMIT FINAL owes a session its row until the close time passes it.
+            if self.emit == EmitMode::Final && end >= self.state.emitted_until {
+                self.state.by_end.insert((end, start, key));
+                break;
+            }
+            let hash = self.state.sessions.hash(key.as_bytes());
+            let now_empty = match self.state.sessions.get_mut(&key, hash) {
+                Some(sessions) => {
+                    sessions.retain(|s| !(s.start == start && s.end == end));
+                    sessions.is_empty()
+                }
+                None => false,
+            };
+            if now_empty {
+                self.state.sessions.remove(&key, hash);
+            }
+            self.state.count -= 1;
+        }
+    }
+
+    fn rebuild_index(&mut self) {
+        self.state.by_end.clear();
+        self.state.count = 0;
+        for (key, sessions) in self.state.sessions.iter() {
+            for s in sessions {
+                self.state.by_end.insert((s.end, s.start, key.clone()));
+                self.state.count += 1;
+            }
+        }
+    }
+}
+
+impl Operator for SessionAggregate {
+    fn name(&self) -> &'static str {
+        "session_aggregate"
+    }
+
+    fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
+        for at in 0..batch.len() {
+            let before = emit.out.len();
+            let result = self.fold(batch.row(at), batch.time(at), emit);
+            if let Err(error) = result {
+                if !error.is_late() {
+                    emit.out.truncate(before);
+                }
+                emit.reject(batch.origin(at), error);
+            }
+            // A late record moves stream time on too, and so may close sessions.
+            if let Err(error) = self.emit_closed(emit) {
+                emit.reject(batch.origin(at), error);
+            }
+            self.expire();
+        }
+    }
+
+    fn state_size(&self) -> usize {
+        self.state.count
+    }
+
+    fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
+        let mut parts: BTreeMap<KeyGroup, GroupPart<'_>> = BTreeMap::new();
+        for (key, sessions) in self.state.sessions.iter() {
+            parts
+                .entry(key_group(key.as_bytes()))
+                .or_insert_with(|| GroupPart {
+                    stream_time: self.state.stream_time,
+                    store_time: self.state.store_time,
+                    emitted_until: self.state.emitted_until,
+                    sequence: self.state.sequence,
+                    keys: Vec::new(),
+                })
+                .keys
+                .push((key, sessions));
+        }
+        parts
+            .into_iter()
+            .map(|(group, part)| {
+                postcard::to_allocvec(&part)
+                    .map(|bytes| (group, bytes))
+                    .map_err(|e| SnapshotError {
+                        operator: "session_aggregate",
+                        message: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    fn restore(&mut self, groups: &GroupSnapshot) -> Result<(), RestoreError> {
+        let restored: BTreeSet<KeyGroup> = groups.keys().copied().collect();
+        self.state
+            .sessions
+            .retain(|key, _| !restored.contains(&key_group(key.as_bytes())));
+        for (group, bytes) in groups {
+            let part: GroupPartOwned = postcard::from_bytes(bytes).map_err(|e| {
+                RestoreError(format!("key group {group} of a session aggregation: {e}"))
+            })?;
+            let state = &mut self.state;
+            state.stream_time = state.stream_time.max(part.stream_time);
+            state.store_time = state.store_time.max(part.store_time);
+            state.emitted_until = state.emitted_until.max(part.emitted_until);
+            state.sequence = state.sequence.max(part.sequence);
+            for (key, sessions) in part.keys {
+                state.sessions.insert(key, sessions);
+            }
+        }
+        self.rebuild_index();
+        Ok(())
+    }
+
+    fn table_rows(&self) -> Vec<OutputRecord> {
+        let mut rows = Vec::new();
+        for (key, sessions) in self.state.sessions.iter() {
+            let Ok(group) = self.grouping.group_of(key.as_bytes()) else {
+                continue;
+            };
+            for session in sessions {
+                let mut row = OutputRecord::empty();
+                if self
+                    .shape
+                    .row_into(
+                        &group,
+                        Some((session.start, session.end)),
+                        &session.accs,
+                        session.end,
+                        &mut Vec::new(),
+                        &mut row,
+                    )
+                    .is_ok()
+                {
+                    rows.push(row);
+                }
+            }
+        }
+        rows
+    }
+}
