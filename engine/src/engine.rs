@@ -108,8 +108,8 @@ impl Engine {
                 if let Some(result) = self.existing(located, *kind, name, *if_not_exists, *or_replace) {
                     return result;
                 }
-                let Some(source) = self.sources.get(&query.from) else {
-                    return Self::error(located, format!("{} does not exist", query.from));
+                let Some(source) = self.sources.get(query.source_name()) else {
+                    return Self::error(located, format!("{} does not exist", query.source_name()));
                 };
                 let prefix = match kind {
                     SourceKind::Stream => "CSAS",

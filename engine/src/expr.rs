@@ -17,6 +17,10 @@ pub enum ExprError {
     },
     #[error("aggregate {0} is not allowed here")]
     AggregateNotAllowed(String),
+    #[error("{0} OVER (...) is allowed only in the SELECT list of a stream query")]
+    OverNotAllowed(String),
+    #[error("{0} is allowed only in MATCH_RECOGNIZE's MEASURES and DEFINE")]
+    PatternOnly(String),
 }
 
 /// Errors while evaluating one record: the record goes to the dead-letter output.
@@ -185,6 +189,14 @@ pub fn compile(
                 )
             })?),
         },
+        Expr::Qualified { name, .. } => compile(&Expr::Column(name.clone()), schema, resolver)?,
+        Expr::Over { call, .. } => {
+            let name = match &**call {
+                Expr::Function { name, .. } => name.clone(),
+                _ => "an aggregate".to_string(),
+            };
+            return Err(ExprError::OverNotAllowed(name));
+        }
         Expr::Literal(l) => Compiled::Literal(literal(l)),
         Expr::Unary(op, e) => Compiled::Unary(*op, sub(e)?),
         Expr::Binary(op, a, b) => {

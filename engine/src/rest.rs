@@ -531,10 +531,14 @@ impl TableView {
     fn plan(engine: &Engine, query: &crate::sql::ast::Query) -> Result<TableView, String> {
         use crate::expr::{compile, Plain};
         use crate::sql::ast::{Expr, SelectItem};
+        let from = query.from_name().ok_or_else(|| {
+            "pull and push queries on tables read the table by name, not a derived table"
+                .to_string()
+        })?;
         let source = engine
             .sources
-            .get(&query.from)
-            .ok_or_else(|| format!("{} does not exist", query.from))?;
+            .get(from)
+            .ok_or_else(|| format!("{from} does not exist"))?;
         let Some(owner) = engine
             .queries
             .iter()
@@ -768,11 +772,11 @@ fn push(
         let Ok(engine) = shared.engine.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
-        let Some(source) = engine.sources.get(&select.from).cloned() else {
+        let Some(source) = engine.sources.get(select.source_name()).cloned() else {
             return error_response(
                 StatusCode::BAD_REQUEST,
                 40001,
-                format!("{} does not exist", select.from),
+                format!("{} does not exist", select.source_name()),
                 &located.text,
             );
         };

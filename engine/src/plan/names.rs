@@ -6,6 +6,16 @@ use crate::value::Schema;
 
 pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
     match expr {
+        Expr::Qualified { name, .. } => infer_type(&Expr::Column(name.clone()), schema),
+        // Flink's OVER aggregates keep their argument's type (AVG of BIGINT is BIGINT);
+        // COUNT is BIGINT.
+        Expr::Over { call, .. } => match &**call {
+            Expr::Function { name, args, .. } if name != "COUNT" => args
+                .first()
+                .map(|a| infer_type(a, schema))
+                .unwrap_or(SqlType::Bigint),
+            _ => SqlType::Bigint,
+        },
         Expr::Column(name) => match name.as_str() {
             "ROWTIME" | "WINDOWSTART" | "WINDOWEND" => SqlType::Bigint,
             _ => schema
@@ -112,6 +122,7 @@ pub fn has_aggregate(expr: &Expr) -> bool {
         } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
         Expr::InList { expr, list, .. } => has_aggregate(expr) || list.iter().any(has_aggregate),
         Expr::Like { expr, pattern, .. } => has_aggregate(expr) || has_aggregate(pattern),
-        Expr::Column(_) | Expr::Literal(_) => false,
+        // An OVER aggregate is computed per row, not by GROUP BY.
+        Expr::Column(_) | Expr::Literal(_) | Expr::Qualified { .. } | Expr::Over { .. } => false,
     }
 }

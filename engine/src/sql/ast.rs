@@ -124,6 +124,107 @@ pub enum Expr {
         pattern: Box<Expr>,
         negated: bool,
     },
+    /// `QUALIFIER.COLUMN`: a source alias (dropped when compiled over one source) or, in
+    /// MATCH_RECOGNIZE, a pattern variable.
+    Qualified {
+        qualifier: String,
+        name: String,
+    },
+    /// `agg(...) OVER w` or `agg(...) OVER (...)`.
+    Over {
+        call: Box<Expr>,
+        window: OverRef,
+    },
+}
+
+/// The window an OVER aggregate names: one of the query's `WINDOW w AS (...)`, or its own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverRef {
+    Named(String),
+    Inline(OverSpec),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderItem {
+    pub expr: Expr,
+    pub descending: bool,
+}
+
+/// `PARTITION BY ... ORDER BY ... frame` of an OVER window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverSpec {
+    pub partition_by: Vec<Expr>,
+    pub order_by: Vec<OrderItem>,
+    pub frame: Frame,
+}
+
+/// The rows of an OVER window: up to the current row, from an interval (RANGE) or a count
+/// of rows (ROWS) before it; `None` is UNBOUNDED PRECEDING.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    Range { preceding: Option<Millis> },
+    Rows { preceding: Option<u64> },
+}
+
+/// What a query reads: a stream or table by name, or a derived table (a SELECT in FROM).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Relation {
+    Source(String),
+    Derived(Box<Query>),
+}
+
+/// How often a pattern element repeats. `greedy` follows Flink's meaning: a greedy loop
+/// never hands a row it accepts to the element after it. `?` and `{n}` are not greedy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantifier {
+    pub min: u32,
+    pub max: Option<u32>,
+    pub greedy: bool,
+}
+
+impl Quantifier {
+    pub const ONE: Quantifier = Quantifier {
+        min: 1,
+        max: Some(1),
+        greedy: false,
+    };
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pattern {
+    Variable {
+        name: String,
+        quantifier: Quantifier,
+    },
+    /// Elements one after another (strict contiguity).
+    Sequence(Vec<Pattern>),
+    /// `a | b`.
+    Alternation(Vec<Pattern>),
+    /// A parenthesised pattern with a quantifier other than one.
+    Group {
+        inner: Box<Pattern>,
+        quantifier: Quantifier,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterMatch {
+    PastLastRow,
+    ToNextRow,
+    ToFirst(String),
+    ToLast(String),
+}
+
+/// `MATCH_RECOGNIZE (...)` after a relation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchRecognize {
+    pub partition_by: Vec<Expr>,
+    pub order_by: Vec<OrderItem>,
+    pub measures: Vec<(Expr, String)>,
+    pub after_match: AfterMatch,
+    pub pattern: Pattern,
+    pub within: Option<Millis>,
+    pub define: Vec<(String, Expr)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -162,13 +263,35 @@ pub enum Emit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub projection: Vec<SelectItem>,
-    pub from: String,
+    pub from: Relation,
+    /// A MATCH_RECOGNIZE applied to what FROM reads.
+    pub match_recognize: Option<Box<MatchRecognize>>,
+    /// `WINDOW name AS (...)`: the OVER windows the projection names.
+    pub over_windows: Vec<(String, OverSpec)>,
     pub filter: Option<Expr>,
     pub window: Option<WindowSpec>,
     pub group_by: Vec<Expr>,
     pub having: Option<Expr>,
     pub emit: Option<Emit>,
     pub limit: Option<u64>,
+}
+
+impl Query {
+    /// The stream or table the query reads in the end, through any derived tables.
+    pub fn source_name(&self) -> &str {
+        match &self.from {
+            Relation::Source(name) => name,
+            Relation::Derived(inner) => inner.source_name(),
+        }
+    }
+
+    /// The name FROM gives when it names a source directly.
+    pub fn from_name(&self) -> Option<&str> {
+        match &self.from {
+            Relation::Source(name) => Some(name),
+            Relation::Derived(_) => None,
+        }
+    }
 }
 
 /// Properties of a WITH clause, keys upper-cased.

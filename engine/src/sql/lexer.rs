@@ -55,8 +55,9 @@ pub struct LexError {
     pub message: String,
 }
 
-const SYMBOLS: [&str; 18] = [
+const SYMBOLS: [&str; 24] = [
     "<>", "!=", "<=", ">=", "||", "->", "(", ")", ",", ".", "*", "+", "-", "/", "%", "=", "<", ">",
+    "?", "{", "}", "|", "[", "]",
 ];
 
 struct Cursor {

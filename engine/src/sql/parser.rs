@@ -23,7 +23,7 @@ impl From<LexError> for ParseError {
 }
 
 /// Words that end a select item, so they are never taken as an alias without AS.
-const CLAUSE_WORDS: [&str; 12] = [
+const CLAUSE_WORDS: [&str; 13] = [
     "FROM",
     "WHERE",
     "WINDOW",
@@ -36,6 +36,7 @@ const CLAUSE_WORDS: [&str; 12] = [
     "LEFT",
     "INNER",
     "ON",
+    "MATCH_RECOGNIZE",
 ];
 
 struct Parser<'a> {
@@ -397,13 +398,20 @@ impl<'a> Parser<'a> {
             }
         }
         self.expect_word("FROM")?;
-        let from = self.identifier()?;
-        // An alias for the source: columns may be written ALIAS.COLUMN.
-        if let Some(Token::Word(w)) = self.peek() {
-            if !CLAUSE_WORDS.iter().any(|c| w.eq_ignore_ascii_case(c)) {
-                self.pos += 1;
+        let from = if self.eat_symbol("(") {
+            if !self.is_word("SELECT") {
+                return self.error(format!(
+                    "expected a SELECT in parentheses after FROM but found {}",
+                    self.found()
+                ));
             }
-        }
+            let inner = self.query()?;
+            self.expect_symbol(")")?;
+            Relation::Derived(Box::new(inner))
+        } else {
+            Relation::Source(self.identifier()?)
+        };
+        self.source_alias();
         if self.is_word("JOIN")
             || self.is_word("LEFT")
             || self.is_word("INNER")
@@ -411,7 +419,16 @@ impl<'a> Parser<'a> {
         {
             return self.error("joins are not supported by advisor-engine yet");
         }
-        let window = if self.eat_word("WINDOW") {
+        let match_recognize = if self.eat_word("MATCH_RECOGNIZE") {
+            let clause = self.match_recognize()?;
+            self.source_alias();
+            Some(Box::new(clause))
+        } else {
+            None
+        };
+        let mut over_windows = Vec::new();
+        let window = if self.is_word("WINDOW") && !self.is_word_at(2, "AS") {
+            self.pos += 1;
             Some(self.window()?)
         } else {
             None
@@ -439,6 +456,18 @@ impl<'a> Parser<'a> {
         } else {
             None
         };
+        // Flink's named windows: WINDOW w AS (PARTITION BY ... ORDER BY ... frame), ...
+        if self.is_word("WINDOW") && self.is_word_at(2, "AS") {
+            self.pos += 1;
+            loop {
+                let name = self.identifier()?;
+                self.expect_word("AS")?;
+                over_windows.push((name, self.over_spec()?));
+                if !self.eat_symbol(",") {
+                    break;
+                }
+            }
+        }
         let emit = if self.eat_word("EMIT") {
             if self.eat_word("CHANGES") {
                 Some(Emit::Changes)
@@ -465,6 +494,8 @@ impl<'a> Parser<'a> {
         Ok(Query {
             projection,
             from,
+            match_recognize,
+            over_windows,
             filter,
             window,
             group_by,
@@ -746,11 +777,12 @@ impl<'a> Parser<'a> {
         if self.eat_symbol("(") {
             if self.eat_symbol("*") {
                 self.expect_symbol(")")?;
-                return Ok(Expr::Function {
+                let call = Expr::Function {
                     name,
                     args: Vec::new(),
                     star: true,
-                });
+                };
+                return self.maybe_over(call);
             }
             let mut args = Vec::new();
             if !self.eat_symbol(")") {
@@ -762,17 +794,557 @@ impl<'a> Parser<'a> {
                     self.expect_symbol(",")?;
                 }
             }
-            return Ok(Expr::Function {
+            let call = Expr::Function {
                 name,
                 args,
                 star: false,
+            };
+            return self.maybe_over(call);
+        }
+        // SOURCE.COLUMN, or a pattern variable's column in MATCH_RECOGNIZE.
+        if self.eat_symbol(".") {
+            return Ok(Expr::Qualified {
+                qualifier: name,
+                name: self.identifier()?,
             });
         }
-        // SOURCE.COLUMN: the engine reads one source, so the qualifier is dropped.
-        if self.eat_symbol(".") {
-            return Ok(Expr::Column(self.identifier()?));
-        }
         Ok(Expr::Column(name))
+    }
+
+    /// Skips an alias after a relation (`FROM s AS x`, `FROM s x`): the engine reads one
+    /// relation, so columns written `x.col` resolve without it.
+    fn source_alias(&mut self) {
+        if self.eat_word("AS") {
+            self.pos += 1;
+            return;
+        }
+        if let Some(Token::Word(w)) = self.peek() {
+            if !CLAUSE_WORDS.iter().any(|c| w.eq_ignore_ascii_case(c))
+                && !w.eq_ignore_ascii_case("MATCH_RECOGNIZE")
+            {
+                self.pos += 1;
+            }
+        }
+    }
+
+    /// `call OVER w` or `call OVER (...)` after a function call.
+    fn maybe_over(&mut self, call: Expr) -> Result<Expr> {
+        if !self.eat_word("OVER") {
+            return Ok(call);
+        }
+        let window = if self.is_symbol("(") {
+            OverRef::Inline(self.over_spec()?)
+        } else {
+            OverRef::Named(self.identifier()?)
+        };
+        Ok(Expr::Over {
+            call: Box::new(call),
+            window,
+        })
+    }
+
+    /// `ORDER BY e [ASC | DESC], ...`
+    fn order_by(&mut self) -> Result<Vec<OrderItem>> {
+        self.expect_word("ORDER")?;
+        self.expect_word("BY")?;
+        let mut items = Vec::new();
+        loop {
+            let expr = self.expr()?;
+            let descending = if self.eat_word("DESC") {
+                true
+            } else {
+                self.eat_word("ASC");
+                false
+            };
+            items.push(OrderItem { expr, descending });
+            if !self.eat_symbol(",") {
+                return Ok(items);
+            }
+        }
+    }
+
+    fn expr_list(&mut self) -> Result<Vec<Expr>> {
+        let mut list = vec![self.expr()?];
+        while self.eat_symbol(",") {
+            list.push(self.expr()?);
+        }
+        Ok(list)
+    }
+
+    /// `(PARTITION BY ... ORDER BY time [frame])`, Flink's OVER window: the frame ends at
+    /// the current row and starts an interval (RANGE) or a number of rows (ROWS) before it,
+    /// or at the partition's start (UNBOUNDED); without one it is RANGE UNBOUNDED PRECEDING.
+    fn over_spec(&mut self) -> Result<OverSpec> {
+        self.expect_symbol("(")?;
+        let partition_by = if self.eat_word("PARTITION") {
+            self.expect_word("BY")?;
+            self.expr_list()?
+        } else {
+            Vec::new()
+        };
+        let at = self.at();
+        if !self.is_word("ORDER") {
+            return self.error(format!(
+                "an OVER window needs ORDER BY its time column (ROWTIME), then ROWS or RANGE BETWEEN ... PRECEDING AND CURRENT ROW; found {}",
+                self.found()
+            ));
+        }
+        let order_by = self.order_by()?;
+        if order_by.iter().any(|o| o.descending) {
+            return Err(ParseError {
+                at,
+                message: "an OVER window can only be ordered in ascending time (ORDER BY ROWTIME)"
+                    .into(),
+            });
+        }
+        let frame = if self.is_word("ROWS") || self.is_word("RANGE") {
+            let rows = self.eat_word("ROWS");
+            if !rows {
+                self.expect_word("RANGE")?;
+            }
+            let between = self.eat_word("BETWEEN");
+            let at = self.at();
+            let frame = if self.eat_word("UNBOUNDED") {
+                if rows {
+                    Frame::Rows { preceding: None }
+                } else {
+                    Frame::Range { preceding: None }
+                }
+            } else if rows {
+                let n = self.integer()?;
+                if n < 0 {
+                    return Err(ParseError {
+                        at,
+                        message: "ROWS n PRECEDING takes a whole number of rows".into(),
+                    });
+                }
+                Frame::Rows {
+                    preceding: Some(n as u64),
+                }
+            } else if self.is_word("INTERVAL") {
+                Frame::Range {
+                    preceding: Some(self.interval()?),
+                }
+            } else {
+                return self.error(format!(
+                    "RANGE takes INTERVAL '...' unit PRECEDING or UNBOUNDED PRECEDING; found {}",
+                    self.found()
+                ));
+            };
+            if self.is_word("FOLLOWING") {
+                return self.error(
+                    "OVER windows end at the CURRENT ROW: FOLLOWING is not supported (as in Flink); write ... PRECEDING AND CURRENT ROW",
+                );
+            }
+            self.expect_word("PRECEDING")?;
+            if between {
+                self.expect_word("AND")?;
+                if !self.is_word("CURRENT") {
+                    return self.error(format!(
+                        "OVER windows end at the CURRENT ROW (as in Flink); found {}",
+                        self.found()
+                    ));
+                }
+                self.expect_word("CURRENT")?;
+                self.expect_word("ROW")?;
+            }
+            frame
+        } else {
+            Frame::Range { preceding: None }
+        };
+        self.expect_symbol(")")?;
+        Ok(OverSpec {
+            partition_by,
+            order_by,
+            frame,
+        })
+    }
+
+    /// `INTERVAL 'text' qualifier`, in milliseconds, as Flink SQL writes day-time
+    /// intervals: `'5' MINUTE`, `'1.5' SECOND`, `'4:59.999' MINUTE TO SECOND`,
+    /// `'0 00:04:59.999' DAY TO SECOND`, with Flink's default leading precision of two
+    /// digits unless one is given (`SECOND(3)`, `SECOND(3, 3)`).
+    fn interval(&mut self) -> Result<Millis> {
+        self.expect_word("INTERVAL")?;
+        let at = self.at();
+        let text = match self.peek() {
+            Some(Token::Str(s)) => {
+                self.pos += 1;
+                s.clone()
+            }
+            _ => {
+                return self.error(format!(
+                    "expected a quoted interval such as INTERVAL '5' MINUTE but found {}",
+                    self.found()
+                ))
+            }
+        };
+        let unit_at = self.at();
+        let first = self.interval_unit()?;
+        let precision = self.interval_precision()?;
+        let last = if self.eat_word("TO") {
+            let unit = self.interval_unit()?;
+            self.interval_precision()?;
+            Some(unit)
+        } else {
+            None
+        };
+        let bad = |message: String| Err(ParseError { at, message });
+        const UNITS: [(&str, i64); 4] = [
+            ("DAY", 86_400_000),
+            ("HOUR", 3_600_000),
+            ("MINUTE", 60_000),
+            ("SECOND", 1_000),
+        ];
+        let index = |unit: &str| UNITS.iter().position(|(u, _)| *u == unit);
+        let (Some(from), to) = (index(&first), last.as_deref().map(index)) else {
+            return Err(ParseError {
+                at: unit_at,
+                message: format!(
+                    "{first} intervals are not supported: time constraints take DAY, HOUR, MINUTE or SECOND (as in Flink)"
+                ),
+            });
+        };
+        let to = match to {
+            None => from,
+            Some(Some(to)) if to > from => to,
+            Some(_) => {
+                return Err(ParseError {
+                    at: unit_at,
+                    message: format!(
+                        "INTERVAL ... {first} TO {} is not a day-time interval qualifier",
+                        last.unwrap_or_default()
+                    ),
+                })
+            }
+        };
+        // The fields of the text: days, then hours, minutes, seconds separated by ':'.
+        let text = text.trim();
+        let (negative, text) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let mut fields: Vec<&str> = Vec::new();
+        let (day_part, clock) = if from == 0 && to > 0 {
+            match text.split_once(' ') {
+                Some((days, rest)) => (Some(days), rest),
+                None => return bad(format!("'{text}' does not read as DAY TO {}", UNITS[to].0)),
+            }
+        } else {
+            (None, text)
+        };
+        if let Some(days) = day_part {
+            fields.push(days);
+        }
+        fields.extend(clock.split(':'));
+        if fields.len() != to - from + 1 {
+            return bad(format!(
+                "'{text}' does not read as {}{}",
+                UNITS[from].0,
+                if to > from {
+                    format!(" TO {}", UNITS[to].0)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        let mut total: f64 = 0.0;
+        for (i, field) in fields.iter().enumerate() {
+            let unit = from + i;
+            let fractional = unit == 3 && i == fields.len() - 1;
+            let value: f64 = if fractional {
+                field.parse().ok().filter(|v: &f64| *v >= 0.0)
+            } else {
+                field.parse::<u64>().ok().map(|v| v as f64)
+            }
+            .ok_or_else(|| ParseError {
+                at,
+                message: format!(
+                    "'{field}' is not a valid {} field of an interval",
+                    UNITS[unit].0
+                ),
+            })?;
+            if i == 0 {
+                let leading = value.trunc() as u64;
+                if leading >= 10u64.pow(precision) {
+                    return bad(format!(
+                        "Interval field value {leading} exceeds precision of {}({precision}) field",
+                        UNITS[unit].0
+                    ));
+                }
+            }
+            total += value * UNITS[unit].1 as f64;
+        }
+        let millis = total.round() as i64;
+        Ok(if negative { -millis } else { millis })
+    }
+
+    fn interval_unit(&mut self) -> Result<String> {
+        let unit = self.identifier()?;
+        Ok(match unit.as_str() {
+            "DAYS" => "DAY".into(),
+            "HOURS" => "HOUR".into(),
+            "MINUTES" => "MINUTE".into(),
+            "SECONDS" => "SECOND".into(),
+            _ => unit,
+        })
+    }
+
+    /// `(p)` or `(p, s)` after an interval unit; the leading precision, 2 by default.
+    fn interval_precision(&mut self) -> Result<u32> {
+        if !self.eat_symbol("(") {
+            return Ok(2);
+        }
+        let precision = self.integer()?;
+        if self.eat_symbol(",") {
+            self.integer()?;
+        }
+        self.expect_symbol(")")?;
+        Ok(precision.clamp(1, 18) as u32)
+    }
+
+    /// The body of `MATCH_RECOGNIZE (...)`, in the order Flink SQL takes its clauses.
+    fn match_recognize(&mut self) -> Result<MatchRecognize> {
+        const SUPPORTED: &str = "MATCH_RECOGNIZE takes PARTITION BY, ORDER BY, MEASURES, ONE ROW PER MATCH, AFTER MATCH SKIP, PATTERN, WITHIN and DEFINE";
+        self.expect_symbol("(")?;
+        let partition_by = if self.eat_word("PARTITION") {
+            self.expect_word("BY")?;
+            self.expr_list()?
+        } else {
+            Vec::new()
+        };
+        if !self.is_word("ORDER") {
+            return self.error(format!(
+                "MATCH_RECOGNIZE needs ORDER BY its time column (ROWTIME) first; found {}",
+                self.found()
+            ));
+        }
+        let at = self.at();
+        let order_by = self.order_by()?;
+        if order_by[0].descending {
+            return Err(ParseError {
+                at,
+                message: "MATCH_RECOGNIZE orders rows by ascending time first (ORDER BY ROWTIME)"
+                    .into(),
+            });
+        }
+        let mut measures = Vec::new();
+        if self.eat_word("MEASURES") {
+            loop {
+                // RUNNING and FINAL are the same for ONE ROW PER MATCH.
+                if !self.eat_word("FINAL") {
+                    self.eat_word("RUNNING");
+                }
+                let expr = self.expr()?;
+                self.expect_word("AS")?;
+                measures.push((expr, self.identifier()?));
+                if !self.eat_symbol(",") {
+                    break;
+                }
+            }
+        }
+        if self.is_word("ALL") {
+            return self.error(
+                "ALL ROWS PER MATCH is not supported (as in Flink 2.3); use ONE ROW PER MATCH",
+            );
+        }
+        if self.eat_word("ONE") {
+            self.expect_word("ROW")?;
+            self.expect_word("PER")?;
+            self.expect_word("MATCH")?;
+        }
+        // Flink's default is SKIP TO NEXT ROW, not the standard's SKIP PAST LAST ROW.
+        let mut after_match = AfterMatch::ToNextRow;
+        if self.eat_word("AFTER") {
+            self.expect_word("MATCH")?;
+            self.expect_word("SKIP")?;
+            after_match = if self.eat_word("PAST") {
+                self.expect_word("LAST")?;
+                self.expect_word("ROW")?;
+                AfterMatch::PastLastRow
+            } else {
+                self.expect_word("TO")?;
+                if self.eat_word("NEXT") {
+                    self.expect_word("ROW")?;
+                    AfterMatch::ToNextRow
+                } else if self.eat_word("FIRST") {
+                    AfterMatch::ToFirst(self.identifier()?)
+                } else if self.eat_word("LAST") {
+                    AfterMatch::ToLast(self.identifier()?)
+                } else {
+                    return self.error(format!(
+                        "expected NEXT ROW, FIRST var or LAST var after SKIP TO but found {}",
+                        self.found()
+                    ));
+                }
+            };
+        }
+        if !self.is_word("PATTERN") {
+            return self.error(format!(
+                "{SUPPORTED}; expected PATTERN but found {}",
+                self.found()
+            ));
+        }
+        self.pos += 1;
+        self.expect_symbol("(")?;
+        let pattern = self.pattern_alternation()?;
+        self.expect_symbol(")")?;
+        let within = if self.eat_word("WITHIN") {
+            Some(self.interval()?)
+        } else {
+            None
+        };
+        if self.is_word("SUBSET") {
+            return self.error("SUBSET is not supported (as in Flink 2.3)");
+        }
+        let mut define = Vec::new();
+        if self.eat_word("DEFINE") {
+            loop {
+                let name = self.identifier()?;
+                self.expect_word("AS")?;
+                define.push((name, self.expr()?));
+                if !self.eat_symbol(",") {
+                    break;
+                }
+            }
+        }
+        if !self.is_symbol(")") {
+            return self.error(format!(
+                "{SUPPORTED}, in that order; found {}",
+                self.found()
+            ));
+        }
+        self.pos += 1;
+        Ok(MatchRecognize {
+            partition_by,
+            order_by,
+            measures,
+            after_match,
+            pattern,
+            within,
+            define,
+        })
+    }
+
+    fn pattern_alternation(&mut self) -> Result<Pattern> {
+        let mut branches = vec![self.pattern_sequence()?];
+        while self.eat_symbol("|") {
+            branches.push(self.pattern_sequence()?);
+        }
+        Ok(if branches.len() == 1 {
+            branches.remove(0)
+        } else {
+            Pattern::Alternation(branches)
+        })
+    }
+
+    fn pattern_sequence(&mut self) -> Result<Pattern> {
+        let mut items = Vec::new();
+        while !self.is_symbol(")") && !self.is_symbol("|") && self.peek().is_some() {
+            let item = if self.eat_symbol("(") {
+                let inner = self.pattern_alternation()?;
+                self.expect_symbol(")")?;
+                let quantifier = self.quantifier()?;
+                if quantifier == Quantifier::ONE {
+                    inner
+                } else {
+                    Pattern::Group {
+                        inner: Box::new(inner),
+                        quantifier,
+                    }
+                }
+            } else {
+                let name = match self.peek() {
+                    Some(Token::Word(_)) | Some(Token::Quoted(_)) => self.identifier()?,
+                    _ => {
+                        return self.error(format!(
+                            "expected a pattern variable but found {}",
+                            self.found()
+                        ))
+                    }
+                };
+                Pattern::Variable {
+                    name,
+                    quantifier: self.quantifier()?,
+                }
+            };
+            match item {
+                Pattern::Sequence(inner) => items.extend(inner),
+                other => items.push(other),
+            }
+        }
+        if items.is_empty() {
+            return self.error(format!(
+                "expected a pattern variable but found {}",
+                self.found()
+            ));
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Pattern::Sequence(items)
+        })
+    }
+
+    /// `*`, `+`, `?`, `{n}`, `{n,}`, `{n,m}`, each reluctant with a `?` after it. As in
+    /// Flink, `?` and `{n}` are not greedy, and `??` and `{,m}` are refused.
+    fn quantifier(&mut self) -> Result<Quantifier> {
+        let at = self.at();
+        let (min, max, greedy_form) = if self.eat_symbol("*") {
+            (0, None, true)
+        } else if self.eat_symbol("+") {
+            (1, None, true)
+        } else if self.eat_symbol("?") {
+            if self.is_symbol("?") {
+                return self.error(
+                    "reluctant optional variables (??) are not supported (as in Flink 2.3); use ?",
+                );
+            }
+            return Ok(Quantifier {
+                min: 0,
+                max: Some(1),
+                greedy: false,
+            });
+        } else if self.eat_symbol("{") {
+            if self.is_symbol(",") {
+                return self.error("{,m} is not supported (as in Flink 2.3); write {0,m}");
+            }
+            let count = |n: i64| -> Result<u32> {
+                u32::try_from(n).map_err(|_| ParseError {
+                    at,
+                    message: "a quantifier takes whole numbers of rows".into(),
+                })
+            };
+            let min = count(self.integer()?)?;
+            let (max, greedy_form) = if self.eat_symbol(",") {
+                if self.is_symbol("}") {
+                    (None, true)
+                } else {
+                    (Some(count(self.integer()?)?), true)
+                }
+            } else {
+                (Some(min), false)
+            };
+            self.expect_symbol("}")?;
+            if max.is_some_and(|max| max < min) {
+                return Err(ParseError {
+                    at,
+                    message: format!(
+                        "the quantifier {{{min},{}}} has its bounds the wrong way round",
+                        max.unwrap_or(0)
+                    ),
+                });
+            }
+            (min, max, greedy_form)
+        } else {
+            return Ok(Quantifier::ONE);
+        };
+        let reluctant = self.eat_symbol("?");
+        Ok(Quantifier {
+            min,
+            max,
+            greedy: greedy_form && !reluctant,
+        })
     }
 
     fn case(&mut self) -> Result<Expr> {
@@ -968,5 +1540,178 @@ SELECT * FROM customer_order_totals WHERE customer_id = 'cust_123';
         assert_eq!(window.grace, Some(30_000));
         assert_eq!(query.emit, Some(Emit::Final));
         assert!(query.having.is_some());
+    }
+
+    fn select(text: &str) -> Query {
+        match parse(text).unwrap().remove(0).statement {
+            Statement::Select(query) => query,
+            other => panic!("not a SELECT: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn derived_tables_and_over_windows_parse() {
+        let query = select(
+            "SELECT ip AS ip_address, failures FROM (
+               SELECT ip, COUNT(*) OVER w AS failures,
+                 MIN(event_time) OVER (PARTITION BY ip ORDER BY ROWTIME ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS m
+               FROM logins WHERE status = 'FAILED'
+               WINDOW w AS (PARTITION BY ip ORDER BY ROWTIME RANGE BETWEEN INTERVAL '5' MINUTE PRECEDING AND CURRENT ROW)
+             ) WHERE failures >= 3",
+        );
+        assert_eq!(query.source_name(), "LOGINS");
+        let Relation::Derived(inner) = &query.from else {
+            panic!("a derived table")
+        };
+        assert_eq!(inner.over_windows.len(), 1);
+        assert_eq!(
+            inner.over_windows[0].1.frame,
+            Frame::Range {
+                preceding: Some(300_000)
+            }
+        );
+        let SelectItem::Expr {
+            expr: Expr::Over { window, .. },
+            ..
+        } = &inner.projection[2]
+        else {
+            panic!("an OVER aggregate")
+        };
+        assert!(matches!(
+            window,
+            OverRef::Inline(OverSpec {
+                frame: Frame::Rows { preceding: Some(2) },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn intervals_read_as_flink_reads_them() {
+        let frame = |interval: &str| {
+            let text = format!(
+                "SELECT COUNT(*) OVER (ORDER BY ROWTIME RANGE BETWEEN INTERVAL {interval} PRECEDING AND CURRENT ROW) FROM s"
+            );
+            parse(&text).map(|mut s| match s.remove(0).statement {
+                Statement::Select(q) => match &q.projection[0] {
+                    SelectItem::Expr {
+                        expr:
+                            Expr::Over {
+                                window: OverRef::Inline(spec),
+                                ..
+                            },
+                        ..
+                    } => spec.frame,
+                    _ => panic!("an OVER"),
+                },
+                _ => panic!("a SELECT"),
+            })
+        };
+        let range = |ms: i64| Frame::Range {
+            preceding: Some(ms),
+        };
+        assert_eq!(frame("'5' MINUTE").unwrap(), range(300_000));
+        assert_eq!(frame("'10' SECOND").unwrap(), range(10_000));
+        assert_eq!(
+            frame("'4:59.999' MINUTE TO SECOND").unwrap(),
+            range(299_999)
+        );
+        assert_eq!(
+            frame("'0:04:59.999' HOUR TO SECOND").unwrap(),
+            range(299_999)
+        );
+        assert_eq!(
+            frame("'0 00:04:59.999' DAY TO SECOND").unwrap(),
+            range(299_999)
+        );
+        assert_eq!(frame("'299.999' SECOND(3, 3)").unwrap(), range(299_999));
+        assert_eq!(frame("'1' DAY").unwrap(), range(86_400_000));
+        let refused = frame("'299.999' SECOND").unwrap_err();
+        assert!(
+            refused.message.contains("exceeds precision of SECOND(2)"),
+            "{refused}"
+        );
+        assert!(frame("'1' MONTH")
+            .unwrap_err()
+            .message
+            .contains("DAY, HOUR, MINUTE or SECOND"));
+        assert!(frame("'1:2' MINUTE").is_err());
+    }
+
+    #[test]
+    fn match_recognize_parses_every_quantifier_and_skip() {
+        let query = select(
+            "SELECT * FROM logins MATCH_RECOGNIZE (
+               PARTITION BY ip ORDER BY ROWTIME, id DESC
+               MEASURES COUNT(F.ts) AS failures, FIRST(F.ts) AS first_failure, LAST(F.ts, 1) AS l
+               ONE ROW PER MATCH
+               AFTER MATCH SKIP TO LAST F
+               PATTERN (S F{3} A* B+? C? D{2,} E{1,2}? (G H))
+               WITHIN INTERVAL '5' MINUTE
+               DEFINE F AS F.status = 'FAILED' AND SUM(F.n) < 10, S AS TRUE
+             )",
+        );
+        let mr = query.match_recognize.expect("a MATCH_RECOGNIZE");
+        assert_eq!(mr.after_match, AfterMatch::ToLast("F".into()));
+        assert_eq!(mr.within, Some(300_000));
+        assert_eq!(mr.order_by.len(), 2);
+        assert!(mr.order_by[1].descending);
+        assert_eq!(mr.measures.len(), 3);
+        assert_eq!(mr.define.len(), 2);
+        let Pattern::Sequence(items) = &mr.pattern else {
+            panic!("a sequence")
+        };
+        let quantifiers: Vec<(String, Quantifier)> = items
+            .iter()
+            .map(|p| match p {
+                Pattern::Variable { name, quantifier } => (name.clone(), *quantifier),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let q = |min, max, greedy| Quantifier { min, max, greedy };
+        assert_eq!(
+            quantifiers,
+            [
+                ("S".into(), Quantifier::ONE),
+                ("F".into(), q(3, Some(3), false)),
+                ("A".into(), q(0, None, true)),
+                ("B".into(), q(1, None, false)),
+                ("C".into(), q(0, Some(1), false)),
+                ("D".into(), q(2, None, true)),
+                ("E".into(), q(1, Some(2), false)),
+                ("G".into(), Quantifier::ONE),
+                ("H".into(), Quantifier::ONE),
+            ],
+            "a plain group is flattened"
+        );
+        let without_skip = select("SELECT * FROM s MATCH_RECOGNIZE (ORDER BY ROWTIME MEASURES A.x AS x PATTERN (A | B (C D)+) DEFINE A AS TRUE)");
+        let mr = without_skip.match_recognize.unwrap();
+        assert_eq!(mr.after_match, AfterMatch::ToNextRow, "Flink's default");
+        assert!(matches!(mr.pattern, Pattern::Alternation(_)));
+    }
+
+    #[test]
+    fn unsupported_match_recognize_and_over_clauses_say_where_and_what() {
+        // Each error points at the marked word.
+        let cases = [
+            ("SELECT * FROM s MATCH_RECOGNIZE (ORDER BY ROWTIME MEASURES A.x AS x ALL ROWS PER MATCH PATTERN (A) DEFINE A AS TRUE)", "ALL ROWS PER MATCH", "ALL"),
+            ("SELECT * FROM s MATCH_RECOGNIZE (ORDER BY ROWTIME PATTERN (A B??) DEFINE A AS TRUE)", "reluctant optional", "?)"),
+            ("SELECT * FROM s MATCH_RECOGNIZE (ORDER BY ROWTIME PATTERN (A B{,2}) DEFINE A AS TRUE)", "{0,m}", ",2"),
+            ("SELECT * FROM s MATCH_RECOGNIZE (ORDER BY ROWTIME DESC PATTERN (A))", "ascending time", "ORDER"),
+            ("SELECT * FROM s MATCH_RECOGNIZE (PARTITION BY k PATTERN (A))", "needs ORDER BY", "PATTERN"),
+            ("SELECT COUNT(*) OVER (ORDER BY ROWTIME ROWS BETWEEN 1 FOLLOWING AND CURRENT ROW) FROM s", "FOLLOWING", "FOLLOWING"),
+            ("SELECT COUNT(*) OVER (ORDER BY ROWTIME DESC) FROM s", "ascending", "ORDER"),
+            ("SELECT COUNT(*) OVER (PARTITION BY k) FROM s", "needs ORDER BY", ") FROM"),
+        ];
+        for (text, says, marker) in cases {
+            let error = parse(text).unwrap_err();
+            assert!(error.message.contains(says), "{text}: {error}");
+            let column = text.find(marker).unwrap() + 1;
+            assert_eq!(
+                (error.at.line, error.at.column),
+                (1, column),
+                "{text}: {error}"
+            );
+        }
     }
 }
