@@ -49,8 +49,19 @@ pub enum Command {
     /// Apply a stack straight to AWS through the SDK: plan, confirm, apply, wait.
     #[command(after_help = DEPLOY_EXAMPLES)]
     Deploy(DeployArgs),
-    /// Show a deployed stack: services, deployments, endpoint, events and monthly cost.
+    /// Show a deployed stack: services, sizes, deployments, events, the monthly cost as the
+    /// stack file describes it and as it runs, and where they differ (drift).
+    #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
+    /// Print what deploy would change as unified diffs (task definitions as JSON), for review.
+    #[command(after_help = DIFF_EXAMPLES)]
+    Diff(DiffArgs),
+    /// Read a deployed stack's CloudWatch logs, interleaved by time, service name in front.
+    #[command(after_help = LOGS_EXAMPLES)]
+    Logs(LogsArgs),
+    /// Point services back at their previous task definition revision and wait for it.
+    #[command(after_help = ROLLBACK_EXAMPLES)]
+    Rollback(RollbackArgs),
     /// Delete a deployed stack; the checkpoint bucket only with --delete-data.
     Destroy(DestroyArgs),
     /// Send work to a running stack: ksqlDB statements, or a Flink jar or SQL file.
@@ -278,8 +289,11 @@ pub struct FlinkUpgradeArgs {
 
 const DEPLOY_EXAMPLES: &str = "Examples:
   advisor deploy --flavor ksqldb --config stack.toml --dry-run
-  advisor deploy --flavor flink --config stack.toml --yes --timeout 20m
+  advisor deploy --flavor flink --config stack.toml --events-per-sec 50000 --yes --timeout 20m
   advisor deploy --flavor engine --config stack.toml --profile prod --no-wait -o json
+  advisor deploy --flavor ksqldb --config stack.toml --diff --dry-run   (the plan as diffs)
+
+The workload flags (or --workload FILE) size the processing service as `advisor cost` does.
 
 Credentials and region come from the AWS default chain (environment, profile, SSO,
 instance role); AWS_ENDPOINT_URL points every client at another endpoint.";
@@ -296,6 +310,9 @@ pub struct AwsArgs {
 pub struct DeployArgs {
     #[command(flatten)]
     pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub sizing: SizingArgs,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -319,12 +336,119 @@ pub struct DeployArgs {
     /// How long to wait for the rollout, e.g. 15m, 1h.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+
+    /// Show the plan as unified diffs (as `advisor diff` does) instead of the table.
+    #[arg(long)]
+    pub diff: bool,
+}
+
+const STATUS_EXAMPLES: &str = "Examples:
+  advisor status --flavor ksqldb --config stack.toml
+  advisor status --flavor flink --config stack.toml --events-per-sec 50000 -o json
+
+Give the same workload flags (or --workload FILE) as to deploy: the stack file's cost and drift
+are worked out for the stack that deploy applied.";
+
+const DIFF_EXAMPLES: &str = "Examples:
+  advisor diff --flavor ksqldb --config stack.toml
+  advisor diff --flavor flink --config stack.toml --events-per-sec 50000 -o json
+
+Each resource deploy would create or change is printed as a unified diff: `---` what AWS has,
+`+++` what the stack file asks. Nothing is changed.";
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub sizing: SizingArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+const LOGS_EXAMPLES: &str = "Examples:
+  advisor logs --flavor ksqldb --config stack.toml
+  advisor logs --flavor flink --config stack.toml --service taskmanager --since 1h --filter ERROR
+  advisor logs --flavor engine --config stack.toml --follow
+
+With -o json each event is one JSON line: timestamp (ms), time, service, stream, message.";
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Only this service's logs (e.g. ksqldb-server, taskmanager) [default: every service].
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// How far back to start, e.g. 10m, 2h, 1day.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub since: std::time::Duration,
+
+    /// Keep polling for new events until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// CloudWatch Logs filter pattern: a term, e.g. ERROR, or a quoted phrase.
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+}
+
+const ROLLBACK_EXAMPLES: &str = "Examples:
+  advisor rollback --flavor ksqldb --config stack.toml --yes
+  advisor rollback --flavor flink --config stack.toml --service taskmanager --to 3
+  advisor rollback --flavor engine --config stack.toml --dry-run
+
+Each service goes back to the newest active revision of its own task definition family older
+than the one it runs (or to --to REVISION), keeping its task count; then rollback waits as deploy
+does. A service with no earlier revision of its family is refused.";
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Only this service (e.g. taskmanager) [default: every service of the stack].
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// The revision number to go to [default: the previous active one].
+    #[arg(long, value_name = "REVISION", requires = "service")]
+    pub to: Option<u32>,
+
+    /// Show what would change and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Roll back without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Return once the services are updated, without waiting for the rollout.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// How long to wait for the rollout, e.g. 15m, 1h.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub sizing: SizingArgs,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -350,7 +474,10 @@ pub struct DestroyArgs {
 const GENERATE_EXAMPLES: &str = "Examples:
   advisor generate --flavor ksqldb --out infra/ksqldb
   advisor generate --flavor flink --config stack.toml --out infra/flink
-  advisor generate --flavor engine --config stack.toml --format json   (prints the StackSpec)";
+  advisor generate --flavor flink --config stack.toml --events-per-sec 50000 --out infra/flink
+  advisor generate --flavor engine --config stack.toml --format json   (prints the StackSpec)
+
+The workload flags (or --workload FILE) size the processing service as `advisor cost` does.";
 
 /// What shapes a StackSpec: the flavor, stack.toml, and flags over it.
 #[derive(Debug, Args)]
@@ -376,8 +503,24 @@ pub struct StackArgs {
     pub arch: Option<Arch>,
 
     /// Share of tasks on Fargate Spot, 0 to 1 [default: stack.toml's spot_share, else 0].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SHARE")]
     pub spot_share: Option<f64>,
+
+    /// Run every task on Fargate Spot: the same as --spot-share 1.
+    #[arg(long, conflicts_with = "spot_share")]
+    pub spot: bool,
+}
+
+impl StackArgs {
+    /// The flags that override stack.toml.
+    pub fn overrides(&self) -> crate::stack::Overrides {
+        crate::stack::Overrides {
+            name: self.name.clone(),
+            region: self.region.clone(),
+            arch: self.arch,
+            spot_share: self.spot_share.or(self.spot.then_some(1.0)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -392,6 +535,9 @@ pub enum GenerateFormat {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub sizing: SizingArgs,
 
     /// Folder to write the Terraform root module into.
     #[arg(long, value_name = "DIR", required_if_eq("format", "terraform"))]
@@ -410,7 +556,7 @@ const COST_EXAMPLES: &str = "Examples:
   advisor cost --flavor ksqldb --region eu-west-2
   advisor cost --compare --events-per-sec 50000 --event-bytes 300
   advisor cost --flavor flink --arch arm64 --spot --ops-rate 90 -o json
-  advisor cost --page-scenarios";
+  advisor cost --guide-scenarios";
 
 const REPORT_EXAMPLES: &str = "Examples:
   advisor report --workload examples/workloads.toml --out report/
@@ -442,9 +588,42 @@ pub struct WorkloadArgs {
     pub workload: Option<PathBuf>,
 
     /// Pick one named workload from the file (default: all of them).
-    #[arg(long, value_name = "NAME", requires = "workload")]
+    #[arg(
+        long,
+        visible_alias = "workload-name",
+        value_name = "NAME",
+        requires = "workload"
+    )]
     pub name: Option<String>,
 
+    #[command(flatten)]
+    pub fields: WorkloadFields,
+
+    /// AWS region the stack would run in, e.g. eu-west-2.
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+/// The workload a stack is sized for, in `generate`, `deploy`, `status` and `diff`: the same
+/// flags and file as `advisor cost`, so the same command line sizes the same stack.
+#[derive(Debug, Args)]
+pub struct SizingArgs {
+    /// TOML file with the workload's fields (see `advisor cost`); its events_per_sec sizes
+    /// the processing service. A file of several workloads needs --workload-name.
+    #[arg(long, value_name = "FILE")]
+    pub workload: Option<PathBuf>,
+
+    /// Pick one named workload from the file.
+    #[arg(long, value_name = "NAME", requires = "workload")]
+    pub workload_name: Option<String>,
+
+    #[command(flatten)]
+    pub fields: WorkloadFields,
+}
+
+/// The workload's fields as flags.
+#[derive(Debug, Args)]
+pub struct WorkloadFields {
     /// Latency the results need, e.g. 500ms, 2s, 15m, 1h.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub latency: Option<crate::workload::Latency>,
@@ -469,7 +648,7 @@ pub struct WorkloadArgs {
     #[arg(long, value_enum, value_name = "yes|no")]
     pub complex: Option<YesNo>,
 
-    /// Events per second on the input topics (average).
+    /// Events per second on the input topics (average); sizes the processing service.
     #[arg(long, allow_negative_numbers = true)]
     pub events_per_sec: Option<f64>,
 
@@ -488,13 +667,9 @@ pub struct WorkloadArgs {
     /// Monthly value of the lower latency to the business, in US dollars.
     #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub business_value_usd: Option<f64>,
-
-    /// AWS region the stack would run in, e.g. eu-west-2.
-    #[arg(long)]
-    pub region: Option<String>,
 }
 
-impl WorkloadArgs {
+impl WorkloadFields {
     /// The fields the flags set, to lay over a file's workloads.
     pub fn as_overlay(&self) -> Workload {
         let stateless = match (self.stateless, self.stateful) {
@@ -513,8 +688,17 @@ impl WorkloadArgs {
             keys: self.keys,
             state_gb: self.state_gb,
             business_value_usd: self.business_value_usd,
-            region: self.region.clone(),
             ..Workload::default()
+        }
+    }
+}
+
+impl WorkloadArgs {
+    /// The fields the flags set, to lay over a file's workloads.
+    pub fn as_overlay(&self) -> Workload {
+        Workload {
+            region: self.region.clone(),
+            ..self.fields.as_overlay()
         }
     }
 }
@@ -530,9 +714,14 @@ pub struct PricingArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Run the tasks on Fargate Spot (priced at the catalog's stated discount).
-    #[arg(long)]
+    /// Run every task on Fargate Spot: the same as --spot-share 1.
+    #[arg(long, conflicts_with = "spot_share")]
     pub spot: bool,
+
+    /// Share of tasks on Fargate Spot, 0 to 1, priced at the catalog's stated discount
+    /// [default: stack.toml's spot_share, else 0].
+    #[arg(long, allow_negative_numbers = true, value_name = "SHARE")]
+    pub spot_share: Option<f64>,
 
     /// Hours a month the tasks run [default: the catalog's 730].
     #[arg(long, allow_negative_numbers = true)]
@@ -562,16 +751,16 @@ pub struct PricingArgs {
 #[derive(Debug, Args)]
 pub struct CostArgs {
     /// The approach to price.
-    #[arg(long, value_enum, required_unless_present_any = ["compare", "page_scenarios"])]
+    #[arg(long, value_enum, required_unless_present_any = ["compare", "guide_scenarios"])]
     pub flavor: Option<Approach>,
 
     /// Price every approach side by side.
-    #[arg(long, conflicts_with_all = ["flavor", "page_scenarios"])]
+    #[arg(long, conflicts_with_all = ["flavor", "guide_scenarios"])]
     pub compare: bool,
 
-    /// The page's own cost figures beside today's list prices.
-    #[arg(long, conflicts_with = "flavor")]
-    pub page_scenarios: bool,
+    /// The decision guide's own cost figures beside today's list prices.
+    #[arg(long, alias = "page-scenarios", conflicts_with = "flavor")]
+    pub guide_scenarios: bool,
 
     #[command(flatten)]
     pub workload: WorkloadArgs,

@@ -170,7 +170,7 @@ impl LogicKind {
         )
     }
 
-    /// The page's "complex" branch: CEP, ML, custom state management.
+    /// The decision guide's "complex" branch: CEP, ML, custom state management.
     pub fn is_complex(self) -> bool {
         matches!(self, LogicKind::Pattern | LogicKind::Ml | LogicKind::Custom)
     }

@@ -1,4 +1,4 @@
-//! `advisor cost` through the real binary: the worked checks to the cent, the page's
+//! `advisor cost` through the real binary: the worked checks to the cent, the decision guide's
 //! scenarios, every option, and broken catalogs.
 
 mod common;
@@ -95,8 +95,8 @@ fn the_ksqldb_estimate_adds_up_from_list_prices() {
 }
 
 #[test]
-fn the_pages_scenarios_are_priced_beside_the_pages_figures() {
-    let document = json(&["cost", "--page-scenarios"]);
+fn the_decision_guides_scenarios_are_priced_beside_its_figures() {
+    let document = json(&["cost", "--guide-scenarios"]);
     let rows = document["scenarios"].as_array().unwrap();
     let row = |item: &str| {
         rows.iter()
@@ -104,28 +104,28 @@ fn the_pages_scenarios_are_priced_beside_the_pages_figures() {
             .unwrap_or_else(|| panic!("no scenario {item}"))
     };
     let ksql = row("ksqlDB: ECS Fargate");
-    assert_eq!(ksql["page_figure"], "$30");
+    assert_eq!(ksql["guide_figure"], "$30");
     assert_eq!(cents(low(&ksql["us_east_1"])), 36.04);
     assert_eq!(cents(low(&ksql["eu_west_2"])), 41.45);
     assert!(ksql["why"].as_str().unwrap().contains("Graviton"));
     let tms = row("Flink: TaskManagers");
-    assert_eq!(tms["page_figure"], "$120");
+    assert_eq!(tms["guide_figure"], "$120");
     assert_eq!(cents(low(&tms["us_east_1"])), 144.16);
     assert_eq!(cents(low(&tms["eu_west_2"])), 165.80);
     let jm = row("Flink: JobManager");
     assert_eq!(cents(low(&jm["us_east_1"])), 36.04);
     let dev = row("Flink: development");
-    assert_eq!(dev["page_figure"], "$2,400-4,800");
+    assert_eq!(dev["guide_figure"], "$2,400-4,800");
     assert_eq!(low(&dev["us_east_1"]), 2400.0);
     assert_eq!(high(&dev["us_east_1"]), 4800.0);
     let ksql_total = row("ksqlDB: monthly total");
-    assert_eq!(ksql_total["page_figure"], "$165-285");
+    assert_eq!(ksql_total["guide_figure"], "$165-285");
     assert_eq!(
         cents(high(&ksql_total["us_east_1"]) - low(&ksql_total["us_east_1"])),
         120.0
     );
     let flink_total = row("Flink: monthly total");
-    assert_eq!(flink_total["page_figure"], "$405-645");
+    assert_eq!(flink_total["guide_figure"], "$405-645");
     assert_eq!(
         cents(high(&flink_total["us_east_1"]) - low(&flink_total["us_east_1"])),
         240.0
@@ -333,8 +333,8 @@ fn broken_catalogs_name_the_entry() {
         ),
         (
             original.replace(
-                "usd = 60.0\nassumed = true\nsource = \"the page: ops",
-                "usd = -60.0\nassumed = true\nsource = \"the page: ops",
+                "usd = 60.0\nassumed = true\nsource = \"the decision guide: ops",
+                "usd = -60.0\nassumed = true\nsource = \"the decision guide: ops",
             ),
             "price \"people.ops_hour\" is negative",
         ),

@@ -586,3 +586,80 @@ fn stack_toml_errors_name_the_file_line_and_key() {
         .failure()
         .stderr(predicate::str::contains("--out"));
 }
+
+#[test]
+fn a_workload_sizes_the_stack_as_cost_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let workloads = common::write(
+        dir.path(),
+        "workloads.toml",
+        "[workload.busy]\nevents_per_sec = 50000\n\n[workload.quiet]\nevents_per_sec = 10\n",
+    );
+    let workloads = workloads.to_str().unwrap();
+    for sizing in [
+        vec!["--events-per-sec", "50000"],
+        vec!["--workload", workloads, "--workload-name", "busy"],
+    ] {
+        let mut args = vec![
+            "generate", "--flavor", "ksqldb", "--config", STACK, "--format", "json",
+        ];
+        args.extend(&sizing);
+        let spec = json(&args);
+        let mut cost_args = vec!["cost", "--flavor", "ksqldb", "--config", STACK];
+        cost_args.extend(&sizing);
+        let cost = json(&cost_args);
+        let priced = &cost["estimates"][0]["stack"];
+        assert_eq!(priced["services"], spec["stack"]["services"], "{sizing:?}");
+        assert_eq!(priced["sizing"], spec["stack"]["sizing"], "{sizing:?}");
+        let tasks = spec["stack"]["services"][0]["desired_count"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(
+            tasks,
+            (50_000.0_f64 / (9800.0 * 0.7)).ceil() as u64,
+            "{sizing:?}"
+        );
+        assert_eq!(spec["stack"]["sizing"]["scaled_out"], true);
+    }
+
+    let out = dir.path().join("tf");
+    advisor()
+        .args([
+            "generate",
+            "--flavor",
+            "ksqldb",
+            "--config",
+            STACK,
+            "--events-per-sec",
+            "50000",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "scaled out from 1 to 8 ksqldb-server tasks",
+        ));
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(
+        readme.contains("Sized for the workload: 50000 events/s"),
+        "{readme}"
+    );
+    terraform_fmt_check(&out);
+
+    // A stack is sized for one workload.
+    advisor()
+        .args([
+            "generate",
+            "--flavor",
+            "ksqldb",
+            "--format",
+            "json",
+            "--workload",
+            workloads,
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("has 2 workloads (busy, quiet)"))
+        .stderr(predicate::str::contains("--workload-name"));
+}

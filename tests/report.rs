@@ -33,7 +33,7 @@ fn writes_markdown_and_self_contained_html() {
             "Path through the decision tree",
             "Monthly cost of every approach",
             "Cost as the event rate grows",
-            "The page's cost figures beside today's list prices",
+            "The decision guide's cost figures beside today's list prices",
             "Assumptions",
             "Premium over dbt every 5 minutes",
             "100x",

@@ -864,15 +864,14 @@ async fn task_definition(
         .to_string())
 }
 
-fn capacity_strategy(spot_share: f64) -> Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem> {
-    let spot = (spot_share * 100.0).round() as i32;
-    [("FARGATE", 100 - spot), ("FARGATE_SPOT", spot)]
-        .into_iter()
-        .filter(|(_, weight)| *weight > 0)
+fn capacity_strategy(desired: &Desired) -> Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem> {
+    desired
+        .capacity
+        .iter()
         .filter_map(|(provider, weight)| {
             aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
-                .capacity_provider(provider)
-                .weight(weight)
+                .capacity_provider(*provider)
+                .weight(*weight)
                 .build()
                 .ok()
         })
@@ -946,7 +945,7 @@ async fn service(
         .service_name(name)
         .task_definition(&task_definition)
         .desired_count(service_spec.desired_count as i32)
-        .set_capacity_provider_strategy(Some(capacity_strategy(spec.spot_share)))
+        .set_capacity_provider_strategy(Some(capacity_strategy(desired)))
         .platform_version("LATEST")
         .network_configuration(
             NetworkConfiguration::builder()

@@ -222,6 +222,18 @@ pub struct Desired {
     pub rules: BTreeSet<Rule>,
     pub discovery: Vec<String>,
     pub tasks: Vec<(ServiceSpec, TaskShape)>,
+    /// A new service's capacity provider weights (see [`capacity_weights`]).
+    pub capacity: Vec<(&'static str, i32)>,
+}
+
+/// Weights out of 100 between FARGATE and FARGATE_SPOT; a provider without weight is left
+/// out, as the Terraform module does.
+pub fn capacity_weights(spot_share: f64) -> Vec<(&'static str, i32)> {
+    let spot = (spot_share * 100.0).round() as i32;
+    [("FARGATE", 100 - spot), ("FARGATE_SPOT", spot)]
+        .into_iter()
+        .filter(|(_, weight)| *weight > 0)
+        .collect()
 }
 
 fn policy(statements: Vec<Value>) -> Value {
@@ -372,6 +384,7 @@ impl Desired {
             task_inline,
             rules,
             tasks,
+            capacity: capacity_weights(spec.spot_share),
         })
     }
 }

@@ -602,6 +602,28 @@ pub async fn read_task_definition(
     }
 }
 
+/// The shape of one task definition revision (a family:revision or an ARN), whatever its
+/// status: a service may still run a deregistered revision.
+pub async fn describe_task_definition(
+    clients: &Clients,
+    task_definition: &str,
+) -> Result<Option<TaskShape>, AwsError> {
+    match clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(task_definition)
+        .send()
+        .await
+    {
+        Ok(output) => Ok(output.task_definition().map(shape_of)),
+        Err(e) if code_of(&e) == "ClientException" => Ok(None),
+        Err(e) => Err(classify(
+            format!("describe task definition {task_definition}"),
+            e,
+        )),
+    }
+}
+
 pub async fn describe_services(
     clients: &Clients,
     cluster: &str,

@@ -5,9 +5,13 @@ pub mod apply;
 pub mod clients;
 pub mod desired;
 pub mod destroy;
+pub mod diff;
+pub mod drift;
 pub mod error;
 pub mod live;
+pub mod logs;
 pub mod plan;
+pub mod rollback;
 pub mod rollout;
 pub mod status;
 

@@ -5,11 +5,11 @@ use crate::cost::{self, scenarios};
 use crate::output::{self, OutputFormat};
 
 pub fn run(args: &CostArgs, format: OutputFormat) -> anyhow::Result<()> {
-    let pricing = Pricing::from_args(&args.pricing)?;
+    let pricing = Pricing::from_args(&args.pricing, args.workload.region.as_deref())?;
     let workloads = workloads_from(&args.workload)?;
     pricing.print_warnings();
-    if args.page_scenarios {
-        let rows = scenarios::page_scenarios(&pricing.catalog)?;
+    if args.guide_scenarios {
+        let rows = scenarios::guide_scenarios(&pricing.catalog)?;
         print!(
             "{}",
             output::cost::render_scenarios(&rows, &pricing.catalog, &pricing.warnings, format)

@@ -3,24 +3,24 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
-use anyhow::Context;
-
 use super::runtime;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::generate::stack_and_input;
+use super::stacks;
 use crate::aws::apply::Progress;
 use crate::aws::desired::Names;
+use crate::aws::diff::ResourceDiff;
+use crate::aws::drift::Drift;
 use crate::aws::plan::{Action, Change, Plan};
 use crate::aws::{self, Clients};
-use crate::cli::{DeployArgs, DestroyArgs, StatusArgs};
-use crate::cost::{self, Catalog, PricingOptions, Usage};
+use crate::cli::{DeployArgs, DestroyArgs, DiffArgs, StatusArgs};
+use crate::cost::{self, PricingOptions, Usage, UsageFile};
 use crate::money::CostRange;
 use crate::output::{markdown_table, table, OutputFormat, JSON_SCHEMA_VERSION};
 
 /// Asks on the terminal; without one, `--yes` is required.
-fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
+pub(super) fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
     if yes {
         return Ok(true);
     }
@@ -126,28 +126,92 @@ impl Progress for Bars {
 struct DeployDocument<'a> {
     schema_version: u32,
     plan: &'a Plan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diffs: Option<&'a [ResourceDiff]>,
     applied: bool,
     waited: bool,
 }
 
-pub fn deploy(args: &DeployArgs, format: OutputFormat) -> anyhow::Result<()> {
-    let (spec, _) = stack_and_input(&args.stack)?;
+/// The diffs as text: a heading per resource, then its unified diff.
+fn diff_text(plan: &Plan, diffs: &[ResourceDiff]) -> String {
+    let mut out = format!(
+        "Plan for stack {} in {}: {} to create, {} to update, {} unchanged\n",
+        plan.stack,
+        plan.region,
+        plan.count(Action::Create),
+        plan.count(Action::Update),
+        plan.count(Action::Unchanged)
+    );
+    for diff in diffs {
+        out.push_str(&format!(
+            "\n{} {} {}\n{}",
+            diff.action.symbol(),
+            diff.kind.label(),
+            diff.name,
+            diff.diff
+        ));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct DiffDocument<'a> {
+    schema_version: u32,
+    plan: &'a Plan,
+    diffs: &'a [ResourceDiff],
+}
+
+pub fn diff(args: &DiffArgs, format: OutputFormat) -> anyhow::Result<()> {
+    let spec = stacks::build(&args.stack, Some(&args.sizing))?.spec;
     let runtime = runtime()?;
     runtime.block_on(async {
         let clients = Clients::load(args.aws.profile.as_deref(), &spec.region).await;
         let (desired, live, plan) = aws::plan(&clients, &spec).await?;
+        let diffs = aws::diff::diff(&desired, &live, &plan);
+        if format == OutputFormat::Json {
+            let document = DiffDocument {
+                schema_version: JSON_SCHEMA_VERSION,
+                plan: &plan,
+                diffs: &diffs,
+            };
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        } else {
+            print!("{}", diff_text(&plan, &diffs));
+            if diffs.is_empty() {
+                println!("No changes: stack {} is up to date.", spec.name);
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn deploy(args: &DeployArgs, format: OutputFormat) -> anyhow::Result<()> {
+    let spec = stacks::build(&args.stack, Some(&args.sizing))?.spec;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let clients = Clients::load(args.aws.profile.as_deref(), &spec.region).await;
+        let (desired, live, plan) = aws::plan(&clients, &spec).await?;
+        let diffs = args.diff.then(|| aws::diff::diff(&desired, &live, &plan));
         let print_json = |applied: bool, waited: bool| -> anyhow::Result<()> {
             let document = DeployDocument {
                 schema_version: JSON_SCHEMA_VERSION,
                 plan: &plan,
+                diffs: diffs.as_deref(),
                 applied,
                 waited,
             };
             println!("{}", serde_json::to_string_pretty(&document)?);
             Ok(())
         };
-        if format != OutputFormat::Json {
-            print!("{}", plan_text(&plan, format));
+        match (&diffs, format) {
+            (_, OutputFormat::Json) => {}
+            (Some(diffs), _) => print!("{}", diff_text(&plan, diffs)),
+            (None, _) => print!("{}", plan_text(&plan, format)),
+        }
+        if let Some(sizing) = &spec.sizing {
+            if format != OutputFormat::Json {
+                println!("Sizing: {}", sizing.note);
+            }
         }
         if args.dry_run {
             if format == OutputFormat::Json {
@@ -208,39 +272,49 @@ struct StatusDocument<'a> {
     schema_version: u32,
     #[serde(flatten)]
     status: &'a aws::status::StackStatus,
+    /// What the stack file (with the flags and workload) describes, priced.
     monthly_cost: Option<CostRange>,
+    /// What runs in ECS (desired counts, task definition sizes, Spot share), priced.
+    live_monthly_cost: Option<CostRange>,
+    sizing: Option<&'a crate::stack::Sizing>,
+    drift: &'a [Drift],
 }
 
 pub fn status(args: &StatusArgs, format: OutputFormat) -> anyhow::Result<()> {
-    let (spec, input) = stack_and_input(&args.stack)?;
-    let catalog = Catalog::embedded().context("the embedded price catalog is broken")?;
-    let options = PricingOptions {
-        region: spec.region.clone(),
-        arch: spec.arch,
-        spot: false,
-        stack: Some(Arc::new(input)),
-        ..PricingOptions::default()
-    };
-    let monthly_cost = cost::estimate(
-        spec.flavor.approach(),
-        &catalog,
-        &options,
-        &Usage::default(),
-    )
-    .map(|e| e.monthly_total)
-    .ok();
+    let built = stacks::build(&args.stack, Some(&args.sizing))?;
+    let spec = &built.spec;
     let runtime = runtime()?;
-    let status = runtime.block_on(async {
+    let (status, names) = runtime.block_on(async {
         let clients = Clients::load(args.aws.profile.as_deref(), &spec.region).await;
         let account = aws::account_id(&clients).await?;
-        let names = Names::new(&spec, &account);
-        aws::status::status(&clients, &spec, &names).await
+        let names = Names::new(spec, &account);
+        let status = aws::status::status(&clients, spec, &names).await?;
+        anyhow::Ok((status, names))
     })?;
+    let drift = aws::drift::drift(spec, &names, &status);
+    let live = aws::drift::live_spec(spec, &names, &status);
+    let options = PricingOptions {
+        region: spec.region.clone(),
+        stack: Arc::clone(&built.input),
+        ..PricingOptions::default()
+    };
+    let usage = Usage::new(built.workload.clone(), UsageFile::default())?;
+    let price = |stack: &crate::stack::StackSpec| {
+        cost::estimate_stack(stack, &built.catalog, &options, &usage)
+            .map(|e| e.monthly_total)
+            .map_err(|e| tracing::warn!("cannot price the stack: {e}"))
+            .ok()
+    };
+    let monthly_cost = price(spec);
+    let live_monthly_cost = price(&live);
     if format == OutputFormat::Json {
         let document = StatusDocument {
             schema_version: JSON_SCHEMA_VERSION,
             status: &status,
             monthly_cost,
+            live_monthly_cost,
+            sizing: spec.sizing.as_ref(),
+            drift: &drift,
         };
         println!("{}", serde_json::to_string_pretty(&document)?);
         return Ok(());
@@ -249,6 +323,7 @@ pub fn status(args: &StatusArgs, format: OutputFormat) -> anyhow::Result<()> {
         "Service",
         "Status",
         "Running / desired",
+        "Size",
         "Task definition",
         "Deployments",
     ];
@@ -260,6 +335,14 @@ pub fn status(args: &StatusArgs, format: OutputFormat) -> anyhow::Result<()> {
                 s.name.clone(),
                 s.status.clone(),
                 format!("{} / {}", s.running, s.desired),
+                match (s.cpu_units, s.memory_mib) {
+                    (Some(cpu), Some(memory)) => format!(
+                        "{} vCPU / {} GB",
+                        f64::from(cpu) / 1024.0,
+                        f64::from(memory) / 1024.0
+                    ),
+                    _ => "-".into(),
+                },
                 s.task_definition.clone(),
                 s.deployments
                     .iter()
@@ -274,16 +357,19 @@ pub fn status(args: &StatusArgs, format: OutputFormat) -> anyhow::Result<()> {
             ]
         })
         .collect();
+    let money = |c: Option<CostRange>| c.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
     let mut out = format!(
-        "Stack {} in {} (cluster {})\nEndpoint: {}\nEstimated monthly cost: {}\n",
+        "Stack {} in {} (cluster {})\nEndpoint: {}\nEstimated monthly cost: {} as the stack file describes it, {} as it runs (desired counts and sizes read from ECS)\n",
         status.stack,
         status.region,
         status.cluster,
         status.endpoint.clone().unwrap_or_else(|| "-".into()),
-        monthly_cost
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "-".into())
+        money(monthly_cost),
+        money(live_monthly_cost),
     );
+    if let Some(sizing) = &spec.sizing {
+        out.push_str(&format!("Sizing: {}\n", sizing.note));
+    }
     if format == OutputFormat::Markdown {
         out.push('\n');
         out.push_str(&markdown_table(&header, &rows));
@@ -293,6 +379,19 @@ pub fn status(args: &StatusArgs, format: OutputFormat) -> anyhow::Result<()> {
             services.add_row(row);
         }
         out.push_str(&format!("{services}\n"));
+    }
+    if drift.is_empty() {
+        out.push_str("No drift: ECS runs what the stack file describes.\n");
+    } else {
+        out.push_str(
+            "Drift (the stack file vs ECS; `advisor deploy` brings ECS back to the file):\n",
+        );
+        for d in &drift {
+            out.push_str(&format!(
+                "  - {} {}: {} in the stack file, {} in ECS\n",
+                d.service, d.field, d.stack, d.live
+            ));
+        }
     }
     for service in &status.services {
         if !service.events.is_empty() {
@@ -307,7 +406,7 @@ pub fn status(args: &StatusArgs, format: OutputFormat) -> anyhow::Result<()> {
 }
 
 pub fn destroy(args: &DestroyArgs, format: OutputFormat) -> anyhow::Result<()> {
-    let (spec, _) = stack_and_input(&args.stack)?;
+    let spec = stacks::build(&args.stack, None)?.spec;
     let question = format!(
         "Delete stack {} in {}{}?",
         spec.name,

@@ -3,43 +3,14 @@ use std::path::{Component, Path};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::cli::{GenerateArgs, GenerateFormat, StackArgs};
-use crate::cost::estimate::StackInput;
-use crate::cost::Catalog;
+use super::stacks;
+use crate::cli::{GenerateArgs, GenerateFormat};
 use crate::output::JSON_SCHEMA_VERSION;
 use crate::render::terraform::{self, File};
-use crate::stack::{config, Overrides, StackConfig, StackSpec};
-
-/// Builds the StackSpec the flags and stack.toml describe.
-pub fn stack_from(args: &StackArgs) -> anyhow::Result<StackSpec> {
-    Ok(stack_and_input(args)?.0)
-}
-
-/// The StackSpec and the stack.toml it came from, for pricing the same stack.
-pub fn stack_and_input(args: &StackArgs) -> anyhow::Result<(StackSpec, StackInput)> {
-    let (config, source) = match &args.config {
-        Some(path) => config::load(path)?,
-        None => (StackConfig::default(), config::Source::default()),
-    };
-    let catalog = Catalog::embedded().context("the embedded price catalog is broken")?;
-    let overrides = Overrides {
-        name: args.name.clone(),
-        region: args.region.clone(),
-        arch: args.arch,
-        spot_share: args.spot_share,
-    };
-    let spec = StackSpec::build(
-        args.flavor,
-        &config,
-        &source,
-        &overrides,
-        &catalog.header.regions,
-    )?;
-    Ok((spec, StackInput { config, source }))
-}
+use crate::stack::StackSpec;
 
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    let spec = stack_from(&args.stack)?;
+    let spec = stacks::build(&args.stack, Some(&args.sizing))?.spec;
     match (args.format, &args.out) {
         (GenerateFormat::Json, _) => {
             #[derive(Serialize)]
@@ -65,6 +36,9 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
                 written,
                 files.len() - written
             );
+            if let Some(sizing) = &spec.sizing {
+                println!("Sizing: {}", sizing.note);
+            }
             Ok(())
         }
         (GenerateFormat::Terraform, None) => {

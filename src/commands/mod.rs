@@ -4,9 +4,12 @@ mod cost;
 mod deploy;
 mod flink;
 pub(crate) mod generate;
+mod logs;
 mod pricing;
 mod recommend;
 mod report;
+mod rollback;
+mod stacks;
 mod submit;
 
 use std::io::IsTerminal;
@@ -54,6 +57,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&args),
         Command::Deploy(args) => deploy::deploy(&args, cli.output),
         Command::Status(args) => deploy::status(&args, cli.output),
+        Command::Diff(args) => deploy::diff(&args, cli.output),
+        Command::Logs(args) => logs::run(&args, cli.output),
+        Command::Rollback(args) => rollback::run(&args, cli.output),
         Command::Destroy(args) => deploy::destroy(&args, cli.output),
         Command::Submit(SubmitCommand::Ksql(args)) => submit::ksql(&args, cli.output),
         Command::Submit(SubmitCommand::Flink(args)) => flink::submit(&args, cli.output),

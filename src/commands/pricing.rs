@@ -5,19 +5,14 @@ use anyhow::Context;
 use crate::cli::PricingArgs;
 use std::sync::Arc;
 
-use crate::cost::estimate::StackInput;
 use crate::cost::{Catalog, PricingOptions, Usage, UsageFile};
-use crate::stack::Arch;
+use crate::stack::{Demand, Overrides, StackInput};
 use crate::workload::Workload;
-
-pub const DEFAULT_REGION: &str = "us-east-1";
 
 pub struct Pricing {
     pub catalog: Catalog,
     usage_file: UsageFile,
-    stack: Option<Arc<StackInput>>,
-    args_arch: Option<Arch>,
-    spot: bool,
+    stack: Arc<StackInput>,
     hours: Option<f64>,
     ops_rate: Option<f64>,
     dev_rate: Option<f64>,
@@ -26,7 +21,9 @@ pub struct Pricing {
 }
 
 impl Pricing {
-    pub fn from_args(args: &PricingArgs) -> anyhow::Result<Pricing> {
+    /// `region` is the --region flag: like the stack commands' --region, it overrides
+    /// stack.toml.
+    pub fn from_args(args: &PricingArgs, region: Option<&str>) -> anyhow::Result<Pricing> {
         let catalog = match &args.prices {
             Some(path) => Catalog::load(path)?,
             None => Catalog::embedded().context("the embedded price catalog is broken")?,
@@ -35,13 +32,13 @@ impl Pricing {
             Some(path) => UsageFile::load(path)?,
             None => UsageFile::default(),
         };
-        let stack = match &args.config {
-            Some(path) => {
-                let (config, source) = crate::stack::config::load(path)?;
-                Some(Arc::new(StackInput { config, source }))
-            }
-            None => None,
+        let overrides = Overrides {
+            name: None,
+            region: region.map(str::to_string),
+            arch: args.arch,
+            spot_share: args.spot_share.or(args.spot.then_some(1.0)),
         };
+        let stack = Arc::new(StackInput::load(args.config.as_deref(), overrides)?);
         let today = jiff::ZonedDateTime::now().date();
         let warnings = catalog
             .staleness_warning(today, args.max_catalog_age)
@@ -51,8 +48,6 @@ impl Pricing {
             catalog,
             usage_file,
             stack,
-            args_arch: args.arch,
-            spot: args.spot,
             hours: args.hours,
             ops_rate: args.ops_rate,
             dev_rate: args.dev_rate,
@@ -60,29 +55,18 @@ impl Pricing {
         })
     }
 
-    /// Pricing options for a workload: its region (or stack.toml's, or us-east-1) and the
-    /// architecture of --arch (or stack.toml's, or x86).
+    /// Pricing options for a workload: the stack input, and the region the stack runs in
+    /// (--region, else stack.toml's, else the workload's, else us-east-1).
     pub fn options(&self, workload: &Workload) -> anyhow::Result<PricingOptions> {
-        let config = self.stack.as_ref().map(|s| &s.config);
-        let region = workload
-            .region
-            .clone()
-            .or_else(|| {
-                config
-                    .and_then(|c| c.region.as_ref())
-                    .map(|r| r.get_ref().clone())
-            })
-            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        let demand = Demand {
+            events_per_sec: workload.events_per_sec,
+            region: workload.region.clone(),
+        };
+        let region = self.stack.region(&demand);
         self.catalog.check_region(&region)?;
-        let arch = self
-            .args_arch
-            .or_else(|| config.and_then(|c| c.arch.as_ref()).map(|a| *a.get_ref()))
-            .unwrap_or_default();
         Ok(PricingOptions {
             region,
-            arch,
-            spot: self.spot,
-            stack: self.stack.clone(),
+            stack: Arc::clone(&self.stack),
             hours: self.hours,
             ops_rate: self.ops_rate,
             dev_rate: self.dev_rate,

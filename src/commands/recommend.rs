@@ -12,16 +12,28 @@ use crate::workload::{self, Workload};
 
 /// The workloads the flags and the file describe, flags laid over every file workload.
 pub fn workloads_from(args: &WorkloadArgs) -> anyhow::Result<Vec<Workload>> {
-    let overlay = args.as_overlay();
-    let mut workloads = match &args.workload {
+    workloads_in(
+        args.workload.as_deref(),
+        args.name.as_deref(),
+        &args.as_overlay(),
+    )
+}
+
+/// The workloads of a file (or one empty workload), `overlay` laid over each, checked.
+pub fn workloads_in(
+    path: Option<&std::path::Path>,
+    name: Option<&str>,
+    overlay: &Workload,
+) -> anyhow::Result<Vec<Workload>> {
+    let mut workloads = match path {
         Some(path) => {
             let all = workload::load_file(path)?;
-            workload::select(path, all, args.name.as_deref())?
+            workload::select(path, all, name)?
         }
         None => vec![Workload::default()],
     };
     for workload in &mut workloads {
-        workload.overlay(&overlay);
+        workload.overlay(overlay);
         workload.validate()?;
     }
     Ok(workloads)
@@ -29,7 +41,7 @@ pub fn workloads_from(args: &WorkloadArgs) -> anyhow::Result<Vec<Workload>> {
 
 pub fn run(args: &RecommendArgs, format: OutputFormat) -> anyhow::Result<()> {
     let workloads = workloads_from(&args.workload)?;
-    let pricing = Pricing::from_args(&args.pricing)?;
+    let pricing = Pricing::from_args(&args.pricing, args.workload.region.as_deref())?;
     let interactive = !args.no_input && std::io::stdin().is_terminal();
     let mut asker: Box<dyn Asker> = if interactive {
         Box::new(Prompter::new(std::io::stdin().lock(), std::io::stderr()))

@@ -12,7 +12,7 @@ use crate::render::report::{self, WorkloadInput};
 pub const FILES: [&str; 2] = ["report.md", "report.html"];
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
-    let pricing = Pricing::from_args(&args.pricing)?;
+    let pricing = Pricing::from_args(&args.pricing, args.workload.region.as_deref())?;
     let workloads = workloads_from(&args.workload)?;
     let mut inputs = Vec::with_capacity(workloads.len());
     for workload in &workloads {

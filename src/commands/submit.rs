@@ -31,14 +31,19 @@ pub(super) fn resolve_endpoint(
     let Some(config) = &args.config else {
         return Ok(fallback.to_string());
     };
-    let spec = super::generate::stack_from(&StackArgs {
-        flavor,
-        config: Some(config.clone()),
-        name: args.name.clone(),
-        region: None,
-        arch: None,
-        spot_share: None,
-    })?;
+    let spec = super::stacks::build(
+        &StackArgs {
+            flavor,
+            config: Some(config.clone()),
+            name: args.name.clone(),
+            region: None,
+            arch: None,
+            spot_share: None,
+            spot: false,
+        },
+        None,
+    )?
+    .spec;
     let endpoint = spec.endpoint().with_context(|| {
         format!(
             "the {} stack of {} has no endpoint reachable from its VPC",

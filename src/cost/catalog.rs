@@ -296,6 +296,30 @@ impl Catalog {
             })
     }
 
+    /// What sizing a stack needs from the catalog: its regions, the planned utilization and
+    /// each engine's capacity.
+    pub fn capacities(&self) -> crate::stack::Capacities {
+        crate::stack::Capacities {
+            regions: self.header.regions.clone(),
+            target_utilization: self.sizing.target_utilization,
+            engines: self
+                .capacity
+                .iter()
+                .filter_map(|c| {
+                    let flavor = crate::stack::Flavor::from_approach(c.approach)?;
+                    Some((
+                        flavor,
+                        crate::stack::Capacity {
+                            events_per_sec_per_vcpu: c.events_per_sec_per_vcpu,
+                            assumed: c.assumed,
+                            source: c.source.clone(),
+                        },
+                    ))
+                })
+                .collect(),
+        }
+    }
+
     /// Days between the catalog's `as_of` date and `today`.
     pub fn age_days(&self, today: jiff::civil::Date) -> i64 {
         parse_date(&self.header.as_of)

@@ -1,5 +1,5 @@
 //! The estimator: monthly cost of one approach, line by line, from a StackSpec (or the
-//! page's flat figures for dbt), the price catalog and the usage figures.
+//! decision guide's flat figures for dbt), the price catalog and the usage figures.
 
 use serde::Serialize;
 
@@ -9,24 +9,17 @@ use crate::decide::Approach;
 use crate::money::CostRange;
 use std::sync::Arc;
 
-use crate::stack::config::Source;
-use crate::stack::{Arch, Flavor, Overrides, Role, StackConfig, StackSpec};
+use crate::stack::{self, Arch, Demand, Flavor, Sizing, StackInput, StackSpec};
 
-/// A stack.toml to price instead of the page's default sizes.
-#[derive(Debug, Clone)]
-pub struct StackInput {
-    pub config: StackConfig,
-    pub source: Source,
-}
-
-/// Options that change how an estimate is priced.
+/// Options that change how an estimate is priced. The stack's own shape (region, arch,
+/// Spot share, sizes) comes from `stack`, the same input `generate` and `deploy` read.
 #[derive(Debug, Clone)]
 pub struct PricingOptions {
+    /// Where the flat-priced approaches (dbt) are priced; a stack is priced in its own
+    /// region, which is the same one.
     pub region: String,
-    pub arch: Arch,
-    /// Run every task on Spot; without it, stack.toml's spot_share (or none) applies.
-    pub spot: bool,
-    pub stack: Option<Arc<StackInput>>,
+    /// stack.toml and the flags over it.
+    pub stack: Arc<StackInput>,
     /// Hours a month each task runs (730 by default).
     pub hours: Option<f64>,
     pub ops_rate: Option<f64>,
@@ -36,10 +29,8 @@ pub struct PricingOptions {
 impl Default for PricingOptions {
     fn default() -> Self {
         PricingOptions {
-            region: "us-east-1".to_string(),
-            arch: Arch::X86,
-            spot: false,
-            stack: None,
+            region: stack::DEFAULT_REGION.to_string(),
+            stack: Arc::new(StackInput::default()),
             hours: None,
             ops_rate: None,
             dev_rate: None,
@@ -124,27 +115,14 @@ fn figure_assumption(figure: &Figure) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Sizing {
-    pub events_per_sec: f64,
-    pub events_per_sec_per_vcpu: f64,
-    pub target_utilization: f64,
-    pub needed_vcpu: f64,
-    pub service: String,
-    pub tasks: u32,
-    pub default_tasks: u32,
-    pub scaled_out: bool,
-    pub capacity_assumed: bool,
-    pub capacity_source: String,
-    pub note: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Estimate {
     pub approach: Approach,
     pub approach_name: &'static str,
     pub region: String,
     pub arch: Arch,
     pub spot: bool,
+    /// Share of the tasks on Fargate Spot, 0 to 1.
+    pub spot_share: f64,
     pub hours_per_month: f64,
     pub lines: Vec<LineItem>,
     pub infrastructure: CostRange,
@@ -245,84 +223,64 @@ fn check_options(options: &PricingOptions) -> Result<(), EstimateError> {
     Ok(())
 }
 
-/// The stack an approach runs, sized for the usage's event rate.
-pub fn sized_stack(
+/// The stack a flavor runs for this usage, built and sized by [`stack::sized`]: the same
+/// StackSpec `generate` writes and `deploy` applies for the same stack.toml, flags and
+/// workload.
+pub fn stack_for(
     flavor: Flavor,
     catalog: &Catalog,
     options: &PricingOptions,
     usage: &Usage,
-) -> Result<(StackSpec, Option<Sizing>), EstimateError> {
-    let mut stack = match &options.stack {
-        Some(input) => {
-            let overrides = Overrides {
-                region: Some(options.region.clone()),
-                arch: Some(options.arch),
-                spot_share: options.spot.then_some(1.0),
-                name: None,
-            };
-            StackSpec::build(
-                flavor,
-                &input.config,
-                &input.source,
-                &overrides,
-                &catalog.header.regions,
-            )?
-        }
-        None => {
-            let spot_share = if options.spot { 1.0 } else { 0.0 };
-            StackSpec::defaults(flavor, &options.region, options.arch, spot_share)?
-        }
+) -> Result<StackSpec, EstimateError> {
+    let demand = Demand {
+        events_per_sec: usage.events_per_sec_given(),
+        region: usage.workload.region.clone(),
     };
-    let Some(rate) = usage.events_per_sec_given() else {
-        return Ok((stack, None));
-    };
-    let capacity = catalog.capacity(flavor.approach())?;
-    let utilization = catalog.sizing.target_utilization;
-    let needed_vcpu = rate / (capacity.events_per_sec_per_vcpu * utilization);
-    let Some(service) = stack
-        .services
-        .iter_mut()
-        .find(|s| s.role == Role::Processing)
-    else {
-        return Ok((stack, None));
-    };
-    let default_tasks = service.desired_count;
-    let tasks = ((needed_vcpu / service.vcpu()).ceil() as u32).max(default_tasks);
-    service.desired_count = tasks;
-    let scaled_out = tasks > default_tasks;
-    let note = if scaled_out {
-        format!(
-            "{rate} events/s needs {needed_vcpu:.1} vCPU at {} events/s per vCPU and {:.0}% utilization: scaled out from {default_tasks} to {tasks} {} tasks of {} vCPU",
-            capacity.events_per_sec_per_vcpu,
-            utilization * 100.0,
-            service.name,
-            service.vcpu()
-        )
-    } else {
-        format!(
-            "{rate} events/s needs {needed_vcpu:.2} vCPU at {} events/s per vCPU and {:.0}% utilization: the default {default_tasks} {} task(s) suffice",
-            capacity.events_per_sec_per_vcpu,
-            utilization * 100.0,
-            service.name
-        )
-    };
-    let sizing = Sizing {
-        events_per_sec: rate,
-        events_per_sec_per_vcpu: capacity.events_per_sec_per_vcpu,
-        target_utilization: utilization,
-        needed_vcpu,
-        service: service.name.clone(),
-        tasks,
-        default_tasks,
-        scaled_out,
-        capacity_assumed: capacity.assumed,
-        capacity_source: capacity.source.clone(),
-        note,
-    };
-    Ok((stack, Some(sizing)))
+    let input = priceable(flavor, &options.stack);
+    Ok(stack::sized(
+        flavor,
+        &input,
+        &demand,
+        &catalog.capacities(),
+    )?)
 }
 
-/// Prices one approach.
+/// The engine image is built for x86 only, so an ARM64 engine stack needs an image named in
+/// stack.toml before it can be deployed; its price does not depend on the image, so pricing
+/// names a placeholder rather than refusing.
+fn priceable(flavor: Flavor, input: &Arc<StackInput>) -> Arc<StackInput> {
+    let named = input
+        .config
+        .services
+        .iter()
+        .any(|(name, service)| name.get_ref() == "engine" && service.image.is_some());
+    if flavor != Flavor::Engine || input.arch() != Arch::Arm64 || named {
+        return Arc::clone(input);
+    }
+    let mut input = StackInput::clone(input);
+    let placeholder = toml::Spanned::new(0..0, "advisor-engine:arm64".to_string());
+    match input
+        .config
+        .services
+        .iter_mut()
+        .find(|(name, _)| name.get_ref() == "engine")
+    {
+        Some((_, service)) => service.image = Some(placeholder),
+        None => {
+            input.config.services.insert(
+                toml::Spanned::new(0..0, "engine".to_string()),
+                stack::config::ServiceConfig {
+                    image: Some(placeholder),
+                    ..stack::config::ServiceConfig::default()
+                },
+            );
+        }
+    }
+    Arc::new(input)
+}
+
+/// Prices one approach: a stack approach through the StackSpec [`stack_for`] builds, the
+/// others (dbt, a producer transform) from the catalog's flat figures.
 pub fn estimate(
     approach: Approach,
     catalog: &Catalog,
@@ -330,16 +288,17 @@ pub fn estimate(
     usage: &Usage,
 ) -> Result<Estimate, EstimateError> {
     check_options(options)?;
+    if let Some(flavor) = Flavor::from_approach(approach) {
+        let spec = stack_for(flavor, catalog, options, usage)?;
+        return estimate_stack(&spec, catalog, options, usage);
+    }
     catalog.check_region(&options.region)?;
-    let hours = options.hours.unwrap_or(catalog.header.hours_per_month);
     let mut pricer = Pricer {
         catalog,
         region: &options.region,
         lines: Vec::new(),
         usage: Vec::new(),
     };
-    let mut stack = None;
-    let mut sizing = None;
     match approach {
         Approach::DbtHourly | Approach::Dbt5Min => {
             let key = if approach == Approach::DbtHourly {
@@ -351,7 +310,7 @@ pub fn estimate(
             pricer.line(
                 format!("{} (warehouse time and scheduler)", approach.title()),
                 Category::Service,
-                "the page's monthly figure".to_string(),
+                "the decision guide's monthly figure".to_string(),
                 1.0,
                 &price,
                 1.0,
@@ -359,29 +318,57 @@ pub fn estimate(
             );
         }
         Approach::Producer => {}
-        Approach::Ksqldb | Approach::Flink | Approach::Engine => {
-            let flavor = Flavor::from_approach(approach).ok_or(EstimateError::NotPriced {
-                approach: approach.title(),
-                why: "no stack",
-            })?;
-            let (spec, sized) = sized_stack(flavor, catalog, options, usage)?;
-            price_stack(&mut pricer, &spec, hours, usage)?;
-            stack = Some(spec);
-            sizing = sized;
-        }
-        Approach::CustomInProcess => {
-            return Err(EstimateError::NotPriced {
-                approach: approach.title(),
-                why: "custom in-process systems are built to order; the page gives no figure",
-            })
-        }
+        Approach::CustomInProcess => return Err(EstimateError::NotPriced {
+            approach: approach.title(),
+            why: "custom in-process systems are built to order; the decision guide gives no figure",
+        }),
         Approach::Reconsider => {
             return Err(EstimateError::NotPriced {
                 approach: approach.title(),
                 why: "there is nothing to run",
             })
         }
+        Approach::Ksqldb | Approach::Flink | Approach::Engine => {
+            return Err(EstimateError::NotPriced {
+                approach: approach.title(),
+                why: "it runs a stack",
+            })
+        }
     }
+    finish(approach, pricer, options, None)
+}
+
+/// Prices a StackSpec as it is: its services' counts and sizes, its region, architecture
+/// and Spot share, its logs and checkpoints.
+pub fn estimate_stack(
+    stack: &StackSpec,
+    catalog: &Catalog,
+    options: &PricingOptions,
+    usage: &Usage,
+) -> Result<Estimate, EstimateError> {
+    check_options(options)?;
+    catalog.check_region(&stack.region)?;
+    let hours = options.hours.unwrap_or(catalog.header.hours_per_month);
+    let mut pricer = Pricer {
+        catalog,
+        region: &stack.region,
+        lines: Vec::new(),
+        usage: Vec::new(),
+    };
+    price_stack(&mut pricer, stack, hours, usage)?;
+    finish(stack.flavor.approach(), pricer, options, Some(stack))
+}
+
+/// Adds the people's time to the priced lines and totals them up.
+fn finish(
+    approach: Approach,
+    mut pricer: Pricer<'_>,
+    options: &PricingOptions,
+    stack: Option<&StackSpec>,
+) -> Result<Estimate, EstimateError> {
+    let catalog = pricer.catalog;
+    let hours = options.hours.unwrap_or(catalog.header.hours_per_month);
+    let region = pricer.region.to_string();
     let infrastructure = pricer
         .lines
         .iter()
@@ -441,9 +428,10 @@ pub fn estimate(
     Ok(Estimate {
         approach,
         approach_name: approach.title(),
-        region: options.region.clone(),
-        arch: stack.as_ref().map(|s| s.arch).unwrap_or(options.arch),
-        spot: stack.as_ref().is_some_and(|s| s.spot_share > 0.0),
+        region,
+        arch: stack.map(|s| s.arch).unwrap_or_default(),
+        spot: stack.is_some_and(|s| s.spot_share > 0.0),
+        spot_share: stack.map(|s| s.spot_share).unwrap_or(0.0),
         hours_per_month: hours,
         lines,
         infrastructure,
@@ -458,9 +446,9 @@ pub fn estimate(
             high: dev_high,
         },
         development_one_off: CostRange::range(dev_low * dev_price.usd, dev_high * dev_price.usd),
-        sizing,
+        sizing: stack.and_then(|s| s.sizing.clone()),
         usage: figures,
-        stack,
+        stack: stack.cloned(),
     })
 }
 
@@ -652,9 +640,17 @@ mod tests {
 
     fn one_task(region: &str, arch: Arch) -> f64 {
         let catalog = Catalog::embedded().unwrap();
+        let overrides = stack::Overrides {
+            region: Some(region.to_string()),
+            arch: Some(arch),
+            ..stack::Overrides::default()
+        };
         let options = PricingOptions {
             region: region.to_string(),
-            arch,
+            stack: Arc::new(StackInput {
+                overrides,
+                ..StackInput::default()
+            }),
             ..PricingOptions::default()
         };
         let estimate = estimate(Approach::Ksqldb, &catalog, &options, &Usage::default()).unwrap();

@@ -1,4 +1,4 @@
-//! Cost: the price catalog, usage figures, the estimator, and the page's own scenarios.
+//! Cost: the price catalog, usage figures, the estimator, and the decision guide's own scenarios.
 
 pub mod catalog;
 pub mod estimate;
@@ -6,7 +6,9 @@ pub mod scenarios;
 pub mod usage;
 
 pub use catalog::Catalog;
-pub use estimate::{estimate, Estimate, EstimateError, PricingOptions, BASELINE, PRICED};
+pub use estimate::{
+    estimate, estimate_stack, stack_for, Estimate, EstimateError, PricingOptions, BASELINE, PRICED,
+};
 pub use usage::{Usage, UsageFile};
 
 use crate::decide::{Recommendation, Warning, WarningKind};
@@ -54,7 +56,7 @@ pub fn annotate(
             recommendation.warnings.push(Warning {
                 kind: WarningKind::PremiumExceedsValue,
                 message: format!(
-                    "{} costs {} a month more than {} while the lower latency is worth {} a month: the page's key insight says add stream processing only when its value exceeds the premium",
+                    "{} costs {} a month more than {} while the lower latency is worth {} a month: the decision guide's key insight says add stream processing only when its value exceeds the premium",
                     chosen.title(),
                     extra,
                     BASELINE.title(),

@@ -1,4 +1,4 @@
-//! The source page's own cost figures beside today's list prices, and why they differ.
+//! The decision guide's own cost figures beside today's list prices, and why they differ.
 
 use serde::Serialize;
 
@@ -7,18 +7,19 @@ use super::estimate::{estimate, Category, Estimate, EstimateError, PricingOption
 use super::usage::Usage;
 use crate::decide::Approach;
 use crate::money::{usd, CostRange};
-use crate::stack::Arch;
+use crate::stack::{Arch, Overrides, StackInput};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioRow {
     pub item: String,
-    pub page_figure: String,
+    pub guide_figure: String,
     pub us_east_1: CostRange,
     pub eu_west_2: CostRange,
     pub why: String,
 }
 
-/// Regions the page's figures are compared in: AWS's reference region and the page's own.
+/// Regions the decision guide's figures are compared in: AWS's reference region and the decision guide's own.
 pub const REGIONS: [&str; 2] = ["us-east-1", "eu-west-2"];
 
 impl Estimate {
@@ -44,9 +45,17 @@ impl Pair {
         usage: &Usage,
     ) -> Result<Pair, EstimateError> {
         let at = |region: &str| {
+            let overrides = Overrides {
+                region: Some(region.to_string()),
+                arch: Some(arch),
+                ..Overrides::default()
+            };
             let options = PricingOptions {
                 region: region.to_string(),
-                arch,
+                stack: Arc::new(StackInput {
+                    overrides,
+                    ..StackInput::default()
+                }),
                 ..PricingOptions::default()
             };
             estimate(approach, catalog, &options, usage)
@@ -60,13 +69,13 @@ impl Pair {
     fn row(
         &self,
         item: &str,
-        page: &str,
+        guide: &str,
         figure: impl Fn(&Estimate) -> CostRange,
         why: String,
     ) -> ScenarioRow {
         ScenarioRow {
             item: item.to_string(),
-            page_figure: page.to_string(),
+            guide_figure: guide.to_string(),
             us_east_1: figure(&self.us),
             eu_west_2: figure(&self.eu),
             why,
@@ -74,8 +83,8 @@ impl Pair {
     }
 }
 
-/// The page's cost tables, line by line, priced with today's catalog and default usage.
-pub fn page_scenarios(catalog: &Catalog) -> Result<Vec<ScenarioRow>, EstimateError> {
+/// The decision guide's cost tables, line by line, priced with today's catalog and default usage.
+pub fn guide_scenarios(catalog: &Catalog) -> Result<Vec<ScenarioRow>, EstimateError> {
     let usage = Usage::default();
     let ksql = Pair::new(Approach::Ksqldb, catalog, Arch::X86, &usage)?;
     let ksql_arm = Pair::new(Approach::Ksqldb, catalog, Arch::Arm64, &usage)?;
@@ -93,7 +102,7 @@ pub fn page_scenarios(catalog: &Catalog) -> Result<Vec<ScenarioRow>, EstimateErr
             "$30",
             compute,
             format!(
-                "{hours} h at today's on-demand x86 list price; the page's $30 is close to Graviton (ARM), {} in us-east-1, or to fewer hours",
+                "{hours} h at today's on-demand x86 list price; the decision guide's $30 is close to Graviton (ARM), {} in us-east-1, or to fewer hours",
                 usd(arm_task.low_usd)
             ),
         ),
@@ -101,13 +110,13 @@ pub fn page_scenarios(catalog: &Catalog) -> Result<Vec<ScenarioRow>, EstimateErr
             "ksqlDB: CloudWatch Logs",
             "$5",
             logs,
-            "10 GB a month (what the page's $5 buys at $0.50/GB) plus 7 days' storage; ingest costs more in eu-west-2".to_string(),
+            "10 GB a month (what the decision guide's $5 buys at $0.50/GB) plus 7 days' storage; ingest costs more in eu-west-2".to_string(),
         ),
         ksql.row(
             "ksqlDB: Kafka storage for output topics",
             "$10",
             storage,
-            "100 GB-month at about $0.10 (assumed from the page's figure; give --events-per-sec to size it)".to_string(),
+            "100 GB-month at about $0.10 (assumed from the decision guide's figure; give --events-per-sec to size it)".to_string(),
         ),
         ksql.row(
             "ksqlDB: infrastructure",
@@ -119,7 +128,7 @@ pub fn page_scenarios(catalog: &Catalog) -> Result<Vec<ScenarioRow>, EstimateErr
             "ksqlDB: monthly total, 2-4 ops hours at $60",
             "$165-285",
             |e| e.monthly_total,
-            "infrastructure plus $120-240 of ops time, as on the page".to_string(),
+            "infrastructure plus $120-240 of ops time, as in the decision guide".to_string(),
         ),
         flink.row(
             "Flink: JobManager (1 vCPU, 2 GB)",
@@ -137,43 +146,43 @@ pub fn page_scenarios(catalog: &Catalog) -> Result<Vec<ScenarioRow>, EstimateErr
             "Flink: S3 checkpoints",
             "$5",
             storage,
-            "a 1 GB checkpoint (assumed) kept in 3 versions and one checkpoint every 5 minutes; the page's $5 would pay for about 200 GB-month".to_string(),
+            "a 1 GB checkpoint (assumed) kept in 3 versions and one checkpoint every 5 minutes; the decision guide's $5 would pay for about 200 GB-month".to_string(),
         ),
         flink.row(
             "Flink: CloudWatch Logs",
             "$10",
             logs,
-            "20 GB a month (what the page's $10 buys at $0.50/GB) plus 7 days' storage".to_string(),
+            "20 GB a month (what the decision guide's $10 buys at $0.50/GB) plus 7 days' storage".to_string(),
         ),
         flink.row(
             "Flink: infrastructure",
             "$165",
             |e| e.infrastructure,
-            "the lines above; the page's compute figures are below list price".to_string(),
+            "the lines above; the decision guide's compute figures are below list price".to_string(),
         ),
         flink.row(
             "Flink: monthly total, 4-8 ops hours at $60",
             "$405-645",
             |e| e.monthly_total,
-            "infrastructure plus $240-480 of ops time, as on the page".to_string(),
+            "infrastructure plus $240-480 of ops time, as in the decision guide".to_string(),
         ),
         flink.row(
             "Flink: development, 40-80 hours at $60 (one-off)",
             "$2,400-4,800",
             |e| e.development_one_off,
-            "the page's hours and rate, unchanged".to_string(),
+            "the decision guide's hours and rate, unchanged".to_string(),
         ),
         dbt_hourly.row(
             "dbt hourly",
             "$50",
             |e| e.monthly_total,
-            "the page's figure, used as a stated assumption".to_string(),
+            "the decision guide's figure, used as a stated assumption".to_string(),
         ),
         dbt_5min.row(
             "dbt every 5 minutes",
             "$100",
             |e| e.monthly_total,
-            "the page's figure, used as a stated assumption".to_string(),
+            "the decision guide's figure, used as a stated assumption".to_string(),
         ),
     ])
 }

@@ -190,7 +190,7 @@ impl Usage {
         }
     }
 
-    /// CloudWatch log volume; the defaults are what the page's log costs imply at $0.50/GB.
+    /// CloudWatch log volume; the defaults are what the decision guide's log costs imply at $0.50/GB.
     pub fn log_gb_month(&self, approach: Approach) -> Figure {
         if let Some(v) = self.file.log_gb_month {
             return given("log_gb_month", v, "GB/month", "usage file");
@@ -198,11 +198,11 @@ impl Usage {
         let (value, source) = match approach {
             Approach::Ksqldb => (
                 10.0,
-                "the page's ksqlDB table: $5 of CloudWatch Logs, 10 GB at $0.50",
+                "the decision guide's ksqlDB table: $5 of CloudWatch Logs, 10 GB at $0.50",
             ),
             Approach::Flink => (
                 20.0,
-                "the page's Flink table: $10 of CloudWatch Logs, 20 GB at $0.50",
+                "the decision guide's Flink table: $10 of CloudWatch Logs, 20 GB at $0.50",
             ),
             _ => (2.0, "assumed: one small process logging at info level"),
         };
@@ -244,11 +244,11 @@ impl Usage {
             let (value, source) = match approach {
                 Approach::Ksqldb | Approach::Engine => (
                     100.0,
-                    "the page's ksqlDB table: $10 of additional Kafka storage, 100 GB-month at $0.10",
+                    "the decision guide's ksqlDB table: $10 of additional Kafka storage, 100 GB-month at $0.10",
                 ),
                 _ => (
                     0.0,
-                    "the page's Flink table lists no Kafka storage (alerts only)",
+                    "the decision guide's Flink table lists no Kafka storage (alerts only)",
                 ),
             };
             return vec![assumed(

@@ -69,7 +69,7 @@ impl Approach {
         }
     }
 
-    /// What the page says each approach delivers, used to explain fits.
+    /// What the decision guide says each approach delivers, used to explain fits.
     pub fn typical_latency(self) -> &'static str {
         match self {
             Approach::DbtHourly => "30-60 min",

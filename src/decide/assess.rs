@@ -95,7 +95,7 @@ fn assess(approach: Approach, answers: &Answers, logic: &Logic) -> (Verdict, Str
         (
             Verdict::NotNeeded,
             format!(
-                "delivers {lands}, but a {latency} budget is met by dbt, which the page says to start with"
+                "delivers {lands}, but a {latency} budget is met by dbt, which the decision guide says to start with"
             ),
         )
     };
@@ -128,7 +128,7 @@ fn assess(approach: Approach, answers: &Answers, logic: &Logic) -> (Verdict, Str
             if budget < KSQLDB_FLOOR {
                 return (
                     Verdict::DoesNotFit,
-                    format!("answers in {lands} (page); the budget is {latency}"),
+                    format!("answers in {lands} (decision guide); the budget is {latency}"),
                 );
             }
             match (logic.stateless, logic.sql) {

@@ -1,4 +1,4 @@
-//! The source page's table "Use Cases by Latency Requirement", with the latency band each
+//! The decision guide's table "Use Cases by Latency Requirement", with the latency band each
 //! row covers so a workload's budget finds its row.
 
 use std::time::Duration;
@@ -39,7 +39,7 @@ const SECOND: u64 = 1000;
 const MINUTE: u64 = 60 * SECOND;
 const HOUR: u64 = 60 * MINUTE;
 
-/// The rows in the page's order. The bands close the gaps the page leaves between its rows:
+/// The rows in the decision guide's order. The bands close the gaps the decision guide leaves between its rows:
 /// each row reaches up to where the next slower one starts.
 pub const ROWS: [LatencyRow; 6] = [
     row(

@@ -1,4 +1,4 @@
-//! The source page's decision tree, walked for one workload.
+//! The decision tree of the decision guide advisor is built on, walked for one workload.
 //!
 //! `decide` asks only the questions its path needs, takes each answer from the workload
 //! (flags and file) or derives it (from the latency or the kind of logic), and falls back
@@ -20,11 +20,11 @@ pub use latency_table::LatencyRow;
 use crate::money::CostRange;
 use crate::workload::{Latency, Workload};
 
-/// A question of the tree, with the page's own wording.
+/// A question of the tree, with the decision guide's own wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Question {
-    /// From the page's latency table rather than the tree: under 100 ms, Kafka is out.
+    /// From the decision guide's latency table rather than the tree: under 100 ms, Kafka is out.
     BelowKafka,
     WithinSeconds,
     WaitForDbt,
@@ -203,17 +203,17 @@ impl Asker for NoInput {
     }
 }
 
-/// Below this no path through Kafka delivers (the page's high-frequency trading row).
+/// Below this no path through Kafka delivers (the decision guide's high-frequency trading row).
 const KAFKA_FLOOR: Duration = Duration::from_millis(100);
 /// "Within seconds (not minutes)".
 const SECONDS_CEILING: Duration = Duration::from_secs(60);
-/// From here up the page serves budgets with dbt (its 30-60 s real-time dashboards row),
+/// From here up the decision guide serves budgets with dbt (its 30-60 s real-time dashboards row),
 /// and stream processors are not needed.
 const DBT_5MIN_FLOOR: Duration = Duration::from_secs(30);
-/// dbt every 5 minutes lands results in 5-10 minutes (the page's comparison table).
+/// dbt every 5 minutes lands results in 5-10 minutes (the decision guide's comparison table).
 const DBT_5MIN_LANDS_WITHIN: Duration = Duration::from_secs(10 * 60);
 const DBT_HOURLY_FLOOR: Duration = Duration::from_secs(3600);
-/// ksqlDB answers in under 10 s but not under 1 s (the page's comparison table).
+/// ksqlDB answers in under 10 s but not under 1 s (the decision guide's comparison table).
 const KSQLDB_FLOOR: Duration = Duration::from_secs(1);
 
 fn yes_no(answer: bool) -> String {
@@ -309,7 +309,7 @@ impl Walk<'_> {
             yes_no(below_kafka),
             Origin::Latency,
             format!(
-                "budget {latency}; the page's latency table puts high-frequency trading (< 100ms) outside Kafka"
+                "budget {latency}; the decision guide's latency table puts high-frequency trading (< 100ms) outside Kafka"
             ),
             below_kafka.then_some(Approach::CustomInProcess),
         );
@@ -333,7 +333,7 @@ impl Walk<'_> {
             let reason = if hourly {
                 format!("budget {latency}{latency_note} is an hour or more: dbt hourly lands results in 30-60 min")
             } else {
-                format!("budget {latency}{latency_note} is minutes, not seconds: dbt every 5 minutes is the page's answer for minute budgets")
+                format!("budget {latency}{latency_note} is minutes, not seconds: dbt every 5 minutes is the decision guide's answer for minute budgets")
             };
             self.step(
                 Question::WithinSeconds,
@@ -358,9 +358,9 @@ impl Walk<'_> {
             yes_no(can_wait),
             Origin::Latency,
             if can_wait {
-                format!("budget {latency} is 30 s or more: the page serves 30-60 s dashboards with dbt + Snowflake auto-refresh")
+                format!("budget {latency} is 30 s or more: the decision guide serves 30-60 s dashboards with dbt + Snowflake auto-refresh")
             } else {
-                format!("budget {latency} is under 30 s, below what the page serves with dbt")
+                format!("budget {latency} is under 30 s, below what the decision guide serves with dbt")
             },
             can_wait.then_some(Approach::Dbt5Min),
         );
@@ -384,7 +384,7 @@ impl Walk<'_> {
                 }
             ),
             if stateless {
-                "the page: Kafka Streams in the producer app is simplest"
+                "the decision guide: Kafka Streams in the producer app is simplest"
             } else {
                 "state needs a stream processor"
             }
@@ -416,9 +416,9 @@ impl Walk<'_> {
                 "{}; {}",
                 self.logic_reason(origin, "is expressible in SQL"),
                 if fast {
-                    format!("ksqlDB answers in < 10 s (page), too slow for {latency}; the advisor engine runs the same SQL in under a second, without Flink's 40-80 h of development")
+                    format!("ksqlDB answers in < 10 s (decision guide), too slow for {latency}; the advisor engine runs the same SQL in under a second, without Flink's 40-80 h of development")
                 } else {
-                    "the page: use ksqlDB".to_string()
+                    "the decision guide: use ksqlDB".to_string()
                 }
             );
             self.step(
@@ -455,9 +455,9 @@ impl Walk<'_> {
                 }
             ),
             if complex {
-                "the page: use Apache Flink"
+                "the decision guide: use Apache Flink"
             } else {
-                "the page: reconsider whether you need stream processing"
+                "the decision guide: reconsider whether you need stream processing"
             }
         );
         self.step(
@@ -509,7 +509,7 @@ fn warnings(approach: Approach, answers: &Answers, workload: &Workload) -> Vec<W
         warnings.push(Warning {
             kind: WarningKind::NoBusinessValue,
             message: format!(
-                "\"We want real-time\" is one of the page's bad reasons: a {latency} budget was asked with no business value in $ (give --business-value-usd, the monthly value of the lower latency)"
+                "\"We want real-time\" is one of the decision guide's bad reasons: a {latency} budget was asked with no business value in $ (give --business-value-usd, the monthly value of the lower latency)"
             ),
         });
     }

@@ -1,4 +1,4 @@
-//! `advisor cost` output: one estimate line by line, a comparison, the page's scenarios.
+//! `advisor cost` output: one estimate line by line, a comparison, the decision guide's scenarios.
 
 use serde::Serialize;
 
@@ -116,7 +116,11 @@ fn heading(estimate: &Estimate) -> String {
         estimate.approach_name,
         estimate.region,
         estimate.arch.id(),
-        if estimate.spot { "Spot, " } else { "" },
+        match estimate.spot_share {
+            share if share >= 1.0 => "Spot, ".to_string(),
+            share if share > 0.0 => format!("{:.0}% on Spot, ", share * 100.0),
+            _ => String::new(),
+        },
         estimate.hours_per_month
     )
 }
@@ -307,7 +311,7 @@ pub fn render_compare(
 
 pub const SCENARIO_HEADER: [&str; 5] = [
     "Item",
-    "Page",
+    "Decision guide",
     "us-east-1 today",
     "eu-west-2 today",
     "Why they differ",
@@ -318,7 +322,7 @@ pub fn scenario_rows(rows: &[ScenarioRow]) -> Vec<Vec<String>> {
         .map(|r| {
             vec![
                 r.item.clone(),
-                r.page_figure.clone(),
+                r.guide_figure.clone(),
                 r.us_east_1.to_string(),
                 r.eu_west_2.to_string(),
                 r.why.clone(),
@@ -345,12 +349,12 @@ pub fn render_scenarios(
                 out.add_row(row);
             }
             format!(
-                "The page's cost figures beside today's list prices\n{out}\n{}\n",
+                "The decision guide's cost figures beside today's list prices\n{out}\n{}\n",
                 catalog_line(catalog)
             )
         }
         OutputFormat::Markdown => format!(
-            "## The page's cost figures beside today's list prices\n\n{}\n{}\n",
+            "## The decision guide's cost figures beside today's list prices\n\n{}\n{}\n",
             markdown_table(&SCENARIO_HEADER, &scenario_rows(rows)),
             catalog_line(catalog)
         ),

@@ -104,7 +104,7 @@ fn premium_line(rec: &Recommendation) -> Option<String> {
 fn as_text(rec: &Recommendation) -> String {
     let mut out = format!("{}\n", title(rec));
     if let Some(line) = latency_line(rec) {
-        out.push_str(&format!("Page's latency table: {line}\n"));
+        out.push_str(&format!("Decision guide's latency table: {line}\n"));
     }
     if let Some(line) = premium_line(rec) {
         out.push_str(&format!("{line}\n"));
@@ -132,7 +132,7 @@ fn as_text(rec: &Recommendation) -> String {
 fn as_markdown(rec: &Recommendation) -> String {
     let mut out = format!("## {}\n\n", title(rec));
     if let Some(line) = latency_line(rec) {
-        out.push_str(&format!("Page's latency table: {line}\n\n"));
+        out.push_str(&format!("Decision guide's latency table: {line}\n\n"));
     }
     if let Some(line) = premium_line(rec) {
         out.push_str(&format!("{line}\n\n"));

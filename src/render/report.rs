@@ -332,7 +332,7 @@ pub fn render(
         .iter()
         .map(|input| section(input, catalog))
         .collect::<Result<Vec<_>, _>>()?;
-    let scenarios: Vec<ScenarioRow> = scenarios::page_scenarios(catalog)?;
+    let scenarios: Vec<ScenarioRow> = scenarios::guide_scenarios(catalog)?;
     let context = Context {
         title: "Stream processing: recommendation and cost".to_string(),
         catalog_origin: catalog.origin.clone(),

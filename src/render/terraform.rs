@@ -217,6 +217,7 @@ struct Context {
     spot_share: f64,
     kafka_auth: &'static str,
     enable_execute_command: bool,
+    sizing_note: Option<String>,
 }
 
 pub fn module_name(service: &ServiceSpec) -> String {
@@ -568,6 +569,7 @@ fn context(spec: &StackSpec) -> Context {
             KafkaAuthKind::MskIam => "IAM (MSK)",
         },
         enable_execute_command: spec.enable_execute_command,
+        sizing_note: spec.sizing.as_ref().map(|s| s.note.clone()),
     }
 }
 

@@ -5,10 +5,11 @@ use std::net::Ipv4Addr;
 
 use toml::Spanned;
 
-use super::config::{KafkaAuthKind, Source, StackConfig};
+use super::config::{KafkaAuthKind, Source};
+use super::sizing::{self, Capacities, Demand};
 use super::{
     check_size, Arch, CheckpointSpec, ClusterRef, Flavor, HealthCheck, Ingress, Kafka, Network,
-    Overrides, PortSpec, Role, ServiceSpec, StackError, StackSpec,
+    PortSpec, Role, ServiceSpec, StackError, StackInput, StackSpec,
 };
 
 pub const KSQLDB_IMAGE: &str = "confluentinc/ksqldb-server:0.29.0";
@@ -291,11 +292,12 @@ fn check_arn(
 
 pub fn build(
     flavor: Flavor,
-    config: &StackConfig,
-    source: &Source,
-    overrides: &Overrides,
-    regions: &[String],
+    input: &StackInput,
+    demand: &Demand,
+    capacities: &Capacities,
 ) -> Result<StackSpec, StackError> {
+    let (config, source, overrides) = (&input.config, &input.source, &input.overrides);
+    let regions = &capacities.regions;
     let name = match (&overrides.name, &config.name) {
         (Some(name), _) => name.clone(),
         (None, Some(name)) => name.get_ref().clone(),
@@ -309,11 +311,7 @@ pub fn build(
         });
     }
 
-    let region = match (&overrides.region, &config.region) {
-        (Some(region), _) => region.clone(),
-        (None, Some(region)) => region.get_ref().clone(),
-        (None, None) => "us-east-1".to_string(),
-    };
+    let region = input.region(demand);
     if !regions.contains(&region) {
         let message = format!(
             "region {region:?} is not in the price catalog (it has: {})",
@@ -321,14 +319,12 @@ pub fn build(
         );
         return Err(match (&overrides.region, &config.region) {
             (None, Some(spanned)) => source.error(spanned, "region", message),
-            _ => StackError::Invalid(format!("--region: {message}")),
+            (None, None) => StackError::Invalid(format!("the workload's region: {message}")),
+            (Some(_), _) => StackError::Invalid(format!("--region: {message}")),
         });
     }
 
-    let arch = overrides
-        .arch
-        .or(config.arch.as_ref().map(|a| *a.get_ref()))
-        .unwrap_or_default();
+    let arch = input.arch();
     let spot_share = overrides
         .spot_share
         .or(config.spot_share.as_ref().map(|s| *s.get_ref()))
@@ -580,6 +576,8 @@ pub fn build(
         }
     }
 
+    // Sized before Flink's settings are written: its parallelism follows the TaskManagers.
+    let sizing = sizing::size(flavor, &mut services, demand.events_per_sec, capacities)?;
     let taskmanagers = services
         .iter()
         .find(|s| s.name == "taskmanager")
@@ -623,6 +621,7 @@ pub fn build(
         services,
         checkpoints,
         tags,
+        sizing,
     })
 }
 

@@ -5,13 +5,16 @@
 pub mod config;
 mod fargate;
 mod flavors;
+pub mod sizing;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 pub use config::{KafkaAuthKind, StackConfig};
 pub use fargate::check_size;
+pub use sizing::{Capacities, Capacity, Demand, Sizing};
 
 use crate::decide::Approach;
 
@@ -32,6 +35,8 @@ pub enum StackError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error("the price catalog has no throughput capacity for {0}, so it cannot be sized for --events-per-sec; add a [[capacity]] entry to the catalog")]
+    NoCapacity(&'static str),
 }
 
 /// The flavors advisor can deploy.
@@ -232,6 +237,8 @@ pub struct StackSpec {
     pub services: Vec<ServiceSpec>,
     pub checkpoints: Option<CheckpointSpec>,
     pub tags: BTreeMap<String, String>,
+    /// How the processing service was sized for the workload's rate, when one was given.
+    pub sizing: Option<Sizing>,
 }
 
 /// Flags that override stack.toml.
@@ -243,52 +250,65 @@ pub struct Overrides {
     pub spot_share: Option<f64>,
 }
 
-impl StackSpec {
-    /// Builds and checks a stack: defaults for the flavor, then stack.toml, then flags.
-    /// `regions` are those the price catalog knows.
-    pub fn build(
-        flavor: Flavor,
-        config: &StackConfig,
-        source: &config::Source,
-        overrides: &Overrides,
-        regions: &[String],
-    ) -> Result<StackSpec, StackError> {
-        flavors::build(flavor, config, source, overrides, regions)
-    }
+/// A stack.toml (or none) and the flags laid over it: everything a stack is built from
+/// except the workload.
+#[derive(Debug, Clone, Default)]
+pub struct StackInput {
+    pub config: StackConfig,
+    pub source: config::Source,
+    pub overrides: Overrides,
+}
 
-    /// The page's sizes with no stack.toml: what the cost model prices by default.
-    pub fn defaults(
-        flavor: Flavor,
-        region: &str,
-        arch: Arch,
-        spot_share: f64,
-    ) -> Result<StackSpec, StackError> {
-        let overrides = Overrides {
-            region: Some(region.to_string()),
-            arch: Some(arch),
-            spot_share: Some(spot_share),
-            ..Overrides::default()
+impl StackInput {
+    /// Reads stack.toml when a path is given.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<StackInput, StackError> {
+        let (config, source) = match path {
+            Some(path) => config::load(path)?,
+            None => (StackConfig::default(), config::Source::default()),
         };
-        // Engine images are x86-only; price ARM anyway by naming a placeholder image.
-        let mut config = StackConfig::default();
-        if flavor == Flavor::Engine && arch == Arch::Arm64 {
-            config.services.insert(
-                toml::Spanned::new(0..0, "engine".to_string()),
-                config::ServiceConfig {
-                    image: Some(toml::Spanned::new(0..0, "advisor-engine:arm64".to_string())),
-                    ..config::ServiceConfig::default()
-                },
-            );
-        }
-        flavors::build(
-            flavor,
-            &config,
-            &config::Source::default(),
-            &overrides,
-            &[region.to_string()],
-        )
+        Ok(StackInput {
+            config,
+            source,
+            overrides,
+        })
     }
 
+    /// Where the stack runs: the flag, else stack.toml's region, else the workload's,
+    /// else us-east-1.
+    pub fn region(&self, demand: &Demand) -> String {
+        self.overrides
+            .region
+            .clone()
+            .or_else(|| self.config.region.as_ref().map(|r| r.get_ref().clone()))
+            .or_else(|| demand.region.clone())
+            .unwrap_or_else(|| DEFAULT_REGION.to_string())
+    }
+
+    /// The task architecture: the flag, else stack.toml's, else x86.
+    pub fn arch(&self) -> Arch {
+        self.overrides
+            .arch
+            .or(self.config.arch.as_ref().map(|a| *a.get_ref()))
+            .unwrap_or_default()
+    }
+}
+
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The one way to a StackSpec: the flavor's defaults (the decision guide's sizes), then
+/// stack.toml, then the flags, then the processing service sized for the workload's rate
+/// with the capacity the price catalog records. `cost`, `generate`, `deploy` and `status`
+/// all build their stack here, so they price, write and apply the same task counts.
+pub fn sized(
+    flavor: Flavor,
+    input: &StackInput,
+    demand: &Demand,
+    capacities: &Capacities,
+) -> Result<StackSpec, StackError> {
+    flavors::build(flavor, input, demand, capacities)
+}
+
+impl StackSpec {
     pub fn processing_vcpu(&self) -> f64 {
         self.services
             .iter()
