@@ -284,7 +284,7 @@ pub fn diff(desired: &Desired, live: &Live, plan: &Plan) -> Vec<ResourceDiff> {
         .filter(|c| c.action != Action::Unchanged)
         .map(|change| {
             let (current, wanted, label) = documents(desired, live, plan, change);
-            let wanted_label = format!("{label} (stack file)");
+            let wanted_label = format!("{} (stack file)", change.name);
             ResourceDiff {
                 kind: change.kind,
                 name: change.name.clone(),

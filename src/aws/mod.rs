@@ -141,7 +141,7 @@ pub async fn wait_for_rollouts(
             return Err(AwsError::Other {
                 action: "finish the rollout".into(),
                 message: format!(
-                    "not done after {}: {}. The deployment goes on in AWS; watch it with `advisor status`, or run deploy again with a longer --timeout",
+                    "not done after {}: {}. The deployment goes on in AWS; watch it with `advisor status`, or run the command again with a longer --timeout",
                     humantime::format_duration(timeout),
                     pending.join("; ")
                 ),
