@@ -22,6 +22,8 @@ pub enum CatalogError {
     UnknownTimestamp { column: String, source_name: String },
     #[error("table {0} needs a PRIMARY KEY column")]
     TableWithoutKey(String),
+    #[error("WATERMARK_DELAY '{0}' is not a duration: give milliseconds (2000) or a duration ('2 seconds')")]
+    WatermarkDelay(String),
 }
 
 /// The kind of window a windowed table's rows belong to: it decides the key bytes on Kafka
@@ -64,6 +66,11 @@ pub struct SourceDef {
     pub timestamp: Option<String>,
     /// Set for a windowed table.
     pub window: Option<WindowType>,
+    /// How far behind the newest event time the watermark trails (less 1 ms), for the
+    /// operators that follow Flink SQL: OVER windows and MATCH_RECOGNIZE hold rows until it
+    /// passes them, as Flink's `WATERMARK FOR ts AS ts - INTERVAL ...` does. An extension
+    /// of ksqlDB's WITH clause; 0 by default.
+    pub watermark_delay: i64,
 }
 
 /// A WITH property as text.
@@ -135,6 +142,14 @@ impl SourceDef {
                 }
             }
         }
+        let watermark_delay = match properties.get("WATERMARK_DELAY") {
+            None => 0,
+            Some(Literal::Integer(ms)) if *ms >= 0 => *ms,
+            Some(Literal::String(text)) => humantime::parse_duration(text)
+                .map(|d| d.as_millis() as i64)
+                .map_err(|_| CatalogError::WatermarkDelay(text.clone()))?,
+            Some(other) => return Err(CatalogError::WatermarkDelay(format!("{other:?}"))),
+        };
         if kind == SourceKind::Table && schema.key_columns().next().is_none() {
             return Err(CatalogError::TableWithoutKey(name.to_string()));
         }
@@ -147,6 +162,7 @@ impl SourceDef {
             key_format: key_format.to_ascii_uppercase(),
             timestamp,
             window: None,
+            watermark_delay,
         })
     }
 }

@@ -6,9 +6,11 @@
 //! them.
 
 pub mod group;
+pub mod over_window;
 pub mod project_filter;
 pub mod session_aggregate;
 pub mod shape;
+pub mod watermark;
 pub mod window_aggregate;
 
 use std::collections::BTreeMap;
@@ -246,6 +248,8 @@ pub enum RowError {
         watermark: i64,
         operator: &'static str,
     },
+    #[error("late event: event time {event_time} is not after {last_emitted}, the last time its partition emitted rows for")]
+    LateForPartition { event_time: i64, last_emitted: i64 },
     #[error("the {what} is null; {consequence}")]
     Null {
         what: &'static str,
@@ -262,6 +266,7 @@ impl RowError {
             RowError::LateForWindow { .. }
                 | RowError::LateForSession { .. }
                 | RowError::LateForWatermark { .. }
+                | RowError::LateForPartition { .. }
         )
     }
 }

@@ -2,18 +2,23 @@
 //! the sink's columns named and typed as ksqlDB names and types them. Nothing here runs a
 //! row; `query` runs the chain.
 
+pub mod match_recognize;
 pub mod names;
 
 use crate::aggregate::AggKind;
 use crate::catalog::{check_format, property, CatalogError, SourceDef, WindowType};
 use crate::expr::{compile, Compiled, ExprError, Plain, Resolver};
 use crate::ops::group::Grouping;
-use crate::ops::project_filter::{Filter, Project};
+use crate::ops::over_window::{OverAggregate, OverFunction, OverWindow};
+use crate::ops::project_filter::{Filter, Map, Project};
 use crate::ops::session_aggregate::{default_grace, SessionAggregate, SessionWindow};
 use crate::ops::shape::RowShape;
 use crate::ops::window_aggregate::{legacy, Window, WindowAggregate, DEFAULT_GRACE_MS};
 use crate::ops::Operator;
-use crate::sql::ast::{Emit, Expr, Literal, Properties, Query, SourceKind, WindowKind};
+use crate::sql::ast::{
+    Emit, Expr, Literal, OrderItem, OverRef, OverSpec, Properties, Query, Relation, SourceKind,
+    WindowKind,
+};
 use crate::value::{Column, Schema};
 
 use names::{expand, has_aggregate, infer_type, output_names};
@@ -89,6 +94,49 @@ impl Resolver for Aggregation<'_> {
     }
 }
 
+/// The operators planned so far, and what their rows look like.
+struct Chain<'s> {
+    source: &'s SourceDef,
+    ops: Vec<Box<dyn Operator>>,
+    /// The rows' columns after the operators so far.
+    schema: Schema,
+    /// For each of those columns, the source column it passes on unchanged, if any: an
+    /// expression reading it makes the decoder keep that source column.
+    origin: Vec<Option<usize>>,
+    /// True while the rows are the source's own.
+    at_source: bool,
+    reads: Vec<bool>,
+}
+
+impl Chain<'_> {
+    fn compile(&mut self, expr: &Expr, resolver: &mut dyn Resolver) -> Result<Compiled, PlanError> {
+        let compiled = compile(expr, &self.schema, resolver)?;
+        self.mark(&compiled);
+        Ok(compiled)
+    }
+
+    fn mark(&mut self, compiled: &Compiled) {
+        let mut used = vec![false; self.schema.columns.len()];
+        compiled.mark_columns(&mut used);
+        for (column, _) in used.iter().enumerate().filter(|(_, u)| **u) {
+            if let Some(Some(source)) = self.origin.get(column) {
+                self.reads[*source] = true;
+            }
+        }
+    }
+
+    /// Adds an operator whose rows look like `schema` from now on (`None`: as before), each
+    /// column passing on the column `origin` names, if any.
+    fn push(&mut self, op: Box<dyn Operator>, schema: Option<(Schema, Vec<Option<usize>>)>) {
+        self.ops.push(op);
+        if let Some((schema, origin)) = schema {
+            self.schema = schema;
+            self.origin = origin;
+            self.at_source = false;
+        }
+    }
+}
+
 /// Plans `CREATE {kind} {name} WITH (properties) AS {query}` over `source`.
 pub fn plan(
     kind: SourceKind,
@@ -106,22 +154,26 @@ pub fn plan(
     if query.limit.is_some() {
         return invalid("LIMIT is not allowed in a persistent query");
     }
-    let schema = &source.schema;
-    let projection = expand(&query.projection, schema);
+    let mut chain = Chain {
+        source,
+        ops: Vec::new(),
+        schema: source.schema.clone(),
+        origin: (0..source.schema.columns.len()).map(Some).collect(),
+        at_source: true,
+        reads: vec![false; source.schema.columns.len()],
+    };
+    plan_from(query, &mut chain)?;
+    if let Some(f) = &query.filter {
+        let condition = chain.compile(f, &mut Plain)?;
+        chain.push(Box::new(Filter::new(condition)), None);
+    }
+    let projection = expand(&query.projection, &chain.schema);
     let names = output_names(&projection);
     let mut unique = names.clone();
     unique.sort();
     unique.dedup();
     if unique.len() != names.len() {
         return invalid("the projection names a column twice; give each one an alias");
-    }
-    let mut ops: Vec<Box<dyn Operator>> = Vec::new();
-    // Every expression evaluated over the source row, to find the columns anything reads.
-    let mut over_source: Vec<Compiled> = Vec::new();
-    if let Some(f) = &query.filter {
-        let condition = compile(f, schema, &mut Plain)?;
-        over_source.push(condition.clone());
-        ops.push(Box::new(Filter::new(condition)));
     }
     let aggregating =
         !query.group_by.is_empty() || projection.iter().any(|(e, _)| has_aggregate(e));
@@ -132,25 +184,19 @@ pub fn plan(
     check_format(&value_format, "VALUE_FORMAT")?;
 
     let mut legacy = None;
+    // Output column types are inferred over the rows the projection reads.
+    let mut typing = chain.schema.clone();
     let (key_flags, window) = if aggregating {
         // Versions 1 and 2 ran no session windows: only other aggregations have old state.
         let sessions =
             matches!(&query.window, Some(w) if matches!(w.kind, WindowKind::Session { .. }));
-        if !sessions {
+        if !sessions && chain.at_source {
             legacy = Some(legacy::Shape {
                 groups: query.group_by.len(),
                 windowed: query.window.is_some(),
             });
         }
-        plan_aggregate(
-            kind,
-            name,
-            query,
-            schema,
-            &projection,
-            &mut ops,
-            &mut over_source,
-        )?
+        plan_aggregate(kind, name, query, &projection, &mut chain)?
     } else {
         if kind == SourceKind::Table {
             return invalid(format!(
@@ -163,13 +209,14 @@ pub fn plan(
         if query.emit == Some(Emit::Final) {
             return invalid("EMIT FINAL needs a windowed aggregation");
         }
+        let mut over = plan_over(query, &projection, &mut chain)?;
+        typing = chain.schema.clone();
         let mut key = Vec::new();
         let mut value = Vec::new();
         let mut key_flags = Vec::new();
         for (expr, _) in &projection {
-            let compiled = compile(expr, schema, &mut Plain)?;
-            over_source.push(compiled.clone());
-            let is_key = matches!(expr, Expr::Column(n) if schema.index_of(n).is_some_and(|i| schema.columns[i].key));
+            let compiled = chain.compile(expr, &mut over)?;
+            let is_key = matches!(expr, Expr::Column(n) if chain.schema.index_of(n).is_some_and(|i| chain.schema.columns[i].key));
             key_flags.push(is_key);
             if is_key {
                 key.push(compiled);
@@ -177,7 +224,7 @@ pub fn plan(
                 value.push(compiled);
             }
         }
-        ops.push(Box::new(Project::new(key, value)));
+        chain.push(Box::new(Project::new(key, value)), None);
         (key_flags, None)
     };
 
@@ -192,7 +239,7 @@ pub fn plan(
         }
         columns.push(Column {
             name: name.clone(),
-            sql_type: infer_type(expr, schema),
+            sql_type: infer_type(expr, &typing),
             key: *is_key,
         });
     }
@@ -205,19 +252,261 @@ pub fn plan(
         key_format: property(properties, "KEY_FORMAT").unwrap_or_else(|| source.key_format.clone()),
         timestamp: None,
         window,
+        watermark_delay: source.watermark_delay,
     };
-    let mut reads = vec![false; schema.columns.len()];
-    for expr in &over_source {
-        expr.mark_columns(&mut reads);
-    }
     Ok(QueryPlan {
         sink,
         key_names,
         value_names,
-        ops,
-        reads,
+        ops: chain.ops,
+        reads: chain.reads,
         legacy,
     })
+}
+
+/// Plans what FROM reads: the source itself, or a derived table's operators; then a
+/// MATCH_RECOGNIZE over it.
+fn plan_from(query: &Query, chain: &mut Chain<'_>) -> Result<(), PlanError> {
+    if let Relation::Derived(inner) = &query.from {
+        plan_derived(inner, chain)?;
+    }
+    if let Some(clause) = &query.match_recognize {
+        // Its conditions and measures may read any column it is given.
+        for source in chain.origin.iter().flatten() {
+            chain.reads[*source] = true;
+        }
+        let (op, schema) = match_recognize::plan(
+            clause,
+            &chain.schema,
+            chain.source.timestamp.as_deref(),
+            chain.source.watermark_delay,
+        )?;
+        let origin = vec![None; schema.columns.len()];
+        chain.push(op, Some((schema, origin)));
+    }
+    Ok(())
+}
+
+/// A derived table: its WHERE, its OVER windows and its SELECT list, row by row.
+fn plan_derived(inner: &Query, chain: &mut Chain<'_>) -> Result<(), PlanError> {
+    if !inner.group_by.is_empty()
+        || inner.window.is_some()
+        || inner.having.is_some()
+        || inner.emit.is_some()
+        || inner.limit.is_some()
+    {
+        return invalid(
+            "a derived table in FROM filters and computes columns row by row; GROUP BY, WINDOW, HAVING, EMIT and LIMIT belong to the outer query",
+        );
+    }
+    plan_from(inner, chain)?;
+    if let Some(f) = &inner.filter {
+        let condition = chain.compile(f, &mut Plain)?;
+        chain.push(Box::new(Filter::new(condition)), None);
+    }
+    let projection = expand(&inner.projection, &chain.schema);
+    if projection.iter().any(|(e, _)| has_aggregate(e)) {
+        return invalid("a derived table cannot aggregate; aggregate in the outer query");
+    }
+    let names = output_names(&projection);
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != names.len() {
+        return invalid("the derived table names a column twice; give each one an alias");
+    }
+    let mut over = plan_over(inner, &projection, chain)?;
+    let typing = chain.schema.clone();
+    let mut columns = Vec::new();
+    let mut compiled = Vec::new();
+    let mut origin = Vec::new();
+    for ((expr, _), name) in projection.iter().zip(&names) {
+        let column = chain.compile(expr, &mut over)?;
+        origin.push(match column {
+            Compiled::Column(i) => chain.origin.get(i).copied().flatten(),
+            _ => None,
+        });
+        compiled.push(column);
+        columns.push(Column {
+            name: name.clone(),
+            sql_type: infer_type(expr, &typing),
+            key: false,
+        });
+    }
+    chain.push(
+        Box::new(Map::new(compiled)),
+        Some((Schema { columns }, origin)),
+    );
+    Ok(())
+}
+
+/// The OVER aggregates of a SELECT list, computed by one OVER window operator whose rows
+/// are the input row with each aggregate after it; resolves each OVER call in the SELECT
+/// list to its column.
+fn plan_over(
+    query: &Query,
+    projection: &[(Expr, Option<String>)],
+    chain: &mut Chain<'_>,
+) -> Result<OverColumns, PlanError> {
+    let mut calls: Vec<Expr> = Vec::new();
+    for (expr, _) in projection {
+        collect_over(expr, &mut calls);
+    }
+    let width = chain.schema.columns.len();
+    if calls.is_empty() {
+        return Ok(OverColumns { calls, base: width });
+    }
+    let spec_of = |over: &OverRef| -> Result<OverSpec, PlanError> {
+        match over {
+            OverRef::Inline(spec) => Ok(spec.clone()),
+            OverRef::Named(name) => query
+                .over_windows
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, spec)| spec.clone())
+                .ok_or_else(|| {
+                    PlanError::Invalid(format!(
+                        "OVER {name} names no window of the query's WINDOW clause"
+                    ))
+                }),
+        }
+    };
+    let mut spec: Option<OverSpec> = None;
+    let mut aggs = Vec::new();
+    let mut columns = chain.schema.columns.clone();
+    for call in &calls {
+        let Expr::Over {
+            call: inner,
+            window,
+        } = call
+        else {
+            continue;
+        };
+        let this = spec_of(window)?;
+        match &spec {
+            None => spec = Some(this),
+            Some(first) if *first == this => {}
+            Some(_) => {
+                return invalid(
+                    "every OVER aggregate of one SELECT must use the same window (as in Flink); use one WINDOW w AS (...) for all of them",
+                )
+            }
+        }
+        let Expr::Function { name, args, star } = &**inner else {
+            return invalid("OVER follows an aggregate call such as COUNT(*) or SUM(x)");
+        };
+        let Some(function) = OverFunction::from_call(name, *star) else {
+            return invalid(format!(
+                "{name} OVER (...) is not supported: OVER windows take COUNT, SUM, MIN, MAX and AVG"
+            ));
+        };
+        let argument = match (star, args.as_slice()) {
+            (true, _) => None,
+            (false, [argument]) => Some(chain.compile(argument, &mut Plain)?),
+            (false, _) => {
+                return invalid(format!("{name} OVER (...) takes one argument"));
+            }
+        };
+        aggs.push(OverAggregate { function, argument });
+        columns.push(Column {
+            name: format!("__OVER_{}", aggs.len() - 1),
+            sql_type: infer_type(call, &chain.schema),
+            key: false,
+        });
+    }
+    let Some(spec) = spec else {
+        return Ok(OverColumns { calls, base: width });
+    };
+    let rowtime = chain.source.timestamp.as_deref();
+    let ordered_by_time = matches!(spec.order_by.as_slice(),
+        [OrderItem { expr: Expr::Column(c), descending: false }]
+            if c == "ROWTIME" || Some(c.as_str()) == rowtime);
+    if !ordered_by_time {
+        return invalid(
+            "an OVER window is ordered by the event time alone: ORDER BY ROWTIME (the stream's TIMESTAMP column, as Flink's time attribute)",
+        );
+    }
+    let mut partition_by = Vec::new();
+    for expr in &spec.partition_by {
+        partition_by.push(chain.compile(expr, &mut Plain)?);
+    }
+    let mut origin = chain.origin.clone();
+    origin.resize(columns.len(), None);
+    chain.push(
+        Box::new(OverWindow::new(
+            partition_by,
+            spec.frame,
+            aggs,
+            chain.source.watermark_delay,
+        )),
+        Some((Schema { columns }, origin)),
+    );
+    Ok(OverColumns { calls, base: width })
+}
+
+fn collect_over(expr: &Expr, calls: &mut Vec<Expr>) {
+    match expr {
+        Expr::Over { .. } => {
+            if !calls.contains(expr) {
+                calls.push(expr.clone());
+            }
+        }
+        Expr::Function { args, .. } => args.iter().for_each(|a| collect_over(a, calls)),
+        Expr::Unary(_, e) | Expr::Cast(e, _) => collect_over(e, calls),
+        Expr::Binary(_, a, b)
+        | Expr::Like {
+            expr: a,
+            pattern: b,
+            ..
+        } => {
+            collect_over(a, calls);
+            collect_over(b, calls);
+        }
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            operand.iter().for_each(|e| collect_over(e, calls));
+            for (when, then) in whens {
+                collect_over(when, calls);
+                collect_over(then, calls);
+            }
+            otherwise.iter().for_each(|e| collect_over(e, calls));
+        }
+        Expr::IsNull { expr, .. } => collect_over(expr, calls),
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            collect_over(expr, calls);
+            collect_over(low, calls);
+            collect_over(high, calls);
+        }
+        Expr::InList { expr, list, .. } => {
+            collect_over(expr, calls);
+            list.iter().for_each(|e| collect_over(e, calls));
+        }
+        Expr::Column(_) | Expr::Literal(_) | Expr::Qualified { .. } => {}
+    }
+}
+
+/// Resolves each OVER call of a SELECT list to the column the OVER window put it in.
+struct OverColumns {
+    calls: Vec<Expr>,
+    base: usize,
+}
+
+impl Resolver for OverColumns {
+    fn aggregate(&mut self, _call: &Expr) -> Result<Option<usize>, ExprError> {
+        Ok(None)
+    }
+
+    fn precomputed(&self, expr: &Expr) -> Option<Compiled> {
+        self.calls
+            .iter()
+            .position(|c| c == expr)
+            .map(|i| Compiled::Column(self.base + i))
+    }
 }
 
 /// Plans GROUP BY and the aggregates; returns which output columns are key columns and the
@@ -226,11 +515,11 @@ fn plan_aggregate(
     kind: SourceKind,
     name: &str,
     query: &Query,
-    schema: &Schema,
     projection: &[(Expr, Option<String>)],
-    ops: &mut Vec<Box<dyn Operator>>,
-    over_source: &mut Vec<Compiled>,
+    chain: &mut Chain<'_>,
 ) -> Result<(Vec<bool>, Option<WindowType>), PlanError> {
+    let input = chain.schema.clone();
+    let schema = &input;
     if kind == SourceKind::Stream {
         return invalid(format!(
             "{name}: an aggregation makes a TABLE; use CREATE TABLE {name} AS SELECT ..."
@@ -274,7 +563,7 @@ fn plan_aggregate(
         if has_aggregate(expr) {
             return invalid("GROUP BY cannot hold an aggregate");
         }
-        group_by.push(compile(expr, schema, &mut Plain)?);
+        group_by.push(chain.compile(expr, &mut Plain)?);
     }
     let mut resolver = Aggregation {
         input: schema,
@@ -338,22 +627,25 @@ fn plan_aggregate(
         .into_iter()
         .map(|(_, kind, arg)| (kind, arg))
         .collect();
-    over_source.extend(group_by.iter().cloned());
-    over_source.extend(aggs.iter().filter_map(|(_, a)| a.clone()));
+    for argument in aggs.iter().filter_map(|(_, a)| a.as_ref()) {
+        chain.mark(argument);
+    }
     let shape = RowShape::new(aggs, having, key, value);
     let grouping = Grouping::new(group_by);
     let window_type = match (window, session) {
         (_, Some(session)) => {
-            ops.push(Box::new(SessionAggregate::new(
-                grouping, session, shape, emit,
-            )));
+            chain.push(
+                Box::new(SessionAggregate::new(grouping, session, shape, emit)),
+                None,
+            );
             Some(WindowType::Session)
         }
         (window, None) => {
             let window_type = window.as_ref().map(|w| WindowType::of(&w.kind));
-            ops.push(Box::new(WindowAggregate::new(
-                grouping, window, shape, emit,
-            )));
+            chain.push(
+                Box::new(WindowAggregate::new(grouping, window, shape, emit)),
+                None,
+            );
             window_type
         }
     };
