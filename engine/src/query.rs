@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::SourceDef;
 use crate::format::{Decoder, Encoder, JsonDecoder, JsonEncoder, JsonFields};
+use crate::ops::watermark::Watermark;
 use crate::ops::window_aggregate::legacy;
 use crate::ops::{Emit, GroupSnapshot, Operator, Rejected, RowBatch, RowError};
 pub use crate::ops::{OutputRecord, Outputs};
@@ -86,6 +87,8 @@ pub struct PersistentQuery {
     /// How an aggregation's state looked in snapshots of versions 1 and 2, which held it
     /// whole; `None` for queries those versions could not run.
     legacy: Option<legacy::Shape>,
+    /// The source's watermark, for operators that follow it (OVER, MATCH_RECOGNIZE).
+    watermark: Option<Watermark>,
     /// Next offset per input topic and partition that the state reflects.
     offsets: Offsets,
     pub stats: Stats,
@@ -158,6 +161,9 @@ impl PersistentQuery {
             batch: RowBatch::new(),
             rejected: Vec::new(),
             legacy: planned.legacy,
+            watermark: planned
+                .watermarked
+                .then(|| Watermark::new(source.watermark_delay)),
             offsets: Offsets::new(),
             stats: Stats::default(),
         })
@@ -219,12 +225,20 @@ impl PersistentQuery {
         batch.clear();
         self.rejected.clear();
         for (at, record) in records.iter().enumerate() {
+            if let Some(watermark) = &self.watermark {
+                batch.set_watermark(watermark.current());
+            }
             let row = batch.push(self.width, record.timestamp, at as u32);
             let decoded = self
                 .decode(record, row)
                 .and_then(|()| self.event_time(record, batch.row(batch.len() - 1)));
             match decoded {
-                Ok(time) => batch.set_time(batch.len() - 1, time),
+                Ok(time) => {
+                    batch.set_time(batch.len() - 1, time);
+                    if let Some(watermark) = &mut self.watermark {
+                        watermark.observe(time);
+                    }
+                }
                 Err(reason) => {
                     batch.pop();
                     self.rejected.push(Rejected {
@@ -233,6 +247,9 @@ impl PersistentQuery {
                     });
                 }
             }
+        }
+        if let Some(watermark) = &self.watermark {
+            batch.set_end_watermark(watermark.current());
         }
         self.note_offsets(records);
         self.stats.records_in += records.len() as u64;

@@ -22,11 +22,20 @@ use crate::value::{Row, Value};
 /// Rows on their way through a query's operators, with each row's event time (ROWTIME) and
 /// the input record it came from. The rows' buffers are kept from one batch to the next and
 /// refilled in place: a batch costs no allocation once the buffers have grown.
+///
+/// For the operators that follow Flink SQL, the batch also carries the source's watermark
+/// as each row reached it (computed from every source record, also those a WHERE drops
+/// later, as Flink assigns watermarks at the source) and the watermark after the batch's
+/// last record.
 #[derive(Debug, Default)]
 pub struct RowBatch {
     rows: Vec<Row>,
     times: Vec<i64>,
     origins: Vec<u32>,
+    watermarks: Vec<i64>,
+    /// The watermark `push` gives the rows it hands out.
+    watermark: i64,
+    end_watermark: i64,
     len: usize,
 }
 
@@ -58,11 +67,13 @@ impl RowBatch {
             self.rows.push(Vec::new());
             self.times.push(0);
             self.origins.push(0);
+            self.watermarks.push(0);
         }
         let at = self.len;
         self.len += 1;
         self.times[at] = time;
         self.origins[at] = origin;
+        self.watermarks[at] = self.watermark;
         let row = &mut self.rows[at];
         if row.len() != width {
             row.resize(width, Value::Null);
@@ -95,6 +106,25 @@ impl RowBatch {
         self.origins[at]
     }
 
+    /// The source's watermark when the row at `at` reached it.
+    pub fn watermark(&self, at: usize) -> i64 {
+        self.watermarks[at]
+    }
+
+    /// Sets the watermark the rows pushed from now on carry.
+    pub fn set_watermark(&mut self, watermark: i64) {
+        self.watermark = watermark;
+    }
+
+    /// The source's watermark after the batch's last record.
+    pub fn end_watermark(&self) -> i64 {
+        self.end_watermark
+    }
+
+    pub fn set_end_watermark(&mut self, watermark: i64) {
+        self.end_watermark = watermark;
+    }
+
     pub fn rows(&self) -> &[Row] {
         &self.rows[..self.len]
     }
@@ -113,6 +143,7 @@ impl RowBatch {
                     self.rows.swap(kept, at);
                     self.times[kept] = self.times[at];
                     self.origins[kept] = self.origins[at];
+                    self.watermarks[kept] = self.watermarks[at];
                 }
                 kept += 1;
             }
@@ -120,10 +151,14 @@ impl RowBatch {
         self.len = kept;
     }
 
-    /// Swaps contents with another batch: an operator that replaces the rows builds the new
-    /// ones aside and swaps them in.
+    /// Swaps rows with another batch: an operator that replaces the rows builds the new
+    /// ones aside and swaps them in. The batch's end watermark stays.
     pub fn swap(&mut self, other: &mut RowBatch) {
-        std::mem::swap(self, other);
+        std::mem::swap(&mut self.rows, &mut other.rows);
+        std::mem::swap(&mut self.times, &mut other.times);
+        std::mem::swap(&mut self.origins, &mut other.origins);
+        std::mem::swap(&mut self.watermarks, &mut other.watermarks);
+        std::mem::swap(&mut self.len, &mut other.len);
     }
 }
 

@@ -2,7 +2,8 @@
 //! section 2): `agg(...) OVER (PARTITION BY k ORDER BY ROWTIME RANGE|ROWS ... PRECEDING AND
 //! CURRENT ROW)`, one output row per input row, the input row with the aggregates after it.
 //!
-//! A row is held until the watermark reaches its time, then computed and passed on. RANGE:
+//! A row is held until the source's watermark (carried by the batch, see `RowBatch`) reaches
+//! its time, then computed and passed on. RANGE:
 //! the window is every row of the partition in `[t - interval, t]` (both ends inclusive),
 //! and rows of one time (peers) share one result. ROWS: the row and the `n` rows before it
 //! in (time, arrival) order. A row is late, and dropped, when its time is not after the
@@ -124,17 +125,12 @@ pub struct OverWindow {
 }
 
 impl OverWindow {
-    pub fn new(
-        partition_by: Vec<Compiled>,
-        frame: Frame,
-        aggs: Vec<OverAggregate>,
-        watermark_delay: i64,
-    ) -> OverWindow {
+    pub fn new(partition_by: Vec<Compiled>, frame: Frame, aggs: Vec<OverAggregate>) -> OverWindow {
         OverWindow {
             partition_by,
             frame,
             aggs: aggs.into(),
-            watermark: Watermark::new(watermark_delay),
+            watermark: Watermark::new(0),
             partitions: StateTable::default(),
             pending: BTreeMap::new(),
             seq: 0,
@@ -413,6 +409,10 @@ impl Operator for OverWindow {
         self.batch += 1;
         self.next.clear();
         for at in 0..batch.len() {
+            // The source's watermark as this row reached it: rows it has passed go first.
+            if self.watermark.advance_to(batch.watermark(at)) {
+                self.release();
+            }
             let (time, origin) = (batch.time(at), batch.origin(at));
             let arguments = match self.prepare(batch.row(at), time) {
                 Ok(arguments) => arguments,
@@ -447,9 +447,9 @@ impl Operator for OverWindow {
                     origin,
                 },
             );
-            if self.watermark.observe(time) {
-                self.release();
-            }
+        }
+        if self.watermark.advance_to(batch.end_watermark()) {
+            self.release();
         }
         batch.swap(&mut self.next);
     }

@@ -47,6 +47,9 @@ pub struct QueryPlan {
     pub reads: Vec<bool>,
     /// The shape of an aggregation's state keys, for snapshots of versions 1 and 2.
     pub legacy: Option<legacy::Shape>,
+    /// Set when an operator follows the source's watermark (OVER, MATCH_RECOGNIZE): the
+    /// query then works it out from every record it decodes.
+    pub watermarked: bool,
 }
 
 /// Collects the aggregate calls of a projection into slots, and resolves GROUP BY
@@ -106,6 +109,8 @@ struct Chain<'s> {
     /// True while the rows are the source's own.
     at_source: bool,
     reads: Vec<bool>,
+    /// Set once an operator follows the source's watermark.
+    watermarked: bool,
 }
 
 impl Chain<'_> {
@@ -161,6 +166,7 @@ pub fn plan(
         origin: (0..source.schema.columns.len()).map(Some).collect(),
         at_source: true,
         reads: vec![false; source.schema.columns.len()],
+        watermarked: false,
     };
     plan_from(query, &mut chain)?;
     if let Some(f) = &query.filter {
@@ -261,6 +267,7 @@ pub fn plan(
         ops: chain.ops,
         reads: chain.reads,
         legacy,
+        watermarked: chain.watermarked,
     })
 }
 
@@ -283,6 +290,7 @@ fn plan_from(query: &Query, chain: &mut Chain<'_>) -> Result<(), PlanError> {
         )?;
         let origin = vec![None; schema.columns.len()];
         chain.push(op, Some((schema, origin)));
+        chain.watermarked = true;
     }
     Ok(())
 }
@@ -432,13 +440,9 @@ fn plan_over(
     }
     let mut origin = chain.origin.clone();
     origin.resize(columns.len(), None);
+    chain.watermarked = true;
     chain.push(
-        Box::new(OverWindow::new(
-            partition_by,
-            spec.frame,
-            aggs,
-            chain.source.watermark_delay,
-        )),
+        Box::new(OverWindow::new(partition_by, spec.frame, aggs)),
         Some((Schema { columns }, origin)),
     );
     Ok(OverColumns { calls, base: width })
