@@ -152,7 +152,17 @@ impl OverWindow {
         };
         self.key.clear();
         for expr in &self.partition_by {
-            expr.eval(&ctx)?.write_key(&mut self.key);
+            let value = expr.eval(&ctx)?;
+            // Flink makes NULL a partition of its own; issue 19 asks for such rows in the
+            // dead letters instead (a login without an IP is no IP's failure), as ksqlDB
+            // drops rows whose GROUP BY key is null.
+            if value.is_null() {
+                return Err(RowError::Null {
+                    what: "PARTITION BY key",
+                    consequence: "the row belongs to no partition of the OVER window",
+                });
+            }
+            value.write_key(&mut self.key);
         }
         let mut arguments = Vec::with_capacity(self.aggs.len());
         for agg in self.aggs.iter() {
