@@ -94,6 +94,8 @@ pub struct SessionAggregate {
     key: Vec<u8>,
     arguments: Vec<Value>,
     slots: Vec<Value>,
+    /// The sessions a record merges, taken out of the key's list.
+    found: Vec<Session>,
 }
 
 impl SessionAggregate {
@@ -116,6 +118,7 @@ impl SessionAggregate {
             key: Vec::new(),
             arguments: Vec::new(),
             slots: Vec::new(),
+            found: Vec::new(),
         }
     }
 
@@ -154,14 +157,16 @@ impl SessionAggregate {
         let probe = StateKey::new(&self.key);
         let hash = state.sessions.hash(&self.key);
         let sessions = state.sessions.get_or_insert_with(&probe, hash, Vec::new);
-        let found: Vec<usize> = sessions
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.end >= visible_from && s.start <= t + self.window.gap)
-            .map(|(i, _)| i)
-            .collect();
-        let start = found.iter().map(|&i| sessions[i].start).fold(t, i64::min);
-        let end = found.iter().map(|&i| sessions[i].end).fold(t, i64::max);
+        // Sessions of a key never overlap, so those within reach form one run.
+        let from = sessions.partition_point(|s| s.end < visible_from);
+        let to = sessions
+            .partition_point(|s| s.start <= t + self.window.gap)
+            .max(from);
+        let start = sessions
+            .get(from)
+            .filter(|_| to > from)
+            .map_or(t, |s| s.start.min(t));
+        let end = sessions[from..to].last().map_or(t, |s| s.end.max(t));
         if end < close {
             if sessions.is_empty() {
                 state.sessions.remove(&probe, hash);
@@ -175,21 +180,32 @@ impl SessionAggregate {
         }
         let sequence = state.sequence;
         state.sequence += 1;
-        let mut merged = Session {
-            start,
-            end,
-            first_seq: sequence,
-            last_seq: sequence,
-            accs: self.shape.initial(),
-        };
         let replaced = (start, end) != (t, t);
         let changes = self.emit == EmitMode::Changes;
-        // Oldest first, as the session store iterates; the record is folded in last.
-        let mut merged_seqs: Option<(u64, u64)> = None;
-        for &at in &found {
-            let old = &sessions[at];
-            let later = merged_seqs.is_none_or(|(_, last)| old.last_seq > last);
-            let earlier = merged_seqs.is_none_or(|(first, _)| old.first_seq < first);
+        self.found.clear();
+        self.found.extend(sessions.drain(from..to));
+        // Oldest first, as the session store iterates; the record is folded in last. The
+        // oldest session's accumulators are taken over whole: merging into fresh ones would
+        // copy every value a COLLECT_LIST holds on each record.
+        let mut merged = match self.found.first_mut() {
+            Some(first) => Session {
+                start,
+                end,
+                first_seq: first.first_seq,
+                last_seq: first.last_seq,
+                accs: std::mem::take(&mut first.accs),
+            },
+            None => Session {
+                start,
+                end,
+                first_seq: sequence,
+                last_seq: sequence,
+                accs: self.shape.initial(),
+            },
+        };
+        for old in self.found.iter().skip(1) {
+            let later = old.last_seq > merged.last_seq;
+            let earlier = old.first_seq < merged.first_seq;
             for ((kind, _), (into, other)) in self
                 .shape
                 .aggs
@@ -198,18 +214,18 @@ impl SessionAggregate {
             {
                 kind.merge(into, other, later, earlier);
             }
-            merged_seqs = Some(match merged_seqs {
-                None => (old.first_seq, old.last_seq),
-                Some((first, last)) => (first.min(old.first_seq), last.max(old.last_seq)),
-            });
+            merged.first_seq = merged.first_seq.min(old.first_seq);
+            merged.last_seq = merged.last_seq.max(old.last_seq);
+        }
+        for old in &self.found {
             if changes && replaced {
                 emit.out
                     .tombstone(&self.group, Some((old.start, old.end)), old.end);
             }
+            state.by_end.remove(&(old.end, old.start, probe.clone()));
+            state.count -= 1;
         }
-        if let Some((first, _)) = merged_seqs {
-            merged.first_seq = first;
-        }
+        merged.last_seq = sequence;
         for ((kind, _), (acc, value)) in self
             .shape
             .aggs
@@ -217,11 +233,6 @@ impl SessionAggregate {
             .zip(merged.accs.iter_mut().zip(&self.arguments))
         {
             kind.update(acc, value);
-        }
-        for &at in found.iter().rev() {
-            let old = sessions.remove(at);
-            state.by_end.remove(&(old.end, old.start, probe.clone()));
-            state.count -= 1;
         }
         let position = sessions.partition_point(|s| s.start < merged.start);
         state
