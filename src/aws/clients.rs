@@ -15,9 +15,20 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
 }
 
+/// HTTPS for every client, credential providers (SSO, IMDS) included: rustls with ring and
+/// the system's root certificates.
+pub fn https_client() -> aws_sdk_ecs::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
 impl Clients {
     pub async fn load(profile: Option<&str>, region: &str) -> Clients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
             .region(aws_config::Region::new(region.to_string()))
             // Throttling is retried with backoff; five attempts ride out a burst.
             .retry_config(RetryConfig::standard().with_max_attempts(5));

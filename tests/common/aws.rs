@@ -23,6 +23,7 @@ impl Aws {
             .unwrap();
         let config = runtime.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(advisor::aws::clients::https_client())
                 .endpoint_url(&moto.endpoint)
                 .region(aws_config::Region::new("eu-west-2"))
                 .credentials_provider(aws_sdk_sts::config::Credentials::new(
