@@ -1060,7 +1060,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         ),
         (
             "advisor_engine_state_rows",
-            "Groups and windows held in state.",
+            "Rows held in state: groups and windows, sessions, rows of OVER windows and of MATCH_RECOGNIZE waiting for the watermark or for a match.",
             |q| q.state_size() as u64,
         ),
     ];

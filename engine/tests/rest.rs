@@ -371,3 +371,109 @@ fn the_ksql_python_ng_client_works_against_the_engine() {
     assert_eq!(push[3]["finalMessage"], "Limit Reached");
     assert_eq!(push[1]["row"]["columns"].as_array().unwrap().len(), 2);
 }
+
+/// Pull queries by key (and by key with WINDOWSTART bounds) and push queries on a
+/// session-windowed table, and the rows an OVER window holds in /metrics.
+#[test]
+fn session_tables_answer_pull_and_push_queries_and_over_windows_report_their_rows() {
+    let tansu = Tansu::start();
+    tansu.create_topic("clickstream-events", 1);
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(&tansu, state.path());
+    let (status, created) = server.ksql(
+        "CREATE STREAM clickstream (user_id STRING, page_url STRING, event_time BIGINT) \
+           WITH (KAFKA_TOPIC='clickstream-events', VALUE_FORMAT='JSON', TIMESTAMP='event_time');\n\
+         CREATE TABLE user_sessions AS SELECT user_id, COUNT(*) AS event_count, \
+           COLLECT_LIST(page_url) AS pages_visited FROM clickstream \
+           WINDOW SESSION (30 MINUTES) GROUP BY user_id EMIT CHANGES;\n\
+         CREATE STREAM recent_clicks AS SELECT user_id, COUNT(*) OVER (PARTITION BY user_id \
+           ORDER BY ROWTIME RANGE BETWEEN INTERVAL '10' MINUTE PRECEDING AND CURRENT ROW) AS recent \
+           FROM clickstream;",
+    );
+    assert_eq!(status, 200, "{created}");
+    let port = server.port;
+    let push = std::thread::spawn(move || {
+        request(
+            port,
+            "POST",
+            "/query",
+            Some(
+                &json!({"ksql": "SELECT * FROM user_sessions WHERE user_id = 'u1' EMIT CHANGES LIMIT 3;"}),
+            ),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let minute = 60_000i64;
+    let t = 1_709_640_000_000i64;
+    // u1: a session of two clicks, then one an hour later; u2: one click.
+    let clicks = [
+        ("u1", "/a", t),
+        ("u1", "/b", t + 10 * minute),
+        ("u2", "/x", t + 20 * minute),
+        ("u1", "/c", t + 70 * minute),
+    ];
+    let lines: Vec<String> = clicks
+        .iter()
+        .map(|(u, p, at)| json!({"user_id": u, "page_url": p, "event_time": at}).to_string())
+        .collect();
+    tansu.produce("clickstream-events", &lines);
+    let (status, changes) = push.join().unwrap();
+    assert_eq!(status, 200, "{changes}");
+    // [t, t] then its tombstone is no row; then [t, t + 10 min] with two clicks.
+    assert!(
+        changes.contains(&format!("[\"u1\",{t},{t},1,[\"/a\"]]")),
+        "{changes}"
+    );
+    assert!(
+        changes.contains(&format!(
+            "[\"u1\",{t},{},2,[\"/a\",\"/b\"]]",
+            t + 10 * minute
+        )),
+        "{changes}"
+    );
+
+    let pull = |sql: &str, expected: usize| -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = request(port, "POST", "/query", Some(&json!({"ksql": sql})));
+            assert_eq!(status, 200, "{body}");
+            let rows: Vec<Value> = serde_json::from_str::<Vec<Value>>(&body)
+                .unwrap()
+                .into_iter()
+                .filter_map(|r| r.get("row").map(|row| row["columns"].clone()))
+                .collect();
+            if rows.len() >= expected || std::time::Instant::now() > deadline {
+                return rows;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let both = pull("SELECT * FROM user_sessions WHERE user_id = 'u1';", 2);
+    assert_eq!(
+        both,
+        vec![
+            json!(["u1", t, t + 10 * minute, 2, ["/a", "/b"]]),
+            json!(["u1", t + 70 * minute, t + 70 * minute, 1, ["/c"]]),
+        ]
+    );
+    let later = pull(
+        &format!(
+            "SELECT * FROM user_sessions WHERE user_id = 'u1' AND WINDOWSTART >= {};",
+            t + minute
+        ),
+        1,
+    );
+    assert_eq!(
+        later,
+        vec![json!(["u1", t + 70 * minute, t + 70 * minute, 1, ["/c"]])]
+    );
+
+    // The OVER window holds the newest click until a later one moves the watermark.
+    let (_, metrics) = server.request("GET", "/metrics", None);
+    let held = metrics
+        .lines()
+        .find(|l| l.starts_with("advisor_engine_state_rows{query=\"CSAS_RECENT_CLICKS_1\"}"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    let rows: u64 = held.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(rows >= 1, "{held}");
+}
