@@ -398,3 +398,71 @@ fn a_session_ending_at_the_close_time_still_takes_records() {
     assert_eq!(got_late, want_late);
     assert_same_records(&got, &want);
 }
+
+/// A late click that falls between two sessions of its user, within the gap of both,
+/// merges them: a tombstone for each, oldest first, then the merged session, whose
+/// COLLECT_LIST holds the first session's pages, the second's, then the bridging click's,
+/// as ksqlDB's merger orders them.
+#[test]
+fn a_click_between_two_sessions_merges_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = 1_709_640_000_000i64;
+    let click = |timestamp: i64, page: &str| Click {
+        timestamp,
+        user: "u".into(),
+        page: page.into(),
+        dwell: 1,
+    };
+    let clicks = [
+        click(t, "/a"),
+        click(t + 50 * MINUTE, "/b"),
+        click(t + 25 * MINUTE, "/bridge"),
+    ];
+    let (got, late) = run_engine(&clicks, "30 MINUTES", "CHANGES", dir.path());
+    assert!(late.is_empty());
+    let shape: Vec<(i64, i64, bool)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["window"]["start"].as_i64().unwrap() - t,
+                r["window"]["end"].as_i64().unwrap() - t,
+                r["value"].is_null(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (0, 0, false),
+            (50 * MINUTE, 50 * MINUTE, false),
+            (0, 0, true),
+            (50 * MINUTE, 50 * MINUTE, true),
+            (0, 50 * MINUTE, false),
+        ]
+    );
+    assert_eq!(
+        got[4]["value"]["PAGES_VISITED"],
+        json!(["/a", "/b", "/bridge"])
+    );
+    assert_eq!(got[4]["value"]["EVENT_COUNT"], 3);
+    let (want, _) = reference(&clicks, &["--gap-ms", "1800000"], dir.path());
+    assert_same_records(&got, &want);
+}
+
+/// The plain-Python references pass their own tests (three of them transcribed from
+/// ksqlDB's session-window query-validation tests), so the comparisons above lean on a
+/// reference that is itself checked.
+#[test]
+fn the_references_pass_their_own_tests() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
+    let output = std::process::Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s"])
+        .arg(&folder)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
