@@ -4,6 +4,7 @@
 
 pub mod match_recognize;
 pub mod names;
+pub mod view;
 
 use crate::aggregate::AggKind;
 use crate::catalog::{check_format, property, CatalogError, SourceDef, WindowType};
