@@ -370,7 +370,13 @@ FROM (
     let run = || {
         Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
             .current_dir(dir.path())
-            .args(["run", "--sql", "f.sql", "--bootstrap-servers", &tansu.bootstrap])
+            .args([
+                "run",
+                "--sql",
+                "f.sql",
+                "--bootstrap-servers",
+                &tansu.bootstrap,
+            ])
             .args(["--group-id", "fraud-detection"])
             .arg("--state-dir")
             .arg(state.path())
@@ -383,9 +389,15 @@ FROM (
     let mut clock = 1_709_640_000_000i64;
     for i in 0..600i64 {
         clock += 7_000 + (i * 7919) % 30_000;
-        let status = if (i * 31) % 10 < 5 { "FAILED" } else { "SUCCESS" };
-        events.push(json!({"user_id": format!("u{}", i % 9), "ip_address": format!("10.0.0.{}", i % 4),
-                           "status": status, "event_time": clock}));
+        let status = if (i * 31) % 10 < 5 {
+            "FAILED"
+        } else {
+            "SUCCESS"
+        };
+        events.push(
+            json!({"user_id": format!("u{}", i % 9), "ip_address": format!("10.0.0.{}", i % 4),
+                           "status": status, "event_time": clock}),
+        );
     }
     // A last login after the others: its time moves the watermark past every failure.
     events.push(json!({"user_id": "x", "ip_address": "10.0.0.9", "status": "SUCCESS", "event_time": clock + 1000}));
