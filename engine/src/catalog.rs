@@ -2,6 +2,7 @@
 //! column and, for a windowed table, its kind of window; built from a CREATE statement's
 //! columns and WITH properties.
 
+use crate::format::{FormatError, Formats};
 use crate::sql::ast::{ColumnDef, Literal, Properties, SourceKind, SqlType, WindowKind};
 use crate::value::{Column, Schema};
 
@@ -12,8 +13,8 @@ pub enum CatalogError {
         source_name: String,
         property: &'static str,
     },
-    #[error("{which} '{name}' is not supported by advisor-engine yet; use JSON (Avro and the Schema Registry arrive with the formats work)")]
-    UnsupportedFormat { which: &'static str, name: String },
+    #[error("{0}")]
+    Format(#[from] FormatError),
     #[error(
         "TIMESTAMP column {column} is {found}; advisor-engine reads BIGINT epoch milliseconds"
     )]
@@ -61,8 +62,7 @@ pub struct SourceDef {
     pub kind: SourceKind,
     pub schema: Schema,
     pub topic: String,
-    pub value_format: String,
-    pub key_format: String,
+    pub formats: Formats,
     pub timestamp: Option<String>,
     /// Set for a windowed table.
     pub window: Option<WindowType>,
@@ -84,19 +84,6 @@ pub fn property(properties: &Properties, key: &str) -> Option<String> {
     })
 }
 
-const FORMATS: [&str; 1] = ["JSON"];
-
-pub fn check_format(name: &str, which: &'static str) -> Result<(), CatalogError> {
-    if FORMATS.contains(&name.to_ascii_uppercase().as_str()) {
-        Ok(())
-    } else {
-        Err(CatalogError::UnsupportedFormat {
-            which,
-            name: name.to_string(),
-        })
-    }
-}
-
 impl SourceDef {
     pub fn declared(
         kind: SourceKind,
@@ -109,11 +96,8 @@ impl SourceDef {
             property,
         };
         let topic = property(properties, "KAFKA_TOPIC").ok_or_else(|| missing("KAFKA_TOPIC"))?;
-        let value_format = property(properties, "VALUE_FORMAT")
-            .or_else(|| property(properties, "FORMAT"))
-            .ok_or_else(|| missing("VALUE_FORMAT"))?;
-        check_format(&value_format, "VALUE_FORMAT")?;
-        let key_format = property(properties, "KEY_FORMAT").unwrap_or_else(|| "KAFKA".into());
+        let formats =
+            Formats::from_properties(properties, None)?.ok_or_else(|| missing("VALUE_FORMAT"))?;
         let schema = Schema {
             columns: columns
                 .iter()
@@ -153,13 +137,13 @@ impl SourceDef {
         if kind == SourceKind::Table && schema.key_columns().next().is_none() {
             return Err(CatalogError::TableWithoutKey(name.to_string()));
         }
+        formats.check(&schema)?;
         Ok(SourceDef {
             name: name.to_string(),
             kind,
             schema,
             topic,
-            value_format: value_format.to_ascii_uppercase(),
-            key_format: key_format.to_ascii_uppercase(),
+            formats,
             timestamp,
             window: None,
             watermark_delay,

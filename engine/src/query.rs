@@ -6,14 +6,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::SourceDef;
-use crate::format::{Decoder, Encoder, JsonDecoder, JsonEncoder, JsonFields};
+use crate::catalog::{SourceDef, WindowType};
+use crate::format::{Decoder, Encoder, JsonFields, KeyCodec};
 use crate::ops::watermark::Watermark;
 use crate::ops::window_aggregate::legacy;
 use crate::ops::{Emit, GroupSnapshot, Operator, Rejected, RowBatch, RowError};
 pub use crate::ops::{OutputRecord, Outputs};
 use crate::plan::{self, PlanError};
-use crate::sql::ast::{Properties, Query, SourceKind, SqlType};
+use crate::sql::ast::{Properties, Query, SourceKind};
 use crate::state::{Offsets, RestoreError};
 use crate::value::{Row, Value};
 
@@ -73,11 +73,14 @@ pub struct PersistentQuery {
     pub json_keys: JsonFields,
     pub json_values: JsonFields,
     pub sql: String,
+    /// The source's value format, filling the value columns of a row.
     decoder: Box<dyn Decoder>,
+    /// The source's key format, filling the key columns.
+    keys: KeyCodec,
     /// The sink's value format.
     encoder: Box<dyn Encoder>,
-    /// The source columns that come from the record key; the decoder fills the rest.
-    key_columns: Vec<(usize, SqlType)>,
+    /// The sink's key format.
+    sink_keys: KeyCodec,
     width: usize,
     timestamp: Option<usize>,
     ops: Vec<Box<dyn Operator>>,
@@ -137,24 +140,24 @@ impl PersistentQuery {
             id,
             source: source.name.clone(),
             source_topic: source.topic.clone(),
-            encoder: Box::new(JsonEncoder::new(&planned.value_names)),
+            encoder: planned.sink.formats.value_encoder(
+                &planned.value_names,
+                &planned
+                    .sink
+                    .schema
+                    .value_columns()
+                    .map(|(_, c)| c.sql_type.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            sink_keys: planned.sink.formats.key_codec(&planned.sink.schema),
             json_keys: JsonFields::new(&planned.key_names),
             json_values: JsonFields::new(&planned.value_names),
             sink: planned.sink,
             key_names: planned.key_names,
             value_names: planned.value_names,
             sql,
-            decoder: Box::new(
-                JsonDecoder::placed(
-                    schema.value_columns().map(|(i, c)| (i, c.clone())),
-                    schema.columns.len(),
-                )
-                .reading_only(&reads),
-            ),
-            key_columns: schema
-                .key_columns()
-                .map(|(i, c)| (i, c.sql_type.clone()))
-                .collect(),
+            decoder: source.formats.value_decoder(schema, &reads),
+            keys: source.formats.key_codec(schema),
             width: schema.columns.len(),
             timestamp,
             ops: planned.ops,
@@ -177,13 +180,9 @@ impl PersistentQuery {
         self.decoder
             .decode_into(value, row)
             .map_err(|e| e.to_string())?;
-        for (position, _) in &self.key_columns {
-            row[*position] = Value::Null;
-        }
-        if let (Some(bytes), [(position, sql_type)]) = (record.key, self.key_columns.as_slice()) {
-            row[*position] = decode_kafka_key(bytes, sql_type)?;
-        }
-        Ok(())
+        self.keys
+            .decode_into(record.key, row)
+            .map_err(|e| format!("the key: {e}"))
     }
 
     fn event_time(&self, record: &InputRecord<'_>, row: &Row) -> Result<i64, String> {
@@ -343,6 +342,24 @@ impl PersistentQuery {
         self.ops.iter().map(|op| op.state_size()).sum()
     }
 
+    /// The output's key bytes in the sink's key format, then for a windowed table the
+    /// window as ksqlDB's windowed serdes write it: the window start (8 bytes, big-endian)
+    /// after a time window's key, the end and then the start after a session's (Kafka's
+    /// SessionKeySchema). `None` without key columns.
+    pub fn encode_key(&self, record: &OutputRecord) -> Option<Vec<u8>> {
+        let mut bytes = Vec::new();
+        if !self.sink_keys.encode(&record.key, &mut bytes) {
+            return None;
+        }
+        if let Some((start, end)) = record.window {
+            if self.sink.window == Some(WindowType::Session) {
+                bytes.extend(end.to_be_bytes());
+            }
+            bytes.extend(start.to_be_bytes());
+        }
+        Some(bytes)
+    }
+
     /// The output's value in the sink's format; `None` for a tombstone.
     pub fn encode_value(&self, record: &OutputRecord) -> Option<Vec<u8>> {
         let values = record.value.as_ref()?;
@@ -428,31 +445,4 @@ impl PersistentQuery {
         }
         Ok(self.offsets.clone())
     }
-}
-
-/// KEY_FORMAT KAFKA: a single key column in Kafka's own serialization.
-fn decode_kafka_key(bytes: &[u8], sql_type: &SqlType) -> Result<Value, String> {
-    let fixed = |n: usize| -> Result<[u8; 8], String> {
-        if bytes.len() != n {
-            return Err(format!(
-                "the key has {} bytes; a KAFKA {sql_type} key has {n}",
-                bytes.len()
-            ));
-        }
-        let mut buffer = [0u8; 8];
-        buffer[8 - n..].copy_from_slice(bytes);
-        Ok(buffer)
-    };
-    Ok(match sql_type {
-        SqlType::String => Value::String(String::from_utf8_lossy(bytes).into()),
-        SqlType::Bigint => Value::Integer(i64::from_be_bytes(fixed(8)?)),
-        SqlType::Int => {
-            let word = fixed(4)?;
-            Value::Integer(i64::from(i32::from_be_bytes([
-                word[4], word[5], word[6], word[7],
-            ])))
-        }
-        SqlType::Double => Value::Double(f64::from_be_bytes(fixed(8)?)),
-        other => return Err(format!("KAFKA keys of type {other} are not supported")),
-    })
 }

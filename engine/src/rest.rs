@@ -255,8 +255,8 @@ fn source_entry(source: &crate::catalog::SourceDef) -> Value {
         "type": source.kind.to_string(),
         "name": source.name,
         "topic": source.topic,
-        "keyFormat": source.key_format,
-        "valueFormat": source.value_format,
+        "keyFormat": source.formats.key.name(),
+        "valueFormat": source.formats.value.name(),
         "isWindowed": source.window.is_some(),
     })
 }
@@ -285,8 +285,8 @@ fn describe(engine: &Engine, name: &str) -> Option<Value> {
         "name": source.name,
         "type": source.kind.to_string(),
         "topic": source.topic,
-        "keyFormat": source.key_format,
-        "valueFormat": source.value_format,
+        "keyFormat": source.formats.key.name(),
+        "valueFormat": source.formats.value.name(),
         "windowType": source.window.map(|w| json!(w.name())).unwrap_or(Value::Null),
         "fields": fields,
         "writeQueries": writers,

@@ -421,3 +421,122 @@ FROM (
         .collect();
     assert_eq!(got, want);
 }
+
+/// ksqlDB's formats through the broker: a DELIMITED source with a KAFKA key; a GROUP BY of
+/// two columns written with a JSON key (an object of the key columns) and with a DELIMITED
+/// key (`a,b`), the value in DELIMITED and as a bare JSON value (WRAP_SINGLE_VALUE=false);
+/// a KAFKA value of one column.
+#[test]
+fn delimited_json_and_kafka_formats_carry_keys_and_values_as_ksqldb_writes_them() {
+    const FORMATS: &str =
+        "CREATE STREAM trades (sym STRING KEY, venue STRING, side STRING, qty BIGINT, price DOUBLE)
+  WITH (KAFKA_TOPIC='trades', VALUE_FORMAT='DELIMITED');
+CREATE TABLE by_venue_side WITH (KEY_FORMAT='JSON', VALUE_FORMAT='JSON', WRAP_SINGLE_VALUE=false) AS
+  SELECT venue, side, SUM(qty) AS total FROM trades GROUP BY venue, side;
+CREATE TABLE by_venue_side_csv WITH (FORMAT='DELIMITED') AS
+  SELECT venue, side, COUNT(*) AS n, MAX(price) AS top FROM trades GROUP BY venue, side;
+CREATE STREAM prices WITH (VALUE_FORMAT='KAFKA') AS SELECT sym, price FROM trades WHERE qty > 1;";
+    let tansu = Tansu::start();
+    tansu.create_topic("trades", 1);
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.sql"), FORMATS).unwrap();
+    let producer: rdkafka::producer::BaseProducer = tansu.config().create().unwrap();
+    let trades = [
+        ("ABC", "XNYS,BUY,3,10.5"),
+        ("ABC", "XNYS,BUY,2,11.25"),
+        ("DEF", "\"X,LON\",SELL,1,7.0"),
+        ("ABC", "XNYS,SELL,5,9.0"),
+        ("DEF", "bad,row"),
+    ];
+    for (key, value) in trades {
+        producer
+            .send(
+                rdkafka::producer::BaseRecord::to("trades")
+                    .key(key)
+                    .payload(value),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
+    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--sql",
+            "f.sql",
+            "--bootstrap-servers",
+            &tansu.bootstrap,
+        ])
+        .args(["--group-id", "formats", "--cache-max-bytes", "0"])
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--stop-when-idle", "3s"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success();
+
+    let raw = |topic: &str, at_least: usize| -> Vec<(String, String)> {
+        tansu
+            .read_raw(topic, at_least)
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8(k).unwrap(),
+                    String::from_utf8(v.unwrap_or_default()).unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        raw("BY_VENUE_SIDE", 4),
+        [
+            (
+                "{\"VENUE\":\"XNYS\",\"SIDE\":\"BUY\"}".to_string(),
+                "3".to_string()
+            ),
+            ("{\"VENUE\":\"XNYS\",\"SIDE\":\"BUY\"}".into(), "5".into()),
+            ("{\"VENUE\":\"X,LON\",\"SIDE\":\"SELL\"}".into(), "1".into()),
+            ("{\"VENUE\":\"XNYS\",\"SIDE\":\"SELL\"}".into(), "5".into()),
+        ]
+    );
+    assert_eq!(
+        raw("BY_VENUE_SIDE_CSV", 4),
+        [
+            ("XNYS,BUY".to_string(), "1,10.5".to_string()),
+            ("XNYS,BUY".into(), "2,11.25".into()),
+            ("\"X,LON\",SELL".into(), "1,7.0".into()),
+            ("XNYS,SELL".into(), "1,9.0".into()),
+        ]
+    );
+    let prices = tansu.read_raw("PRICES", 3);
+    let values: Vec<(String, f64)> = prices
+        .iter()
+        .map(|(k, v)| {
+            let bytes: [u8; 8] = v.as_deref().unwrap().try_into().unwrap();
+            (
+                String::from_utf8(k.clone()).unwrap(),
+                f64::from_be_bytes(bytes),
+            )
+        })
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("ABC".to_string(), 10.5),
+            ("ABC".into(), 11.25),
+            ("ABC".into(), 9.0)
+        ],
+        "a KAFKA value is the double's 8 bytes; the key stays the KAFKA string"
+    );
+    let dead = tansu.read_all("advisor_engine_dead_letters", 1);
+    assert_eq!(dead.len(), 4, "the bad row, once for each query: {dead:?}");
+    assert!(
+        dead.iter().all(|(_, d)| d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Column count mismatch")),
+        "{dead:?}"
+    );
+}

@@ -397,6 +397,10 @@ fn sql_errors_name_the_line_and_column_and_unsupported_things_say_so() {
         (format!("{ORDERS_STREAM}\nCREATE STREAM o AS SELECT customer_id, TOPK(order_total, 2) OVER (ORDER BY ROWTIME) AS n FROM order_events;"), "OVER windows take COUNT, SUM, MIN, MAX and AVG"),
         (format!("{ORDERS_STREAM}\nSELECT * FROM order_events EMIT CHANGES;"), "SELECT is not a statement a queries file can run"),
         (format!("{ORDERS_STREAM}\nCREATE STREAM x AS SELECT nope FROM order_events;"), "column NOPE does not exist"),
+        (format!("{ORDERS_STREAM}\nCREATE TABLE t AS SELECT customer_id, order_status, COUNT(*) AS n FROM order_events GROUP BY customer_id, order_status;"), "The 'KAFKA' format only supports a single field. Got: [`CUSTOMER_ID` STRING KEY, `ORDER_STATUS` STRING KEY]"),
+        ("CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t', FORMAT='JSON', KEY_FORMAT='KAFKA');".into(), "Cannot supply both 'FORMAT' and 'KEY_FORMAT'"),
+        ("CREATE STREAM s (a INT, b INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='KAFKA');".into(), "The 'KAFKA' format only supports a single field"),
+        ("CREATE STREAM s (k BOOLEAN KEY, a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');".into(), "The 'KAFKA' format does not support type 'BOOLEAN'"),
     ];
     for (sql, message) in cases {
         std::fs::write(dir.path().join("q.sql"), &sql).unwrap();

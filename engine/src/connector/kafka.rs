@@ -20,13 +20,12 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::catalog::{SourceDef, WindowType};
+use crate::catalog::SourceDef;
 use crate::checkpoint::LocalStore;
 use crate::engine::Engine;
 use crate::query::{DeadLetter, InputRecord, OutputRecord, Outputs, PersistentQuery};
 use crate::runtime::{DriveOptions, Driver, OutputSink, Polled, RunSummary, RuntimeError, Source};
 use crate::sql::ast::{SourceKind, SqlType};
-use crate::value::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -99,60 +98,9 @@ fn config(options: &KafkaOptions) -> ClientConfig {
     config
 }
 
-/// ksqlDB's KAFKA key format for one column; `None` for types it does not encode.
-fn kafka_key(value: &Value, sql_type: &SqlType) -> Option<Vec<u8>> {
-    Some(match (value, sql_type) {
-        (Value::Null, _) => return None,
-        (Value::String(s), _) => s.as_bytes().to_vec(),
-        (Value::Integer(i), SqlType::Int) => (*i as i32).to_be_bytes().to_vec(),
-        (Value::Integer(i), _) => i.to_be_bytes().to_vec(),
-        (Value::Double(d), _) => d.to_be_bytes().to_vec(),
-        (Value::Boolean(b), _) => vec![u8::from(*b)],
-        (Value::Array(_), _) => return None,
-    })
-}
-
-/// Key columns as ksqlDB writes them: a single column in KAFKA format raw (`key_type` is
-/// its type), anything else as JSON; `None` without key columns.
-fn key_bytes(
-    key_format: &str,
-    key_type: Option<&SqlType>,
-    names: &[String],
-    key: &[Value],
-) -> Option<Vec<u8>> {
-    let mut bytes = Vec::new();
-    match (key_format, key) {
-        (_, []) => return None,
-        ("KAFKA", [single]) => return kafka_key(single, key_type.unwrap_or(&SqlType::String)),
-        (_, [single]) => crate::format::write_json_value(&mut bytes, single),
-        (_, many) => crate::format::write_json_object(&mut bytes, names, many),
-    }
-    Some(bytes)
-}
-
-/// An output's key bytes, as ksqlDB's windowed serdes write them: the key columns, then for
-/// a time-windowed table the window start (8 bytes, big-endian), for a session-windowed
-/// table the window end and then the start (Kafka's SessionKeySchema).
+/// An output's key bytes, as ksqlDB's serdes write them (see `PersistentQuery::encode_key`).
 pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
-    let key_type = query
-        .sink
-        .schema
-        .key_columns()
-        .next()
-        .map(|(_, c)| &c.sql_type);
-    let mut bytes = key_bytes(
-        &query.sink.key_format,
-        key_type,
-        &query.key_names,
-        &record.key,
-    )?;
-    if let Some((start, end)) = record.window {
-        if query.sink.window == Some(WindowType::Session) {
-            bytes.extend(end.to_be_bytes());
-        }
-        bytes.extend(start.to_be_bytes());
-    }
-    Some(bytes)
+    query.encode_key(record)
 }
 
 /// The cluster's topics (internal ones left out) with their partition counts.
@@ -505,18 +453,28 @@ impl Inserter {
         })
     }
 
-    /// Queues rows (JSON objects) for a stream; each answer says what is wrong with its row.
+    /// Queues rows (JSON objects) for a stream, in the stream's key and value formats; each
+    /// answer says what is wrong with its row.
     pub fn insert(&self, target: &SourceDef, rows: &[Vec<u8>]) -> Vec<Result<(), String>> {
         use crate::format::Decoder;
         let decoder = crate::format::JsonDecoder::new(target.schema.columns.clone());
-        let key_columns: Vec<&crate::value::Column> =
-            target.schema.key_columns().map(|(_, c)| c).collect();
-        let key_names: Vec<String> = key_columns.iter().map(|c| c.name.clone()).collect();
+        let key_columns: Vec<crate::value::Column> = target
+            .schema
+            .key_columns()
+            .map(|(_, c)| c.clone())
+            .collect();
+        let keys_codec = crate::format::KeyCodec::for_columns(target.formats.key, key_columns);
         let value_names: Vec<String> = target
             .schema
             .value_columns()
             .map(|(_, c)| c.name.clone())
             .collect();
+        let value_types: Vec<SqlType> = target
+            .schema
+            .value_columns()
+            .map(|(_, c)| c.sql_type.clone())
+            .collect();
+        let encoder = target.formats.value_encoder(&value_names, &value_types);
         rows.iter()
             .map(|row| {
                 let decoded = decoder.decode(row).map_err(|e| e.to_string())?;
@@ -528,18 +486,13 @@ impl Inserter {
                         values.push(value);
                     }
                 }
-                let key = key_bytes(
-                    &target.key_format,
-                    key_columns.first().map(|c| &c.sql_type),
-                    &key_names,
-                    &keys,
-                );
-                let mut value = Vec::new();
-                crate::format::write_json_object(&mut value, &value_names, &values);
+                let mut key = Vec::new();
+                let keyed = keys_codec.encode(&keys, &mut key);
+                let value = encoder.encode(&values);
                 let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> =
                     BaseRecord::to(&target.topic).payload(&value);
-                if let Some(key) = &key {
-                    record = record.key(key);
+                if keyed {
+                    record = record.key(&key);
                 }
                 send(&self.producer, record).map_err(|e| e.to_string())
             })

@@ -7,8 +7,9 @@ pub mod names;
 pub mod view;
 
 use crate::aggregate::AggKind;
-use crate::catalog::{check_format, property, CatalogError, SourceDef, WindowType};
+use crate::catalog::{property, CatalogError, SourceDef, WindowType};
 use crate::expr::{compile, Compiled, ExprError, Plain, Resolver};
+use crate::format::Formats;
 use crate::ops::group::Grouping;
 use crate::ops::over_window::{OverAggregate, OverFunction, OverWindow};
 use crate::ops::project_filter::{Filter, Map, Project};
@@ -185,10 +186,9 @@ pub fn plan(
     let aggregating =
         !query.group_by.is_empty() || projection.iter().any(|(e, _)| has_aggregate(e));
     let topic = property(properties, "KAFKA_TOPIC").unwrap_or_else(|| name.to_string());
-    let value_format = property(properties, "VALUE_FORMAT")
-        .or_else(|| property(properties, "FORMAT"))
-        .unwrap_or_else(|| source.value_format.clone());
-    check_format(&value_format, "VALUE_FORMAT")?;
+    let formats = Formats::from_properties(properties, Some(&source.formats))
+        .map_err(CatalogError::from)?
+        .unwrap_or(source.formats);
 
     let mut legacy = None;
     // Output column types are inferred over the rows the projection reads.
@@ -250,13 +250,14 @@ pub fn plan(
             key: *is_key,
         });
     }
+    let schema = Schema { columns };
+    formats.check(&schema).map_err(CatalogError::from)?;
     let sink = SourceDef {
         name: name.to_string(),
         kind,
-        schema: Schema { columns },
+        schema,
         topic,
-        value_format: value_format.to_ascii_uppercase(),
-        key_format: property(properties, "KEY_FORMAT").unwrap_or_else(|| source.key_format.clone()),
+        formats,
         timestamp: None,
         window,
         watermark_delay: source.watermark_delay,

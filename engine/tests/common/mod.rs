@@ -116,6 +116,23 @@ impl Tansu {
 
     /// Every record of a topic: (key bytes, value JSON or null).
     pub fn read_all(&self, topic: &str, expected_at_least: usize) -> Vec<(Vec<u8>, Value)> {
+        self.read_raw(topic, expected_at_least)
+            .into_iter()
+            .map(|(key, value)| {
+                let value = value
+                    .map(|p| serde_json::from_slice(&p).unwrap())
+                    .unwrap_or(Value::Null);
+                (key, value)
+            })
+            .collect()
+    }
+
+    /// Every record of a topic as bytes: (key, value, `None` for a tombstone).
+    pub fn read_raw(
+        &self,
+        topic: &str,
+        expected_at_least: usize,
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let consumer: BaseConsumer = self
             .config()
             .set("group.id", format!("reader-{}", std::process::id()))
@@ -149,11 +166,10 @@ impl Tansu {
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(message)) => {
                     quiet_since = Instant::now();
-                    let value = message
-                        .payload()
-                        .map(|p| serde_json::from_slice(p).unwrap())
-                        .unwrap_or(Value::Null);
-                    records.push((message.key().unwrap_or_default().to_vec(), value));
+                    records.push((
+                        message.key().unwrap_or_default().to_vec(),
+                        message.payload().map(<[u8]>::to_vec),
+                    ));
                 }
                 // The engine may not have created the topic yet.
                 Some(Err(e)) if e.to_string().contains("UnknownTopicOrPartition") => {

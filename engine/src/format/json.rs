@@ -1,56 +1,13 @@
-//! Record formats behind one seam: a decoder turns value bytes into a row of the source's
-//! schema, an encoder turns output rows into bytes. JSON now; Avro joins through the same
-//! traits.
+//! The JSON format: objects whose fields match columns case-insensitively, as ksqlDB's JSON
+//! format reads them, and the writer that turns rows into JSON.
 
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::{DecodeError, Decoder, Encoder, MAX_RECORD_BYTES};
 use crate::sql::ast::SqlType;
-use crate::value::{Column, Row, Value};
-
-/// Records bigger than this go to the dead-letter output instead of being parsed.
-pub const MAX_RECORD_BYTES: usize = 1 << 20;
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("record of {0} bytes exceeds the {MAX_RECORD_BYTES}-byte limit")]
-    Oversize(usize),
-    #[error("malformed JSON: {0}")]
-    Malformed(String),
-    #[error("{0}")]
-    WrongType(String),
-    #[error("the value is not a JSON object")]
-    NotAnObject,
-    #[error("the record has no value")]
-    Empty,
-}
-
-pub trait Decoder: Send {
-    /// Fills the decoder's columns at their places in `row` (absent fields are null, as in
-    /// ksqlDB); other places are left alone, so one row buffer serves every record.
-    fn decode_into(&self, bytes: &[u8], row: &mut [Value]) -> Result<(), DecodeError>;
-
-    /// How wide a row `decode_into` expects.
-    fn width(&self) -> usize;
-
-    fn decode(&self, bytes: &[u8]) -> Result<Row, DecodeError> {
-        let mut row = vec![Value::Null; self.width()];
-        self.decode_into(bytes, &mut row)?;
-        Ok(row)
-    }
-}
-
-pub trait Encoder: Send {
-    /// Appends the value columns (those named at construction, in order) to `out`.
-    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>);
-
-    fn encode(&self, values: &[Value]) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.encode_into(values, &mut out);
-        out
-    }
-}
+use crate::value::{Column, Value};
 
 /// JSON objects; field names match columns case-insensitively, as ksqlDB's JSON format does.
 ///
@@ -1084,6 +1041,60 @@ pub fn write_json_object(out: &mut Vec<u8>, names: &[String], values: &[Value]) 
         }
         buf.push(b'}');
     });
+}
+
+/// A single column written as a bare JSON value rather than inside an object: a JSON key
+/// of one column, or a value with `WRAP_SINGLE_VALUE=false`.
+pub struct JsonValueDecoder {
+    column: Column,
+    place: usize,
+    width: usize,
+}
+
+impl JsonValueDecoder {
+    pub fn new(place: usize, column: Column, width: usize) -> JsonValueDecoder {
+        JsonValueDecoder {
+            column,
+            place,
+            width,
+        }
+    }
+}
+
+impl Decoder for JsonValueDecoder {
+    fn decode_into(&self, bytes: &[u8], row: &mut [Value]) -> Result<(), DecodeError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(DecodeError::Oversize(bytes.len()));
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let value = TypedSeed(&self.column.sql_type, &self.column.name)
+            .deserialize(&mut deserializer)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => DecodeError::WrongType(e.to_string()),
+                _ => DecodeError::Malformed(e.to_string()),
+            })?;
+        deserializer
+            .end()
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        row[self.place] = value;
+        Ok(())
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+}
+
+/// Writes one column as a bare JSON value.
+pub struct JsonValueEncoder;
+
+impl Encoder for JsonValueEncoder {
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
+        match values.first() {
+            Some(value) => write_json_value(out, value),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,254 @@
+//! The DELIMITED format: one record a line of fields split by a delimiter (a comma unless
+//! VALUE_DELIMITER or KEY_DELIMITER says otherwise), read and written as ksqlDB's
+//! KsqlDelimitedDeserializer and KsqlDelimitedSerializer do through Apache Commons CSV's
+//! default format: fields may be quoted with `"` (a quote inside doubled), an empty field is
+//! NULL, and the field count must equal the column count.
+
+use super::{java_double, DecodeError, Decoder, Encoder, MAX_RECORD_BYTES};
+use crate::sql::ast::SqlType;
+use crate::value::{Column, Value};
+
+pub struct DelimitedDecoder {
+    /// Each field's column and its place in the row.
+    columns: Vec<(usize, Column)>,
+    width: usize,
+    delimiter: char,
+}
+
+impl DelimitedDecoder {
+    pub fn new(columns: Vec<(usize, Column)>, width: usize, delimiter: char) -> DelimitedDecoder {
+        DelimitedDecoder {
+            columns,
+            width,
+            delimiter,
+        }
+    }
+}
+
+/// Splits one CSV record into its fields; `None` for a field written empty.
+pub fn split_fields(text: &str, delimiter: char) -> Result<Vec<String>, DecodeError> {
+    let mut fields = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => {
+                        return Err(DecodeError::Malformed(
+                            "a quoted DELIMITED field is not closed".into(),
+                        ))
+                    }
+                }
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Ok(fields);
+                }
+                Some(c) if c == delimiter => fields.push(field),
+                Some(c) => {
+                    return Err(DecodeError::Malformed(format!(
+                        "a quoted DELIMITED field is followed by {c:?}, not the delimiter"
+                    )))
+                }
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field);
+                        return Ok(fields);
+                    }
+                    Some(c) if c == delimiter => break,
+                    Some(c) => field.push(c),
+                }
+            }
+            fields.push(field);
+        }
+    }
+}
+
+/// One field's text as its column's type, as ksqlDB's parsers read it (Java's
+/// `Integer.parseInt`, `Long.parseLong`, `Double.parseDouble`, `Boolean.parseBoolean`).
+fn parse_field(text: &str, column: &Column) -> Result<Value, DecodeError> {
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    let bad = || {
+        DecodeError::WrongType(format!(
+            "field {}: {text:?} is not a valid {}",
+            column.name, column.sql_type
+        ))
+    };
+    Ok(match &column.sql_type {
+        SqlType::String => Value::String(text.into()),
+        SqlType::Int => Value::Integer(i64::from(text.parse::<i32>().map_err(|_| bad())?)),
+        SqlType::Bigint => Value::Integer(text.parse::<i64>().map_err(|_| bad())?),
+        SqlType::Double => Value::Double(text.trim().parse::<f64>().map_err(|_| bad())?),
+        // Java's Boolean.parseBoolean: "true" in any case, anything else is false.
+        SqlType::Boolean => Value::Boolean(text.eq_ignore_ascii_case("true")),
+        SqlType::Array(_) => {
+            return Err(DecodeError::WrongType(format!(
+                "the DELIMITED format does not support type {}, column {}",
+                column.sql_type, column.name
+            )))
+        }
+    })
+}
+
+impl Decoder for DelimitedDecoder {
+    fn decode_into(&self, bytes: &[u8], row: &mut [Value]) -> Result<(), DecodeError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(DecodeError::Oversize(bytes.len()));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| DecodeError::Malformed(format!("not UTF-8 text: {e}")))?;
+        let fields = split_fields(text, self.delimiter)?;
+        if fields.len() != self.columns.len() {
+            return Err(DecodeError::WrongType(format!(
+                "Column count mismatch on deserialization: expected {} fields, got {}",
+                self.columns.len(),
+                fields.len()
+            )));
+        }
+        for ((place, column), field) in self.columns.iter().zip(&fields) {
+            row[*place] = parse_field(field, column)?;
+        }
+        Ok(())
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+}
+
+pub struct DelimitedEncoder {
+    delimiter: char,
+}
+
+impl DelimitedEncoder {
+    pub fn new(delimiter: char) -> DelimitedEncoder {
+        DelimitedEncoder { delimiter }
+    }
+}
+
+/// Appends a field as Commons CSV's minimal quoting writes it: quoted when it holds the
+/// delimiter, a quote or a line break, starts with a character at or below `#`, ends with
+/// one at or below a space, or is an empty first field.
+fn write_field(out: &mut Vec<u8>, text: &str, delimiter: char, first: bool) {
+    let quote = match (text.chars().next(), text.chars().last()) {
+        (None, _) => first,
+        (Some(start), Some(end)) => {
+            start <= '#'
+                || end <= ' '
+                || text
+                    .chars()
+                    .any(|c| c == delimiter || c == '"' || c == '\n' || c == '\r')
+        }
+        _ => false,
+    };
+    if quote {
+        out.push(b'"');
+        for c in text.chars() {
+            if c == '"' {
+                out.push(b'"');
+            }
+            let mut buffer = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+impl Encoder for DelimitedEncoder {
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                let mut buffer = [0u8; 4];
+                out.extend_from_slice(self.delimiter.encode_utf8(&mut buffer).as_bytes());
+            }
+            match value {
+                // Commons CSV prints a null as nothing, unquoted.
+                Value::Null => {}
+                Value::String(s) => write_field(out, s, self.delimiter, i == 0),
+                Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                Value::Double(d) => out.extend_from_slice(java_double(*d).as_bytes()),
+                Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+                Value::Array(_) => write_field(out, &value.to_string(), self.delimiter, i == 0),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, sql_type: SqlType) -> Column {
+        Column {
+            name: name.into(),
+            sql_type,
+            key: false,
+        }
+    }
+
+    #[test]
+    fn fields_read_and_write_as_commons_csv_does() {
+        assert_eq!(split_fields("a,b,,c", ',').unwrap(), ["a", "b", "", "c"]);
+        assert_eq!(
+            split_fields("\"x,y\",\"say \"\"hi\"\"\",z", ',').unwrap(),
+            ["x,y", "say \"hi\"", "z"]
+        );
+        assert_eq!(split_fields("1|2", '|').unwrap(), ["1", "2"]);
+        assert!(split_fields("\"open", ',').is_err());
+        let encoder = DelimitedEncoder::new(',');
+        let out = encoder.encode(&[
+            Value::String("plain".into()),
+            Value::String("x,y".into()),
+            Value::Null,
+            Value::Integer(-4),
+            Value::Double(1.0),
+            Value::String("#tag".into()),
+            Value::Boolean(true),
+        ]);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "plain,\"x,y\",,-4,1.0,\"#tag\",true"
+        );
+    }
+
+    #[test]
+    fn fields_take_their_column_types() {
+        let columns = vec![
+            (0, column("ID", SqlType::Bigint)),
+            (1, column("NAME", SqlType::String)),
+            (2, column("OK", SqlType::Boolean)),
+            (3, column("SCORE", SqlType::Double)),
+        ];
+        let decoder = DelimitedDecoder::new(columns, 4, ',');
+        let row = decoder.decode(b"120,bob,TRUE,2.5").unwrap();
+        assert_eq!(
+            row,
+            [
+                Value::Integer(120),
+                Value::String("bob".into()),
+                Value::Boolean(true),
+                Value::Double(2.5)
+            ]
+        );
+        let row = decoder.decode(b",,,").unwrap();
+        assert!(row.iter().all(Value::is_null), "empty fields are null");
+        assert!(decoder.decode(b"1,2").is_err(), "too few fields");
+        assert!(decoder.decode(b"x,bob,true,1").is_err(), "not a BIGINT");
+    }
+}
