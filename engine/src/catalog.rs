@@ -15,10 +15,10 @@ pub enum CatalogError {
     },
     #[error("{0}")]
     Format(#[from] FormatError),
-    #[error(
-        "TIMESTAMP column {column} is {found}; advisor-engine reads BIGINT epoch milliseconds"
-    )]
+    #[error("TIMESTAMP column {column} is {found}; advisor-engine reads BIGINT epoch milliseconds, or a STRING with TIMESTAMP_FORMAT")]
     TimestampType { column: String, found: SqlType },
+    #[error("TIMESTAMP_FORMAT needs a TIMESTAMP column of type STRING to parse")]
+    FormatWithoutTimestamp,
     #[error("TIMESTAMP column {column} is not a column of {source_name}")]
     UnknownTimestamp { column: String, source_name: String },
     #[error("table {0} needs a PRIMARY KEY column")]
@@ -64,6 +64,8 @@ pub struct SourceDef {
     pub topic: String,
     pub formats: Formats,
     pub timestamp: Option<String>,
+    /// TIMESTAMP_FORMAT: the Java pattern a STRING timestamp column is written in.
+    pub timestamp_format: Option<String>,
     /// Set for a windowed table.
     pub window: Option<WindowType>,
     /// How far behind the newest event time the watermark trails (less 1 ms), for the
@@ -109,9 +111,14 @@ impl SourceDef {
                 .collect(),
         };
         let timestamp = property(properties, "TIMESTAMP").map(|t| t.to_ascii_uppercase());
+        let timestamp_format = property(properties, "TIMESTAMP_FORMAT");
+        if timestamp_format.is_some() && timestamp.is_none() {
+            return Err(CatalogError::FormatWithoutTimestamp);
+        }
         if let Some(column) = &timestamp {
             match schema.index_of(column).map(|i| &schema.columns[i].sql_type) {
-                Some(SqlType::Bigint) => {}
+                Some(SqlType::Bigint) if timestamp_format.is_none() => {}
+                Some(SqlType::String) if timestamp_format.is_some() => {}
                 Some(other) => {
                     return Err(CatalogError::TimestampType {
                         column: column.clone(),
@@ -145,6 +152,7 @@ impl SourceDef {
             topic,
             formats,
             timestamp,
+            timestamp_format,
             window: None,
             watermark_delay,
         })

@@ -83,6 +83,8 @@ pub struct PersistentQuery {
     sink_keys: KeyCodec,
     width: usize,
     timestamp: Option<usize>,
+    /// The Java pattern of a STRING timestamp column (TIMESTAMP_FORMAT).
+    timestamp_format: Option<String>,
     ops: Vec<Box<dyn Operator>>,
     /// The rows of the batch being processed, kept between batches to spare allocations.
     batch: RowBatch,
@@ -160,6 +162,7 @@ impl PersistentQuery {
             keys: source.formats.key_codec(schema),
             width: schema.columns.len(),
             timestamp,
+            timestamp_format: source.timestamp_format.clone(),
             ops: planned.ops,
             batch: RowBatch::new(),
             rejected: Vec::new(),
@@ -189,6 +192,12 @@ impl PersistentQuery {
         match self.timestamp {
             Some(index) => match &row[index] {
                 Value::Integer(ts) if *ts >= 0 => Ok(*ts),
+                Value::String(text) if self.timestamp_format.is_some() => {
+                    let pattern = self.timestamp_format.as_deref().unwrap_or_default();
+                    crate::datetime::parse_millis(text, pattern, None).map_err(|e| {
+                        format!("the timestamp {text:?} does not parse with TIMESTAMP_FORMAT '{pattern}': {e}")
+                    })
+                }
                 Value::Null => Err("the timestamp column is null".into()),
                 other => Err(format!(
                     "timestamp column holds {other}, not epoch milliseconds"

@@ -573,3 +573,50 @@ fn record_envelopes_give_the_event_time_and_bad_ones_are_dead_lettered() {
         .unwrap()
         .contains("malformed JSON"));
 }
+
+/// A TIMESTAMP column written as text, read with TIMESTAMP_FORMAT (a Java pattern): the
+/// events fall in the windows of the times the text says; text that does not parse is a
+/// dead letter naming the pattern.
+#[test]
+fn a_string_timestamp_is_read_with_its_timestamp_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = "CREATE STREAM order_events (customer_id STRING, order_total DOUBLE, created STRING)
+  WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON', TIMESTAMP='created',
+        TIMESTAMP_FORMAT='yyyy-MM-dd''T''HH:mm:ssX');
+CREATE TABLE per_hour AS SELECT customer_id, COUNT(*) AS n FROM order_events
+  WINDOW TUMBLING (SIZE 1 HOUR) GROUP BY customer_id EMIT CHANGES;";
+    let lines = [
+        json!({"customer_id": "a", "order_total": 1.0, "created": "2024-03-05T10:15:00Z"}),
+        json!({"customer_id": "a", "order_total": 2.0, "created": "2024-03-05T10:59:59Z"}),
+        json!({"customer_id": "a", "order_total": 3.0, "created": "2024-03-05T11:00:00+01:00"}),
+        json!({"customer_id": "a", "order_total": 4.0, "created": "yesterday"}),
+    ];
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(dir.path().join("orders.jsonl"), text.join("\n")).unwrap();
+    run(dir.path(), sql, "orders.jsonl", "per_hour").success();
+    let out = read_lines(&dir.path().join("out.jsonl"));
+    let ten = 1_709_632_800_000i64; // 2024-03-05T10:00:00Z
+    let windows: Vec<(i64, i64)> = out
+        .iter()
+        .map(|r| {
+            (
+                r["window"]["start"].as_i64().unwrap(),
+                r["value"]["N"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        [(ten, 1), (ten, 2), (ten, 3)],
+        "11:00+01:00 is 10:00Z"
+    );
+    assert_eq!(
+        out[2]["timestamp"],
+        ten + 3_599_000,
+        "ROWTIME is the newest time, 10:59:59Z"
+    );
+    let dead = read_lines(&dir.path().join("dlq.jsonl"));
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("TIMESTAMP_FORMAT"), "{reason}");
+}

@@ -259,6 +259,7 @@ pub fn plan(
         topic,
         formats,
         timestamp: None,
+        timestamp_format: None,
         window,
         watermark_delay: source.watermark_delay,
     };
