@@ -77,13 +77,7 @@ pub struct SourceDef {
 
 /// A WITH property as text.
 pub fn property(properties: &Properties, key: &str) -> Option<String> {
-    properties.get(key).map(|v| match v {
-        Literal::String(s) => s.clone(),
-        Literal::Integer(i) => i.to_string(),
-        Literal::Decimal(d) => d.to_string(),
-        Literal::Boolean(b) => b.to_string(),
-        Literal::Null => String::new(),
-    })
+    crate::sql::ast::property_text(properties, key)
 }
 
 impl SourceDef {

@@ -172,13 +172,7 @@ fn delimiter(text: &str) -> Result<char, FormatError> {
 }
 
 fn text(properties: &Properties, key: &str) -> Option<String> {
-    properties.get(key).map(|v| match v {
-        Literal::String(s) => s.clone(),
-        Literal::Integer(i) => i.to_string(),
-        Literal::Decimal(d) => d.to_string(),
-        Literal::Boolean(b) => b.to_string(),
-        Literal::Null => String::new(),
-    })
+    crate::sql::ast::property_text(properties, key)
 }
 
 /// The key and value formats of a stream or table.

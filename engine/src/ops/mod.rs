@@ -339,6 +339,34 @@ pub struct SnapshotError {
     pub message: String,
 }
 
+/// Writes each key group's part of an operator's state in the snapshot form (postcard).
+pub fn encode_groups<T: serde::Serialize>(
+    operator: &'static str,
+    parts: BTreeMap<KeyGroup, T>,
+) -> Result<GroupSnapshot, SnapshotError> {
+    parts
+        .into_iter()
+        .map(|(group, part)| {
+            postcard::to_allocvec(&part)
+                .map(|bytes| (group, bytes))
+                .map_err(|e| SnapshotError {
+                    operator,
+                    message: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// Reads one key group's part of an operator's state back.
+pub fn decode_group<T: serde::de::DeserializeOwned>(
+    operator: &'static str,
+    group: KeyGroup,
+    bytes: &[u8],
+) -> Result<T, RestoreError> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| RestoreError(format!("key group {group} of {operator}: {e}")))
+}
+
 pub trait Operator: Send {
     /// What the operator is, for metrics and messages.
     fn name(&self) -> &'static str;

@@ -17,7 +17,10 @@ use crate::aggregate::Acc;
 use crate::expr::{Compiled, Context};
 use crate::ops::group::Grouping;
 use crate::ops::shape::RowShape;
-use crate::ops::{Emit, GroupSnapshot, Operator, OutputRecord, RowBatch, RowError, SnapshotError};
+use crate::ops::{
+    decode_group, encode_groups, Emit, GroupSnapshot, Operator, OutputRecord, RowBatch, RowError,
+    SnapshotError,
+};
 use crate::sql::ast::Emit as EmitMode;
 use crate::state::{key_group, KeyGroup, RestoreError, StateKey, StateTable};
 use crate::value::{Row, Value};
@@ -375,17 +378,7 @@ impl Operator for SessionAggregate {
                 .keys
                 .push((key, sessions));
         }
-        parts
-            .into_iter()
-            .map(|(group, part)| {
-                postcard::to_allocvec(&part)
-                    .map(|bytes| (group, bytes))
-                    .map_err(|e| SnapshotError {
-                        operator: "session_aggregate",
-                        message: e.to_string(),
-                    })
-            })
-            .collect()
+        encode_groups("session_aggregate", parts)
     }
 
     fn restore(&mut self, groups: &GroupSnapshot) -> Result<(), RestoreError> {
@@ -394,9 +387,7 @@ impl Operator for SessionAggregate {
             .sessions
             .retain(|key, _| !restored.contains(&key_group(key.as_bytes())));
         for (group, bytes) in groups {
-            let part: GroupPartOwned = postcard::from_bytes(bytes).map_err(|e| {
-                RestoreError(format!("key group {group} of a session aggregation: {e}"))
-            })?;
+            let part: GroupPartOwned = decode_group("session_aggregate", *group, bytes)?;
             let state = &mut self.state;
             state.stream_time = state.stream_time.max(part.stream_time);
             state.store_time = state.store_time.max(part.store_time);

@@ -9,7 +9,10 @@ use crate::aggregate::Acc;
 use crate::expr::{Compiled, Context};
 use crate::ops::group::Grouping;
 use crate::ops::shape::RowShape;
-use crate::ops::{Emit, GroupSnapshot, Operator, OutputRecord, RowBatch, RowError, SnapshotError};
+use crate::ops::{
+    decode_group, encode_groups, Emit, GroupSnapshot, Operator, OutputRecord, RowBatch, RowError,
+    SnapshotError,
+};
 use crate::sql::ast::{Emit as EmitMode, WindowKind};
 use crate::state::{key_group, KeyGroup, RestoreError, StateKey, StateTable};
 use crate::value::{Row, Value};
@@ -430,25 +433,13 @@ impl Operator for WindowAggregate {
                 .entries
                 .push((key, entry));
         }
-        parts
-            .into_iter()
-            .map(|(group, part)| {
-                postcard::to_allocvec(&part)
-                    .map(|bytes| (group, bytes))
-                    .map_err(|e| SnapshotError {
-                        operator: "window_aggregate",
-                        message: e.to_string(),
-                    })
-            })
-            .collect()
+        encode_groups("window_aggregate", parts)
     }
 
     fn restore(&mut self, groups: &GroupSnapshot) -> Result<(), RestoreError> {
         let mut parts = Vec::with_capacity(groups.len());
         for (group, bytes) in groups {
-            let part: GroupPartOwned = postcard::from_bytes(bytes).map_err(|e| {
-                RestoreError(format!("key group {group} of a window aggregation: {e}"))
-            })?;
+            let part: GroupPartOwned = decode_group("window_aggregate", *group, bytes)?;
             parts.push(part);
         }
         let window = self.window.is_some();

@@ -297,6 +297,17 @@ impl Query {
 /// Properties of a WITH clause, keys upper-cased.
 pub type Properties = BTreeMap<String, Literal>;
 
+/// A WITH property as text, whatever literal gave it.
+pub fn property_text(properties: &Properties, key: &str) -> Option<String> {
+    properties.get(key).map(|v| match v {
+        Literal::String(s) => s.clone(),
+        Literal::Integer(i) => i.to_string(),
+        Literal::Decimal(d) => d.to_string(),
+        Literal::Boolean(b) => b.to_string(),
+        Literal::Null => String::new(),
+    })
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     CreateSource {
