@@ -82,6 +82,10 @@ pub struct PersistentQuery {
     /// The sink's key format.
     sink_keys: KeyCodec,
     width: usize,
+    /// Set when the source is a table: its records without a value are tombstones.
+    source_is_table: bool,
+    /// Where the source's key columns sit in its rows.
+    key_places: Vec<usize>,
     timestamp: Option<usize>,
     /// The Java pattern of a STRING timestamp column (TIMESTAMP_FORMAT).
     timestamp_format: Option<String>,
@@ -161,6 +165,8 @@ impl PersistentQuery {
             decoder: source.formats.value_decoder(schema, &reads),
             keys: source.formats.key_codec(schema),
             width: schema.columns.len(),
+            source_is_table: source.kind == SourceKind::Table,
+            key_places: schema.key_columns().map(|(i, _)| i).collect(),
             timestamp,
             timestamp_format: source.timestamp_format.clone(),
             ops: planned.ops,
@@ -176,16 +182,29 @@ impl PersistentQuery {
     }
 
     /// Decodes a record into `row`: key columns from the record key, the rest from the value.
-    fn decode(&self, record: &InputRecord<'_>, row: &mut Row) -> Result<(), String> {
-        let value = record
-            .value
-            .ok_or_else(|| "the record has no value".to_string())?;
-        self.decoder
-            .decode_into(value, row)
-            .map_err(|e| e.to_string())?;
+    /// A table's record without a value is a tombstone: its key columns are decoded, the
+    /// rest left null, and true is returned.
+    fn decode(&self, record: &InputRecord<'_>, row: &mut Row) -> Result<bool, String> {
+        let tombstone = match record.value {
+            Some(value) => {
+                self.decoder
+                    .decode_into(value, row)
+                    .map_err(|e| e.to_string())?;
+                false
+            }
+            None if self.source_is_table => {
+                row.iter_mut().for_each(|v| *v = Value::Null);
+                true
+            }
+            None => return Err("the record has no value".to_string()),
+        };
         self.keys
             .decode_into(record.key, row)
-            .map_err(|e| format!("the key: {e}"))
+            .map_err(|e| format!("the key: {e}"))?;
+        if self.source_is_table && self.key_places.iter().any(|&i| row[i].is_null()) {
+            return Err("the table row's PRIMARY KEY is null; ksqlDB drops such records".into());
+        }
+        Ok(tombstone)
     }
 
     fn event_time(&self, record: &InputRecord<'_>, row: &Row) -> Result<i64, String> {
@@ -237,12 +256,21 @@ impl PersistentQuery {
                 batch.set_watermark(watermark.current());
             }
             let row = batch.push(self.width, record.timestamp, at as u32);
-            let decoded = self
-                .decode(record, row)
-                .and_then(|()| self.event_time(record, batch.row(batch.len() - 1)));
+            let decoded = self.decode(record, row).and_then(|tombstone| {
+                if tombstone {
+                    Ok((record.timestamp, true))
+                } else {
+                    self.event_time(record, batch.row(batch.len() - 1))
+                        .map(|time| (time, false))
+                }
+            });
             match decoded {
-                Ok(time) => {
-                    batch.set_time(batch.len() - 1, time);
+                Ok((time, tombstone)) => {
+                    let last = batch.len() - 1;
+                    batch.set_time(last, time);
+                    if tombstone {
+                        batch.set_delete(last);
+                    }
                     if let Some(watermark) = &mut self.watermark {
                         watermark.observe(time);
                     }

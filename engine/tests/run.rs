@@ -620,3 +620,67 @@ CREATE TABLE per_hour AS SELECT customer_id, COUNT(*) AS n FROM order_events
     let reason = dead[0]["reason"].as_str().unwrap();
     assert!(reason.contains("TIMESTAMP_FORMAT"), "{reason}");
 }
+
+/// A table read by CREATE TABLE ... AS SELECT: each change to a row is a change of the
+/// result under the same key; a row the WHERE leaves out, and a tombstone, write a tombstone.
+#[test]
+fn a_table_read_by_a_query_passes_changes_and_tombstones_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = "CREATE TABLE users (id STRING PRIMARY KEY, name STRING, age INT)
+  WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON');
+CREATE TABLE adults AS SELECT id, UCASE(name) AS name FROM users WHERE age >= 18;";
+    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
+    let records = [
+        json!({"key": "u1", "value": {"name": "ann", "age": 30}, "timestamp": 1}),
+        json!({"key": "u2", "value": {"name": "bob", "age": 10}, "timestamp": 2}),
+        json!({"key": "u1", "value": {"name": "ann", "age": 12}, "timestamp": 3}),
+        json!({"key": "u3", "value": {"name": "cid", "age": 40}, "timestamp": 4}),
+        json!({"key": "u3", "value": null, "timestamp": 5}),
+        json!({"key": null, "value": {"name": "nobody", "age": 50}, "timestamp": 6}),
+    ];
+    let text: Vec<String> = records.iter().map(Value::to_string).collect();
+    std::fs::write(dir.path().join("users.jsonl"), text.join("\n")).unwrap();
+    engine()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--sql",
+            "q.sql",
+            "--input",
+            "users=records:users.jsonl",
+        ])
+        .args([
+            "--output",
+            "adults=file:out.jsonl",
+            "--dead-letter",
+            "dlq.jsonl",
+        ])
+        .assert()
+        .success();
+    let out: Vec<(Value, Value, i64)> = read_lines(&dir.path().join("out.jsonl"))
+        .into_iter()
+        .map(|r| {
+            (
+                r["key"].clone(),
+                r["value"].clone(),
+                r["timestamp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        out,
+        [
+            (json!("u1"), json!({"NAME": "ANN"}), 1),
+            (json!("u2"), Value::Null, 2),
+            (json!("u1"), Value::Null, 3),
+            (json!("u3"), json!({"NAME": "CID"}), 4),
+            (json!("u3"), Value::Null, 5),
+        ]
+    );
+    let dead = read_lines(&dir.path().join("dlq.jsonl"));
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("PRIMARY KEY is null"));
+}

@@ -33,6 +33,9 @@ pub struct RowBatch {
     times: Vec<i64>,
     origins: Vec<u32>,
     watermarks: Vec<i64>,
+    /// True for a table's tombstone: the row's key columns are set, its values null, and
+    /// the row is deleted from the table.
+    deletes: Vec<bool>,
     /// The watermark `push` gives the rows it hands out.
     watermark: i64,
     end_watermark: i64,
@@ -68,12 +71,14 @@ impl RowBatch {
             self.times.push(0);
             self.origins.push(0);
             self.watermarks.push(0);
+            self.deletes.push(false);
         }
         let at = self.len;
         self.len += 1;
         self.times[at] = time;
         self.origins[at] = origin;
         self.watermarks[at] = self.watermark;
+        self.deletes[at] = false;
         let row = &mut self.rows[at];
         if row.len() != width {
             row.resize(width, Value::Null);
@@ -104,6 +109,15 @@ impl RowBatch {
 
     pub fn origin(&self, at: usize) -> u32 {
         self.origins[at]
+    }
+
+    /// True when the row at `at` is a table's tombstone.
+    pub fn is_delete(&self, at: usize) -> bool {
+        self.deletes[at]
+    }
+
+    pub fn set_delete(&mut self, at: usize) {
+        self.deletes[at] = true;
     }
 
     /// The source's watermark when the row at `at` reached it.
@@ -144,6 +158,7 @@ impl RowBatch {
                     self.times[kept] = self.times[at];
                     self.origins[kept] = self.origins[at];
                     self.watermarks[kept] = self.watermarks[at];
+                    self.deletes[kept] = self.deletes[at];
                 }
                 kept += 1;
             }
@@ -158,6 +173,7 @@ impl RowBatch {
         std::mem::swap(&mut self.times, &mut other.times);
         std::mem::swap(&mut self.origins, &mut other.origins);
         std::mem::swap(&mut self.watermarks, &mut other.watermarks);
+        std::mem::swap(&mut self.deletes, &mut other.deletes);
         std::mem::swap(&mut self.len, &mut other.len);
     }
 }

@@ -133,3 +133,69 @@ impl Operator for Project {
         }
     }
 }
+
+/// A table's rows through WHERE and the SELECT list into another table (CREATE TABLE ... AS
+/// SELECT ... FROM a_table): each change is written under its key; a tombstone, or a row
+/// the WHERE leaves out, writes a tombstone, as ksqlDB's table filter forwards one.
+pub struct TableProject {
+    condition: Option<Compiled>,
+    key: Vec<Compiled>,
+    value: Vec<Compiled>,
+}
+
+impl TableProject {
+    pub fn new(
+        condition: Option<Compiled>,
+        key: Vec<Compiled>,
+        value: Vec<Compiled>,
+    ) -> TableProject {
+        TableProject {
+            condition,
+            key,
+            value,
+        }
+    }
+}
+
+impl Operator for TableProject {
+    fn name(&self) -> &'static str {
+        "table_project"
+    }
+
+    fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
+        for at in 0..batch.len() {
+            let (row, time) = (batch.row(at), batch.time(at));
+            let ctx = Context {
+                row,
+                rowtime: time,
+                window: None,
+                slots: &[],
+            };
+            let kept = match (&self.condition, batch.is_delete(at)) {
+                (_, true) => Ok(false),
+                (None, false) => Ok(true),
+                (Some(condition), false) => condition.test(&ctx),
+            };
+            let record = emit.out.next_record();
+            record.window = None;
+            record.timestamp = time;
+            let result =
+                evaluate(&self.key, row, time, &mut record.key).and_then(|()| match kept {
+                    Ok(true) => {
+                        let values = record.value.get_or_insert_with(Vec::new);
+                        evaluate(&self.value, row, time, values)
+                    }
+                    Ok(false) => {
+                        record.value = None;
+                        Ok(())
+                    }
+                    Err(error) => Err(error.into()),
+                });
+            if let Err(error) = result {
+                let len = emit.out.len();
+                emit.out.truncate(len - 1);
+                emit.reject(batch.origin(at), error);
+            }
+        }
+    }
+}

@@ -12,7 +12,7 @@ use crate::expr::{compile, Compiled, ExprError, Plain, Resolver};
 use crate::format::Formats;
 use crate::ops::group::Grouping;
 use crate::ops::over_window::{OverAggregate, OverFunction, OverWindow};
-use crate::ops::project_filter::{Filter, Map, Project};
+use crate::ops::project_filter::{Filter, Map, Project, TableProject};
 use crate::ops::session_aggregate::{default_grace, SessionAggregate, SessionWindow};
 use crate::ops::shape::RowShape;
 use crate::ops::window_aggregate::{legacy, Window, WindowAggregate, DEFAULT_GRACE_MS};
@@ -152,14 +152,11 @@ pub fn plan(
     query: &Query,
     source: &SourceDef,
 ) -> Result<QueryPlan, PlanError> {
-    if source.kind == SourceKind::Table {
-        return invalid(format!(
-            "{name} reads the table {}; persistent queries over tables arrive with joins",
-            source.name
-        ));
-    }
     if query.limit.is_some() {
         return invalid("LIMIT is not allowed in a persistent query");
+    }
+    if source.kind == SourceKind::Table {
+        return plan_from_table(kind, name, properties, query, source);
     }
     let mut chain = Chain {
         source,
@@ -271,6 +268,108 @@ pub fn plan(
         reads: chain.reads,
         legacy,
         watermarked: chain.watermarked,
+    })
+}
+
+/// Plans a query over a table: each change to one of its rows (a tombstone deletes it)
+/// becomes a change of the result table.
+fn plan_from_table(
+    kind: SourceKind,
+    name: &str,
+    properties: &Properties,
+    query: &Query,
+    source: &SourceDef,
+) -> Result<QueryPlan, PlanError> {
+    if kind == SourceKind::Stream {
+        return invalid(format!(
+            "Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead. ({name} reads the table {})",
+            source.name
+        ));
+    }
+    if query.from_name().is_none() || query.match_recognize.is_some() || query.window.is_some() {
+        return invalid(format!(
+            "{name} reads the table {}: derived tables, MATCH_RECOGNIZE and WINDOW read streams",
+            source.name
+        ));
+    }
+    let schema = &source.schema;
+    let projection = expand(&query.projection, schema);
+    let names = output_names(&projection);
+    let aggregating =
+        !query.group_by.is_empty() || projection.iter().any(|(e, _)| has_aggregate(e));
+    if aggregating {
+        return invalid(format!(
+            "{name}: aggregations over the table {} are not supported by advisor-engine yet",
+            source.name
+        ));
+    }
+    let mut reads = vec![false; schema.columns.len()];
+    let mut compile_marking = |expr: &Expr| -> Result<Compiled, PlanError> {
+        let compiled = compile(expr, schema, &mut Plain)?;
+        compiled.mark_columns(&mut reads);
+        Ok(compiled)
+    };
+    let condition = query
+        .filter
+        .as_ref()
+        .map(&mut compile_marking)
+        .transpose()?;
+    let mut key = Vec::new();
+    let mut value = Vec::new();
+    let mut columns = Vec::new();
+    for ((expr, _), column_name) in projection.iter().zip(&names) {
+        let compiled = compile_marking(expr)?;
+        let is_key = matches!(expr, Expr::Column(n) if schema.index_of(n).is_some_and(|i| schema.columns[i].key));
+        if is_key {
+            key.push(compiled);
+        } else {
+            value.push(compiled);
+        }
+        columns.push(Column {
+            name: column_name.clone(),
+            sql_type: infer_type(expr, schema),
+            key: is_key,
+        });
+    }
+    for (_, column) in schema.key_columns() {
+        if !projection
+            .iter()
+            .any(|(e, _)| matches!(e, Expr::Column(n) if *n == column.name))
+        {
+            return invalid(format!(
+                "Key missing from projection (ie, SELECT). The query used to build {name} must include the key column {} in its projection (eg, SELECT {}...)",
+                column.name, column.name
+            ));
+        }
+    }
+    let formats = Formats::from_properties(properties, Some(&source.formats))
+        .map_err(CatalogError::from)?
+        .unwrap_or(source.formats);
+    let schema = Schema { columns };
+    formats.check(&schema).map_err(CatalogError::from)?;
+    let key_names = schema.key_columns().map(|(_, c)| c.name.clone()).collect();
+    let value_names = schema
+        .value_columns()
+        .map(|(_, c)| c.name.clone())
+        .collect();
+    Ok(QueryPlan {
+        sink: SourceDef {
+            name: name.to_string(),
+            kind,
+            schema,
+            topic: property(properties, "KAFKA_TOPIC").unwrap_or_else(|| name.to_string()),
+            formats,
+            timestamp: None,
+            timestamp_format: None,
+            window: None,
+            watermark_delay: source.watermark_delay,
+        },
+        key_names,
+        value_names,
+        ops: vec![Box::new(TableProject::new(condition, key, value))],
+        reads,
+        legacy: None,
+        watermarked: false,
     })
 }
 
