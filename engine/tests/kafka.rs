@@ -34,9 +34,11 @@ fn orders(from: usize, to: usize) -> Vec<(String, f64, i64, String)> {
         .collect()
 }
 
-fn run_engine(tansu: &Tansu, state: &Path) {
+/// Runs the queries of `sql` over the broker until its topics stay quiet for 3 s, in
+/// consumer group `group` with state in `state`, plus `extra` flags.
+fn run_until_idle(tansu: &Tansu, sql: &str, group: &str, state: &Path, extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("q.sql"), SQL).unwrap();
+    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
     Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
         .current_dir(dir.path())
         .args([
@@ -45,15 +47,19 @@ fn run_engine(tansu: &Tansu, state: &Path) {
             "q.sql",
             "--bootstrap-servers",
             &tansu.bootstrap,
-            "--group-id",
-            "orders-app",
         ])
+        .args(["--group-id", group])
         .arg("--state-dir")
         .arg(state)
         .args(["--stop-when-idle", "3s"])
+        .args(extra)
         .timeout(Duration::from_secs(120))
         .assert()
         .success();
+}
+
+fn run_engine(tansu: &Tansu, state: &Path) {
+    run_until_idle(tansu, SQL, "orders-app", state, &[]);
 }
 
 /// The last value per (customer, window start) decoded from ksqlDB's windowed key bytes.
@@ -166,41 +172,26 @@ fn windows_close_late_events_are_dead_lettered_and_hopping_windows_overlap() {
     let tansu = Tansu::start();
     tansu.create_topic("events", 1);
     let state = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("q.sql"),
-        "CREATE STREAM events (user_id STRING, at BIGINT) WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON', TIMESTAMP='at');
+    let sql = "CREATE STREAM events (user_id STRING, at BIGINT) WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON', TIMESTAMP='at');
          CREATE TABLE per_minute_final AS SELECT user_id, COUNT(*) AS n FROM events
            WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY user_id EMIT FINAL;
          CREATE TABLE hopping AS SELECT user_id, COUNT(*) AS n FROM events
-           WINDOW HOPPING (SIZE 2 MINUTES, ADVANCE BY 1 MINUTE) GROUP BY user_id EMIT CHANGES;",
-    )
-    .unwrap();
+           WINDOW HOPPING (SIZE 2 MINUTES, ADVANCE BY 1 MINUTE) GROUP BY user_id EMIT CHANGES;";
     let seconds: [i64; 5] = [0, 30, 70, 20, 200];
     let lines: Vec<String> = seconds
         .iter()
         .map(|s| json!({"user_id": "a", "at": s * 1000}).to_string())
         .collect();
     tansu.produce("events", &lines);
-    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--sql",
-            "q.sql",
-            "--bootstrap-servers",
-            &tansu.bootstrap,
-            "--group-id",
-            "windows-app",
-        ])
-        .arg("--state-dir")
-        .arg(state.path())
-        // Without the record cache every update goes out, as in ksqlDB with
-        // cache.max.bytes.buffering=0.
-        .args(["--stop-when-idle", "3s", "--cache-max-bytes", "0"])
-        .timeout(Duration::from_secs(120))
-        .assert()
-        .success();
+    // Without the record cache every update goes out, as in ksqlDB with
+    // cache.max.bytes.buffering=0.
+    run_until_idle(
+        &tansu,
+        sql,
+        "windows-app",
+        state.path(),
+        &["--cache-max-bytes", "0"],
+    );
 
     // EMIT FINAL: one row per window once stream time passes its end plus grace.
     let finals = tansu.read_all("PER_MINUTE_FINAL", 2);
@@ -269,25 +260,14 @@ FROM clickstream WINDOW SESSION (30 MINUTES) GROUP BY user_id EMIT CHANGES;";
     let tansu = Tansu::start();
     tansu.create_topic("clickstream-events", 1);
     let state = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s.sql"), SESSIONS).unwrap();
     let run = || {
-        Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
-            .current_dir(dir.path())
-            .args([
-                "run",
-                "--sql",
-                "s.sql",
-                "--bootstrap-servers",
-                &tansu.bootstrap,
-            ])
-            .args(["--group-id", "sessions-app", "--cache-max-bytes", "0"])
-            .arg("--state-dir")
-            .arg(state.path())
-            .args(["--stop-when-idle", "3s"])
-            .timeout(Duration::from_secs(120))
-            .assert()
-            .success();
+        run_until_idle(
+            &tansu,
+            SESSIONS,
+            "sessions-app",
+            state.path(),
+            &["--cache-max-bytes", "0"],
+        )
     };
     // Three users; gaps of 10, 29, 31 and 50 minutes, and some clicks a little out of order.
     let minute = 60_000i64;
@@ -365,26 +345,7 @@ FROM (
     let tansu = Tansu::start();
     tansu.create_topic("login-events", 1);
     let state = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("f.sql"), FRAUD).unwrap();
-    let run = || {
-        Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
-            .current_dir(dir.path())
-            .args([
-                "run",
-                "--sql",
-                "f.sql",
-                "--bootstrap-servers",
-                &tansu.bootstrap,
-            ])
-            .args(["--group-id", "fraud-detection"])
-            .arg("--state-dir")
-            .arg(state.path())
-            .args(["--stop-when-idle", "3s"])
-            .timeout(Duration::from_secs(120))
-            .assert()
-            .success();
-    };
+    let run = || run_until_idle(&tansu, FRAUD, "fraud-detection", state.path(), &[]);
     let mut events = Vec::new();
     let mut clock = 1_709_640_000_000i64;
     for i in 0..600i64 {
@@ -439,8 +400,6 @@ CREATE STREAM prices WITH (VALUE_FORMAT='KAFKA') AS SELECT sym, price FROM trade
     let tansu = Tansu::start();
     tansu.create_topic("trades", 1);
     let state = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("f.sql"), FORMATS).unwrap();
     let producer: rdkafka::producer::BaseProducer = tansu.config().create().unwrap();
     let trades = [
         ("ABC", "XNYS,BUY,3,10.5"),
@@ -460,22 +419,13 @@ CREATE STREAM prices WITH (VALUE_FORMAT='KAFKA') AS SELECT sym, price FROM trade
             .unwrap();
     }
     rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
-    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--sql",
-            "f.sql",
-            "--bootstrap-servers",
-            &tansu.bootstrap,
-        ])
-        .args(["--group-id", "formats", "--cache-max-bytes", "0"])
-        .arg("--state-dir")
-        .arg(state.path())
-        .args(["--stop-when-idle", "3s"])
-        .timeout(Duration::from_secs(120))
-        .assert()
-        .success();
+    run_until_idle(
+        &tansu,
+        FORMATS,
+        "formats",
+        state.path(),
+        &["--cache-max-bytes", "0"],
+    );
 
     let raw = |topic: &str, at_least: usize| -> Vec<(String, String)> {
         tansu
