@@ -3,6 +3,7 @@
 
 pub mod process;
 pub mod reference;
+pub mod wire;
 
 #[allow(unused_imports)]
 pub use process::{cached_tool, free_port, wait_until_listening};
