@@ -400,6 +400,42 @@ pub fn parse_days(text: &str, pattern: &str) -> Result<i64, String> {
     Ok(parse_millis(text, pattern, None)?.div_euclid(86_400_000))
 }
 
+/// Whether a pattern has fields of a date (year, month, day) and of a time of day (hours,
+/// minutes, seconds, fractions, AM/PM), for PARSE_DATE and PARSE_TIME, which refuse the other
+/// kind.
+pub fn pattern_fields(pattern: &str) -> Result<(bool, bool), String> {
+    let tokens = compile(pattern)?;
+    let date = tokens.iter().any(|t| {
+        matches!(
+            t,
+            Token::Year(_)
+                | Token::Month(_)
+                | Token::MonthName { .. }
+                | Token::Day(_)
+                | Token::DayName { .. }
+        )
+    });
+    let time = tokens.iter().any(|t| {
+        matches!(
+            t,
+            Token::Hour24(_)
+                | Token::Hour12(_)
+                | Token::Minute(_)
+                | Token::Second(_)
+                | Token::Fraction(_)
+                | Token::AmPm
+        )
+    });
+    Ok((date, time))
+}
+
+/// The offset from UTC, in milliseconds, of a time zone at an instant (for CONVERT_TZ).
+pub fn offset_millis(zone_name: &str, millis: i64) -> Result<i64, String> {
+    let zone = zone(Some(zone_name))?;
+    let at = Timestamp::from_millisecond(millis).map_err(|e| e.to_string())?;
+    Ok(i64::from(zone.to_offset(at).seconds()) * 1000)
+}
+
 pub fn now_millis() -> i64 {
     Timestamp::now().as_millisecond()
 }

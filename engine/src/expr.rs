@@ -1,5 +1,7 @@
 //! Expressions compiled against a schema, and evaluated row by row with SQL's null rules.
 
+pub use crate::functions::Function;
+use crate::functions::{self, FunctionError};
 use crate::sql::ast::{BinaryOp, Expr, Literal, SqlType, UnaryOp};
 use crate::value::{Schema, Value};
 
@@ -13,6 +15,13 @@ pub enum ExprError {
     Arity {
         name: String,
         expected: &'static str,
+        got: usize,
+    },
+    /// A scalar function called with a count of arguments it has no form for.
+    #[error("function {name} takes {expected} argument(s), got {got}")]
+    Arguments {
+        name: String,
+        expected: String,
         got: usize,
     },
     #[error("aggregate {0} is not allowed here")]
@@ -32,62 +41,6 @@ pub enum EvalError {
     Type(String),
     #[error("cannot cast {value:?} to {to}")]
     Cast { value: String, to: SqlType },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    Upper,
-    Lower,
-    Len,
-    Concat,
-    Substring,
-    Trim,
-    Ltrim,
-    Rtrim,
-    Replace,
-    Abs,
-    Round,
-    Floor,
-    Ceil,
-    Sqrt,
-    Coalesce,
-    IfNull,
-    TimestampToString,
-    StringToTimestamp,
-    DateToString,
-    StringToDate,
-    UnixTimestamp,
-    UnixDate,
-}
-
-impl Function {
-    fn lookup(name: &str) -> Option<(Function, usize, usize)> {
-        Some(match name {
-            "UCASE" | "UPPER" => (Function::Upper, 1, 1),
-            "LCASE" | "LOWER" => (Function::Lower, 1, 1),
-            "LEN" | "LENGTH" => (Function::Len, 1, 1),
-            "CONCAT" => (Function::Concat, 1, usize::MAX),
-            "SUBSTRING" => (Function::Substring, 2, 3),
-            "TRIM" => (Function::Trim, 1, 1),
-            "LTRIM" => (Function::Ltrim, 1, 1),
-            "RTRIM" => (Function::Rtrim, 1, 1),
-            "REPLACE" => (Function::Replace, 3, 3),
-            "ABS" => (Function::Abs, 1, 1),
-            "ROUND" => (Function::Round, 1, 2),
-            "FLOOR" => (Function::Floor, 1, 1),
-            "CEIL" => (Function::Ceil, 1, 1),
-            "SQRT" => (Function::Sqrt, 1, 1),
-            "COALESCE" => (Function::Coalesce, 1, usize::MAX),
-            "IFNULL" => (Function::IfNull, 2, 2),
-            "TIMESTAMPTOSTRING" => (Function::TimestampToString, 2, 3),
-            "STRINGTOTIMESTAMP" => (Function::StringToTimestamp, 2, 3),
-            "DATETOSTRING" => (Function::DateToString, 2, 2),
-            "STRINGTODATE" => (Function::StringToDate, 2, 2),
-            "UNIX_TIMESTAMP" => (Function::UnixTimestamp, 0, 0),
-            "UNIX_DATE" => (Function::UnixDate, 0, 0),
-            _ => return None,
-        })
-    }
 }
 
 /// Names of the aggregate functions, for telling them apart from scalar calls.
@@ -131,7 +84,8 @@ pub enum Compiled {
     IsNull(Box<Compiled>, bool),
     Between(Box<Compiled>, Box<Compiled>, Box<Compiled>, bool),
     InList(Box<Compiled>, Vec<Compiled>, bool),
-    Like(Box<Compiled>, Box<Compiled>, bool),
+    /// `text [NOT] LIKE pattern [ESCAPE 'c']`.
+    Like(Box<Compiled>, Box<Compiled>, bool, Option<char>),
 }
 
 /// What an expression may refer to besides the schema's columns.
@@ -210,24 +164,25 @@ pub fn compile(
             }
         }
         Expr::Function { name, args, .. } => {
-            let (function, min, max) =
+            let (function, arity) =
                 Function::lookup(name).ok_or_else(|| ExprError::UnknownFunction(name.clone()))?;
-            if args.len() < min || args.len() > max {
-                return Err(ExprError::Arity {
+            if !arity.accepts(args.len()) {
+                return Err(ExprError::Arguments {
                     name: name.clone(),
-                    expected: if min == max {
-                        ["0", "1", "2", "3"][min.min(3)]
-                    } else if max == usize::MAX {
-                        "1 or more"
-                    } else {
-                        "2 or 3"
-                    },
+                    expected: arity.describe(),
                     got: args.len(),
                 });
             }
             let mut compiled = Vec::with_capacity(args.len());
-            for arg in args {
-                compiled.push(compile(arg, schema, resolver)?);
+            for (i, arg) in args.iter().enumerate() {
+                compiled.push(match arg {
+                    // TIMESTAMPADD(SECONDS, ...): ksqlDB's grammar reads the bare word as a
+                    // time unit, never as a column.
+                    Expr::Column(unit) if i == 0 && function.takes_unit() => {
+                        Compiled::Literal(Value::String(unit.as_str().into()))
+                    }
+                    _ => compile(arg, schema, resolver)?,
+                });
             }
             Compiled::Call(function, compiled)
         }
@@ -285,9 +240,10 @@ pub fn compile(
             expr,
             pattern,
             negated,
+            escape,
         } => {
             let e = sub(expr)?;
-            Compiled::Like(e, sub(pattern)?, *negated)
+            Compiled::Like(e, sub(pattern)?, *negated, *escape)
         }
     })
 }
@@ -307,19 +263,85 @@ fn truth(value: &Value) -> Option<bool> {
     }
 }
 
-fn like(text: &str, pattern: &str) -> bool {
-    // % matches any run, _ one character; no escapes, as in ksqlDB's LIKE.
-    fn matches(t: &[char], p: &[char]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some('%') => (0..=t.len()).any(|i| matches(&t[i..], &p[1..])),
-            Some('_') => !t.is_empty() && matches(&t[1..], &p[1..]),
-            Some(c) => t.first() == Some(c) && matches(&t[1..], &p[1..]),
+/// IS DISTINCT FROM: NULL is not distinct from NULL and distinct from every value; other
+/// values compare as `<>` does (numbers by value).
+fn distinct(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => false,
+        (Value::Null, _) | (_, Value::Null) => true,
+        _ => match a.compare(b) {
+            Some(order) => order.is_ne(),
+            None => a != b,
+        },
+    }
+}
+
+/// One element of a LIKE pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    /// `%`: any run of characters.
+    Any,
+    /// `_`: one character.
+    One,
+    Char(char),
+}
+
+/// LikeEvaluator.java turns the pattern into a Java regex: `%` is `.*` and `_` is `.`, and
+/// Java's `.` matches no line terminator; the escape character makes the next character
+/// literal, and a pattern may not end with it.
+fn like(text: &str, pattern: &str, escape: Option<char>) -> Result<bool, EvalError> {
+    let mut pieces = Vec::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        pieces.push(match c {
+            c if Some(c) == escape => match chars.next() {
+                Some(literal) => Piece::Char(literal),
+                None => {
+                    return Err(EvalError::Type(
+                        "LIKE pattern must not end with escape character".into(),
+                    ))
+                }
+            },
+            '%' => Piece::Any,
+            '_' => Piece::One,
+            c => Piece::Char(c),
+        });
+    }
+    let text: Vec<char> = text.chars().collect();
+    let terminator = |c: char| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}');
+    // The greedy wildcard walk: on a mismatch, retry from the last `%` one character further.
+    // No `%` can skip a line terminator, so a `%` that meets one stops being retried.
+    let (mut t, mut p) = (0, 0);
+    let mut retry: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pieces.get(p) {
+            Some(Piece::Any) => {
+                retry = Some((p, t));
+                p += 1;
+                continue;
+            }
+            Some(Piece::One) if !terminator(text[t]) => {
+                t += 1;
+                p += 1;
+                continue;
+            }
+            Some(Piece::Char(c)) if *c == text[t] => {
+                t += 1;
+                p += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match retry {
+            Some((star, from)) if !terminator(text[from]) => {
+                retry = Some((star, from + 1));
+                p = star + 1;
+                t = from + 1;
+            }
+            _ => return Ok(false),
         }
     }
-    let t: Vec<char> = text.chars().collect();
-    let p: Vec<char> = pattern.chars().collect();
-    matches(&t, &p)
+    Ok(pieces[p..].iter().all(|piece| *piece == Piece::Any))
 }
 
 pub fn cast(value: Value, to: &SqlType) -> Result<Value, EvalError> {
@@ -402,128 +424,17 @@ fn arithmetic(op: BinaryOp, a: Value, b: Value) -> Result<Value, EvalError> {
     }
 }
 
-fn string_arg(value: &Value) -> Option<&str> {
-    match value {
-        Value::String(s) => Some(s),
-        _ => None,
+/// A function's value for these arguments. A function that fails on its values is NULL,
+/// as in ksqlDB, where the failure goes to the processing log and the row goes on.
+fn call(function: Function, args: &[Value]) -> Result<Value, EvalError> {
+    match functions::call(function, args) {
+        Ok(value) => Ok(value),
+        Err(FunctionError::Failed(reason)) => {
+            tracing::debug!(?function, %reason, "function call is NULL");
+            Ok(Value::Null)
+        }
+        Err(FunctionError::Type(message)) => Err(EvalError::Type(message)),
     }
-}
-
-fn call(function: Function, args: Vec<Value>) -> Result<Value, EvalError> {
-    use Function::*;
-    if matches!(function, Coalesce | IfNull | Concat) {
-        return Ok(match function {
-            Concat => {
-                if args.iter().all(Value::is_null) {
-                    Value::Null
-                } else {
-                    Value::String(
-                        args.iter()
-                            .filter(|a| !a.is_null())
-                            .map(|a| a.to_string())
-                            .collect(),
-                    )
-                }
-            }
-            _ => args
-                .into_iter()
-                .find(|a| !a.is_null())
-                .unwrap_or(Value::Null),
-        });
-    }
-    if args.iter().any(Value::is_null) {
-        return Ok(Value::Null);
-    }
-    let text = || {
-        string_arg(&args[0])
-            .ok_or_else(|| EvalError::Type(format!("{function:?} takes a string, got {}", args[0])))
-    };
-    let number = |i: usize| {
-        args[i]
-            .as_f64()
-            .ok_or_else(|| EvalError::Type(format!("{function:?} takes a number, got {}", args[i])))
-    };
-    Ok(match function {
-        Upper => Value::String(text()?.to_uppercase().into()),
-        Lower => Value::String(text()?.to_lowercase().into()),
-        Len => Value::Integer(text()?.chars().count() as i64),
-        Trim => Value::String(text()?.trim().into()),
-        Ltrim => Value::String(text()?.trim_start().into()),
-        Rtrim => Value::String(text()?.trim_end().into()),
-        Replace => {
-            let from = string_arg(&args[1]).unwrap_or_default();
-            let to = string_arg(&args[2]).unwrap_or_default();
-            Value::String(text()?.replace(from, to).into())
-        }
-        Substring => {
-            let chars: Vec<char> = text()?.chars().collect();
-            let start = (number(1)? as i64 - 1).max(0) as usize;
-            let length = if args.len() == 3 {
-                number(2)?.max(0.0) as usize
-            } else {
-                usize::MAX
-            };
-            Value::String(chars.iter().skip(start).take(length).collect())
-        }
-        Abs => match &args[0] {
-            Value::Integer(i) => Value::Integer(i.abs()),
-            _ => Value::Double(number(0)?.abs()),
-        },
-        Round => {
-            let places = if args.len() == 2 {
-                number(1)? as i32
-            } else {
-                0
-            };
-            let factor = 10f64.powi(places);
-            let rounded = (number(0)? * factor).round() / factor;
-            if places == 0 {
-                Value::Integer(rounded as i64)
-            } else {
-                Value::Double(rounded)
-            }
-        }
-        Floor => Value::Double(number(0)?.floor()),
-        Ceil => Value::Double(number(0)?.ceil()),
-        Sqrt => Value::Double(number(0)?.sqrt()),
-        TimestampToString | DateToString => {
-            let instant = match &args[0] {
-                Value::Integer(i) => *i,
-                other => {
-                    return Err(EvalError::Type(format!(
-                        "{function:?} takes a BIGINT of epoch {}, got {other}",
-                        if function == DateToString {
-                            "days"
-                        } else {
-                            "milliseconds"
-                        }
-                    )))
-                }
-            };
-            let pattern = string_arg(&args[1]).unwrap_or_default();
-            let text = if function == DateToString {
-                crate::datetime::format_days(instant, pattern)
-            } else {
-                crate::datetime::format_millis(instant, pattern, args.get(2).and_then(string_arg))
-            };
-            Value::String(text.map_err(EvalError::Type)?.into())
-        }
-        StringToTimestamp => Value::Integer(
-            crate::datetime::parse_millis(
-                text()?,
-                string_arg(&args[1]).unwrap_or_default(),
-                args.get(2).and_then(string_arg),
-            )
-            .map_err(EvalError::Type)?,
-        ),
-        StringToDate => Value::Integer(
-            crate::datetime::parse_days(text()?, string_arg(&args[1]).unwrap_or_default())
-                .map_err(EvalError::Type)?,
-        ),
-        UnixTimestamp => Value::Integer(crate::datetime::now_millis()),
-        UnixDate => Value::Integer(crate::datetime::now_millis().div_euclid(86_400_000)),
-        Coalesce | IfNull | Concat => unreachable!("handled above"),
-    })
 }
 
 impl Compiled {
@@ -542,7 +453,7 @@ impl Compiled {
             | Compiled::WindowEnd
             | Compiled::Literal(_) => {}
             Compiled::Unary(_, e) | Compiled::Cast(e, _) | Compiled::IsNull(e, _) => mark(e),
-            Compiled::Binary(_, a, b) | Compiled::Like(a, b, _) => {
+            Compiled::Binary(_, a, b) | Compiled::Like(a, b, _, _) => {
                 mark(a);
                 mark(b);
             }
@@ -640,6 +551,9 @@ impl Compiled {
                             _ => order.is_ge(),
                         }),
                     },
+                    BinaryOp::IsDistinctFrom | BinaryOp::IsNotDistinctFrom => {
+                        Value::Boolean(distinct(&a, &b) == (*op == BinaryOp::IsDistinctFrom))
+                    }
                     _ => arithmetic(*op, a, b)?,
                 }
             }
@@ -648,7 +562,7 @@ impl Compiled {
                 for arg in args {
                     values.push(arg.eval(ctx)?);
                 }
-                call(*function, values)?
+                call(*function, &values)?
             }
             Compiled::Case {
                 operand,
@@ -696,8 +610,11 @@ impl Compiled {
                 }
                 Value::Boolean(found != *negated)
             }
-            Compiled::Like(e, pattern, negated) => match (e.eval(ctx)?, pattern.eval(ctx)?) {
-                (Value::String(t), Value::String(p)) => Value::Boolean(like(&t, &p) != *negated),
+            Compiled::Like(e, pattern, negated, escape) => match (e.eval(ctx)?, pattern.eval(ctx)?)
+            {
+                (Value::String(t), Value::String(p)) => {
+                    Value::Boolean(like(&t, &p, *escape)? != *negated)
+                }
                 (Value::Null, _) | (_, Value::Null) => Value::Null,
                 (t, _) => return Err(EvalError::Type(format!("LIKE needs a string, got {t}"))),
             },
@@ -783,5 +700,114 @@ mod tests {
         assert_eq!(eval("a BETWEEN 1 AND 6", row()), Ok(Value::Boolean(true)));
         assert_eq!(eval("a IN (1, 2, 6)", row()), Ok(Value::Boolean(true)));
         assert_eq!(eval("ROUND(2.567, 2)", row()), Ok(Value::Double(2.57)));
+    }
+
+    #[test]
+    fn like_escape_makes_wildcards_literal() {
+        // LikeEvaluator.java: the escape character makes the next one literal; `_` and `%`
+        // do not match line terminators (they become Java's `.`).
+        let like = |sql: &str| eval(sql, row());
+        assert_eq!(
+            like("'50%' LIKE '50!%' ESCAPE '!'"),
+            Ok(Value::Boolean(true))
+        );
+        assert_eq!(
+            like("'500' LIKE '50!%' ESCAPE '!'"),
+            Ok(Value::Boolean(false))
+        );
+        assert_eq!(
+            like("'a_b' LIKE 'a\\_b' ESCAPE '\\'"),
+            Ok(Value::Boolean(true))
+        );
+        assert_eq!(
+            like("'axb' LIKE 'a\\_b' ESCAPE '\\'"),
+            Ok(Value::Boolean(false))
+        );
+        assert_eq!(
+            like("'a!b' LIKE 'a!!b' ESCAPE '!'"),
+            Ok(Value::Boolean(true))
+        );
+        assert_eq!(like("'a%b' LIKE 'a%b'"), Ok(Value::Boolean(true)));
+        assert_eq!(
+            like("'abc' NOT LIKE 'a%' ESCAPE '!'"),
+            Ok(Value::Boolean(false))
+        );
+        assert!(like("'abc' LIKE 'abc!' ESCAPE '!'").is_err());
+        assert_eq!(like("'line\none' LIKE 'line%'"), Ok(Value::Boolean(false)));
+        assert_eq!(
+            eval(
+                "name LIKE '%n_'",
+                vec![Value::Null, Value::Null, Value::String("A\nnn".into())]
+            ),
+            Ok(Value::Boolean(false)),
+            "% does not cross a line break"
+        );
+        assert_eq!(like("'' LIKE '%'"), Ok(Value::Boolean(true)));
+        assert_eq!(like("'ab' LIKE '%%b%'"), Ok(Value::Boolean(true)));
+        assert_eq!(like("'aaab' LIKE '%a_b'"), Ok(Value::Boolean(true)));
+        assert_eq!(like("b LIKE 'x'"), Ok(Value::Null));
+    }
+
+    #[test]
+    fn is_distinct_from_treats_null_as_a_value() {
+        let distinct = |sql: &str| eval(sql, row());
+        assert_eq!(
+            distinct("b IS DISTINCT FROM NULL"),
+            Ok(Value::Boolean(false))
+        );
+        assert_eq!(
+            distinct("a IS DISTINCT FROM NULL"),
+            Ok(Value::Boolean(true))
+        );
+        assert_eq!(distinct("a IS DISTINCT FROM 6"), Ok(Value::Boolean(false)));
+        assert_eq!(
+            distinct("a IS DISTINCT FROM 6.0"),
+            Ok(Value::Boolean(false))
+        );
+        assert_eq!(
+            distinct("a IS NOT DISTINCT FROM 6"),
+            Ok(Value::Boolean(true))
+        );
+        assert_eq!(
+            distinct("b IS NOT DISTINCT FROM NULL"),
+            Ok(Value::Boolean(true))
+        );
+        assert_eq!(
+            distinct("name IS DISTINCT FROM 'Ann'"),
+            Ok(Value::Boolean(false))
+        );
+        assert_eq!(
+            distinct("a + 1 IS DISTINCT FROM 7 AND true"),
+            Ok(Value::Boolean(false))
+        );
+    }
+
+    #[test]
+    fn failing_calls_are_null_and_units_are_words() {
+        // encode.json: an unknown encoding gives NULL and the row goes on.
+        assert_eq!(eval("ENCODE(name, 'hex', 'nope')", row()), Ok(Value::Null));
+        assert_eq!(
+            eval("COALESCE(PARSE_DATE(name, 'yyyy'), -1)", row()),
+            Ok(Value::Integer(-1))
+        );
+        // An argument of a type no form takes is not ksqlDB's to decide at run time.
+        assert!(matches!(eval("UCASE(a)", row()), Err(EvalError::Type(_))));
+        assert_eq!(
+            eval("TIMESTAMPADD(SECONDS, 2, a)", row()),
+            Ok(Value::Integer(2006))
+        );
+        let sql = "SELECT MASK(name, 'x') FROM s;";
+        let parsed = parse(sql).unwrap();
+        let Statement::Select(query) = &parsed[0].statement else {
+            panic!()
+        };
+        let SelectItem::Expr { expr, .. } = &query.projection[0] else {
+            panic!()
+        };
+        let error = compile(expr, &Schema::default(), &mut Plain).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "function MASK takes 1 or 5 argument(s), got 2"
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod datetime;
 pub mod engine;
 pub mod expr;
 pub mod format;
+pub mod functions;
 pub mod ops;
 pub mod plan;
 pub mod query;

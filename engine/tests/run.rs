@@ -306,7 +306,11 @@ fn date_functions_format_and_parse_epoch_times_as_ksqldb_does() {
     );
     run(dir.path(), &sql, "orders.jsonl", "DATED").success();
     let lines = read_lines(&dir.path().join("out.jsonl"));
-    assert_eq!(lines.len(), 1, "the second order's date cannot be read");
+    // ksqlDB: a function that fails on a row's values (StringToDate.java throws) is NULL in
+    // that row, which goes on; the failure goes to the processing log, not the output.
+    assert_eq!(lines.len(), 2, "the second order is written with a NULL date");
+    assert_eq!(lines[1]["value"]["DAY"], Value::Null);
+    assert_eq!(lines[1]["value"]["ORDER_ID"], 2);
     let row = &lines[0]["value"];
     assert_eq!(row["AT_UTC"], "2024-03-05T13:04:05.067");
     assert_eq!(row["AT_NEW_YORK"], "08:04 -05:00");
@@ -314,13 +318,7 @@ fn date_functions_format_and_parse_epoch_times_as_ksqldb_does() {
     assert_eq!(row["DAY"], 19_787);
     assert_eq!(row["DAY_TEXT"], "Tue 5 Mar 2024");
     assert_eq!(row["AFTER"], true);
-    let dead = read_lines(&dir.path().join("dlq.jsonl"));
-    assert_eq!(dead.len(), 1);
-    assert!(
-        dead[0].to_string().contains("does not match the pattern"),
-        "{}",
-        dead[0]
-    );
+    assert!(read_lines(&dir.path().join("dlq.jsonl")).is_empty());
 }
 
 #[test]

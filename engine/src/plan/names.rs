@@ -48,14 +48,19 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
                     .unwrap_or(SqlType::String)
             };
             match name.as_str() {
-                "COUNT" | "COUNT_DISTINCT" | "LEN" | "LENGTH" | "STRINGTOTIMESTAMP"
-                | "UNIX_TIMESTAMP" => SqlType::Bigint,
-                "STRINGTODATE" | "UNIX_DATE" => SqlType::Int,
-                "AVG" | "SQRT" | "FLOOR" | "CEIL" => SqlType::Double,
-                "SUM" | "MIN" | "MAX" | "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" | "ABS"
-                | "COALESCE" | "IFNULL" => arg(),
+                "COUNT" | "COUNT_DISTINCT" => SqlType::Bigint,
+                "AVG" => SqlType::Double,
+                "SUM" | "MIN" | "MAX" | "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => arg(),
                 "COLLECT_LIST" | "COLLECT_SET" | "TOPK" => SqlType::Array(Box::new(arg())),
-                _ => SqlType::String,
+                _ => match expr::Function::lookup(name) {
+                    Some((function, _)) => function.return_type(
+                        &args
+                            .iter()
+                            .map(|a| infer_type(a, schema))
+                            .collect::<Vec<_>>(),
+                    ),
+                    None => SqlType::String,
+                },
             }
         }
         Expr::Case { whens, .. } => whens

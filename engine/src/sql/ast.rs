@@ -78,6 +78,10 @@ pub enum BinaryOp {
     GtEq,
     And,
     Or,
+    /// `a IS DISTINCT FROM b`: inequality where NULL equals NULL; never NULL.
+    IsDistinctFrom,
+    /// `a IS NOT DISTINCT FROM b`.
+    IsNotDistinctFrom,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +127,8 @@ pub enum Expr {
         expr: Box<Expr>,
         pattern: Box<Expr>,
         negated: bool,
+        /// `ESCAPE 'c'`: the character that makes the next one literal.
+        escape: Option<char>,
     },
     /// `QUALIFIER.COLUMN`: a source alias (dropped when compiled over one source) or, in
     /// MATCH_RECOGNIZE, a pattern variable.

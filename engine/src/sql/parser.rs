@@ -648,7 +648,22 @@ impl<'a> Parser<'a> {
         }
         if self.eat_word("IS") {
             let negated = self.eat_word("NOT");
-            self.expect_word("NULL")?;
+            if self.eat_word("DISTINCT") {
+                self.expect_word("FROM")?;
+                let right = self.additive()?;
+                let op = if negated {
+                    BinaryOp::IsNotDistinctFrom
+                } else {
+                    BinaryOp::IsDistinctFrom
+                };
+                return Ok(Expr::Binary(op, Box::new(left), Box::new(right)));
+            }
+            if !self.eat_word("NULL") {
+                return self.error(format!(
+                    "expected NULL or DISTINCT FROM after IS but found {}",
+                    self.found()
+                ));
+            }
             return Ok(Expr::IsNull {
                 expr: Box::new(left),
                 negated,
@@ -693,10 +708,31 @@ impl<'a> Parser<'a> {
         }
         if self.eat_word("LIKE") {
             let pattern = self.additive()?;
+            // `ESCAPE 'c'`: ksqlDB's grammar takes a string literal of one character.
+            let escape = if self.is_word("ESCAPE") && matches!(self.peek_at(1), Some(Token::Str(_)))
+            {
+                self.pos += 1;
+                let at = self.at();
+                let Some(Token::Str(text)) = self.peek() else {
+                    return self.error("expected the escape character");
+                };
+                let mut chars = text.chars();
+                let (Some(c), None) = (chars.next(), chars.next()) else {
+                    return Err(ParseError {
+                        at,
+                        message: format!("Escape string must be a single character, got '{text}'"),
+                    });
+                };
+                self.pos += 1;
+                Some(c)
+            } else {
+                None
+            };
             return Ok(Expr::Like {
                 expr: Box::new(left),
                 pattern: Box::new(pattern),
                 negated,
+                escape,
             });
         }
         Ok(left)
