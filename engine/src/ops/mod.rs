@@ -6,6 +6,7 @@
 //! them.
 
 pub mod group;
+pub mod match_recognize;
 pub mod over_window;
 pub mod project_filter;
 pub mod session_aggregate;
@@ -301,6 +302,11 @@ pub enum RowError {
     },
     #[error("late event: event time {event_time} is not after {last_emitted}, the last time its partition emitted rows for")]
     LateForPartition { event_time: i64, last_emitted: i64 },
+    #[error("AFTER MATCH SKIP TO {target}: {reason}; the match is dropped (Flink fails the job here)")]
+    SkipFailed {
+        target: String,
+        reason: &'static str,
+    },
     #[error("the {what} is null; {consequence}")]
     Null {
         what: &'static str,
