@@ -915,7 +915,10 @@ async fn service(
                 .build(),
         )
         .build();
-    if live.services.get(name).is_some_and(|s| s.is_some()) {
+    if let Some(existing) = live.services.get(name).and_then(|s| s.as_ref()) {
+        // A changed strategy takes effect only with a new deployment.
+        let new_capacity =
+            super::plan::spot_detail(existing.spot_share, desired.spot_share).is_some();
         clients
             .ecs
             .update_service()
@@ -925,6 +928,8 @@ async fn service(
             .desired_count(service_spec.desired_count as i32)
             .deployment_configuration(circuit_breaker)
             .enable_execute_command(spec.enable_execute_command)
+            .set_capacity_provider_strategy(new_capacity.then(|| capacity_strategy(desired)))
+            .set_force_new_deployment(new_capacity.then_some(true))
             .send()
             .await
             .map_err(|e| classify(format!("update ECS service {name}"), e))?;

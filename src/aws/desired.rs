@@ -222,8 +222,9 @@ pub struct Desired {
     pub rules: BTreeSet<Rule>,
     pub discovery: Vec<String>,
     pub tasks: Vec<(ServiceSpec, TaskShape)>,
-    /// A new service's capacity provider weights (see [`capacity_weights`]).
+    /// The services' capacity provider weights (see [`capacity_weights`]).
     pub capacity: Vec<(&'static str, i32)>,
+    pub spot_share: f64,
 }
 
 /// Weights out of 100 between FARGATE and FARGATE_SPOT; a provider without weight is left
@@ -385,6 +386,7 @@ impl Desired {
             rules,
             tasks,
             capacity: capacity_weights(spec.spot_share),
+            spot_share: spec.spot_share,
         })
     }
 }

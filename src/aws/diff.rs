@@ -257,8 +257,9 @@ fn documents(
                 "taskDefinition": wanted_task,
                 "desiredCount": service.map(|s| s.desired_count).unwrap_or(0),
             });
-            // The capacity providers are set when the service is created.
-            if current.is_none() {
+            // The capacity providers are set when the service is created, and changed when
+            // ECS reports the live ones.
+            if current.is_none_or(|s| s.spot_share.is_some()) {
                 wanted["capacityProviderStrategy"] = desired
                     .capacity
                     .iter()
@@ -266,9 +267,20 @@ fn documents(
                     .collect();
             }
             wanted["tags"] = tags_after(tags, current.map(|s| &s.tags));
+            let strategy = |weights: Vec<(&str, i32)>| -> Value {
+                weights
+                    .iter()
+                    .map(|(provider, weight)| json!({"capacityProvider": provider, "weight": weight}))
+                    .collect()
+            };
             (
                 current.map(|s| {
-                    json!({"serviceName": change.name, "taskDefinition": short(&s.task_definition), "desiredCount": s.desired_count, "tags": s.tags})
+                    let mut doc = json!({"serviceName": change.name, "taskDefinition": short(&s.task_definition), "desiredCount": s.desired_count});
+                    if let Some(share) = s.spot_share {
+                        doc["capacityProviderStrategy"] = strategy(super::desired::capacity_weights(share));
+                    }
+                    doc["tags"] = json!(s.tags);
+                    doc
                 }),
                 wanted,
                 format!("service/{}", change.name),

@@ -63,6 +63,8 @@ pub struct ServiceLive {
     pub task_definition: String,
     pub desired_count: i32,
     pub tags: BTreeMap<String, String>,
+    /// Share on FARGATE_SPOT, when ECS reports the capacity provider strategy or FARGATE.
+    pub spot_share: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -731,6 +733,10 @@ pub async fn read(clients: &Clients, desired: &Desired, vpc_id: &str) -> Result<
                     task_definition: service.task_definition().unwrap_or_default().to_string(),
                     desired_count: service.desired_count(),
                     tags,
+                    spot_share: super::status::spot_share(
+                        service.capacity_provider_strategy(),
+                        service.launch_type().map(|t| t.as_str()) == Some("FARGATE"),
+                    ),
                 }),
             );
         }

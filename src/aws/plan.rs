@@ -115,6 +115,14 @@ fn tag_details(
     }
 }
 
+/// A service's Spot share to change, when ECS reports the live one (moto does not).
+pub fn spot_detail(live: Option<f64>, wanted: f64) -> Option<String> {
+    let live = live?;
+    let percent = |share: f64| (share * 100.0).round() as i32;
+    (percent(live) != percent(wanted))
+        .then(|| format!("Spot share {}% -> {}%", percent(live), percent(wanted)))
+}
+
 pub fn plan(desired: &Desired, live: &Live, region: &str) -> Plan {
     let names = &desired.names;
     let mut changes = Vec::new();
@@ -303,6 +311,9 @@ pub fn plan(desired: &Desired, live: &Live, region: &str) -> Plan {
                         super::rollout::short(&live_task.map(|t| t.0.clone()).unwrap_or_default())
                     ));
                 }
+                if let Some(detail) = spot_detail(s.spot_share, desired.spot_share) {
+                    details.push(detail);
+                }
                 if s.desired_count != service.desired_count as i32 {
                     details.push(format!(
                         "desired count {} -> {}",
@@ -324,5 +335,20 @@ pub fn plan(desired: &Desired, live: &Live, region: &str) -> Plan {
         stack: names.stack.clone(),
         region: region.to_string(),
         changes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_spot_share_is_planned_only_when_ecs_reports_the_live_one() {
+        assert_eq!(
+            spot_detail(Some(0.0), 0.25).as_deref(),
+            Some("Spot share 0% -> 25%")
+        );
+        assert_eq!(spot_detail(Some(0.25), 0.25), None);
+        assert_eq!(spot_detail(None, 0.25), None);
     }
 }
