@@ -781,6 +781,57 @@ fn fail(reason: impl Into<String>) -> Outcome {
     }
 }
 
+/// A failure's reason without the case's particulars, to count failures by kind.
+fn category(reason: &str) -> String {
+    if let Some(refusal) = reason.strip_prefix("refused: ") {
+        let mut text = refusal.to_string();
+        // "line 2: ", "line 1:48: " and the names the runner gave.
+        while let Some(at) = text.find("line ") {
+            let rest = &text[at + 5..];
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit() && c != ':')
+                .unwrap_or(0);
+            if digits == 0 || !rest[digits..].starts_with(' ') {
+                break;
+            }
+            text.replace_range(at..at + 5 + digits + 1, "");
+        }
+        while let Some(at) = text.find("_QTT") {
+            let end = text[at + 4..]
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .map_or(text.len(), |e| at + 4 + e);
+            text.replace_range(at..end, "");
+        }
+        return format!("refused: {}", text.chars().take(90).collect::<String>());
+    }
+    let kind = if reason.starts_with("accepted a statement") {
+        "accepted a statement ksqlDB refuses"
+    } else if reason.starts_with("the engine run failed") {
+        "the engine run failed"
+    } else if reason.contains(": timestamp ") {
+        "output timestamp differs"
+    } else if reason.contains(" records, expected ") {
+        "wrong number of output records"
+    } else if reason.contains(": window ") || reason.contains("has no window") {
+        "wrong window bytes"
+    } else if let Some(at) = reason.find(": key ") {
+        return format!("wrong key{}", format_of(&reason[at..]));
+    } else if let Some(at) = reason.find(": value ") {
+        return format!("wrong value{}", format_of(&reason[at..]));
+    } else {
+        "other"
+    };
+    kind.to_string()
+}
+
+/// The "(FORMAT)" a comparison reason ends with.
+fn format_of(reason: &str) -> String {
+    reason
+        .rfind(" (")
+        .map(|at| reason[at..].to_string())
+        .unwrap_or_default()
+}
+
 fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or("").trim();
     let mut short: String = line.chars().take(160).collect();
@@ -1288,6 +1339,16 @@ fn ksqldb_query_validation_tests() {
         rate(lenient, total)
     );
     let _ = writeln!(report, "  ({:.0} s)", started.elapsed().as_secs_f64());
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for (outcome, _) in outcomes.values().filter(|(o, _)| !o.pass) {
+        *kinds.entry(category(&outcome.reason)).or_default() += 1;
+    }
+    let mut kinds: Vec<(String, usize)> = kinds.into_iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let _ = writeln!(report, "\nFailures by kind:");
+    for (kind, count) in &kinds {
+        let _ = writeln!(report, "  {count:>4}  {kind}");
+    }
     let summary = format!("{report}\n{failures}");
     println!("{summary}");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
