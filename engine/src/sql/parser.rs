@@ -1586,6 +1586,49 @@ SELECT * FROM customer_order_totals WHERE customer_id = 'cust_123';
     }
 
     #[test]
+    fn is_distinct_from_and_like_escape_parse_as_ksqldb_writes_them() {
+        // SqlBase.g4: `IS NOT? DISTINCT FROM right=valueExpression` and
+        // `NOT? LIKE pattern=valueExpression (ESCAPE escape=STRING)?`.
+        let query = select(
+            "SELECT a IS NOT DISTINCT FROM b + 1, s NOT LIKE 'x!%' ESCAPE '!' FROM t \
+             WHERE a IS DISTINCT FROM NULL;",
+        );
+        let SelectItem::Expr { expr, .. } = &query.projection[0] else {
+            panic!()
+        };
+        assert!(matches!(
+            expr,
+            Expr::Binary(BinaryOp::IsNotDistinctFrom, _, right)
+                if matches!(**right, Expr::Binary(BinaryOp::Add, _, _))
+        ));
+        let SelectItem::Expr { expr, .. } = &query.projection[1] else {
+            panic!()
+        };
+        assert!(matches!(
+            expr,
+            Expr::Like {
+                negated: true,
+                escape: Some('!'),
+                ..
+            }
+        ));
+        assert!(matches!(
+            query.filter,
+            Some(Expr::Binary(BinaryOp::IsDistinctFrom, _, _))
+        ));
+        // ESCAPE is not reserved: without a string after it, it is the next word.
+        let query = select("SELECT s LIKE 'a%' escape FROM t;");
+        assert!(matches!(
+            &query.projection[0],
+            SelectItem::Expr { alias: Some(alias), .. } if alias == "ESCAPE"
+        ));
+        let error = parse("SELECT s LIKE 'a' ESCAPE '!!' FROM t;").unwrap_err();
+        assert!(error.message.contains("single character"), "{error}");
+        let error = parse("SELECT a IS 3 FROM t;").unwrap_err();
+        assert!(error.message.contains("NULL or DISTINCT FROM"), "{error}");
+    }
+
+    #[test]
     fn derived_tables_and_over_windows_parse() {
         let query = select(
             "SELECT ip AS ip_address, failures FROM (
