@@ -3,8 +3,10 @@
 //! refuses (engine/docs/flink-semantics.md, section 3.1).
 //!
 //! Beyond Flink, alternation (`A (B | C)`) and quantified groups (`(A B)+`) are run by the
-//! same automaton: every branch is a partial match of its own, and a greedy group never
-//! leaves its loop on a row that could start another round. Physical offsets (`PREV(x)`,
+//! same automaton: every branch is a partial match of its own (of two matches with the same
+//! rows, the leftmost branch's wins), and a greedy group never leaves its loop on a row that
+//! could start another round (tests/match_recognize.rs checks both against a plain-Python
+//! matcher). Physical offsets (`PREV(x)`,
 //! `PREV(x, n)` with n > 0, NEXT) are refused, as Flink refuses them.
 
 use crate::expr::{compile, is_aggregate, Compiled, ExprError, Plain, Resolver};

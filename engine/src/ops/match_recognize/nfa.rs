@@ -504,10 +504,23 @@ impl Builder {
             }
             Element::Alternation(branches) => {
                 // A branch state that only proceeds: each branch runs as its own partial
-                // match, as every path through Flink's automaton does.
-                let firsts: Vec<StateId> = branches.iter().map(|b| self.element(b, sink)).collect();
+                // match, as every path through Flink's automaton does. Each branch leads
+                // to the sink through a state of its own, so that a greedy loop ending one
+                // branch constrains only the rows after that branch.
+                let firsts: Vec<StateId> = branches
+                    .iter()
+                    .map(|b| {
+                        let through = self.new_state(None);
+                        self.add(through, Action::Proceed, sink, Condition::TRUE);
+                        self.element(b, through)
+                    })
+                    .collect();
+                // Edges are explored last first: listing the branches right to left makes
+                // the leftmost branch's partial match come first, so of two matches that
+                // tie (same first and last row) the leftmost branch's leaves first, the SQL
+                // standard's preference.
                 let branch = self.new_state(None);
-                for first in firsts {
+                for first in firsts.into_iter().rev() {
                     self.add(branch, Action::Proceed, first, Condition::TRUE);
                 }
                 branch
@@ -592,32 +605,35 @@ impl Builder {
     /// A quantified group, unrolled: `min` required copies of the group, then up to
     /// `max - min` optional ones (or a loop for an unbounded maximum), each able to leave
     /// for what follows once the minimum is reached. A greedy group leaves only on a row
-    /// that could not start another round (no first variable of the group accepts it), the
-    /// greedy rule Flink applies to single variables.
+    /// that could not start another round (no first variable of the group accepts it),
+    /// also after its last allowed round, as Flink's greedy variables do.
     fn group(&mut self, inner: &Element, repeat: Repeat, sink: StateId) -> StateId {
-        let leave = Condition {
-            base: None,
-            unless: if repeat.is_greedy() {
-                first_vars(inner)
-            } else {
-                Vec::new()
-            },
+        let exit = if repeat.is_greedy() {
+            let exit = self.new_state(None);
+            let leave = Condition {
+                base: None,
+                unless: first_vars(inner),
+            };
+            self.add(exit, Action::Proceed, sink, leave);
+            exit
+        } else {
+            sink
         };
         let mut next = match repeat.max {
             None => {
                 let again = self.new_state(None);
                 let body = self.element(inner, again);
                 self.add(again, Action::Proceed, body, Condition::TRUE);
-                self.add(again, Action::Proceed, sink, leave.clone());
+                self.add(again, Action::Proceed, exit, Condition::TRUE);
                 again
             }
             Some(max) => {
-                let mut next = sink;
+                let mut next = exit;
                 for _ in repeat.min.max(1)..max.max(1) {
                     let body = self.element(inner, next);
                     let choice = self.new_state(None);
                     self.add(choice, Action::Proceed, body, Condition::TRUE);
-                    self.add(choice, Action::Proceed, sink, leave.clone());
+                    self.add(choice, Action::Proceed, exit, Condition::TRUE);
                     next = choice;
                 }
                 next
@@ -630,7 +646,7 @@ impl Builder {
         if repeat.min == 0 {
             let choice = self.new_state(None);
             self.add(choice, Action::Proceed, first, Condition::TRUE);
-            self.add(choice, Action::Proceed, sink, leave);
+            self.add(choice, Action::Proceed, exit, Condition::TRUE);
             return choice;
         }
         first
