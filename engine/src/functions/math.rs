@@ -228,7 +228,8 @@ fn extreme(function: Function, args: &[Value]) -> Outcome {
         };
         let order = arg.compare(current).ok_or_else(|| {
             FunctionError::Type(format!(
-                "{function:?} takes arguments of one type, got {current} and {arg}"
+                "{} takes arguments of one type, got {current} and {arg}",
+                function.name()
             ))
         })?;
         let better = if function == Function::Greatest {

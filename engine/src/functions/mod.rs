@@ -61,7 +61,7 @@ impl Arity {
 }
 
 macro_rules! functions {
-    ($($variant:ident: $($name:literal)|+ => $arity:expr,)*) => {
+    ($($variant:ident: $first:literal $(| $alias:literal)* => $arity:expr,)*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Function {
             $($variant,)*
@@ -72,13 +72,20 @@ macro_rules! functions {
             pub fn lookup(name: &str) -> Option<(Function, Arity)> {
                 use Arity::*;
                 Some(match name {
-                    $($($name)|+ => (Function::$variant, $arity),)*
+                    $($first $(| $alias)* => (Function::$variant, $arity),)*
                     _ => return None,
                 })
             }
 
-            /// Every name the engine knows, for the README's table and its test.
-            pub const NAMES: &'static [&'static str] = &[$($($name,)+)*];
+            /// The function's ksqlDB name, for messages.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Function::$variant => $first,)*
+                }
+            }
+
+            /// Every name the engine knows, aliases included.
+            pub const NAMES: &'static [&'static str] = &[$($first, $($alias,)*)*];
         }
     };
 }
@@ -191,14 +198,6 @@ impl Function {
         matches!(
             self,
             TimestampAdd | TimestampSub | DateAdd | DateSub | TimeAdd | TimeSub
-        )
-    }
-
-    /// Functions whose value differs between calls with the same arguments.
-    pub fn is_volatile(self) -> bool {
-        matches!(
-            self,
-            Function::Random | Function::Uuid | Function::UnixTimestamp | Function::UnixDate
         )
     }
 
@@ -332,9 +331,8 @@ fn type_error(function: Function, what: &str, got: &Value) -> FunctionError {
     ))
 }
 
-/// The name ksqlDB gives the function, for messages.
-fn name_of(function: Function) -> String {
-    format!("{function:?}").to_ascii_uppercase()
+fn name_of(function: Function) -> &'static str {
+    function.name()
 }
 
 fn describe(value: &Value) -> String {
@@ -412,6 +410,8 @@ mod tests {
         for name in Function::NAMES {
             assert!(Function::lookup(name).is_some(), "{name}");
         }
+        assert_eq!(Function::MaskKeepLeft.name(), "MASK_KEEP_LEFT");
+        assert_eq!(Function::Upper.name(), "UCASE");
         let (mask, arity) = Function::lookup("MASK").unwrap();
         assert_eq!(mask, Function::Mask);
         assert!(arity.accepts(1) && arity.accepts(5) && !arity.accepts(2));
