@@ -670,3 +670,142 @@ fn children_mut(expr: &mut Expr) -> Vec<&mut Expr> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::ast::Statement;
+    use crate::sql::parser::parse;
+
+    fn plan_clause(clause: &str) -> Result<Schema, PlanError> {
+        let sql = format!("SELECT * FROM s MATCH_RECOGNIZE ({clause});");
+        let parsed = parse(&sql).expect("valid SQL");
+        let Statement::Select(query) = &parsed[0].statement else {
+            panic!("a SELECT")
+        };
+        let input = Schema {
+            columns: ["K", "ID", "PRICE", "T"]
+                .iter()
+                .map(|n| Column {
+                    name: n.to_string(),
+                    sql_type: if *n == "K" {
+                        SqlType::String
+                    } else {
+                        SqlType::Bigint
+                    },
+                    key: false,
+                })
+                .collect(),
+        };
+        let clause = query.match_recognize.as_ref().expect("a MATCH_RECOGNIZE");
+        plan(clause, &input, Some("T"), 0).map(|(_, schema)| schema)
+    }
+
+    #[test]
+    fn output_columns_are_the_partition_then_the_measures_typed_as_flink_types_them() {
+        let schema = plan_clause(
+            "PARTITION BY k ORDER BY T MEASURES AVG(A.price) AS a, COUNT(*) AS n, \
+             AVG(CAST(A.price AS DOUBLE)) AS d, FIRST(A.k) AS f, MATCH_ROWTIME() AS r \
+             PATTERN (A+? B) DEFINE A AS SUM(A.price) < 30",
+        )
+        .expect("a plan");
+        let shape: Vec<(String, SqlType)> = schema
+            .columns
+            .into_iter()
+            .map(|c| (c.name, c.sql_type))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("K".to_string(), SqlType::String),
+                ("A".to_string(), SqlType::Bigint),
+                ("N".to_string(), SqlType::Bigint),
+                ("D".to_string(), SqlType::Double),
+                ("F".to_string(), SqlType::String),
+                ("R".to_string(), SqlType::Bigint),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_cannot_run_is_refused_with_the_reason() {
+        let cases = [
+            (
+                "ORDER BY price PATTERN (A B)",
+                "ordered by the event time first",
+            ),
+            (
+                "ORDER BY T PATTERN (A B+)",
+                "greedy quantifiers are not allowed as the last",
+            ),
+            (
+                "ORDER BY T PATTERN (A (B C)+)",
+                "a quantified group ends it",
+            ),
+            ("ORDER BY T PATTERN (A* B?)", "empty matches"),
+            ("ORDER BY T PATTERN (A B{0} C)", "takes no row"),
+            (
+                "ORDER BY T PATTERN (A (B?)+ C)",
+                "at least one row each round",
+            ),
+            (
+                "ORDER BY T AFTER MATCH SKIP TO FIRST A PATTERN (A B)",
+                "first row",
+            ),
+            (
+                "ORDER BY T AFTER MATCH SKIP TO LAST A PATTERN (A B)",
+                "first row",
+            ),
+            (
+                "ORDER BY T AFTER MATCH SKIP TO LAST X PATTERN (A B)",
+                "X is not a pattern variable",
+            ),
+            (
+                "ORDER BY T PATTERN (A B) DEFINE B AS B.price > PREV(B.price, 1)",
+                "physical offset",
+            ),
+            (
+                "ORDER BY T PATTERN (A B) DEFINE B AS NEXT(price) > 1",
+                "physical offset",
+            ),
+            (
+                "ORDER BY T PATTERN (A B) DEFINE B AS X.price > 1",
+                "X is not a pattern variable",
+            ),
+            (
+                "ORDER BY T MEASURES FIRST(A.price + B.price) AS s PATTERN (A B)",
+                "one pattern variable only",
+            ),
+            (
+                "ORDER BY T MEASURES SUM(LAST(A.price)) AS s PATTERN (A B)",
+                "do not nest",
+            ),
+            (
+                "ORDER BY T PATTERN (A B) DEFINE B AS MATCH_ROWTIME() > 1",
+                "only in MEASURES",
+            ),
+            (
+                "ORDER BY T MEASURES COLLECT_LIST(A.price) AS s PATTERN (A B)",
+                "COUNT, SUM, MIN, MAX and AVG",
+            ),
+            (
+                "ORDER BY T MEASURES MATCH_NUMBER() AS s PATTERN (A B)",
+                "not supported",
+            ),
+            (
+                "ORDER BY T PATTERN (A B) WITHIN INTERVAL '0' SECOND",
+                "positive interval",
+            ),
+            (
+                "ORDER BY T PATTERN (A B) DEFINE A AS TRUE, A AS FALSE",
+                "defines A twice",
+            ),
+        ];
+        for (clause, says) in cases {
+            match plan_clause(clause) {
+                Ok(_) => panic!("{clause}: planned"),
+                Err(error) => assert!(error.to_string().contains(says), "{clause}: {error}"),
+            }
+        }
+    }
+}

@@ -630,3 +630,208 @@ impl Operator for MatchRecognize {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::watermark::Watermark;
+    use crate::ops::{Outputs, Rejected};
+    use crate::sql::ast::{SqlType, Statement};
+    use crate::sql::parser::parse;
+    use crate::value::{Column, Schema};
+
+    fn schema() -> Schema {
+        let column = |name: &str, sql_type| Column {
+            name: name.into(),
+            sql_type,
+            key: false,
+        };
+        Schema {
+            columns: vec![
+                column("K", SqlType::String),
+                column("ID", SqlType::Int),
+                column("V", SqlType::String),
+                column("T", SqlType::Bigint),
+            ],
+        }
+    }
+
+    fn operator(clause: &str) -> Box<dyn Operator> {
+        let sql = format!("SELECT * FROM s MATCH_RECOGNIZE ({clause});");
+        let parsed = parse(&sql).expect("valid SQL");
+        let Statement::Select(query) = &parsed[0].statement else {
+            panic!("a SELECT")
+        };
+        let clause = query.match_recognize.as_ref().expect("a MATCH_RECOGNIZE");
+        crate::plan::match_recognize::plan(clause, &schema(), Some("T"), 0)
+            .expect("a plan")
+            .0
+    }
+
+    /// Feeds rows (partition, id, letter, time) as one batch with the watermarks the query
+    /// computes (delay 0); then, if `end`, the end of input. The output rows and the
+    /// rejected rows.
+    fn feed(
+        op: &mut dyn Operator,
+        watermark: &mut Watermark,
+        rows: &[(&str, i64, &str, i64)],
+        end: bool,
+    ) -> (Vec<Row>, Vec<Rejected>) {
+        let mut batch = RowBatch::new();
+        for (at, (k, id, v, t)) in rows.iter().enumerate() {
+            batch.set_watermark(watermark.current());
+            let row = batch.push(4, *t, at as u32);
+            row.clone_from_slice(&[
+                Value::String((*k).into()),
+                Value::Integer(*id),
+                Value::String((*v).into()),
+                Value::Integer(*t),
+            ]);
+            watermark.observe(*t);
+        }
+        batch.set_end_watermark(watermark.current());
+        let (mut out, mut rejected) = (Outputs::new(), Vec::new());
+        let mut emit = Emit {
+            out: &mut out,
+            rejected: &mut rejected,
+        };
+        op.process(&mut batch, &mut emit);
+        let mut rows_out: Vec<Row> = batch.rows().to_vec();
+        if end {
+            let mut tail = RowBatch::new();
+            op.advance(i64::MAX, &mut tail, &mut emit);
+            rows_out.extend(tail.rows().iter().cloned());
+        }
+        (rows_out, rejected)
+    }
+
+    const CLAUSE: &str = "PARTITION BY k ORDER BY ROWTIME MEASURES FIRST(id) AS f, LAST(id) AS l \
+         AFTER MATCH SKIP TO NEXT ROW PATTERN (A B+? C) WITHIN INTERVAL '10' SECOND \
+         DEFINE A AS v = 'a', B AS v IN ('b', 'c'), C AS v = 'c'";
+
+    fn input() -> Vec<(&'static str, i64, &'static str, i64)> {
+        let letters = ["a", "b", "c", "a", "c", "b", "c", "a", "a", "b", "c", "c"];
+        (0..60)
+            .map(|i| {
+                let k = ["x", "y", "z"][(i * 7 % 3) as usize];
+                (k, i, letters[(i * 5 % 12) as usize], 1000 + i * 400)
+            })
+            .collect()
+    }
+
+    fn by_partition(rows: &[Row]) -> BTreeMap<String, Vec<Row>> {
+        let mut out: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+        for row in rows {
+            out.entry(row[0].to_string()).or_default().push(row.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn a_restored_snapshot_goes_on_as_if_nothing_had_stopped() {
+        let rows = input();
+        let mut whole = operator(CLAUSE);
+        let (expected, _) = feed(whole.as_mut(), &mut Watermark::new(0), &rows, true);
+        assert!(expected.len() > 5, "{expected:?}");
+        for cut in [1, 17, 30, 59] {
+            let mut watermark = Watermark::new(0);
+            let mut first = operator(CLAUSE);
+            let (mut got, _) = feed(first.as_mut(), &mut watermark, &rows[..cut], false);
+            let snapshot = first.snapshot().expect("a snapshot");
+            assert!(snapshot.len() > 1, "key groups of their own");
+            let mut second = operator(CLAUSE);
+            second.restore(&snapshot).expect("a restore");
+            assert_eq!(second.state_size(), first.state_size());
+            let (rest, _) = feed(second.as_mut(), &mut watermark, &rows[cut..], true);
+            got.extend(rest);
+            assert_eq!(by_partition(&got), by_partition(&expected), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn finished_partitions_hold_nothing() {
+        let mut op = operator(CLAUSE);
+        let mut watermark = Watermark::new(0);
+        let (out, _) = feed(
+            op.as_mut(),
+            &mut watermark,
+            &[
+                ("x", 1, "a", 1000),
+                ("x", 2, "c", 2000),
+                ("x", 3, "c", 3000),
+            ],
+            false,
+        );
+        // The watermark (2999) has fed a and c: one partial match (A B); the second c
+        // waits for a later row, which then completes 1..3 and prunes the rest.
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(op.state_size(), 2, "one partial match and one waiting row");
+        let (out, _) = feed(op.as_mut(), &mut watermark, &[("y", 4, "a", 4000)], false);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0][1..], [Value::Integer(1), Value::Integer(3)]);
+        assert_eq!(op.state_size(), 1, "y's row waits; x holds nothing");
+        let (_, _) = feed(op.as_mut(), &mut watermark, &[("z", 5, "b", 20_000)], true);
+        assert_eq!(
+            op.state_size(),
+            0,
+            "partial matches vanish at the end of input"
+        );
+        assert!(
+            op.snapshot().expect("a snapshot").len() == 1,
+            "only the watermark"
+        );
+    }
+
+    #[test]
+    fn late_rows_go_to_the_dead_letters() {
+        let mut op = operator(CLAUSE);
+        let mut watermark = Watermark::new(0);
+        let (_, rejected) = feed(
+            op.as_mut(),
+            &mut watermark,
+            &[
+                ("x", 1, "a", 5000),
+                ("x", 2, "b", 4000),
+                ("y", 3, "a", 5000),
+            ],
+            false,
+        );
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert_eq!(rejected[0].origin, 1);
+        assert_eq!(
+            rejected[0].error,
+            RowError::LateForWatermark {
+                event_time: 4000,
+                watermark: 4999,
+                operator: "MATCH_RECOGNIZE",
+            }
+        );
+        assert!(rejected[0].error.is_late());
+    }
+
+    #[test]
+    fn a_skip_to_a_variable_the_match_lacks_is_a_dead_letter() {
+        let mut op = operator(
+            "PARTITION BY k ORDER BY ROWTIME MEASURES FIRST(id) AS f \
+             AFTER MATCH SKIP TO FIRST B PATTERN (A B? C) \
+             DEFINE A AS v = 'a', B AS v = 'b', C AS v = 'c'",
+        );
+        let (out, rejected) = feed(
+            op.as_mut(),
+            &mut Watermark::new(0),
+            &[
+                ("x", 1, "a", 1000),
+                ("x", 2, "c", 2000),
+                ("x", 3, "a", 3000),
+                ("x", 4, "b", 4000),
+                ("x", 5, "c", 5000),
+            ],
+            true,
+        );
+        assert_eq!(out.len(), 1, "a b c matches and skips to its b: {out:?}");
+        assert_eq!(out[0][1], Value::Integer(3));
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert!(matches!(&rejected[0].error, RowError::SkipFailed { target, .. } if target == "B"));
+        assert!(rejected[0].error.to_string().contains("no row for it"));
+    }
+}

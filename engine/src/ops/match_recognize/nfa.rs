@@ -323,7 +323,7 @@ impl Nfa {
                 let row = if matches!(self.skip, Skip::ToFirst(_)) {
                     rows_of(var).next()
                 } else {
-                    rows_of(var).last()
+                    rows_of(var).next_back()
                 };
                 match row {
                     None => Err(SkipError::NoRow(var)),
