@@ -4,10 +4,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sql::ast::Literal;
 use crate::value::Value;
-
-/// ksqlDB caps COLLECT_LIST and COLLECT_SET at this many entries by default.
-pub const COLLECT_LIMIT: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AggKind {
@@ -18,16 +16,49 @@ pub enum AggKind {
     Max,
     Avg,
     CountDistinct,
+    /// LATEST_ and EARLIEST_BY_OFFSET(col): the last or first non-null value.
     LatestByOffset,
     EarliestByOffset,
+    /// LATEST_ and EARLIEST_BY_OFFSET(col, false): nulls count as values.
+    LatestByOffsetWithNulls,
+    EarliestByOffsetWithNulls,
+    /// LATEST_ and EARLIEST_BY_OFFSET(col, n [, ignore_nulls]): an ARRAY of the last or
+    /// first n values, oldest first.
+    LatestN {
+        n: usize,
+        ignore_nulls: bool,
+    },
+    EarliestN {
+        n: usize,
+        ignore_nulls: bool,
+    },
     CollectList,
     CollectSet,
     TopK(usize),
+    TopKDistinct(usize),
+}
+
+fn by_offset(latest: bool, ignore_nulls: bool) -> AggKind {
+    match (latest, ignore_nulls) {
+        (true, true) => AggKind::LatestByOffset,
+        (true, false) => AggKind::LatestByOffsetWithNulls,
+        (false, true) => AggKind::EarliestByOffset,
+        (false, false) => AggKind::EarliestByOffsetWithNulls,
+    }
 }
 
 impl AggKind {
-    /// The kind for a call; `k` is TOPK's second argument.
-    pub fn from_call(name: &str, star: bool, k: Option<i64>) -> Result<AggKind, String> {
+    /// The kind for a call; `constants` are the literal arguments after the first (TOPK's
+    /// k, BY_OFFSET's n and ignore-nulls flag). `COUNT()` counts rows as `COUNT(*)` does.
+    pub fn from_call(name: &str, star: bool, constants: &[Literal]) -> Result<AggKind, String> {
+        let whole = |literal: Option<&Literal>| match literal {
+            Some(Literal::Integer(n)) => Some(*n),
+            _ => None,
+        };
+        let flag = |literal: Option<&Literal>| match literal {
+            Some(Literal::Boolean(b)) => Some(*b),
+            _ => None,
+        };
         Ok(match name {
             "COUNT" if star => AggKind::CountStar,
             "COUNT" => AggKind::Count,
@@ -36,16 +67,48 @@ impl AggKind {
             "MAX" => AggKind::Max,
             "AVG" => AggKind::Avg,
             "COUNT_DISTINCT" => AggKind::CountDistinct,
-            "LATEST_BY_OFFSET" => AggKind::LatestByOffset,
-            "EARLIEST_BY_OFFSET" => AggKind::EarliestByOffset,
+            "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => {
+                let latest = name == "LATEST_BY_OFFSET";
+                let which = if latest { "latestN" } else { "earliestN" };
+                match constants {
+                    [] => by_offset(latest, true),
+                    [Literal::Boolean(ignore_nulls)] => by_offset(latest, *ignore_nulls),
+                    [first, rest @ ..] if rest.len() <= 1 => {
+                        let n = whole(Some(first))
+                            .ok_or_else(|| format!("{name} takes a whole number n and a flag: {name}(col, n [, ignoreNulls])"))?;
+                        if n < 1 {
+                            return Err(format!("{which} must be 1 or greater"));
+                        }
+                        let ignore_nulls = match rest.first() {
+                            None => true,
+                            some => flag(some).ok_or_else(|| {
+                                format!("{name}'s third argument is the ignoreNulls flag, TRUE or FALSE")
+                            })?,
+                        };
+                        let n = n as usize;
+                        if latest {
+                            AggKind::LatestN { n, ignore_nulls }
+                        } else {
+                            AggKind::EarliestN { n, ignore_nulls }
+                        }
+                    }
+                    _ => return Err(format!("{name} takes at most three arguments")),
+                }
+            }
             "COLLECT_LIST" => AggKind::CollectList,
             "COLLECT_SET" => AggKind::CollectSet,
-            "TOPK" => match k {
-                Some(k) if k > 0 => AggKind::TopK(k as usize),
+            "TOPK" | "TOPKDISTINCT" => match whole(constants.first()) {
+                Some(k) if k > 0 && constants.len() == 1 => {
+                    if name == "TOPK" {
+                        AggKind::TopK(k as usize)
+                    } else {
+                        AggKind::TopKDistinct(k as usize)
+                    }
+                }
                 _ => {
-                    return Err(
-                        "TOPK takes a column and a whole number above zero, e.g. TOPK(x, 3)".into(),
-                    )
+                    return Err(format!(
+                        "{name} takes a column and a whole number above zero, e.g. {name}(x, 3)"
+                    ))
                 }
             },
             other => {
@@ -56,18 +119,87 @@ impl AggKind {
         })
     }
 
+    /// The function's name as SQL writes it.
+    pub fn sql_name(&self) -> &'static str {
+        match self {
+            AggKind::CountStar | AggKind::Count => "COUNT",
+            AggKind::Sum => "SUM",
+            AggKind::Min => "MIN",
+            AggKind::Max => "MAX",
+            AggKind::Avg => "AVG",
+            AggKind::CountDistinct => "COUNT_DISTINCT",
+            AggKind::LatestByOffset
+            | AggKind::LatestByOffsetWithNulls
+            | AggKind::LatestN { .. } => "LATEST_BY_OFFSET",
+            AggKind::EarliestByOffset
+            | AggKind::EarliestByOffsetWithNulls
+            | AggKind::EarliestN { .. } => "EARLIEST_BY_OFFSET",
+            AggKind::CollectList => "COLLECT_LIST",
+            AggKind::CollectSet => "COLLECT_SET",
+            AggKind::TopK(_) => "TOPK",
+            AggKind::TopKDistinct(_) => "TOPKDISTINCT",
+        }
+    }
+
+    /// Whether a row's contribution can be taken back out, as a table aggregation needs when
+    /// a row changes (ksqlDB's TableUdaf: COUNT, SUM, AVG, COLLECT_LIST).
+    pub fn undoes(&self) -> bool {
+        matches!(
+            self,
+            AggKind::CountStar
+                | AggKind::Count
+                | AggKind::Sum
+                | AggKind::Avg
+                | AggKind::CollectList
+        )
+    }
+
+    /// Takes one value's contribution back out (see `undoes`); COLLECT_LIST removes the
+    /// last occurrence of the value, as ksqlDB's undo does.
+    pub fn undo(&self, acc: &mut Acc, value: &Value) {
+        match (self, acc) {
+            (AggKind::CountStar, Acc::Count(n)) => *n -= 1,
+            (AggKind::Count, Acc::Count(n)) if !value.is_null() => *n -= 1,
+            (AggKind::Sum, acc @ (Acc::SumInt(_) | Acc::SumDouble(_))) => {
+                *acc = match (&*acc, value) {
+                    (_, Value::Null) => return,
+                    (Acc::SumInt(a), Value::Integer(b)) => Acc::SumInt(a.wrapping_sub(*b)),
+                    (a, b) => Acc::SumDouble(a.sum_f64() - b.as_f64().unwrap_or(0.0)),
+                }
+            }
+            (AggKind::Avg, Acc::Avg(avg)) => {
+                if let Some(v) = value.as_f64() {
+                    avg.sum -= v;
+                    avg.count -= 1;
+                }
+            }
+            (AggKind::CollectList, Acc::Many(items)) => {
+                if let Some(at) = items.iter().rposition(|item| item == value) {
+                    items.remove(at);
+                }
+            }
+            _ => {}
+        }
+    }
+
     pub fn initial(&self) -> Acc {
         match self {
             AggKind::CountStar | AggKind::Count => Acc::Count(0),
             AggKind::Sum => Acc::SumInt(0),
-            AggKind::Min | AggKind::Max | AggKind::LatestByOffset | AggKind::EarliestByOffset => {
-                Acc::Empty
-            }
+            AggKind::Min
+            | AggKind::Max
+            | AggKind::LatestByOffset
+            | AggKind::EarliestByOffset
+            | AggKind::LatestByOffsetWithNulls
+            | AggKind::EarliestByOffsetWithNulls => Acc::Empty,
             AggKind::Avg => Acc::Avg(Box::default()),
             AggKind::CountDistinct => Acc::Distinct(Box::default()),
-            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) => {
-                Acc::Many(Box::default())
-            }
+            AggKind::CollectList
+            | AggKind::CollectSet
+            | AggKind::TopK(_)
+            | AggKind::TopKDistinct(_)
+            | AggKind::LatestN { .. }
+            | AggKind::EarliestN { .. } => Acc::Many(Box::default()),
         }
     }
 
@@ -138,6 +270,21 @@ impl AggKind {
             (AggKind::EarliestByOffset, acc @ Acc::Empty) if !value.is_null() => {
                 *acc = Acc::holding(value);
             }
+            (AggKind::LatestByOffsetWithNulls, acc) => *acc = Acc::holding(value),
+            (AggKind::EarliestByOffsetWithNulls, acc @ Acc::Empty) => *acc = Acc::holding(value),
+            (AggKind::LatestN { n, ignore_nulls }, Acc::Many(items))
+                if !(value.is_null() && *ignore_nulls) =>
+            {
+                items.push(value.clone());
+                if items.len() > *n {
+                    items.remove(0);
+                }
+            }
+            (AggKind::EarliestN { n, ignore_nulls }, Acc::Many(items))
+                if items.len() < *n && !(value.is_null() && *ignore_nulls) =>
+            {
+                items.push(value.clone());
+            }
             (AggKind::Avg, Acc::Avg(avg)) => {
                 if let Some(v) = value.as_f64() {
                     avg.sum += v;
@@ -149,16 +296,26 @@ impl AggKind {
                 value.write_key(&mut key);
                 seen.insert(key);
             }
-            (AggKind::CollectList, Acc::Many(items)) if items.len() < COLLECT_LIMIT => {
-                items.push(value.clone());
-            }
-            (AggKind::CollectSet, Acc::Many(items))
-                if items.len() < COLLECT_LIMIT && !items.contains(value) =>
-            {
+            // Self-managed ksqlDB sets no limit on either unless configured.
+            (AggKind::CollectList, Acc::Many(items)) => items.push(value.clone()),
+            (AggKind::CollectSet, Acc::Many(items)) if !items.contains(value) => {
                 items.push(value.clone());
             }
             (AggKind::TopK(k), Acc::Many(items)) => {
                 if value.is_null() {
+                    return;
+                }
+                let at = items
+                    .iter()
+                    .position(|existing| value.compare(existing).is_some_and(|o| o.is_gt()))
+                    .unwrap_or(items.len());
+                if at < *k {
+                    items.insert(at, value.clone());
+                    items.truncate(*k);
+                }
+            }
+            (AggKind::TopKDistinct(k), Acc::Many(items)) => {
+                if value.is_null() || items.contains(value) {
                     return;
                 }
                 let at = items
@@ -206,21 +363,34 @@ impl AggKind {
             (AggKind::CountDistinct, Acc::Distinct(a), Acc::Distinct(b)) => {
                 a.extend(b.iter().cloned());
             }
-            (AggKind::CollectList, Acc::Many(a), Acc::Many(b)) => {
-                let room = COLLECT_LIMIT.saturating_sub(a.len());
-                a.extend(b.iter().take(room).cloned());
-            }
+            (AggKind::CollectList, Acc::Many(a), Acc::Many(b)) => a.extend(b.iter().cloned()),
             (AggKind::CollectSet, Acc::Many(a), Acc::Many(b)) => {
                 for value in b.iter() {
-                    if a.len() >= COLLECT_LIMIT {
-                        break;
-                    }
                     if !a.contains(value) {
                         a.push(value.clone());
                     }
                 }
             }
-            (AggKind::TopK(_), _, Acc::Many(b)) => {
+            (AggKind::LatestByOffsetWithNulls, acc, b)
+                if other_later || matches!(acc, Acc::Empty) =>
+            {
+                *acc = b.clone();
+            }
+            (AggKind::EarliestByOffsetWithNulls, acc, b)
+                if other_earlier || matches!(acc, Acc::Empty) =>
+            {
+                *acc = b.clone();
+            }
+            (AggKind::LatestN { n, .. }, Acc::Many(a), Acc::Many(b)) => {
+                a.extend(b.iter().cloned());
+                let extra = a.len().saturating_sub(*n);
+                a.drain(..extra);
+            }
+            (AggKind::EarliestN { n, .. }, Acc::Many(a), Acc::Many(b)) => {
+                let room = n.saturating_sub(a.len());
+                a.extend(b.iter().take(room).cloned());
+            }
+            (AggKind::TopK(_) | AggKind::TopKDistinct(_), _, Acc::Many(b)) => {
                 for value in b.iter() {
                     self.update(into, value);
                 }
@@ -248,9 +418,10 @@ impl AggKind {
             Acc::Empty | Acc::Int(_) | Acc::Double(_) | Acc::Other(_) => {
                 acc.one().unwrap_or(Value::Null)
             }
+            // ksqlDB's AVG of no values is 0.0 (AverageUdaf.map).
             Acc::Avg(avg) => {
                 if avg.count == 0 {
-                    Value::Null
+                    Value::Double(0.0)
                 } else {
                     Value::Double(avg.sum / avg.count as f64)
                 }
@@ -365,7 +536,11 @@ mod tests {
             fold(AggKind::TopK(2), &values),
             Value::Array(vec![Value::Integer(5), Value::Integer(3)])
         );
-        assert_eq!(fold(AggKind::Avg, &[]), Value::Null);
+        assert_eq!(
+            fold(AggKind::Avg, &[]),
+            Value::Double(0.0),
+            "ksqlDB's AVG of nothing"
+        );
     }
 
     /// The in-place cases of `update` against the general path they stand in for.
@@ -452,5 +627,151 @@ mod tests {
         assert_eq!(AggKind::LatestByOffset.result(&newer), Value::Integer(2));
         AggKind::EarliestByOffset.merge(&mut older, &newer, false, false);
         assert_eq!(AggKind::EarliestByOffset.result(&older), Value::Integer(1));
+    }
+
+    /// Each update's result, as a table's successive rows show it.
+    fn results(kind: AggKind, values: &[Value]) -> Vec<Value> {
+        let mut acc = kind.initial();
+        values
+            .iter()
+            .map(|v| {
+                kind.update(&mut acc, v);
+                kind.result(&acc)
+            })
+            .collect()
+    }
+
+    fn array(items: &[Value]) -> Value {
+        Value::Array(items.to_vec())
+    }
+
+    /// ksqlDB's query-validation tests latest-offset-udaf.json, earliest-offset-udaf.json,
+    /// topk-group-by.json and topk-distinct.json (engine/docs/ksqldb-tables.md, 5.1 and 5.2).
+    #[test]
+    fn by_offset_and_topk_forms_give_ksqldbs_rows() {
+        use Value::{Integer as I, Null};
+        let call =
+            |name: &str, constants: &[Literal]| AggKind::from_call(name, false, constants).unwrap();
+        let nulls = [I(12), Null, I(13)];
+        assert_eq!(
+            results(
+                call(
+                    "LATEST_BY_OFFSET",
+                    &[Literal::Integer(2), Literal::Boolean(true)]
+                ),
+                &nulls
+            ),
+            [array(&[I(12)]), array(&[I(12)]), array(&[I(12), I(13)])]
+        );
+        assert_eq!(
+            results(call("LATEST_BY_OFFSET", &[Literal::Boolean(false)]), &nulls),
+            [I(12), Null, I(13)]
+        );
+        assert_eq!(
+            results(
+                call(
+                    "LATEST_BY_OFFSET",
+                    &[Literal::Integer(2), Literal::Boolean(false)]
+                ),
+                &nulls
+            ),
+            [
+                array(&[I(12)]),
+                array(&[I(12), Null]),
+                array(&[Null, I(13)])
+            ]
+        );
+        assert_eq!(
+            results(
+                call("LATEST_BY_OFFSET", &[Literal::Integer(2)]),
+                &[Null, Null]
+            ),
+            [array(&[]), array(&[])]
+        );
+        assert_eq!(
+            results(
+                call("EARLIEST_BY_OFFSET", &[Literal::Boolean(false)]),
+                &[Null, I(13)]
+            ),
+            [Null, Null]
+        );
+        assert_eq!(
+            results(
+                call("EARLIEST_BY_OFFSET", &[Literal::Integer(2)]),
+                &[Null, I(13)]
+            ),
+            [array(&[]), array(&[I(13)])]
+        );
+        assert_eq!(
+            results(
+                call(
+                    "EARLIEST_BY_OFFSET",
+                    &[Literal::Integer(2), Literal::Boolean(false)]
+                ),
+                &nulls
+            ),
+            [
+                array(&[I(12)]),
+                array(&[I(12), Null]),
+                array(&[I(12), Null])
+            ]
+        );
+        let topk_values = [I(0), I(100), I(99), I(7), I(100)];
+        assert_eq!(
+            results(call("TOPK", &[Literal::Integer(3)]), &topk_values),
+            [
+                array(&[I(0)]),
+                array(&[I(100), I(0)]),
+                array(&[I(100), I(99), I(0)]),
+                array(&[I(100), I(99), I(7)]),
+                array(&[I(100), I(100), I(99)]),
+            ]
+        );
+        assert_eq!(
+            results(call("TOPKDISTINCT", &[Literal::Integer(3)]), &topk_values)[4],
+            array(&[I(100), I(99), I(7)])
+        );
+        for bad in [&[Literal::Integer(0)][..], &[Literal::Integer(-1)]] {
+            let error = AggKind::from_call("LATEST_BY_OFFSET", false, bad).unwrap_err();
+            assert_eq!(error, "latestN must be 1 or greater");
+        }
+    }
+
+    /// Undo takes a row back out of COUNT, SUM, AVG and COLLECT_LIST (the last occurrence),
+    /// as ksqlDB's table aggregation does when a row changes.
+    #[test]
+    fn undo_takes_a_value_back_out() {
+        use Value::Integer as I;
+        for kind in [
+            AggKind::CountStar,
+            AggKind::Count,
+            AggKind::Sum,
+            AggKind::Avg,
+        ] {
+            let mut acc = kind.initial();
+            for v in [I(4), I(6)] {
+                kind.update(&mut acc, &v);
+            }
+            kind.undo(&mut acc, &I(6));
+            let mut only = kind.initial();
+            kind.update(&mut only, &I(4));
+            assert_eq!(kind.result(&acc), kind.result(&only), "{kind:?}");
+            kind.undo(&mut acc, &I(4));
+            assert_eq!(
+                kind.result(&acc),
+                kind.result(&kind.initial()),
+                "{kind:?} back to empty"
+            );
+        }
+        let mut list = AggKind::CollectList.initial();
+        for v in ["x", "y", "x"] {
+            AggKind::CollectList.update(&mut list, &Value::String(v.into()));
+        }
+        AggKind::CollectList.undo(&mut list, &Value::String("x".into()));
+        assert_eq!(
+            AggKind::CollectList.result(&list),
+            array(&[Value::String("x".into()), Value::String("y".into())])
+        );
+        assert!(!AggKind::Min.undoes() && AggKind::Sum.undoes());
     }
 }

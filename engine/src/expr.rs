@@ -26,6 +26,9 @@ pub enum ExprError {
     },
     #[error("aggregate {0} is not allowed here")]
     AggregateNotAllowed(String),
+    /// An aggregate call the engine cannot run as written, with the reason.
+    #[error("{0}")]
+    Aggregate(String),
     #[error("{0} OVER (...) is allowed only in the SELECT list of a stream query")]
     OverNotAllowed(String),
     #[error("{0} is allowed only in MATCH_RECOGNIZE's MEASURES and DEFINE")]

@@ -336,7 +336,9 @@ impl KafkaSink {
     ) -> Result<(), KafkaError> {
         for (key, output) in &outputs.records {
             let value = query.encode_value(output);
-            let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&query.sink.topic);
+            // The record carries the row's time (ROWTIME), as ksqlDB's sink writes it.
+            let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> =
+                BaseRecord::to(&query.sink.topic).timestamp(output.timestamp);
             if let Some(key) = key {
                 next = next.key(key);
             }

@@ -243,11 +243,14 @@ impl Formats {
         let wrap_single_value = match properties.get("WRAP_SINGLE_VALUE") {
             None => inherit.is_none_or(|f| f.wrap_single_value),
             Some(literal) => {
-                if value != Format::Json {
+                let wrap = !matches!(literal, Literal::Boolean(false))
+                    && !matches!(literal, Literal::String(s) if s.eq_ignore_ascii_case("false"));
+                // DELIMITED and KAFKA always write a single value bare: asking them to wrap
+                // is refused, asking them not to is what they do anyway.
+                if value != Format::Json && wrap {
                     return Err(FormatError::NoWrapping(value.name()));
                 }
-                !matches!(literal, Literal::Boolean(false))
-                    && !matches!(literal, Literal::String(s) if s.eq_ignore_ascii_case("false"))
+                wrap
             }
         };
         Ok(Some(Formats {
@@ -388,6 +391,10 @@ impl KeyCodec {
     /// Appends the key bytes for these key values; false when the record has no key (no
     /// key columns, or a single KAFKA key that is null).
     pub fn encode(&self, values: &[Value], out: &mut Vec<u8>) -> bool {
+        // A key whose every column is null is no key at all, as ksqlDB writes it.
+        if values.iter().all(Value::is_null) {
+            return false;
+        }
         match (self.format, self.columns.as_slice(), values) {
             (_, [], _) | (_, _, []) | (Format::None, _, _) => false,
             (Format::Kafka, [(_, column)], [value]) => kafka::write(value, &column.sql_type, out),
@@ -501,12 +508,23 @@ mod tests {
             Formats::from_properties(
                 &props(&[
                     ("VALUE_FORMAT", s("DELIMITED")),
-                    ("WRAP_SINGLE_VALUE", Literal::Boolean(false))
+                    ("WRAP_SINGLE_VALUE", Literal::Boolean(true))
                 ]),
                 None
             ),
             Err(FormatError::NoWrapping("DELIMITED"))
         ));
+        let bare = Formats::from_properties(
+            &props(&[
+                ("VALUE_FORMAT", s("DELIMITED")),
+                ("WRAP_SINGLE_VALUE", Literal::Boolean(false)),
+            ]),
+            None,
+        );
+        assert!(
+            matches!(bare, Ok(Some(f)) if !f.wrap_single_value),
+            "DELIMITED never wraps"
+        );
         assert!(matches!(
             Formats::from_properties(
                 &props(&[("VALUE_FORMAT", s("JSON")), ("VALUE_DELIMITER", s("||"))]),

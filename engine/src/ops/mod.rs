@@ -11,6 +11,7 @@ pub mod over_window;
 pub mod project_filter;
 pub mod session_aggregate;
 pub mod shape;
+pub mod table_aggregate;
 pub mod watermark;
 pub mod window_aggregate;
 
@@ -248,6 +249,16 @@ impl Outputs {
         record
     }
 
+    /// The record filled last, if any.
+    pub fn last(&self) -> Option<&OutputRecord> {
+        self.len.checked_sub(1).map(|at| &self.records[at])
+    }
+
+    /// Takes back the record filled last.
+    pub fn pop(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+
     /// Appends a tombstone for a key and window.
     pub fn tombstone(&mut self, key: &[Value], window: Option<(i64, i64)>, timestamp: i64) {
         let record = self.next_record();
@@ -302,7 +313,9 @@ pub enum RowError {
     },
     #[error("late event: event time {event_time} is not after {last_emitted}, the last time its partition emitted rows for")]
     LateForPartition { event_time: i64, last_emitted: i64 },
-    #[error("AFTER MATCH SKIP TO {target}: {reason}; the match is dropped (Flink fails the job here)")]
+    #[error(
+        "AFTER MATCH SKIP TO {target}: {reason}; the match is dropped (Flink fails the job here)"
+    )]
     SkipFailed {
         target: String,
         reason: &'static str,

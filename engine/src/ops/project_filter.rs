@@ -1,9 +1,14 @@
-//! The stateless operators: WHERE (`Filter`), a derived table's SELECT list (`Map`, rows on
-//! to the next operator) and a stream's output columns (`Project`, key and value columns of
-//! the output records).
+//! WHERE (`Filter`), a derived table's SELECT list (`Map`, rows on to the next operator), a
+//! stream's output columns (`Project`, key and value columns of the output records), and a
+//! table's (`TableProject`, which remembers which keys pass its WHERE).
+
+use std::collections::BTreeMap;
 
 use crate::expr::{Compiled, Context};
-use crate::ops::{Emit, Operator, RowBatch, RowError};
+use crate::ops::{
+    decode_group, encode_groups, Emit, GroupSnapshot, Operator, RowBatch, RowError, SnapshotError,
+};
+use crate::state::{key_group, KeyGroup, RestoreError};
 use crate::value::{Row, Value};
 
 /// Keeps the rows a condition holds for; a row whose condition fails to evaluate is
@@ -135,12 +140,17 @@ impl Operator for Project {
 }
 
 /// A table's rows through WHERE and the SELECT list into another table (CREATE TABLE ... AS
-/// SELECT ... FROM a_table): each change is written under its key; a tombstone, or a row
-/// the WHERE leaves out, writes a tombstone, as ksqlDB's table filter forwards one.
+/// SELECT ... FROM a_table): each change is written under its key. Without a WHERE every
+/// change goes on, a tombstone as a tombstone. With one, as ksqlDB's table filter with old
+/// values: a row that passes is written; a tombstone, or a row that fails, writes a tombstone
+/// only when the key's previous row passed, and nothing otherwise
+/// (engine/docs/ksqldb-tables.md, section 3).
 pub struct TableProject {
     condition: Option<Compiled>,
     key: Vec<Compiled>,
     value: Vec<Compiled>,
+    /// The keys (in key form) whose last row passed the WHERE (unused without one).
+    passing: std::collections::HashSet<Vec<u8>>,
 }
 
 impl TableProject {
@@ -153,6 +163,7 @@ impl TableProject {
             condition,
             key,
             value,
+            passing: Default::default(),
         }
     }
 }
@@ -192,10 +203,50 @@ impl Operator for TableProject {
                     Err(error) => Err(error.into()),
                 });
             if let Err(error) = result {
-                let len = emit.out.len();
-                emit.out.truncate(len - 1);
+                emit.out.pop();
                 emit.reject(batch.origin(at), error);
+                continue;
+            }
+            if self.condition.is_none() {
+                continue;
+            }
+            let Some(record) = emit.out.last() else {
+                continue;
+            };
+            let mut key = Vec::new();
+            for value in &record.key {
+                value.write_key(&mut key);
+            }
+            let passed_before = if record.value.is_some() {
+                !self.passing.insert(key)
+            } else {
+                self.passing.remove(&key)
+            };
+            if record.value.is_none() && !passed_before {
+                emit.out.pop();
             }
         }
+    }
+
+    fn state_size(&self) -> usize {
+        self.passing.len()
+    }
+
+    fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
+        let mut parts: BTreeMap<KeyGroup, Vec<&[u8]>> = BTreeMap::new();
+        for key in &self.passing {
+            parts.entry(key_group(key)).or_default().push(key);
+        }
+        encode_groups("table_project", parts)
+    }
+
+    fn restore(&mut self, groups: &GroupSnapshot) -> Result<(), RestoreError> {
+        self.passing
+            .retain(|key| !groups.contains_key(&key_group(key)));
+        for (group, bytes) in groups {
+            let keys: Vec<Vec<u8>> = decode_group("table_project", *group, bytes)?;
+            self.passing.extend(keys);
+        }
+        Ok(())
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::Acc;
 use crate::expr::{Compiled, Context};
 use crate::ops::group::Grouping;
-use crate::ops::shape::RowShape;
+use crate::ops::shape::{RowShape, Shown};
 use crate::ops::{
     decode_group, encode_groups, Emit, GroupSnapshot, Operator, OutputRecord, RowBatch, RowError,
     SnapshotError,
@@ -24,6 +24,14 @@ use crate::ops::{
 use crate::sql::ast::Emit as EmitMode;
 use crate::state::{key_group, KeyGroup, RestoreError, StateKey, StateTable};
 use crate::value::{Row, Value};
+
+/// A session's key in the set of rows HAVING let through: the group bytes, then its bounds.
+fn session_key(group: &[u8], start: i64, end: i64) -> Vec<u8> {
+    let mut key = group.to_vec();
+    key.extend_from_slice(&start.to_be_bytes());
+    key.extend_from_slice(&end.to_be_bytes());
+    key
+}
 
 /// ksqlDB's default grace for a session window without one: 24 hours minus the gap, so
 /// that sessions close a day behind stream time (StreamAggregateBuilder.defaultGrace).
@@ -76,6 +84,8 @@ struct GroupPart<'a> {
     emitted_until: i64,
     sequence: u64,
     keys: Vec<(&'a StateKey, &'a Vec<Session>)>,
+    /// The sessions whose rows HAVING let through.
+    shown: Vec<&'a [u8]>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +95,7 @@ struct GroupPartOwned {
     emitted_until: i64,
     sequence: u64,
     keys: Vec<(StateKey, Vec<Session>)>,
+    shown: Vec<Vec<u8>>,
 }
 
 pub struct SessionAggregate {
@@ -99,6 +110,8 @@ pub struct SessionAggregate {
     slots: Vec<Value>,
     /// The sessions a record merges, taken out of the key's list.
     found: Vec<Session>,
+    /// The sessions whose rows HAVING let into the table (EMIT CHANGES).
+    shown: Shown,
 }
 
 impl SessionAggregate {
@@ -111,6 +124,7 @@ impl SessionAggregate {
         SessionAggregate {
             grouping,
             window,
+            shown: Shown::for_shape(&shape),
             shape,
             emit,
             state: SessionState {
@@ -221,7 +235,11 @@ impl SessionAggregate {
             merged.last_seq = merged.last_seq.max(old.last_seq);
         }
         for old in &self.found {
-            if changes && replaced {
+            // A replaced session HAVING never let through leaves no tombstone.
+            let shown = self
+                .shown
+                .forget_shown(&session_key(&self.key, old.start, old.end));
+            if changes && replaced && shown {
                 emit.out
                     .tombstone(&self.group, Some((old.start, old.end)), old.end);
             }
@@ -252,6 +270,12 @@ impl SessionAggregate {
                 &mut self.slots,
                 emit.out.next_record(),
             )?;
+            let key = session_key(&self.key, merged.start, merged.end);
+            if let Some(row) = emit.out.last() {
+                if !self.shown.admit(&key, row) {
+                    emit.out.pop();
+                }
+            }
         }
         sessions.insert(position, merged);
         Ok(())
@@ -290,6 +314,12 @@ impl SessionAggregate {
                 &mut self.slots,
                 emit.out.next_record(),
             )?;
+            if let Some(row) = emit.out.last() {
+                // A closed session HAVING leaves out has never been emitted: no tombstone.
+                if row.value.is_none() {
+                    emit.out.pop();
+                }
+            }
         }
         Ok(())
     }
@@ -374,9 +404,16 @@ impl Operator for SessionAggregate {
                     emitted_until: self.state.emitted_until,
                     sequence: self.state.sequence,
                     keys: Vec::new(),
+                    shown: Vec::new(),
                 })
                 .keys
                 .push((key, sessions));
+        }
+        for key in self.shown.iter() {
+            let group = &key[..key.len().saturating_sub(16)];
+            if let Some(part) = parts.get_mut(&key_group(group)) {
+                part.shown.push(key);
+            }
         }
         encode_groups("session_aggregate", parts)
     }
@@ -395,6 +432,9 @@ impl Operator for SessionAggregate {
             state.sequence = state.sequence.max(part.sequence);
             for (key, sessions) in part.keys {
                 state.sessions.insert(key, sessions);
+            }
+            for key in &part.shown {
+                self.shown.insert(key);
             }
         }
         self.rebuild_index();

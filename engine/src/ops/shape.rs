@@ -48,6 +48,70 @@ impl DirectRow {
     }
 }
 
+/// Which keys' rows a HAVING has let into the result table. A row HAVING leaves out becomes
+/// a tombstone only when the key's previous row was in the table; otherwise nothing is
+/// written (ksqlDB's table filter with old values, since its PR #6405:
+/// engine/docs/ksqldb-tables.md, 4.4 and 5.6). Without HAVING nothing is tracked.
+#[derive(Debug, Default)]
+pub struct Shown {
+    keys: Option<std::collections::HashSet<Box<[u8]>>>,
+}
+
+impl Shown {
+    pub fn for_shape(shape: &RowShape) -> Shown {
+        Shown {
+            keys: shape.having.is_some().then(Default::default),
+        }
+    }
+
+    /// Notes the row just filled for `key`; false when it is a tombstone to leave out.
+    pub fn admit(&mut self, key: &[u8], row: &OutputRecord) -> bool {
+        let Some(keys) = &mut self.keys else {
+            return true;
+        };
+        match row.value {
+            Some(_) => {
+                if !keys.contains(key) {
+                    keys.insert(key.into());
+                }
+                true
+            }
+            None => keys.remove(key),
+        }
+    }
+
+    /// Forgets a key whose row was replaced; true when it was shown, or when nothing is
+    /// tracked (no HAVING).
+    pub fn forget_shown(&mut self, key: &[u8]) -> bool {
+        match &mut self.keys {
+            None => true,
+            Some(keys) => keys.remove(key),
+        }
+    }
+
+    /// Forgets a key whose row left state (a closed window).
+    pub fn forget(&mut self, key: &[u8]) {
+        if let Some(keys) = &mut self.keys {
+            keys.remove(key);
+        }
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.keys.as_ref().is_some_and(|keys| keys.contains(key))
+    }
+
+    /// Marks a key as shown (restoring a snapshot).
+    pub fn insert(&mut self, key: &[u8]) {
+        if let Some(keys) = &mut self.keys {
+            keys.insert(key.into());
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.keys.iter().flatten().map(|k| &**k)
+    }
+}
+
 impl RowShape {
     pub fn new(
         aggs: Vec<(AggKind, Option<Compiled>)>,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::Acc;
 use crate::expr::{Compiled, Context};
 use crate::ops::group::Grouping;
-use crate::ops::shape::RowShape;
+use crate::ops::shape::{RowShape, Shown};
 use crate::ops::{
     decode_group, encode_groups, Emit, GroupSnapshot, Operator, OutputRecord, RowBatch, RowError,
     SnapshotError,
@@ -103,12 +103,15 @@ impl Default for AggregateState {
 struct GroupPart<'a> {
     stream_time: i64,
     entries: Vec<(&'a StateKey, &'a Entry)>,
+    /// The keys whose rows HAVING let into the table.
+    shown: Vec<&'a [u8]>,
 }
 
 #[derive(Deserialize)]
 struct GroupPartOwned {
     stream_time: i64,
     entries: Vec<(StateKey, Entry)>,
+    shown: Vec<Vec<u8>>,
 }
 
 /// One row's group, worked out before the batch is folded in, so that its state slot can
@@ -145,6 +148,8 @@ pub struct WindowAggregate {
     shape: RowShape,
     emit: EmitMode,
     state: AggregateState,
+    /// The keys whose rows HAVING let into the table.
+    shown: Shown,
     scratch: Scratch,
 }
 
@@ -158,6 +163,7 @@ impl WindowAggregate {
         WindowAggregate {
             grouping,
             window,
+            shown: Shown::for_shape(&shape),
             shape,
             emit,
             state: AggregateState::default(),
@@ -291,6 +297,11 @@ impl WindowAggregate {
                     slots,
                     emit.out.next_record(),
                 )?;
+                if let Some(row) = emit.out.last() {
+                    if !self.shown.admit(key, row) {
+                        emit.out.pop();
+                    }
+                }
             }
         }
         let windowed = self.window.is_some();
@@ -319,11 +330,14 @@ impl WindowAggregate {
         let mut closed: Vec<(i64, StateKey, Entry)> = Vec::new();
         let mut next_close = i64::MAX;
         let final_rows = self.emit == EmitMode::Final;
+        let shown = &mut self.shown;
         state.entries.retain(|key, entry| {
             let end = window_start(key.as_bytes()) + size;
             if end <= horizon {
                 if final_rows {
                     closed.push((end, key.clone(), std::mem::take(entry)));
+                } else {
+                    shown.forget(key.as_bytes());
                 }
                 false
             } else {
@@ -344,6 +358,12 @@ impl WindowAggregate {
                 &mut slots,
                 emit.out.next_record(),
             )?;
+            if let Some(row) = emit.out.last() {
+                if !self.shown.admit(key.as_bytes(), row) {
+                    emit.out.pop();
+                }
+            }
+            self.shown.forget(key.as_bytes());
         }
         Ok(())
     }
@@ -429,9 +449,15 @@ impl Operator for WindowAggregate {
                 .or_insert_with(|| GroupPart {
                     stream_time: self.state.stream_time,
                     entries: Vec::new(),
+                    shown: Vec::new(),
                 })
                 .entries
                 .push((key, entry));
+        }
+        for key in self.shown.iter() {
+            if let Some(part) = parts.get_mut(&key_group(self.group_bytes(key))) {
+                part.shown.push(key);
+            }
         }
         encode_groups("window_aggregate", parts)
     }
@@ -457,6 +483,9 @@ impl Operator for WindowAggregate {
             self.state.stream_time = self.state.stream_time.max(part.stream_time);
             for (key, entry) in part.entries {
                 self.state.entries.insert(key, entry);
+            }
+            for key in &part.shown {
+                self.shown.insert(key);
             }
         }
         self.state.next_close = sweep_first();
@@ -632,9 +661,11 @@ pub mod legacy {
         parts
             .into_iter()
             .map(|(group, entries)| {
+                // Snapshots of versions 1 and 2 did not say which rows HAVING let through.
                 let part = GroupPart {
                     stream_time,
                     entries: entries.iter().map(|(k, e)| (k, e)).collect(),
+                    shown: Vec::new(),
                 };
                 postcard::to_allocvec(&part)
                     .map(|bytes| (group, bytes))

@@ -15,6 +15,7 @@ use crate::ops::over_window::{OverAggregate, OverFunction, OverWindow};
 use crate::ops::project_filter::{Filter, Map, Project, TableProject};
 use crate::ops::session_aggregate::{default_grace, SessionAggregate, SessionWindow};
 use crate::ops::shape::RowShape;
+use crate::ops::table_aggregate::TableAggregate;
 use crate::ops::window_aggregate::{legacy, Window, WindowAggregate, DEFAULT_GRACE_MS};
 use crate::ops::Operator;
 use crate::sql::ast::{
@@ -70,12 +71,19 @@ impl Resolver for Aggregation<'_> {
         let Expr::Function { name, args, star } = call else {
             return Ok(None);
         };
-        let k = match args.get(1) {
-            Some(Expr::Literal(Literal::Integer(k))) => Some(*k),
-            _ => None,
-        };
-        let kind = AggKind::from_call(name, *star, k)
-            .map_err(|_| ExprError::UnknownFunction(name.clone()))?;
+        let constants: Vec<Literal> = args
+            .iter()
+            .skip(1)
+            .map(|a| match a {
+                Expr::Literal(l) => Ok(l.clone()),
+                _ => Err(ExprError::UnknownFunction(format!(
+                    "{name} with a non-constant argument after the first"
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        // COUNT() counts rows, as COUNT(*) does.
+        let star = *star || (name == "COUNT" && args.is_empty());
+        let kind = AggKind::from_call(name, star, &constants).map_err(ExprError::Aggregate)?;
         let argument = match (star, args.first()) {
             (true, _) => None,
             (false, Some(arg)) => Some(compile(arg, self.input, &mut Plain)?),
@@ -232,21 +240,8 @@ pub fn plan(
         (key_flags, None)
     };
 
-    let mut key_names = Vec::new();
-    let mut value_names = Vec::new();
-    let mut columns = Vec::new();
-    for ((name, (expr, _)), is_key) in names.iter().zip(&projection).zip(&key_flags) {
-        if *is_key {
-            key_names.push(name.clone());
-        } else {
-            value_names.push(name.clone());
-        }
-        columns.push(Column {
-            name: name.clone(),
-            sql_type: infer_type(expr, &typing),
-            key: *is_key,
-        });
-    }
+    let (key_names, value_names, columns) =
+        sink_columns(query, &names, &projection, &key_flags, &typing);
     let schema = Schema { columns };
     formats.check(&schema).map_err(CatalogError::from)?;
     let sink = SourceDef {
@@ -269,6 +264,38 @@ pub fn plan(
         legacy,
         watermarked: chain.watermarked,
     })
+}
+
+/// The sink's columns: the key columns first, in GROUP BY order for an aggregation (as
+/// ksqlDB orders them), then the value columns in SELECT order.
+fn sink_columns(
+    query: &Query,
+    names: &[String],
+    projection: &[(Expr, Option<String>)],
+    key_flags: &[bool],
+    typing: &Schema,
+) -> (Vec<String>, Vec<String>, Vec<Column>) {
+    let mut keys: Vec<(usize, Column)> = Vec::new();
+    let mut values: Vec<Column> = Vec::new();
+    for (at, ((name, (expr, _)), is_key)) in names.iter().zip(projection).zip(key_flags).enumerate()
+    {
+        let column = Column {
+            name: name.clone(),
+            sql_type: infer_type(expr, typing),
+            key: *is_key,
+        };
+        if *is_key {
+            let rank = query.group_by.iter().position(|g| g == expr).unwrap_or(at);
+            keys.push((rank, column));
+        } else {
+            values.push(column);
+        }
+    }
+    keys.sort_by_key(|(rank, _)| *rank);
+    let key_names = keys.iter().map(|(_, c)| c.name.clone()).collect();
+    let value_names = values.iter().map(|c| c.name.clone()).collect();
+    let columns = keys.into_iter().map(|(_, c)| c).chain(values).collect();
+    (key_names, value_names, columns)
 }
 
 /// Plans a query over a table: each change to one of its rows (a tombstone deletes it)
@@ -298,10 +325,7 @@ fn plan_from_table(
     let aggregating =
         !query.group_by.is_empty() || projection.iter().any(|(e, _)| has_aggregate(e));
     if aggregating {
-        return invalid(format!(
-            "{name}: aggregations over the table {} are not supported by advisor-engine yet",
-            source.name
-        ));
+        return plan_table_aggregate(kind, name, properties, query, source, &projection, &names);
     }
     let mut reads = vec![false; schema.columns.len()];
     let mut compile_marking = |expr: &Expr| -> Result<Compiled, PlanError> {
@@ -368,6 +392,92 @@ fn plan_from_table(
         value_names,
         ops: vec![Box::new(TableProject::new(condition, key, value))],
         reads,
+        legacy: None,
+        watermarked: false,
+    })
+}
+
+/// GROUP BY over a table: each change of a source row moves its contribution between groups
+/// (ops/table_aggregate), so every aggregate must be able to take a row back out.
+fn plan_table_aggregate(
+    kind: SourceKind,
+    name: &str,
+    properties: &Properties,
+    query: &Query,
+    source: &SourceDef,
+    projection: &[(Expr, Option<String>)],
+    names: &[String],
+) -> Result<QueryPlan, PlanError> {
+    if query.window.is_some() {
+        return invalid("Windowing not supported for table aggregations.");
+    }
+    if query.group_by.is_empty() {
+        return invalid("aggregations need GROUP BY in advisor-engine");
+    }
+    let mut chain = Chain {
+        source,
+        ops: Vec::new(),
+        schema: source.schema.clone(),
+        origin: (0..source.schema.columns.len()).map(Some).collect(),
+        at_source: true,
+        reads: vec![false; source.schema.columns.len()],
+        watermarked: false,
+    };
+    let condition = query
+        .filter
+        .as_ref()
+        .map(|f| chain.compile(f, &mut Plain))
+        .transpose()?;
+    let parts = plan_grouping(name, query, projection, &mut chain)?;
+    // ksqlDB names the functions that cannot undo, in query order, each once.
+    let mut refused: Vec<&'static str> = Vec::new();
+    for (kind, _) in &parts.shape.aggs {
+        if !kind.undoes() && !refused.contains(&kind.sql_name()) {
+            refused.push(kind.sql_name());
+        }
+    }
+    if let Some((last, rest)) = refused.split_last() {
+        let listed = if rest.is_empty() {
+            format!("function {last}")
+        } else {
+            format!("functions {} and {last}", rest.join(", "))
+        };
+        return invalid(format!(
+            "The aggregation {listed} cannot be applied to a table source, only to a stream source."
+        ));
+    }
+    let (key_names, value_names, columns) =
+        sink_columns(query, names, projection, &parts.key_flags, &source.schema);
+    let formats = Formats::from_properties(properties, Some(&source.formats))
+        .map_err(CatalogError::from)?
+        .unwrap_or(source.formats);
+    let schema = Schema { columns };
+    formats.check(&schema).map_err(CatalogError::from)?;
+    let source_key = source.schema.key_columns().map(|(i, _)| i).collect();
+    for (place, _) in source.schema.key_columns() {
+        chain.reads[place] = true;
+    }
+    Ok(QueryPlan {
+        sink: SourceDef {
+            name: name.to_string(),
+            kind,
+            schema,
+            topic: property(properties, "KAFKA_TOPIC").unwrap_or_else(|| name.to_string()),
+            formats,
+            timestamp: None,
+            timestamp_format: None,
+            window: None,
+            watermark_delay: source.watermark_delay,
+        },
+        key_names,
+        value_names,
+        ops: vec![Box::new(TableAggregate::new(
+            parts.grouping,
+            condition,
+            source_key,
+            parts.shape,
+        ))],
+        reads: chain.reads,
         legacy: None,
         watermarked: false,
     })
@@ -624,8 +734,6 @@ fn plan_aggregate(
     projection: &[(Expr, Option<String>)],
     chain: &mut Chain<'_>,
 ) -> Result<(Vec<bool>, Option<WindowType>), PlanError> {
-    let input = chain.schema.clone();
-    let schema = &input;
     if kind == SourceKind::Stream {
         return invalid(format!(
             "{name}: an aggregation makes a TABLE; use CREATE TABLE {name} AS SELECT ..."
@@ -664,6 +772,46 @@ fn plan_aggregate(
     if emit == Emit::Final && window.is_none() && session.is_none() {
         return invalid("EMIT FINAL needs a WINDOW clause");
     }
+    let parts = plan_grouping(name, query, projection, chain)?;
+    let (shape, grouping) = (parts.shape, parts.grouping);
+    let window_type = match (window, session) {
+        (_, Some(session)) => {
+            chain.push(
+                Box::new(SessionAggregate::new(grouping, session, shape, emit)),
+                None,
+            );
+            Some(WindowType::Session)
+        }
+        (window, None) => {
+            let window_type = window.as_ref().map(|w| WindowType::of(&w.kind));
+            chain.push(
+                Box::new(WindowAggregate::new(grouping, window, shape, emit)),
+                None,
+            );
+            window_type
+        }
+    };
+    Ok((parts.key_flags, window_type))
+}
+
+/// What GROUP BY and the aggregates plan into, for streams and tables alike.
+struct AggregateParts {
+    grouping: Grouping,
+    shape: RowShape,
+    /// Which projection items are key columns (the GROUP BY expressions).
+    key_flags: Vec<bool>,
+}
+
+/// Plans GROUP BY, the aggregates, HAVING and the output columns over the chain's rows. The
+/// key columns come in GROUP BY order, as ksqlDB orders them.
+fn plan_grouping(
+    name: &str,
+    query: &Query,
+    projection: &[(Expr, Option<String>)],
+    chain: &mut Chain<'_>,
+) -> Result<AggregateParts, PlanError> {
+    let input = chain.schema.clone();
+    let schema = &input;
     let mut group_by = Vec::new();
     for expr in &query.group_by {
         if has_aggregate(expr) {
@@ -693,7 +841,7 @@ fn plan_aggregate(
             })
             .collect(),
     };
-    let mut key = Vec::new();
+    let mut key: Vec<(usize, Compiled)> = Vec::new();
     let mut value = Vec::new();
     let mut key_flags = Vec::new();
     for (expr, _) in projection {
@@ -705,12 +853,11 @@ fn plan_aggregate(
             }
             other => PlanError::Expr(other),
         })?;
-        let is_key = query.group_by.contains(expr);
-        key_flags.push(is_key);
-        if is_key {
-            key.push(compiled);
-        } else {
-            value.push(compiled);
+        let rank = query.group_by.iter().position(|g| g == expr);
+        key_flags.push(rank.is_some());
+        match rank {
+            Some(rank) => key.push((rank, compiled)),
+            None => value.push(compiled),
         }
     }
     for (i, group) in query.group_by.iter().enumerate() {
@@ -736,24 +883,11 @@ fn plan_aggregate(
     for argument in aggs.iter().filter_map(|(_, a)| a.as_ref()) {
         chain.mark(argument);
     }
-    let shape = RowShape::new(aggs, having, key, value);
-    let grouping = Grouping::new(group_by);
-    let window_type = match (window, session) {
-        (_, Some(session)) => {
-            chain.push(
-                Box::new(SessionAggregate::new(grouping, session, shape, emit)),
-                None,
-            );
-            Some(WindowType::Session)
-        }
-        (window, None) => {
-            let window_type = window.as_ref().map(|w| WindowType::of(&w.kind));
-            chain.push(
-                Box::new(WindowAggregate::new(grouping, window, shape, emit)),
-                None,
-            );
-            window_type
-        }
-    };
-    Ok((key_flags, window_type))
+    key.sort_by_key(|(rank, _)| *rank);
+    let key = key.into_iter().map(|(_, compiled)| compiled).collect();
+    Ok(AggregateParts {
+        grouping: Grouping::new(group_by),
+        shape: RowShape::new(aggs, having, key, value),
+        key_flags,
+    })
 }

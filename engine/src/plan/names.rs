@@ -50,8 +50,16 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
             match name.as_str() {
                 "COUNT" | "COUNT_DISTINCT" => SqlType::Bigint,
                 "AVG" => SqlType::Double,
+                // The BY_OFFSET forms with a count n give an ARRAY.
+                "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET"
+                    if matches!(args.get(1), Some(Expr::Literal(Literal::Integer(_)))) =>
+                {
+                    SqlType::Array(Box::new(arg()))
+                }
                 "SUM" | "MIN" | "MAX" | "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => arg(),
-                "COLLECT_LIST" | "COLLECT_SET" | "TOPK" => SqlType::Array(Box::new(arg())),
+                "COLLECT_LIST" | "COLLECT_SET" | "TOPK" | "TOPKDISTINCT" => {
+                    SqlType::Array(Box::new(arg()))
+                }
                 _ => match expr::Function::lookup(name) {
                     Some((function, _)) => function.return_type(
                         &args
