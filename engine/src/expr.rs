@@ -26,6 +26,8 @@ pub enum ExprError {
     },
     #[error("aggregate {0} is not allowed here")]
     AggregateNotAllowed(String),
+    #[error("Invalid Case expression. All case branches have NULL type")]
+    CaseOfNulls,
     /// An aggregate call the engine cannot run as written, with the reason.
     #[error("{0}")]
     Aggregate(String),
@@ -194,6 +196,10 @@ pub fn compile(
             whens,
             otherwise,
         } => {
+            let null = |e: &Expr| matches!(e, Expr::Literal(Literal::Null));
+            if whens.iter().all(|(_, then)| null(then)) && otherwise.as_deref().is_none_or(null) {
+                return Err(ExprError::CaseOfNulls);
+            }
             let operand = match operand {
                 Some(o) => Some(sub(o)?),
                 None => None,

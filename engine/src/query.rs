@@ -182,7 +182,7 @@ impl PersistentQuery {
     }
 
     /// Decodes a record into `row`: key columns from the record key, the rest from the value.
-    /// A table's record without a value is a tombstone: its key columns are decoded, the
+    /// A record without a value (a table's tombstone) has only its key columns decoded, the
     /// rest left null, and true is returned.
     fn decode(&self, record: &InputRecord<'_>, row: &mut Row) -> Result<bool, String> {
         let tombstone = match record.value {
@@ -192,11 +192,12 @@ impl PersistentQuery {
                     .map_err(|e| e.to_string())?;
                 false
             }
-            None if self.source_is_table => {
+            // A table's tombstone, or a stream's record without a value, which ksqlDB passes
+            // on as it is through a projection and leaves out of aggregations.
+            None => {
                 row.iter_mut().for_each(|v| *v = Value::Null);
                 true
             }
-            None => return Err("the record has no value".to_string()),
         };
         self.keys
             .decode_into(record.key, row)
@@ -294,6 +295,9 @@ impl PersistentQuery {
             rejected: &mut self.rejected,
         };
         for op in &mut self.ops {
+            if !op.takes_deletes() {
+                batch.drop_deletes();
+            }
             op.process(&mut batch, &mut emit);
         }
         self.batch = batch;

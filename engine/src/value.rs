@@ -74,9 +74,21 @@ impl Value {
             Value::Null => serde_json::Value::Null,
             Value::Boolean(b) => serde_json::Value::Bool(*b),
             Value::Integer(i) => serde_json::Value::from(*i),
+            // ksqlDB writes a non-finite double as the string "NaN", "Infinity" or "-Infinity".
             Value::Double(d) => serde_json::Number::from_f64(*d)
                 .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
+                .unwrap_or_else(|| {
+                    serde_json::Value::String(
+                        if d.is_nan() {
+                            "NaN"
+                        } else if *d > 0.0 {
+                            "Infinity"
+                        } else {
+                            "-Infinity"
+                        }
+                        .into(),
+                    )
+                }),
             Value::String(s) => serde_json::Value::String(s.to_string()),
             Value::Array(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_json).collect())

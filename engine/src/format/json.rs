@@ -720,11 +720,19 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
         }
     }
 
+    /// Text in a number or boolean column is read as ksqlDB's JSON format coerces it
+    /// (JsonSerdeUtils: Integer.parseInt, Long.parseLong, Double.parseDouble, "true"/"false").
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
-        match self.0 {
-            SqlType::String => Ok(Value::String(s.into())),
-            _ => Err(self.mismatch(&format!("the string {s:?}"))),
-        }
+        let coerced = match self.0 {
+            SqlType::String => return Ok(Value::String(s.into())),
+            SqlType::Int => s.parse::<i32>().ok().map(|i| Value::Integer(i64::from(i))),
+            SqlType::Bigint => s.parse::<i64>().ok().map(Value::Integer),
+            SqlType::Double => s.parse::<f64>().ok().map(Value::Double),
+            SqlType::Boolean if s.eq_ignore_ascii_case("true") => Some(Value::Boolean(true)),
+            SqlType::Boolean if s.eq_ignore_ascii_case("false") => Some(Value::Boolean(false)),
+            _ => None,
+        };
+        coerced.ok_or_else(|| self.mismatch(&format!("the string {s:?}")))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
@@ -934,7 +942,8 @@ impl JsonBuf {
     }
 
     /// One value as JSON, straight into the buffer: on the hot path no JSON tree is built.
-    /// Numbers as serde_json writes them (non-finite doubles as null).
+    /// Numbers as serde_json writes them; a non-finite double as ksqlDB's JSON writer (Jackson)
+    /// writes it, the string "NaN", "Infinity" or "-Infinity".
     pub fn value(&mut self, value: &Value) {
         match value {
             Value::Null => self.extend(b"null"),
@@ -943,7 +952,9 @@ impl JsonBuf {
             Value::Double(d) if d.is_finite() => {
                 self.extend(zmij::Buffer::new().format_finite(*d).as_bytes())
             }
-            Value::Double(_) => self.extend(b"null"),
+            Value::Double(d) if d.is_nan() => self.extend(b"\"NaN\""),
+            Value::Double(d) if *d > 0.0 => self.extend(b"\"Infinity\""),
+            Value::Double(_) => self.extend(b"\"-Infinity\""),
             Value::String(s) => self.string(s),
             Value::Array(items) => {
                 self.push(b'[');

@@ -168,6 +168,28 @@ impl RowBatch {
         self.len = kept;
     }
 
+    /// Drops the tombstones (records without a value), for operators that have no use for
+    /// them.
+    pub fn drop_deletes(&mut self) {
+        if !self.deletes[..self.len].contains(&true) {
+            return;
+        }
+        let mut kept = 0;
+        for at in 0..self.len {
+            if !self.deletes[at] {
+                if kept != at {
+                    self.rows.swap(kept, at);
+                    self.times[kept] = self.times[at];
+                    self.origins[kept] = self.origins[at];
+                    self.watermarks[kept] = self.watermarks[at];
+                    self.deletes[kept] = false;
+                }
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
     /// Swaps rows with another batch: an operator that replaces the rows builds the new
     /// ones aside and swaps them in. The batch's end watermark stays.
     pub fn swap(&mut self, other: &mut RowBatch) {
@@ -417,6 +439,12 @@ pub trait Operator: Send {
     /// of a chain appends the rows it releases to `batch` (which holds what it has just
     /// passed on); the last one writes output records to `emit.out`.
     fn advance(&mut self, _watermark: i64, _batch: &mut RowBatch, _emit: &mut Emit<'_>) {}
+
+    /// Whether the operator takes records without a value (a table's tombstones, a stream's
+    /// null values) in its batches; those that do not never see them.
+    fn takes_deletes(&self) -> bool {
+        false
+    }
 
     /// Rows, windows, sessions or partial matches held in state.
     fn state_size(&self) -> usize {

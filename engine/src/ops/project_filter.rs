@@ -121,12 +121,26 @@ impl Operator for Project {
         "project"
     }
 
+    /// A stream's record without a value goes on as one, under its key, as ksqlDB
+    /// forwards it.
+    fn takes_deletes(&self) -> bool {
+        true
+    }
+
     fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
         for at in 0..batch.len() {
             let (row, time) = (batch.row(at), batch.time(at));
             let record = emit.out.next_record();
             record.window = None;
             record.timestamp = time;
+            if batch.is_delete(at) {
+                record.value = None;
+                if let Err(error) = evaluate(&self.key, row, time, &mut record.key) {
+                    emit.out.pop();
+                    emit.reject(batch.origin(at), error);
+                }
+                continue;
+            }
             let values = record.value.get_or_insert_with(Vec::new);
             let result = evaluate(&self.key, row, time, &mut record.key)
                 .and_then(|()| evaluate(&self.value, row, time, values));
@@ -171,6 +185,10 @@ impl TableProject {
 impl Operator for TableProject {
     fn name(&self) -> &'static str {
         "table_project"
+    }
+
+    fn takes_deletes(&self) -> bool {
+        true
     }
 
     fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {

@@ -223,6 +223,10 @@ impl Operator for TableAggregate {
         "table_aggregate"
     }
 
+    fn takes_deletes(&self) -> bool {
+        true
+    }
+
     fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
         for at in 0..batch.len() {
             let before = emit.out.len();

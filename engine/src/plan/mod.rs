@@ -9,7 +9,7 @@ pub mod view;
 use crate::aggregate::AggKind;
 use crate::catalog::{property, CatalogError, SourceDef, WindowType};
 use crate::expr::{compile, Compiled, ExprError, Plain, Resolver};
-use crate::format::Formats;
+use crate::format::{Format, Formats};
 use crate::ops::group::Grouping;
 use crate::ops::over_window::{OverAggregate, OverFunction, OverWindow};
 use crate::ops::project_filter::{Filter, Map, Project, TableProject};
@@ -221,6 +221,12 @@ pub fn plan(
         if query.emit == Some(Emit::Final) {
             return invalid("EMIT FINAL needs a windowed aggregation");
         }
+        if chain.at_source {
+            let missing = keys_left_out(&chain.schema, &projection);
+            if !missing.is_empty() {
+                return Err(missing_keys(name, &missing));
+            }
+        }
         let mut over = plan_over(query, &projection, &mut chain)?;
         typing = chain.schema.clone();
         let mut key = Vec::new();
@@ -242,6 +248,9 @@ pub fn plan(
 
     let (key_names, value_names, columns) =
         sink_columns(query, &names, &projection, &key_flags, &typing);
+    if value_names.is_empty() {
+        return invalid("The projection contains no value columns.");
+    }
     let schema = Schema { columns };
     formats.check(&schema).map_err(CatalogError::from)?;
     let sink = SourceDef {
@@ -264,6 +273,32 @@ pub fn plan(
         legacy,
         watermarked: chain.watermarked,
     })
+}
+
+/// ksqlDB's refusal of a projection that leaves out key columns of its source.
+fn missing_keys(name: &str, missing: &[String]) -> PlanError {
+    let (noun, listed) = match missing {
+        [one] => ("column", one.clone()),
+        [rest @ .., last] => ("columns", format!("{} and {last}", rest.join(", "))),
+        [] => ("columns", String::new()),
+    };
+    PlanError::Invalid(format!(
+        "The query used to build `{name}` must include the key {noun} {listed} in its projection (eg, SELECT {}...).",
+        missing.join(", ")
+    ))
+}
+
+/// The source key columns a projection leaves out.
+fn keys_left_out(schema: &Schema, projection: &[(Expr, Option<String>)]) -> Vec<String> {
+    schema
+        .key_columns()
+        .filter(|(_, c)| {
+            !projection
+                .iter()
+                .any(|(e, _)| matches!(e, Expr::Column(n) if *n == c.name))
+        })
+        .map(|(_, c)| c.name.clone())
+        .collect()
 }
 
 /// The sink's columns: the key columns first, in GROUP BY order for an aggregation (as
@@ -355,16 +390,9 @@ fn plan_from_table(
             key: is_key,
         });
     }
-    for (_, column) in schema.key_columns() {
-        if !projection
-            .iter()
-            .any(|(e, _)| matches!(e, Expr::Column(n) if *n == column.name))
-        {
-            return invalid(format!(
-                "Key missing from projection (ie, SELECT). The query used to build {name} must include the key column {} in its projection (eg, SELECT {}...)",
-                column.name, column.name
-            ));
-        }
+    let missing = keys_left_out(schema, &projection);
+    if !missing.is_empty() {
+        return Err(missing_keys(name, &missing));
     }
     let formats = Formats::from_properties(properties, Some(&source.formats))
         .map_err(CatalogError::from)?
@@ -448,6 +476,9 @@ fn plan_table_aggregate(
     }
     let (key_names, value_names, columns) =
         sink_columns(query, names, projection, &parts.key_flags, &source.schema);
+    if value_names.is_empty() {
+        return invalid("The projection contains no value columns.");
+    }
     let formats = Formats::from_properties(properties, Some(&source.formats))
         .map_err(CatalogError::from)?
         .unwrap_or(source.formats);
@@ -737,6 +768,12 @@ fn plan_aggregate(
     if kind == SourceKind::Stream {
         return invalid(format!(
             "{name}: an aggregation makes a TABLE; use CREATE TABLE {name} AS SELECT ..."
+        ));
+    }
+    if chain.source.formats.value == Format::Kafka {
+        return invalid(format!(
+            "Source(s) {} are using the 'KAFKA' value format. This format does not yet support GROUP BY.",
+            chain.source.name
         ));
     }
     if query.group_by.is_empty() {
