@@ -18,11 +18,12 @@
 //! - `CAST(x AS TINYINT)` becomes `CAST(x AS INT)`: the same values, as the case's numbers
 //!   are far from TINYINT's bounds (over_small_int_types).
 //!
-//! One deliberate difference: the engine's OVER window sends a row whose PARTITION BY key
-//! is NULL to the dead letters (issue 19's bad-input rule, ops/over_window.rs), where Flink
-//! makes NULL a partition of its own. For over_aggregates_nulls and over_small_int_types
-//! the test checks that each row Flink emitted for the NULL partition is a dead letter with
-//! that reason instead. MATCH_RECOGNIZE keeps Flink's NULL partition (mr_null_partition_key).
+//! One deliberate difference: the engine's OVER window and MATCH_RECOGNIZE send a row whose
+//! PARTITION BY key is NULL to the dead letters (issue 19's bad-input rule), where Flink makes
+//! NULL a partition of its own. For over_aggregates_nulls and over_small_int_types the test
+//! checks that each row Flink emitted for the NULL partition is a dead letter with that
+//! reason instead; for mr_null_partition_key, that the NULL partition's rows are dead letters
+//! and none of its matches comes out.
 //!
 //! The result types are checked through the values: where Flink's column is an integer type
 //! (AVG of a BIGINT is a BIGINT), the engine's value must be a JSON integer too.
@@ -305,6 +306,9 @@ fn by_partition(rows: &[Vec<Value>], partition: &[usize]) -> BTreeMap<String, Ve
 /// Cases whose NULL-partition rows the engine's OVER window dead-letters (see the top).
 const NULL_KEY_DEAD_LETTERED: [&str; 2] = ["over_aggregates_nulls", "over_small_int_types"];
 
+/// The MATCH_RECOGNIZE case whose NULL-partition rows the engine dead-letters.
+const NULL_KEY_MATCHES: &str = "mr_null_partition_key";
+
 /// Compares one case; returns what differs.
 fn compare(case: &Value, flink: &FlinkResult, engine: &EngineRun) -> Vec<String> {
     let name = case["name"].as_str().unwrap_or_default();
@@ -379,6 +383,25 @@ fn compare(case: &Value, flink: &FlinkResult, engine: &EngineRun) -> Vec<String>
         if dead != null_rows || null_rows == 0 {
             problems.push(format!(
                 "{dead} dead letters for a null PARTITION BY key where Flink emitted {null_rows} rows for the NULL partition"
+            ));
+        }
+    }
+    if name == NULL_KEY_MATCHES {
+        let null_key =
+            serde_json::to_string(&vec![Value::Null; partition.len()]).unwrap_or_default();
+        let matches = expected.remove(&null_key).map_or(0, |rows| rows.len());
+        let dead = engine
+            .dead_letters
+            .iter()
+            .filter(|d| {
+                d["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("PARTITION BY key is null"))
+            })
+            .count();
+        if matches == 0 || dead == 0 {
+            problems.push(format!(
+                "{dead} dead letters for a null PARTITION BY key where Flink matched {matches} times in the NULL partition"
             ));
         }
     }

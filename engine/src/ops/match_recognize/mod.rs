@@ -176,6 +176,25 @@ impl MatchRecognize {
                 value.write_key(&mut self.key);
                 key_values.push(value);
             }
+            Ok(())
+        })();
+        if let Err(error) = evaluated {
+            emit.reject(origin, error);
+            return;
+        }
+        // Flink makes NULL a partition of its own; issue 19 asks for such rows in the dead
+        // letters (a login without an IP is no IP's failure), as OVER windows do.
+        if key_values.iter().any(Value::is_null) {
+            emit.reject(
+                origin,
+                RowError::Null {
+                    what: "PARTITION BY key",
+                    consequence: "the row belongs to no partition of the MATCH_RECOGNIZE",
+                },
+            );
+            return;
+        }
+        let evaluated = (|| -> Result<(), EvalError> {
             for (expr, _) in &self.spec.order_by {
                 order.push(expr.eval(&ctx)?);
             }
