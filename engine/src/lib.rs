@@ -5,11 +5,14 @@
 //! interface, with its state split by key group in `state`); `query` runs one query's
 //! chain over decoded records (`format`); `runtime` is the one drive loop that files,
 //! Kafka (`connector`) and the REST server (`rest`) share; `checkpoint` saves state between
-//! runs.
+//! runs. Those four are the `runtime` feature (on by default); without it the crate is the
+//! parser, planner and operators.
 
 pub mod aggregate;
 pub mod catalog;
+#[cfg(feature = "runtime")]
 pub mod checkpoint;
+#[cfg(feature = "runtime")]
 pub mod connector;
 pub mod datetime;
 pub mod engine;
@@ -19,7 +22,9 @@ pub mod functions;
 pub mod ops;
 pub mod plan;
 pub mod query;
+#[cfg(feature = "runtime")]
 pub mod rest;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod sql;
 pub mod state;
