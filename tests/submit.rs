@@ -253,3 +253,67 @@ fn the_ksql_examples_split_into_their_statements() {
         assert_eq!(lines, first_lines, "{file}");
     }
 }
+
+#[test]
+fn a_dry_run_parses_every_statement_and_places_syntax_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // The examples parse: nothing to report, nothing sent, exit 0.
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/orders.sql");
+    let document = json(&[
+        "submit",
+        "ksql",
+        examples,
+        "--dry-run",
+        "--endpoint",
+        "http://127.0.0.1:9",
+    ]);
+    for statement in document["statements"].as_array().unwrap() {
+        assert_eq!(statement["check"]["severity"], "ok", "{statement}");
+    }
+    let bad = write(
+        dir.path(),
+        "bad.sql",
+        "CREATE STREAM s (id STRING, amount DOUBLE)\n  WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');\n\nCREATE TABLE t AS SELECT id, SUM(amount) AS total\n  FROM s GROUP BY id id EMIT CHANGES;\nINSERT INTO s (id, amount) VALUES ('a', 1.0);\n",
+    );
+    let output = advisor()
+        .args(["submit", "ksql"])
+        .arg(&bad)
+        .args([
+            "--dry-run",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "a syntax error fails the dry run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("1 statement(s) have syntax errors"),
+        "{stderr}"
+    );
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let checks: Vec<&serde_json::Value> = document["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["check"])
+        .collect();
+    assert_eq!(checks[0]["severity"], "ok");
+    assert_eq!(checks[1]["severity"], "error", "{checks:?}");
+    assert_eq!(checks[1]["line"], 5, "{checks:?}");
+    assert_eq!(checks[1]["column"], 22, "{checks:?}");
+    // INSERT ... VALUES is ksqlDB's but not the engine's: a warning.
+    assert_eq!(checks[2]["severity"], "warning", "{checks:?}");
+    advisor()
+        .args(["submit", "ksql"])
+        .arg(&bad)
+        .args(["--dry-run", "--endpoint", "http://127.0.0.1:9"])
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains(
+            "syntax error at line 5, column 22",
+        ))
+        .stdout(predicate::str::contains("warning at line 6, column 1"));
+}

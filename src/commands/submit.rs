@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::cli::{EndpointArgs, KsqlQueryArgs, StackArgs, SubmitKsqlArgs};
 use crate::output::{print_rows, OutputFormat, JSON_SCHEMA_VERSION};
 use crate::stack::Flavor;
+use crate::submit::check::{self, Severity};
 use crate::submit::ksql::{Client, Outcome};
 use crate::submit::split::split;
 
@@ -93,15 +94,30 @@ pub fn ksql(args: &SubmitKsqlArgs, format: OutputFormat) -> anyhow::Result<()> {
     let endpoint = ksql_endpoint(&args.endpoint, args.flavor)?;
     let outcomes: Vec<Outcome> = if args.dry_run {
         if format != OutputFormat::Json {
-            eprintln!("dry run: nothing is sent to {endpoint}");
+            eprintln!(
+                "dry run: every statement is parsed with advisor-engine's ksqlDB parser; nothing is sent to {endpoint}"
+            );
         }
+        let checks = check::check(&text, &pieces);
         pieces
             .iter()
-            .map(|p| Outcome {
+            .zip(checks)
+            .map(|(p, check)| Outcome {
                 line: p.line,
                 statement: p.text.clone(),
-                result: "not sent (dry run)".into(),
+                result: match (&check.severity, &check.message) {
+                    (Severity::Ok, _) | (_, None) => "parsed; not sent (dry run)".into(),
+                    (Severity::Warning, Some(message)) => format!(
+                        "warning at line {}, column {}: {message} (ksqlDB accepts it; not sent)",
+                        check.line, check.column
+                    ),
+                    (Severity::Error, Some(message)) => format!(
+                        "syntax error at line {}, column {}: {message}",
+                        check.line, check.column
+                    ),
+                },
                 command_sequence_number: None,
+                check: Some(check),
             })
             .collect()
     } else {
@@ -144,6 +160,20 @@ pub fn ksql(args: &SubmitKsqlArgs, format: OutputFormat) -> anyhow::Result<()> {
             );
         }
         OutputFormat::Markdown | OutputFormat::Table => print_rows(format, &header, rows),
+    }
+    let errors = outcomes
+        .iter()
+        .filter(|o| {
+            o.check
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Error)
+        })
+        .count();
+    if errors > 0 {
+        anyhow::bail!(
+            "{}: {errors} statement(s) have syntax errors (listed above); nothing was sent",
+            args.file.display()
+        );
     }
     Ok(())
 }

@@ -27,6 +27,9 @@ pub struct Outcome {
     pub statement: String,
     pub result: String,
     pub command_sequence_number: Option<i64>,
+    /// With --dry-run: what advisor-engine's parser said of the statement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<super::check::Check>,
 }
 
 fn summary(entity: &Value) -> String {
@@ -100,6 +103,7 @@ impl Client {
                     statement: piece.text.clone(),
                     result: summary(entity),
                     command_sequence_number: entity["commandSequenceNumber"].as_i64(),
+                    check: None,
                 };
                 progress(&outcome);
                 outcomes.push(outcome);
