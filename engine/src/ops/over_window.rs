@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::expr::{Compiled, Context};
 use crate::ops::watermark::Watermark;
-use crate::ops::{Emit, GroupSnapshot, Operator, RowBatch, RowError, SnapshotError, NO_ORIGIN};
+use crate::ops::{
+    decode_group, encode_groups, Emit, GroupSnapshot, Operator, RowBatch, RowError, SnapshotError,
+    NO_ORIGIN,
+};
 use crate::sql::ast::Frame;
 use crate::state::{key_group, KeyGroup, RestoreError, StateKey, StateTable};
 use crate::value::{Row, Value};
@@ -510,17 +513,7 @@ impl Operator for OverWindow {
         // The watermark and the eviction horizon hold for every key group, also those that
         // hold no partition now.
         parts.entry(0).or_insert_with(new_part);
-        parts
-            .into_iter()
-            .map(|(group, part)| {
-                postcard::to_allocvec(&part)
-                    .map(|bytes| (group, bytes))
-                    .map_err(|e| SnapshotError {
-                        operator: "over_window",
-                        message: e.to_string(),
-                    })
-            })
-            .collect()
+        encode_groups("over_window", parts)
     }
 
     fn restore(&mut self, groups: &GroupSnapshot) -> Result<(), RestoreError> {
@@ -530,8 +523,7 @@ impl Operator for OverWindow {
         self.pending
             .retain(|_, p| !restored.contains(&key_group(p.key.as_bytes())));
         for (group, bytes) in groups {
-            let part: GroupPart = postcard::from_bytes(bytes)
-                .map_err(|e| RestoreError(format!("key group {group} of an OVER window: {e}")))?;
+            let part: GroupPart = decode_group("over_window", *group, bytes)?;
             if let Some(watermark) = &part.watermark {
                 self.watermark.merge(watermark);
             }

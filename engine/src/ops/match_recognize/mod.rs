@@ -23,7 +23,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::expr::{Compiled, Context, EvalError};
-use crate::ops::{Emit, GroupSnapshot, Operator, RowBatch, RowError, SnapshotError, NO_ORIGIN};
+use crate::ops::{
+    decode_group, encode_groups, Emit, GroupSnapshot, Operator, RowBatch, RowError, SnapshotError,
+    NO_ORIGIN,
+};
 use crate::state::{key_group, KeyGroup, RestoreError, StateKey, StateTable};
 use crate::value::{Row, Value};
 
@@ -612,17 +615,7 @@ impl Operator for MatchRecognize {
         }
         // The watermark holds for every key group, also those that hold no partition now.
         parts.entry(0).or_insert_with(new_part);
-        parts
-            .into_iter()
-            .map(|(group, part)| {
-                postcard::to_allocvec(&part)
-                    .map(|bytes| (group, bytes))
-                    .map_err(|e| SnapshotError {
-                        operator: "match_recognize",
-                        message: e.to_string(),
-                    })
-            })
-            .collect()
+        encode_groups("match_recognize", parts)
     }
 
     fn restore(&mut self, groups: &GroupSnapshot) -> Result<(), RestoreError> {
@@ -630,9 +623,7 @@ impl Operator for MatchRecognize {
         self.partitions
             .retain(|key, _| !restored.contains(&key_group(key.as_bytes())));
         for (group, bytes) in groups {
-            let part: GroupPart = postcard::from_bytes(bytes).map_err(|e| {
-                RestoreError(format!("key group {group} of a MATCH_RECOGNIZE: {e}"))
-            })?;
+            let part: GroupPart = decode_group("match_recognize", *group, bytes)?;
             self.watermark = self.watermark.max(part.watermark);
             for (key, mut partition) in part.partitions {
                 // Rows restored come from no input record of this run.
