@@ -1,5 +1,6 @@
 //! The tutorial's fraud detection ("3 or more FAILED logins from one IP within 5 minutes",
-//! its PyFlink FraudDetector) as an OVER-window query over a file, checked against the
+//! its PyFlink FraudDetector) as an OVER-window query and as a MATCH_RECOGNIZE query over a
+//! file, checked against the
 //! FraudDetector's own logic run as plain Python over the same events
 //! (engine/tests/reference/fraud_detector.py): the same alerts, with the tutorial's fields.
 //!
@@ -74,8 +75,9 @@ WHERE failure_count >= 3;"
     )
 }
 
-/// The alerts the engine writes for the events, as the values of its output records.
-fn engine_alerts(sql: &str, events: &[Value]) -> Vec<Value> {
+/// What the engine writes for the events: the values of its output records, and its dead
+/// letters.
+fn run_engine(sql: &str, events: &[Value]) -> (Vec<Value>, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("fraud.sql"), sql).unwrap();
     let lines: Vec<String> = events.iter().map(Value::to_string).collect();
@@ -97,13 +99,25 @@ fn engine_alerts(sql: &str, events: &[Value]) -> Vec<Value> {
         ])
         .assert()
         .success();
-    let dead = std::fs::read_to_string(dir.path().join("dlq.jsonl")).unwrap();
-    assert!(dead.is_empty(), "nothing is late or bad: {dead}");
-    std::fs::read_to_string(dir.path().join("alerts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["value"].clone())
-        .collect()
+    let read = |name: &str| -> Vec<Value> {
+        std::fs::read_to_string(dir.path().join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let alerts = read("alerts.jsonl")
+        .into_iter()
+        .map(|record| record["value"].clone())
+        .collect();
+    (alerts, read("dlq.jsonl"))
+}
+
+/// The alerts for events of which none is late or bad.
+fn engine_alerts(sql: &str, events: &[Value]) -> Vec<Value> {
+    let (alerts, dead) = run_engine(sql, events);
+    assert!(dead.is_empty(), "nothing is late or bad: {dead:?}");
+    alerts
 }
 
 #[test]
@@ -142,8 +156,6 @@ fn a_five_minute_range_counts_a_failure_exactly_five_minutes_old() {
 /// to the dead letters with the reason, and the run goes on.
 #[test]
 fn logins_without_an_ip_or_a_time_are_dead_letters() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("fraud.sql"), alerts_query("'5' MINUTE")).unwrap();
     let lines = [
         json!({"user_id": "a", "ip_address": "10.0.0.1", "status": "FAILED", "event_time": 1000}),
         json!({"user_id": "b", "ip_address": null, "status": "FAILED", "event_time": 2000}),
@@ -151,30 +163,7 @@ fn logins_without_an_ip_or_a_time_are_dead_letters() {
         json!({"user_id": "d", "ip_address": "10.0.0.1", "status": "FAILED", "event_time": 3000}),
         json!({"user_id": "e", "ip_address": "10.0.0.1", "status": "FAILED", "event_time": 4000}),
     ];
-    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
-    std::fs::write(dir.path().join("logins.jsonl"), text.join("\n")).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--sql",
-            "fraud.sql",
-            "--input",
-            "login-events=file:logins.jsonl",
-        ])
-        .args([
-            "--output",
-            "fraud_alerts=file:alerts.jsonl",
-            "--dead-letter",
-            "dlq.jsonl",
-        ])
-        .assert()
-        .success();
-    let dead: Vec<Value> = std::fs::read_to_string(dir.path().join("dlq.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (alerts, dead) = run_engine(&alerts_query("'5' MINUTE"), &lines);
     let reasons: Vec<(u64, String)> = dead
         .iter()
         .map(|d| {
@@ -197,10 +186,55 @@ fn logins_without_an_ip_or_a_time_are_dead_letters() {
         "{}",
         reasons[1].1
     );
-    let alerts = std::fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap();
-    assert_eq!(
-        alerts.lines().count(),
-        1,
-        "1000, 3000 and 4000 make one alert"
+    assert_eq!(alerts.len(), 1, "1000, 3000 and 4000 make one alert");
+}
+
+/// The tutorial's rule as a pattern: three failures of one IP in a row (over the failures
+/// only) whose first and last are less than 5 minutes apart. WITHIN is exclusive, as
+/// Flink's is (tests/flink_cases.rs, `mr_fraud`), which is the tutorial's "newer than 5
+/// minutes"; with AFTER MATCH SKIP TO NEXT ROW a match ends at every failure the
+/// FraudDetector alerts on. The pattern counts exactly three, where the FraudDetector
+/// counts every failure in the window.
+#[test]
+fn the_match_recognize_query_alerts_on_the_same_failures_as_the_fraud_detector() {
+    let events = logins();
+    let sql = "CREATE STREAM login_events (user_id STRING, ip_address STRING, status STRING, event_time BIGINT)
+  WITH (KAFKA_TOPIC='login-events', VALUE_FORMAT='JSON', TIMESTAMP='event_time');
+CREATE STREAM fraud_alerts WITH (KAFKA_TOPIC='fraud-alerts') AS
+SELECT 'SUSPECTED_FRAUD' AS `alert_type`, ip_address AS `ip_address`,
+       failures AS `failure_count`, '5_minutes' AS `time_window`, detected_at AS `timestamp`
+FROM (SELECT * FROM login_events WHERE status = 'FAILED')
+MATCH_RECOGNIZE (
+  PARTITION BY ip_address ORDER BY ROWTIME
+  MEASURES COUNT(*) AS failures, LAST(F.event_time) AS detected_at
+  AFTER MATCH SKIP TO NEXT ROW
+  PATTERN (F{3}) WITHIN INTERVAL '5' MINUTE
+  DEFINE F AS TRUE
+);";
+    let got = engine_alerts(sql, &events);
+    let want = common::reference::fraud_alerts(&events, 300_000);
+    assert!(want.len() > 20, "the events raise alerts: {}", want.len());
+    let placed = |alerts: &[Value]| -> Vec<(String, i64)> {
+        let mut placed: Vec<(String, i64)> = alerts
+            .iter()
+            .map(|a| {
+                (
+                    a["ip_address"].as_str().unwrap().to_string(),
+                    a["timestamp"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        placed.sort();
+        placed
+    };
+    assert_eq!(placed(&got), placed(&want), "alerts at the same failures");
+    for alert in &got {
+        assert_eq!(alert["alert_type"], "SUSPECTED_FRAUD");
+        assert_eq!(alert["time_window"], "5_minutes");
+        assert_eq!(alert["failure_count"], 3);
+    }
+    assert!(
+        want.iter().any(|a| a["failure_count"].as_i64() > Some(3)),
+        "the FraudDetector also counts past three, where the pattern stops"
     );
 }

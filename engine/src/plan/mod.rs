@@ -253,19 +253,8 @@ pub fn plan(
     }
     let schema = Schema { columns };
     formats.check(&schema).map_err(CatalogError::from)?;
-    let sink = SourceDef {
-        name: name.to_string(),
-        kind,
-        schema,
-        topic,
-        formats,
-        timestamp: None,
-        timestamp_format: None,
-        window,
-        watermark_delay: source.watermark_delay,
-    };
     Ok(QueryPlan {
-        sink,
+        sink: derived_source(name, kind, schema, topic, formats, window, source),
         key_names,
         value_names,
         ops: chain.ops,
@@ -405,17 +394,15 @@ fn plan_from_table(
         .map(|(_, c)| c.name.clone())
         .collect();
     Ok(QueryPlan {
-        sink: SourceDef {
-            name: name.to_string(),
+        sink: derived_source(
+            name,
             kind,
             schema,
-            topic: property(properties, "KAFKA_TOPIC").unwrap_or_else(|| name.to_string()),
+            property(properties, "KAFKA_TOPIC").unwrap_or_else(|| name.to_string()),
             formats,
-            timestamp: None,
-            timestamp_format: None,
-            window: None,
-            watermark_delay: source.watermark_delay,
-        },
+            None,
+            source,
+        ),
         key_names,
         value_names,
         ops: vec![Box::new(TableProject::new(condition, key, value))],
@@ -489,17 +476,15 @@ fn plan_table_aggregate(
         chain.reads[place] = true;
     }
     Ok(QueryPlan {
-        sink: SourceDef {
-            name: name.to_string(),
+        sink: derived_source(
+            name,
             kind,
             schema,
-            topic: property(properties, "KAFKA_TOPIC").unwrap_or_else(|| name.to_string()),
+            property(properties, "KAFKA_TOPIC").unwrap_or_else(|| name.to_string()),
             formats,
-            timestamp: None,
-            timestamp_format: None,
-            window: None,
-            watermark_delay: source.watermark_delay,
-        },
+            None,
+            source,
+        ),
         key_names,
         value_names,
         ops: vec![Box::new(TableAggregate::new(
@@ -927,4 +912,28 @@ fn plan_grouping(
         shape: RowShape::new(aggs, having, key, value),
         key_flags,
     })
+}
+
+/// The stream or table a persistent query writes: its event time is the row time it is
+/// given, and it keeps the watermark delay of the source it reads.
+fn derived_source(
+    name: &str,
+    kind: SourceKind,
+    schema: Schema,
+    topic: String,
+    formats: Formats,
+    window: Option<WindowType>,
+    source: &SourceDef,
+) -> SourceDef {
+    SourceDef {
+        name: name.to_string(),
+        kind,
+        schema,
+        topic,
+        formats,
+        timestamp: None,
+        timestamp_format: None,
+        window,
+        watermark_delay: source.watermark_delay,
+    }
 }
