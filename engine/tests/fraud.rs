@@ -1,8 +1,8 @@
 //! The tutorial's fraud detection ("3 or more FAILED logins from one IP within 5 minutes",
 //! its PyFlink FraudDetector) as an OVER-window query and as a MATCH_RECOGNIZE query over a
-//! file, checked against the
-//! FraudDetector's own logic run as plain Python over the same events
-//! (engine/tests/reference/fraud_detector.py): the same alerts, with the tutorial's fields.
+//! file, checked against the FraudDetector's own logic run as plain Python over the same
+//! events (engine/tests/reference/fraud_detector.py): the same alerts, with the tutorial's
+//! fields.
 //!
 //! The tutorial keeps failures newer than 5 minutes (`ts > now - 5 min`: an exclusive lower
 //! bound), while `RANGE BETWEEN INTERVAL '5' MINUTE PRECEDING` includes its lower bound, as
