@@ -17,17 +17,7 @@ mod common;
 use assert_cmd::Command;
 use serde_json::{json, Value};
 
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound
-    }
-}
+use common::Lcg;
 
 /// Logins from a few IPs, 40% FAILED, every event at its own millisecond (ties are peers in
 /// a RANGE window but not in the tutorial, see fraud_detector.py), with bursts of failures

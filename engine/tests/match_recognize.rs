@@ -8,23 +8,15 @@
 //! fits both branches of an alternation), the leftmost branch's is emitted, as the SQL
 //! standard prefers.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound
-    }
-}
+use common::Lcg;
 
 fn var(name: &str, min: u32, max: Option<u32>, greedy: bool) -> Value {
     json!({"var": name, "min": min, "max": max, "greedy": greedy})

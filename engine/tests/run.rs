@@ -1,6 +1,8 @@
 //! `advisor-engine run` over files: the page's queries end to end with results computed
 //! independently, windows, late events, and bad records.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -15,17 +17,7 @@ fn engine() -> Command {
 }
 
 /// A small deterministic generator, so the test needs no crate and repeats exactly.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound
-    }
-}
+use common::Lcg;
 
 const ORDERS_STREAM: &str = "CREATE STREAM order_events (
   order_id BIGINT,

@@ -17,17 +17,7 @@ fn engine() -> Command {
     Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
 }
 
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound
-    }
-}
+use common::Lcg;
 
 /// A click: its record timestamp (ROWTIME, which sessions are cut on) and value.
 struct Click {

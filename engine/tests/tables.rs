@@ -4,23 +4,15 @@
 //! GROUP BY over a table, where each change takes the old row's contribution out of its group
 //! and adds the new one (ksqlDB's undo), with the exact output records.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command as Process;
 
 use assert_cmd::Command;
 use serde_json::{json, Value};
 
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound
-    }
-}
+use common::Lcg;
 
 const SOURCE: &str =
     "CREATE TABLE accounts (id STRING PRIMARY KEY, region STRING, balance INT, owner STRING)

@@ -2,11 +2,14 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod random;
 pub mod reference;
 pub mod wire;
 
 #[allow(unused_imports)]
 pub use process::{cached_tool, free_port, wait_until_listening};
+#[allow(unused_imports)]
+pub use random::Lcg;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
