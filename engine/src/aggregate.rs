@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::settings::Settings;
 use crate::sql::ast::Literal;
 use crate::value::Value;
 
@@ -32,8 +33,9 @@ pub enum AggKind {
         n: usize,
         ignore_nulls: bool,
     },
-    CollectList,
-    CollectSet,
+    /// COLLECT_LIST and COLLECT_SET with their limits (`Settings`).
+    CollectList(usize),
+    CollectSet(usize),
     TopK(usize),
     TopKDistinct(usize),
 }
@@ -50,7 +52,12 @@ fn by_offset(latest: bool, ignore_nulls: bool) -> AggKind {
 impl AggKind {
     /// The kind for a call; `constants` are the literal arguments after the first (TOPK's
     /// k, BY_OFFSET's n and ignore-nulls flag). `COUNT()` counts rows as `COUNT(*)` does.
-    pub fn from_call(name: &str, star: bool, constants: &[Literal]) -> Result<AggKind, String> {
+    pub fn from_call(
+        name: &str,
+        star: bool,
+        constants: &[Literal],
+        settings: &Settings,
+    ) -> Result<AggKind, String> {
         let whole = |literal: Option<&Literal>| match literal {
             Some(Literal::Integer(n)) => Some(*n),
             _ => None,
@@ -95,8 +102,8 @@ impl AggKind {
                     _ => return Err(format!("{name} takes at most three arguments")),
                 }
             }
-            "COLLECT_LIST" => AggKind::CollectList,
-            "COLLECT_SET" => AggKind::CollectSet,
+            "COLLECT_LIST" => AggKind::CollectList(settings.collect_list_limit),
+            "COLLECT_SET" => AggKind::CollectSet(settings.collect_set_limit),
             "TOPK" | "TOPKDISTINCT" => match whole(constants.first()) {
                 Some(k) if k > 0 && constants.len() == 1 => {
                     if name == "TOPK" {
@@ -134,8 +141,8 @@ impl AggKind {
             AggKind::EarliestByOffset
             | AggKind::EarliestByOffsetWithNulls
             | AggKind::EarliestN { .. } => "EARLIEST_BY_OFFSET",
-            AggKind::CollectList => "COLLECT_LIST",
-            AggKind::CollectSet => "COLLECT_SET",
+            AggKind::CollectList(_) => "COLLECT_LIST",
+            AggKind::CollectSet(_) => "COLLECT_SET",
             AggKind::TopK(_) => "TOPK",
             AggKind::TopKDistinct(_) => "TOPKDISTINCT",
         }
@@ -150,7 +157,7 @@ impl AggKind {
                 | AggKind::Count
                 | AggKind::Sum
                 | AggKind::Avg
-                | AggKind::CollectList
+                | AggKind::CollectList(_)
         )
     }
 
@@ -173,7 +180,7 @@ impl AggKind {
                     avg.count -= 1;
                 }
             }
-            (AggKind::CollectList, Acc::Many(items)) => {
+            (AggKind::CollectList(_), Acc::Many(items)) => {
                 if let Some(at) = items.iter().rposition(|item| item == value) {
                     items.remove(at);
                 }
@@ -194,8 +201,8 @@ impl AggKind {
             | AggKind::EarliestByOffsetWithNulls => Acc::Empty,
             AggKind::Avg => Acc::Avg(Box::default()),
             AggKind::CountDistinct => Acc::Distinct(Box::default()),
-            AggKind::CollectList
-            | AggKind::CollectSet
+            AggKind::CollectList(_)
+            | AggKind::CollectSet(_)
             | AggKind::TopK(_)
             | AggKind::TopKDistinct(_)
             | AggKind::LatestN { .. }
@@ -296,9 +303,12 @@ impl AggKind {
                 value.write_key(&mut key);
                 seen.insert(key);
             }
-            // Self-managed ksqlDB sets no limit on either unless configured.
-            (AggKind::CollectList, Acc::Many(items)) => items.push(value.clone()),
-            (AggKind::CollectSet, Acc::Many(items)) if !items.contains(value) => {
+            (AggKind::CollectList(limit), Acc::Many(items)) if items.len() < *limit => {
+                items.push(value.clone())
+            }
+            (AggKind::CollectSet(limit), Acc::Many(items))
+                if items.len() < *limit && !items.contains(value) =>
+            {
                 items.push(value.clone());
             }
             (AggKind::TopK(k), Acc::Many(items)) => {
@@ -363,10 +373,15 @@ impl AggKind {
             (AggKind::CountDistinct, Acc::Distinct(a), Acc::Distinct(b)) => {
                 a.extend(b.iter().cloned());
             }
-            (AggKind::CollectList, Acc::Many(a), Acc::Many(b)) => a.extend(b.iter().cloned()),
-            (AggKind::CollectSet, Acc::Many(a), Acc::Many(b)) => {
+            // Merged sessions keep the first's entries and fill up to the limit from the
+            // second's, as ksqlDB's merge does.
+            (AggKind::CollectList(limit), Acc::Many(a), Acc::Many(b)) => {
+                let room = limit.saturating_sub(a.len());
+                a.extend(b.iter().take(room).cloned());
+            }
+            (AggKind::CollectSet(limit), Acc::Many(a), Acc::Many(b)) => {
                 for value in b.iter() {
-                    if !a.contains(value) {
+                    if a.len() < *limit && !a.contains(value) {
                         a.push(value.clone());
                     }
                 }
@@ -529,7 +544,7 @@ mod tests {
         assert_eq!(fold(AggKind::LatestByOffset, &values), Value::Integer(3));
         assert_eq!(fold(AggKind::EarliestByOffset, &values), Value::Integer(3));
         assert_eq!(
-            fold(AggKind::CollectSet, &values),
+            fold(AggKind::CollectSet(usize::MAX), &values),
             Value::Array(vec![Value::Integer(3), Value::Null, Value::Integer(5)])
         );
         assert_eq!(
@@ -599,8 +614,8 @@ mod tests {
             AggKind::Max,
             AggKind::Avg,
             AggKind::CountDistinct,
-            AggKind::CollectList,
-            AggKind::CollectSet,
+            AggKind::CollectList(usize::MAX),
+            AggKind::CollectSet(usize::MAX),
             AggKind::TopK(3),
             AggKind::LatestByOffset,
             AggKind::EarliestByOffset,
@@ -650,8 +665,9 @@ mod tests {
     #[test]
     fn by_offset_and_topk_forms_give_ksqldbs_rows() {
         use Value::{Integer as I, Null};
-        let call =
-            |name: &str, constants: &[Literal]| AggKind::from_call(name, false, constants).unwrap();
+        let call = |name: &str, constants: &[Literal]| {
+            AggKind::from_call(name, false, constants, &Settings::default()).unwrap()
+        };
         let nulls = [I(12), Null, I(13)];
         assert_eq!(
             results(
@@ -732,7 +748,8 @@ mod tests {
             array(&[I(100), I(99), I(7)])
         );
         for bad in [&[Literal::Integer(0)][..], &[Literal::Integer(-1)]] {
-            let error = AggKind::from_call("LATEST_BY_OFFSET", false, bad).unwrap_err();
+            let error = AggKind::from_call("LATEST_BY_OFFSET", false, bad, &Settings::default())
+                .unwrap_err();
             assert_eq!(error, "latestN must be 1 or greater");
         }
     }
@@ -763,15 +780,59 @@ mod tests {
                 "{kind:?} back to empty"
             );
         }
-        let mut list = AggKind::CollectList.initial();
+        let mut list = AggKind::CollectList(usize::MAX).initial();
         for v in ["x", "y", "x"] {
-            AggKind::CollectList.update(&mut list, &Value::String(v.into()));
+            AggKind::CollectList(usize::MAX).update(&mut list, &Value::String(v.into()));
         }
-        AggKind::CollectList.undo(&mut list, &Value::String("x".into()));
+        AggKind::CollectList(usize::MAX).undo(&mut list, &Value::String("x".into()));
         assert_eq!(
-            AggKind::CollectList.result(&list),
+            AggKind::CollectList(usize::MAX).result(&list),
             array(&[Value::String("x".into()), Value::String("y".into())])
         );
         assert!(!AggKind::Min.undoes() && AggKind::Sum.undoes());
+    }
+
+    /// ksql.functions.collect_list.limit and collect_set.limit: values past the limit are
+    /// ignored, a merge (sessions) keeps the first run's entries and fills up from the
+    /// second's, and undoing a value that was never kept changes nothing (CollectListUdaf).
+    #[test]
+    fn collect_limits_ignore_values_past_them() {
+        let mut settings = Settings::default();
+        settings
+            .set("ksql.functions.collect_list.limit", "3")
+            .unwrap();
+        settings
+            .set("ksql.functions.collect_set.limit", "2")
+            .unwrap();
+        let list = AggKind::from_call("COLLECT_LIST", false, &[], &settings).unwrap();
+        let set = AggKind::from_call("COLLECT_SET", false, &[], &settings).unwrap();
+        let ints =
+            |values: &[i64]| -> Vec<Value> { values.iter().map(|v| Value::Integer(*v)).collect() };
+        assert_eq!(
+            results(list.clone(), &ints(&[1, 2, 3, 4, 5]))[4],
+            array(&ints(&[1, 2, 3]))
+        );
+        assert_eq!(
+            results(set.clone(), &ints(&[1, 1, 2, 3]))[3],
+            array(&ints(&[1, 2]))
+        );
+
+        let run = |kind: &AggKind, values: &[i64]| {
+            let mut acc = kind.initial();
+            for value in ints(values) {
+                kind.update(&mut acc, &value);
+            }
+            acc
+        };
+        let mut first = run(&list, &[1, 2]);
+        list.merge(&mut first, &run(&list, &[7, 8, 9]), true, false);
+        assert_eq!(list.result(&first), array(&ints(&[1, 2, 7])));
+        let mut first = run(&set, &[1]);
+        set.merge(&mut first, &run(&set, &[1, 7, 8]), true, false);
+        assert_eq!(set.result(&first), array(&ints(&[1, 7])));
+
+        let mut full = run(&list, &[1, 2, 3, 4]);
+        list.undo(&mut full, &Value::Integer(4));
+        assert_eq!(list.result(&full), array(&ints(&[1, 2, 3])));
     }
 }

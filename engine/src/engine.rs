@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use crate::catalog::SourceDef;
-use crate::plan::PlanError;
+use crate::plan::{self, PlanError};
 use crate::query::PersistentQuery;
+use crate::settings::Settings;
 use crate::sql::ast::{Located, SourceKind, Statement};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -32,10 +33,20 @@ pub enum Executed {
 pub struct Engine {
     pub sources: BTreeMap<String, SourceDef>,
     pub queries: Vec<PersistentQuery>,
+    /// The server properties queries are planned with.
+    pub settings: Settings,
     next_query: usize,
 }
 
 impl Engine {
+    /// An engine whose queries follow `settings` (engine.toml's `[ksql]`, `--ksql-config`).
+    pub fn with_settings(settings: Settings) -> Engine {
+        Engine {
+            settings,
+            ..Engine::default()
+        }
+    }
+
     fn error<T>(located: &Located, message: impl Into<String>) -> Result<T, EngineError> {
         Err(EngineError::Statement {
             line: located.line,
@@ -116,8 +127,9 @@ impl Engine {
                     SourceKind::Table => "CTAS",
                 };
                 let id = format!("{prefix}_{name}_{}", self.next_query);
-                let planned = PersistentQuery::plan(id.clone(), *kind, name, properties, query, source, located.text.clone())
+                let planned = plan::plan(*kind, name, properties, query, source, &self.settings)
                     .map_err(|e| Self::plan_error(located, e))?;
+                let planned = PersistentQuery::new(id.clone(), located.text.clone(), planned, source);
                 self.next_query += 1;
                 self.sources.insert(name.clone(), planned.sink.clone());
                 self.queries.push(planned);

@@ -26,6 +26,7 @@ pub mod query;
 pub mod rest;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+pub mod settings;
 pub mod sql;
 pub mod state;
 pub mod value;

@@ -5,6 +5,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 use advisor_engine::connector::file::{self as files, Endpoint};
 use advisor_engine::connector::kafka::{self, KafkaOptions};
 use advisor_engine::engine::Engine;
+use advisor_engine::settings::Settings;
 use advisor_engine::{rest, sql};
 
 #[derive(Parser)]
@@ -59,6 +61,40 @@ struct KafkaArgs {
     kafka_config: Vec<String>,
 }
 
+/// ksqlDB server properties the queries follow.
+#[derive(clap::Args)]
+struct KsqlArgs {
+    /// A ksqlDB property, e.g. --ksql-config ksql.functions.collect_list.limit=1000 (the
+    /// engine takes ksql.functions.collect_list.limit and collect_set.limit).
+    #[arg(long, value_name = "KEY=VALUE")]
+    ksql_config: Vec<String>,
+}
+
+impl KsqlArgs {
+    /// The settings from engine.toml's `[ksql]` table, then these flags over them.
+    fn settings(&self, file: &BTreeMap<String, toml::Value>) -> anyhow::Result<Settings> {
+        let mut settings = Settings::default();
+        for (name, value) in file {
+            let text = match value {
+                toml::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            settings
+                .set(name, &text)
+                .with_context(|| format!("[ksql] {name} in the configuration file"))?;
+        }
+        for setting in &self.ksql_config {
+            let (name, value) = setting
+                .split_once('=')
+                .with_context(|| format!("--ksql-config {setting:?} is not KEY=VALUE"))?;
+            settings
+                .set(name.trim(), value)
+                .with_context(|| format!("--ksql-config {setting}"))?;
+        }
+        Ok(settings)
+    }
+}
+
 // Parsed once at start; the size of the biggest variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
@@ -88,6 +124,8 @@ with the reason; the run goes on.")]
         dead_letter: Option<PathBuf>,
         #[command(flatten)]
         kafka: KafkaArgs,
+        #[command(flatten)]
+        ksql: KsqlArgs,
     },
     /// Serve the ksqlDB-compatible REST API (/ksql, /info, /healthcheck, /metrics) and run
     /// the queries created through it on Kafka.
@@ -103,6 +141,8 @@ with the reason; the run goes on.")]
         sql: Option<PathBuf>,
         #[command(flatten)]
         kafka: KafkaArgs,
+        #[command(flatten)]
+        ksql: KsqlArgs,
     },
     /// Exit 0 when the engine at URL answers its health check (for container health checks).
     Healthcheck {
@@ -164,18 +204,21 @@ fn main() -> std::process::ExitCode {
             output,
             dead_letter,
             kafka,
+            ksql,
         } => kafka_options(&kafka, &FileKafka::default()).and_then(|options| {
             if options.is_some() && (!input.is_empty() || !output.is_empty() || dead_letter.is_some()) {
                 anyhow::bail!("--input, --output and --dead-letter are for files; with --bootstrap-servers the topics come from the SQL");
             }
-            run(&sql, &input, &output, dead_letter.as_deref(), options.as_ref())
+            let settings = ksql.settings(&BTreeMap::new())?;
+            run(&sql, settings, &input, &output, dead_letter.as_deref(), options.as_ref())
         }),
         Command::Serve {
             config,
             listen,
             sql,
             kafka,
-        } => serve_command(config.as_deref(), listen, sql, &kafka),
+            ksql,
+        } => serve_command(config.as_deref(), listen, sql, &kafka, &ksql),
         Command::Healthcheck { url } => healthcheck(&url),
     };
     match result {
@@ -187,12 +230,12 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn load(sql_path: &std::path::Path) -> anyhow::Result<Engine> {
+fn load(sql_path: &std::path::Path, settings: Settings) -> anyhow::Result<Engine> {
     let text = std::fs::read_to_string(sql_path)
         .with_context(|| format!("cannot read {}", sql_path.display()))?;
     let statements =
         sql::parse(&text).with_context(|| format!("{} is not valid SQL", sql_path.display()))?;
-    let mut engine = Engine::default();
+    let mut engine = Engine::with_settings(settings);
     for statement in &statements {
         engine
             .execute(statement)
@@ -204,12 +247,13 @@ fn load(sql_path: &std::path::Path) -> anyhow::Result<Engine> {
 fn serve(
     listen: std::net::SocketAddr,
     sql_path: Option<&std::path::Path>,
+    settings: Settings,
     service_id: String,
     kafka_settings: Option<KafkaOptions>,
 ) -> anyhow::Result<()> {
     let engine = match sql_path {
-        Some(path) => load(path)?,
-        None => Engine::default(),
+        Some(path) => load(path, settings)?,
+        None => Engine::with_settings(settings),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -229,6 +273,9 @@ struct FileConfig {
     sql: Option<PathBuf>,
     #[serde(default)]
     kafka: FileKafka,
+    /// ksqlDB properties, e.g. "ksql.functions.collect_list.limit" = 1000.
+    #[serde(default)]
+    ksql: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -240,7 +287,7 @@ struct FileKafka {
     dead_letter_topic: Option<String>,
     /// Extra client settings, e.g. "security.protocol" = "SASL_SSL".
     #[serde(default)]
-    config: std::collections::BTreeMap<String, String>,
+    config: BTreeMap<String, String>,
 }
 
 fn serve_command(
@@ -248,6 +295,7 @@ fn serve_command(
     listen: Option<std::net::SocketAddr>,
     sql: Option<PathBuf>,
     kafka: &KafkaArgs,
+    ksql: &KsqlArgs,
 ) -> anyhow::Result<()> {
     let file: FileConfig = match config {
         Some(path) => {
@@ -273,7 +321,8 @@ fn serve_command(
                 .or(file.kafka.group_id.clone())
                 .unwrap_or_else(|| "advisor-engine".into())
         });
-    serve(listen, sql.as_deref(), service_id, options)
+    let settings = ksql.settings(&file.ksql)?;
+    serve(listen, sql.as_deref(), settings, service_id, options)
 }
 
 fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<KafkaOptions>> {
@@ -319,12 +368,13 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
 
 fn run(
     sql_path: &std::path::Path,
+    settings: Settings,
     inputs: &[Endpoint],
     outputs: &[Endpoint],
     dead: Option<&std::path::Path>,
     kafka_settings: Option<&KafkaOptions>,
 ) -> anyhow::Result<()> {
-    let mut engine = load(sql_path)?;
+    let mut engine = load(sql_path, settings)?;
     if engine.queries.is_empty() {
         anyhow::bail!(
             "{} starts no query: add a CREATE STREAM/TABLE ... AS SELECT",

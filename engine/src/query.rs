@@ -12,8 +12,8 @@ use crate::ops::watermark::Watermark;
 use crate::ops::window_aggregate::legacy;
 use crate::ops::{Emit, GroupSnapshot, Operator, Rejected, RowBatch, RowError};
 pub use crate::ops::{OutputRecord, Outputs};
-use crate::plan::{self, PlanError};
-use crate::sql::ast::{Properties, Query, SourceKind};
+use crate::plan::QueryPlan;
+use crate::sql::ast::SourceKind;
 use crate::state::{Offsets, RestoreError};
 use crate::value::{Row, Value};
 
@@ -126,23 +126,16 @@ const SNAPSHOT_VERSION: u32 = 3;
 const SNAPSHOT_MAGIC: &[u8] = b"advisor-engine snapshot 3\n";
 
 impl PersistentQuery {
-    pub fn plan(
-        id: String,
-        kind: SourceKind,
-        name: &str,
-        properties: &Properties,
-        query: &Query,
-        source: &SourceDef,
-        sql: String,
-    ) -> Result<PersistentQuery, PlanError> {
-        let planned = plan::plan(kind, name, properties, query, source)?;
+    /// The running form of a planned query (`plan::plan`) over `source`, with the
+    /// statement's text.
+    pub fn new(id: String, sql: String, planned: QueryPlan, source: &SourceDef) -> PersistentQuery {
         let schema = &source.schema;
         let timestamp = source.timestamp.as_ref().and_then(|t| schema.index_of(t));
         let mut reads = planned.reads;
         if let Some(flag) = timestamp.and_then(|i| reads.get_mut(i)) {
             *flag = true;
         }
-        Ok(PersistentQuery {
+        PersistentQuery {
             id,
             source: source.name.clone(),
             source_topic: source.topic.clone(),
@@ -178,7 +171,7 @@ impl PersistentQuery {
                 .then(|| Watermark::new(source.watermark_delay)),
             offsets: Offsets::new(),
             stats: Stats::default(),
-        })
+        }
     }
 
     /// Decodes a record into `row`: key columns from the record key, the rest from the value.

@@ -653,16 +653,23 @@ fn push(
             let mut transient = select.clone();
             transient.emit = None;
             transient.limit = None;
-            crate::query::PersistentQuery::plan(
-                id.clone(),
+            crate::plan::plan(
                 SourceKind::Stream,
                 "PUSH",
                 &Default::default(),
                 &transient,
                 &source,
-                located.text.clone(),
+                &engine.settings,
             )
             .map_err(|e| e.to_string())
+            .map(|planned| {
+                crate::query::PersistentQuery::new(
+                    id.clone(),
+                    located.text.clone(),
+                    planned,
+                    &source,
+                )
+            })
             .map(|query| {
                 let columns = Columns {
                     names: query

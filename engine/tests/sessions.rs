@@ -120,6 +120,17 @@ fn reference(clicks: &[Click], window_args: &[&str], _dir: &Path) -> (Vec<Value>
 
 /// Runs the engine on the clicks; its outputs and the offsets of its late dead letters.
 fn run_engine(clicks: &[Click], window: &str, emit: &str, dir: &Path) -> (Vec<Value>, Vec<u64>) {
+    run_engine_with(clicks, window, emit, dir, &[])
+}
+
+/// `run_engine` with more arguments for `advisor-engine run`.
+fn run_engine_with(
+    clicks: &[Click],
+    window: &str,
+    emit: &str,
+    dir: &Path,
+    args: &[&str],
+) -> (Vec<Value>, Vec<u64>) {
     let sql = format!(
         "{STREAM}\nCREATE TABLE user_sessions AS {SELECT} WINDOW SESSION ({window}) GROUP BY user_id EMIT {emit};"
     );
@@ -138,6 +149,7 @@ fn run_engine(clicks: &[Click], window: &str, emit: &str, dir: &Path) -> (Vec<Va
         .arg(format!("user_sessions=file:{}", out.display()))
         .arg("--dead-letter")
         .arg(&dead)
+        .args(args)
         .assert()
         .success();
     let late = read_lines(&dead)
@@ -437,6 +449,107 @@ fn a_click_between_two_sessions_merges_them() {
     assert_eq!(got[4]["value"]["EVENT_COUNT"], 3);
     let (want, _) = reference(&clicks, &["--gap-ms", "1800000"], dir.path());
     assert_same_records(&got, &want);
+}
+
+/// ksql.functions.collect_list.limit: a list stops growing at the limit, and when a click
+/// bridges two sessions the merged list keeps the first session's entries, fills up from the
+/// second's, and has no room left for the bridging click (ksqlDB merges the found sessions
+/// first, then adds the record: engine/docs/ksqldb-sessions.md, section 3).
+#[test]
+fn collect_list_keeps_to_its_configured_limit_across_a_merge() {
+    let t = 1_709_640_000_000i64;
+    let click = |timestamp: i64, page: &str| Click {
+        timestamp,
+        user: "u".into(),
+        page: page.into(),
+        dwell: 1,
+    };
+    let clicks = [
+        click(t, "/a"),
+        click(t + MINUTE, "/a2"),
+        click(t + 2 * MINUTE, "/a3"),
+        click(t + 50 * MINUTE, "/b"),
+        click(t + 25 * MINUTE, "/bridge"),
+    ];
+    let pages = |args: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let (got, late) = run_engine_with(&clicks, "30 MINUTES", "CHANGES", dir.path(), args);
+        assert!(late.is_empty());
+        let merged = got.last().unwrap();
+        assert_eq!(merged["value"]["EVENT_COUNT"], 5);
+        // Records 0, 2 and 4 are the first session after each of its clicks.
+        (
+            got[4]["value"]["PAGES_VISITED"].clone(),
+            merged["value"]["PAGES_VISITED"].clone(),
+        )
+    };
+    assert_eq!(
+        pages(&["--ksql-config", "ksql.functions.collect_list.limit=2"]),
+        (json!(["/a", "/a2"]), json!(["/a", "/a2"]))
+    );
+    assert_eq!(
+        pages(&["--ksql-config", "ksql.functions.collect_list.limit=4"]),
+        (
+            json!(["/a", "/a2", "/a3"]),
+            json!(["/a", "/a2", "/a3", "/b"])
+        )
+    );
+    assert_eq!(
+        pages(&[]),
+        (
+            json!(["/a", "/a2", "/a3"]),
+            json!(["/a", "/a2", "/a3", "/b", "/bridge"])
+        ),
+        "no limit unless configured, as in ksqlDB"
+    );
+}
+
+/// A property the engine does not take, or a limit that is not a number, stops the run
+/// before it reads anything, naming the property.
+#[test]
+fn a_bad_ksql_property_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "{STREAM}\nCREATE TABLE user_sessions AS {SELECT} WINDOW SESSION (30 MINUTES) GROUP BY user_id;"
+    );
+    std::fs::write(dir.path().join("sessions.sql"), sql).unwrap();
+    for (setting, message) in [
+        (
+            "ksql.functions.collect_list.limit=lots",
+            "takes a whole number",
+        ),
+        (
+            "ksql.streams.num.stream.threads=4",
+            "not a property advisor-engine honours",
+        ),
+        ("collect_list", "is not KEY=VALUE"),
+    ] {
+        engine()
+            .current_dir(dir.path())
+            .args(["run", "--sql", "sessions.sql", "--ksql-config", setting])
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains(message));
+    }
+    std::fs::write(
+        dir.path().join("engine.toml"),
+        "[ksql]\n\"ksql.functions.collect_set.limit\" = \"some\"\n",
+    )
+    .unwrap();
+    engine()
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--config",
+            "engine.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "[ksql] ksql.functions.collect_set.limit in the configuration file",
+        ));
 }
 
 /// The plain-Python references pass their own tests (three of them transcribed from

@@ -18,6 +18,7 @@ use crate::ops::shape::RowShape;
 use crate::ops::table_aggregate::TableAggregate;
 use crate::ops::window_aggregate::{legacy, Window, WindowAggregate, DEFAULT_GRACE_MS};
 use crate::ops::Operator;
+use crate::settings::Settings;
 use crate::sql::ast::{
     Emit, Expr, Literal, OrderItem, OverRef, OverSpec, Properties, Query, Relation, SourceKind,
     WindowKind,
@@ -58,6 +59,7 @@ pub struct QueryPlan {
 /// Collects the aggregate calls of a projection into slots, and resolves GROUP BY
 /// expressions to the group row.
 struct Aggregation<'a> {
+    settings: &'a Settings,
     input: &'a Schema,
     group_by: &'a [Expr],
     aggs: Vec<(Expr, AggKind, Option<Compiled>)>,
@@ -83,7 +85,8 @@ impl Resolver for Aggregation<'_> {
             .collect::<Result<_, _>>()?;
         // COUNT() counts rows, as COUNT(*) does.
         let star = *star || (name == "COUNT" && args.is_empty());
-        let kind = AggKind::from_call(name, star, &constants).map_err(ExprError::Aggregate)?;
+        let kind = AggKind::from_call(name, star, &constants, self.settings)
+            .map_err(ExprError::Aggregate)?;
         let argument = match (star, args.first()) {
             (true, _) => None,
             (false, Some(arg)) => Some(compile(arg, self.input, &mut Plain)?),
@@ -110,6 +113,7 @@ impl Resolver for Aggregation<'_> {
 /// The operators planned so far, and what their rows look like.
 struct Chain<'s> {
     source: &'s SourceDef,
+    settings: &'s Settings,
     ops: Vec<Box<dyn Operator>>,
     /// The rows' columns after the operators so far.
     schema: Schema,
@@ -123,7 +127,20 @@ struct Chain<'s> {
     watermarked: bool,
 }
 
-impl Chain<'_> {
+impl<'s> Chain<'s> {
+    fn new(source: &'s SourceDef, settings: &'s Settings) -> Chain<'s> {
+        Chain {
+            source,
+            settings,
+            ops: Vec::new(),
+            schema: source.schema.clone(),
+            origin: (0..source.schema.columns.len()).map(Some).collect(),
+            at_source: true,
+            reads: vec![false; source.schema.columns.len()],
+            watermarked: false,
+        }
+    }
+
     fn compile(&mut self, expr: &Expr, resolver: &mut dyn Resolver) -> Result<Compiled, PlanError> {
         let compiled = compile(expr, &self.schema, resolver)?;
         self.mark(&compiled);
@@ -159,22 +176,15 @@ pub fn plan(
     properties: &Properties,
     query: &Query,
     source: &SourceDef,
+    settings: &Settings,
 ) -> Result<QueryPlan, PlanError> {
     if query.limit.is_some() {
         return invalid("LIMIT is not allowed in a persistent query");
     }
     if source.kind == SourceKind::Table {
-        return plan_from_table(kind, name, properties, query, source);
+        return plan_from_table(kind, name, properties, query, source, settings);
     }
-    let mut chain = Chain {
-        source,
-        ops: Vec::new(),
-        schema: source.schema.clone(),
-        origin: (0..source.schema.columns.len()).map(Some).collect(),
-        at_source: true,
-        reads: vec![false; source.schema.columns.len()],
-        watermarked: false,
-    };
+    let mut chain = Chain::new(source, settings);
     plan_from(query, &mut chain)?;
     if let Some(f) = &query.filter {
         let condition = chain.compile(f, &mut Plain)?;
@@ -330,6 +340,7 @@ fn plan_from_table(
     properties: &Properties,
     query: &Query,
     source: &SourceDef,
+    settings: &Settings,
 ) -> Result<QueryPlan, PlanError> {
     if kind == SourceKind::Stream {
         return invalid(format!(
@@ -349,7 +360,16 @@ fn plan_from_table(
     let aggregating =
         !query.group_by.is_empty() || projection.iter().any(|(e, _)| has_aggregate(e));
     if aggregating {
-        return plan_table_aggregate(kind, name, properties, query, source, &projection, &names);
+        return plan_table_aggregate(
+            kind,
+            name,
+            properties,
+            query,
+            source,
+            settings,
+            &projection,
+            &names,
+        );
     }
     let mut reads = vec![false; schema.columns.len()];
     let mut compile_marking = |expr: &Expr| -> Result<Compiled, PlanError> {
@@ -414,12 +434,14 @@ fn plan_from_table(
 
 /// GROUP BY over a table: each change of a source row moves its contribution between groups
 /// (ops/table_aggregate), so every aggregate must be able to take a row back out.
+#[allow(clippy::too_many_arguments)]
 fn plan_table_aggregate(
     kind: SourceKind,
     name: &str,
     properties: &Properties,
     query: &Query,
     source: &SourceDef,
+    settings: &Settings,
     projection: &[(Expr, Option<String>)],
     names: &[String],
 ) -> Result<QueryPlan, PlanError> {
@@ -429,15 +451,7 @@ fn plan_table_aggregate(
     if query.group_by.is_empty() {
         return invalid("aggregations need GROUP BY in advisor-engine");
     }
-    let mut chain = Chain {
-        source,
-        ops: Vec::new(),
-        schema: source.schema.clone(),
-        origin: (0..source.schema.columns.len()).map(Some).collect(),
-        at_source: true,
-        reads: vec![false; source.schema.columns.len()],
-        watermarked: false,
-    };
+    let mut chain = Chain::new(source, settings);
     let condition = query
         .filter
         .as_ref()
@@ -842,6 +856,7 @@ fn plan_grouping(
         group_by.push(chain.compile(expr, &mut Plain)?);
     }
     let mut resolver = Aggregation {
+        settings: chain.settings,
         input: schema,
         group_by: &query.group_by,
         aggs: Vec::new(),
