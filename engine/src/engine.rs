@@ -129,7 +129,7 @@ impl Engine {
                 let id = format!("{prefix}_{name}_{}", self.next_query);
                 let planned = plan::plan(*kind, name, properties, query, source, &self.settings)
                     .map_err(|e| Self::plan_error(located, e))?;
-                let planned = PersistentQuery::new(id.clone(), located.text.clone(), planned, source);
+                let planned = PersistentQuery::new(id.clone(), located.text.clone(), planned, &[source]);
                 self.next_query += 1;
                 self.sources.insert(name.clone(), planned.sink.clone());
                 self.queries.push(planned);

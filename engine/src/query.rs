@@ -15,7 +15,7 @@ pub use crate::ops::{OutputRecord, Outputs};
 use crate::plan::QueryPlan;
 use crate::sql::ast::SourceKind;
 use crate::state::{Offsets, RestoreError};
-use crate::value::{Row, Value};
+use crate::value::Value;
 
 /// One record as a source hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -61,11 +61,33 @@ pub struct Stats {
     pub late_events: u64,
 }
 
-pub struct PersistentQuery {
-    pub id: String,
+/// One stream or table a query reads, and where its columns sit in the query's rows.
+pub struct QueryInput {
+    /// The source's name.
     pub source: String,
     /// The source's topic, which its records' offsets are kept under.
-    pub source_topic: String,
+    pub topic: String,
+    /// The source's value format, filling the value columns of a row.
+    decoder: Box<dyn Decoder>,
+    /// The source's key format, filling the key columns.
+    keys: KeyCodec,
+    /// The first of the source's columns in the query's rows, and how many it has.
+    offset: usize,
+    width: usize,
+    /// Set when the source is a table: its records without a value are tombstones.
+    is_table: bool,
+    /// Where the source's key columns sit in its own columns.
+    key_places: Vec<usize>,
+    /// The source's TIMESTAMP column among its own columns.
+    timestamp: Option<usize>,
+    /// The Java pattern of a STRING timestamp column (TIMESTAMP_FORMAT).
+    timestamp_format: Option<String>,
+}
+
+pub struct PersistentQuery {
+    pub id: String,
+    /// What the query reads: one source, or the sides of a join in order.
+    pub inputs: Vec<QueryInput>,
     pub sink: SourceDef,
     pub key_names: Vec<String>,
     pub value_names: Vec<String>,
@@ -73,22 +95,12 @@ pub struct PersistentQuery {
     pub json_keys: JsonFields,
     pub json_values: JsonFields,
     pub sql: String,
-    /// The source's value format, filling the value columns of a row.
-    decoder: Box<dyn Decoder>,
-    /// The source's key format, filling the key columns.
-    keys: KeyCodec,
     /// The sink's value format.
     encoder: Box<dyn Encoder>,
     /// The sink's key format.
     sink_keys: KeyCodec,
+    /// How wide the query's rows are: every input's columns side by side.
     width: usize,
-    /// Set when the source is a table: its records without a value are tombstones.
-    source_is_table: bool,
-    /// Where the source's key columns sit in its rows.
-    key_places: Vec<usize>,
-    timestamp: Option<usize>,
-    /// The Java pattern of a STRING timestamp column (TIMESTAMP_FORMAT).
-    timestamp_format: Option<String>,
     ops: Vec<Box<dyn Operator>>,
     /// The rows of the batch being processed, kept between batches to spare allocations.
     batch: RowBatch,
@@ -125,20 +137,95 @@ const SNAPSHOT_VERSION: u32 = 3;
 /// What a binary snapshot starts with.
 const SNAPSHOT_MAGIC: &[u8] = b"advisor-engine snapshot 3\n";
 
+impl QueryInput {
+    /// Decodes a record into its columns of `row`: key columns from the record key, the
+    /// rest from the value. A record without a value (a table's tombstone) has only its
+    /// key columns decoded, the rest left null, and true is returned.
+    fn decode(&self, record: &InputRecord<'_>, row: &mut [Value]) -> Result<bool, String> {
+        let own = &mut row[self.offset..self.offset + self.width];
+        let tombstone = match record.value {
+            Some(value) => {
+                self.decoder
+                    .decode_into(value, own)
+                    .map_err(|e| e.to_string())?;
+                false
+            }
+            // A table's tombstone, or a stream's record without a value, which ksqlDB passes
+            // on as it is through a projection and leaves out of aggregations.
+            None => {
+                own.iter_mut().for_each(|v| *v = Value::Null);
+                true
+            }
+        };
+        self.keys
+            .decode_into(record.key, own)
+            .map_err(|e| format!("the key: {e}"))?;
+        if self.is_table && self.key_places.iter().any(|&i| own[i].is_null()) {
+            return Err("the table row's PRIMARY KEY is null; ksqlDB drops such records".into());
+        }
+        Ok(tombstone)
+    }
+
+    fn event_time(&self, record: &InputRecord<'_>, row: &[Value]) -> Result<i64, String> {
+        match self.timestamp {
+            Some(index) => match &row[self.offset + index] {
+                Value::Integer(ts) if *ts >= 0 => Ok(*ts),
+                Value::String(text) if self.timestamp_format.is_some() => {
+                    let pattern = self.timestamp_format.as_deref().unwrap_or_default();
+                    crate::datetime::parse_millis(text, pattern, None).map_err(|e| {
+                        format!("the timestamp {text:?} does not parse with TIMESTAMP_FORMAT '{pattern}': {e}")
+                    })
+                }
+                Value::Null => Err("the timestamp column is null".into()),
+                other => Err(format!(
+                    "timestamp column holds {other}, not epoch milliseconds"
+                )),
+            },
+            None => Ok(record.timestamp),
+        }
+    }
+}
+
 impl PersistentQuery {
-    /// The running form of a planned query (`plan::plan`) over `source`, with the
+    /// The running form of a planned query (`plan::plan`) over `sources` (one, or a
+    /// join's sides in order, whose columns the plan's rows hold side by side), with the
     /// statement's text.
-    pub fn new(id: String, sql: String, planned: QueryPlan, source: &SourceDef) -> PersistentQuery {
-        let schema = &source.schema;
-        let timestamp = source.timestamp.as_ref().and_then(|t| schema.index_of(t));
-        let mut reads = planned.reads;
-        if let Some(flag) = timestamp.and_then(|i| reads.get_mut(i)) {
-            *flag = true;
+    pub fn new(
+        id: String,
+        sql: String,
+        planned: QueryPlan,
+        sources: &[&SourceDef],
+    ) -> PersistentQuery {
+        let mut inputs = Vec::with_capacity(sources.len());
+        let mut offset = 0;
+        for source in sources {
+            let schema = &source.schema;
+            let width = schema.columns.len();
+            let timestamp = source.timestamp.as_ref().and_then(|t| schema.index_of(t));
+            let mut reads: Vec<bool> = planned
+                .reads
+                .get(offset..offset + width)
+                .map_or_else(|| vec![true; width], <[bool]>::to_vec);
+            if let Some(flag) = timestamp.and_then(|i| reads.get_mut(i)) {
+                *flag = true;
+            }
+            inputs.push(QueryInput {
+                source: source.name.clone(),
+                topic: source.topic.clone(),
+                decoder: source.formats.value_decoder(schema, &reads),
+                keys: source.formats.key_codec(schema),
+                offset,
+                width,
+                is_table: source.kind == SourceKind::Table,
+                key_places: schema.key_columns().map(|(i, _)| i).collect(),
+                timestamp,
+                timestamp_format: source.timestamp_format.clone(),
+            });
+            offset += width;
         }
         PersistentQuery {
             id,
-            source: source.name.clone(),
-            source_topic: source.topic.clone(),
+            inputs,
             encoder: planned.sink.formats.value_encoder(
                 &planned.value_names,
                 &planned
@@ -155,68 +242,16 @@ impl PersistentQuery {
             key_names: planned.key_names,
             value_names: planned.value_names,
             sql,
-            decoder: source.formats.value_decoder(schema, &reads),
-            keys: source.formats.key_codec(schema),
-            width: schema.columns.len(),
-            source_is_table: source.kind == SourceKind::Table,
-            key_places: schema.key_columns().map(|(i, _)| i).collect(),
-            timestamp,
-            timestamp_format: source.timestamp_format.clone(),
+            width: offset,
             ops: planned.ops,
             batch: RowBatch::new(),
             rejected: Vec::new(),
             legacy: planned.legacy,
             watermark: planned
                 .watermarked
-                .then(|| Watermark::new(source.watermark_delay)),
+                .then(|| Watermark::new(sources.first().map_or(0, |s| s.watermark_delay))),
             offsets: Offsets::new(),
             stats: Stats::default(),
-        }
-    }
-
-    /// Decodes a record into `row`: key columns from the record key, the rest from the value.
-    /// A record without a value (a table's tombstone) has only its key columns decoded, the
-    /// rest left null, and true is returned.
-    fn decode(&self, record: &InputRecord<'_>, row: &mut Row) -> Result<bool, String> {
-        let tombstone = match record.value {
-            Some(value) => {
-                self.decoder
-                    .decode_into(value, row)
-                    .map_err(|e| e.to_string())?;
-                false
-            }
-            // A table's tombstone, or a stream's record without a value, which ksqlDB passes
-            // on as it is through a projection and leaves out of aggregations.
-            None => {
-                row.iter_mut().for_each(|v| *v = Value::Null);
-                true
-            }
-        };
-        self.keys
-            .decode_into(record.key, row)
-            .map_err(|e| format!("the key: {e}"))?;
-        if self.source_is_table && self.key_places.iter().any(|&i| row[i].is_null()) {
-            return Err("the table row's PRIMARY KEY is null; ksqlDB drops such records".into());
-        }
-        Ok(tombstone)
-    }
-
-    fn event_time(&self, record: &InputRecord<'_>, row: &Row) -> Result<i64, String> {
-        match self.timestamp {
-            Some(index) => match &row[index] {
-                Value::Integer(ts) if *ts >= 0 => Ok(*ts),
-                Value::String(text) if self.timestamp_format.is_some() => {
-                    let pattern = self.timestamp_format.as_deref().unwrap_or_default();
-                    crate::datetime::parse_millis(text, pattern, None).map_err(|e| {
-                        format!("the timestamp {text:?} does not parse with TIMESTAMP_FORMAT '{pattern}': {e}")
-                    })
-                }
-                Value::Null => Err("the timestamp column is null".into()),
-                other => Err(format!(
-                    "timestamp column holds {other}, not epoch milliseconds"
-                )),
-            },
-            None => Ok(record.timestamp),
         }
     }
 
@@ -238,23 +273,34 @@ impl PersistentQuery {
         out: &mut Outputs,
         dead: &mut Vec<DeadLetter>,
     ) {
-        if records.is_empty() {
+        let Some(first) = records.first() else {
             return;
-        }
+        };
+        let Some(side) = self.input_for(first.topic) else {
+            return;
+        };
+        let input = &self.inputs[side];
+        let joined = self.inputs.len() > 1;
         let before = out.len();
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
+        batch.set_input(side);
         self.rejected.clear();
         for (at, record) in records.iter().enumerate() {
             if let Some(watermark) = &self.watermark {
                 batch.set_watermark(watermark.current());
             }
             let row = batch.push(self.width, record.timestamp, at as u32);
-            let decoded = self.decode(record, row).and_then(|tombstone| {
+            if joined {
+                // The other sides' columns: the join fills them.
+                row.iter_mut().for_each(|v| *v = Value::Null);
+            }
+            let decoded = input.decode(record, row).and_then(|tombstone| {
                 if tombstone {
                     Ok((record.timestamp, true))
                 } else {
-                    self.event_time(record, batch.row(batch.len() - 1))
+                    input
+                        .event_time(record, batch.row(batch.len() - 1))
                         .map(|time| (time, false))
                 }
             });
@@ -340,10 +386,13 @@ impl PersistentQuery {
                 self.stats.late_events += 1;
             }
             let record = records.get(rejected.origin as usize);
+            let input = &self.inputs[record
+                .and_then(|r| self.inputs.iter().position(|input| input.topic == r.topic))
+                .unwrap_or_default()];
             dead.push(DeadLetter {
                 query: self.id.clone(),
-                source: self.source.clone(),
-                topic: record.map_or_else(|| self.source_topic.clone(), |r| r.topic.to_string()),
+                source: input.source.clone(),
+                topic: record.map_or_else(|| input.topic.clone(), |r| r.topic.to_string()),
                 partition: record.map_or(0, |r| r.partition),
                 offset: record.map_or(0, |r| r.offset),
                 reason: rejected.error.to_string(),
@@ -400,6 +449,16 @@ impl PersistentQuery {
         let mut out = Vec::with_capacity(64 + 16 * values.len());
         self.encoder.encode_into(values, &mut out);
         Some(out)
+    }
+
+    /// Which input reads `topic`, if any.
+    pub fn input_for(&self, topic: &str) -> Option<usize> {
+        self.inputs.iter().position(|input| input.topic == topic)
+    }
+
+    /// True when some input reads the source called `name`.
+    pub fn reads_source(&self, name: &str) -> bool {
+        self.inputs.iter().any(|input| input.source == name)
     }
 
     /// True when the state already holds this record (a replay after a restart).
@@ -475,7 +534,7 @@ impl PersistentQuery {
         }
         self.offsets = Offsets::new();
         for (partition, next) in old.offsets {
-            self.offsets.set(&self.source_topic, partition, next);
+            self.offsets.set(&self.inputs[0].topic, partition, next);
         }
         Ok(self.offsets.clone())
     }

@@ -444,7 +444,7 @@ impl Shared {
                 if let Some(query) = engine
                     .queries
                     .iter()
-                    .find(|q| &q.sink.name == name || &q.source == name)
+                    .find(|q| &q.sink.name == name || q.reads_source(name))
                 {
                     return Err(bad(format!(
                         "Cannot drop {name}. The following queries read from this source: [{}]. You need to terminate them before dropping {name}.",
@@ -667,7 +667,7 @@ fn push(
                     id.clone(),
                     located.text.clone(),
                     planned,
-                    &source,
+                    &[&source],
                 )
             })
             .map(|query| {

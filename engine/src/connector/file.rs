@@ -335,9 +335,9 @@ impl FileSource {
                 })?;
             by_source.insert(source.name.clone(), input);
         }
-        for query in &engine.queries {
-            if !by_source.contains_key(&query.source) {
-                return Err(FilesError::MissingInput(query.source.clone()));
+        for input in engine.queries.iter().flat_map(|q| &q.inputs) {
+            if !by_source.contains_key(&input.source) {
+                return Err(FilesError::MissingInput(input.source.clone()));
             }
         }
         let mut opened = Vec::new();

@@ -154,16 +154,27 @@ fn create_topics(
         .collect();
     let mut wanted: BTreeMap<String, i32> = BTreeMap::new();
     for query in &engine.queries {
-        let source_topic = &engine
-            .sources
-            .get(&query.source)
-            .map(|s| s.topic.clone())
-            .unwrap_or_default();
-        let Some(partitions) = existing.get(source_topic) else {
-            return Err(KafkaError::Invalid(format!(
-                "topic {source_topic} of {} does not exist on {}",
-                query.source, options.bootstrap_servers
-            )));
+        let mut counts = Vec::with_capacity(query.inputs.len());
+        for input in &query.inputs {
+            let Some(partitions) = existing.get(&input.topic) else {
+                return Err(KafkaError::Invalid(format!(
+                    "topic {} of {} does not exist on {}",
+                    input.topic, input.source, options.bootstrap_servers
+                )));
+            };
+            counts.push((input, *partitions));
+        }
+        if let [(left, left_count), (right, right_count), ..] = counts[..] {
+            // ksqlDB's co-partitioning check: a join reads the same partition of each side.
+            if left_count != right_count {
+                return Err(KafkaError::Invalid(format!(
+                    "Can't join `{}` with `{}` since the number of partitions don't match. `{}` partitions = {left_count}; `{}` partitions = {right_count}. Please repartition either one so that the number of partitions match.",
+                    left.source, right.source, left.source, right.source
+                )));
+            }
+        }
+        let Some((_, partitions)) = counts.first() else {
+            continue;
         };
         if !existing.contains_key(&query.sink.topic) {
             wanted.insert(query.sink.topic.clone(), *partitions as i32);

@@ -42,6 +42,9 @@ pub struct RowBatch {
     watermark: i64,
     end_watermark: i64,
     len: usize,
+    /// Which of the query's inputs the batch's records came from (a join reads two; a
+    /// batch holds the records of one).
+    input: usize,
 }
 
 /// The origin of a row that no input record of the batch caused (one an operator released
@@ -63,6 +66,16 @@ impl RowBatch {
 
     pub fn clear(&mut self) {
         self.len = 0;
+        self.input = 0;
+    }
+
+    /// Which of the query's inputs the rows came from.
+    pub fn input(&self) -> usize {
+        self.input
+    }
+
+    pub fn set_input(&mut self, input: usize) {
+        self.input = input;
     }
 
     /// The next row to fill, `width` values wide, holding whatever an earlier batch left

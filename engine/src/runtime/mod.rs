@@ -196,7 +196,12 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
         let mut topics = taps.topics();
         {
             let engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
-            topics.extend(engine.queries.iter().map(|q| q.source_topic.clone()));
+            topics.extend(
+                engine
+                    .queries
+                    .iter()
+                    .flat_map(|q| q.inputs.iter().map(|input| input.topic.clone())),
+            );
         }
         if !self.source.wants(&topics) {
             return Ok(());
@@ -364,7 +369,7 @@ fn process(
         }
         for index in 0..engine.queries.len() {
             let query = &mut engine.queries[index];
-            if query.source_topic != topic {
+            if query.input_for(topic).is_none() {
                 continue;
             }
             out.clear();

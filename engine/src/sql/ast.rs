@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use super::lexer::Position;
+
 /// Column types; ksqlDB names in brackets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SqlType {
@@ -179,6 +181,48 @@ pub enum Relation {
     Derived(Box<Query>),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    Left,
+    Right,
+    Full,
+}
+
+impl std::fmt::Display for JoinKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JoinKind::Inner => "INNER",
+            JoinKind::Left => "LEFT OUTER",
+            JoinKind::Right => "RIGHT OUTER",
+            JoinKind::Full => "FULL OUTER",
+        })
+    }
+}
+
+/// `WITHIN before` or `WITHIN (before, after)` with an optional `GRACE PERIOD`: how far apart
+/// in time two stream rows may be and still join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindow {
+    /// How much earlier than a left row a right row may be.
+    pub before: Millis,
+    /// How much later than a left row a right row may be.
+    pub after: Millis,
+    pub grace: Option<Millis>,
+}
+
+/// One `[kind] JOIN source [alias] [WITHIN ...] ON condition` after FROM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    pub kind: JoinKind,
+    pub source: String,
+    pub alias: Option<String>,
+    pub within: Option<JoinWindow>,
+    pub on: Expr,
+    /// Where the JOIN clause starts, for messages.
+    pub at: Position,
+}
+
 /// How often a pattern element repeats. `greedy` follows Flink's meaning: a greedy loop
 /// never hands a row it accepts to the element after it. `?` and `{n}` are not greedy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +314,10 @@ pub enum Emit {
 pub struct Query {
     pub projection: Vec<SelectItem>,
     pub from: Relation,
+    /// FROM's alias (`FROM orders o`).
+    pub from_alias: Option<String>,
+    /// The joins after FROM, in order: each joins what comes before it (left-deep).
+    pub joins: Vec<Join>,
     /// A MATCH_RECOGNIZE applied to what FROM reads.
     pub match_recognize: Option<Box<MatchRecognize>>,
     /// `WINDOW name AS (...)`: the OVER windows the projection names.

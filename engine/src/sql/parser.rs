@@ -23,7 +23,7 @@ impl From<LexError> for ParseError {
 }
 
 /// Words that end a select item, so they are never taken as an alias without AS.
-const CLAUSE_WORDS: [&str; 13] = [
+const CLAUSE_WORDS: [&str; 17] = [
     "FROM",
     "WHERE",
     "WINDOW",
@@ -35,6 +35,10 @@ const CLAUSE_WORDS: [&str; 13] = [
     "JOIN",
     "LEFT",
     "INNER",
+    "RIGHT",
+    "FULL",
+    "OUTER",
+    "WITHIN",
     "ON",
     "MATCH_RECOGNIZE",
 ];
@@ -411,17 +415,14 @@ impl<'a> Parser<'a> {
         } else {
             Relation::Source(self.identifier()?)
         };
-        self.source_alias();
-        if self.is_word("JOIN")
-            || self.is_word("LEFT")
-            || self.is_word("INNER")
-            || self.is_word("FULL")
-        {
-            return self.error("joins are not supported by advisor-engine yet");
+        let from_alias = self.source_alias()?;
+        let mut joins = Vec::new();
+        while let Some(join) = self.join()? {
+            joins.push(join);
         }
         let match_recognize = if self.eat_word("MATCH_RECOGNIZE") {
             let clause = self.match_recognize()?;
-            self.source_alias();
+            self.source_alias()?;
             Some(Box::new(clause))
         } else {
             None
@@ -494,6 +495,8 @@ impl<'a> Parser<'a> {
         Ok(Query {
             projection,
             from,
+            from_alias,
+            joins,
             match_recognize,
             over_windows,
             filter,
@@ -849,18 +852,85 @@ impl<'a> Parser<'a> {
 
     /// Skips an alias after a relation (`FROM s AS x`, `FROM s x`): the engine reads one
     /// relation, so columns written `x.col` resolve without it.
-    fn source_alias(&mut self) {
+    /// `[AS] alias` after a source, upper-cased as identifiers are.
+    fn source_alias(&mut self) -> Result<Option<String>> {
         if self.eat_word("AS") {
-            self.pos += 1;
-            return;
+            return self.identifier().map(Some);
         }
-        if let Some(Token::Word(w)) = self.peek() {
-            if !CLAUSE_WORDS.iter().any(|c| w.eq_ignore_ascii_case(c))
-                && !w.eq_ignore_ascii_case("MATCH_RECOGNIZE")
-            {
-                self.pos += 1;
+        match self.peek() {
+            Some(Token::Word(w)) if !CLAUSE_WORDS.iter().any(|c| w.eq_ignore_ascii_case(c)) => {
+                self.identifier().map(Some)
             }
+            Some(Token::Quoted(_)) => self.identifier().map(Some),
+            _ => Ok(None),
         }
+    }
+
+    /// `[INNER | LEFT [OUTER] | RIGHT [OUTER] | FULL [OUTER]] JOIN source [alias]
+    /// [WITHIN ...] ON condition`, or `None` when no join follows.
+    fn join(&mut self) -> Result<Option<Join>> {
+        let at = self.at();
+        let kind = if self.eat_word("JOIN") {
+            JoinKind::Inner
+        } else if self.eat_word("INNER") {
+            self.expect_word("JOIN")?;
+            JoinKind::Inner
+        } else {
+            let kind = if self.eat_word("LEFT") {
+                JoinKind::Left
+            } else if self.eat_word("RIGHT") {
+                JoinKind::Right
+            } else if self.eat_word("FULL") {
+                JoinKind::Full
+            } else {
+                return Ok(None);
+            };
+            self.eat_word("OUTER");
+            self.expect_word("JOIN")?;
+            kind
+        };
+        if self.is_symbol("(") {
+            return self.error(
+                "advisor-engine joins streams and tables by name, not a SELECT in parentheses",
+            );
+        }
+        let source = self.identifier()?;
+        let alias = self.source_alias()?;
+        let within = if self.eat_word("WITHIN") {
+            let (before, after) = if self.eat_symbol("(") {
+                let before = self.duration_or_zero()?;
+                self.expect_symbol(",")?;
+                let after = self.duration_or_zero()?;
+                self.expect_symbol(")")?;
+                (before, after)
+            } else {
+                let both = self.duration_or_zero()?;
+                (both, both)
+            };
+            let grace = if self.eat_word("GRACE") {
+                self.expect_word("PERIOD")?;
+                Some(self.duration_or_zero()?)
+            } else {
+                None
+            };
+            Some(JoinWindow {
+                before,
+                after,
+                grace,
+            })
+        } else {
+            None
+        };
+        self.expect_word("ON")?;
+        let on = self.expr()?;
+        Ok(Some(Join {
+            kind,
+            source,
+            alias,
+            within,
+            on,
+            at,
+        }))
     }
 
     /// `call OVER w` or `call OVER (...)` after a function call.
