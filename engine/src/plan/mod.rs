@@ -41,6 +41,17 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, PlanError> {
     Err(PlanError::Invalid(message.into()))
 }
 
+/// Until joins are planned, a query with one is refused rather than read as its FROM alone.
+pub fn refuse_joins(query: &Query) -> Result<(), PlanError> {
+    match query.joins.first() {
+        Some(join) => invalid(format!(
+            "line {}:{}: joins are not supported by advisor-engine yet",
+            join.at.line, join.at.column
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A planned persistent query: the operators its decoded rows go through, what it writes,
 /// and which source columns anything reads (the decoder keeps only those).
 pub struct QueryPlan {
@@ -181,6 +192,7 @@ pub fn plan(
     if query.limit.is_some() {
         return invalid("LIMIT is not allowed in a persistent query");
     }
+    refuse_joins(query)?;
     if source.kind == SourceKind::Table {
         return plan_from_table(kind, name, properties, query, source, settings);
     }
@@ -539,6 +551,7 @@ fn plan_from(query: &Query, chain: &mut Chain<'_>) -> Result<(), PlanError> {
 
 /// A derived table: its WHERE, its OVER windows and its SELECT list, row by row.
 fn plan_derived(inner: &Query, chain: &mut Chain<'_>) -> Result<(), PlanError> {
+    refuse_joins(inner)?;
     if !inner.group_by.is_empty()
         || inner.window.is_some()
         || inner.having.is_some()

@@ -31,6 +31,7 @@ impl TableView {
     pub fn plan(engine: &Engine, query: &crate::sql::ast::Query) -> Result<TableView, String> {
         use crate::expr::{compile, Plain};
         use crate::sql::ast::{Expr, SelectItem};
+        super::refuse_joins(query).map_err(|e| e.to_string())?;
         let from = query.from_name().ok_or_else(|| {
             "pull and push queries on tables read the table by name, not a derived table"
                 .to_string()
