@@ -122,14 +122,25 @@ impl Engine {
                 let Some(source) = self.sources.get(query.source_name()) else {
                     return Self::error(located, format!("{} does not exist", query.source_name()));
                 };
+                let mut inputs = vec![source];
+                for join in &query.joins {
+                    let Some(joined) = self.sources.get(&join.source) else {
+                        return Self::error(located, format!("{} does not exist", join.source));
+                    };
+                    inputs.push(joined);
+                }
                 let prefix = match kind {
                     SourceKind::Stream => "CSAS",
                     SourceKind::Table => "CTAS",
                 };
                 let id = format!("{prefix}_{name}_{}", self.next_query);
-                let planned = plan::plan(*kind, name, properties, query, source, &self.settings)
-                    .map_err(|e| Self::plan_error(located, e))?;
-                let planned = PersistentQuery::new(id.clone(), located.text.clone(), planned, &[source]);
+                let planned = if query.joins.is_empty() {
+                    plan::plan(*kind, name, properties, query, source, &self.settings)
+                } else {
+                    plan::join::plan_join(*kind, name, properties, query, &inputs, &self.settings)
+                }
+                .map_err(|e| Self::plan_error(located, e))?;
+                let planned = PersistentQuery::new(id.clone(), located.text.clone(), planned, &inputs);
                 self.next_query += 1;
                 self.sources.insert(name.clone(), planned.sink.clone());
                 self.queries.push(planned);

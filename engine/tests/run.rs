@@ -682,26 +682,3 @@ CREATE TABLE adults AS SELECT id, UCASE(name) AS name FROM users WHERE age >= 18
         .unwrap()
         .contains("PRIMARY KEY is null"));
 }
-
-/// Until joins are planned, a query with one is refused with where the join is, never run
-/// as if it read its FROM alone.
-#[test]
-fn a_join_is_refused_until_joins_are_planned() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("join.sql"),
-        "CREATE STREAM orders (id INT KEY, customer STRING) WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');
-CREATE TABLE customers (id STRING PRIMARY KEY, name STRING) WITH (KAFKA_TOPIC='customers', VALUE_FORMAT='JSON');
-CREATE STREAM enriched AS SELECT o.id, c.name FROM orders o
-  LEFT JOIN customers c ON o.customer = c.id;",
-    )
-    .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
-        .current_dir(dir.path())
-        .args(["run", "--sql", "join.sql"])
-        .assert()
-        .failure()
-        .stderr(predicates::str::contains(
-            "line 4:3: joins are not supported",
-        ));
-}

@@ -5,7 +5,7 @@
 //! envelope `{"key": ..., "value": {...}, "timestamp": ms, "partition": n}`). Each output line is
 //! `{"key": ..., "window": {"start": ms, "end": ms}, "value": {...} | null, "timestamp": ms}`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::ops::Range;
@@ -313,6 +313,20 @@ pub struct FileSource {
     current: usize,
     lines: Vec<Range<usize>>,
     envelopes: Vec<Envelope>,
+    /// With more than one input, each input's records read ahead: they are handed over
+    /// in timestamp order across inputs, as Kafka Streams picks the record with the lowest
+    /// timestamp among a task's partitions, so a join sees the table as it stood when each
+    /// stream record happened. Ties go to the input named first.
+    pending: Vec<VecDeque<OwnedRecord>>,
+}
+
+/// A record read ahead of its turn.
+struct OwnedRecord {
+    partition: u32,
+    offset: u64,
+    timestamp: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
 }
 
 struct OpenInput {
@@ -325,7 +339,8 @@ struct OpenInput {
 impl FileSource {
     /// Opens an input for each source a query reads; every such source needs one.
     pub fn open(engine: &Engine, inputs: &[Endpoint]) -> Result<FileSource, FilesError> {
-        let mut by_source: BTreeMap<String, &Endpoint> = BTreeMap::new();
+        // In the order given: it breaks timestamp ties between inputs.
+        let mut by_source: Vec<(String, &Endpoint)> = Vec::new();
         for input in inputs {
             let source = engine
                 .source_for(&input.name)
@@ -333,10 +348,11 @@ impl FileSource {
                     what: "--input",
                     name: input.name.clone(),
                 })?;
-            by_source.insert(source.name.clone(), input);
+            by_source.retain(|(name, _)| name != &source.name);
+            by_source.push((source.name.clone(), input));
         }
         for input in engine.queries.iter().flat_map(|q| &q.inputs) {
-            if !by_source.contains_key(&input.source) {
+            if !by_source.iter().any(|(name, _)| name == &input.source) {
                 return Err(FilesError::MissingInput(input.source.clone()));
             }
         }
@@ -358,13 +374,145 @@ impl FileSource {
                 offset: 0,
             });
         }
+        let pending = opened.iter().map(|_| VecDeque::new()).collect();
         Ok(FileSource {
             inputs: opened,
             current: 0,
             lines: Vec::with_capacity(BATCH_LINES),
             envelopes: Vec::with_capacity(BATCH_LINES),
+            pending,
         })
     }
+
+    /// Reads ahead until input `at` has pending records; false once it has none left.
+    fn read_ahead(&mut self, at: usize) -> Result<bool, RuntimeError> {
+        let FileSource {
+            inputs,
+            lines,
+            envelopes,
+            pending,
+            ..
+        } = self;
+        let queue = &mut pending[at];
+        while queue.is_empty() {
+            let more = next_block(&mut inputs[at], lines, envelopes, &mut |records| {
+                queue.extend(records.iter().map(|r| OwnedRecord {
+                    partition: r.partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    key: r.key.map(<[u8]>::to_vec),
+                    value: r.value.map(<[u8]>::to_vec),
+                }));
+                Ok(())
+            })?;
+            if !more {
+                return Ok(!queue.is_empty());
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next run of records across inputs in timestamp order.
+    fn next_merged(
+        &mut self,
+        process: &mut dyn FnMut(&[InputRecord<'_>]) -> Result<(), RuntimeError>,
+    ) -> Result<Polled, RuntimeError> {
+        for at in 0..self.inputs.len() {
+            self.read_ahead(at)?;
+        }
+        let head = |queue: &VecDeque<OwnedRecord>| queue.front().map(|r| r.timestamp);
+        let Some(first) = (0..self.inputs.len())
+            .filter(|&at| !self.pending[at].is_empty())
+            .min_by_key(|&at| (head(&self.pending[at]), at))
+        else {
+            return Ok(Polled::Ended);
+        };
+        // The first input's records go until another input's head comes before them.
+        let bound = (0..self.inputs.len())
+            .filter(|&at| at != first)
+            .filter_map(|at| head(&self.pending[at]).map(|time| (time, at)))
+            .min();
+        let queue = &self.pending[first];
+        let mut count = 0;
+        while count < queue.len() && count < BATCH_LINES {
+            let record = &queue[count];
+            if bound.is_some_and(|bound| (record.timestamp, first) > bound) {
+                break;
+            }
+            count += 1;
+        }
+        let topic = &self.inputs[first].topic;
+        let records: Vec<InputRecord<'_>> = queue
+            .iter()
+            .take(count)
+            .map(|r| InputRecord {
+                topic,
+                partition: r.partition,
+                offset: r.offset,
+                timestamp: r.timestamp,
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
+            })
+            .collect();
+        process(&records)?;
+        self.pending[first].drain(..count);
+        Ok(Polled::Records(count))
+    }
+}
+
+/// Reads the next block of lines of `input` and hands its records to `process`; false at
+/// the end of the input.
+fn next_block(
+    input: &mut OpenInput,
+    lines: &mut Vec<Range<usize>>,
+    envelopes: &mut Vec<Envelope>,
+    process: &mut dyn FnMut(&[InputRecord<'_>]) -> Result<(), RuntimeError>,
+) -> Result<bool, RuntimeError> {
+    let more = input
+        .reader
+        .next_lines(BATCH_LINES, lines)
+        .map_err(|source| FilesError::Read {
+            path: input.endpoint.path.display().to_string(),
+            source,
+        })?;
+    if !more {
+        return Ok(false);
+    }
+    // Values without an envelope are stamped with the time they are read.
+    let arrival = now_millis();
+    let bytes = input.reader.bytes();
+    let base = input.offset;
+    envelopes.clear();
+    let mut records: Vec<InputRecord<'_>> = Vec::with_capacity(lines.len());
+    // Blank lines are skipped, keeping their offsets.
+    for (at, range) in lines.iter().enumerate() {
+        let text = trim(&bytes[range.clone()]);
+        if text.is_empty() {
+            continue;
+        }
+        match input.endpoint.kind {
+            InputKind::Values => records.push(InputRecord {
+                topic: &input.topic,
+                partition: 0,
+                offset: base + at as u64,
+                timestamp: arrival,
+                key: None,
+                value: Some(text),
+            }),
+            InputKind::Records => envelopes.push(Envelope::read(at, text)),
+        }
+    }
+    records.extend(envelopes.iter().map(|envelope| InputRecord {
+        topic: &input.topic,
+        partition: envelope.partition,
+        offset: base + envelope.line as u64,
+        timestamp: envelope.timestamp,
+        key: envelope.key.as_deref(),
+        value: envelope.value.as_deref(),
+    }));
+    input.offset += lines.len() as u64;
+    process(&records)?;
+    Ok(true)
 }
 
 impl Source for FileSource {
@@ -373,56 +521,27 @@ impl Source for FileSource {
         _wait: Duration,
         process: &mut dyn FnMut(&[InputRecord<'_>]) -> Result<(), RuntimeError>,
     ) -> Result<Polled, RuntimeError> {
+        if self.inputs.len() > 1 {
+            return self.next_merged(process);
+        }
         loop {
             let Some(input) = self.inputs.get_mut(self.current) else {
                 return Ok(Polled::Ended);
             };
-            let more = input
-                .reader
-                .next_lines(BATCH_LINES, &mut self.lines)
-                .map_err(|source| FilesError::Read {
-                    path: input.endpoint.path.display().to_string(),
-                    source,
-                })?;
+            let mut count = 0;
+            let more = next_block(
+                input,
+                &mut self.lines,
+                &mut self.envelopes,
+                &mut |records| {
+                    count = records.len();
+                    process(records)
+                },
+            )?;
             if !more {
                 self.current += 1;
                 continue;
             }
-            // Values without an envelope are stamped with the time they are read.
-            let arrival = now_millis();
-            let bytes = input.reader.bytes();
-            let base = input.offset;
-            self.envelopes.clear();
-            let mut records: Vec<InputRecord<'_>> = Vec::with_capacity(self.lines.len());
-            // Blank lines are skipped, keeping their offsets.
-            for (at, range) in self.lines.iter().enumerate() {
-                let text = trim(&bytes[range.clone()]);
-                if text.is_empty() {
-                    continue;
-                }
-                match input.endpoint.kind {
-                    InputKind::Values => records.push(InputRecord {
-                        topic: &input.topic,
-                        partition: 0,
-                        offset: base + at as u64,
-                        timestamp: arrival,
-                        key: None,
-                        value: Some(text),
-                    }),
-                    InputKind::Records => self.envelopes.push(Envelope::read(at, text)),
-                }
-            }
-            records.extend(self.envelopes.iter().map(|envelope| InputRecord {
-                topic: &input.topic,
-                partition: envelope.partition,
-                offset: base + envelope.line as u64,
-                timestamp: envelope.timestamp,
-                key: envelope.key.as_deref(),
-                value: envelope.value.as_deref(),
-            }));
-            input.offset += self.lines.len() as u64;
-            let count = records.len();
-            process(&records)?;
             return Ok(Polled::Records(count));
         }
     }

@@ -6,6 +6,7 @@
 //! them.
 
 pub mod group;
+pub mod join;
 pub mod match_recognize;
 pub mod over_window;
 pub mod project_filter;
@@ -165,9 +166,14 @@ impl RowBatch {
     /// Keeps the rows for which `keep` says true, in order. Rows are moved by swapping
     /// their buffers, never copied.
     pub fn retain(&mut self, mut keep: impl FnMut(&Row, i64, u32) -> bool) {
+        self.retain_mut(|row, time, origin| keep(row, time, origin));
+    }
+
+    /// `retain` for a filter that also changes the rows it keeps.
+    pub fn retain_mut(&mut self, mut keep: impl FnMut(&mut Row, i64, u32) -> bool) {
         let mut kept = 0;
         for at in 0..self.len {
-            if keep(&self.rows[at], self.times[at], self.origins[at]) {
+            if keep(&mut self.rows[at], self.times[at], self.origins[at]) {
                 if kept != at {
                     self.rows.swap(kept, at);
                     self.times[kept] = self.times[at];

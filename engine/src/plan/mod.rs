@@ -2,8 +2,9 @@
 //! the sink's columns named and typed as ksqlDB names and types them. Nothing here runs a
 //! row; `query` runs the chain.
 
+pub mod join;
 pub mod match_recognize;
-pub mod names;
+mod names;
 pub mod view;
 
 use crate::aggregate::AggKind;
@@ -198,6 +199,19 @@ pub fn plan(
     }
     let mut chain = Chain::new(source, settings);
     plan_from(query, &mut chain)?;
+    plan_rows(kind, name, properties, query, chain)
+}
+
+/// Plans WHERE, the projection or the aggregation, and the sink over the rows `chain`
+/// gives (a stream's own, a derived table's, a join's).
+fn plan_rows(
+    kind: SourceKind,
+    name: &str,
+    properties: &Properties,
+    query: &Query,
+    mut chain: Chain<'_>,
+) -> Result<QueryPlan, PlanError> {
+    let source = chain.source;
     if let Some(f) = &query.filter {
         let condition = chain.compile(f, &mut Plain)?;
         chain.push(Box::new(Filter::new(condition)), None);

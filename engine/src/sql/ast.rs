@@ -145,6 +145,117 @@ pub enum Expr {
     },
 }
 
+impl fmt::Display for BinaryOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BinaryOp::Add => "+",
+            BinaryOp::Subtract => "-",
+            BinaryOp::Multiply => "*",
+            BinaryOp::Divide => "/",
+            BinaryOp::Modulo => "%",
+            BinaryOp::Concat => "||",
+            BinaryOp::Eq => "=",
+            BinaryOp::NotEq => "<>",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+            BinaryOp::And => "AND",
+            BinaryOp::Or => "OR",
+            BinaryOp::IsDistinctFrom => "IS DISTINCT FROM",
+            BinaryOp::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
+        })
+    }
+}
+
+/// Expressions as ksqlDB prints them in messages: `O.ID`, `(A = B)`, `F(X)`.
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, items: &[Expr]| -> fmt::Result {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{item}")?;
+            }
+            Ok(())
+        };
+        match self {
+            Expr::Column(name) => f.write_str(name),
+            Expr::Qualified { qualifier, name } => write!(f, "{qualifier}.{name}"),
+            Expr::Literal(Literal::Null) => f.write_str("null"),
+            Expr::Literal(Literal::Boolean(b)) => {
+                write!(f, "{}", if *b { "true" } else { "false" })
+            }
+            Expr::Literal(Literal::Integer(i)) => write!(f, "{i}"),
+            Expr::Literal(Literal::Decimal(d)) => write!(f, "{d}"),
+            Expr::Literal(Literal::String(s)) => write!(f, "'{}'", s.replace('\'', "''")),
+            Expr::Unary(UnaryOp::Not, e) => write!(f, "(NOT {e})"),
+            Expr::Unary(UnaryOp::Negate, e) => write!(f, "-{e}"),
+            Expr::Binary(op, a, b) => write!(f, "({a} {op} {b})"),
+            Expr::Function { name, args, star } => {
+                write!(f, "{name}(")?;
+                if *star {
+                    f.write_str("*")?;
+                }
+                list(f, args)?;
+                f.write_str(")")
+            }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                f.write_str("(CASE")?;
+                if let Some(operand) = operand {
+                    write!(f, " {operand}")?;
+                }
+                for (when, then) in whens {
+                    write!(f, " WHEN {when} THEN {then}")?;
+                }
+                if let Some(otherwise) = otherwise {
+                    write!(f, " ELSE {otherwise}")?;
+                }
+                f.write_str(" END)")
+            }
+            Expr::Cast(e, t) => write!(f, "CAST({e} AS {t})"),
+            Expr::IsNull { expr, negated } => {
+                write!(f, "({expr} IS {}NULL)", if *negated { "NOT " } else { "" })
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => write!(
+                f,
+                "({expr} {}BETWEEN {low} AND {high})",
+                if *negated { "NOT " } else { "" }
+            ),
+            Expr::InList {
+                expr,
+                list: items,
+                negated,
+            } => {
+                write!(f, "({expr} {}IN (", if *negated { "NOT " } else { "" })?;
+                list(f, items)?;
+                f.write_str("))")
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                ..
+            } => write!(
+                f,
+                "({expr} {}LIKE {pattern})",
+                if *negated { "NOT " } else { "" }
+            ),
+            Expr::Over { call, .. } => write!(f, "{call} OVER (...)"),
+        }
+    }
+}
+
 /// The window an OVER aggregate names: one of the query's `WINDOW w AS (...)`, or its own.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OverRef {
