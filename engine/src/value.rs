@@ -29,7 +29,7 @@ impl Value {
     /// Copies the value over `slot`, reusing the slot's string where both are strings (a
     /// short string is then copied as one word triple, a long one into the slot's heap
     /// buffer).
-    #[inline]
+    #[inline(always)]
     pub fn assign_to(&self, slot: &mut Value) {
         match (self, &mut *slot) {
             (Value::String(text), Value::String(held)) => held.clone_from(text),
