@@ -28,6 +28,9 @@ pub struct StreamTableJoin {
     /// Where the table's primary key and its columns sit in the joined row.
     table_key: usize,
     table_columns: Range<usize>,
+    /// Set when the output's key is the table's key column: a LEFT join's row without a
+    /// table row still carries the join key there.
+    key_on_table: bool,
     /// The table's rows by their key bytes (`Value::write_key`).
     rows: HashMap<Vec<u8>, Vec<Value>>,
     key_bytes: Vec<u8>,
@@ -40,6 +43,7 @@ impl StreamTableJoin {
         stream_key: Compiled,
         table_key: usize,
         table_columns: Range<usize>,
+        key_on_table: bool,
     ) -> StreamTableJoin {
         StreamTableJoin {
             kind,
@@ -47,6 +51,7 @@ impl StreamTableJoin {
             stream_key,
             table_key,
             table_columns,
+            key_on_table,
             rows: HashMap::new(),
             key_bytes: Vec::new(),
         }
@@ -73,7 +78,9 @@ impl StreamTableJoin {
         let Self {
             kind,
             stream_key,
+            table_key,
             table_columns,
+            key_on_table,
             rows,
             key_bytes,
             ..
@@ -111,7 +118,13 @@ impl StreamTableJoin {
                     row[table_columns.clone()].clone_from_slice(table_row);
                     true
                 }
-                None => *kind == JoinKind::Left,
+                None if *kind == JoinKind::Left => {
+                    if *key_on_table {
+                        row[*table_key] = key;
+                    }
+                    true
+                }
+                None => false,
             }
         });
     }

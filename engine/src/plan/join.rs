@@ -4,7 +4,10 @@
 //! the rest is planned as over one source.
 
 use crate::catalog::SourceDef;
+use crate::expr::{compile, Plain};
+use crate::format::Format;
 use crate::ops::join::StreamTableJoin;
+use crate::ops::Operator;
 use crate::settings::Settings;
 use crate::sql::ast::{
     BinaryOp, Expr, Join, JoinKind, OrderItem, OverRef, OverSpec, Properties, Query, SelectItem,
@@ -12,6 +15,7 @@ use crate::sql::ast::{
 };
 use crate::value::{Column, Schema};
 
+use super::names::{has_aggregate, infer_type};
 use super::{invalid, plan_rows, Chain, PlanError, QueryPlan};
 
 /// One side of the join: its source and the alias its columns are known by.
@@ -25,6 +29,16 @@ struct Side<'a> {
 impl Side<'_> {
     fn joined_name(&self, column: &str) -> String {
         format!("{}_{column}", self.alias)
+    }
+
+    /// `alias.*`: each column under its joined name, which is also its output name.
+    fn push_all(&self, projection: &mut Vec<SelectItem>) {
+        for column in &self.source.schema.columns {
+            projection.push(SelectItem::Expr {
+                expr: Expr::Column(self.joined_name(&column.name)),
+                alias: None,
+            });
+        }
     }
 
     fn has(&self, column: &str) -> bool {
@@ -56,12 +70,12 @@ impl Sides<'_> {
                     [] => Ok(None),
                     [side] => Ok(Some(side.joined_name(name))),
                     _ => invalid(format!(
-                        "Column '{name}' is ambiguous. Could be any of: {}",
+                        "Column '{name}' is ambiguous. Could be {}.",
                         owners
                             .iter()
                             .map(|s| format!("{}.{name}", s.alias))
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join(" or ")
                     )),
                 }
             }
@@ -101,6 +115,30 @@ impl Sides<'_> {
             })
             .collect();
         Schema { columns }
+    }
+
+    /// An expression over joined names as ksqlDB prints it in messages (`O.CUSTOMER_ID`).
+    fn shown(&self, expr: &Expr) -> String {
+        let mut text = expr.to_string();
+        for side in &self.sides {
+            for column in &side.source.schema.columns {
+                let joined = side.joined_name(&column.name);
+                if text == joined {
+                    return format!("{}.{}", side.alias, column.name);
+                }
+            }
+        }
+        // A compound expression: name each joined column ALIAS.COLUMN in its text.
+        for side in &self.sides {
+            for column in &side.source.schema.columns {
+                text = replace_word(
+                    &text,
+                    &side.joined_name(&column.name),
+                    &format!("{}.{}", side.alias, column.name),
+                );
+            }
+        }
+        text
     }
 
     /// Rewrites every column reference to its joined name.
@@ -212,18 +250,29 @@ impl Sides<'_> {
             match item {
                 SelectItem::Wildcard => {
                     for side in &self.sides {
-                        for column in &side.source.schema.columns {
-                            projection.push(SelectItem::Expr {
-                                expr: Expr::Column(side.joined_name(&column.name)),
-                                alias: None,
-                            });
-                        }
+                        side.push_all(&mut projection);
                     }
                 }
+                SelectItem::SourceWildcard(alias) => {
+                    let Some(side) = self.sides.iter().find(|s| &s.alias == alias) else {
+                        return invalid(format!("{alias}.* names no source of the join"));
+                    };
+                    side.push_all(&mut projection);
+                }
                 SelectItem::Expr { expr, alias } => {
+                    // ksqlDB names a column by its bare name unless more than one source
+                    // has it; then by ALIAS_COLUMN.
                     let alias = match (alias, expr) {
                         (Some(alias), _) => Some(alias.clone()),
                         (None, Expr::Column(name)) => Some(name.clone()),
+                        (None, Expr::Qualified { qualifier, name }) => {
+                            let owners = self.sides.iter().filter(|s| s.has(name)).count();
+                            Some(if owners > 1 {
+                                format!("{qualifier}_{name}")
+                            } else {
+                                name.clone()
+                            })
+                        }
                         (None, _) => None,
                     };
                     projection.push(SelectItem::Expr {
@@ -255,6 +304,26 @@ impl Sides<'_> {
             limit: query.limit,
         })
     }
+}
+
+/// `text` with each whole-word occurrence of `word` replaced.
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(word) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + word.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if before.is_some_and(is_word) || after.is_some_and(is_word) {
+            out.push_str(word);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[at + word.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Calls `visit` with each column an expression reads.
@@ -304,22 +373,40 @@ fn walk_columns(expr: &Expr, visit: &mut dyn FnMut(&str)) {
     }
 }
 
-/// The two sides of `ON a = b` (rewritten to joined names), the left side's first.
+/// The two sides of `ON a = b` (rewritten to joined names), the left source's first.
 fn equi_join(join: &Join, sides: &Sides<'_>) -> Result<(Expr, Expr), PlanError> {
     let on = sides.rewrite(&join.on)?;
-    let Expr::Binary(BinaryOp::Eq, a, b) = &on else {
-        return invalid(format!(
-            "Unsupported join expression: {}. A join takes ON a = b, each side reading one source.",
-            join.on
-        ));
-    };
-    match (&sides.sides_read(a)[..], &sides.sides_read(b)[..]) {
-        ([0], [1]) => Ok(((**a).clone(), (**b).clone())),
-        ([1], [0]) => Ok(((**b).clone(), (**a).clone())),
-        _ => invalid(format!(
-            "Each side of the join comparison must contain references from exactly one source: {}",
-            join.on
+    let shown_on = sides.shown(&on);
+    match &on {
+        Expr::Binary(BinaryOp::And, _, _) => invalid(format!(
+            "Invalid join condition: joins on multiple conditions are not yet supported. Got {shown_on}."
         )),
+        Expr::Binary(BinaryOp::Eq, a, b) => {
+            match (&sides.sides_read(a)[..], &sides.sides_read(b)[..]) {
+                ([0], [1]) => Ok(((**a).clone(), (**b).clone())),
+                ([1], [0]) => Ok(((**b).clone(), (**a).clone())),
+                (read_a, _) => {
+                    let odd = if read_a.len() == 1 { b } else { a };
+                    invalid(format!(
+                        "Invalid comparison expression '{}' in join '{shown_on}'. Each side of the join comparision must contain references from exactly one source.",
+                        sides.shown(odd)
+                    ))
+                }
+            }
+        }
+        _ => invalid(format!(
+            "Unsupported join expression: {shown_on}. A join takes ON a = b, each side reading one source."
+        )),
+    }
+}
+
+/// ksqlDB's JoinType names in messages.
+fn join_words(kind: JoinKind) -> &'static str {
+    match kind {
+        JoinKind::Inner => "[INNER] JOIN",
+        JoinKind::Left => "LEFT [OUTER] JOIN",
+        JoinKind::Right => "RIGHT [OUTER] JOIN",
+        JoinKind::Full => "[FULL] OUTER JOIN",
     }
 }
 
@@ -338,90 +425,117 @@ pub fn plan_join(
             "advisor-engine joins two sources; a query with more joins is not supported yet",
         );
     };
-    let left_alias = query
-        .from_alias
-        .clone()
-        .unwrap_or_else(|| left.name.clone());
-    let right_alias = join.alias.clone().unwrap_or_else(|| right.name.clone());
-    if left_alias == right_alias {
+    if left.name == right.name {
         return invalid(format!(
-            "Can not join '{left_alias}' to '{right_alias}': self joins are not yet supported."
+            "Can not join '{}' to '{}': self joins are not yet supported.",
+            left.name, right.name
+        ));
+    }
+    let kafka_valued: Vec<&str> = [left, right]
+        .iter()
+        .filter(|s| s.formats.value == Format::Kafka)
+        .map(|s| s.name.as_str())
+        .collect();
+    if !kafka_valued.is_empty() {
+        return invalid(format!(
+            "Source(s) {} are using the 'KAFKA' value format. This format does not yet support JOIN.",
+            kafka_valued.join(", ")
         ));
     }
     let sides = Sides {
         sides: vec![
             Side {
                 source: left,
-                alias: left_alias,
+                alias: query
+                    .from_alias
+                    .clone()
+                    .unwrap_or_else(|| left.name.clone()),
                 offset: 0,
             },
             Side {
                 source: right,
-                alias: right_alias,
+                alias: join.alias.clone().unwrap_or_else(|| right.name.clone()),
                 offset: left.schema.columns.len(),
             },
         ],
     };
     let (left_key, right_key) = equi_join(join, &sides)?;
     let mut schema = sides.schema();
-    let op = match (left.kind, right.kind) {
+    let (left_type, right_type) = (
+        infer_type(&left_key, &schema),
+        infer_type(&right_key, &schema),
+    );
+    if left_type != right_type {
+        return invalid(format!(
+            "Invalid join condition: types don't match. Got {}{{{left_type}}} = {}{{{right_type}}}.",
+            sides.shown(&left_key),
+            sides.shown(&right_key)
+        ));
+    }
+    let words = join_words(join.kind);
+    let rewritten = sides.rewrite_query(query)?;
+    let table = &sides.sides[1];
+    let (op, key_column): (Box<dyn Operator>, Option<usize>) = match (left.kind, right.kind) {
         (SourceKind::Stream, SourceKind::Table) => {
-            if !matches!(join.kind, JoinKind::Inner | JoinKind::Left) {
-                return invalid(format!(
-                    "Invalid join type: {} join not supported for stream-table join. Got {} [{}] JOIN {}.",
-                    join.kind.to_string().to_ascii_lowercase().replace(' ', "-"),
-                    left.name,
-                    join.kind,
-                    right.name
-                ));
+            match join.kind {
+                JoinKind::Inner | JoinKind::Left => {}
+                JoinKind::Right => {
+                    return invalid(format!("Invalid join type encountered: {words}"))
+                }
+                JoinKind::Full => {
+                    return invalid(format!(
+                        "Invalid join type: full-outer join not supported for stream-table join. Got {} {words} {}.",
+                        left.name, right.name
+                    ))
+                }
             }
             if join.within.is_some() {
                 return invalid(
                     "A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (ie. the WITHIN clause) and try to execute your join again.",
                 );
             }
-            let table = &sides.sides[1];
-            let keys: Vec<&Column> = right.schema.key_columns().map(|(_, c)| c).collect();
-            let [pk] = keys[..] else {
+            let primary_key: Vec<String> = right
+                .schema
+                .key_columns()
+                .map(|(_, c)| table.joined_name(&c.name))
+                .collect();
+            let [pk_name] = &primary_key[..] else {
                 return invalid(format!(
                     "{} has {} PRIMARY KEY columns; a stream-table join needs one",
                     right.name,
-                    keys.len()
+                    primary_key.len()
                 ));
             };
-            let pk_name = table.joined_name(&pk.name);
             if right_key != Expr::Column(pk_name.clone()) {
                 return invalid(format!(
-                    "Cannot repartition a TABLE source. If this is a join, make sure that the criteria uses the TABLE's key column {}.{} instead of {}",
-                    table.alias,
-                    pk.name,
-                    right_key
+                    "Invalid join condition: stream-table joins require to join on the table's primary key. Got {} = {}.",
+                    sides.shown(&left_key),
+                    sides.shown(&right_key)
                 ));
             }
             let pk_place = schema
-                .index_of(&pk_name)
+                .index_of(pk_name)
                 .ok_or_else(|| PlanError::Invalid(format!("no column {pk_name}")))?;
-            // The join key is the output's key: the stream's join column, or the table's key.
-            schema.columns[pk_place].key = true;
-            if let Expr::Column(stream_column) = &left_key {
-                if let Some(place) = schema.index_of(stream_column) {
-                    schema.columns[place].key = true;
-                }
-            }
-            let stream_key = crate::expr::compile(&left_key, &schema, &mut crate::expr::Plain)?;
+            let key_column =
+                output_key(name, &rewritten, &schema, &sides, &[&left_key, &right_key])?;
+            let stream_key = compile(&left_key, &schema, &mut Plain)?;
             let table_columns = table.offset..table.offset + right.schema.columns.len();
-            Box::new(StreamTableJoin::new(
+            let join_op = StreamTableJoin::new(
                 join.kind,
                 0,
                 stream_key,
                 pk_place,
                 table_columns,
-            ))
+                // A LEFT join keyed on the table's column still carries the join key where
+                // the table has no row.
+                key_column == Some(pk_place),
+            );
+            (Box::new(join_op), key_column)
         }
         (SourceKind::Table, SourceKind::Stream) => {
             return invalid(format!(
-                "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} [{}] JOIN {}.",
-                left.name, join.kind, right.name
+                "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} {words} {}.",
+                left.name, right.name
             ));
         }
         (SourceKind::Stream, SourceKind::Stream) => {
@@ -431,7 +545,9 @@ pub fn plan_join(
             return invalid("table-table joins are not supported by advisor-engine yet");
         }
     };
-    let rewritten = sides.rewrite_query(query)?;
+    if let Some(place) = key_column {
+        schema.columns[place].key = true;
+    }
     let joined = SourceDef {
         name: left.name.clone(),
         kind: SourceKind::Stream,
@@ -445,19 +561,74 @@ pub fn plan_join(
     };
     let mut chain = Chain::new(&joined, settings);
     // Both join keys are read, whatever the projection reads.
-    chain.mark(&crate::expr::compile(
-        &left_key,
-        &joined.schema,
-        &mut crate::expr::Plain,
-    )?);
-    chain.mark(&crate::expr::compile(
-        &right_key,
-        &joined.schema,
-        &mut crate::expr::Plain,
-    )?);
+    chain.mark(&compile(&left_key, &joined.schema, &mut Plain)?);
+    chain.mark(&compile(&right_key, &joined.schema, &mut Plain)?);
     chain.push(op, None);
     // The source's key-column rules do not hold for joined rows; the join's are checked
     // above.
     chain.at_source = false;
     plan_rows(kind, name, properties, &rewritten, chain)
+}
+
+/// The output's key column (ksqlDB's `buildJoinKey` and `validateKeyPresent`): the first of
+/// the join's plain-column keys, left first, that the projection selects. An aggregation
+/// keys its output by GROUP BY instead.
+fn output_key(
+    name: &str,
+    query: &Query,
+    schema: &Schema,
+    sides: &Sides<'_>,
+    join_keys: &[&Expr],
+) -> Result<Option<usize>, PlanError> {
+    let aggregating = !query.group_by.is_empty()
+        || query
+            .projection
+            .iter()
+            .any(|item| matches!(item, SelectItem::Expr { expr, .. } if has_aggregate(expr)));
+    if aggregating {
+        return Ok(None);
+    }
+    let selected = |column: &str| -> Vec<String> {
+        query
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::Expr {
+                    expr: Expr::Column(n),
+                    alias,
+                } if n == column => Some(alias.clone().unwrap_or_else(|| n.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let viable: Vec<&String> = join_keys
+        .iter()
+        .filter_map(|key| match key {
+            Expr::Column(column) => Some(column),
+            _ => None,
+        })
+        .collect();
+    for column in &viable {
+        let names = selected(column);
+        match names[..] {
+            [] => continue,
+            [_] => return Ok(schema.index_of(column)),
+            _ => {
+                return invalid(format!(
+                "The projection contains a key column (`{column}`) more than once, aliased as: {}.",
+                names.join(" and ")
+            ))
+            }
+        }
+    }
+    let listed: Vec<String> = join_keys.iter().map(|key| sides.shown(key)).collect();
+    let (noun, first) = match &listed[..] {
+        [one] => ("join expression", one.clone()),
+        [first, ..] => ("join expressions", first.clone()),
+        [] => ("join expressions", String::new()),
+    };
+    invalid(format!(
+        "Key missing from projection (ie, SELECT). The query used to build `{name}` must include the {noun} {} in its projection (eg, SELECT {first}...).",
+        listed.join(" or ")
+    ))
 }

@@ -101,7 +101,8 @@ pub fn expand(items: &[SelectItem], schema: &Schema) -> Vec<(Expr, Option<String
     items
         .iter()
         .flat_map(|item| match item {
-            SelectItem::Wildcard => schema
+            // Over one source, `alias.*` is `*`; joins spell it out before planning.
+            SelectItem::Wildcard | SelectItem::SourceWildcard(_) => schema
                 .columns
                 .iter()
                 .map(|c| (Expr::Column(c.name.clone()), None))

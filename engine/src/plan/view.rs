@@ -77,7 +77,7 @@ impl TableView {
         let mut generated = 0;
         for item in &query.projection {
             match item {
-                SelectItem::Wildcard => {
+                SelectItem::Wildcard | SelectItem::SourceWildcard(_) => {
                     for (i, column) in schema.columns.iter().enumerate() {
                         names.push(column.name.clone());
                         types.push(column.sql_type.to_string());

@@ -392,6 +392,8 @@ pub struct MatchRecognize {
 pub enum SelectItem {
     /// `*`
     Wildcard,
+    /// `alias.*`: every column of one source of a join.
+    SourceWildcard(String),
     Expr {
         expr: Expr,
         alias: Option<String>,

@@ -378,8 +378,24 @@ impl<'a> Parser<'a> {
         self.expect_word("SELECT")?;
         let mut projection = Vec::new();
         loop {
+            let source_star = matches!(
+                (
+                    self.tokens.get(self.pos).map(|t| &t.token),
+                    self.tokens.get(self.pos + 1).map(|t| &t.token),
+                    self.tokens.get(self.pos + 2).map(|t| &t.token),
+                ),
+                (
+                    Some(Token::Word(_) | Token::Quoted(_)),
+                    Some(Token::Symbol(".")),
+                    Some(Token::Symbol("*"))
+                )
+            );
             if self.eat_symbol("*") {
                 projection.push(SelectItem::Wildcard);
+            } else if source_star {
+                let source = self.identifier()?;
+                self.pos += 2;
+                projection.push(SelectItem::SourceWildcard(source));
             } else {
                 let expr = self.expr()?;
                 let alias = if self.eat_word("AS") {
@@ -850,8 +866,6 @@ impl<'a> Parser<'a> {
         Ok(Expr::Column(name))
     }
 
-    /// Skips an alias after a relation (`FROM s AS x`, `FROM s x`): the engine reads one
-    /// relation, so columns written `x.col` resolve without it.
     /// `[AS] alias` after a source, upper-cased as identifiers are.
     fn source_alias(&mut self) -> Result<Option<String>> {
         if self.eat_word("AS") {

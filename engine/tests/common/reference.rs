@@ -80,3 +80,44 @@ pub fn fraud_alerts(events: &[Value], window_ms: i64) -> Vec<Value> {
     let window = window_ms.to_string();
     run("fraud_detector.py", &["--window-ms", &window], events)
 }
+
+/// ksqlDB's joins (tests/reference/ksql_joins.py) over `records` ({source: left|right, key,
+/// value, timestamp} in processing order) with the script's options (`--kind`, `--type`,
+/// `--within-ms`, ...): its output records ({key, value: {left, right} | null, timestamp})
+/// and the records it skipped.
+pub fn joins(records: &[Value], args: &[&str]) -> (Vec<Value>, Vec<Value>) {
+    use std::io::Write;
+    let skipped = tempfile::NamedTempFile::new().expect("a temporary file");
+    let mut child = Command::new("python3")
+        .arg(script("ksql_joins.py"))
+        .args(args)
+        .arg("--skipped")
+        .arg(skipped.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs the reference");
+    let text = Value::Array(records.to_vec()).to_string();
+    let mut stdin = child.stdin.take().expect("the reference's stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let output = child.wait_with_output().expect("the reference ends");
+    writer
+        .join()
+        .expect("the writer thread")
+        .expect("the reference reads its input");
+    assert!(
+        output.status.success(),
+        "ksql_joins.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let outputs: Value = serde_json::from_slice(&output.stdout).expect("a JSON list");
+    let skipped: Value =
+        serde_json::from_str(&std::fs::read_to_string(skipped.path()).expect("the skipped file"))
+            .expect("a JSON list");
+    let list = |v: Value| match v {
+        Value::Array(items) => items,
+        other => panic!("not a list: {other}"),
+    };
+    (list(outputs), list(skipped))
+}
