@@ -31,17 +31,20 @@ fn read_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Runs `query` over the orders and customers; the output records and the dead letters.
-fn run(query: &str, orders: &[Value], customers: &[Value]) -> (Vec<Value>, Vec<Value>) {
+/// Runs the statements over the named inputs (record envelopes), writing ENRICHED: the
+/// output records and the dead letters.
+fn run_inputs(sql: &str, inputs: &[(&str, &[Value])]) -> (Vec<Value>, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("q.sql"), format!("{SOURCES}\n{query}")).unwrap();
-    write_records(&dir.path().join("orders.jsonl"), orders);
-    write_records(&dir.path().join("customers.jsonl"), customers);
-    Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_advisor-engine"));
+    command
         .current_dir(dir.path())
-        .args(["run", "--sql", "q.sql"])
-        .args(["--input", "orders=records:orders.jsonl"])
-        .args(["--input", "customers=records:customers.jsonl"])
+        .args(["run", "--sql", "q.sql"]);
+    for (name, records) in inputs {
+        write_records(&dir.path().join(format!("{name}.jsonl")), records);
+        command.args(["--input", &format!("{name}=records:{name}.jsonl")]);
+    }
+    command
         .args(["--output", "ENRICHED=file:out.jsonl"])
         .args(["--dead-letter", "dlq.jsonl"])
         .assert()
@@ -49,6 +52,14 @@ fn run(query: &str, orders: &[Value], customers: &[Value]) -> (Vec<Value>, Vec<V
     (
         read_lines(&dir.path().join("out.jsonl")),
         read_lines(&dir.path().join("dlq.jsonl")),
+    )
+}
+
+/// Runs `query` over the orders and customers.
+fn run(query: &str, orders: &[Value], customers: &[Value]) -> (Vec<Value>, Vec<Value>) {
+    run_inputs(
+        &format!("{SOURCES}\n{query}"),
+        &[("orders", orders), ("customers", customers)],
     )
 }
 
@@ -325,6 +336,189 @@ fn joins_ksqldb_refuses_are_refused_with_its_messages() {
             format!("{SOURCES}\nCREATE STREAM enriched AS {select};"),
         )
         .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+            .current_dir(dir.path())
+            .args(["run", "--sql", "q.sql"])
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains(message));
+    }
+}
+
+const TABLES: &str = "CREATE TABLE accounts (id STRING PRIMARY KEY, owner STRING, region STRING)
+  WITH (KAFKA_TOPIC='accounts', VALUE_FORMAT='JSON');
+CREATE TABLE limits (id STRING PRIMARY KEY, credit INT)
+  WITH (KAFKA_TOPIC='limits', VALUE_FORMAT='JSON');";
+
+const REGIONS: [&str; 2] = ["eu", "us"];
+
+/// Changes to both tables at distinct, rising times: inserts, updates and deletes of a few
+/// keys, some deleted before they ever existed.
+fn table_changes(seed: u64) -> (Vec<Value>, Vec<Value>) {
+    let mut rng = Lcg(seed);
+    let (mut accounts, mut limits) = (Vec::new(), Vec::new());
+    let mut clock = 1_000;
+    for i in 0..300 {
+        clock += 1 + rng.next(20) as i64;
+        let key = format!("k{}", rng.next(5));
+        let delete = rng.next(4) == 0;
+        if rng.next(2) == 0 {
+            let value =
+                (!delete).then(|| json!({"owner": format!("owner{i}"), "region": REGIONS[i % 2]}));
+            accounts.push(json!({"key": key, "value": value, "timestamp": clock}));
+        } else {
+            let value = (!delete).then(|| json!({"credit": i}));
+            limits.push(json!({"key": key, "value": value, "timestamp": clock}));
+        }
+    }
+    (accounts, limits)
+}
+
+/// Table-table joins of every type on the primary keys against the reference: `SELECT *`
+/// keyed by the left key (ROWKEY for FULL OUTER), each update of either side giving the
+/// joined row or a tombstone as the join type says, at the later of the two rows' times.
+#[test]
+fn table_table_joins_match_the_reference() {
+    for seed in [4, 5, 6] {
+        let (accounts, limits) = table_changes(seed);
+        let mut records: Vec<Value> = accounts
+            .iter()
+            .map(|r| (r, "left"))
+            .chain(limits.iter().map(|r| (r, "right")))
+            .map(|(r, source)| {
+                let value = r["value"].as_object().map(|v| {
+                    let mut row = json!({"ID": r["key"]});
+                    for (column, value) in v {
+                        row[column.to_ascii_uppercase()] = value.clone();
+                    }
+                    row
+                });
+                json!({"source": source, "key": r["key"], "value": value, "timestamp": r["timestamp"]})
+            })
+            .collect();
+        records.sort_by_key(|r| r["timestamp"].as_i64());
+        for (sql, kind) in [
+            ("JOIN", "inner"),
+            ("LEFT JOIN", "left"),
+            ("RIGHT JOIN", "right"),
+            ("FULL OUTER JOIN", "outer"),
+        ] {
+            let query = format!(
+                "{TABLES}\nCREATE TABLE enriched AS SELECT * FROM accounts a {sql} limits l ON a.id = l.id;"
+            );
+            let (got, dead) = run_inputs(&query, &[("accounts", &accounts), ("limits", &limits)]);
+            assert!(dead.is_empty(), "{dead:?}");
+            let (want, _) = common::reference::joins(
+                &records,
+                &[
+                    "--kind",
+                    "table-table",
+                    "--type",
+                    kind,
+                    "--left-alias",
+                    "A",
+                    "--right-alias",
+                    "L",
+                ],
+            );
+            let mut columns = vec!["A_ID", "A_OWNER", "A_REGION", "L_ID", "L_CREDIT"];
+            if kind != "outer" {
+                // A_ID is the key; FULL OUTER's key is ROWKEY.
+                columns.remove(0);
+            }
+            let expected: Vec<Value> = want
+                .iter()
+                .map(|w| {
+                    let value = w["value"].as_object().map(|v| {
+                        columns
+                            .iter()
+                            .map(|c| (c.to_string(), v.get(*c).cloned().unwrap_or(Value::Null)))
+                            .collect::<serde_json::Map<String, Value>>()
+                    });
+                    json!({"key": w["key"], "value": value, "timestamp": w["timestamp"]})
+                })
+                .collect();
+            assert!(
+                expected.len() > 50,
+                "seed {seed} {kind}: {} outputs",
+                expected.len()
+            );
+            assert!(
+                expected.iter().any(|e| e["value"].is_null()),
+                "seed {seed} {kind}: the changes give tombstones"
+            );
+            assert_eq!(
+                got.len(),
+                expected.len(),
+                "seed {seed} {kind}: as many outputs"
+            );
+            for (i, (g, w)) in got.iter().zip(&expected).enumerate() {
+                assert_eq!(g, w, "seed {seed} {kind}: output {i}");
+            }
+        }
+    }
+}
+
+/// A WHERE after a table-table join filters a table: a joined row that stops passing, or is
+/// deleted after passing, gives a tombstone (ksqlDB's "table table join with where clause").
+#[test]
+fn a_filter_after_a_table_join_retracts_rows_that_stop_passing() {
+    let accounts = [
+        json!({"key": "k1", "value": {"owner": "ann", "region": "eu"}, "timestamp": 1}),
+        json!({"key": "k1", "value": {"owner": "ann", "region": "us"}, "timestamp": 3}),
+        json!({"key": "k2", "value": {"owner": "bob", "region": "eu"}, "timestamp": 4}),
+        json!({"key": "k2", "value": null, "timestamp": 6}),
+    ];
+    let limits = [
+        json!({"key": "k1", "value": {"credit": 10}, "timestamp": 2}),
+        json!({"key": "k2", "value": {"credit": 20}, "timestamp": 5}),
+    ];
+    let query = format!(
+        "{TABLES}\nCREATE TABLE enriched AS SELECT a.id, owner, credit FROM accounts a JOIN limits l ON a.id = l.id WHERE region = 'eu';"
+    );
+    let (got, _) = run_inputs(&query, &[("accounts", &accounts), ("limits", &limits)]);
+    let shape: Vec<(Value, Value)> = got
+        .iter()
+        .map(|r| (r["key"].clone(), r["value"].clone()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (json!("k1"), json!({"OWNER": "ann", "CREDIT": 10})),
+            (json!("k1"), Value::Null),
+            (json!("k2"), json!({"OWNER": "bob", "CREDIT": 20})),
+            (json!("k2"), Value::Null),
+        ]
+    );
+}
+
+#[test]
+fn table_joins_ksqldb_refuses_are_refused_with_its_messages() {
+    let cases = [
+        (
+            "CREATE TABLE enriched AS SELECT * FROM accounts a JOIN limits l ON a.id = l.credit",
+            "Invalid join condition: types don't match.",
+        ),
+        (
+            "CREATE TABLE enriched AS SELECT * FROM accounts a JOIN limits l ON a.owner = l.id",
+            "foreign-key table-table joins",
+        ),
+        (
+            "CREATE TABLE enriched AS SELECT * FROM accounts a JOIN limits l WITHIN 1 HOUR ON a.id = l.id",
+            "A window definition was provided for a Table-Table join.",
+        ),
+        (
+            "CREATE STREAM enriched AS SELECT * FROM accounts a JOIN limits l ON a.id = l.id",
+            "Invalid result type. Your SELECT query produces a TABLE.",
+        ),
+        (
+            "CREATE TABLE enriched AS SELECT a.owner, credit FROM accounts a FULL OUTER JOIN limits l ON a.id = l.id",
+            "must include the join expression ROWKEY in its projection",
+        ),
+    ];
+    for (statement, message) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("q.sql"), format!("{TABLES}\n{statement};")).unwrap();
         Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
             .current_dir(dir.path())
             .args(["run", "--sql", "q.sql"])

@@ -181,3 +181,161 @@ impl Operator for StreamTableJoin {
         Ok(())
     }
 }
+
+/// One table's rows by key bytes, with the timestamp of the record that last wrote each.
+type TableRows = HashMap<Vec<u8>, (Vec<Value>, i64)>;
+
+/// Two tables joined on their primary keys (Kafka's KTableKTable*Join processors, ksqlDB's
+/// RIGHT as the mirrored LEFT): an update of either side emits the joined row for its key,
+/// or a tombstone, as the join type says (engine/docs/ksqldb-joins.md, section 5). The
+/// output time is the later of the update's and the other side's row's.
+pub struct TableTableJoin {
+    kind: JoinKind,
+    /// Each side's primary key and columns in the joined row, left first.
+    keys: [usize; 2],
+    columns: [Range<usize>; 2],
+    /// Where the output's key goes in the rows this join passes on, filled with the join
+    /// key on every row (a side may be absent).
+    key_place: usize,
+    /// How wide the rows this join passes on are (the joined row, and a synthetic key
+    /// column when the join has one).
+    width: usize,
+    tables: [TableRows; 2],
+    next: RowBatch,
+    key_bytes: Vec<u8>,
+}
+
+impl TableTableJoin {
+    pub fn new(
+        kind: JoinKind,
+        keys: [usize; 2],
+        columns: [Range<usize>; 2],
+        key_place: usize,
+        width: usize,
+    ) -> TableTableJoin {
+        TableTableJoin {
+            kind,
+            keys,
+            columns,
+            key_place,
+            width,
+            tables: [HashMap::new(), HashMap::new()],
+            next: RowBatch::new(),
+            key_bytes: Vec::new(),
+        }
+    }
+
+    /// Whether side `side` is kept when the other has no row.
+    fn outer(&self, side: usize) -> bool {
+        matches!(
+            (self.kind, side),
+            (JoinKind::Full, _) | (JoinKind::Left, 0) | (JoinKind::Right, 1)
+        )
+    }
+}
+
+impl Operator for TableTableJoin {
+    fn name(&self) -> &'static str {
+        "table_table_join"
+    }
+
+    fn process(&mut self, batch: &mut RowBatch, _emit: &mut Emit<'_>) {
+        let side = batch.input().min(1);
+        let other = 1 - side;
+        self.next.clear();
+        for at in 0..batch.len() {
+            let row = batch.row(at);
+            let (time, origin) = (batch.time(at), batch.origin(at));
+            let key = row[self.keys[side]].clone();
+            self.key_bytes.clear();
+            key.write_key(&mut self.key_bytes);
+            let new = (!batch.is_delete(at)).then(|| row[self.columns[side].clone()].to_vec());
+            let old = match &new {
+                Some(columns) => self.tables[side]
+                    .insert(self.key_bytes.clone(), (columns.clone(), time))
+                    .is_some(),
+                None => self.tables[side].remove(&self.key_bytes).is_some(),
+            };
+            let other_row = self.tables[other].get(&self.key_bytes);
+            // What the update gives: the joined row with each side present or not, or a
+            // tombstone; nothing when the join has no row for the key before or after.
+            let emitted: Option<(bool, bool)> = match (&new, other_row) {
+                (Some(_), Some(_)) => Some((true, true)),
+                (None, Some(_)) if self.outer(other) => Some((false, true)),
+                (None, Some(_)) => Some((false, false)),
+                (Some(_), None) if self.outer(side) => Some((true, false)),
+                (None, None) if self.outer(side) && old => Some((false, false)),
+                _ => None,
+            };
+            let Some((this_present, other_present)) = emitted else {
+                continue;
+            };
+            let time = other_row.map_or(time, |(_, other_time)| time.max(*other_time));
+            let out = self.next.push(self.width, time, origin);
+            out.iter_mut().for_each(|v| *v = Value::Null);
+            let tombstone = !this_present && !other_present;
+            if this_present {
+                if let Some(columns) = &new {
+                    out[self.columns[side].clone()].clone_from_slice(columns);
+                }
+            }
+            if other_present {
+                if let Some((columns, _)) = other_row {
+                    out[self.columns[other].clone()].clone_from_slice(columns);
+                }
+            }
+            out[self.key_place] = key;
+            if tombstone {
+                let last = self.next.len() - 1;
+                self.next.set_delete(last);
+            }
+        }
+        batch.swap(&mut self.next);
+    }
+
+    fn takes_deletes(&self) -> bool {
+        true
+    }
+
+    fn state_size(&self) -> usize {
+        self.tables[0].len() + self.tables[1].len()
+    }
+
+    fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
+        let mut parts: BTreeMap<KeyGroup, TablesPart> = BTreeMap::new();
+        for (side, table) in self.tables.iter().enumerate() {
+            for (key, (row, time)) in table {
+                parts
+                    .entry(key_group(key))
+                    .or_insert_with(|| TablesPart {
+                        rows: [Vec::new(), Vec::new()],
+                    })
+                    .rows[side]
+                    .push((key.clone(), row.clone(), *time));
+            }
+        }
+        encode_groups("table_table_join", parts)
+    }
+
+    fn restore(&mut self, groups: &GroupSnapshot) -> Result<(), RestoreError> {
+        for table in &mut self.tables {
+            table.retain(|key, _| !groups.contains_key(&key_group(key)));
+        }
+        for (group, bytes) in groups {
+            let part: TablesPart = decode_group("table_table_join", *group, bytes)?;
+            for (side, rows) in part.rows.into_iter().enumerate() {
+                self.tables[side].extend(rows.into_iter().map(|(k, row, time)| (k, (row, time))));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A table row in a snapshot: its key bytes, its columns and its time.
+type SavedRow = (Vec<u8>, Vec<Value>, i64);
+
+/// One key group's rows of both tables, in a snapshot.
+#[derive(Serialize, Deserialize)]
+struct TablesPart {
+    rows: [Vec<SavedRow>; 2],
+}

@@ -6,7 +6,7 @@
 use crate::catalog::SourceDef;
 use crate::expr::{compile, Plain};
 use crate::format::Format;
-use crate::ops::join::StreamTableJoin;
+use crate::ops::join::{StreamTableJoin, TableTableJoin};
 use crate::ops::Operator;
 use crate::settings::Settings;
 use crate::sql::ast::{
@@ -49,6 +49,8 @@ impl Side<'_> {
 /// The sides' columns under their joined names, and what a reference in the query means.
 struct Sides<'a> {
     sides: Vec<Side<'a>>,
+    /// The synthetic key column's name (`ROWKEY`) when the join has one (FULL OUTER).
+    synthetic: Option<String>,
 }
 
 impl Sides<'_> {
@@ -64,6 +66,7 @@ impl Sides<'_> {
                 }
                 Ok(Some(side.joined_name(name)))
             }
+            None if self.synthetic.as_deref() == Some(name) => Ok(Some(name.to_string())),
             None => {
                 let owners: Vec<&Side<'_>> = self.sides.iter().filter(|s| s.has(name)).collect();
                 match owners[..] {
@@ -102,8 +105,9 @@ impl Sides<'_> {
         read
     }
 
+    /// The joined row's columns: each side's, then the synthetic key, if any.
     fn schema(&self) -> Schema {
-        let columns = self
+        let mut columns: Vec<Column> = self
             .sides
             .iter()
             .flat_map(|side| {
@@ -114,6 +118,20 @@ impl Sides<'_> {
                 })
             })
             .collect();
+        if let Some(key) = &self.synthetic {
+            let sql_type = self.sides[0]
+                .source
+                .schema
+                .key_columns()
+                .map(|(_, c)| c.sql_type.clone())
+                .next()
+                .unwrap_or(crate::sql::ast::SqlType::String);
+            columns.push(Column {
+                name: key.clone(),
+                sql_type,
+                key: false,
+            });
+        }
         Schema { columns }
     }
 
@@ -249,6 +267,12 @@ impl Sides<'_> {
         for item in &query.projection {
             match item {
                 SelectItem::Wildcard => {
+                    if let Some(key) = &self.synthetic {
+                        projection.push(SelectItem::Expr {
+                            expr: Expr::Column(key.clone()),
+                            alias: None,
+                        });
+                    }
                     for side in &self.sides {
                         side.push_all(&mut projection);
                     }
@@ -442,7 +466,13 @@ pub fn plan_join(
             kafka_valued.join(", ")
         ));
     }
+    // A FULL OUTER join has no source column that always holds the key: ksqlDB adds ROWKEY
+    // (ROWKEY_n when a source has such a column).
+    let synthetic = (join.kind == JoinKind::Full
+        && !(left.kind == SourceKind::Stream && right.kind == SourceKind::Table))
+        .then(|| synthetic_key_name(&[left, right]));
     let sides = Sides {
+        synthetic,
         sides: vec![
             Side {
                 source: left,
@@ -542,7 +572,9 @@ pub fn plan_join(
             return invalid("stream-stream joins are not supported by advisor-engine yet");
         }
         (SourceKind::Table, SourceKind::Table) => {
-            return invalid("table-table joins are not supported by advisor-engine yet");
+            return plan_table_table(
+                kind, name, properties, &rewritten, join, &sides, &left_key, &right_key, settings,
+            );
         }
     };
     if let Some(place) = key_column {
@@ -568,6 +600,137 @@ pub fn plan_join(
     // above.
     chain.at_source = false;
     plan_rows(kind, name, properties, &rewritten, chain)
+}
+
+/// ROWKEY, or ROWKEY_n one above the highest such column of the sources (ColumnNames).
+fn synthetic_key_name(sources: &[&SourceDef]) -> String {
+    let taken: Vec<u32> = sources
+        .iter()
+        .flat_map(|s| &s.schema.columns)
+        .filter_map(|c| match c.name.as_str() {
+            "ROWKEY" => Some(0),
+            other => other.strip_prefix("ROWKEY_").and_then(|n| n.parse().ok()),
+        })
+        .collect();
+    match taken.iter().max() {
+        None => "ROWKEY".to_string(),
+        Some(highest) => format!("ROWKEY_{}", highest + 1),
+    }
+}
+
+/// Two tables joined on their primary keys; the result is a table.
+#[allow(clippy::too_many_arguments)]
+fn plan_table_table(
+    kind: SourceKind,
+    name: &str,
+    properties: &Properties,
+    query: &Query,
+    join: &Join,
+    sides: &Sides<'_>,
+    left_key: &Expr,
+    right_key: &Expr,
+    settings: &Settings,
+) -> Result<QueryPlan, PlanError> {
+    let (left, right) = (sides.sides[0].source, sides.sides[1].source);
+    if join.within.is_some() {
+        return invalid(
+            "A window definition was provided for a Table-Table join. These joins are not windowed. Please drop the window definition (i.e. the WITHIN clause) and try to execute your Table-Table join again.",
+        );
+    }
+    if kind == SourceKind::Stream {
+        return invalid(
+            "Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead.",
+        );
+    }
+    let primary_key = |side: &Side<'_>| -> Result<String, PlanError> {
+        let keys: Vec<String> = side
+            .source
+            .schema
+            .key_columns()
+            .map(|(_, c)| side.joined_name(&c.name))
+            .collect();
+        match &keys[..] {
+            [one] => Ok(one.clone()),
+            _ => invalid(format!(
+                "{} has {} PRIMARY KEY columns; advisor-engine joins tables on one",
+                side.source.name,
+                keys.len()
+            )),
+        }
+    };
+    let (left_pk, right_pk) = (primary_key(&sides.sides[0])?, primary_key(&sides.sides[1])?);
+    if *right_key != Expr::Column(right_pk.clone()) {
+        return invalid(format!(
+            "Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {} = {}.",
+            sides.shown(left_key),
+            sides.shown(right_key)
+        ));
+    }
+    if *left_key != Expr::Column(left_pk.clone()) {
+        return invalid(
+            "foreign-key table-table joins (on a left column other than its PRIMARY KEY) are not supported by advisor-engine yet",
+        );
+    }
+    let aggregating = !query.group_by.is_empty()
+        || query
+            .projection
+            .iter()
+            .any(|item| matches!(item, SelectItem::Expr { expr, .. } if has_aggregate(expr)));
+    if aggregating {
+        return invalid(
+            "aggregations over a table-table join are not supported by advisor-engine yet",
+        );
+    }
+    let mut schema = sides.schema();
+    let key_place = match &sides.synthetic {
+        Some(synthetic) => {
+            let place = schema.columns.len() - 1;
+            let selected = query.projection.iter().any(|item| {
+                matches!(item, SelectItem::Expr { expr: Expr::Column(n), .. } if n == synthetic)
+            });
+            if !selected {
+                return invalid(format!(
+                    "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS. The query used to build `{name}` must include the join expression {synthetic} in its projection (eg, SELECT {synthetic}...). {synthetic} was added as a synthetic key column because the join criteria did not match any source column. This expression must be included in the projection and may be aliased."
+                ));
+            }
+            place
+        }
+        None => output_key(name, query, &schema, sides, &[left_key, right_key])?
+            .ok_or_else(|| PlanError::Invalid("a table-table join needs a key".into()))?,
+    };
+    schema.columns[key_place].key = true;
+    let place = |column: &str| {
+        schema
+            .index_of(column)
+            .ok_or_else(|| PlanError::Invalid(format!("no column {column}")))
+    };
+    let keys = [place(&left_pk)?, place(&right_pk)?];
+    let right_offset = sides.sides[1].offset;
+    let columns = [
+        0..right_offset,
+        right_offset..right_offset + right.schema.columns.len(),
+    ];
+    let op = TableTableJoin::new(join.kind, keys, columns, key_place, schema.columns.len());
+    let joined = SourceDef {
+        name: left.name.clone(),
+        kind: SourceKind::Table,
+        schema,
+        topic: left.topic.clone(),
+        formats: left.formats,
+        timestamp: None,
+        timestamp_format: None,
+        window: None,
+        watermark_delay: left.watermark_delay,
+    };
+    let mut planned = super::plan_from_table(kind, name, properties, query, &joined, settings)?;
+    // Both keys are read, whatever the projection reads.
+    for at in keys {
+        if let Some(read) = planned.reads.get_mut(at) {
+            *read = true;
+        }
+    }
+    planned.ops.insert(0, Box::new(op));
+    Ok(planned)
 }
 
 /// The output's key column (ksqlDB's `buildJoinKey` and `validateKeyPresent`): the first of
