@@ -285,6 +285,9 @@ impl PersistentQuery {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         batch.set_input(side);
+        if joined {
+            batch.set_partitions(records.iter().map(|r| r.partition));
+        }
         self.rejected.clear();
         for (at, record) in records.iter().enumerate() {
             if let Some(watermark) = &self.watermark {

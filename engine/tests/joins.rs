@@ -527,3 +527,286 @@ fn table_joins_ksqldb_refuses_are_refused_with_its_messages() {
             .stderr(predicates::str::contains(message));
     }
 }
+
+const STREAMS: &str = "CREATE STREAM orders (order_id STRING KEY, customer STRING)
+  WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');
+CREATE STREAM shipments (shipment_id STRING KEY, order_id STRING, warehouse STRING)
+  WITH (KAFKA_TOPIC='shipments', VALUE_FORMAT='JSON');";
+
+/// Orders and shipments of a few order ids, some shipments late by more than the window
+/// and its grace, at distinct times.
+fn stream_records(seed: u64) -> (Vec<Value>, Vec<Value>) {
+    let mut rng = Lcg(seed);
+    let (mut orders, mut shipments) = (Vec::new(), Vec::new());
+    let mut clock = 100_000;
+    let mut used = std::collections::BTreeSet::new();
+    for i in 0..300 {
+        clock += 1 + rng.next(3000) as i64;
+        let late = if rng.next(8) == 0 {
+            1 + rng.next(30_000) as i64
+        } else {
+            0
+        };
+        let mut time = clock - late;
+        while !used.insert(time) {
+            time += 1;
+        }
+        let order_id = format!("o{}", rng.next(6));
+        if rng.next(2) == 0 {
+            orders.push(
+                json!({"key": order_id, "value": {"customer": format!("c{i}")}, "timestamp": time}),
+            );
+        } else {
+            shipments.push(json!({
+                "key": format!("s{i}"),
+                "value": {"order_id": order_id, "warehouse": format!("w{}", rng.next(3))},
+                "timestamp": time,
+            }));
+        }
+    }
+    (orders, shipments)
+}
+
+/// The records in the order a file run hands them over (and a Kafka Streams task picks
+/// them): the input whose next record has the lower time first, orders on ties; each keyed
+/// by the order id it joins on.
+fn stream_join_records(orders: &[Value], shipments: &[Value]) -> Vec<Value> {
+    let (mut o, mut s) = (0, 0);
+    let mut records = Vec::new();
+    while o < orders.len() || s < shipments.len() {
+        let take_order = match (orders.get(o), shipments.get(s)) {
+            (Some(a), Some(b)) => a["timestamp"].as_i64() <= b["timestamp"].as_i64(),
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if take_order {
+            let r = &orders[o];
+            o += 1;
+            records.push(json!({
+                "source": "left",
+                "key": r["key"],
+                "value": {"ORDER_ID": r["key"], "CUSTOMER": r["value"]["customer"]},
+                "timestamp": r["timestamp"],
+            }));
+        } else {
+            let r = &shipments[s];
+            s += 1;
+            records.push(json!({
+                "source": "right",
+                "key": r["value"]["order_id"],
+                "value": {"SHIPMENT_ID": r["key"], "ORDER_ID": r["value"]["order_id"], "WAREHOUSE": r["value"]["warehouse"]},
+                "timestamp": r["timestamp"],
+            }));
+        }
+    }
+    records
+}
+
+/// Stream-stream joins of every type within 10 seconds, without GRACE PERIOD (outer rows at
+/// once, a day's grace) and with 5 seconds' grace (outer rows once the window and grace
+/// have passed, none for a record matched in time), against the reference, with late
+/// records in both streams.
+#[test]
+fn stream_stream_joins_match_the_reference() {
+    for seed in [7, 8] {
+        let (orders, shipments) = stream_records(seed);
+        let records = stream_join_records(&orders, &shipments);
+        for grace in [None, Some(5_000)] {
+            for (sql, kind) in [
+                ("JOIN", "inner"),
+                ("LEFT JOIN", "left"),
+                ("RIGHT JOIN", "right"),
+                ("FULL OUTER JOIN", "outer"),
+            ] {
+                let grace_sql = grace.map_or(String::new(), |g| {
+                    format!(" GRACE PERIOD {} SECONDS", g / 1000)
+                });
+                let query = format!(
+                    "{STREAMS}\nCREATE STREAM enriched AS SELECT * FROM orders o {sql} shipments s WITHIN 10 SECONDS{grace_sql} ON o.order_id = s.order_id;"
+                );
+                let (got, dead) =
+                    run_inputs(&query, &[("orders", &orders), ("shipments", &shipments)]);
+                assert!(dead.is_empty(), "{dead:?}");
+                let mut args = vec![
+                    "--kind",
+                    "stream-stream",
+                    "--type",
+                    kind,
+                    "--within-ms",
+                    "10000",
+                ];
+                let grace_text = grace.map(|g| g.to_string());
+                if let Some(g) = &grace_text {
+                    args.extend(["--grace-ms", g.as_str()]);
+                }
+                args.extend(["--left-alias", "O", "--right-alias", "S"]);
+                let (want, _) = common::reference::joins(&records, &args);
+                let mut columns = vec![
+                    "O_ORDER_ID",
+                    "O_CUSTOMER",
+                    "S_SHIPMENT_ID",
+                    "S_ORDER_ID",
+                    "S_WAREHOUSE",
+                ];
+                if kind != "outer" {
+                    // O_ORDER_ID is the key; FULL OUTER's key is ROWKEY.
+                    columns.remove(0);
+                }
+                let expected: Vec<Value> = want
+                    .iter()
+                    .map(|w| {
+                        let value: serde_json::Map<String, Value> = columns
+                            .iter()
+                            .map(|c| {
+                                (
+                                    c.to_string(),
+                                    w["value"].get(*c).cloned().unwrap_or(Value::Null),
+                                )
+                            })
+                            .collect();
+                        json!({"key": w["key"], "value": value, "timestamp": w["timestamp"]})
+                    })
+                    .collect();
+                let case = format!("seed {seed} {kind} grace {grace:?}");
+                assert!(expected.len() > 50, "{case}: {} outputs", expected.len());
+                if kind != "inner" {
+                    assert!(
+                        expected.iter().any(|e| e["value"]
+                            .as_object()
+                            .is_some_and(|v| v.values().any(Value::is_null))),
+                        "{case}: some rows are null-padded"
+                    );
+                }
+                assert_eq!(got.len(), expected.len(), "{case}: as many outputs");
+                for (i, (g, w)) in got.iter().zip(&expected).enumerate() {
+                    assert_eq!(g, w, "{case}: output {i}");
+                }
+            }
+        }
+    }
+}
+
+/// The window's edges, worked by hand from engine/docs/ksqldb-joins.md 4.2 and 4.5 and
+/// checked against the reference too: WITHIN 10 SECONDS GRACE PERIOD 5 SECONDS, LEFT.
+/// - a: the order waits; stream time reaching exactly its time + window + grace (115000)
+///   does not release it, one millisecond more does, with nulls at its own time;
+/// - b: a shipment exactly 10 s after the order joins (both bounds inclusive);
+/// - c: one 10.001 s after does not, and the order comes out with nulls at 315001;
+/// - d: a late order whose window has already ended comes out with nulls at once, and
+///   still joins the late shipment that follows;
+/// - e: waits until the next record at stream time past its window and grace (sg);
+/// - g: a late order joins a shipment exactly 10 s after it (the upper bound);
+/// - f: a late order whose window ends exactly at stream time still waits (after h's
+///   joined row), and comes out once stream time passes its grace.
+#[test]
+fn a_stream_join_window_has_inclusive_bounds_and_waits_out_its_grace() {
+    let order = |id: &str, time: i64| json!({"key": id, "value": {"customer": format!("c-{id}")}, "timestamp": time});
+    let shipment = |id: &str, order: &str, time: i64| json!({"key": id, "value": {"order_id": order, "warehouse": "w"}, "timestamp": time});
+    let orders = [
+        order("a", 100_000),
+        order("b", 200_000),
+        order("c", 300_000),
+        order("e", 400_001),
+        order("d", 380_000),
+        order("h", 500_001),
+        order("g", 490_000),
+        order("f", 490_001),
+    ];
+    let shipments = [
+        shipment("sx", "x", 115_000),
+        shipment("sy", "y", 115_001),
+        shipment("sb", "b", 210_000),
+        shipment("sc", "c", 310_001),
+        shipment("sz", "z", 315_000),
+        shipment("sz2", "z2", 315_001),
+        shipment("sw", "w", 400_000),
+        shipment("sv", "v", 400_002),
+        shipment("sd", "d", 385_000),
+        shipment("sg", "g", 500_000),
+        shipment("sh", "h", 500_003),
+        shipment("sy2", "y2", 505_002),
+    ];
+    let query = format!(
+        "{STREAMS}\nCREATE STREAM enriched AS SELECT * FROM orders o LEFT JOIN shipments s WITHIN 10 SECONDS GRACE PERIOD 5 SECONDS ON o.order_id = s.order_id;"
+    );
+    let (got, _) = run_inputs(&query, &[("orders", &orders), ("shipments", &shipments)]);
+    let rows: Vec<(Value, Value, Value, i64)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["key"].clone(),
+                r["value"]["O_CUSTOMER"].clone(),
+                r["value"]["S_SHIPMENT_ID"].clone(),
+                r["timestamp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (json!("a"), json!("c-a"), Value::Null, 100_000),
+            (json!("b"), json!("c-b"), json!("sb"), 210_000),
+            (json!("c"), json!("c-c"), Value::Null, 300_000),
+            (json!("d"), json!("c-d"), Value::Null, 380_000),
+            (json!("d"), json!("c-d"), json!("sd"), 385_000),
+            (json!("e"), json!("c-e"), Value::Null, 400_001),
+            (json!("g"), json!("c-g"), json!("sg"), 500_000),
+            (json!("h"), json!("c-h"), json!("sh"), 500_003),
+            (json!("f"), json!("c-f"), Value::Null, 490_001),
+        ]
+    );
+    let (want, _) = common::reference::joins(
+        &stream_join_records(&orders, &shipments),
+        &[
+            "--kind",
+            "stream-stream",
+            "--type",
+            "left",
+            "--within-ms",
+            "10000",
+            "--grace-ms",
+            "5000",
+        ],
+    );
+    let reference: Vec<(Value, i64)> = want
+        .iter()
+        .map(|w| (w["key"].clone(), w["timestamp"].as_i64().unwrap()))
+        .collect();
+    let engine: Vec<(Value, i64)> = rows.iter().map(|r| (r.0.clone(), r.3)).collect();
+    assert_eq!(engine, reference);
+}
+
+/// Without GRACE PERIOD the deprecated windows apply: an unmatched order comes out with
+/// nulls at once, and again joined when its shipment comes (ksqlDB's eager outer rows).
+/// Without WITHIN a stream-stream join is refused.
+#[test]
+fn without_grace_outer_rows_come_at_once() {
+    let orders = [json!({"key": "a", "value": {"customer": "ann"}, "timestamp": 1_000})];
+    let shipments =
+        [json!({"key": "s1", "value": {"order_id": "a", "warehouse": "w"}, "timestamp": 5_000})];
+    let query = format!(
+        "{STREAMS}\nCREATE STREAM enriched AS SELECT o.order_id, customer, shipment_id FROM orders o LEFT JOIN shipments s WITHIN 10 SECONDS ON o.order_id = s.order_id;"
+    );
+    let (got, _) = run_inputs(&query, &[("orders", &orders), ("shipments", &shipments)]);
+    assert_eq!(
+        got,
+        [
+            json!({"key": "a", "value": {"CUSTOMER": "ann", "SHIPMENT_ID": null}, "timestamp": 1_000}),
+            json!({"key": "a", "value": {"CUSTOMER": "ann", "SHIPMENT_ID": "s1"}, "timestamp": 5_000}),
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        format!("{STREAMS}\nCREATE STREAM enriched AS SELECT * FROM orders o JOIN shipments s ON o.order_id = s.order_id;"),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args(["run", "--sql", "q.sql"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "Stream-Stream joins must have a WITHIN clause specified. None was provided.",
+        ));
+}

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::expr::{Compiled, Context};
 use crate::ops::{
     decode_group, encode_groups, Emit, GroupSnapshot, Operator, RowBatch, RowError, SnapshotError,
+    NO_ORIGIN,
 };
 use crate::sql::ast::JoinKind;
 use crate::state::{key_group, KeyGroup, RestoreError};
@@ -338,4 +339,398 @@ type SavedRow = (Vec<u8>, Vec<Value>, i64);
 #[derive(Serialize, Deserialize)]
 struct TablesPart {
     rows: [Vec<SavedRow>; 2],
+}
+
+/// How a stream-stream join's window looks: `WITHIN (before, after) GRACE PERIOD grace`
+/// (ksqlDB's JoinWindows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindowSpec {
+    pub before: i64,
+    pub after: i64,
+    /// `None` without GRACE PERIOD: Kafka's deprecated windows, whose grace is a day less
+    /// twice `before` and whose outer rows come out at once (engine/docs/ksqldb-joins.md 4.5).
+    pub grace: Option<i64>,
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// Kafka's smallest segment interval for window stores.
+const MIN_SEGMENT_INTERVAL_MS: i64 = 60_000;
+
+/// A stored record: its time, its arrival number (ties keep arrival order) and columns.
+type WindowedRow = (i64, u64, Vec<Value>);
+
+/// One side's window store: a RocksDB segmented store that keeps duplicates. A record is
+/// stored only while its segment is live, and segments older than the newest time less the
+/// retention are dropped (Kafka's AbstractRocksDBSegmentedBytesStore).
+#[derive(Default, Serialize, Deserialize)]
+struct WindowStore {
+    /// The largest time put so far.
+    observed: Option<i64>,
+    /// By key bytes: the records, in arrival order.
+    rows: HashMap<Vec<u8>, Vec<WindowedRow>>,
+    seq: u64,
+    /// The lowest live segment the rows were last cleaned up to.
+    cleaned: i64,
+}
+
+impl WindowStore {
+    /// Stores a record unless its segment has expired (false then).
+    fn put(
+        &mut self,
+        key: &[u8],
+        columns: Vec<Value>,
+        time: i64,
+        retention: i64,
+        interval: i64,
+    ) -> bool {
+        let observed = self.observed.map_or(time, |o| o.max(time));
+        self.observed = Some(observed);
+        let min_live = (observed - retention)
+            .div_euclid(interval)
+            .max(self.cleaned);
+        // Java's long division truncates towards zero; times here are not negative.
+        let stored = time / interval >= min_live;
+        if stored {
+            self.seq += 1;
+            self.rows
+                .entry(key.to_vec())
+                .or_default()
+                .push((time, self.seq, columns));
+        }
+        if min_live > self.cleaned {
+            self.cleaned = min_live;
+            self.rows.retain(|_, records| {
+                records.retain(|(t, ..)| t / interval >= min_live);
+                !records.is_empty()
+            });
+        }
+        stored
+    }
+
+    /// The key's records with times in `from..=to`, by time then arrival.
+    fn fetch(&self, key: &[u8], from: i64, to: i64) -> Vec<(i64, &[Value])> {
+        let mut found: Vec<(i64, u64, &[Value])> = self
+            .rows
+            .get(key)
+            .map(|records| {
+                records
+                    .iter()
+                    .filter(|(t, ..)| (from..=to).contains(t))
+                    .map(|(t, seq, columns)| (*t, *seq, columns.as_slice()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort_by_key(|(t, seq, _)| (*t, *seq));
+        found
+            .into_iter()
+            .map(|(t, _, columns)| (t, columns))
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.rows.values().map(Vec::len).sum()
+    }
+}
+
+/// Unmatched records of an outer side waiting for their window to close: by time, then
+/// the Kafka-right side before the Kafka-left one, then key bytes (Kafka's
+/// TimestampedKeyAndJoinSide order).
+type OuterStore = BTreeMap<(i64, u8, Vec<u8>), OuterEntry>;
+
+#[derive(Clone, Serialize, Deserialize)]
+struct OuterEntry {
+    key: Value,
+    /// The ksqlDB side (0 left, 1 right) whose record this is.
+    side: usize,
+    rows: Vec<Vec<Value>>,
+}
+
+/// A Kafka Streams task's state: per input partition.
+#[derive(Default, Serialize, Deserialize)]
+struct JoinTask {
+    stores: [WindowStore; 2],
+    stream_time: Option<i64>,
+    min_time: Option<i64>,
+    outer: OuterStore,
+}
+
+/// Two streams joined within a time window (Kafka's KStreamKStreamJoin as ksqlDB 0.29 runs
+/// it, engine/docs/ksqldb-joins.md section 4): each record joins every record of the other
+/// side with the same key whose time is within the window, both bounds inclusive, at the
+/// later of the two times. An unmatched record of an outer side is emitted with nulls at
+/// once without GRACE PERIOD; with one it waits until stream time passes its window and
+/// grace, and is dropped if a match comes first.
+pub struct StreamStreamJoin {
+    kind: JoinKind,
+    window: JoinWindowSpec,
+    grace: i64,
+    retention: i64,
+    segment_interval: i64,
+    /// Each side's join key, over the joined row.
+    keys: [Compiled; 2],
+    columns: [Range<usize>; 2],
+    key_place: usize,
+    width: usize,
+    tasks: HashMap<u32, JoinTask>,
+    next: RowBatch,
+}
+
+impl StreamStreamJoin {
+    pub fn new(
+        kind: JoinKind,
+        window: JoinWindowSpec,
+        keys: [Compiled; 2],
+        columns: [Range<usize>; 2],
+        key_place: usize,
+        width: usize,
+    ) -> StreamStreamJoin {
+        let grace = window
+            .grace
+            .unwrap_or_else(|| (DAY_MS - 2 * window.before).max(0));
+        let retention = window.before + window.after + grace;
+        StreamStreamJoin {
+            kind,
+            window,
+            grace,
+            retention,
+            segment_interval: (retention / 2).max(MIN_SEGMENT_INTERVAL_MS),
+            keys,
+            columns,
+            key_place,
+            width,
+            tasks: HashMap::new(),
+            next: RowBatch::new(),
+        }
+    }
+
+    /// ksqlDB runs `a RIGHT JOIN b` as Kafka's `b.leftJoin(a)` with the same window.
+    fn kafka_left(&self) -> usize {
+        usize::from(self.kind == JoinKind::Right)
+    }
+
+    /// Whether records of ksqlDB side `side` are kept without a match.
+    fn outer(&self, side: usize) -> bool {
+        match self.kind {
+            JoinKind::Inner => false,
+            JoinKind::Left => side == 0,
+            JoinKind::Right => side == 1,
+            JoinKind::Full => true,
+        }
+    }
+
+    /// With GRACE PERIOD unmatched outer records wait in the outer store.
+    fn delays_outer_rows(&self) -> bool {
+        self.window.grace.is_some() && self.kind != JoinKind::Inner
+    }
+
+    /// The Kafka-side parameters of a record of ksqlDB side `side`: (before, after,
+    /// look-back) of its processor.
+    fn side_window(&self, side: usize) -> (i64, i64, i64) {
+        if side == self.kafka_left() {
+            (self.window.before, self.window.after, self.window.before)
+        } else {
+            (self.window.after, self.window.before, self.window.after)
+        }
+    }
+
+    /// Appends a joined row: `side`'s columns and the other side's (or nulls).
+    fn push_row(
+        next: &mut RowBatch,
+        shape: (&[Range<usize>; 2], usize, usize),
+        key: &Value,
+        sides: [Option<&[Value]>; 2],
+        time: i64,
+        origin: u32,
+    ) {
+        let (columns, key_place, width) = shape;
+        let out = next.push(width, time, origin);
+        out.iter_mut().for_each(|v| *v = Value::Null);
+        for (side, values) in sides.iter().enumerate() {
+            if let Some(values) = values {
+                out[columns[side].clone()].clone_from_slice(values);
+            }
+        }
+        out[key_place] = key.clone();
+    }
+}
+
+impl Operator for StreamStreamJoin {
+    fn name(&self) -> &'static str {
+        "stream_stream_join"
+    }
+
+    fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
+        // A stream record without a value does not join (and moves no stream time).
+        batch.drop_deletes();
+        let side = batch.input().min(1);
+        let other = 1 - side;
+        let kafka_left = self.kafka_left();
+        let kafka_flag = |s: usize| -> u8 { u8::from(s == kafka_left) };
+        let (before_s, after_s, lookback) = self.side_window(side);
+        let outer_here = self.outer(side);
+        let delays = self.delays_outer_rows();
+        let (grace, retention, interval) = (self.grace, self.retention, self.segment_interval);
+        let StreamStreamJoin {
+            keys,
+            columns,
+            key_place,
+            width,
+            tasks,
+            next,
+            ..
+        } = self;
+        let shape = (&*columns, *key_place, *width);
+        next.clear();
+        for at in 0..batch.len() {
+            let row = batch.row(at);
+            let (time, origin) = (batch.time(at), batch.origin(at));
+            let ctx = Context {
+                row,
+                rowtime: time,
+                window: None,
+                slots: &[],
+            };
+            let key = match keys[side].eval(&ctx) {
+                Ok(key) if !key.is_null() => key,
+                Ok(_) => {
+                    emit.reject(
+                        origin,
+                        RowError::Null {
+                            what: "join key",
+                            consequence: "ksqlDB skips a stream record it cannot join on",
+                        },
+                    );
+                    continue;
+                }
+                Err(error) => {
+                    emit.reject(origin, error);
+                    continue;
+                }
+            };
+            let mut key_bytes = Vec::new();
+            key.write_key(&mut key_bytes);
+            let own = row[columns[side].clone()].to_vec();
+            let task = tasks.entry(batch.partition_of(origin)).or_default();
+            let stream_time = task.stream_time.map_or(time, |t| t.max(time));
+            task.stream_time = Some(stream_time);
+            if delays && time == stream_time {
+                emit_closed(task, &mut *next, shape, lookback, after_s, grace);
+            }
+            let from = (time - before_s).max(0);
+            let to = (time + after_s).max(0);
+            let matches = task.stores[other].fetch(&key_bytes, from, to);
+            let matched = !matches.is_empty();
+            let mut removed = Vec::new();
+            for (other_time, other_row) in &matches {
+                if delays {
+                    removed.push((*other_time, kafka_flag(other), key_bytes.clone()));
+                }
+                let mut sides: [Option<&[Value]>; 2] = [None, None];
+                sides[side] = Some(&own);
+                sides[other] = Some(other_row);
+                Self::push_row(
+                    &mut *next,
+                    shape,
+                    &key,
+                    sides,
+                    time.max(*other_time),
+                    origin,
+                );
+            }
+            for entry in removed {
+                task.outer.remove(&entry);
+            }
+            if outer_here && !matched {
+                if !delays || to < stream_time {
+                    let mut sides: [Option<&[Value]>; 2] = [None, None];
+                    sides[side] = Some(&own);
+                    Self::push_row(&mut *next, shape, &key, sides, time, origin);
+                } else {
+                    task.min_time = Some(task.min_time.map_or(time, |m| m.min(time)));
+                    task.outer
+                        .entry((time, kafka_flag(side), key_bytes.clone()))
+                        .or_insert_with(|| OuterEntry {
+                            key: key.clone(),
+                            side,
+                            rows: Vec::new(),
+                        })
+                        .rows
+                        .push(own.clone());
+                }
+            }
+            // The record is stored after it joined, as KStreamJoinWindow forwards first.
+            task.stores[side].put(&key_bytes, own, time, retention, interval);
+        }
+        batch.swap(&mut *next);
+    }
+
+    fn takes_deletes(&self) -> bool {
+        true
+    }
+
+    fn state_size(&self) -> usize {
+        self.tasks
+            .values()
+            .map(|t| t.stores[0].len() + t.stores[1].len() + t.outer.len())
+            .sum()
+    }
+
+    /// A join's state is per partition, not per key group: it is saved whole, under key
+    /// group 0.
+    fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
+        let tasks: BTreeMap<u32, &JoinTask> = self.tasks.iter().map(|(p, t)| (*p, t)).collect();
+        let bytes = postcard::to_allocvec(&tasks).map_err(|e| SnapshotError {
+            operator: "stream_stream_join",
+            message: e.to_string(),
+        })?;
+        Ok(GroupSnapshot::from([(0, bytes)]))
+    }
+
+    fn restore(&mut self, groups: &GroupSnapshot) -> Result<(), RestoreError> {
+        if let Some(bytes) = groups.get(&0) {
+            let tasks: BTreeMap<u32, JoinTask> = decode_group("stream_stream_join", 0, bytes)?;
+            self.tasks = tasks.into_iter().collect();
+        }
+        Ok(())
+    }
+}
+
+/// Kafka's emitNonJoinedOuterRecords: the waiting outer records whose window and grace
+/// have passed, oldest first, each with nulls for the other side and its own time.
+fn emit_closed(
+    task: &mut JoinTask,
+    next: &mut RowBatch,
+    shape: (&[Range<usize>; 2], usize, usize),
+    lookback: i64,
+    after: i64,
+    grace: i64,
+) {
+    let Some(stream_time) = task.stream_time else {
+        return;
+    };
+    if task
+        .min_time
+        .is_none_or(|min| min >= stream_time - lookback - grace)
+    {
+        return;
+    }
+    task.min_time = None;
+    let mut closed = Vec::new();
+    for (entry_key, _) in task.outer.iter() {
+        let time = entry_key.0;
+        task.min_time = Some(time);
+        if time + after + grace >= stream_time {
+            break;
+        }
+        closed.push(entry_key.clone());
+    }
+    for entry_key in closed {
+        if let Some(entry) = task.outer.remove(&entry_key) {
+            for row in &entry.rows {
+                let mut sides: [Option<&[Value]>; 2] = [None, None];
+                sides[entry.side] = Some(row);
+                StreamStreamJoin::push_row(next, shape, &entry.key, sides, entry_key.0, NO_ORIGIN);
+            }
+        }
+    }
 }

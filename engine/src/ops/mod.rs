@@ -46,6 +46,10 @@ pub struct RowBatch {
     /// Which of the query's inputs the batch's records came from (a join reads two; a
     /// batch holds the records of one).
     input: usize,
+    /// The partition of each of the batch's records, by origin, for operators whose state
+    /// is per partition as a Kafka Streams task's is (stream-stream joins); filled for
+    /// joins only.
+    partitions: Vec<u32>,
 }
 
 /// The origin of a row that no input record of the batch caused (one an operator released
@@ -77,6 +81,17 @@ impl RowBatch {
 
     pub fn set_input(&mut self, input: usize) {
         self.input = input;
+    }
+
+    /// Sets the partitions of the batch's records, in record order.
+    pub fn set_partitions(&mut self, partitions: impl Iterator<Item = u32>) {
+        self.partitions.clear();
+        self.partitions.extend(partitions);
+    }
+
+    /// The partition of the record a row came from (0 when unknown).
+    pub fn partition_of(&self, origin: u32) -> u32 {
+        self.partitions.get(origin as usize).copied().unwrap_or(0)
     }
 
     /// The next row to fill, `width` values wide, holding whatever an earlier batch left

@@ -6,7 +6,7 @@
 use crate::catalog::SourceDef;
 use crate::expr::{compile, Plain};
 use crate::format::Format;
-use crate::ops::join::{StreamTableJoin, TableTableJoin};
+use crate::ops::join::{JoinWindowSpec, StreamStreamJoin, StreamTableJoin, TableTableJoin};
 use crate::ops::Operator;
 use crate::settings::Settings;
 use crate::sql::ast::{
@@ -466,13 +466,8 @@ pub fn plan_join(
             kafka_valued.join(", ")
         ));
     }
-    // A FULL OUTER join has no source column that always holds the key: ksqlDB adds ROWKEY
-    // (ROWKEY_n when a source has such a column).
-    let synthetic = (join.kind == JoinKind::Full
-        && !(left.kind == SourceKind::Stream && right.kind == SourceKind::Table))
-        .then(|| synthetic_key_name(&[left, right]));
-    let sides = Sides {
-        synthetic,
+    let mut sides = Sides {
+        synthetic: None,
         sides: vec![
             Side {
                 source: left,
@@ -490,6 +485,13 @@ pub fn plan_join(
         ],
     };
     let (left_key, right_key) = equi_join(join, &sides)?;
+    // A FULL OUTER join, or one on two expressions, has no source column that always holds
+    // the key: ksqlDB adds ROWKEY (ROWKEY_n when a source has such a column).
+    let plain = |e: &Expr| matches!(e, Expr::Column(_));
+    let stream_table = left.kind == SourceKind::Stream && right.kind == SourceKind::Table;
+    if !stream_table && (join.kind == JoinKind::Full || !(plain(&left_key) || plain(&right_key))) {
+        sides.synthetic = Some(synthetic_key_name(&[left, right]));
+    }
     let mut schema = sides.schema();
     let (left_type, right_type) = (
         infer_type(&left_key, &schema),
@@ -569,7 +571,47 @@ pub fn plan_join(
             ));
         }
         (SourceKind::Stream, SourceKind::Stream) => {
-            return invalid("stream-stream joins are not supported by advisor-engine yet");
+            let Some(within) = join.within else {
+                return invalid(
+                    "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn about how to specify a WITHIN clause with a stream-stream join, please visit: https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select",
+                );
+            };
+            let key_column = match &sides.synthetic {
+                Some(synthetic) => {
+                    synthetic_selected(name, &rewritten, synthetic)?;
+                    Some(schema.columns.len() - 1)
+                }
+                None => output_key(name, &rewritten, &schema, &sides, &[&left_key, &right_key])?,
+            };
+            let width = schema.columns.len();
+            // Without a key column (an aggregation over the join) the key still goes
+            // somewhere: the left side's join column, or the synthetic one.
+            let key_place = key_column
+                .or_else(|| match &left_key {
+                    Expr::Column(c) => schema.index_of(c),
+                    _ => None,
+                })
+                .unwrap_or(width - 1);
+            let right_offset = table.offset;
+            let join_op = StreamStreamJoin::new(
+                join.kind,
+                JoinWindowSpec {
+                    before: within.before,
+                    after: within.after,
+                    grace: within.grace,
+                },
+                [
+                    compile(&left_key, &schema, &mut Plain)?,
+                    compile(&right_key, &schema, &mut Plain)?,
+                ],
+                [
+                    0..right_offset,
+                    right_offset..right_offset + right.schema.columns.len(),
+                ],
+                key_place,
+                width,
+            );
+            (Box::new(join_op), key_column)
         }
         (SourceKind::Table, SourceKind::Table) => {
             return plan_table_table(
@@ -600,6 +642,19 @@ pub fn plan_join(
     // above.
     chain.at_source = false;
     plan_rows(kind, name, properties, &rewritten, chain)
+}
+
+/// A synthetic key must be selected (ksqlDB's validateKeyPresent).
+fn synthetic_selected(name: &str, query: &Query, synthetic: &str) -> Result<(), PlanError> {
+    let selected = query.projection.iter().any(
+        |item| matches!(item, SelectItem::Expr { expr: Expr::Column(n), .. } if n == synthetic),
+    );
+    if selected {
+        return Ok(());
+    }
+    invalid(format!(
+        "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS. The query used to build `{name}` must include the join expression {synthetic} in its projection (eg, SELECT {synthetic}...). {synthetic} was added as a synthetic key column because the join criteria did not match any source column. This expression must be included in the projection and may be aliased."
+    ))
 }
 
 /// ROWKEY, or ROWKEY_n one above the highest such column of the sources (ColumnNames).
@@ -684,16 +739,8 @@ fn plan_table_table(
     let mut schema = sides.schema();
     let key_place = match &sides.synthetic {
         Some(synthetic) => {
-            let place = schema.columns.len() - 1;
-            let selected = query.projection.iter().any(|item| {
-                matches!(item, SelectItem::Expr { expr: Expr::Column(n), .. } if n == synthetic)
-            });
-            if !selected {
-                return invalid(format!(
-                    "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS. The query used to build `{name}` must include the join expression {synthetic} in its projection (eg, SELECT {synthetic}...). {synthetic} was added as a synthetic key column because the join criteria did not match any source column. This expression must be included in the projection and may be aliased."
-                ));
-            }
-            place
+            synthetic_selected(name, query, synthetic)?;
+            schema.columns.len() - 1
         }
         None => output_key(name, query, &schema, sides, &[left_key, right_key])?
             .ok_or_else(|| PlanError::Invalid("a table-table join needs a key".into()))?,
