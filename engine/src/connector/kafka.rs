@@ -215,6 +215,10 @@ pub struct KafkaSource {
     subscribed: BTreeSet<String>,
     /// The batch being handed over, kept between polls.
     messages: Vec<OwnedMessage>,
+    /// Set while a query joins two inputs: each batch is then handed over in timestamp
+    /// order across partitions (offset order within each), as a Kafka Streams task picks
+    /// the partition whose next record has the lowest timestamp.
+    merge_by_time: bool,
 }
 
 impl KafkaSource {
@@ -230,6 +234,7 @@ impl KafkaSource {
             consumer,
             subscribed: BTreeSet::new(),
             messages: Vec::new(),
+            merge_by_time: false,
         })
     }
 
@@ -269,7 +274,7 @@ impl Source for KafkaSource {
         if self.messages.is_empty() {
             return Ok(Polled::Quiet);
         }
-        let records: Vec<InputRecord<'_>> = self
+        let mut records: Vec<InputRecord<'_>> = self
             .messages
             .iter()
             .map(|message| InputRecord {
@@ -281,6 +286,9 @@ impl Source for KafkaSource {
                 value: message.payload(),
             })
             .collect();
+        if self.merge_by_time {
+            records = merge_by_time(records);
+        }
         process(&records)?;
         Ok(Polled::Records(records.len()))
     }
@@ -300,6 +308,7 @@ impl Source for KafkaSource {
                 .map_err(client("subscribe to the input topics"))?;
         }
         self.subscribed = topics.clone();
+        self.merge_by_time = engine.queries.iter().any(|q| q.inputs.len() > 1);
         Ok(())
     }
 
@@ -316,6 +325,34 @@ impl Source for KafkaSource {
         }
         Ok(())
     }
+}
+
+/// The records of a batch by timestamp across partitions, each partition's in offset
+/// order: the partition whose next record is earliest goes first, ties to the one seen
+/// first in the batch.
+fn merge_by_time(records: Vec<InputRecord<'_>>) -> Vec<InputRecord<'_>> {
+    let mut partitions: Vec<std::collections::VecDeque<InputRecord<'_>>> = Vec::new();
+    let mut places: BTreeMap<(&str, u32), usize> = BTreeMap::new();
+    for record in records {
+        let at = *places
+            .entry((record.topic, record.partition))
+            .or_insert_with(|| {
+                partitions.push(std::collections::VecDeque::new());
+                partitions.len() - 1
+            });
+        partitions[at].push_back(record);
+    }
+    let mut merged = Vec::with_capacity(partitions.iter().map(|p| p.len()).sum());
+    while let Some(next) = (0..partitions.len())
+        .filter_map(|at| partitions[at].front().map(|r| (r.timestamp, at)))
+        .min()
+        .map(|(_, at)| at)
+    {
+        if let Some(record) = partitions[next].pop_front() {
+            merged.push(record);
+        }
+    }
+    merged
 }
 
 /// The output side on Kafka: one producer for the queries' sink topics and the dead-letter
