@@ -2,8 +2,11 @@
 //! to the end with a plain rdkafka consumer and reports its rate (the baseline the engine
 //! is compared with).
 //!
-//!   kafka_load produce BOOTSTRAP TOPIC COUNT
+//!   kafka_load produce BOOTSTRAP TOPIC COUNT [SCHEMA_REGISTRY_URL]
 //!   kafka_load consume BOOTSTRAP TOPIC COUNT
+//!
+//! With a Schema Registry the events are Avro in Confluent's wire format, with the schema
+//! an application would register (its own record name, fields not nullable).
 
 use std::time::{Duration, Instant};
 
@@ -13,9 +16,15 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, mode, bootstrap, topic, count] = args.as_slice() else {
-        anyhow::bail!("usage: kafka_load produce|consume BOOTSTRAP TOPIC COUNT");
+    let [_, mode, bootstrap, topic, count, registry @ ..] = args.as_slice() else {
+        anyhow::bail!(
+            "usage: kafka_load produce|consume BOOTSTRAP TOPIC COUNT [SCHEMA_REGISTRY_URL]"
+        );
     };
+    let avro = registry
+        .first()
+        .map(|url| avro_writer(url, topic))
+        .transpose()?;
     let count: u64 = count.parse()?;
     match mode.as_str() {
         "produce" => {
@@ -41,6 +50,21 @@ fn main() -> anyhow::Result<()> {
                 .create()?;
             let base = 1_709_640_000_000u64;
             for i in 0..count {
+                if let Some((schema, id)) = &avro {
+                    let value = avro_order(schema, *id, i)?;
+                    let key = format!("{}", i % 64);
+                    let mut record = BaseRecord::to(topic).key(&key).payload(&value);
+                    loop {
+                        match producer.send(record) {
+                            Ok(()) => break,
+                            Err((_, returned)) => {
+                                producer.poll(Duration::from_millis(10));
+                                record = returned;
+                            }
+                        }
+                    }
+                    continue;
+                }
                 let value = format!(
                     "{{\"order_id\":{i},\"customer_id\":\"cust_{}\",\"order_status\":\"NEW\",\"order_total\":{}.{:02},\"created_at\":{}}}",
                     (i * 7919) % 100_000,
@@ -91,4 +115,53 @@ fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("unknown mode {other}"),
     }
     Ok(())
+}
+
+const ORDER_SCHEMA: &str = r#"{"type":"record","name":"OrderEvent","namespace":"shop","fields":[
+  {"name":"order_id","type":"long"},{"name":"customer_id","type":"string"},
+  {"name":"order_status","type":"string"},{"name":"order_total","type":"double"},
+  {"name":"created_at","type":"long"}]}"#;
+
+/// The order schema, registered under the topic's value subject, and its id.
+fn avro_writer(url: &str, topic: &str) -> anyhow::Result<(apache_avro::Schema, u32)> {
+    use advisor_engine::connector::schema_registry::{Backoff, HttpRegistry, RegistryConfig};
+    use advisor_engine::format::SchemaRegistry;
+    let registry = HttpRegistry::new(
+        &RegistryConfig {
+            url: url.to_string(),
+            ..RegistryConfig::default()
+        },
+        Backoff::default(),
+    )?;
+    let id = registry.register(&format!("{topic}-value"), ORDER_SCHEMA)?;
+    Ok((apache_avro::Schema::parse_str(ORDER_SCHEMA)?, id))
+}
+
+/// One order event as Confluent-framed Avro.
+fn avro_order(schema: &apache_avro::Schema, id: u32, i: u64) -> anyhow::Result<Vec<u8>> {
+    use apache_avro::types::Value;
+    let record = Value::Record(vec![
+        ("order_id".into(), Value::Long(i as i64)),
+        (
+            "customer_id".into(),
+            Value::String(format!("cust_{}", (i * 7919) % 100_000)),
+        ),
+        ("order_status".into(), Value::String("NEW".into())),
+        (
+            "order_total".into(),
+            Value::Double((i % 997) as f64 + (i % 100) as f64 / 100.0),
+        ),
+        (
+            "created_at".into(),
+            Value::Long(1_709_640_000_000 + i as i64 * 2),
+        ),
+    ]);
+    let mut framed = vec![0];
+    framed.extend_from_slice(&id.to_be_bytes());
+    framed.extend(
+        apache_avro::writer::datum::GenericDatumWriter::builder(schema)
+            .build()?
+            .write_value_to_vec(record)?,
+    );
+    Ok(framed)
 }

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::catalog::SourceDef;
+use crate::catalog::{property, SourceDef};
+use crate::format::{registry, Codecs, EncodeError, Format, Formats};
 use crate::plan::{self, PlanError};
 use crate::query::PersistentQuery;
 use crate::settings::Settings;
-use crate::sql::ast::{Located, SourceKind, Statement};
+use crate::sql::ast::{ColumnDef, Located, Properties, SourceKind, Statement};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EngineError {
@@ -35,6 +36,8 @@ pub struct Engine {
     pub queries: Vec<PersistentQuery>,
     /// The server properties queries are planned with.
     pub settings: Settings,
+    /// What the formats need beyond a WITH clause: the Schema Registry, for AVRO.
+    pub codecs: Codecs,
     next_query: usize,
 }
 
@@ -45,6 +48,12 @@ impl Engine {
             settings,
             ..Engine::default()
         }
+    }
+
+    /// An engine whose AVRO sources and outputs use these codecs' Schema Registry.
+    pub fn with_codecs(mut self, codecs: Codecs) -> Engine {
+        self.codecs = codecs;
+        self
     }
 
     fn error<T>(located: &Located, message: impl Into<String>) -> Result<T, EngineError> {
@@ -100,8 +109,19 @@ impl Engine {
                 if let Some(result) = self.existing(located, *kind, name, *if_not_exists, *or_replace) {
                     return result;
                 }
-                let source = SourceDef::declared(*kind, name, columns, properties)
+                let columns = self
+                    .inferred_columns(columns, properties)
+                    .map_err(|message| EngineError::Statement {
+                        line: located.line,
+                        message,
+                    })?;
+                if columns.is_empty() {
+                    return Self::error(located, "The statement does not define any columns.");
+                }
+                let source = SourceDef::declared(*kind, name, &columns, properties)
                     .map_err(|e| Self::plan_error(located, e.into()))?;
+                self.needs_registry(&source.formats)
+                    .map_err(|e| Self::plan_error_text(located, e))?;
                 self.sources.insert(name.clone(), source);
                 Ok(Executed::Created {
                     kind: *kind,
@@ -140,7 +160,18 @@ impl Engine {
                     plan::join::plan_join(*kind, name, properties, query, &inputs, &self.settings)
                 }
                 .map_err(|e| Self::plan_error(located, e))?;
-                let planned = PersistentQuery::new(id.clone(), located.text.clone(), planned, &inputs);
+                self.needs_registry(&planned.sink.formats)
+                    .map_err(|e| Self::plan_error_text(located, e))?;
+                let planned = PersistentQuery::new(
+                    id.clone(),
+                    located.text.clone(),
+                    planned,
+                    &inputs,
+                    &self.codecs,
+                );
+                planned
+                    .prepare_outputs()
+                    .map_err(|e| Self::plan_error_text(located, e))?;
                 self.next_query += 1;
                 self.sources.insert(name.clone(), planned.sink.clone());
                 self.queries.push(planned);
@@ -158,6 +189,78 @@ impl Engine {
                 ),
             ),
         }
+    }
+
+    fn plan_error_text(located: &Located, error: EncodeError) -> EngineError {
+        EngineError::Statement {
+            line: located.line,
+            message: error.to_string(),
+        }
+    }
+
+    /// AVRO reads and writes through a Schema Registry: without one, a statement that
+    /// would use it is refused up front, as ksqlDB refuses it.
+    fn needs_registry(&self, formats: &Formats) -> Result<(), EncodeError> {
+        let avro = formats.key == Format::Avro || formats.value == Format::Avro;
+        if avro && self.codecs.registry().is_none() {
+            return Err(EncodeError::NoRegistry);
+        }
+        Ok(())
+    }
+
+    /// The declared columns, with those an AVRO source leaves out taken from the latest
+    /// schema of its topic's subjects, as ksqlDB infers them: the value columns when none
+    /// is declared, and the key columns when none is declared and the key is AVRO too.
+    fn inferred_columns(
+        &self,
+        columns: &[ColumnDef],
+        properties: &Properties,
+    ) -> Result<Vec<ColumnDef>, String> {
+        let (Ok(Some(formats)), Some(topic)) = (
+            Formats::from_properties(properties, None),
+            property(properties, "KAFKA_TOPIC"),
+        ) else {
+            return Ok(columns.to_vec());
+        };
+        let infer_values = formats.value == Format::Avro && columns.iter().all(|c| c.key);
+        let infer_keys = formats.key == Format::Avro && !columns.iter().any(|c| c.key);
+        if !infer_values && !infer_keys {
+            return Ok(columns.to_vec());
+        }
+        let registry = self
+            .codecs
+            .registry()
+            .ok_or_else(|| EncodeError::NoRegistry.to_string())?;
+        let mut found = Vec::new();
+        for (key, wanted) in [(true, infer_keys), (false, infer_values)] {
+            if !wanted {
+                continue;
+            }
+            let subject = registry::subject(&topic, key);
+            let latest = registry.latest(&subject).map_err(|e| e.to_string())?;
+            let Some(latest) = latest else {
+                if key {
+                    // A topic without a key schema has no key columns, as in ksqlDB.
+                    continue;
+                }
+                return Err(format!(
+                    "Schema for message values on topic '{topic}' does not exist in the Schema Registry. Subject: {subject}"
+                ));
+            };
+            let inferred = crate::format::inferred_columns(&latest.schema, key).map_err(|e| {
+                format!("the latest schema of subject {subject} is not Avro the engine reads: {e}")
+            })?;
+            found.extend(inferred.into_iter().map(|(name, sql_type)| ColumnDef {
+                name,
+                sql_type,
+                key,
+            }));
+        }
+        let mut all: Vec<ColumnDef> = columns.iter().filter(|c| c.key).cloned().collect();
+        all.extend(found.iter().filter(|c| c.key).cloned());
+        all.extend(columns.iter().filter(|c| !c.key).cloned());
+        all.extend(found.into_iter().filter(|c| !c.key));
+        Ok(all)
     }
 
     /// The source a name or a Kafka topic refers to.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,7 +17,9 @@ use clap::{Parser, Subcommand};
 
 use advisor_engine::connector::file::{self as files, Endpoint};
 use advisor_engine::connector::kafka::{self, KafkaOptions};
+use advisor_engine::connector::schema_registry::{Backoff, HttpRegistry, RegistryConfig};
 use advisor_engine::engine::Engine;
+use advisor_engine::format::Codecs;
 use advisor_engine::settings::Settings;
 use advisor_engine::{rest, sql};
 
@@ -59,6 +62,45 @@ struct KafkaArgs {
     /// Extra Kafka client settings, e.g. --kafka-config security.protocol=SASL_SSL.
     #[arg(long, value_name = "KEY=VALUE")]
     kafka_config: Vec<String>,
+}
+
+/// Where the Schema Registry of AVRO sources and outputs is (ksqlDB's
+/// ksql.schema.registry.* settings).
+#[derive(clap::Args)]
+struct RegistryArgs {
+    /// The Schema Registry's URL, e.g. http://schema-registry:8081 (ksql.schema.registry.url).
+    #[arg(long, value_name = "URL", env = "ENGINE_SCHEMA_REGISTRY_URL")]
+    schema_registry_url: Option<String>,
+    /// USER:PASSWORD for the registry's basic auth (ksql.schema.registry.basic.auth.user.info).
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "ENGINE_SCHEMA_REGISTRY_USER_INFO"
+    )]
+    schema_registry_user_info: Option<String>,
+    /// PEM file of the CA certificates the registry's TLS certificate is signed by.
+    #[arg(long, value_name = "FILE", env = "ENGINE_SCHEMA_REGISTRY_CA")]
+    schema_registry_ca: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// The engine's codecs: the flags (or ENGINE_*) over engine.toml's [schema_registry].
+    fn codecs(&self, file: &FileRegistry) -> anyhow::Result<Codecs> {
+        let Some(url) = self.schema_registry_url.clone().or(file.url.clone()) else {
+            return Ok(Codecs::default());
+        };
+        let config = RegistryConfig {
+            url,
+            user_info: self
+                .schema_registry_user_info
+                .clone()
+                .or(file.basic_auth_user_info.clone()),
+            ca_file: self.schema_registry_ca.clone().or(file.ca_file.clone()),
+        };
+        let registry = HttpRegistry::new(&config, Backoff::default())
+            .context("the Schema Registry settings")?;
+        Ok(Codecs::with_registry(Arc::new(registry)))
+    }
 }
 
 /// ksqlDB server properties the queries follow.
@@ -126,6 +168,8 @@ with the reason; the run goes on.")]
         kafka: KafkaArgs,
         #[command(flatten)]
         ksql: KsqlArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Serve the ksqlDB-compatible REST API (/ksql, /info, /healthcheck, /metrics) and run
     /// the queries created through it on Kafka.
@@ -143,6 +187,8 @@ with the reason; the run goes on.")]
         kafka: KafkaArgs,
         #[command(flatten)]
         ksql: KsqlArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Exit 0 when the engine at URL answers its health check (for container health checks).
     Healthcheck {
@@ -205,12 +251,14 @@ fn main() -> std::process::ExitCode {
             dead_letter,
             kafka,
             ksql,
+            registry,
         } => kafka_options(&kafka, &FileKafka::default()).and_then(|options| {
             if options.is_some() && (!input.is_empty() || !output.is_empty() || dead_letter.is_some()) {
                 anyhow::bail!("--input, --output and --dead-letter are for files; with --bootstrap-servers the topics come from the SQL");
             }
             let settings = ksql.settings(&BTreeMap::new())?;
-            run(&sql, settings, &input, &output, dead_letter.as_deref(), options.as_ref())
+            let codecs = registry.codecs(&FileRegistry::default())?;
+            run(&sql, settings, codecs, &input, &output, dead_letter.as_deref(), options.as_ref())
         }),
         Command::Serve {
             config,
@@ -218,7 +266,8 @@ fn main() -> std::process::ExitCode {
             sql,
             kafka,
             ksql,
-        } => serve_command(config.as_deref(), listen, sql, &kafka, &ksql),
+            registry,
+        } => serve_command(config.as_deref(), listen, sql, &kafka, &ksql, &registry),
         Command::Healthcheck { url } => healthcheck(&url),
     };
     match result {
@@ -230,12 +279,12 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn load(sql_path: &std::path::Path, settings: Settings) -> anyhow::Result<Engine> {
+fn load(sql_path: &std::path::Path, settings: Settings, codecs: Codecs) -> anyhow::Result<Engine> {
     let text = std::fs::read_to_string(sql_path)
         .with_context(|| format!("cannot read {}", sql_path.display()))?;
     let statements =
         sql::parse(&text).with_context(|| format!("{} is not valid SQL", sql_path.display()))?;
-    let mut engine = Engine::with_settings(settings);
+    let mut engine = Engine::with_settings(settings).with_codecs(codecs);
     for statement in &statements {
         engine
             .execute(statement)
@@ -248,12 +297,13 @@ fn serve(
     listen: std::net::SocketAddr,
     sql_path: Option<&std::path::Path>,
     settings: Settings,
+    codecs: Codecs,
     service_id: String,
     kafka_settings: Option<KafkaOptions>,
 ) -> anyhow::Result<()> {
     let engine = match sql_path {
-        Some(path) => load(path, settings)?,
-        None => Engine::with_settings(settings),
+        Some(path) => load(path, settings, codecs)?,
+        None => Engine::with_settings(settings).with_codecs(codecs),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -276,6 +326,19 @@ struct FileConfig {
     /// ksqlDB properties, e.g. "ksql.functions.collect_list.limit" = 1000.
     #[serde(default)]
     ksql: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    schema_registry: FileRegistry,
+}
+
+/// engine.toml's [schema_registry], as ksqlDB's ksql.schema.registry.* settings.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRegistry {
+    url: Option<String>,
+    /// "user:password" for basic auth.
+    basic_auth_user_info: Option<String>,
+    /// PEM file of the registry's CA certificates.
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -296,6 +359,7 @@ fn serve_command(
     sql: Option<PathBuf>,
     kafka: &KafkaArgs,
     ksql: &KsqlArgs,
+    registry: &RegistryArgs,
 ) -> anyhow::Result<()> {
     let file: FileConfig = match config {
         Some(path) => {
@@ -322,7 +386,15 @@ fn serve_command(
                 .unwrap_or_else(|| "advisor-engine".into())
         });
     let settings = ksql.settings(&file.ksql)?;
-    serve(listen, sql.as_deref(), settings, service_id, options)
+    let codecs = registry.codecs(&file.schema_registry)?;
+    serve(
+        listen,
+        sql.as_deref(),
+        settings,
+        codecs,
+        service_id,
+        options,
+    )
 }
 
 fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<KafkaOptions>> {
@@ -369,12 +441,13 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
 fn run(
     sql_path: &std::path::Path,
     settings: Settings,
+    codecs: Codecs,
     inputs: &[Endpoint],
     outputs: &[Endpoint],
     dead: Option<&std::path::Path>,
     kafka_settings: Option<&KafkaOptions>,
 ) -> anyhow::Result<()> {
-    let mut engine = load(sql_path, settings)?;
+    let mut engine = load(sql_path, settings, codecs)?;
     if engine.queries.is_empty() {
         anyhow::bail!(
             "{} starts no query: add a CREATE STREAM/TABLE ... AS SELECT",

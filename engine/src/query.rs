@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{SourceDef, WindowType};
-use crate::format::{Decoder, Encoder, JsonFields, KeyCodec};
+use crate::format::{Codecs, Decoder, EncodeError, Encoder, JsonFields, KeyCodec};
 use crate::ops::watermark::Watermark;
 use crate::ops::window_aggregate::legacy;
 use crate::ops::{Emit, GroupSnapshot, Operator, Rejected, RowBatch, RowError};
@@ -189,12 +189,13 @@ impl QueryInput {
 impl PersistentQuery {
     /// The running form of a planned query (`plan::plan`) over `sources` (one, or a
     /// join's sides in order, whose columns the plan's rows hold side by side), with the
-    /// statement's text.
+    /// statement's text; `codecs` has what the formats need beyond the WITH clause.
     pub fn new(
         id: String,
         sql: String,
         planned: QueryPlan,
         sources: &[&SourceDef],
+        codecs: &Codecs,
     ) -> PersistentQuery {
         let mut inputs = Vec::with_capacity(sources.len());
         let mut offset = 0;
@@ -212,8 +213,8 @@ impl PersistentQuery {
             inputs.push(QueryInput {
                 source: source.name.clone(),
                 topic: source.topic.clone(),
-                decoder: source.formats.value_decoder(schema, &reads),
-                keys: source.formats.key_codec(schema),
+                decoder: source.formats.value_decoder(schema, &reads, codecs),
+                keys: source.formats.key_codec(schema, &source.topic, codecs),
                 offset,
                 width,
                 is_table: source.kind == SourceKind::Table,
@@ -227,6 +228,7 @@ impl PersistentQuery {
             id,
             inputs,
             encoder: planned.sink.formats.value_encoder(
+                &planned.sink.topic,
                 &planned.value_names,
                 &planned
                     .sink
@@ -234,8 +236,13 @@ impl PersistentQuery {
                     .value_columns()
                     .map(|(_, c)| c.sql_type.clone())
                     .collect::<Vec<_>>(),
+                codecs,
             ),
-            sink_keys: planned.sink.formats.key_codec(&planned.sink.schema),
+            sink_keys: planned.sink.formats.key_codec(
+                &planned.sink.schema,
+                &planned.sink.topic,
+                codecs,
+            ),
             json_keys: JsonFields::new(&planned.key_names),
             json_values: JsonFields::new(&planned.value_names),
             sink: planned.sink,
@@ -253,6 +260,12 @@ impl PersistentQuery {
             offsets: Offsets::new(),
             stats: Stats::default(),
         }
+    }
+
+    /// Gets the outputs ready to be written: an AVRO sink registers its schemas.
+    pub fn prepare_outputs(&self) -> Result<(), EncodeError> {
+        self.encoder.prepare()?;
+        self.sink_keys.prepare()
     }
 
     /// Processes one input record; outputs and dead letters are appended.

@@ -143,6 +143,9 @@ pub struct Shared {
     stopping: std::sync::atomic::AtomicBool,
     /// The producer of /inserts-stream, made on first use.
     inserter: Mutex<Option<Arc<crate::connector::kafka::Inserter>>>,
+    /// The engine's codecs, read without its lock: /healthcheck reports a Schema Registry
+    /// outage while the worker waits one out holding the engine.
+    codecs: crate::format::Codecs,
 }
 
 /// Statements that change the catalog, and so go to the command log.
@@ -668,6 +671,7 @@ fn push(
                     located.text.clone(),
                     planned,
                     &[&source],
+                    &engine.codecs,
                 )
             })
             .map(|query| {
@@ -853,8 +857,10 @@ fn inserter(shared: &Shared) -> Result<Arc<crate::connector::kafka::Inserter>, S
     if let Some(inserter) = slot.as_ref() {
         return Ok(inserter.clone());
     }
-    let inserter =
-        Arc::new(crate::connector::kafka::Inserter::new(options).map_err(|e| e.to_string())?);
+    let inserter = Arc::new(
+        crate::connector::kafka::Inserter::new(options, &shared.codecs)
+            .map_err(|e| e.to_string())?,
+    );
     *slot = Some(inserter.clone());
     Ok(inserter)
 }
@@ -873,13 +879,18 @@ async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
 
 async fn healthcheck(State(shared): State<Arc<Shared>>) -> Response {
     let error = shared.worker_error.lock().ok().and_then(|e| e.clone());
-    let healthy = error.is_none();
+    let outage = shared.codecs.registry().and_then(|r| r.outage());
+    let healthy = error.is_none() && outage.is_none();
+    let mut details = json!({
+        "metastore": {"isHealthy": true},
+        "kafka": {"isHealthy": error.is_none(), "error": error},
+    });
+    if shared.codecs.registry().is_some() {
+        details["schemaRegistry"] = json!({"isHealthy": outage.is_none(), "error": outage});
+    }
     let body = json!({
         "isHealthy": healthy,
-        "details": {
-            "metastore": {"isHealthy": true},
-            "kafka": {"isHealthy": healthy, "error": error},
-        },
+        "details": details,
         "serverState": "RUNNING",
     });
     let status = if healthy {
@@ -1065,7 +1076,9 @@ pub async fn serve(
     service_id: String,
     kafka: Option<KafkaOptions>,
 ) -> std::io::Result<()> {
+    let codecs = engine.codecs.clone();
     let shared = Arc::new(Shared {
+        codecs,
         engine: Mutex::new(engine),
         pushes: Mutex::new(Vec::new()),
         next_push: AtomicU64::new(0),

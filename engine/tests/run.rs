@@ -382,7 +382,9 @@ fn sql_errors_name_the_line_and_column_and_unsupported_things_say_so() {
     std::fs::write(dir.path().join("orders.jsonl"), "").unwrap();
     let cases = [
         (format!("{ORDERS_STREAM}\nCREATE TABLE t AS SELECT customer_id, COUNT(* FROM order_events GROUP BY customer_id;"), "line 9:47: expected ')' but found 'FROM'"),
-        ("CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='AVRO');\nCREATE STREAM o AS SELECT a FROM s;".into(), "VALUE_FORMAT 'AVRO' is not supported by advisor-engine yet"),
+        ("CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='PROTOBUF');".into(), "VALUE_FORMAT 'PROTOBUF' is not supported by advisor-engine yet"),
+        ("CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='AVRO');".into(), "the AVRO format needs a Schema Registry: start the engine with --schema-registry-url"),
+        ("CREATE STREAM s WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');".into(), "The statement does not define any columns."),
         (format!("{ORDERS_STREAM}\nCREATE TABLE t AS SELECT customer_id, order_total, COUNT(*) FROM order_events GROUP BY customer_id;"), "column ORDER_TOTAL must be in GROUP BY"),
         (format!("{ORDERS_STREAM}\nCREATE TABLE t AS SELECT COUNT(*) AS n FROM order_events GROUP BY customer_id;"), "Key missing from projection"),
         (format!("{ORDERS_STREAM}\nCREATE TABLE t AS SELECT customer_id, MEDIAN(order_total) FROM order_events GROUP BY customer_id;"), "function MEDIAN is not supported"),

@@ -66,6 +66,35 @@ install_flink() {
   install_venv "$ADVISOR_CACHE/flink-venv" "$FLINK_PACKAGE"
 }
 
+# The Python Avro serializer and Schema Registry client the engine's AVRO tests write and
+# read records with, in a virtualenv of their own: its dependencies (httpx, attrs,
+# cachetools) are pinned apart from checkov's, and a new pin here does not rebuild the
+# venv the other tests are using.
+AVRO_PACKAGES=(
+  "confluent-kafka[avro,schemaregistry]==2.16.1"
+  "fastavro==1.13.1"
+)
+
+install_avro_python() {
+  install_venv "$ADVISOR_CACHE/avro-venv" "${AVRO_PACKAGES[@]}"
+}
+
+# rivven-schema, a Confluent-compatible Schema Registry with an in-memory store, for the
+# engine's AVRO tests (about 4 minutes once). It binds 0.0.0.0 unless given --host.
+RIVVEN_SCHEMA_VERSION="0.0.22"
+
+install_rivven_schema() {
+  local root="$ADVISOR_CACHE/rivven-schema"
+  if [ -x "$root/bin/rivven-schema" ] && [ "$(cat "$root/.version" 2>/dev/null)" = "$RIVVEN_SCHEMA_VERSION" ]; then
+    return
+  fi
+  log "installing rivven-schema $RIVVEN_SCHEMA_VERSION into $root (about 4 minutes, once)"
+  CARGO_TARGET_DIR="$ADVISOR_CACHE/rivven-schema-build" cargo install rivven-schema \
+    --version "$RIVVEN_SCHEMA_VERSION" --locked --root "$root" --quiet
+  echo "$RIVVEN_SCHEMA_VERSION" >"$root/.version"
+  rm -rf "$ADVISOR_CACHE/rivven-schema-build"
+}
+
 flink_home() {
   local found
   found="$(find "$ADVISOR_CACHE/flink-venv/lib" -maxdepth 3 -type d -name pyflink | head -n 1)"
@@ -92,7 +121,9 @@ install_test_deps() {
   install_python_tools
   install_flink
   install_tansu
+  install_rivven_schema
+  install_avro_python
   FLINK_HOME="$(flink_home)"
   export FLINK_HOME
-  export PATH="$ADVISOR_CACHE/venv/bin:$ADVISOR_CACHE/tansu/bin:$PATH"
+  export PATH="$ADVISOR_CACHE/venv/bin:$ADVISOR_CACHE/tansu/bin:$ADVISOR_CACHE/rivven-schema/bin:$PATH"
 }

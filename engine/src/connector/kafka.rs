@@ -494,12 +494,17 @@ fn deliver(producer: &BaseProducer<Deliveries>, action: &'static str) -> Result<
 /// key column becomes the record key, the rest the JSON value.
 pub struct Inserter {
     producer: BaseProducer<Deliveries>,
+    codecs: crate::format::Codecs,
 }
 
 impl Inserter {
-    pub fn new(options: &KafkaOptions) -> Result<Inserter, KafkaError> {
+    pub fn new(
+        options: &KafkaOptions,
+        codecs: &crate::format::Codecs,
+    ) -> Result<Inserter, KafkaError> {
         Ok(Inserter {
             producer: producer(options)?,
+            codecs: codecs.clone(),
         })
     }
 
@@ -508,12 +513,9 @@ impl Inserter {
     pub fn insert(&self, target: &SourceDef, rows: &[Vec<u8>]) -> Vec<Result<(), String>> {
         use crate::format::Decoder;
         let decoder = crate::format::JsonDecoder::new(target.schema.columns.clone());
-        let key_columns: Vec<crate::value::Column> = target
-            .schema
-            .key_columns()
-            .map(|(_, c)| c.clone())
-            .collect();
-        let keys_codec = crate::format::KeyCodec::for_columns(target.formats.key, key_columns);
+        let keys_codec = target
+            .formats
+            .key_codec(&target.schema, &target.topic, &self.codecs);
         let value_names: Vec<String> = target
             .schema
             .value_columns()
@@ -524,7 +526,13 @@ impl Inserter {
             .value_columns()
             .map(|(_, c)| c.sql_type.clone())
             .collect();
-        let encoder = target.formats.value_encoder(&value_names, &value_types);
+        let encoder =
+            target
+                .formats
+                .value_encoder(&target.topic, &value_names, &value_types, &self.codecs);
+        if let Err(error) = encoder.prepare().and_then(|()| keys_codec.prepare()) {
+            return rows.iter().map(|_| Err(error.to_string())).collect();
+        }
         rows.iter()
             .map(|row| {
                 let decoded = decoder.decode(row).map_err(|e| e.to_string())?;

@@ -1,10 +1,15 @@
 //! Record formats behind one seam, chosen by name for keys and values alike: a decoder turns
 //! bytes into columns of a row, an encoder turns columns into bytes. JSON, DELIMITED and
-//! KAFKA as ksqlDB defines them; Avro joins through the same traits.
+//! KAFKA as ksqlDB defines them, and AVRO through a Schema Registry (the `runtime` feature).
 
+#[cfg(feature = "runtime")]
+pub mod avro;
 pub mod delimited;
 pub mod json;
 pub mod kafka;
+pub mod registry;
+
+pub use registry::{Codecs, RegistryError, SchemaRegistry};
 
 pub use json::{
     write_json_object, write_json_string, write_json_value, JsonBuf, JsonDecoder, JsonEncoder,
@@ -29,6 +34,21 @@ pub enum DecodeError {
     NotAnObject,
     #[error("the record has no value")]
     Empty,
+    #[error("malformed Avro: {0}")]
+    Avro(String),
+    /// The record's schema cannot be had from the Schema Registry.
+    #[error("{0}")]
+    Registry(String),
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("the output schema is not valid Avro: {0}")]
+    Schema(String),
+    #[error("cannot register the output schema under subject {subject}: {reason}")]
+    Register { subject: String, reason: String },
+    #[error("the AVRO format needs a Schema Registry: start the engine with --schema-registry-url (ksqlDB's ksql.schema.registry.url)")]
+    NoRegistry,
 }
 
 pub trait Decoder: Send {
@@ -47,6 +67,12 @@ pub trait Decoder: Send {
 }
 
 pub trait Encoder: Send {
+    /// Gets ready to write (AVRO registers its schema), so that a refusal fails the
+    /// statement that creates the output rather than its records.
+    fn prepare(&self) -> Result<(), EncodeError> {
+        Ok(())
+    }
+
     /// Appends the value columns (those named at construction, in order) to `out`.
     fn encode_into(&self, values: &[Value], out: &mut Vec<u8>);
 
@@ -59,7 +85,7 @@ pub trait Encoder: Send {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FormatError {
-    #[error("{which} '{name}' is not supported by advisor-engine yet; it reads JSON, DELIMITED and KAFKA (Avro and the Schema Registry arrive with the formats work)")]
+    #[error("{which} '{name}' is not supported by advisor-engine yet; it reads JSON, DELIMITED, KAFKA and AVRO")]
     Unsupported { which: &'static str, name: String },
     #[error("Cannot supply both 'FORMAT' and '{0}' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'.")]
     FormatTwice(&'static str),
@@ -99,6 +125,8 @@ pub enum Format {
     /// DELIMITED with its delimiter.
     Delimited(char),
     Kafka,
+    /// AVRO in Confluent's wire format, with schemas in a Schema Registry.
+    Avro,
     /// NONE: the part of the record is not read (a stream without key columns).
     None,
 }
@@ -114,6 +142,7 @@ impl Format {
             "JSON" => Format::Json,
             "DELIMITED" => Format::Delimited(delimiter.unwrap_or(',')),
             "KAFKA" => Format::Kafka,
+            "AVRO" => Format::Avro,
             "NONE" => Format::None,
             _ => {
                 return Err(FormatError::Unsupported {
@@ -129,13 +158,15 @@ impl Format {
             Format::Json => "JSON",
             Format::Delimited(_) => "DELIMITED",
             Format::Kafka => "KAFKA",
+            Format::Avro => "AVRO",
             Format::None => "NONE",
         }
     }
 
-    /// Whether the format can carry several columns (JSON objects, DELIMITED fields).
+    /// Whether the format can carry several columns (JSON objects, DELIMITED fields, Avro
+    /// records).
     fn carries_many(self) -> bool {
-        matches!(self, Format::Json | Format::Delimited(_))
+        matches!(self, Format::Json | Format::Delimited(_) | Format::Avro)
     }
 
     /// Checks a schema's columns against what the format can carry.
@@ -147,7 +178,7 @@ impl Format {
                     SqlType::String | SqlType::Int | SqlType::Bigint | SqlType::Double
                 ),
                 Format::Delimited(_) => matches!(column.sql_type, SqlType::Array(_)),
-                Format::Json | Format::None => false,
+                Format::Json | Format::Avro | Format::None => false,
             };
             if unsupported {
                 return Err(FormatError::Type {
@@ -157,6 +188,18 @@ impl Format {
             }
         }
         Ok(())
+    }
+}
+
+/// The columns of a registered Avro schema, as ksqlDB infers them for a source declared
+/// without columns (see `avro::inferred_columns`).
+pub fn inferred_columns(schema: &str, key: bool) -> Result<Vec<(String, SqlType)>, String> {
+    #[cfg(feature = "runtime")]
+    return avro::inferred_columns(schema, key);
+    #[cfg(not(feature = "runtime"))]
+    {
+        let _ = (schema, key);
+        Err("reading Avro schemas needs the engine's runtime feature".into())
     }
 }
 
@@ -247,7 +290,7 @@ impl Formats {
                     && !matches!(literal, Literal::String(s) if s.eq_ignore_ascii_case("false"));
                 // DELIMITED and KAFKA always write a single value bare: asking them to wrap
                 // is refused, asking them not to is what they do anyway.
-                if value != Format::Json && wrap {
+                if !matches!(value, Format::Json | Format::Avro) && wrap {
                     return Err(FormatError::NoWrapping(value.name()));
                 }
                 wrap
@@ -297,13 +340,22 @@ impl Formats {
 
     /// A decoder of the value columns of `schema` into their places in its rows, keeping
     /// only the columns `reads` marks.
-    pub fn value_decoder(&self, schema: &Schema, reads: &[bool]) -> Box<dyn Decoder> {
+    pub fn value_decoder(
+        &self,
+        schema: &Schema,
+        reads: &[bool],
+        codecs: &Codecs,
+    ) -> Box<dyn Decoder> {
         let width = schema.columns.len();
         let columns: Vec<(usize, Column)> = schema
             .value_columns()
             .map(|(i, c)| (i, c.clone()))
             .collect();
         match (self.value, columns.as_slice()) {
+            (Format::Avro, _) => {
+                let wrapped = self.wrap_single_value || columns.len() != 1;
+                avro_decoder(columns, width, wrapped, codecs)
+            }
             (Format::Kafka, [(place, column)]) => {
                 Box::new(kafka::KafkaDecoder::new(*place, column.clone(), width))
             }
@@ -317,9 +369,22 @@ impl Formats {
         }
     }
 
-    /// An encoder of value columns of these names and types.
-    pub fn value_encoder(&self, names: &[String], types: &[SqlType]) -> Box<dyn Encoder> {
+    /// An encoder of value columns of these names and types, for records of `topic`.
+    pub fn value_encoder(
+        &self,
+        topic: &str,
+        names: &[String],
+        types: &[SqlType],
+        codecs: &Codecs,
+    ) -> Box<dyn Encoder> {
         match (self.value, types) {
+            (Format::Avro, _) => avro_encoder(
+                registry::subject(topic, false),
+                names,
+                types,
+                self.wrap_single_value,
+                codecs,
+            ),
             (Format::Kafka, [sql_type]) => Box::new(kafka::KafkaEncoder::new(sql_type.clone())),
             (Format::Json, [_]) if !self.wrap_single_value => Box::new(JsonValueEncoder),
             (Format::Delimited(delimiter), _) => {
@@ -329,14 +394,97 @@ impl Formats {
         }
     }
 
-    /// The codec of the key columns of `schema`.
-    pub fn key_codec(&self, schema: &Schema) -> KeyCodec {
-        KeyCodec {
-            format: self.key,
-            columns: schema.key_columns().map(|(i, c)| (i, c.clone())).collect(),
-            names: schema.key_columns().map(|(_, c)| c.name.clone()).collect(),
-        }
+    /// The codec of the key columns of `schema`, for records of `topic`.
+    pub fn key_codec(&self, schema: &Schema, topic: &str, codecs: &Codecs) -> KeyCodec {
+        KeyCodec::placed(
+            self.key,
+            schema.key_columns().map(|(i, c)| (i, c.clone())).collect(),
+            topic,
+            codecs,
+        )
     }
+}
+
+/// What stands in for an AVRO codec that cannot be made: every record is refused with the
+/// reason, and a statement that would write is refused by `prepare`.
+struct Unavailable {
+    reason: EncodeError,
+    width: usize,
+}
+
+impl Decoder for Unavailable {
+    fn decode_into(&self, _: &[u8], _: &mut [Value]) -> Result<(), DecodeError> {
+        Err(DecodeError::Registry(self.reason.to_string()))
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+}
+
+impl Encoder for Unavailable {
+    fn prepare(&self) -> Result<(), EncodeError> {
+        Err(self.reason.clone())
+    }
+
+    fn encode_into(&self, _: &[Value], _: &mut Vec<u8>) {}
+}
+
+#[cfg(feature = "runtime")]
+fn avro_decoder(
+    columns: Vec<(usize, Column)>,
+    width: usize,
+    wrapped: bool,
+    codecs: &Codecs,
+) -> Box<dyn Decoder> {
+    match codecs.registry() {
+        Some(registry) => Box::new(avro::AvroDecoder::new(
+            columns,
+            width,
+            wrapped,
+            registry.clone(),
+        )),
+        None => Box::new(Unavailable {
+            reason: EncodeError::NoRegistry,
+            width,
+        }),
+    }
+}
+
+#[cfg(not(feature = "runtime"))]
+fn avro_decoder(_: Vec<(usize, Column)>, width: usize, _: bool, _: &Codecs) -> Box<dyn Decoder> {
+    Box::new(Unavailable {
+        reason: EncodeError::NoRegistry,
+        width,
+    })
+}
+
+#[cfg(feature = "runtime")]
+fn avro_encoder(
+    subject: String,
+    names: &[String],
+    types: &[SqlType],
+    wrapped: bool,
+    codecs: &Codecs,
+) -> Box<dyn Encoder> {
+    let built = codecs
+        .registry()
+        .ok_or(EncodeError::NoRegistry)
+        .and_then(|registry| {
+            avro::AvroEncoder::new(subject, names, types, wrapped, registry.clone())
+        });
+    match built {
+        Ok(encoder) => Box::new(encoder),
+        Err(reason) => Box::new(Unavailable { reason, width: 0 }),
+    }
+}
+
+#[cfg(not(feature = "runtime"))]
+fn avro_encoder(_: String, _: &[String], _: &[SqlType], _: bool, _: &Codecs) -> Box<dyn Encoder> {
+    Box::new(Unavailable {
+        reason: EncodeError::NoRegistry,
+        width: 0,
+    })
 }
 
 /// Reads and writes the key columns of records in the key format: one column in the KAFKA
@@ -346,15 +494,62 @@ pub struct KeyCodec {
     /// Each key column and its place in the source's rows.
     columns: Vec<(usize, Column)>,
     names: Vec<String>,
+    /// AVRO's codecs, which hold their schemas: a single key column is the whole key, more
+    /// make a record.
+    avro: Option<(Box<dyn Decoder>, Box<dyn Encoder>)>,
 }
 
 impl KeyCodec {
     /// A codec for key columns of these names and types, written in that order.
     pub fn for_columns(format: Format, columns: Vec<Column>) -> KeyCodec {
+        KeyCodec::placed(
+            format,
+            columns.into_iter().enumerate().collect(),
+            "",
+            &Codecs::default(),
+        )
+    }
+
+    /// A codec for key columns at these places of a row, for records of `topic`.
+    pub fn placed(
+        format: Format,
+        columns: Vec<(usize, Column)>,
+        topic: &str,
+        codecs: &Codecs,
+    ) -> KeyCodec {
+        let avro = (format == Format::Avro && !columns.is_empty()).then(|| {
+            let width = columns
+                .iter()
+                .map(|(place, _)| place + 1)
+                .max()
+                .unwrap_or(0);
+            let wrapped = columns.len() != 1;
+            let names: Vec<String> = columns.iter().map(|(_, c)| c.name.clone()).collect();
+            let types: Vec<SqlType> = columns.iter().map(|(_, c)| c.sql_type.clone()).collect();
+            (
+                avro_decoder(columns.clone(), width, wrapped, codecs),
+                avro_encoder(
+                    registry::subject(topic, true),
+                    &names,
+                    &types,
+                    wrapped,
+                    codecs,
+                ),
+            )
+        });
         KeyCodec {
             format,
-            names: columns.iter().map(|c| c.name.clone()).collect(),
-            columns: columns.into_iter().enumerate().collect(),
+            names: columns.iter().map(|(_, c)| c.name.clone()).collect(),
+            columns,
+            avro,
+        }
+    }
+
+    /// Gets ready to write keys (an AVRO key registers its schema).
+    pub fn prepare(&self) -> Result<(), EncodeError> {
+        match &self.avro {
+            Some((_, encoder)) => encoder.prepare(),
+            None => Ok(()),
         }
     }
 
@@ -371,6 +566,9 @@ impl KeyCodec {
             return Ok(());
         };
         let width = row.len();
+        if let Some((decoder, _)) = &self.avro {
+            return decoder.decode_into(bytes, row);
+        }
         match (self.format, self.columns.as_slice()) {
             (Format::None, _) => Ok(()),
             (Format::Kafka, [(place, column)]) => {
@@ -394,6 +592,11 @@ impl KeyCodec {
         // A key whose every column is null is no key at all, as ksqlDB writes it.
         if values.iter().all(Value::is_null) {
             return false;
+        }
+        if let (Some((_, encoder)), false) = (&self.avro, values.is_empty()) {
+            let start = out.len();
+            encoder.encode_into(values, out);
+            return out.len() > start;
         }
         match (self.format, self.columns.as_slice(), values) {
             (_, [], _) | (_, _, []) | (Format::None, _, _) => false,

@@ -275,6 +275,17 @@ impl<'a> Parser<'a> {
         } else {
             BTreeMap::new()
         };
+        // No columns and no query: ksqlDB takes the columns from the Schema Registry.
+        if !properties.is_empty() && !self.is_word("AS") {
+            return Ok(Statement::CreateSource {
+                kind,
+                name,
+                columns: Vec::new(),
+                properties,
+                if_not_exists,
+                or_replace,
+            });
+        }
         self.expect_word("AS")?;
         let query = self.query()?;
         Ok(Statement::CreateAsSelect {

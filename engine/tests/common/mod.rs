@@ -4,6 +4,7 @@
 pub mod process;
 pub mod random;
 pub mod reference;
+pub mod registry;
 pub mod wire;
 
 #[allow(unused_imports)]

@@ -1,0 +1,286 @@
+//! A client of Confluent's Schema Registry REST API: `GET /schemas/ids/{id}`,
+//! `GET /subjects/{subject}/versions/latest` and `POST /subjects/{subject}/versions`, with
+//! basic auth and a TLS CA as ksqlDB's `ksql.schema.registry.*` settings give them.
+//!
+//! Schemas by id never change, so each is fetched once and kept (as Confluent's
+//! CachedSchemaRegistryClient keeps them). A fetch that meets an outage waits it out with
+//! exponential back-off, the outage reported meanwhile for /healthcheck; statement-time
+//! calls (a subject's latest schema, a registration) give up after a few tries instead, so
+//! that a statement is answered.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{json, Value as Json};
+
+use crate::format::registry::{Registered, RegistryError, SchemaRegistry};
+
+/// Where the registry is and how to reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// `ksql.schema.registry.url`, e.g. http://schema-registry:8081.
+    pub url: String,
+    /// `ksql.schema.registry.basic.auth.user.info`: `user:password` for basic auth.
+    pub user_info: Option<String>,
+    /// A PEM file of the CA certificates that sign the registry's TLS certificate (ksqlDB
+    /// takes a trust store, `ksql.schema.registry.ssl.truststore.location`).
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryConfigError {
+    #[error("cannot read the Schema Registry CA file {path}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the Schema Registry CA file {0} holds no PEM certificate")]
+    NoCertificate(String),
+    #[error("the Schema Registry URL {0:?} is not an http:// or https:// URL")]
+    Url(String),
+}
+
+/// How long to wait between tries, doubling from `first` up to `most`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub first: Duration,
+    pub most: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            first: Duration::from_millis(200),
+            most: Duration::from_secs(10),
+        }
+    }
+}
+
+const STATEMENT_TRIES: u32 = 3;
+
+const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+pub struct HttpRegistry {
+    base: String,
+    agent: ureq::Agent,
+    authorization: Option<String>,
+    backoff: Backoff,
+    by_id: Mutex<HashMap<u32, Arc<str>>>,
+    outage: Mutex<Option<String>>,
+}
+
+impl HttpRegistry {
+    pub fn new(
+        config: &RegistryConfig,
+        backoff: Backoff,
+    ) -> Result<HttpRegistry, RegistryConfigError> {
+        let base = config.url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(RegistryConfigError::Url(config.url.clone()));
+        }
+        let mut builder = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false);
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).map_err(|source| RegistryConfigError::CaFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let certificates: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(certificate),
+                    _ => None,
+                })
+                .collect();
+            if certificates.is_empty() {
+                return Err(RegistryConfigError::NoCertificate(
+                    path.display().to_string(),
+                ));
+            }
+            builder = builder.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certificates))
+                    .build(),
+            );
+        }
+        Ok(HttpRegistry {
+            base,
+            agent: builder.build().into(),
+            authorization: config.user_info.as_ref().map(|user_info| {
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(user_info)
+                )
+            }),
+            backoff,
+            by_id: Mutex::new(HashMap::new()),
+            outage: Mutex::new(None),
+        })
+    }
+
+    /// One request; `Ok` holds the status and body of any answer the registry gave.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<(u16, Json), RegistryError> {
+        let url = format!("{}{path}", self.base);
+        let answer = match (method, body) {
+            ("POST", Some(body)) => {
+                let mut request = self.agent.post(&url).header("Content-Type", CONTENT_TYPE);
+                if let Some(authorization) = &self.authorization {
+                    request = request.header("Authorization", authorization);
+                }
+                request.send(body.to_string())
+            }
+            _ => {
+                let mut request = self.agent.get(&url).header("Accept", CONTENT_TYPE);
+                if let Some(authorization) = &self.authorization {
+                    request = request.header("Authorization", authorization);
+                }
+                request.call()
+            }
+        };
+        let mut response =
+            answer.map_err(|e| RegistryError::Unavailable(format!("{method} {url}: {e}")))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| RegistryError::Unavailable(format!("{method} {url}: {e}")))?;
+        if status >= 500 {
+            return Err(RegistryError::Unavailable(format!(
+                "{method} {url} answered {status}: {text}"
+            )));
+        }
+        let json = serde_json::from_str(&text).unwrap_or(Json::String(text));
+        Ok((status, json))
+    }
+
+    /// Retries while the registry is unavailable: `tries` times, or for ever when `None`.
+    fn with_retries<T>(
+        &self,
+        tries: Option<u32>,
+        mut attempt: impl FnMut() -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut wait = self.backoff.first;
+        let mut tried = 0;
+        loop {
+            match attempt() {
+                Err(RegistryError::Unavailable(reason)) => {
+                    tried += 1;
+                    self.set_outage(Some(reason.clone()));
+                    if tries.is_some_and(|tries| tried >= tries) {
+                        return Err(RegistryError::Unavailable(reason));
+                    }
+                    tracing::warn!(%reason, "the Schema Registry is unavailable; retrying in {wait:?}");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(self.backoff.most);
+                }
+                other => {
+                    self.set_outage(None);
+                    return other;
+                }
+            }
+        }
+    }
+
+    fn set_outage(&self, outage: Option<String>) {
+        if let Ok(mut slot) = self.outage.lock() {
+            *slot = outage;
+        }
+    }
+}
+
+/// The registry's own words for an answer that is not a success.
+fn refusal(status: u16, body: &Json) -> String {
+    let message = body
+        .get("message")
+        .and_then(Json::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| body.to_string());
+    match body.get("error_code") {
+        Some(code) => format!("{message} (status {status}, error code {code})"),
+        None => format!("{message} (status {status})"),
+    }
+}
+
+fn schema_text(body: &Json) -> Result<String, RegistryError> {
+    body.get("schema")
+        .and_then(Json::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| RegistryError::Garbled(format!("no schema in {body}")))
+}
+
+impl SchemaRegistry for HttpRegistry {
+    fn schema_by_id(&self, id: u32) -> Result<Arc<str>, RegistryError> {
+        if let Some(found) = self.by_id.lock().ok().and_then(|c| c.get(&id).cloned()) {
+            return Ok(found);
+        }
+        let (status, body) = self.with_retries(None, || {
+            self.request("GET", &format!("/schemas/ids/{id}"), None)
+        })?;
+        match status {
+            200 => {
+                let text: Arc<str> = schema_text(&body)?.into();
+                if let Ok(mut cache) = self.by_id.lock() {
+                    cache.insert(id, text.clone());
+                }
+                Ok(text)
+            }
+            404 => Err(RegistryError::NotFound(refusal(status, &body))),
+            _ => Err(RegistryError::Refused(refusal(status, &body))),
+        }
+    }
+
+    fn latest(&self, subject: &str) -> Result<Option<Registered>, RegistryError> {
+        let (status, body) = self.with_retries(Some(STATEMENT_TRIES), || {
+            self.request("GET", &format!("/subjects/{subject}/versions/latest"), None)
+        })?;
+        match status {
+            200 => Ok(Some(Registered {
+                id: body
+                    .get("id")
+                    .and_then(Json::as_u64)
+                    .and_then(|id| u32::try_from(id).ok())
+                    .ok_or_else(|| RegistryError::Garbled(format!("no id in {body}")))?,
+                schema: schema_text(&body)?,
+            })),
+            404 => Ok(None),
+            _ => Err(RegistryError::Refused(refusal(status, &body))),
+        }
+    }
+
+    fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let body = json!({ "schema": schema });
+        let (status, answer) = self.with_retries(Some(STATEMENT_TRIES), || {
+            self.request(
+                "POST",
+                &format!("/subjects/{subject}/versions"),
+                Some(&body),
+            )
+        })?;
+        match status {
+            200 => {
+                let id = answer
+                    .get("id")
+                    .and_then(Json::as_u64)
+                    .and_then(|id| u32::try_from(id).ok())
+                    .ok_or_else(|| RegistryError::Garbled(format!("no id in {answer}")))?;
+                if let Ok(mut cache) = self.by_id.lock() {
+                    cache.insert(id, schema.into());
+                }
+                Ok(id)
+            }
+            _ => Err(RegistryError::Refused(refusal(status, &answer))),
+        }
+    }
+
+    fn outage(&self) -> Option<String> {
+        self.outage.lock().ok().and_then(|o| o.clone())
+    }
+}

@@ -1,0 +1,532 @@
+//! The AVRO format as ksqlDB reads and writes it: Confluent's wire format (a zero magic
+//! byte, the writer schema's id in four big-endian bytes, then the Avro binary body), with
+//! schemas in a Schema Registry. Bodies are read and written by apache-avro.
+//!
+//! Reading: the writer schema is fetched by id once and cached; a reader schema is made
+//! from the columns (field names spelled as the writer spells them, since ksqlDB matches
+//! columns to fields case-insensitively) and Avro's schema resolution maps the writer's
+//! data onto it: missing fields read as null, ints widen to longs and doubles. Where Avro
+//! has no rule but ksqlDB coerces (a number or an enum into a STRING column) the writer's
+//! type is kept and the value converted after.
+//!
+//! Writing: the schema ksqlDB registers (record `KsqlDataSourceSchema` in namespace
+//! `io.confluent.ksql.avro_schemas`, fields named as the columns, each a union with null
+//! and defaulting to null) is registered under `<topic>-value` or `<topic>-key`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::schema::{RecordField, Schema as AvroSchema};
+use apache_avro::types::Value as Avro;
+use apache_avro::writer::datum::GenericDatumWriter;
+use serde_json::{json, Value as Json};
+
+use super::registry::{RegistryError, SchemaRegistry};
+use super::{DecodeError, Decoder, EncodeError, Encoder, MAX_RECORD_BYTES};
+use crate::sql::ast::SqlType;
+use crate::value::{Column, Value};
+
+/// The record name and namespace of every schema ksqlDB writes.
+pub const RECORD_NAME: &str = "KsqlDataSourceSchema";
+pub const NAMESPACE: &str = "io.confluent.ksql.avro_schemas";
+
+/// The Avro type of one column, nullable as ksqlDB makes every column: `["null", T]`.
+pub fn column_schema(sql_type: &SqlType) -> Json {
+    json!(["null", bare_schema(sql_type)])
+}
+
+fn bare_schema(sql_type: &SqlType) -> Json {
+    match sql_type {
+        SqlType::Boolean => json!("boolean"),
+        SqlType::Int => json!("int"),
+        SqlType::Bigint => json!("long"),
+        SqlType::Double => json!("double"),
+        SqlType::String => json!("string"),
+        SqlType::Array(inner) => json!({"type": "array", "items": column_schema(inner)}),
+    }
+}
+
+/// The schema ksqlDB registers for these columns: a record when `wrapped`, else the single
+/// column's type alone (WRAP_SINGLE_VALUE=false, or a key of one column).
+pub fn columns_schema(columns: &[(String, SqlType)], wrapped: bool) -> Json {
+    match (wrapped, columns) {
+        (false, [(_, sql_type)]) => column_schema(sql_type),
+        _ => json!({
+            "type": "record",
+            "name": RECORD_NAME,
+            "namespace": NAMESPACE,
+            "fields": columns
+                .iter()
+                .map(|(name, sql_type)| json!({
+                    "name": name,
+                    "type": column_schema(sql_type),
+                    "default": null,
+                }))
+                .collect::<Vec<_>>(),
+            "connect.name": format!("{NAMESPACE}.{RECORD_NAME}"),
+        }),
+    }
+}
+
+/// The columns a registered schema gives a source declared without columns, as ksqlDB
+/// infers them: a record's fields by upper-cased name, or a single column for a schema
+/// that is not a record (`ROWKEY` for a key, `ROWVAL` for a value). Fields of a type the
+/// engine has no column type for are left out, as ksqlDB leaves them out.
+pub fn inferred_columns(schema: &str, key: bool) -> Result<Vec<(String, SqlType)>, String> {
+    let parsed = AvroSchema::parse_str(schema).map_err(|e| e.to_string())?;
+    Ok(match non_null(&parsed) {
+        AvroSchema::Record(record) => record
+            .fields
+            .iter()
+            .filter_map(|field| {
+                sql_type_of(&field.schema).map(|t| (field.name.to_ascii_uppercase(), t))
+            })
+            .collect(),
+        other => sql_type_of(other)
+            .map(|t| (if key { "ROWKEY" } else { "ROWVAL" }.to_string(), t))
+            .into_iter()
+            .collect(),
+    })
+}
+
+/// The branch of `["null", T]` that is not null.
+fn non_null(schema: &AvroSchema) -> &AvroSchema {
+    match schema {
+        AvroSchema::Union(union) => {
+            let variants = union.variants();
+            match variants {
+                [AvroSchema::Null, other] | [other, AvroSchema::Null] => other,
+                _ => schema,
+            }
+        }
+        other => other,
+    }
+}
+
+fn sql_type_of(schema: &AvroSchema) -> Option<SqlType> {
+    Some(match non_null(schema) {
+        AvroSchema::Boolean => SqlType::Boolean,
+        AvroSchema::Int => SqlType::Int,
+        AvroSchema::Long => SqlType::Bigint,
+        AvroSchema::Float | AvroSchema::Double => SqlType::Double,
+        AvroSchema::String | AvroSchema::Enum(_) => SqlType::String,
+        AvroSchema::Array(array) => SqlType::Array(Box::new(sql_type_of(&array.items)?)),
+        _ => return None,
+    })
+}
+
+/// Whether Avro's resolution rules turn data of the writer's type into the column's.
+fn resolves(writer: &AvroSchema, sql_type: &SqlType) -> bool {
+    match (non_null(writer), sql_type) {
+        (AvroSchema::Union(_), _) => false,
+        (AvroSchema::Boolean, SqlType::Boolean)
+        | (AvroSchema::Int, SqlType::Int | SqlType::Bigint | SqlType::Double)
+        | (AvroSchema::Long, SqlType::Bigint | SqlType::Double)
+        | (AvroSchema::Float | AvroSchema::Double, SqlType::Double)
+        | (AvroSchema::String, SqlType::String) => true,
+        (AvroSchema::Array(array), SqlType::Array(inner)) => resolves(&array.items, inner),
+        _ => false,
+    }
+}
+
+/// A writer schema with the reader schema made for it and a datum reader over both.
+#[ouroboros::self_referencing]
+struct Resolved {
+    writer: AvroSchema,
+    reader: Option<AvroSchema>,
+    #[borrows(writer, reader)]
+    #[covariant]
+    datum: GenericDatumReader<'this>,
+    /// For each column, its field in the records read (`None`: not in the data, null).
+    fields: Vec<Option<usize>>,
+}
+
+/// The reader schema for `columns` over a writer schema, and where each column sits in the
+/// records read with it.
+fn reader_for(
+    writer: &AvroSchema,
+    columns: &[(usize, Column)],
+    wrapped: bool,
+) -> Result<(Option<AvroSchema>, Vec<Option<usize>>), String> {
+    let writer_json = serde_json::to_value(writer).map_err(|e| e.to_string())?;
+    let reader_json = match (wrapped, writer) {
+        (true, AvroSchema::Record(record)) => {
+            let fields: Vec<Json> = columns
+                .iter()
+                .map(|(_, column)| {
+                    match find_field(&record.fields, &column.name) {
+                        Some((_, field)) if resolves(&field.schema, &column.sql_type) => json!({
+                            "name": field.name,
+                            "type": column_schema(&column.sql_type),
+                            "default": null,
+                        }),
+                        // The writer's type as it is, converted after reading; the field is
+                        // in the data, so it needs no default.
+                        Some((at, field)) => json!({
+                            "name": field.name,
+                            "type": writer_json["fields"][at]["type"].clone(),
+                        }),
+                        None => json!({
+                            "name": column.name,
+                            "type": column_schema(&column.sql_type),
+                            "default": null,
+                        }),
+                    }
+                })
+                .collect();
+            json!({"type": "record", "name": record.name.fullname(None), "fields": fields})
+        }
+        (true, _) => {
+            return Err(format!(
+            "the writer schema is not a record, but the columns are read from one: {writer_json}"
+        ))
+        }
+        (false, _) => match columns {
+            [(_, column)] if resolves(writer, &column.sql_type) => column_schema(&column.sql_type),
+            _ => writer_json.clone(),
+        },
+    };
+    let positions = (0..columns.len()).map(Some).collect();
+    if reader_json == writer_json {
+        return Ok((None, positions));
+    }
+    let reader = AvroSchema::parse(&reader_json).map_err(|e| e.to_string())?;
+    // The reader's fields hold a column each, in column order; fields of the writer's that
+    // no column names are dropped by the resolution.
+    if wrapped {
+        let AvroSchema::Record(record) = &reader else {
+            return Err("the reader schema is not a record".into());
+        };
+        let positions = columns
+            .iter()
+            .map(|(_, column)| {
+                record
+                    .fields
+                    .iter()
+                    .position(|f| f.name.eq_ignore_ascii_case(&column.name))
+            })
+            .collect();
+        return Ok((Some(reader), positions));
+    }
+    Ok((Some(reader), positions))
+}
+
+/// The field a column reads, and where it is: its name as spelled, else in any case.
+fn find_field<'a>(fields: &'a [RecordField], name: &str) -> Option<(usize, &'a RecordField)> {
+    let mut all = fields.iter().enumerate();
+    all.clone()
+        .find(|(_, f)| f.name == name)
+        .or_else(|| all.find(|(_, f)| f.name.eq_ignore_ascii_case(name)))
+}
+
+/// The schema id of a Confluent-framed record, and its Avro body.
+pub fn split_frame(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
+    match bytes {
+        [0, a, b, c, d, body @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), body)),
+        [] => Err(DecodeError::Empty),
+        [magic, ..] if *magic != 0 => Err(DecodeError::Avro(format!(
+            "the record does not start with the Schema Registry's magic byte 0 (it starts with {magic})"
+        ))),
+        _ => Err(DecodeError::Avro(format!(
+            "the record is {} bytes, shorter than the 5-byte Schema Registry header",
+            bytes.len()
+        ))),
+    }
+}
+
+/// Reads Confluent-framed Avro into columns.
+pub struct AvroDecoder {
+    columns: Vec<(usize, Column)>,
+    width: usize,
+    /// False when one column is the whole value (WRAP_SINGLE_VALUE=false, a single key).
+    wrapped: bool,
+    registry: Arc<dyn SchemaRegistry>,
+    /// Writer schemas by id, each with its reader schema; a failure to build one is kept
+    /// too, so that a bad schema is not fetched again for every record.
+    resolved: RefCell<HashMap<u32, Result<Resolved, String>>>,
+}
+
+impl AvroDecoder {
+    pub fn new(
+        columns: Vec<(usize, Column)>,
+        width: usize,
+        wrapped: bool,
+        registry: Arc<dyn SchemaRegistry>,
+    ) -> AvroDecoder {
+        AvroDecoder {
+            columns,
+            width,
+            wrapped,
+            registry,
+            resolved: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn resolve(&self, id: u32) -> Result<Result<Resolved, String>, DecodeError> {
+        let text = match self.registry.schema_by_id(id) {
+            Ok(text) => text,
+            Err(RegistryError::NotFound(message)) => {
+                return Err(DecodeError::Registry(format!(
+                    "the record's schema id {id} is not in the Schema Registry ({message})"
+                )))
+            }
+            Err(other) => return Err(DecodeError::Registry(other.to_string())),
+        };
+        let writer = match AvroSchema::parse_str(&text) {
+            Ok(writer) => writer,
+            Err(e) => return Ok(Err(format!("schema id {id} does not parse: {e}"))),
+        };
+        let (reader, fields) = match reader_for(&writer, &self.columns, self.wrapped) {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(format!("schema id {id}: {e}"))),
+        };
+        let built = ResolvedTryBuilder {
+            writer,
+            reader,
+            datum_builder: |writer: &AvroSchema, reader: &Option<AvroSchema>| {
+                GenericDatumReader::builder(writer)
+                    .maybe_reader_schema(reader.as_ref())
+                    .build()
+            },
+            fields,
+        }
+        .try_build();
+        Ok(built.map_err(|e| format!("schema id {id} cannot be read with the columns: {e}")))
+    }
+}
+
+impl Decoder for AvroDecoder {
+    fn decode_into(&self, bytes: &[u8], row: &mut [Value]) -> Result<(), DecodeError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(DecodeError::Oversize(bytes.len()));
+        }
+        let (id, mut body) = split_frame(bytes)?;
+        let mut cache = self.resolved.borrow_mut();
+        let resolved = match cache.entry(id) {
+            std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(self.resolve(id)?),
+        };
+        let resolved = match resolved {
+            Ok(resolved) => &*resolved,
+            Err(reason) => return Err(DecodeError::Avro(reason.clone())),
+        };
+        let datum = resolved
+            .borrow_datum()
+            .read_value(&mut body)
+            .map_err(|e| DecodeError::Avro(format!("the Avro body does not read: {e}")))?;
+        if !self.wrapped {
+            if let [(place, column)] = self.columns.as_slice() {
+                row[*place] = convert(datum, &column.sql_type, &column.name)?;
+            }
+            return Ok(());
+        }
+        let mut fields = match datum {
+            Avro::Record(fields) => fields,
+            Avro::Union(_, inner) if matches!(*inner, Avro::Record(_)) => match *inner {
+                Avro::Record(fields) => fields,
+                _ => Vec::new(),
+            },
+            Avro::Null | Avro::Union(_, _) => {
+                return Err(DecodeError::Avro("the record's value is null".into()))
+            }
+            other => {
+                return Err(DecodeError::Avro(format!(
+                    "the record's value is not a record: {other:?}"
+                )))
+            }
+        };
+        for ((place, column), at) in self.columns.iter().zip(resolved.borrow_fields()) {
+            let value = at
+                .and_then(|at| fields.get_mut(at))
+                .map(|(_, value)| std::mem::replace(value, Avro::Null))
+                .unwrap_or(Avro::Null);
+            row[*place] = convert(value, &column.sql_type, &column.name)?;
+        }
+        Ok(())
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+}
+
+/// One Avro value as a column's value, with ksqlDB's coercions into STRING.
+fn convert(value: Avro, sql_type: &SqlType, column: &str) -> Result<Value, DecodeError> {
+    let mismatch = |value: &Avro| {
+        DecodeError::WrongType(format!(
+            "field {column}: the Avro value {value:?} does not fit the column type {sql_type}"
+        ))
+    };
+    Ok(match (value, sql_type) {
+        (Avro::Union(_, inner), _) => return convert(*inner, sql_type, column),
+        (Avro::Null, _) => Value::Null,
+        (Avro::Boolean(b), SqlType::Boolean) => Value::Boolean(b),
+        (Avro::Int(i), SqlType::Int | SqlType::Bigint) => Value::Integer(i64::from(i)),
+        (Avro::Long(i), SqlType::Bigint) => Value::Integer(i),
+        (Avro::Long(i), SqlType::Int) => match i32::try_from(i) {
+            Ok(_) => Value::Integer(i),
+            Err(_) => return Err(mismatch(&Avro::Long(i))),
+        },
+        (Avro::Int(i), SqlType::Double) => Value::Double(f64::from(i)),
+        (Avro::Long(i), SqlType::Double) => Value::Double(i as f64),
+        (Avro::Float(f), SqlType::Double) => Value::Double(f64::from(f)),
+        (Avro::Double(d), SqlType::Double) => Value::Double(d),
+        (Avro::String(s), SqlType::String) | (Avro::Enum(_, s), SqlType::String) => {
+            Value::String(s.into())
+        }
+        (Avro::Boolean(b), SqlType::String) => Value::String(b.to_string().into()),
+        (Avro::Int(i), SqlType::String) => Value::String(i.to_string().into()),
+        (Avro::Long(i), SqlType::String) => Value::String(i.to_string().into()),
+        (Avro::Float(f), SqlType::String) => Value::String(f.to_string().into()),
+        (Avro::Double(d), SqlType::String) => Value::String(d.to_string().into()),
+        (Avro::Array(items), SqlType::Array(inner)) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| convert(item, inner, column))
+                .collect::<Result<_, _>>()?,
+        ),
+        (other, _) => return Err(mismatch(&other)),
+    })
+}
+
+/// A column's value as Avro, in the column's nullable union.
+fn to_avro(value: &Value, sql_type: &SqlType) -> Result<Avro, String> {
+    if value.is_null() {
+        return Ok(Avro::Union(0, Box::new(Avro::Null)));
+    }
+    Ok(Avro::Union(1, Box::new(bare_avro(value, sql_type)?)))
+}
+
+fn bare_avro(value: &Value, sql_type: &SqlType) -> Result<Avro, String> {
+    Ok(match (value, sql_type) {
+        (Value::Boolean(b), SqlType::Boolean) => Avro::Boolean(*b),
+        (Value::Integer(i), SqlType::Int) => {
+            Avro::Int(i32::try_from(*i).map_err(|_| format!("{i} is out of range for INTEGER"))?)
+        }
+        (Value::Integer(i), SqlType::Bigint) => Avro::Long(*i),
+        (Value::Integer(i), SqlType::Double) => Avro::Double(*i as f64),
+        (Value::Double(d), SqlType::Double) => Avro::Double(*d),
+        (Value::String(s), SqlType::String) => Avro::String(s.to_string()),
+        (other, SqlType::String) => Avro::String(other.to_string()),
+        (Value::Array(items), SqlType::Array(inner)) => Avro::Array(
+            items
+                .iter()
+                .map(|item| to_avro(item, inner))
+                .collect::<Result<_, _>>()?,
+        ),
+        (other, _) => return Err(format!("{other} does not fit {sql_type}")),
+    })
+}
+
+#[ouroboros::self_referencing]
+struct Writer {
+    schema: AvroSchema,
+    #[borrows(schema)]
+    #[covariant]
+    datum: GenericDatumWriter<'this>,
+}
+
+/// Writes columns as Confluent-framed Avro with the schema ksqlDB would register.
+pub struct AvroEncoder {
+    subject: String,
+    schema_text: String,
+    writer: Writer,
+    names: Vec<String>,
+    types: Vec<SqlType>,
+    wrapped: bool,
+    registry: Arc<dyn SchemaRegistry>,
+    /// The schema's id, once registered.
+    id: OnceLock<u32>,
+}
+
+impl AvroEncoder {
+    pub fn new(
+        subject: String,
+        names: &[String],
+        types: &[SqlType],
+        wrapped: bool,
+        registry: Arc<dyn SchemaRegistry>,
+    ) -> Result<AvroEncoder, EncodeError> {
+        let columns: Vec<(String, SqlType)> =
+            names.iter().cloned().zip(types.iter().cloned()).collect();
+        let schema_json = columns_schema(&columns, wrapped);
+        let schema =
+            AvroSchema::parse(&schema_json).map_err(|e| EncodeError::Schema(e.to_string()))?;
+        let writer = WriterTryBuilder {
+            schema,
+            datum_builder: |schema: &AvroSchema| {
+                GenericDatumWriter::builder(schema).validate(false).build()
+            },
+        }
+        .try_build()
+        .map_err(|e| EncodeError::Schema(e.to_string()))?;
+        Ok(AvroEncoder {
+            subject,
+            schema_text: schema_json.to_string(),
+            writer,
+            names: names.to_vec(),
+            types: types.to_vec(),
+            wrapped: wrapped || names.len() != 1,
+            registry,
+            id: OnceLock::new(),
+        })
+    }
+
+    /// The schema this encoder writes, as registered.
+    pub fn schema_text(&self) -> &str {
+        &self.schema_text
+    }
+
+    fn value(&self, values: &[Value]) -> Result<Avro, String> {
+        if !self.wrapped {
+            let value = values.first().unwrap_or(&Value::Null);
+            return to_avro(value, &self.types[0]);
+        }
+        let mut fields = Vec::with_capacity(self.names.len());
+        for ((name, sql_type), value) in self.names.iter().zip(&self.types).zip(values) {
+            fields.push((name.clone(), to_avro(value, sql_type)?));
+        }
+        Ok(Avro::Record(fields))
+    }
+}
+
+impl Encoder for AvroEncoder {
+    fn prepare(&self) -> Result<(), EncodeError> {
+        if self.id.get().is_some() {
+            return Ok(());
+        }
+        let id = self
+            .registry
+            .register(&self.subject, &self.schema_text)
+            .map_err(|e| EncodeError::Register {
+                subject: self.subject.clone(),
+                reason: e.to_string(),
+            })?;
+        let _ = self.id.set(id);
+        Ok(())
+    }
+
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
+        if let Err(error) = self.prepare() {
+            tracing::error!(%error, "an AVRO output cannot be written");
+            return;
+        }
+        let Some(id) = self.id.get() else { return };
+        let value = match self.value(values) {
+            Ok(value) => value,
+            Err(error) => {
+                tracing::error!(%error, subject = %self.subject, "a row does not fit its AVRO schema");
+                return;
+            }
+        };
+        let start = out.len();
+        out.push(0);
+        out.extend_from_slice(&id.to_be_bytes());
+        if let Err(error) = self.writer.borrow_datum().write_value_ref(out, &value) {
+            tracing::error!(%error, subject = %self.subject, "a row cannot be written as Avro");
+            out.truncate(start);
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! AVRO through a real Schema Registry (rivven-schema) and a real broker (tansu): records
+//! written by Confluent's Python AvroSerializer, outputs read back by its AvroDeserializer,
+//! the tutorial's statements exactly as written, schema inference, bad records, and an
+//! outage of the registry.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command as Cmd;
+use common::registry::{consume_avro, latest_schema, produce_avro, python_client, Registry};
+use common::Tansu;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::{json, Value};
+
+const HOUR: i64 = 3_600_000;
+
+/// One broker and one registry for the tests of this file that run at the same time.
+struct Services {
+    tansu: Tansu,
+    registry: Registry,
+}
+
+fn services() -> Arc<Services> {
+    static SHARED: Mutex<Weak<Services>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(services) = shared.upgrade() {
+        return services;
+    }
+    let services = Arc::new(Services {
+        tansu: Tansu::start(),
+        registry: Registry::start(),
+    });
+    *shared = Arc::downgrade(&services);
+    services
+}
+
+/// Runs the queries of `sql` on the broker until its topics stay quiet for 3 s.
+fn run_engine(tansu: &Tansu, registry: &str, sql: &str, group: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
+    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--sql",
+            "q.sql",
+            "--bootstrap-servers",
+            &tansu.bootstrap,
+        ])
+        .args(["--schema-registry-url", registry, "--group-id", group])
+        .args(["--dead-letter-topic", &format!("{group}-dead")])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(["--stop-when-idle", "3s"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success();
+}
+
+fn order_schema() -> Value {
+    // As an application writes it: its own record name, lower-case fields that are not
+    // nullable, and a field the stream does not declare.
+    json!({"type": "record", "name": "OrderEvent", "namespace": "shop", "fields": [
+        {"name": "order_id", "type": "long"},
+        {"name": "customer_id", "type": "string"},
+        {"name": "order_status", "type": "string"},
+        {"name": "order_total", "type": "double"},
+        {"name": "created_at", "type": "long"},
+        {"name": "channel", "type": "string"}
+    ]})
+}
+
+fn orders(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let at = 1_709_640_000_000 + i as i64 * 97_000;
+            json!({
+                "timestamp": at,
+                "key": format!("o{i}"),
+                "value": {
+                    "order_id": i, "customer_id": format!("cust_{}", i % 4),
+                    "order_status": "NEW", "order_total": (i % 9) as f64 + 0.25,
+                    "created_at": at, "channel": "web"
+                }
+            })
+        })
+        .collect()
+}
+
+/// The tutorial's order_events and customer_order_totals, exactly as the page writes them.
+const TUTORIAL: &str = "-- Define stream from order-events topic
+CREATE STREAM order_events (
+order_id BIGINT,
+customer_id STRING,
+order_status STRING,
+order_total DOUBLE,
+created_at BIGINT
+) WITH (
+KAFKA_TOPIC='order-events',
+VALUE_FORMAT='AVRO'
+);
+-- Real-time aggregation: total orders and spend per customer
+CREATE TABLE customer_order_totals AS
+SELECT
+customer_id,
+COUNT(*) AS order_count,
+SUM(order_total) AS total_spent,
+MAX(created_at) AS last_order_time
+FROM order_events
+WINDOW TUMBLING (SIZE 1 HOUR)
+GROUP BY customer_id
+EMIT CHANGES;
+";
+
+#[test]
+fn the_tutorials_order_totals_run_on_avro_written_and_read_by_confluents_serdes() {
+    let services = services();
+    let (tansu, registry) = (&services.tansu, services.registry.url());
+    tansu.create_topic("order-events", 2);
+    let records = orders(120);
+    produce_avro(
+        &tansu.bootstrap,
+        &registry,
+        "order-events",
+        &json!({"value_schema": order_schema(), "records": records}),
+    );
+    run_engine(tansu, &registry, TUTORIAL, "tutorial");
+
+    let mut expected: BTreeMap<(String, i64), (i64, f64, i64)> = BTreeMap::new();
+    for record in &records {
+        let value = &record["value"];
+        let at = value["created_at"].as_i64().unwrap();
+        let entry = expected
+            .entry((
+                value["customer_id"].as_str().unwrap().to_string(),
+                at - at.rem_euclid(HOUR),
+            ))
+            .or_insert((0, 0.0, 0));
+        entry.0 += 1;
+        entry.1 += value["order_total"].as_f64().unwrap();
+        entry.2 = entry.2.max(at);
+    }
+    let outputs = consume_avro(
+        &tansu.bootstrap,
+        &registry,
+        "CUSTOMER_ORDER_TOTALS",
+        expected.len(),
+    );
+    let mut last = BTreeMap::new();
+    for output in &outputs {
+        // A windowed KAFKA key: the customer, then the window start in 8 bytes.
+        let key = hex(output["key"].as_str().unwrap());
+        let (customer, start) = key.split_at(key.len() - 8);
+        let start = i64::from_be_bytes(start.try_into().unwrap());
+        last.insert(
+            (String::from_utf8(customer.to_vec()).unwrap(), start),
+            output["value"].clone(),
+        );
+    }
+    assert_eq!(last.len(), expected.len(), "{outputs:?}");
+    for (window, (count, total, latest)) in &expected {
+        let value = &last[window];
+        assert_eq!(value["ORDER_COUNT"], json!(count), "{window:?}");
+        assert!((value["TOTAL_SPENT"].as_f64().unwrap() - total).abs() < 1e-9);
+        assert_eq!(value["LAST_ORDER_TIME"], json!(latest));
+    }
+    // The output schema as ksqlDB registers it.
+    assert_eq!(
+        latest_schema(&registry, "CUSTOMER_ORDER_TOTALS-value"),
+        json!({
+            "type": "record", "name": "KsqlDataSourceSchema",
+            "namespace": "io.confluent.ksql.avro_schemas",
+            "fields": [
+                {"name": "ORDER_COUNT", "type": ["null", "long"], "default": null},
+                {"name": "TOTAL_SPENT", "type": ["null", "double"], "default": null},
+                {"name": "LAST_ORDER_TIME", "type": ["null", "long"], "default": null}
+            ],
+            "connect.name": "io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"
+        })
+    );
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_source_without_columns_takes_them_from_the_registry_with_avro_keys() {
+    let services = services();
+    let (tansu, registry) = (&services.tansu, services.registry.url());
+    tansu.create_topic("inferred-events", 1);
+    let value_schema = json!({"type": "record", "name": "blah", "fields": [
+        {"name": "c1", "type": "boolean"},
+        {"name": "c2", "type": "int"},
+        {"name": "c3", "type": "long"},
+        {"name": "c4", "type": "float"},
+        {"name": "c5", "type": ["null", "string"]},
+        {"name": "suit", "type": {"type": "enum", "name": "Suit", "symbols": ["SPADES", "HEARTS"]}},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "digest", "type": ["null", {"type": "fixed", "size": 2, "name": "md5"}]}
+    ]});
+    let records: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"key": format!("k{i}"), "timestamp": 1_000 + i, "value": {
+                "c1": i % 2 == 0, "c2": i, "c3": 400_000_000_000i64 + i, "c4": 1.5,
+                "c5": if i == 3 { Value::Null } else { json!(format!("s{i}")) },
+                "suit": "HEARTS", "tags": ["a", format!("t{i}")], "digest": null
+            }})
+        })
+        .collect();
+    produce_avro(
+        &tansu.bootstrap,
+        &registry,
+        "inferred-events",
+        &json!({"value_schema": value_schema, "key_schema": "string", "records": records}),
+    );
+    run_engine(
+        tansu,
+        &registry,
+        "CREATE STREAM inferred WITH (KAFKA_TOPIC='inferred-events', FORMAT='AVRO');
+         CREATE STREAM inferred_copy AS SELECT * FROM inferred;",
+        "inferred",
+    );
+    let outputs = consume_avro(&tansu.bootstrap, &registry, "INFERRED_COPY", 5);
+    let dead = tansu.read_all("inferred-dead", 0);
+    assert_eq!(outputs.len(), 5, "{outputs:?} {dead:?}");
+    for (i, output) in outputs.iter().enumerate() {
+        assert_eq!(output["key_value"], json!(format!("k{i}")), "{output}");
+        assert_eq!(
+            output["value"],
+            json!({
+                "C1": i % 2 == 0, "C2": i, "C3": 400_000_000_000i64 + i as i64, "C4": 1.5,
+                "C5": if i == 3 { Value::Null } else { json!(format!("s{i}")) },
+                "SUIT": "HEARTS", "TAGS": ["a", format!("t{i}")]
+            }),
+            "the fixed field is left out, the enum is a STRING, the float a DOUBLE"
+        );
+    }
+    let key_schema = latest_schema(&registry, "INFERRED_COPY-key");
+    assert_eq!(key_schema, json!(["null", "string"]));
+}
+
+/// Sends raw values to a topic, with no serializer.
+fn produce_raw(tansu: &Tansu, topic: &str, values: &[Vec<u8>]) {
+    let producer: BaseProducer = tansu.config().create().unwrap();
+    for value in values {
+        producer
+            .send(
+                BaseRecord::<(), Vec<u8>>::to(topic)
+                    .payload(value)
+                    .timestamp(5_000),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+fn frames(registry: &str, topic: &str, schema: &Value, values: &[Value]) -> Vec<Vec<u8>> {
+    let records: Vec<Value> = values.iter().map(|v| json!({"value": v})).collect();
+    python_client(
+        &["frame", registry, topic],
+        &json!({"value_schema": schema, "records": records}).to_string(),
+    )
+    .lines()
+    .map(hex)
+    .collect()
+}
+
+#[test]
+fn bad_avro_records_are_dead_lettered_with_the_reason_and_the_rest_flow() {
+    let services = services();
+    let (tansu, registry) = (&services.tansu, services.registry.url());
+    tansu.create_topic("bad-avro", 1);
+    let good_schema = json!({"type": "record", "name": "Reading", "fields": [
+        {"name": "sensor", "type": "string"}, {"name": "level", "type": "int"}
+    ]});
+    let good = frames(
+        &registry,
+        "bad-avro",
+        &good_schema,
+        &[
+            json!({"sensor": "a", "level": 1}),
+            json!({"sensor": "b", "level": 2}),
+        ],
+    );
+    // A writer schema whose level is text: it does not fit the INT column.
+    let text_level = json!({"type": "record", "name": "Reading", "fields": [
+        {"name": "sensor", "type": "string"}, {"name": "level", "type": "string"}
+    ]});
+    // Framed under another subject: the registry would refuse it as an incompatible
+    // version of the first, and the engine goes by the id alone.
+    let misfit = frames(
+        &registry,
+        "bad-avro-text",
+        &text_level,
+        &[json!({"sensor": "c", "level": "high"})],
+    );
+    let mut unknown_id = vec![0, 0, 0, 0x03, 0xe7];
+    unknown_id.extend_from_slice(&good[0][5..]);
+    let truncated = good[1][..good[1].len() - 1].to_vec();
+    produce_raw(
+        tansu,
+        "bad-avro",
+        &[
+            good[0].clone(),
+            unknown_id,
+            truncated,
+            misfit[0].clone(),
+            b"{\"sensor\":\"json\"}".to_vec(),
+            good[1].clone(),
+        ],
+    );
+    run_engine(
+        tansu,
+        &registry,
+        "CREATE STREAM readings (sensor STRING, level INT) WITH (KAFKA_TOPIC='bad-avro', VALUE_FORMAT='AVRO');
+         CREATE STREAM levels AS SELECT sensor, level * 10 AS scaled FROM readings;",
+        "bad",
+    );
+    let outputs = consume_avro(&tansu.bootstrap, &registry, "LEVELS", 2);
+    let values: Vec<&Value> = outputs.iter().map(|o| &o["value"]).collect();
+    assert_eq!(
+        values,
+        [
+            &json!({"SENSOR": "a", "SCALED": 10}),
+            &json!({"SENSOR": "b", "SCALED": 20})
+        ]
+    );
+    let dead: Vec<String> = tansu
+        .read_all("bad-dead", 4)
+        .into_iter()
+        .map(|(_, letter)| letter["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dead.len(), 4, "{dead:?}");
+    assert!(
+        dead[0].contains("schema id 999 is not in the Schema Registry"),
+        "{dead:?}"
+    );
+    assert!(dead[1].contains("the Avro body does not read"), "{dead:?}");
+    assert!(
+        dead[2].contains("field LEVEL") && dead[2].contains("does not fit the column type INTEGER"),
+        "{dead:?}"
+    );
+    assert!(dead[3].contains("magic byte"), "{dead:?}");
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn healthy(&self) -> bool {
+        Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+            .args(["healthcheck", "--url"])
+            .arg(format!("http://127.0.0.1:{}/healthcheck", self.port))
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_registry_outage_is_waited_out_with_the_health_check_degraded() {
+    // Its own registry: this test stops it.
+    let services = services();
+    let tansu = &services.tansu;
+    let registry = Registry::start();
+    let url = registry.url();
+    tansu.create_topic("outage-events", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let sql = "CREATE STREAM readings (sensor STRING, level INT) WITH (KAFKA_TOPIC='outage-events', VALUE_FORMAT='AVRO');
+               CREATE STREAM outage_levels AS SELECT sensor, level FROM readings;";
+    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
+    let port = common::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--sql",
+            "q.sql",
+        ])
+        .args([
+            "--bootstrap-servers",
+            &tansu.bootstrap,
+            "--group-id",
+            "outage",
+        ])
+        .args(["--dead-letter-topic", "outage-dead", "--state-dir", "state"])
+        .env("ENGINE_SCHEMA_REGISTRY_URL", &url)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server { child, port };
+    common::wait_until_listening(&mut server.child, port, "serve", Duration::from_secs(30));
+    assert!(server.healthy());
+
+    // Values framed with a schema the engine has not seen, sent once the registry is down.
+    let schema = json!({"type": "record", "name": "Reading", "fields": [
+        {"name": "sensor", "type": "string"}, {"name": "level", "type": "int"}
+    ]});
+    let values: Vec<Value> = (0..3)
+        .map(|i| json!({"sensor": format!("s{i}"), "level": i}))
+        .collect();
+    let framed = frames(&url, "outage-events", &schema, &values);
+    // Frozen, the registry answers nothing (the engine's requests time out) and keeps
+    // its in-memory schemas for when it comes back.
+    registry.signal("STOP");
+    produce_raw(tansu, "outage-events", &framed);
+    wait_for(
+        "/healthcheck reports the outage",
+        Duration::from_secs(40),
+        || !server.healthy(),
+    );
+    registry.signal("CONT");
+    wait_for("/healthcheck recovers", Duration::from_secs(60), || {
+        server.healthy()
+    });
+    let outputs = consume_avro(&tansu.bootstrap, &url, "OUTAGE_LEVELS", 3);
+    let got: Vec<&Value> = outputs.iter().map(|o| &o["value"]).collect();
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+    assert_eq!(
+        got,
+        [
+            &json!({"SENSOR": "s0", "LEVEL": 0}),
+            &json!({"SENSOR": "s1", "LEVEL": 1}),
+            &json!({"SENSOR": "s2", "LEVEL": 2})
+        ],
+        "no record is lost to the outage; the server's log:\n{log}"
+    );
+    let dead = tansu.read_raw("outage-dead", 0);
+    assert!(
+        dead.is_empty(),
+        "nothing is dead-lettered for an outage: {dead:?}"
+    );
+}

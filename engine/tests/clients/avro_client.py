@@ -1,0 +1,125 @@
+"""Writes and reads Avro records the way an application beside ksqlDB does: Confluent's
+Python AvroSerializer and AvroDeserializer through the real Schema Registry.
+
+  avro_client.py produce BOOTSTRAP REGISTRY TOPIC   (stdin: one JSON job)
+  avro_client.py frame REGISTRY TOPIC               (stdin: one JSON job; prints hex)
+  avro_client.py consume BOOTSTRAP REGISTRY TOPIC COUNT
+  avro_client.py register REGISTRY SUBJECT          (stdin: the schema)
+
+A job is {"value_schema": ..., "key_schema": ... or null, "records": [{"key": ...,
+"value": ..., "timestamp": ms}]}; without a key schema keys are written as UTF-8 text.
+`consume` prints one JSON line per record: the key bytes in hex (and the key as the
+deserializer reads it, when it is Avro), the value as the deserializer reads it, and the
+value's schema id.
+"""
+
+import json
+import sys
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+
+def serializer(registry, schema):
+    return AvroSerializer(registry, json.dumps(schema), conf={"auto.register.schemas": True})
+
+
+def produce(bootstrap, url, topic):
+    job = json.load(sys.stdin)
+    registry = SchemaRegistryClient({"url": url})
+    values = serializer(registry, job["value_schema"])
+    keys = serializer(registry, job["key_schema"]) if job.get("key_schema") else None
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for record in job["records"]:
+        key = record.get("key")
+        if key is not None:
+            key = (
+                keys(key, SerializationContext(topic, MessageField.KEY))
+                if keys
+                else str(key).encode()
+            )
+        value = record.get("value")
+        if value is not None:
+            value = values(value, SerializationContext(topic, MessageField.VALUE))
+        producer.produce(topic, key=key, value=value, timestamp=record.get("timestamp", 0))
+        producer.poll(0)
+    left = producer.flush(30)
+    if left:
+        sys.exit(f"{left} records were not delivered")
+
+
+def frame(url, topic):
+    """Serialized values in hex, one a line, without producing them."""
+    job = json.load(sys.stdin)
+    registry = SchemaRegistryClient({"url": url})
+    values = serializer(registry, job["value_schema"])
+    for record in job["records"]:
+        print(values(record["value"], SerializationContext(topic, MessageField.VALUE)).hex())
+
+
+def consume(bootstrap, url, topic, count):
+    registry = SchemaRegistryClient({"url": url})
+    values = AvroDeserializer(registry)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"avro-reader-{topic}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    seen, idle = 0, 0
+    while seen < count or idle < 4:
+        message = consumer.poll(0.5)
+        if message is None:
+            idle += 1
+            if idle > 60:
+                break
+            continue
+        if message.error():
+            continue
+        idle = 0
+        seen += 1
+        raw = message.value()
+        key_bytes = message.key() or b""
+        key = None
+        if key_bytes[:1] == b"\x00" and len(key_bytes) > 5:
+            key = values(key_bytes, SerializationContext(topic, MessageField.KEY))
+        value = None
+        if raw is not None:
+            value = values(raw, SerializationContext(topic, MessageField.VALUE))
+        print(
+            json.dumps(
+                {
+                    "key": key_bytes.hex(),
+                    "key_value": key,
+                    "value": value,
+                    "schema_id": int.from_bytes(raw[1:5], "big") if raw else None,
+                },
+                default=str,
+            ),
+            flush=True,
+        )
+    consumer.close()
+
+
+def register(url, subject):
+    registry = SchemaRegistryClient({"url": url})
+    print(registry.register_schema(subject, Schema(sys.stdin.read(), "AVRO")))
+
+
+if __name__ == "__main__":
+    mode, args = sys.argv[1], sys.argv[2:]
+    if mode == "produce":
+        produce(*args)
+    elif mode == "frame":
+        frame(*args)
+    elif mode == "consume":
+        consume(args[0], args[1], args[2], int(args[3]))
+    elif mode == "register":
+        register(*args)
+    else:
+        sys.exit(f"unknown mode {mode}")

@@ -1,0 +1,129 @@
+//! A real Confluent-compatible Schema Registry (rivven-schema, in-memory) on a free
+//! loopback port, and the Python client that writes and reads Avro through it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::process::{cached_tool, free_port, wait_until_listening};
+
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let port = free_port();
+        let mut child = Command::new(cached_tool(
+            "rivven-schema/bin/rivven-schema",
+            "rivven-schema",
+        ))
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--log-level", "warn"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rivven-schema starts: scripts/test installs it into the cache folder");
+        wait_until_listening(&mut child, port, "rivven-schema", Duration::from_secs(30));
+        Registry { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends the registry a signal: STOP freezes it (an outage that keeps its schemas),
+    /// CONT resumes it.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The Python of the venv that holds confluent-kafka's Avro serializer.
+fn python() -> PathBuf {
+    cached_tool("avro-venv/bin/python", "python3")
+}
+
+fn client() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/avro_client.py")
+}
+
+/// Runs the Python client with `stdin`; its standard output.
+pub fn python_client(args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(python())
+        .arg(client())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the avro venv's python runs: scripts/test installs it");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "avro_client.py {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Produces a job's records through the Python AvroSerializer.
+pub fn produce_avro(bootstrap: &str, registry: &str, topic: &str, job: &Value) {
+    python_client(&["produce", bootstrap, registry, topic], &job.to_string());
+}
+
+/// The records of a topic as the Python AvroDeserializer reads them.
+pub fn consume_avro(bootstrap: &str, registry: &str, topic: &str, at_least: usize) -> Vec<Value> {
+    python_client(
+        &["consume", bootstrap, registry, topic, &at_least.to_string()],
+        "",
+    )
+    .lines()
+    .map(|line| serde_json::from_str(line).unwrap())
+    .collect()
+}
+
+/// A subject's latest schema as the registry holds it, parsed.
+pub fn latest_schema(registry: &str, subject: &str) -> Value {
+    let url = format!("{registry}/subjects/{subject}/versions/latest");
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys, json, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_str(answer["schema"].as_str().unwrap()).unwrap()
+}
