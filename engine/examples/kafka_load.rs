@@ -50,28 +50,17 @@ fn main() -> anyhow::Result<()> {
                 .create()?;
             let base = 1_709_640_000_000u64;
             for i in 0..count {
-                if let Some((schema, id)) = &avro {
-                    let value = avro_order(schema, *id, i)?;
-                    let key = format!("{}", i % 64);
-                    let mut record = BaseRecord::to(topic).key(&key).payload(&value);
-                    loop {
-                        match producer.send(record) {
-                            Ok(()) => break,
-                            Err((_, returned)) => {
-                                producer.poll(Duration::from_millis(10));
-                                record = returned;
-                            }
-                        }
-                    }
-                    continue;
-                }
-                let value = format!(
-                    "{{\"order_id\":{i},\"customer_id\":\"cust_{}\",\"order_status\":\"NEW\",\"order_total\":{}.{:02},\"created_at\":{}}}",
-                    (i * 7919) % 100_000,
-                    i % 997,
-                    i % 100,
-                    base + i * 2
-                );
+                let value = match &avro {
+                    Some((schema, id)) => avro_order(schema, *id, i)?,
+                    None => format!(
+                        "{{\"order_id\":{i},\"customer_id\":\"cust_{}\",\"order_status\":\"NEW\",\"order_total\":{}.{:02},\"created_at\":{}}}",
+                        (i * 7919) % 100_000,
+                        i % 997,
+                        i % 100,
+                        base + i * 2
+                    )
+                    .into_bytes(),
+                };
                 let key = format!("{}", i % 64);
                 let mut record = BaseRecord::to(topic).key(&key).payload(&value);
                 loop {

@@ -44,17 +44,25 @@ install_python_tools() {
 # storage engines (the tests use memory://); the build takes about 10 minutes once.
 TANSU_VERSION="0.6.0"
 
-install_tansu() {
-  local root="$ADVISOR_CACHE/tansu"
-  if [ -x "$root/bin/tansu" ] && [ "$(cat "$root/.version" 2>/dev/null)" = "$TANSU_VERSION" ]; then
+# Installs crate $1 at version $2 from crates.io into $ADVISOR_CACHE/$1 (more cargo install
+# flags may follow), unless that version is there; $3 says how long it takes.
+install_crate() {
+  local crate="$1" version="$2" takes="$3"
+  shift 3
+  local root="$ADVISOR_CACHE/$crate"
+  if [ -x "$root/bin/$crate" ] && [ "$(cat "$root/.version" 2>/dev/null)" = "$version" ]; then
     return
   fi
-  log "installing tansu $TANSU_VERSION into $root (about 10 minutes, once)"
+  log "installing $crate $version into $root ($takes, once)"
   # Its own target folder, so the project's build cache is not mixed with it.
-  CARGO_TARGET_DIR="$ADVISOR_CACHE/tansu-build" cargo install tansu --version "$TANSU_VERSION" \
-    --features dynostore --locked --root "$root" --quiet
-  echo "$TANSU_VERSION" >"$root/.version"
-  rm -rf "$ADVISOR_CACHE/tansu-build"
+  CARGO_TARGET_DIR="$ADVISOR_CACHE/$crate-build" cargo install "$crate" --version "$version" \
+    --locked --root "$root" --quiet "$@"
+  echo "$version" >"$root/.version"
+  rm -rf "$ADVISOR_CACHE/$crate-build"
+}
+
+install_tansu() {
+  install_crate tansu "$TANSU_VERSION" "about 10 minutes" --features dynostore
 }
 
 # Apache Flink from PyPI, in its own virtualenv (its pins clash with checkov's), for the
@@ -84,15 +92,7 @@ install_avro_python() {
 RIVVEN_SCHEMA_VERSION="0.0.22"
 
 install_rivven_schema() {
-  local root="$ADVISOR_CACHE/rivven-schema"
-  if [ -x "$root/bin/rivven-schema" ] && [ "$(cat "$root/.version" 2>/dev/null)" = "$RIVVEN_SCHEMA_VERSION" ]; then
-    return
-  fi
-  log "installing rivven-schema $RIVVEN_SCHEMA_VERSION into $root (about 4 minutes, once)"
-  CARGO_TARGET_DIR="$ADVISOR_CACHE/rivven-schema-build" cargo install rivven-schema \
-    --version "$RIVVEN_SCHEMA_VERSION" --locked --root "$root" --quiet
-  echo "$RIVVEN_SCHEMA_VERSION" >"$root/.version"
-  rm -rf "$ADVISOR_CACHE/rivven-schema-build"
+  install_crate rivven-schema "$RIVVEN_SCHEMA_VERSION" "about 4 minutes"
 }
 
 flink_home() {
