@@ -73,6 +73,94 @@ pub enum Command {
     /// Operate Flink jobs: list them, stop one with a savepoint, upgrade one.
     #[command(subcommand)]
     Flink(FlinkCommand),
+    /// Build the advisor-engine container image, push it to ECR or another registry, list
+    /// what a repository holds.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the engine's image through the docker CLI from engine/Dockerfile.
+    #[command(after_help = IMAGE_BUILD_EXAMPLES)]
+    Build(ImageBuildArgs),
+    /// Push an image to a repository: ECR (created when missing) or any registry.
+    #[command(after_help = IMAGE_PUSH_EXAMPLES)]
+    Push(ImagePushArgs),
+    /// Show the images a repository holds: tags, digests, sizes.
+    List(ImageListArgs),
+}
+
+const IMAGE_BUILD_EXAMPLES: &str = "Examples:
+  advisor image build                               # advisor-engine:VERSION from scratch
+  advisor image build --tag advisor-engine:dev --engine-binary ./advisor-engine
+  advisor image build --base debian                 # from source; needs BuildKit and pulls
+
+--base scratch (the default) builds a static engine binary with this machine's Rust
+toolchain (RUSTFLAGS='-C target-feature=+crt-static', in TARGET/static-engine) and copies it
+into an empty image with the CA certificates: nothing is pulled, so it works on a Docker
+that cannot reach a registry. --base debian is the conventional multi-stage build.";
+
+const IMAGE_PUSH_EXAMPLES: &str = "Examples:
+  advisor image push --repository 123456789012.dkr.ecr.eu-west-2.amazonaws.com/advisor-engine
+  advisor image push --repository 127.0.0.1:5000/advisor-engine --tag dev -o json
+
+For an ECR repository, advisor creates it when missing (scan on push, immutable tags, a
+lifecycle policy keeping the newest --keep-images images), logs docker in with
+GetAuthorizationToken, and pushes; a tag the repository already holds is refused before
+anything is uploaded. Any other registry is pushed to as `docker push` does, with the
+credentials of `docker login`. The digest printed names the exact image for a task
+definition.";
+
+#[derive(Debug, Args)]
+pub struct ImageBuildArgs {
+    /// The image's tag [default: advisor-engine:VERSION].
+    #[arg(long)]
+    pub tag: Option<String>,
+
+    /// What the image is built on.
+    #[arg(long, value_enum, default_value_t = crate::image::Base::Scratch)]
+    pub base: crate::image::Base,
+
+    /// A static advisor-engine binary to use instead of building one (--base scratch).
+    #[arg(long, value_name = "FILE")]
+    pub engine_binary: Option<PathBuf>,
+
+    /// The advisor source checkout [default: found from the current folder upward].
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagePushArgs {
+    /// HOST[:PORT]/NAME of the repository, e.g. 123456789012.dkr.ecr.eu-west-2.amazonaws.com/advisor-engine.
+    #[arg(long, value_name = "URI")]
+    pub repository: String,
+
+    /// The local image to push [default: advisor-engine:VERSION].
+    #[arg(long)]
+    pub image: Option<String>,
+
+    /// The tag in the repository [default: the local image's tag].
+    #[arg(long)]
+    pub tag: Option<String>,
+
+    /// ECR: how many images the repository's lifecycle policy keeps.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_images: u32,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageListArgs {
+    /// HOST[:PORT]/NAME of the repository.
+    #[arg(long, value_name = "URI")]
+    pub repository: String,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +379,7 @@ const DEPLOY_EXAMPLES: &str = "Examples:
   advisor deploy --flavor ksqldb --config stack.toml --dry-run
   advisor deploy --flavor flink --config stack.toml --events-per-sec 50000 --yes --timeout 20m
   advisor deploy --flavor engine --config stack.toml --profile prod --no-wait -o json
+  advisor deploy --flavor engine --config stack.toml --build-image --yes  (build, push, deploy)
   advisor deploy --flavor ksqldb --config stack.toml --diff --dry-run   (the plan as diffs)
 
 The workload flags (or --workload FILE) size the processing service as `advisor cost` does.
@@ -340,6 +429,16 @@ pub struct DeployArgs {
     /// Show the plan as unified diffs (as `advisor diff` does) instead of the table.
     #[arg(long)]
     pub diff: bool,
+
+    /// Engine flavor: build the advisor-engine image (as `advisor image build` does), push
+    /// it, and deploy the task definition that names the pushed digest.
+    #[arg(long)]
+    pub build_image: bool,
+
+    /// Where --build-image pushes [default: the stack's ECR repository,
+    /// ACCOUNT.dkr.ecr.REGION.amazonaws.com/advisor-engine, created when missing].
+    #[arg(long, value_name = "URI", requires = "build_image")]
+    pub image_repository: Option<String>,
 }
 
 const STATUS_EXAMPLES: &str = "Examples:

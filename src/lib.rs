@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod cost;
 pub mod decide;
+pub mod image;
 pub mod money;
 pub mod output;
 pub mod render;

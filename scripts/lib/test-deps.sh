@@ -118,6 +118,12 @@ install_test_deps() {
     echo "terraform is not on this machine; the generate tests need it (terraform fmt)" >&2
     return 1
   fi
+  # The image tests push to and pull from a real registry: Debian's docker-registry (the
+  # CNCF distribution registry), started by the tests on a loopback port.
+  if ! command -v docker-registry >/dev/null 2>&1; then
+    log "installing docker-registry"
+    apt_install docker-registry
+  fi
   install_python_tools
   install_flink
   install_tansu

@@ -7,6 +7,7 @@ use aws_config::BehaviorVersion;
 pub struct Clients {
     pub region: String,
     pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
     pub s3: aws_sdk_s3::Client,
@@ -43,6 +44,7 @@ impl Clients {
         Clients {
             region: region.to_string(),
             ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),

@@ -128,6 +128,9 @@ struct DeployDocument<'a> {
     plan: &'a Plan,
     #[serde(skip_serializing_if = "Option::is_none")]
     diffs: Option<&'a [ResourceDiff]>,
+    /// What --build-image built and pushed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a crate::image::Pushed>,
     applied: bool,
     waited: bool,
 }
@@ -186,8 +189,21 @@ pub fn diff(args: &DiffArgs, format: OutputFormat) -> anyhow::Result<()> {
 }
 
 pub fn deploy(args: &DeployArgs, format: OutputFormat) -> anyhow::Result<()> {
-    let spec = stacks::build(&args.stack, Some(&args.sizing))?.spec;
+    let mut spec = stacks::build(&args.stack, Some(&args.sizing))?.spec;
     let runtime = runtime()?;
+    // A dry run changes nothing, a registry included: the plan shows the stack's image.
+    let image = if args.build_image && !args.dry_run {
+        Some(super::image::build_and_push_for_deploy(
+            &mut spec,
+            args.image_repository.as_deref(),
+            args.aws.profile.as_deref(),
+            &runtime,
+            format,
+        )?)
+    } else {
+        None
+    };
+    let spec = spec;
     runtime.block_on(async {
         let clients = Clients::load(args.aws.profile.as_deref(), &spec.region).await;
         let (desired, live, plan) = aws::plan(&clients, &spec).await?;
@@ -197,6 +213,7 @@ pub fn deploy(args: &DeployArgs, format: OutputFormat) -> anyhow::Result<()> {
                 schema_version: JSON_SCHEMA_VERSION,
                 plan: &plan,
                 diffs: diffs.as_deref(),
+                image: image.as_ref(),
                 applied,
                 waited,
             };

@@ -4,6 +4,7 @@ mod cost;
 mod deploy;
 mod flink;
 pub(crate) mod generate;
+mod image;
 mod logs;
 mod pricing;
 mod recommend;
@@ -17,7 +18,7 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Cli, Command, FlinkCommand, KsqlCommand, SubmitCommand};
+use crate::cli::{Cli, Command, FlinkCommand, ImageCommand, KsqlCommand, SubmitCommand};
 use crate::output::OutputFormat;
 
 /// Whether progress shows as spinners: not for JSON output, and only on a terminal.
@@ -67,5 +68,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Flink(FlinkCommand::Jobs(args)) => flink::jobs(&args, cli.output),
         Command::Flink(FlinkCommand::Stop(args)) => flink::stop(&args, cli.output),
         Command::Flink(FlinkCommand::Upgrade(args)) => flink::upgrade(&args, cli.output),
+        Command::Image(ImageCommand::Build(args)) => image::build(&args, cli.output),
+        Command::Image(ImageCommand::Push(args)) => image::push(&args, cli.output),
+        Command::Image(ImageCommand::List(args)) => image::list(&args, cli.output),
     }
 }

@@ -178,7 +178,8 @@ fn default_services(flavor: Flavor, name: &str) -> Vec<ServiceSpec> {
             512,
             1024,
             1,
-            &["/advisor-engine", "serve"],
+            // The image's entry point is the engine; the command is its subcommand.
+            &["serve"],
             vec![port(8088, "engine-http", Ingress::Vpc)],
             env(&[
                 ("ENGINE_LISTEN", "0.0.0.0:8088"),

@@ -123,7 +123,7 @@ module "service_engine" {
   cpu_architecture       = "X86_64"
   desired_count          = 1
   spot_share             = 0
-  command                = ["/advisor-engine", "serve"]
+  command                = ["serve"]
   execution_role_arn     = module.iam.execution_role_arn
   task_role_arn          = module.iam.task_role_arn
   log_group_name         = aws_cloudwatch_log_group.this.name
