@@ -146,7 +146,7 @@ pub struct ImagePushArgs {
     pub tag: Option<String>,
 
     /// ECR: how many images the repository's lifecycle policy keeps.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = crate::image::KEEP_IMAGES, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_images: u32,
 
     #[command(flatten)]

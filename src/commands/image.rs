@@ -230,7 +230,7 @@ pub(super) fn build_and_push_for_deploy(
             image: local,
             repository,
             tag: Some(tag),
-            keep_images: 10,
+            keep_images: image::KEEP_IMAGES,
             profile: profile.map(str::to_string),
             reuse_existing_tag: true,
         },

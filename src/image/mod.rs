@@ -13,8 +13,11 @@ use crate::aws::error::AwsError;
 pub use build::{build, Base, BuildOptions, BuiltImage};
 pub use push::{list, push, ImageRow, PushOptions, Pushed, Repository};
 
-/// The image's name before a registry is in front of it.
+/// The image's name before a registry is in front of it, and its ECR repository's name.
 pub const IMAGE_NAME: &str = "advisor-engine";
+
+/// How many images the ECR repository's lifecycle policy keeps, unless told otherwise.
+pub const KEEP_IMAGES: u32 = 10;
 
 /// `advisor-engine:<advisor's version>`, the tag `advisor image build` gives by default and
 /// the one the engine flavor's task definition names.

@@ -206,6 +206,9 @@ struct Context {
     iam_block: String,
     discovery_names: String,
     checkpoints: Option<CheckpointContext>,
+    /// The engine image's ECR repository, when a service runs the default engine image.
+    ecr_repository: Option<&'static str>,
+    ecr_keep_images: u32,
     services: Vec<ServiceContext>,
     tags_block: String,
     tfvars_block: String,
@@ -550,6 +553,12 @@ fn context(spec: &StackSpec) -> Context {
         msk_cluster: spec.kafka.auth == KafkaAuthKind::MskIam,
         iam_block,
         discovery_names: discovery.join(", "),
+        ecr_repository: spec
+            .services
+            .iter()
+            .any(|s| s.image == crate::stack::ENGINE_IMAGE)
+            .then_some(crate::image::IMAGE_NAME),
+        ecr_keep_images: crate::image::KEEP_IMAGES,
         checkpoints: checkpoints.map(|c| CheckpointContext {
             noncurrent_days: c.noncurrent_days,
             newer_noncurrent_versions: c.newer_noncurrent_versions,

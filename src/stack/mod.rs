@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{KafkaAuthKind, StackConfig};
 pub use fargate::check_size;
+pub use flavors::ENGINE_IMAGE;
 pub use sizing::{Capacities, Capacity, Demand, Sizing};
 
 use crate::decide::Approach;

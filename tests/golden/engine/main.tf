@@ -103,6 +103,34 @@ module "discovery" {
   service_names = ["engine"]
 }
 
+# The engine's image: push it with `advisor image push --repository` and the
+# ecr_repository_url output (see README.md). The repository is the account's, as
+# `advisor deploy` makes it; import it when it exists already.
+resource "aws_ecr_repository" "engine" {
+  name                 = "advisor-engine"
+  image_tag_mutability = "IMMUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "engine" {
+  repository = aws_ecr_repository.engine.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "keep the newest 10 images"
+      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 10 }
+      action       = { type = "expire" }
+    }]
+  })
+}
+
 module "checkpoints" {
   source = "./modules/checkpoint-bucket"
 

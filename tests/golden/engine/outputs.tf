@@ -13,6 +13,11 @@ output "log_group" {
   value       = aws_cloudwatch_log_group.this.name
 }
 
+output "ecr_repository_url" {
+  description = "ECR repository of the engine's image (advisor image push --repository)."
+  value       = aws_ecr_repository.engine.repository_url
+}
+
 output "checkpoint_bucket" {
   description = "Versioned S3 bucket for checkpoints and savepoints."
   value       = module.checkpoints.bucket
