@@ -440,6 +440,123 @@ pub fn now_millis() -> i64 {
     Timestamp::now().as_millisecond()
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// A DATE as ksqlDB prints it (CAST to STRING): `yyyy-MM-dd`.
+pub fn date_text(days: i32) -> String {
+    format_days(i64::from(days), "yyyy-MM-dd").unwrap_or_else(|_| days.to_string())
+}
+
+/// A TIME as Java's LocalTime prints it, as ksqlDB casts it to STRING: `HH:mm`, with the
+/// seconds when they or the milliseconds are not zero, and the milliseconds when not zero.
+pub fn time_text(millis: i32) -> String {
+    let millis = i64::from(millis).rem_euclid(DAY_MILLIS);
+    let (hours, minutes) = (millis / 3_600_000, millis / 60_000 % 60);
+    let (seconds, fraction) = (millis / 1000 % 60, millis % 1000);
+    match (seconds, fraction) {
+        (0, 0) => format!("{hours:02}:{minutes:02}"),
+        (_, 0) => format!("{hours:02}:{minutes:02}:{seconds:02}"),
+        _ => format!("{hours:02}:{minutes:02}:{seconds:02}.{fraction:03}"),
+    }
+}
+
+/// A TIMESTAMP as ksqlDB prints it (CAST to STRING): `yyyy-MM-ddTHH:mm:ss.SSS`, in UTC.
+pub fn timestamp_text(millis: i64) -> String {
+    format_millis(millis, "yyyy-MM-dd'T'HH:mm:ss.SSS", Some("UTC"))
+        .unwrap_or_else(|_| millis.to_string())
+}
+
+fn number(text: &str, max_len: usize) -> Option<i64> {
+    (!text.is_empty() && text.len() <= max_len && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// A date as CAST(... AS DATE) reads it: `yyyy-MM-dd`, or a part of it (`yyyy-MM`, `yyyy`)
+/// meaning its first day.
+pub fn parse_date_text(text: &str) -> Option<i32> {
+    let mut parts = text.trim().split('-');
+    let year = number(parts.next()?, 9)?;
+    let month = parts.next().map_or(Some(1), |m| number(m, 2))?;
+    let day = parts.next().map_or(Some(1), |d| number(d, 2))?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let (month, day) = (u32::try_from(month).ok()?, u32::try_from(day).ok()?);
+    // jiff checks the day exists in that month.
+    Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()?;
+    i32::try_from(days_from_civil(year, month, day)).ok()
+}
+
+/// A time of day as CAST(... AS TIME) reads it: `HH:mm`, `HH:mm:ss` or `HH:mm:ss.fff`
+/// (up to nanoseconds, kept to the millisecond).
+pub fn parse_time_text(text: &str) -> Option<i32> {
+    let (clock, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    let mut parts = clock.split(':');
+    let hours = number(parts.next()?, 2)?;
+    let minutes = number(parts.next()?, 2)?;
+    let seconds = parts.next().map_or(Some(0), |s| number(s, 2))?;
+    if parts.next().is_some() || hours > 23 || minutes > 59 || seconds > 59 {
+        return None;
+    }
+    let millis = if fraction.is_empty() {
+        0
+    } else {
+        let digits = number(fraction, 9)?;
+        digits * 1000 / 10i64.pow(fraction.len() as u32)
+    };
+    i32::try_from(((hours * 60 + minutes) * 60 + seconds) * 1000 + millis).ok()
+}
+
+/// A timestamp as CAST(... AS TIMESTAMP) reads it: a date as `parse_date_text` reads it,
+/// then optionally `T` and a time as `parse_time_text` reads it, then optionally `Z` or an
+/// offset `+hh:mm`; without an offset the time is UTC.
+pub fn parse_timestamp_text(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, time) = text.split_once('T').unwrap_or((text, ""));
+    let days = i64::from(parse_date_text(date)?);
+    let (clock, offset) = if let Some(clock) = time.strip_suffix('Z') {
+        (clock, 0)
+    } else if let Some(at) = time.rfind(['+', '-']) {
+        let (clock, zone) = time.split_at(at);
+        let (hours, minutes) = zone[1..].split_once(':').unwrap_or((&zone[1..], "0"));
+        let minutes = (number(hours, 2)? * 60 + number(minutes, 2)?) * 60_000;
+        (
+            clock,
+            if zone.starts_with('-') {
+                -minutes
+            } else {
+                minutes
+            },
+        )
+    } else {
+        (time, 0)
+    };
+    let millis = if clock.is_empty() {
+        0
+    } else {
+        i64::from(parse_time_text(clock)?)
+    };
+    Some(days * DAY_MILLIS + millis - offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,9 +621,44 @@ mod tests {
             "an offset in the text wins over the zone argument"
         );
         assert_eq!(parse_days("2024-03-05", "yyyy-MM-dd").unwrap(), 19_787);
+        assert_eq!(parse_date_text("2024-03-05"), Some(19_787));
         assert!(parse_millis("2024-13-05", "yyyy-MM-dd", None).is_err());
         assert!(parse_millis("05/03/2024", "yyyy-MM-dd", None)
             .unwrap_err()
             .contains("does not match"));
+    }
+}
+
+#[cfg(test)]
+mod iso_tests {
+    use super::*;
+
+    #[test]
+    fn dates_times_and_timestamps_print_and_read_as_ksqldb_casts_them() {
+        // date.json and time.json: CAST to and from STRING.
+        assert_eq!(date_text(10), "1970-01-11");
+        assert_eq!(date_text(-1), "1969-12-31");
+        assert_eq!(parse_date_text("1970-01-10"), Some(9));
+        assert_eq!(parse_date_text("1970-01"), Some(0));
+        assert_eq!(parse_date_text("1969-12-31"), Some(-1));
+        assert_eq!(parse_date_text("foo"), None);
+        assert_eq!(parse_date_text("2023-02-29"), None);
+        assert_eq!(time_text(5000), "00:00:05");
+        assert_eq!(time_text(60_000), "00:01");
+        assert_eq!(time_text(10), "00:00:00.010");
+        assert_eq!(parse_time_text("00:00:00.010"), Some(10));
+        assert_eq!(parse_time_text("00:00:01"), Some(1000));
+        assert_eq!(parse_time_text("00:01"), Some(60_000));
+        assert_eq!(parse_time_text("foo"), None);
+        assert_eq!(timestamp_text(1_709_643_845_067), "2024-03-05T13:04:05.067");
+        assert_eq!(
+            parse_timestamp_text("2024-03-05T13:04:05.067"),
+            Some(1_709_643_845_067)
+        );
+        assert_eq!(
+            parse_timestamp_text("2024-03-05T14:04:05.067+01:00"),
+            Some(1_709_643_845_067)
+        );
+        assert_eq!(parse_timestamp_text("1970-01-02"), Some(86_400_000));
     }
 }

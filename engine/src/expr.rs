@@ -1,9 +1,10 @@
 //! Expressions compiled against a schema, and evaluated row by row with SQL's null rules.
 
+use crate::decimal::{Decimal, DecimalError, Op};
 pub use crate::functions::Function;
 use crate::functions::{self, FunctionError};
 use crate::sql::ast::{BinaryOp, Expr, Literal, SqlType, UnaryOp};
-use crate::value::{Schema, Value};
+use crate::value::{Schema, Text, Value};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExprError {
@@ -91,6 +92,13 @@ pub enum Compiled {
     InList(Box<Compiled>, Vec<Compiled>, bool),
     /// `text [NOT] LIKE pattern [ESCAPE 'c']`.
     Like(Box<Compiled>, Box<Compiled>, bool, Option<char>),
+    /// `base[index]`.
+    Subscript(Box<Compiled>, Box<Compiled>),
+    /// `base->FIELD`.
+    Field(Box<Compiled>, Text),
+    MakeArray(Vec<Compiled>),
+    MakeMap(Vec<(Compiled, Compiled)>),
+    MakeStruct(Vec<(Text, Compiled)>),
 }
 
 /// What an expression may refer to besides the schema's columns.
@@ -254,6 +262,34 @@ pub fn compile(
             let e = sub(expr)?;
             Compiled::Like(e, sub(pattern)?, *negated, *escape)
         }
+        Expr::Subscript(base, index) => {
+            let base = sub(base)?;
+            Compiled::Subscript(base, sub(index)?)
+        }
+        Expr::Field(base, name) => Compiled::Field(sub(base)?, name.as_str().into()),
+        Expr::MakeArray(items) => Compiled::MakeArray(
+            items
+                .iter()
+                .map(|item| compile(item, schema, resolver))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::MakeMap(entries) => {
+            let mut compiled = Vec::with_capacity(entries.len());
+            for (key, value) in entries {
+                compiled.push((
+                    compile(key, schema, resolver)?,
+                    compile(value, schema, resolver)?,
+                ));
+            }
+            Compiled::MakeMap(compiled)
+        }
+        Expr::MakeStruct(fields) => {
+            let mut compiled = Vec::with_capacity(fields.len());
+            for (name, value) in fields {
+                compiled.push((name.as_str().into(), compile(value, schema, resolver)?));
+            }
+            Compiled::MakeStruct(compiled)
+        }
     })
 }
 
@@ -358,6 +394,27 @@ pub fn cast(value: Value, to: &SqlType) -> Result<Value, EvalError> {
         value: v.to_string(),
         to: to.clone(),
     };
+    if matches!(
+        to,
+        SqlType::Decimal { .. }
+            | SqlType::Date
+            | SqlType::Time
+            | SqlType::Timestamp
+            | SqlType::Bytes
+            | SqlType::Map(_)
+            | SqlType::Struct(_)
+    ) || matches!(
+        value,
+        Value::Decimal(_)
+            | Value::Date(_)
+            | Value::Time(_)
+            | Value::Timestamp(_)
+            | Value::Bytes(_)
+            | Value::Map(_)
+            | Value::Struct(_)
+    ) {
+        return cast_typed(value, to);
+    }
     Ok(match (value, to) {
         (Value::Null, _) => Value::Null,
         (Value::String(s), SqlType::Int | SqlType::Bigint) => Value::Integer(
@@ -391,12 +448,160 @@ pub fn cast(value: Value, to: &SqlType) -> Result<Value, EvalError> {
     })
 }
 
+/// CAST to or from the types beyond the first five, as ksqlDB's CastEvaluator does: a
+/// STRING that does not read as a DATE, TIME or TIMESTAMP casts to NULL (date.json,
+/// time.json); DECIMAL rounds HALF_UP to the target scale and fails when the whole part
+/// does not fit.
+fn cast_typed(value: Value, to: &SqlType) -> Result<Value, EvalError> {
+    use crate::datetime::{parse_date_text, parse_time_text, parse_timestamp_text};
+    const DAY: i64 = 86_400_000;
+    let failed = |v: &Value| EvalError::Cast {
+        value: v.to_string(),
+        to: to.clone(),
+    };
+    let decimal = |d: Result<Decimal, DecimalError>, v: &Value| {
+        d.map(|d| Value::Decimal(Box::new(d)))
+            .map_err(|_| failed(v))
+    };
+    let unchanged = matches!(
+        (&value, to),
+        (Value::Date(_), SqlType::Date)
+            | (Value::Time(_), SqlType::Time)
+            | (Value::Timestamp(_), SqlType::Timestamp)
+            | (Value::Bytes(_), SqlType::Bytes)
+            | (Value::Map(_), SqlType::Map(_))
+            | (Value::Struct(_), SqlType::Struct(_))
+            | (Value::Array(_), SqlType::Array(_))
+    );
+    if unchanged {
+        return Ok(value);
+    }
+    Ok(match (&value, to) {
+        (Value::Null, _) => Value::Null,
+        (_, SqlType::String) => {
+            Value::String(compact_str::ToCompactString::to_compact_string(&value))
+        }
+        (Value::Decimal(d), SqlType::Decimal { precision, scale }) => {
+            decimal(d.cast(*precision, *scale), &value)?
+        }
+        (Value::Integer(i), SqlType::Decimal { precision, scale }) => {
+            decimal(Decimal::from_integer(*i).cast(*precision, *scale), &value)?
+        }
+        // BigDecimal.valueOf(double): the double's shortest decimal form.
+        (Value::Double(d), SqlType::Decimal { precision, scale }) if d.is_finite() => decimal(
+            Decimal::parse(&format!("{d}")).and_then(|d| d.cast(*precision, *scale)),
+            &value,
+        )?,
+        (Value::String(s), SqlType::Decimal { precision, scale }) => decimal(
+            Decimal::parse(s).and_then(|d| d.cast(*precision, *scale)),
+            &value,
+        )?,
+        (Value::Decimal(d), SqlType::Double) => Value::Double(d.to_f64()),
+        (Value::Decimal(d), SqlType::Bigint) => {
+            Value::Integer(i64::try_from(d.trunc()).map_err(|_| failed(&value))?)
+        }
+        (Value::Decimal(d), SqlType::Int) => {
+            Value::Integer(i32::try_from(d.trunc()).map_err(|_| failed(&value))?.into())
+        }
+        (Value::String(s), SqlType::Date) => parse_date_text(s).map_or(Value::Null, Value::Date),
+        (Value::String(s), SqlType::Time) => parse_time_text(s).map_or(Value::Null, Value::Time),
+        (Value::String(s), SqlType::Timestamp) => {
+            parse_timestamp_text(s).map_or(Value::Null, Value::Timestamp)
+        }
+        (Value::Timestamp(t), SqlType::Date) => {
+            Value::Date(i32::try_from(t.div_euclid(DAY)).map_err(|_| failed(&value))?)
+        }
+        (Value::Timestamp(t), SqlType::Time) => Value::Time(t.rem_euclid(DAY) as i32),
+        (Value::Date(d), SqlType::Timestamp) => Value::Timestamp(i64::from(*d) * DAY),
+        _ => return Err(failed(&value)),
+    })
+}
+
+fn decimal_error(error: DecimalError) -> EvalError {
+    match error {
+        DecimalError::DivisionByZero => EvalError::DivisionByZero,
+        other => EvalError::Type(other.to_string()),
+    }
+}
+
+/// Arithmetic where a DECIMAL meets a DECIMAL or an integer: exact, with ksqlDB's result
+/// types. With a DOUBLE the decimal becomes a double, as in ksqlDB.
+fn decimal_arithmetic(op: BinaryOp, a: &Value, b: &Value) -> Option<Result<Value, EvalError>> {
+    let as_decimal = |v: &Value| match v {
+        Value::Decimal(d) => Some(**d),
+        Value::Integer(i) => Some(Decimal::from_integer(*i)),
+        _ => None,
+    };
+    let (x, y) = (as_decimal(a)?, as_decimal(b)?);
+    let op = match op {
+        BinaryOp::Add => Op::Add,
+        BinaryOp::Subtract => Op::Subtract,
+        BinaryOp::Multiply => Op::Multiply,
+        BinaryOp::Divide => Op::Divide,
+        BinaryOp::Modulo => Op::Modulo,
+        _ => return None,
+    };
+    Some(
+        Decimal::apply(op, &x, &y)
+            .map(|d| Value::Decimal(Box::new(d)))
+            .map_err(decimal_error),
+    )
+}
+
+/// `base[index]` and `base->field`, with ksqlDB's null rules: a null base, a missing key or
+/// an index out of range is NULL. Array indexes start at 1; negative ones count from the end.
+fn subscript(base: Value, index: Value) -> Result<Value, EvalError> {
+    Ok(match (base, index) {
+        (Value::Null, _) | (_, Value::Null) => Value::Null,
+        (Value::Array(mut items), Value::Integer(i)) => {
+            let at = if i > 0 {
+                usize::try_from(i - 1).ok()
+            } else {
+                usize::try_from(i64::try_from(items.len()).unwrap_or(i64::MAX) + i).ok()
+            };
+            match at {
+                Some(at) if at < items.len() => items.swap_remove(at),
+                _ => Value::Null,
+            }
+        }
+        (Value::Map(entries), Value::String(key)) => entries
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map_or(Value::Null, |(_, v)| v),
+        (base, index) => {
+            return Err(EvalError::Type(format!(
+                "cannot subscript {base} with {index}: arrays take an integer index and maps a STRING key"
+            )))
+        }
+    })
+}
+
+fn field(base: Value, name: &str) -> Result<Value, EvalError> {
+    Ok(match base {
+        Value::Null => Value::Null,
+        Value::Struct(fields) => fields
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map_or(Value::Null, |(_, v)| v),
+        other => {
+            return Err(EvalError::Type(format!(
+                "cannot take field {name} of {other}: it is not a STRUCT"
+            )))
+        }
+    })
+}
+
 fn arithmetic(op: BinaryOp, a: Value, b: Value) -> Result<Value, EvalError> {
     if a.is_null() || b.is_null() {
         return Ok(Value::Null);
     }
     if op == BinaryOp::Concat {
         return Ok(Value::String(format!("{a}{b}").into()));
+    }
+    if matches!(a, Value::Decimal(_)) || matches!(b, Value::Decimal(_)) {
+        if let Some(result) = decimal_arithmetic(op, &a, &b) {
+            return result;
+        }
     }
     match (&a, &b) {
         (Value::Integer(x), Value::Integer(y)) => {
@@ -488,6 +693,19 @@ impl Compiled {
                 mark(e);
                 list.iter().for_each(mark);
             }
+            Compiled::Subscript(a, b) => {
+                mark(a);
+                mark(b);
+            }
+            Compiled::Field(e, _) => mark(e),
+            Compiled::MakeArray(items) => items.iter().for_each(mark),
+            Compiled::MakeMap(entries) => {
+                for (key, value) in entries {
+                    mark(key);
+                    mark(value);
+                }
+            }
+            Compiled::MakeStruct(fields) => fields.iter().for_each(|(_, e)| mark(e)),
         }
     }
 
@@ -524,6 +742,7 @@ impl Compiled {
             Compiled::Unary(UnaryOp::Negate, e) => match e.eval(ctx)? {
                 Value::Integer(i) => Value::Integer(-i),
                 Value::Double(d) => Value::Double(-d),
+                Value::Decimal(d) => Value::Decimal(Box::new(d.negate())),
                 Value::Null => Value::Null,
                 other => return Err(EvalError::Type(format!("cannot negate {other}"))),
             },
@@ -627,6 +846,38 @@ impl Compiled {
                 (Value::Null, _) | (_, Value::Null) => Value::Null,
                 (t, _) => return Err(EvalError::Type(format!("LIKE needs a string, got {t}"))),
             },
+            Compiled::Subscript(base, index) => subscript(base.eval(ctx)?, index.eval(ctx)?)?,
+            Compiled::Field(base, name) => field(base.eval(ctx)?, name)?,
+            Compiled::MakeArray(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| item.eval(ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Compiled::MakeMap(entries) => {
+                let mut map: Vec<(Text, Value)> = Vec::with_capacity(entries.len());
+                for (key, value) in entries {
+                    let key = match key.eval(ctx)? {
+                        Value::String(key) => key,
+                        // ksqlDB refuses a null map key; the entry is left out.
+                        Value::Null => continue,
+                        other => compact_str::ToCompactString::to_compact_string(&other),
+                    };
+                    let value = value.eval(ctx)?;
+                    // A later entry with the same key wins, as Java's map builder does.
+                    match map.iter_mut().find(|(k, _)| *k == key) {
+                        Some(entry) => entry.1 = value,
+                        None => map.push((key, value)),
+                    }
+                }
+                Value::Map(map)
+            }
+            Compiled::MakeStruct(fields) => Value::Struct(
+                fields
+                    .iter()
+                    .map(|(name, value)| Ok((name.clone(), value.eval(ctx)?)))
+                    .collect::<Result<_, EvalError>>()?,
+            ),
         })
     }
 
@@ -709,6 +960,89 @@ mod tests {
         assert_eq!(eval("a BETWEEN 1 AND 6", row()), Ok(Value::Boolean(true)));
         assert_eq!(eval("a IN (1, 2, 6)", row()), Ok(Value::Boolean(true)));
         assert_eq!(eval("ROUND(2.567, 2)", row()), Ok(Value::Double(2.57)));
+    }
+
+    #[test]
+    fn collections_index_from_one_and_fields_by_name() {
+        let ev = |sql: &str| eval(sql, row());
+        assert_eq!(ev("ARRAY[10, 20, 30][1]"), Ok(Value::Integer(10)));
+        assert_eq!(ev("ARRAY[10, 20, 30][-1]"), Ok(Value::Integer(30)));
+        assert_eq!(ev("ARRAY[10, 20, 30][0]"), Ok(Value::Null));
+        assert_eq!(ev("ARRAY[10, 20, 30][4]"), Ok(Value::Null));
+        assert_eq!(ev("ARRAY[10, 20, 30][-4]"), Ok(Value::Null));
+        assert_eq!(ev("MAP('a' := 1, 'b' := a)['b']"), Ok(Value::Integer(6)));
+        assert_eq!(ev("MAP('a' := 1)['z']"), Ok(Value::Null));
+        assert_eq!(
+            ev("STRUCT(x := name, y := a)->X"),
+            Ok(Value::String("Ann".into()))
+        );
+        assert_eq!(ev("STRUCT(x := 1)->y"), Ok(Value::Null));
+        assert!(ev("a->x").is_err());
+    }
+
+    #[test]
+    fn decimals_are_exact_and_time_types_compare_and_cast() {
+        let ev = |sql: &str| eval(sql, row()).map(|v| v.to_string());
+        assert_eq!(
+            ev("CAST('10.10' AS DECIMAL(4, 2)) * CAST('2.00' AS DECIMAL(4, 2))"),
+            Ok("20.2000".into())
+        );
+        assert_eq!(
+            ev("CAST('10.10' AS DECIMAL(4, 2)) / CAST('2.00' AS DECIMAL(4, 2))"),
+            Ok("5.0500000".into())
+        );
+        assert_eq!(
+            ev("CAST('0.1' AS DECIMAL(3, 1)) + CAST('0.2' AS DECIMAL(3, 1))"),
+            Ok("0.3".into())
+        );
+        assert_eq!(ev("CAST('1.5' AS DECIMAL(3, 1)) + a"), Ok("7.5".into()));
+        assert_eq!(ev("-CAST('1.5' AS DECIMAL(3, 1))"), Ok("-1.5".into()));
+        assert_eq!(
+            ev("CAST('1.25' AS DECIMAL(4, 2)) + 0.5"),
+            Ok("1.75".into()),
+            "with a DOUBLE it is a DOUBLE"
+        );
+        assert_eq!(ev("CAST(2.345 AS DECIMAL(4, 2))"), Ok("2.35".into()));
+        assert!(eval("CAST('123.4' AS DECIMAL(4, 2))", row()).is_err());
+        assert_eq!(
+            eval(
+                "CAST('1.0' AS DECIMAL(3, 1)) / CAST('0.0' AS DECIMAL(3, 1))",
+                row()
+            ),
+            Err(EvalError::DivisionByZero)
+        );
+        assert_eq!(ev("CAST('1970-01-11' AS DATE)"), Ok("1970-01-11".into()));
+        assert_eq!(
+            eval("CAST('1970-01-11' AS DATE)", row()),
+            Ok(Value::Date(10))
+        );
+        assert_eq!(eval("CAST('foo' AS DATE)", row()), Ok(Value::Null));
+        assert_eq!(
+            eval("CAST('00:00:05' AS TIME)", row()),
+            Ok(Value::Time(5000))
+        );
+        assert_eq!(
+            eval("CAST('1970-01-01T00:00:01.500' AS TIMESTAMP)", row()),
+            Ok(Value::Timestamp(1500))
+        );
+        assert_eq!(
+            eval(
+                "CAST(CAST('1970-01-02T10:00:00' AS TIMESTAMP) AS DATE)",
+                row()
+            ),
+            Ok(Value::Date(1))
+        );
+        assert_eq!(
+            eval("CAST('1970-01-11' AS DATE) > '1970-01-10'", row()),
+            Ok(Value::Boolean(true))
+        );
+        assert_eq!(
+            eval(
+                "CAST('1970-01-11' AS DATE) = CAST('1970-01-11T00:00:00' AS TIMESTAMP)",
+                row()
+            ),
+            Ok(Value::Boolean(true))
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod checkpoint;
 #[cfg(feature = "runtime")]
 pub mod connector;
 pub mod datetime;
+pub mod decimal;
 pub mod engine;
 pub mod expr;
 pub mod format;

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decimal::Decimal;
 use crate::sql::ast::SqlType;
 
 /// Text values: most keys and short strings fit inline, sparing an allocation per value.
@@ -19,6 +20,35 @@ pub enum Value {
     Double(f64),
     String(Text),
     Array(Vec<Value>),
+    // The variants below were added after snapshots of version 2 were written: new ones go
+    // at the end, so that the tags of the old ones stay as they were.
+    /// Boxed: an i128 would double the size of every value on the hot path.
+    Decimal(Box<Decimal>),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Milliseconds since midnight.
+    Time(i32),
+    /// Milliseconds since the epoch.
+    Timestamp(i64),
+    Bytes(Vec<u8>),
+    /// Entries in the order read or built; keys are unique.
+    Map(Vec<(Text, Value)>),
+    /// Fields by name, in the struct type's order.
+    Struct(Vec<(Text, Value)>),
+}
+
+/// The instant a DATE stands for (its midnight, UTC), for comparing it with a TIMESTAMP.
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// Bytes as ksqlDB writes them in JSON and text: base64.
+pub fn base64_text(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn base64_bytes(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
 impl Value {
@@ -37,6 +67,23 @@ impl Value {
         }
     }
 
+    /// Overwrites the value. When the value held is a scalar (no heap part), nothing is
+    /// dropped: with the heap-holding types added, the drop glue is a call the JSON scanner
+    /// would otherwise make for every value it reads.
+    #[inline(always)]
+    pub fn put(&mut self, value: Value) {
+        match self {
+            Value::Null
+            | Value::Boolean(_)
+            | Value::Integer(_)
+            | Value::Double(_)
+            | Value::Date(_)
+            | Value::Time(_)
+            | Value::Timestamp(_) => std::mem::forget(std::mem::replace(self, value)),
+            _ => *self = value,
+        }
+    }
+
     /// Makes the value this string, refilling the string it holds in place if it holds one:
     /// building a new value and moving it in stalls on store forwarding in hot loops.
     #[inline]
@@ -46,7 +93,7 @@ impl Value {
                 held.clear();
                 held.push_str(text);
             }
-            other => *other = Value::String(Text::from(text)),
+            other => other.put(Value::String(Text::from(text))),
         }
     }
 
@@ -54,6 +101,7 @@ impl Value {
         match self {
             Value::Integer(i) => Some(*i as f64),
             Value::Double(d) => Some(*d),
+            Value::Decimal(d) => Some(d.to_f64()),
             _ => None,
         }
     }
@@ -64,8 +112,50 @@ impl Value {
             (Value::Integer(a), Value::Integer(b)) => Some(a.cmp(b)),
             (Value::Boolean(a), Value::Boolean(b)) => Some(a.cmp(b)),
             (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
-            (a, b) => a.as_f64()?.partial_cmp(&b.as_f64()?),
+            (Value::Double(_), _) | (_, Value::Double(_)) | (Value::Integer(_), _) => {
+                match (self, other) {
+                    (Value::Integer(a), Value::Decimal(b)) => {
+                        Some(Decimal::from_integer(*a).compare(b))
+                    }
+                    (a, b) => a.as_f64()?.partial_cmp(&b.as_f64()?),
+                }
+            }
+            (a, b) => a.compare_other(b),
         }
+    }
+
+    /// `compare` for the types the hot path does not meet (kept out of line).
+    #[inline(never)]
+    fn compare_other(&self, other: &Value) -> Option<Ordering> {
+        use crate::datetime::{parse_date_text, parse_time_text, parse_timestamp_text};
+        Some(match (self, other) {
+            (Value::Decimal(a), Value::Decimal(b)) => a.compare(b),
+            (Value::Decimal(a), Value::Integer(b)) => a.compare(&Decimal::from_integer(*b)),
+            (Value::Date(a), Value::Date(b)) | (Value::Time(a), Value::Time(b)) => a.cmp(b),
+            (Value::Timestamp(a), Value::Timestamp(b)) => a.cmp(b),
+            // ksqlDB compares a DATE with a TIMESTAMP as the instant of its midnight, and a
+            // time type with a STRING as the string read as that type.
+            (Value::Date(a), Value::Timestamp(b)) => (i64::from(*a) * DAY_MILLIS).cmp(b),
+            (Value::Timestamp(a), Value::Date(b)) => a.cmp(&(i64::from(*b) * DAY_MILLIS)),
+            (Value::Date(a), Value::String(b)) => a.cmp(&parse_date_text(b)?),
+            (Value::String(a), Value::Date(b)) => parse_date_text(a)?.cmp(b),
+            (Value::Time(a), Value::String(b)) => a.cmp(&parse_time_text(b)?),
+            (Value::String(a), Value::Time(b)) => parse_time_text(a)?.cmp(b),
+            (Value::Timestamp(a), Value::String(b)) => a.cmp(&parse_timestamp_text(b)?),
+            (Value::String(a), Value::Timestamp(b)) => parse_timestamp_text(a)?.cmp(b),
+            (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
+            // Collections compare for equality only.
+            (Value::Array(_), Value::Array(_))
+            | (Value::Map(_), Value::Map(_))
+            | (Value::Struct(_), Value::Struct(_)) => {
+                if self == other {
+                    Ordering::Equal
+                } else {
+                    return None;
+                }
+            }
+            (a, b) => a.as_f64()?.partial_cmp(&b.as_f64()?)?,
+        })
     }
 
     /// The value as JSON, the way ksqlDB writes it.
@@ -93,6 +183,19 @@ impl Value {
             Value::Array(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_json).collect())
             }
+            Value::Decimal(d) => serde_json::Number::from_f64(d.to_f64())
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Date(days) => serde_json::Value::from(*days),
+            Value::Time(millis) => serde_json::Value::from(*millis),
+            Value::Timestamp(millis) => serde_json::Value::from(*millis),
+            Value::Bytes(bytes) => serde_json::Value::String(base64_text(bytes)),
+            Value::Map(entries) | Value::Struct(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect(),
+            ),
         }
     }
 
@@ -121,6 +224,41 @@ impl Value {
                 write_length(out, items.len());
                 for item in items {
                     item.write_key(out);
+                }
+            }
+            Value::Decimal(d) => {
+                out.push(6);
+                out.extend_from_slice(&d.unscaled.to_be_bytes());
+                out.extend_from_slice(&[d.precision, d.scale]);
+            }
+            Value::Date(days) => {
+                out.push(7);
+                out.extend_from_slice(&days.to_be_bytes());
+            }
+            Value::Time(millis) => {
+                out.push(8);
+                out.extend_from_slice(&millis.to_be_bytes());
+            }
+            Value::Timestamp(millis) => {
+                out.push(9);
+                out.extend_from_slice(&millis.to_be_bytes());
+            }
+            Value::Bytes(bytes) => {
+                out.push(10);
+                write_length(out, bytes.len());
+                out.extend_from_slice(bytes);
+            }
+            Value::Map(entries) | Value::Struct(entries) => {
+                out.push(if matches!(self, Value::Map(_)) {
+                    11
+                } else {
+                    12
+                });
+                write_length(out, entries.len());
+                for (name, value) in entries {
+                    write_length(out, name.len());
+                    out.extend_from_slice(name.as_bytes());
+                    value.write_key(out);
                 }
             }
         }
@@ -190,6 +328,36 @@ fn read_key_with(bytes: &mut &[u8], length: fn(&mut &[u8]) -> Option<usize>) -> 
             }
             Value::Array(items)
         }
+        6 => {
+            let unscaled = i128::from_be_bytes(take(bytes, 16)?.try_into().ok()?);
+            let [precision, scale] = take(bytes, 2)?.try_into().ok()?;
+            Value::Decimal(Box::new(Decimal {
+                unscaled,
+                precision,
+                scale,
+            }))
+        }
+        7 => Value::Date(i32::from_be_bytes(take(bytes, 4)?.try_into().ok()?)),
+        8 => Value::Time(i32::from_be_bytes(take(bytes, 4)?.try_into().ok()?)),
+        9 => Value::Timestamp(i64::from_be_bytes(eight(bytes)?)),
+        10 => {
+            let len = length(bytes)?;
+            Value::Bytes(take(bytes, len)?.to_vec())
+        }
+        11 | 12 => {
+            let len = length(bytes)?;
+            let mut entries = Vec::with_capacity(len.min(1024));
+            for _ in 0..len {
+                let name_len = length(bytes)?;
+                let name = Text::from_utf8(take(bytes, name_len)?).ok()?;
+                entries.push((name, read_key_with(bytes, length)?));
+            }
+            if tag == 11 {
+                Value::Map(entries)
+            } else {
+                Value::Struct(entries)
+            }
+        }
         _ => return None,
     })
 }
@@ -211,6 +379,24 @@ impl fmt::Display for Value {
                     write!(f, "{item}")?;
                 }
                 write!(f, "]")
+            }
+            // As ksqlDB casts them to STRING.
+            Value::Decimal(d) => write!(f, "{d}"),
+            Value::Date(days) => f.write_str(&crate::datetime::date_text(*days)),
+            Value::Time(millis) => f.write_str(&crate::datetime::time_text(*millis)),
+            Value::Timestamp(millis) => f.write_str(&crate::datetime::timestamp_text(*millis)),
+            Value::Bytes(bytes) => f.write_str(&base64_text(bytes)),
+            // Java's Map.toString and Connect's Struct.toString.
+            Value::Map(entries) | Value::Struct(entries) => {
+                let is_struct = matches!(self, Value::Struct(_));
+                f.write_str(if is_struct { "Struct{" } else { "{" })?;
+                for (i, (name, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(if is_struct { "," } else { ", " })?;
+                    }
+                    write!(f, "{name}={value}")?;
+                }
+                f.write_str("}")
             }
         }
     }
@@ -257,6 +443,16 @@ mod key_tests {
             Value::Double(2.5),
             Value::String("cust_7".into()),
             Value::Array(vec![Value::Integer(1), Value::String("a".into())]),
+            Value::Decimal(Box::new(crate::decimal::Decimal::parse("-10.25").unwrap())),
+            Value::Date(-3),
+            Value::Time(5000),
+            Value::Timestamp(1_709_640_000_000),
+            Value::Bytes(vec![0, 255, 7]),
+            Value::Map(vec![("k".into(), Value::Integer(2))]),
+            Value::Struct(vec![
+                ("F".into(), Value::Null),
+                ("G".into(), Value::Date(1)),
+            ]),
         ];
         let mut bytes = Vec::new();
         for value in &values {
@@ -278,6 +474,13 @@ mod key_tests {
         let mut bytes = Vec::new();
         Value::String("cust_123456".into()).write_key(&mut bytes);
         assert_eq!(bytes.len() + 8, 21);
+    }
+
+    #[test]
+    fn values_stay_four_words_wide() {
+        // Every row and state slot holds values: the types added after the first six (a
+        // string and an array already make it 32 bytes) must not make them wider.
+        assert_eq!(std::mem::size_of::<Value>(), 32);
     }
 
     #[test]

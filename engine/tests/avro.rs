@@ -460,3 +460,155 @@ fn a_registry_outage_is_waited_out_with_the_health_check_degraded() {
         "nothing is dead-lettered for an outage: {dead:?}"
     );
 }
+
+#[test]
+fn every_column_type_goes_through_avro_as_ksqldb_reads_and_writes_it() {
+    let services = services();
+    let (tansu, registry) = (&services.tansu, services.registry.url());
+    tansu.create_topic("typed-events", 1);
+    // As an application writes it: logical types, a map, nested records, fields not
+    // nullable, and a decimal wider than the column (its misfit is dead-lettered).
+    let schema = json!({"type": "record", "name": "Reading", "namespace": "plant", "fields": [
+        {"name": "flag", "type": "boolean"},
+        {"name": "n", "type": "int"},
+        {"name": "big", "type": "long"},
+        {"name": "ratio", "type": "double"},
+        {"name": "label", "type": "string"},
+        {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+        {"name": "due", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "clock", "type": {"type": "int", "logicalType": "time-millis"}},
+        {"name": "stamp", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "raw", "type": "bytes"},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "attrs", "type": {"type": "map", "values": "long"}},
+        {"name": "place", "type": ["null", {"type": "record", "name": "Place", "fields": [
+            {"name": "name", "type": "string"},
+            {"name": "geo", "type": {"type": "record", "name": "Geo", "fields": [
+                {"name": "lat", "type": "double"}, {"name": "lon", "type": "double"}
+            ]}}
+        ]}]},
+        {"name": "maybe", "type": ["null", "long"]}
+    ]});
+    let reading = |price: &str, place: Value| {
+        json!({
+            "flag": true, "n": 7, "big": 9_000_000_000i64, "ratio": 2.5, "label": "x",
+            "price": {"$decimal": price}, "due": 19_787, "clock": 5_000,
+            "stamp": 1_709_643_845_067i64, "raw": {"$bytes": "00ff07"}, "tags": ["a", "b"],
+            "attrs": {"z": 1, "a": 2}, "place": place, "maybe": null
+        })
+    };
+    let records = [
+        reading(
+            "12.50",
+            json!({"name": "Ann", "geo": {"lat": 51.5, "lon": -0.1}}),
+        ),
+        reading("12345.67", Value::Null),
+        reading("-0.05", Value::Null),
+    ];
+    let framed = frames(&registry, "typed-events", &schema, &records);
+    produce_raw(tansu, "typed-events", &framed);
+    run_engine(
+        tansu,
+        &registry,
+        "CREATE STREAM readings (
+           flag BOOLEAN, n INT, big BIGINT, ratio DOUBLE, label STRING, price DECIMAL(6, 2),
+           due DATE, clock TIME, stamp TIMESTAMP, raw BYTES, tags ARRAY<STRING>,
+           attrs MAP<STRING, BIGINT>, place STRUCT<name STRING, geo STRUCT<lat DOUBLE, lon DOUBLE>>,
+           maybe BIGINT
+         ) WITH (KAFKA_TOPIC='typed-events', VALUE_FORMAT='AVRO');
+         CREATE STREAM typed_copy AS SELECT *, price * 2 AS doubled, place->geo->lat AS lat,
+           attrs['a'] AS a, tags[-1] AS last_tag, CAST(stamp AS DATE) AS stamp_day FROM readings;",
+        "typed",
+    );
+    let outputs = consume_avro(&tansu.bootstrap, &registry, "TYPED_COPY", 2);
+    let values: Vec<&Value> = outputs.iter().map(|o| &o["value"]).collect();
+    let dead: Vec<String> = tansu
+        .read_all("typed-dead", 1)
+        .into_iter()
+        .map(|(_, letter)| letter["reason"].as_str().unwrap().to_string())
+        .collect();
+    let expected = |price: &str, doubled: &str, place: Value, lat: Value| {
+        json!({
+            "FLAG": true, "N": 7, "BIG": 9_000_000_000i64, "RATIO": 2.5, "LABEL": "x",
+            "PRICE": price, "DUE": "2024-03-05", "CLOCK": "00:00:05",
+            "STAMP": "2024-03-05 13:04:05.067000+00:00", "RAW": "00ff07", "TAGS": ["a", "b"],
+            "ATTRS": {"a": 2, "z": 1}, "PLACE": place, "MAYBE": null,
+            "DOUBLED": doubled, "LAT": lat, "A": 2, "LAST_TAG": "b", "STAMP_DAY": "2024-03-05"
+        })
+    };
+    assert_eq!(
+        values,
+        [
+            &expected(
+                "12.50",
+                "25.00",
+                json!({"NAME": "Ann", "GEO": {"LAT": 51.5, "LON": -0.1}}),
+                json!(51.5)
+            ),
+            &expected("-0.05", "-0.10", Value::Null, Value::Null),
+        ],
+        "dead letters: {dead:?}"
+    );
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].contains(
+            "field PRICE: Cannot fit decimal '12345.67' into DECIMAL(6, 2) without rounding"
+        ),
+        "{dead:?}"
+    );
+    // The schema as ksqlDB registers it: Connect's logical types, nested records named
+    // after their parent and field, maps as Avro maps, every value nullable.
+    let nullable = |t: Value| json!(["null", t]);
+    let logical = |avro: &str, logical: &str, connect: &str| {
+        json!({"type": avro, "connect.version": 1,
+               "connect.name": format!("org.apache.kafka.connect.data.{connect}"),
+               "logicalType": logical})
+    };
+    let field = |name: &str, t: Value| json!({"name": name, "type": nullable(t), "default": null});
+    let decimal = |precision: u8, scale: u8| {
+        json!({"type": "bytes", "scale": scale, "precision": precision, "connect.version": 1,
+               "connect.parameters": {"scale": scale.to_string(),
+                                      "connect.decimal.precision": precision.to_string()},
+               "connect.name": "org.apache.kafka.connect.data.Decimal", "logicalType": "decimal"})
+    };
+    assert_eq!(
+        latest_schema(&registry, "TYPED_COPY-value"),
+        json!({
+            "type": "record", "name": "KsqlDataSourceSchema",
+            "namespace": "io.confluent.ksql.avro_schemas",
+            "fields": [
+                field("FLAG", json!("boolean")),
+                field("N", json!("int")),
+                field("BIG", json!("long")),
+                field("RATIO", json!("double")),
+                field("LABEL", json!("string")),
+                field("PRICE", decimal(6, 2)),
+                field("DUE", logical("int", "date", "Date")),
+                field("CLOCK", logical("int", "time-millis", "Time")),
+                field("STAMP", logical("long", "timestamp-millis", "Timestamp")),
+                field("RAW", json!("bytes")),
+                field("TAGS", json!({"type": "array", "items": ["null", "string"]})),
+                field("ATTRS", json!({"type": "map", "values": ["null", "long"]})),
+                field("PLACE", json!({
+                    "type": "record", "name": "KsqlDataSourceSchema_PLACE",
+                    "fields": [
+                        field("NAME", json!("string")),
+                        field("GEO", json!({
+                            "type": "record", "name": "KsqlDataSourceSchema_PLACE_GEO",
+                            "fields": [field("LAT", json!("double")), field("LON", json!("double"))],
+                            "connect.name": "io.confluent.ksql.avro_schemas.KsqlDataSourceSchema_PLACE_GEO"
+                        }))
+                    ],
+                    "connect.name": "io.confluent.ksql.avro_schemas.KsqlDataSourceSchema_PLACE"
+                })),
+                field("MAYBE", json!("long")),
+                field("DOUBLED", decimal(17, 2)),
+                field("LAT", json!("double")),
+                field("A", json!("long")),
+                field("LAST_TAG", json!("string")),
+                field("STAMP_DAY", logical("int", "date", "Date")),
+            ],
+            "connect.name": "io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"
+        })
+    );
+}

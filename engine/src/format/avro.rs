@@ -25,8 +25,9 @@ use serde_json::{json, Value as Json};
 
 use super::registry::{RegistryError, SchemaRegistry};
 use super::{DecodeError, Decoder, EncodeError, Encoder, MAX_RECORD_BYTES};
+use crate::decimal::{Decimal, MAX_PRECISION};
 use crate::sql::ast::SqlType;
-use crate::value::{Column, Value};
+use crate::value::{Column, Text, Value};
 
 /// The record name and namespace of every schema ksqlDB writes.
 pub const RECORD_NAME: &str = "KsqlDataSourceSchema";
@@ -34,17 +35,66 @@ pub const NAMESPACE: &str = "io.confluent.ksql.avro_schemas";
 
 /// The Avro type of one column, nullable as ksqlDB makes every column: `["null", T]`.
 pub fn column_schema(sql_type: &SqlType) -> Json {
-    json!(["null", bare_schema(sql_type)])
+    named_column_schema(sql_type, RECORD_NAME)
 }
 
-fn bare_schema(sql_type: &SqlType) -> Json {
+/// A column's type where `name` is the record name a STRUCT in it takes: ksqlDB names a
+/// nested record after its parent and the field holding it (`KsqlDataSourceSchema_ADDRESS`,
+/// `KsqlDataSourceSchema_ADDRESS_GEO`); array items and map values take the field's name.
+fn named_column_schema(sql_type: &SqlType, name: &str) -> Json {
+    json!(["null", bare_schema(sql_type, name)])
+}
+
+/// A Connect logical type as ksqlDB's AvroData writes it, with Connect's own name for it.
+fn logical(avro_type: &str, logical_type: &str, connect: &str) -> Json {
+    json!({
+        "type": avro_type,
+        "connect.version": 1,
+        "connect.name": format!("org.apache.kafka.connect.data.{connect}"),
+        "logicalType": logical_type,
+    })
+}
+
+fn bare_schema(sql_type: &SqlType, name: &str) -> Json {
     match sql_type {
         SqlType::Boolean => json!("boolean"),
         SqlType::Int => json!("int"),
         SqlType::Bigint => json!("long"),
         SqlType::Double => json!("double"),
         SqlType::String => json!("string"),
-        SqlType::Array(inner) => json!({"type": "array", "items": column_schema(inner)}),
+        SqlType::Bytes => json!("bytes"),
+        SqlType::Array(inner) => {
+            json!({"type": "array", "items": named_column_schema(inner, name)})
+        }
+        SqlType::Map(inner) => json!({"type": "map", "values": named_column_schema(inner, name)}),
+        SqlType::Decimal { precision, scale } => json!({
+            "type": "bytes",
+            "scale": scale,
+            "precision": precision,
+            "connect.version": 1,
+            "connect.parameters": {
+                "scale": scale.to_string(),
+                "connect.decimal.precision": precision.to_string(),
+            },
+            "connect.name": "org.apache.kafka.connect.data.Decimal",
+            "logicalType": "decimal",
+        }),
+        SqlType::Date => logical("int", "date", "Date"),
+        SqlType::Time => logical("int", "time-millis", "Time"),
+        SqlType::Timestamp => logical("long", "timestamp-millis", "Timestamp"),
+        SqlType::Struct(fields) => json!({
+            "type": "record",
+            "name": name,
+            "fields": fields
+                .iter()
+                .map(|(field, sql_type)| json!({
+                    "name": field,
+                    "type": named_column_schema(sql_type, &format!("{name}_{field}")),
+                    "default": null,
+                }))
+                .collect::<Vec<_>>(),
+            "connect.name": format!("{NAMESPACE}.{name}"),
+        }),
     }
 }
 
@@ -52,7 +102,9 @@ fn bare_schema(sql_type: &SqlType) -> Json {
 /// column's type alone (WRAP_SINGLE_VALUE=false, or a key of one column).
 pub fn columns_schema(columns: &[(String, SqlType)], wrapped: bool) -> Json {
     match (wrapped, columns) {
-        (false, [(_, sql_type)]) => column_schema(sql_type),
+        (false, [(name, sql_type)]) => {
+            named_column_schema(sql_type, &format!("{RECORD_NAME}_{name}"))
+        }
         _ => json!({
             "type": "record",
             "name": RECORD_NAME,
@@ -61,7 +113,7 @@ pub fn columns_schema(columns: &[(String, SqlType)], wrapped: bool) -> Json {
                 .iter()
                 .map(|(name, sql_type)| json!({
                     "name": name,
-                    "type": column_schema(sql_type),
+                    "type": named_column_schema(sql_type, &format!("{RECORD_NAME}_{name}")),
                     "default": null,
                 }))
                 .collect::<Vec<_>>(),
@@ -111,8 +163,27 @@ fn sql_type_of(schema: &AvroSchema) -> Option<SqlType> {
         AvroSchema::Int => SqlType::Int,
         AvroSchema::Long => SqlType::Bigint,
         AvroSchema::Float | AvroSchema::Double => SqlType::Double,
-        AvroSchema::String | AvroSchema::Enum(_) => SqlType::String,
+        AvroSchema::String | AvroSchema::Enum(_) | AvroSchema::Uuid(_) => SqlType::String,
         AvroSchema::Array(array) => SqlType::Array(Box::new(sql_type_of(&array.items)?)),
+        AvroSchema::Bytes => SqlType::Bytes,
+        AvroSchema::Decimal(decimal) => SqlType::Decimal {
+            precision: u8::try_from(decimal.precision).ok()?,
+            scale: u8::try_from(decimal.scale).ok()?,
+        },
+        AvroSchema::Date => SqlType::Date,
+        AvroSchema::TimeMillis | AvroSchema::TimeMicros => SqlType::Time,
+        AvroSchema::TimestampMillis
+        | AvroSchema::TimestampMicros
+        | AvroSchema::LocalTimestampMillis
+        | AvroSchema::LocalTimestampMicros => SqlType::Timestamp,
+        AvroSchema::Map(map) => SqlType::Map(Box::new(sql_type_of(&map.types)?)),
+        AvroSchema::Record(record) => SqlType::Struct(
+            record
+                .fields
+                .iter()
+                .filter_map(|f| sql_type_of(&f.schema).map(|t| (f.name.to_ascii_uppercase(), t)))
+                .collect(),
+        ),
         _ => return None,
     })
 }
@@ -125,8 +196,14 @@ fn resolves(writer: &AvroSchema, sql_type: &SqlType) -> bool {
         | (AvroSchema::Int, SqlType::Int | SqlType::Bigint | SqlType::Double)
         | (AvroSchema::Long, SqlType::Bigint | SqlType::Double)
         | (AvroSchema::Float | AvroSchema::Double, SqlType::Double)
-        | (AvroSchema::String, SqlType::String) => true,
+        | (AvroSchema::String, SqlType::String)
+        | (AvroSchema::Bytes, SqlType::Bytes)
+        | (AvroSchema::Date, SqlType::Date)
+        | (AvroSchema::TimeMillis, SqlType::Time)
+        | (AvroSchema::TimestampMillis, SqlType::Timestamp) => true,
         (AvroSchema::Array(array), SqlType::Array(inner)) => resolves(&array.items, inner),
+        // Decimals (their scale), maps (Connect also writes them as arrays of entries) and
+        // records (their names) keep the writer's type and are converted after reading.
         _ => false,
     }
 }
@@ -141,6 +218,48 @@ struct Resolved {
     datum: GenericDatumReader<'this>,
     /// For each column, its field in the records read (`None`: not in the data, null).
     fields: Vec<Option<usize>>,
+    /// For each column, its type in the writer schema as registered, decimals and all:
+    /// what converting its values needs (a decimal's scale).
+    written: Vec<AvroSchema>,
+}
+
+/// The writer schema with its decimals as plain bytes (or fixed), which they are on the
+/// wire: apache-avro 0.22 refuses to resolve a bytes decimal whose value has fewer bytes
+/// than its precision could need ("Precision 10 too small to hold decimal values with 2
+/// bytes"), so decimals are read as bytes and scaled by `convert` from `written`.
+fn without_decimals(schema: &mut Json) {
+    match schema {
+        Json::Object(object) => {
+            if object.get("logicalType") == Some(&json!("decimal")) {
+                if object.get("type") == Some(&json!("bytes")) {
+                    *schema = json!("bytes");
+                    return;
+                }
+                object.remove("logicalType");
+            }
+            object.values_mut().for_each(without_decimals);
+        }
+        Json::Array(items) => items.iter_mut().for_each(without_decimals),
+        _ => {}
+    }
+}
+
+/// Each column's type in the writer schema: its field's type in a record, else the whole
+/// schema; null when the writer has no such field.
+fn written_types(
+    writer: &AvroSchema,
+    columns: &[(usize, Column)],
+    wrapped: bool,
+) -> Vec<AvroSchema> {
+    columns
+        .iter()
+        .map(|(_, column)| match (wrapped, non_null(writer)) {
+            (true, AvroSchema::Record(record)) => find_field(&record.fields, &column.name)
+                .map_or(AvroSchema::Null, |(_, f)| f.schema.clone()),
+            (true, _) => AvroSchema::Null,
+            (false, _) => writer.clone(),
+        })
+        .collect()
 }
 
 /// The reader schema for `columns` over a writer schema, and where each column sits in the
@@ -274,8 +393,18 @@ impl AvroDecoder {
             }
             Err(other) => return Err(DecodeError::Registry(other.to_string())),
         };
-        let writer = match AvroSchema::parse_str(&text) {
-            Ok(writer) => writer,
+        let written = match AvroSchema::parse_str(&text) {
+            Ok(writer) => written_types(&writer, &self.columns, self.wrapped),
+            Err(e) => return Ok(Err(format!("schema id {id} does not parse: {e}"))),
+        };
+        let writer = match serde_json::from_str::<Json>(&text).map(|mut json| {
+            without_decimals(&mut json);
+            json
+        }) {
+            Ok(json) => match AvroSchema::parse(&json) {
+                Ok(writer) => writer,
+                Err(e) => return Ok(Err(format!("schema id {id} does not parse: {e}"))),
+            },
             Err(e) => return Ok(Err(format!("schema id {id} does not parse: {e}"))),
         };
         let (reader, fields) = match reader_for(&writer, &self.columns, self.wrapped) {
@@ -291,6 +420,7 @@ impl AvroDecoder {
                     .build()
             },
             fields,
+            written,
         }
         .try_build();
         Ok(built.map_err(|e| format!("schema id {id} cannot be read with the columns: {e}")))
@@ -316,9 +446,12 @@ impl Decoder for AvroDecoder {
             .borrow_datum()
             .read_value(&mut body)
             .map_err(|e| DecodeError::Avro(format!("the Avro body does not read: {e}")))?;
+        // The columns' types as written: they hold what the values do not (a decimal's
+        // scale).
+        let written = resolved.borrow_written();
         if !self.wrapped {
-            if let [(place, column)] = self.columns.as_slice() {
-                row[*place] = convert(datum, &column.sql_type, &column.name)?;
+            if let ([(place, column)], [schema]) = (self.columns.as_slice(), written.as_slice()) {
+                row[*place] = convert(datum, schema, &column.sql_type, &column.name)?;
             }
             return Ok(());
         }
@@ -337,12 +470,17 @@ impl Decoder for AvroDecoder {
                 )))
             }
         };
-        for ((place, column), at) in self.columns.iter().zip(resolved.borrow_fields()) {
+        for (((place, column), at), schema) in self
+            .columns
+            .iter()
+            .zip(resolved.borrow_fields())
+            .zip(written)
+        {
             let value = at
                 .and_then(|at| fields.get_mut(at))
                 .map(|(_, value)| std::mem::replace(value, Avro::Null))
                 .unwrap_or(Avro::Null);
-            row[*place] = convert(value, &column.sql_type, &column.name)?;
+            row[*place] = convert(value, schema, &column.sql_type, &column.name)?;
         }
         Ok(())
     }
@@ -352,15 +490,27 @@ impl Decoder for AvroDecoder {
     }
 }
 
-/// One Avro value as a column's value, with ksqlDB's coercions into STRING.
-fn convert(value: Avro, sql_type: &SqlType, column: &str) -> Result<Value, DecodeError> {
+/// One Avro value, read with `schema`, as a column's value, with ksqlDB's coercions into
+/// STRING. A value that does not fit the column is an error naming both.
+fn convert(
+    value: Avro,
+    schema: &AvroSchema,
+    sql_type: &SqlType,
+    column: &str,
+) -> Result<Value, DecodeError> {
     let mismatch = |value: &Avro| {
         DecodeError::WrongType(format!(
             "field {column}: the Avro value {value:?} does not fit the column type {sql_type}"
         ))
     };
     Ok(match (value, sql_type) {
-        (Avro::Union(_, inner), _) => return convert(*inner, sql_type, column),
+        (Avro::Union(index, inner), _) => {
+            let branch = match schema {
+                AvroSchema::Union(union) => union.variants().get(index as usize),
+                _ => None,
+            };
+            return convert(*inner, branch.unwrap_or(schema), sql_type, column);
+        }
         (Avro::Null, _) => Value::Null,
         (Avro::Boolean(b), SqlType::Boolean) => Value::Boolean(b),
         (Avro::Int(i), SqlType::Int | SqlType::Bigint) => Value::Integer(i64::from(i)),
@@ -376,17 +526,142 @@ fn convert(value: Avro, sql_type: &SqlType, column: &str) -> Result<Value, Decod
         (Avro::String(s), SqlType::String) | (Avro::Enum(_, s), SqlType::String) => {
             Value::String(s.into())
         }
+        (Avro::Uuid(u), SqlType::String) => Value::String(u.to_string().into()),
         (Avro::Boolean(b), SqlType::String) => Value::String(b.to_string().into()),
         (Avro::Int(i), SqlType::String) => Value::String(i.to_string().into()),
         (Avro::Long(i), SqlType::String) => Value::String(i.to_string().into()),
         (Avro::Float(f), SqlType::String) => Value::String(f.to_string().into()),
         (Avro::Double(d), SqlType::String) => Value::String(d.to_string().into()),
-        (Avro::Array(items), SqlType::Array(inner)) => Value::Array(
-            items
+        (Avro::Array(items), SqlType::Array(inner)) => {
+            let items_schema = match schema {
+                AvroSchema::Array(array) => &*array.items,
+                _ => &AvroSchema::Null,
+            };
+            Value::Array(
+                items
+                    .into_iter()
+                    .map(|item| convert(item, items_schema, inner, column))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        (Avro::Bytes(b), SqlType::Bytes) | (Avro::Fixed(_, b), SqlType::Bytes) => Value::Bytes(b),
+        (
+            value @ (Avro::Decimal(_) | Avro::Bytes(_) | Avro::Fixed(..)),
+            SqlType::Decimal { precision, scale },
+        ) => {
+            let AvroSchema::Decimal(written) = schema else {
+                return Err(mismatch(&value));
+            };
+            let bytes = match value {
+                Avro::Decimal(d) => {
+                    Vec::<u8>::try_from(&d).map_err(|e| DecodeError::Avro(e.to_string()))?
+                }
+                Avro::Bytes(b) | Avro::Fixed(_, b) => b,
+                _ => Vec::new(),
+            };
+            let fitted = u8::try_from(written.scale)
+                .ok()
+                .and_then(|scale| Decimal::from_be_bytes(&bytes, MAX_PRECISION, scale).ok())
+                .ok_or_else(|| {
+                    DecodeError::WrongType(format!(
+                        "field {column}: the Avro decimal of {} bytes does not fit the column type {sql_type}",
+                        bytes.len()
+                    ))
+                })?
+                .fit(*precision, *scale)
+                .map_err(|e| DecodeError::WrongType(format!("field {column}: {e}")))?;
+            Value::Decimal(Box::new(fitted))
+        }
+        (Avro::Date(d) | Avro::Int(d), SqlType::Date) => Value::Date(d),
+        (Avro::TimeMillis(t) | Avro::Int(t), SqlType::Time) => Value::Time(t),
+        (Avro::TimeMicros(t), SqlType::Time) => Value::Time((t / 1000) as i32),
+        (
+            Avro::TimestampMillis(t) | Avro::LocalTimestampMillis(t) | Avro::Long(t),
+            SqlType::Timestamp,
+        ) => Value::Timestamp(t),
+        (Avro::TimestampMicros(t) | Avro::LocalTimestampMicros(t), SqlType::Timestamp) => {
+            Value::Timestamp(t.div_euclid(1000))
+        }
+        (Avro::Map(entries), SqlType::Map(inner)) => {
+            let values_schema = match schema {
+                AvroSchema::Map(map) => &*map.types,
+                _ => &AvroSchema::Null,
+            };
+            let mut converted = entries
                 .into_iter()
-                .map(|item| convert(item, inner, column))
-                .collect::<Result<_, _>>()?,
-        ),
+                .map(|(k, v)| Ok((Text::from(k), convert(v, values_schema, inner, column)?)))
+                .collect::<Result<Vec<_>, DecodeError>>()?;
+            // An Avro map has no order: keys in order make the output the same every time.
+            converted.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Map(converted)
+        }
+        // Connect's form of a map: an array of {key, value} records.
+        (Avro::Array(items), SqlType::Map(inner)) => {
+            let entry_schema = match schema {
+                AvroSchema::Array(array) => match non_null(&array.items) {
+                    AvroSchema::Record(record) => record.fields.get(1).map(|f| &f.schema),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let mut converted = Vec::with_capacity(items.len());
+            for item in items {
+                let item = match item {
+                    Avro::Union(_, inner) => *inner,
+                    other => other,
+                };
+                let Avro::Record(mut fields) = item else {
+                    return Err(mismatch(&item));
+                };
+                let value = fields.pop().map(|(_, v)| v).unwrap_or(Avro::Null);
+                let key = match fields.pop().map(|(_, k)| k) {
+                    Some(Avro::String(k)) => k,
+                    Some(Avro::Union(_, k)) if matches!(*k, Avro::String(_)) => match *k {
+                        Avro::String(k) => k,
+                        _ => String::new(),
+                    },
+                    other => return Err(mismatch(&other.unwrap_or(Avro::Null))),
+                };
+                let value = convert(
+                    value,
+                    entry_schema.unwrap_or(&AvroSchema::Null),
+                    inner,
+                    column,
+                )?;
+                converted.push((Text::from(key), value));
+            }
+            Value::Map(converted)
+        }
+        (Avro::Record(fields), SqlType::Struct(types)) => {
+            let schemas: &[RecordField] = match schema {
+                AvroSchema::Record(record) => &record.fields,
+                _ => &[],
+            };
+            let mut fields: Vec<Option<(String, Avro)>> = fields.into_iter().map(Some).collect();
+            let mut values = Vec::with_capacity(types.len());
+            for (name, field_type) in types {
+                // As spelled, else in any case, as ksqlDB matches columns to fields.
+                let at = fields
+                    .iter()
+                    .position(|f| f.as_ref().is_some_and(|(n, _)| n == name))
+                    .or_else(|| {
+                        fields.iter().position(|f| {
+                            f.as_ref()
+                                .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+                        })
+                    });
+                let value = match at {
+                    Some(at) => {
+                        let value = fields[at].take().map_or(Avro::Null, |(_, v)| v);
+                        let field_schema = schemas.get(at).map_or(&AvroSchema::Null, |f| &f.schema);
+                        convert(value, field_schema, field_type, column)?
+                    }
+                    None => Value::Null,
+                };
+                values.push((Text::from(name.as_str()), value));
+            }
+            Value::Struct(values)
+        }
         (other, _) => return Err(mismatch(&other)),
     })
 }
@@ -415,6 +690,38 @@ fn bare_avro(value: &Value, sql_type: &SqlType) -> Result<Avro, String> {
                 .iter()
                 .map(|item| to_avro(item, inner))
                 .collect::<Result<_, _>>()?,
+        ),
+        (Value::Bytes(b), SqlType::Bytes) => Avro::Bytes(b.clone()),
+        (Value::Decimal(d), SqlType::Decimal { precision, scale }) => {
+            let fitted = d.cast(*precision, *scale).map_err(|e| e.to_string())?;
+            Avro::Decimal(apache_avro::Decimal::from(fitted.to_be_bytes()))
+        }
+        (Value::Integer(i), SqlType::Decimal { precision, scale }) => {
+            let fitted = Decimal::from_integer(*i)
+                .cast(*precision, *scale)
+                .map_err(|e| e.to_string())?;
+            Avro::Decimal(apache_avro::Decimal::from(fitted.to_be_bytes()))
+        }
+        (Value::Date(d), SqlType::Date) => Avro::Date(*d),
+        (Value::Time(t), SqlType::Time) => Avro::TimeMillis(*t),
+        (Value::Timestamp(t), SqlType::Timestamp) => Avro::TimestampMillis(*t),
+        (Value::Map(entries), SqlType::Map(inner)) => Avro::Map(
+            entries
+                .iter()
+                .map(|(k, v)| Ok((k.to_string(), to_avro(v, inner)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        (Value::Struct(values), SqlType::Struct(types)) => Avro::Record(
+            types
+                .iter()
+                .map(|(name, field_type)| {
+                    let value = values
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or(&Value::Null, |(_, v)| v);
+                    Ok((name.clone(), to_avro(value, field_type)?))
+                })
+                .collect::<Result<_, String>>()?,
         ),
         (other, _) => return Err(format!("{other} does not fit {sql_type}")),
     })

@@ -95,7 +95,18 @@ fn parse_field(text: &str, column: &Column) -> Result<Value, DecodeError> {
         SqlType::Double => Value::Double(text.trim().parse::<f64>().map_err(|_| bad())?),
         // Java's Boolean.parseBoolean: "true" in any case, anything else is false.
         SqlType::Boolean => Value::Boolean(text.eq_ignore_ascii_case("true")),
-        SqlType::Array(_) => {
+        // ksqlDB's DELIMITED holds DECIMAL as its digits, DATE as days, TIME and TIMESTAMP
+        // as milliseconds and BYTES as base64.
+        SqlType::Decimal { precision, scale } => Value::Decimal(Box::new(
+            crate::decimal::Decimal::parse(text)
+                .and_then(|d| d.fit(*precision, *scale))
+                .map_err(|e| DecodeError::WrongType(format!("field {}: {e}", column.name)))?,
+        )),
+        SqlType::Date => Value::Date(text.parse::<i32>().map_err(|_| bad())?),
+        SqlType::Time => Value::Time(text.parse::<i32>().map_err(|_| bad())?),
+        SqlType::Timestamp => Value::Timestamp(text.parse::<i64>().map_err(|_| bad())?),
+        SqlType::Bytes => Value::Bytes(crate::value::base64_bytes(text).ok_or_else(bad)?),
+        SqlType::Array(_) | SqlType::Map(_) | SqlType::Struct(_) => {
             return Err(DecodeError::WrongType(format!(
                 "the DELIMITED format does not support type {}, column {}",
                 column.sql_type, column.name
@@ -184,7 +195,13 @@ impl Encoder for DelimitedEncoder {
                 Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
                 Value::Double(d) => out.extend_from_slice(java_double(*d).as_bytes()),
                 Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-                Value::Array(_) => write_field(out, &value.to_string(), self.delimiter, i == 0),
+                Value::Date(n) | Value::Time(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                Value::Timestamp(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                Value::Decimal(_)
+                | Value::Bytes(_)
+                | Value::Array(_)
+                | Value::Map(_)
+                | Value::Struct(_) => write_field(out, &value.to_string(), self.delimiter, i == 0),
             }
         }
     }

@@ -7,7 +7,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 
 use super::{DecodeError, Decoder, Encoder, MAX_RECORD_BYTES};
 use crate::sql::ast::SqlType;
-use crate::value::{Column, Value};
+use crate::value::{Column, Text, Value};
 
 /// JSON objects; field names match columns case-insensitively, as ksqlDB's JSON format does.
 ///
@@ -479,7 +479,7 @@ impl<'a> Scanner<'a> {
             _ => return None,
         };
         if let Some(slot) = slot {
-            *slot = value;
+            slot.put(value);
         }
         Some(())
     }
@@ -656,6 +656,11 @@ impl<'de> DeserializeSeed<'de> for TypedSeed<'_> {
     type Value = Value;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        if let SqlType::Decimal { precision, scale } = self.0 {
+            // The number's own digits: a double would lose those past the 17th.
+            let raw: Box<serde_json::value::RawValue> = de::Deserialize::deserialize(deserializer)?;
+            return self.decimal(raw.get(), *precision, *scale);
+        }
         deserializer.deserialize_any(self)
     }
 }
@@ -663,6 +668,21 @@ impl<'de> DeserializeSeed<'de> for TypedSeed<'_> {
 impl TypedSeed<'_> {
     fn mismatch<E: de::Error>(&self, got: &str) -> E {
         E::custom(format!("field {}: expected {}, got {got}", self.1, self.0))
+    }
+
+    /// A DECIMAL from a JSON number or string, as KsqlJsonDeserializer reads it: the
+    /// value must fit the column's precision and scale without rounding.
+    fn decimal<E: de::Error>(&self, raw: &str, precision: u8, scale: u8) -> Result<Value, E> {
+        let text = match raw.as_bytes().first() {
+            Some(b'n') if raw == "null" => return Ok(Value::Null),
+            Some(b'"') => serde_json::from_str::<String>(raw).map_err(E::custom)?,
+            Some(b'-' | b'0'..=b'9') => raw.to_string(),
+            _ => return Err(self.mismatch(raw)),
+        };
+        crate::decimal::Decimal::parse(&text)
+            .and_then(|d| d.fit(precision, scale))
+            .map(|d| Value::Decimal(Box::new(d)))
+            .map_err(|e| E::custom(format!("field {}: {e}", self.1)))
     }
 }
 
@@ -694,6 +714,14 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
             SqlType::Int | SqlType::Bigint => Ok(Value::Integer(i)),
             SqlType::Double => Ok(Value::Double(i as f64)),
             SqlType::String => Ok(Value::String(i.to_string().into())),
+            // ksqlDB's JSON holds DATE as days, TIME as milliseconds of the day and
+            // TIMESTAMP as epoch milliseconds.
+            SqlType::Timestamp => Ok(Value::Timestamp(i)),
+            SqlType::Date => i32::try_from(i)
+                .map(Value::Date)
+                .map_err(|_| self.mismatch(&format!("{i}, out of range for DATE"))),
+            SqlType::Time if (0..86_400_000).contains(&i) => Ok(Value::Time(i as i32)),
+            SqlType::Time => Err(self.mismatch(&format!("{i}, not a time of day in milliseconds"))),
             _ => Err(self.mismatch("a number")),
         }
     }
@@ -730,6 +758,11 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
             SqlType::Double => s.parse::<f64>().ok().map(Value::Double),
             SqlType::Boolean if s.eq_ignore_ascii_case("true") => Some(Value::Boolean(true)),
             SqlType::Boolean if s.eq_ignore_ascii_case("false") => Some(Value::Boolean(false)),
+            SqlType::Date | SqlType::Time | SqlType::Timestamp => match s.parse::<i64>() {
+                Ok(i) => return self.visit_i64(i),
+                Err(_) => None,
+            },
+            SqlType::Bytes => crate::value::base64_bytes(s).map(Value::Bytes),
             _ => None,
         };
         coerced.ok_or_else(|| self.mismatch(&format!("the string {s:?}")))
@@ -747,6 +780,57 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        match self.0 {
+            SqlType::Map(inner) => {
+                let mut entries: Vec<(Text, Value)> = Vec::new();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let value = map.next_value_seed(TypedSeed(inner, self.1))?;
+                    match entries.iter_mut().find(|(k, _)| *k == *key) {
+                        Some(entry) => entry.1 = value,
+                        None => entries.push((Text::from(&*key), value)),
+                    }
+                }
+                return Ok(Value::Map(entries));
+            }
+            SqlType::Struct(fields) => {
+                // KsqlJsonDeserializer: a field matches as spelled, else upper-cased;
+                // missing fields are null and others are ignored.
+                let mut values = vec![Value::Null; fields.len()];
+                let mut exact = vec![false; fields.len()];
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let found = fields
+                        .iter()
+                        .position(|(n, _)| *n == *key)
+                        .map(|i| (i, true))
+                        .or_else(|| {
+                            fields
+                                .iter()
+                                .position(|(n, _)| {
+                                    n.eq_ignore_ascii_case(&key) && *n == key.to_uppercase()
+                                })
+                                .filter(|i| !exact[*i])
+                                .map(|i| (i, false))
+                        });
+                    match found {
+                        Some((i, spelled)) => {
+                            values[i] = map.next_value_seed(TypedSeed(&fields[i].1, self.1))?;
+                            exact[i] |= spelled;
+                        }
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                return Ok(Value::Struct(
+                    fields
+                        .iter()
+                        .map(|(name, _)| Text::from(name.as_str()))
+                        .zip(values)
+                        .collect(),
+                ));
+            }
+            _ => {}
+        }
         if *self.0 == SqlType::String {
             let object: serde_json::Map<String, serde_json::Value> =
                 de::Deserialize::deserialize(de::value::MapAccessDeserializer::new(&mut map))?;
@@ -966,6 +1050,36 @@ impl JsonBuf {
                 }
                 self.push(b']');
             }
+            other => self.value_other(other),
+        }
+    }
+
+    /// The types ksqlDB's JSON writes through Connect's logical types: DECIMAL as a number
+    /// with every digit of its scale, DATE as days, TIME and TIMESTAMP as milliseconds,
+    /// BYTES as base64, MAP and STRUCT as objects.
+    #[inline(never)]
+    fn value_other(&mut self, value: &Value) {
+        match value {
+            // itoa rather than `integer`: a third caller would stop `integer` being inlined
+            // into `value`, which the tumbling query's output pays for on every number.
+            Value::Decimal(d) => self.extend(d.to_string().as_bytes()),
+            Value::Date(days) => self.extend(itoa::Buffer::new().format(*days).as_bytes()),
+            Value::Time(millis) => self.extend(itoa::Buffer::new().format(*millis).as_bytes()),
+            Value::Timestamp(millis) => self.extend(itoa::Buffer::new().format(*millis).as_bytes()),
+            Value::Bytes(bytes) => self.string(&crate::value::base64_text(bytes)),
+            Value::Map(entries) | Value::Struct(entries) => {
+                self.push(b'{');
+                for (i, (name, item)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        self.push(b',');
+                    }
+                    self.string(name);
+                    self.push(b':');
+                    self.value(item);
+                }
+                self.push(b'}');
+            }
+            other => self.value(other),
         }
     }
 }

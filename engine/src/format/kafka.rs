@@ -33,6 +33,7 @@ pub fn read(bytes: &[u8], sql_type: &SqlType) -> Result<Value, DecodeError> {
             ])))
         }
         SqlType::Double => Value::Double(f64::from_be_bytes(fixed(8)?)),
+        SqlType::Bytes => Value::Bytes(bytes.to_vec()),
         other => {
             return Err(DecodeError::WrongType(format!(
                 "The 'KAFKA' format does not support type '{other}'"
@@ -51,7 +52,9 @@ pub fn write(value: &Value, sql_type: &SqlType, out: &mut Vec<u8>) -> bool {
         (Value::Integer(i), _) => out.extend_from_slice(&i.to_be_bytes()),
         (Value::Double(d), _) => out.extend_from_slice(&d.to_be_bytes()),
         (Value::Boolean(b), _) => out.push(u8::from(*b)),
-        (Value::Array(_), _) => out.extend_from_slice(value.to_string().as_bytes()),
+        (Value::Bytes(bytes), _) => out.extend_from_slice(bytes),
+        // The format check refuses these column types; a value of them is written as text.
+        (_, _) => out.extend_from_slice(value.to_string().as_bytes()),
     }
     true
 }

@@ -175,9 +175,16 @@ impl Format {
             let unsupported = match self {
                 Format::Kafka => !matches!(
                     column.sql_type,
-                    SqlType::String | SqlType::Int | SqlType::Bigint | SqlType::Double
+                    SqlType::String
+                        | SqlType::Int
+                        | SqlType::Bigint
+                        | SqlType::Double
+                        | SqlType::Bytes
                 ),
-                Format::Delimited(_) => matches!(column.sql_type, SqlType::Array(_)),
+                Format::Delimited(_) => matches!(
+                    column.sql_type,
+                    SqlType::Array(_) | SqlType::Map(_) | SqlType::Struct(_)
+                ),
                 Format::Json | Format::Avro | Format::None => false,
             };
             if unsupported {

@@ -235,6 +235,17 @@ impl Sides<'_> {
                     OverRef::Inline(spec) => OverRef::Inline(self.rewrite_over(spec)?),
                 },
             },
+            Expr::Subscript(..)
+            | Expr::Field(..)
+            | Expr::MakeArray(_)
+            | Expr::MakeMap(_)
+            | Expr::MakeStruct(_) => {
+                let mut copy = expr.clone();
+                for child in copy.collection_children_mut().unwrap_or_default() {
+                    *child = self.rewrite(child)?;
+                }
+                copy
+            }
         })
     }
 
@@ -394,6 +405,11 @@ fn walk_columns(expr: &Expr, visit: &mut dyn FnMut(&str)) {
             walk_columns(pattern, visit);
         }
         Expr::Over { call, .. } => walk_columns(call, visit),
+        other => other
+            .collection_children()
+            .unwrap_or_default()
+            .into_iter()
+            .for_each(|e| walk_columns(e, visit)),
     }
 }
 

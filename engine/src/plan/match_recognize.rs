@@ -613,6 +613,7 @@ fn children(expr: &Expr) -> Vec<&Expr> {
             out
         }
         Expr::Over { call, .. } => vec![call],
+        other => other.collection_children().unwrap_or_default(),
     }
 }
 
@@ -668,6 +669,7 @@ fn children_mut(expr: &mut Expr) -> Vec<&mut Expr> {
             out.extend(list.iter_mut());
             out
         }
+        other => other.collection_children_mut().unwrap_or_default(),
     }
 }
 

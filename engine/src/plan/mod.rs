@@ -760,6 +760,11 @@ fn collect_over(expr: &Expr, calls: &mut Vec<Expr>) {
             list.iter().for_each(|e| collect_over(e, calls));
         }
         Expr::Column(_) | Expr::Literal(_) | Expr::Qualified { .. } => {}
+        other => other
+            .collection_children()
+            .unwrap_or_default()
+            .into_iter()
+            .for_each(|e| collect_over(e, calls)),
     }
 }
 

@@ -37,6 +37,31 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
             | BinaryOp::Modulo => match (infer_type(a, schema), infer_type(b, schema)) {
                 (SqlType::Double, _) | (_, SqlType::Double) => SqlType::Double,
                 (SqlType::String, _) => SqlType::String,
+                (x @ SqlType::Decimal { .. }, y) | (x, y @ SqlType::Decimal { .. }) => {
+                    // INT takes 10 digits and BIGINT 19 when it meets a DECIMAL; an integer
+                    // literal is an INT to ksqlDB when it fits one.
+                    let digits = |t: &SqlType, e: &Expr| match (t, e) {
+                        (SqlType::Decimal { precision, scale }, _) => (*precision, *scale),
+                        (SqlType::Int, _) => (10, 0),
+                        (_, Expr::Literal(Literal::Integer(i))) if i32::try_from(*i).is_ok() => {
+                            (10, 0)
+                        }
+                        _ => (19, 0),
+                    };
+                    let decimal_op = match op {
+                        BinaryOp::Add => crate::decimal::Op::Add,
+                        BinaryOp::Subtract => crate::decimal::Op::Subtract,
+                        BinaryOp::Multiply => crate::decimal::Op::Multiply,
+                        BinaryOp::Divide => crate::decimal::Op::Divide,
+                        _ => crate::decimal::Op::Modulo,
+                    };
+                    let (precision, scale) = crate::decimal::Decimal::result_type(
+                        decimal_op,
+                        digits(&x, a),
+                        digits(&y, b),
+                    );
+                    SqlType::Decimal { precision, scale }
+                }
                 _ => SqlType::Bigint,
             },
             _ => SqlType::Boolean,
@@ -76,6 +101,34 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
             .map(|(_, then)| infer_type(then, schema))
             .unwrap_or(SqlType::String),
         Expr::Unary(crate::sql::ast::UnaryOp::Negate, e) => infer_type(e, schema),
+        Expr::Subscript(base, _) => match infer_type(base, schema) {
+            SqlType::Array(inner) | SqlType::Map(inner) => *inner,
+            _ => SqlType::String,
+        },
+        Expr::Field(base, name) => infer_type(base, schema)
+            .field(name)
+            .cloned()
+            .unwrap_or(SqlType::String),
+        // The first element that is not a NULL literal gives the element type.
+        Expr::MakeArray(items) => SqlType::Array(Box::new(
+            items
+                .iter()
+                .find(|e| !matches!(e, Expr::Literal(Literal::Null)))
+                .map_or(SqlType::String, |e| infer_type(e, schema)),
+        )),
+        Expr::MakeMap(entries) => SqlType::Map(Box::new(
+            entries
+                .iter()
+                .map(|(_, v)| v)
+                .find(|e| !matches!(e, Expr::Literal(Literal::Null)))
+                .map_or(SqlType::String, |e| infer_type(e, schema)),
+        )),
+        Expr::MakeStruct(fields) => SqlType::Struct(
+            fields
+                .iter()
+                .map(|(name, e)| (name.clone(), infer_type(e, schema)))
+                .collect(),
+        ),
         _ => SqlType::Boolean,
     }
 }
@@ -136,6 +189,13 @@ pub fn has_aggregate(expr: &Expr) -> bool {
         } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
         Expr::InList { expr, list, .. } => has_aggregate(expr) || list.iter().any(has_aggregate),
         Expr::Like { expr, pattern, .. } => has_aggregate(expr) || has_aggregate(pattern),
+        Expr::Subscript(a, b) => has_aggregate(a) || has_aggregate(b),
+        Expr::Field(e, _) => has_aggregate(e),
+        Expr::MakeArray(items) => items.iter().any(has_aggregate),
+        Expr::MakeMap(entries) => entries
+            .iter()
+            .any(|(k, v)| has_aggregate(k) || has_aggregate(v)),
+        Expr::MakeStruct(fields) => fields.iter().any(|(_, v)| has_aggregate(v)),
         // An OVER aggregate is computed per row, not by GROUP BY.
         Expr::Column(_) | Expr::Literal(_) | Expr::Qualified { .. } | Expr::Over { .. } => false,
     }

@@ -17,6 +17,32 @@ pub enum SqlType {
     /// STRING / VARCHAR.
     String,
     Array(Box<SqlType>),
+    /// DECIMAL(precision, scale): exact, up to 38 digits.
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+    /// Days since 1970-01-01.
+    Date,
+    /// Milliseconds since midnight.
+    Time,
+    /// Milliseconds since the epoch, without a time zone.
+    Timestamp,
+    Bytes,
+    /// MAP<STRING, T>: ksqlDB's maps have STRING keys only.
+    Map(Box<SqlType>),
+    /// STRUCT<name T, ...>: fields in order, names as declared (upper-cased unless quoted).
+    Struct(Vec<(String, SqlType)>),
+}
+
+impl SqlType {
+    /// The type of a struct's field, by name.
+    pub fn field(&self, name: &str) -> Option<&SqlType> {
+        match self {
+            SqlType::Struct(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, t)| t),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for SqlType {
@@ -28,6 +54,22 @@ impl fmt::Display for SqlType {
             SqlType::Double => write!(f, "DOUBLE"),
             SqlType::String => write!(f, "STRING"),
             SqlType::Array(inner) => write!(f, "ARRAY<{inner}>"),
+            SqlType::Decimal { precision, scale } => write!(f, "DECIMAL({precision}, {scale})"),
+            SqlType::Date => write!(f, "DATE"),
+            SqlType::Time => write!(f, "TIME"),
+            SqlType::Timestamp => write!(f, "TIMESTAMP"),
+            SqlType::Bytes => write!(f, "BYTES"),
+            SqlType::Map(inner) => write!(f, "MAP<STRING, {inner}>"),
+            SqlType::Struct(fields) => {
+                write!(f, "STRUCT<")?;
+                for (i, (name, sql_type)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "`{name}` {sql_type}")?;
+                }
+                write!(f, ">")
+            }
         }
     }
 }
@@ -143,6 +185,16 @@ pub enum Expr {
         call: Box<Expr>,
         window: OverRef,
     },
+    /// `base[index]`: an array element (from 1; negative counts from the end) or a map value.
+    Subscript(Box<Expr>, Box<Expr>),
+    /// `base->FIELD`: a struct's field.
+    Field(Box<Expr>, String),
+    /// `ARRAY[a, b, ...]`.
+    MakeArray(Vec<Expr>),
+    /// `MAP(k := v, ...)`.
+    MakeMap(Vec<(Expr, Expr)>),
+    /// `STRUCT(NAME := v, ...)`.
+    MakeStruct(Vec<(String, Expr)>),
 }
 
 impl fmt::Display for BinaryOp {
@@ -164,6 +216,32 @@ impl fmt::Display for BinaryOp {
             BinaryOp::Or => "OR",
             BinaryOp::IsDistinctFrom => "IS DISTINCT FROM",
             BinaryOp::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
+        })
+    }
+}
+
+impl Expr {
+    /// The sub-expressions of `base[index]`, `base->F` and the constructors; `None` for
+    /// the other kinds, which the walkers take apart themselves.
+    pub fn collection_children(&self) -> Option<Vec<&Expr>> {
+        Some(match self {
+            Expr::Subscript(a, b) => vec![&**a, &**b],
+            Expr::Field(e, _) => vec![&**e],
+            Expr::MakeArray(items) => items.iter().collect(),
+            Expr::MakeMap(entries) => entries.iter().flat_map(|(k, v)| [k, v]).collect(),
+            Expr::MakeStruct(fields) => fields.iter().map(|(_, v)| v).collect(),
+            _ => return None,
+        })
+    }
+
+    pub fn collection_children_mut(&mut self) -> Option<Vec<&mut Expr>> {
+        Some(match self {
+            Expr::Subscript(a, b) => vec![&mut **a, &mut **b],
+            Expr::Field(e, _) => vec![&mut **e],
+            Expr::MakeArray(items) => items.iter_mut().collect(),
+            Expr::MakeMap(entries) => entries.iter_mut().flat_map(|(k, v)| [k, v]).collect(),
+            Expr::MakeStruct(fields) => fields.iter_mut().map(|(_, v)| v).collect(),
+            _ => return None,
         })
     }
 }
@@ -252,6 +330,33 @@ impl fmt::Display for Expr {
                 if *negated { "NOT " } else { "" }
             ),
             Expr::Over { call, .. } => write!(f, "{call} OVER (...)"),
+            Expr::Subscript(base, index) => write!(f, "{base}[{index}]"),
+            Expr::Field(base, name) => write!(f, "{base}->{name}"),
+            Expr::MakeArray(items) => {
+                f.write_str("ARRAY[")?;
+                list(f, items)?;
+                f.write_str("]")
+            }
+            Expr::MakeMap(entries) => {
+                f.write_str("MAP(")?;
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{key}:={value}")?;
+                }
+                f.write_str(")")
+            }
+            Expr::MakeStruct(fields) => {
+                f.write_str("STRUCT(")?;
+                for (i, (name, value)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{name}:={value}")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }

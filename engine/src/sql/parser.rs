@@ -331,17 +331,87 @@ impl<'a> Parser<'a> {
             "BIGINT" => SqlType::Bigint,
             "DOUBLE" => SqlType::Double,
             "STRING" | "VARCHAR" => SqlType::String,
+            "DATE" => SqlType::Date,
+            "TIME" => SqlType::Time,
+            "TIMESTAMP" => SqlType::Timestamp,
+            "BYTES" => SqlType::Bytes,
+            "DECIMAL" => {
+                self.expect_symbol("(")?;
+                let precision = self.integer()?;
+                self.expect_symbol(",")?;
+                let scale = self.integer()?;
+                self.expect_symbol(")")?;
+                // ksqlDB's DecimalUtil.validateParameters.
+                if !(1..=i64::from(crate::decimal::MAX_PRECISION)).contains(&precision) {
+                    return Err(ParseError {
+                        at,
+                        message: format!(
+                            "DECIMAL precision must be from 1 to {}: {precision}",
+                            crate::decimal::MAX_PRECISION
+                        ),
+                    });
+                }
+                if !(0..=precision).contains(&scale) {
+                    return Err(ParseError {
+                        at,
+                        message: format!(
+                            "DECIMAL scale must be from 0 to the precision ({precision}): {scale}"
+                        ),
+                    });
+                }
+                SqlType::Decimal {
+                    precision: precision as u8,
+                    scale: scale as u8,
+                }
+            }
             "ARRAY" => {
                 self.expect_symbol("<")?;
                 let inner = self.sql_type()?;
                 self.expect_symbol(">")?;
                 SqlType::Array(Box::new(inner))
             }
+            "MAP" => {
+                self.expect_symbol("<")?;
+                let key_at = self.at();
+                let key = self.sql_type()?;
+                if key != SqlType::String {
+                    return Err(ParseError {
+                        at: key_at,
+                        message: format!("MAP keys must be STRING, as in ksqlDB; got {key}"),
+                    });
+                }
+                self.expect_symbol(",")?;
+                let value = self.sql_type()?;
+                self.expect_symbol(">")?;
+                SqlType::Map(Box::new(value))
+            }
+            "STRUCT" => {
+                self.expect_symbol("<")?;
+                let mut fields: Vec<(String, SqlType)> = Vec::new();
+                if !self.eat_symbol(">") {
+                    loop {
+                        let field_at = self.at();
+                        let name = self.identifier()?;
+                        if fields.iter().any(|(n, _)| *n == name) {
+                            return Err(ParseError {
+                                at: field_at,
+                                message: format!("Duplicate field names found in STRUCT: '{name}'"),
+                            });
+                        }
+                        fields.push((name, self.sql_type()?));
+                        if self.eat_symbol(">") {
+                            break;
+                        }
+                        self.expect_symbol(",")?;
+                    }
+                }
+                SqlType::Struct(fields)
+            }
             other => {
                 return Err(ParseError {
                     at,
                     message: format!(
-                        "type {other} is not supported; the engine knows BOOLEAN, INT, BIGINT, DOUBLE, STRING and ARRAY<...>"
+                        "type {other} is not supported; the engine knows BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL(p, s), STRING, BYTES, DATE, TIME, TIMESTAMP, ARRAY<...>, MAP<STRING, ...> and STRUCT<...>"
                     ),
                 })
             }
@@ -816,7 +886,76 @@ impl<'a> Parser<'a> {
         self.primary()
     }
 
+    /// A primary expression with its `[index]` and `->FIELD` suffixes, as ksqlDB's grammar
+    /// binds them (tighter than any operator).
     fn primary(&mut self) -> Result<Expr> {
+        let mut expr = self.primary_base()?;
+        loop {
+            if self.eat_symbol("[") {
+                let index = self.expr()?;
+                self.expect_symbol("]")?;
+                expr = Expr::Subscript(Box::new(expr), Box::new(index));
+            } else if self.eat_symbol("->") {
+                expr = Expr::Field(Box::new(expr), self.identifier()?);
+            } else {
+                return Ok(expr);
+            }
+        }
+    }
+
+    /// `ARRAY[...]`, `MAP(k := v, ...)` and `STRUCT(f := v, ...)`, or `None` when the words
+    /// do not start a constructor (a column may be called MAP).
+    fn constructor(&mut self) -> Result<Option<Expr>> {
+        if self.is_word("ARRAY") && matches!(self.peek_at(1), Some(Token::Symbol("["))) {
+            self.pos += 2;
+            let mut items = Vec::new();
+            if !self.eat_symbol("]") {
+                loop {
+                    items.push(self.expr()?);
+                    if self.eat_symbol("]") {
+                        break;
+                    }
+                    self.expect_symbol(",")?;
+                }
+            }
+            return Ok(Some(Expr::MakeArray(items)));
+        }
+        let map = self.is_word("MAP");
+        if !(map || self.is_word("STRUCT")) || !matches!(self.peek_at(1), Some(Token::Symbol("(")))
+        {
+            return Ok(None);
+        }
+        self.pos += 2;
+        let mut entries = Vec::new();
+        let mut fields = Vec::new();
+        if !self.eat_symbol(")") {
+            loop {
+                if map {
+                    let key = self.expr()?;
+                    self.expect_symbol(":=")?;
+                    entries.push((key, self.expr()?));
+                } else {
+                    let name = self.identifier()?;
+                    self.expect_symbol(":=")?;
+                    fields.push((name, self.expr()?));
+                }
+                if self.eat_symbol(")") {
+                    break;
+                }
+                self.expect_symbol(",")?;
+            }
+        }
+        Ok(Some(if map {
+            Expr::MakeMap(entries)
+        } else {
+            Expr::MakeStruct(fields)
+        }))
+    }
+
+    fn primary_base(&mut self) -> Result<Expr> {
+        if let Some(constructor) = self.constructor()? {
+            return Ok(constructor);
+        }
         if let Some(literal) = self.literal()? {
             return Ok(Expr::Literal(literal));
         }

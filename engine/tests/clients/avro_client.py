@@ -11,8 +11,13 @@ A job is {"value_schema": ..., "key_schema": ... or null, "records": [{"key": ..
 `consume` prints one JSON line per record: the key bytes in hex (and the key as the
 deserializer reads it, when it is Avro), the value as the deserializer reads it, and the
 value's schema id.
+
+JSON has no decimals or bytes: in a job, {"$decimal": "12.50"} is a decimal.Decimal and
+{"$bytes": "00ff"} bytes (hex). In what `consume` prints, a Decimal is its digits as a
+string, bytes are hex, and dates, times and timestamps are Python's str() of them.
 """
 
+import decimal
 import json
 import sys
 
@@ -20,6 +25,27 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+
+
+def tagged(value):
+    """Turns the job's tagged values into the Python types fastavro writes as logical types."""
+    if isinstance(value, dict):
+        if set(value) == {"$decimal"}:
+            return decimal.Decimal(value["$decimal"])
+        if set(value) == {"$bytes"}:
+            return bytes.fromhex(value["$bytes"])
+        return {k: tagged(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [tagged(v) for v in value]
+    return value
+
+
+def printable(value):
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
 
 
 def serializer(registry, schema):
@@ -40,7 +66,7 @@ def produce(bootstrap, url, topic):
                 if keys
                 else str(key).encode()
             )
-        value = record.get("value")
+        value = tagged(record.get("value"))
         if value is not None:
             value = values(value, SerializationContext(topic, MessageField.VALUE))
         producer.produce(topic, key=key, value=value, timestamp=record.get("timestamp", 0))
@@ -56,7 +82,7 @@ def frame(url, topic):
     registry = SchemaRegistryClient({"url": url})
     values = serializer(registry, job["value_schema"])
     for record in job["records"]:
-        print(values(record["value"], SerializationContext(topic, MessageField.VALUE)).hex())
+        print(values(tagged(record["value"]), SerializationContext(topic, MessageField.VALUE)).hex())
 
 
 def consume(bootstrap, url, topic, count):
@@ -99,7 +125,7 @@ def consume(bootstrap, url, topic, count):
                     "value": value,
                     "schema_id": int.from_bytes(raw[1:5], "big") if raw else None,
                 },
-                default=str,
+                default=printable,
             ),
             flush=True,
         )
