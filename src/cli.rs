@@ -759,6 +759,10 @@ pub struct WorkloadFields {
     #[arg(long)]
     pub keys: Option<u64>,
 
+    /// Partitions of the input topics; the engine runs at most one task per partition.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub partitions: Option<u32>,
+
     /// State the logic keeps, in GB.
     #[arg(long, allow_negative_numbers = true)]
     pub state_gb: Option<f64>,
@@ -785,6 +789,7 @@ impl WorkloadFields {
             events_per_sec: self.events_per_sec,
             event_bytes: self.event_bytes,
             keys: self.keys,
+            partitions: self.partitions,
             state_gb: self.state_gb,
             business_value_usd: self.business_value_usd,
             ..Workload::default()

@@ -198,6 +198,9 @@ pub struct Workload {
     pub event_bytes: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<u64>,
+    /// Partitions of the input topics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_gb: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -227,6 +230,7 @@ impl Workload {
             events_per_sec,
             event_bytes,
             keys,
+            partitions,
             state_gb,
             business_value_usd,
             region
@@ -254,6 +258,11 @@ impl Workload {
                     )));
                 }
             }
+        }
+        if self.partitions == Some(0) {
+            return Err(WorkloadError::Invalid(format!(
+                "{label}partitions must be 1 or more, got 0"
+            )));
         }
         if let Some(logic) = self.logic {
             let contradiction = |flag: &str, given: bool, implied: bool| {

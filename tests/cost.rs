@@ -436,3 +436,66 @@ fn recommend_shows_costs_and_warns_when_the_premium_exceeds_the_value() {
         .stdout(predicate::str::contains("Monthly cost"))
         .stdout(predicate::str::contains("Premium over dbt every 5 minutes"));
 }
+
+/// The engine runs at most one task per input partition (its one processing thread reads
+/// whole partitions): past that count its tasks grow to one vCPU, and a rate the partitions
+/// cannot carry is said plainly rather than priced as if it could.
+#[test]
+fn the_input_partitions_cap_the_engine_tasks() {
+    // 150,000 events/s per vCPU at 70% utilization: 1,000,000 events/s needs 9.5 vCPU.
+    let one_task = estimate(&["--flavor", "engine"]);
+    let base = category(&one_task, "compute");
+    let free = estimate(&["--flavor", "engine", "--events-per-sec", "1000000"]);
+    assert_eq!(free["sizing"]["tasks"], 20, "20 tasks of 0.5 vCPU");
+    assert_eq!(free["sizing"]["capped_by_partitions"], false);
+
+    let twelve = estimate(&[
+        "--flavor",
+        "engine",
+        "--events-per-sec",
+        "1000000",
+        "--partitions",
+        "12",
+    ]);
+    assert_eq!(
+        twelve["sizing"]["tasks"], 10,
+        "10 tasks of 1 vCPU fit 12 partitions"
+    );
+    assert_eq!(twelve["sizing"]["capped_by_partitions"], false);
+    // A task of 1 vCPU and 2 GB costs twice the default 0.5 vCPU and 1 GB.
+    assert_eq!(cents(category(&twelve, "compute")), cents(base * 20.0));
+
+    let four = estimate(&[
+        "--flavor",
+        "engine",
+        "--events-per-sec",
+        "1000000",
+        "--partitions",
+        "4",
+    ]);
+    assert_eq!(four["sizing"]["tasks"], 4);
+    assert_eq!(four["sizing"]["capped_by_partitions"], true);
+    assert_eq!(cents(category(&four, "compute")), cents(base * 8.0));
+    let note = four["sizing"]["note"].as_str().unwrap();
+    assert!(
+        note.contains("4 partitions allow at most 4 engine tasks, which carry about 420000 events/s: add partitions to carry 1000000"),
+        "{note}"
+    );
+
+    // Other engines are not held to the partitions here.
+    let ksqldb = estimate(&[
+        "--flavor",
+        "ksqldb",
+        "--events-per-sec",
+        "100000",
+        "--partitions",
+        "4",
+    ]);
+    assert_eq!(ksqldb["sizing"]["tasks"], 15);
+
+    advisor()
+        .args(["cost", "--flavor", "engine", "--partitions", "0"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--partitions"));
+}

@@ -147,6 +147,7 @@ mod tests {
         let demand = Demand {
             events_per_sec: rate,
             region: None,
+            input_partitions: None,
         };
         stack::sized(Flavor::Flink, &input, &demand, &capacities).unwrap()
     }

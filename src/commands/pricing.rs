@@ -61,6 +61,7 @@ impl Pricing {
         let demand = Demand {
             events_per_sec: workload.events_per_sec,
             region: workload.region.clone(),
+            input_partitions: workload.partitions,
         };
         let region = self.stack.region(&demand);
         self.catalog.check_region(&region)?;

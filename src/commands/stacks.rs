@@ -31,6 +31,7 @@ pub fn build(args: &StackArgs, sizing: Option<&SizingArgs>) -> anyhow::Result<Bu
     let demand = Demand {
         events_per_sec: workload.events_per_sec,
         region: workload.region.clone(),
+        input_partitions: workload.partitions,
     };
     let spec = stack::sized(args.flavor, &input, &demand, &catalog.capacities())?;
     Ok(Built {

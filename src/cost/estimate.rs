@@ -235,6 +235,7 @@ pub fn stack_for(
     let demand = Demand {
         events_per_sec: usage.events_per_sec_given(),
         region: usage.workload.region.clone(),
+        input_partitions: usage.workload.partitions,
     };
     let input = priceable(flavor, &options.stack);
     Ok(stack::sized(

@@ -578,7 +578,7 @@ pub fn build(
     }
 
     // Sized before Flink's settings are written: its parallelism follows the TaskManagers.
-    let sizing = sizing::size(flavor, &mut services, demand.events_per_sec, capacities)?;
+    let sizing = sizing::size(flavor, &mut services, demand, capacities)?;
     let taskmanagers = services
         .iter()
         .find(|s| s.name == "taskmanager")

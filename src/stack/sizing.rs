@@ -6,6 +6,11 @@ use serde::Serialize;
 
 use super::{Flavor, Role, ServiceSpec, StackError};
 
+/// The size an engine task grows to when the partitions cap the task count: one vCPU, the
+/// most its one processing thread uses.
+const ENGINE_TASK_CPU_UNITS: u32 = 1024;
+const ENGINE_TASK_MEMORY_MIB: u32 = 2048;
+
 /// What one vCPU of an engine carries, as the price catalog records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Capacity {
@@ -40,6 +45,9 @@ pub struct Demand {
     pub events_per_sec: Option<f64>,
     /// The workload's region, used when neither a flag nor stack.toml names one.
     pub region: Option<String>,
+    /// Partitions of the input topics, when the workload gives them: the engine runs at most
+    /// one task per partition.
+    pub input_partitions: Option<u32>,
 }
 
 /// How the processing service was sized, and the note that explains it.
@@ -54,6 +62,8 @@ pub struct Sizing {
     /// The count before sizing: the flavor's default or stack.toml's `count`.
     pub default_tasks: u32,
     pub scaled_out: bool,
+    /// The input topics' partitions held the task count below what the rate needs.
+    pub capped_by_partitions: bool,
     pub capacity_assumed: bool,
     pub capacity_source: String,
     pub note: String,
@@ -64,10 +74,10 @@ pub struct Sizing {
 pub(super) fn size(
     flavor: Flavor,
     services: &mut [ServiceSpec],
-    events_per_sec: Option<f64>,
+    demand: &Demand,
     capacities: &Capacities,
 ) -> Result<Option<Sizing>, StackError> {
-    let Some(rate) = events_per_sec else {
+    let Some(rate) = demand.events_per_sec else {
         return Ok(None);
     };
     if !rate.is_finite() || rate < 0.0 {
@@ -87,7 +97,36 @@ pub(super) fn size(
         return Ok(None);
     };
     let default_tasks = service.desired_count;
-    let tasks = ((needed_vcpu / service.vcpu()).ceil() as u32).max(default_tasks);
+    let mut tasks = ((needed_vcpu / service.vcpu()).ceil() as u32).max(default_tasks);
+    let mut partitions_note = String::new();
+    let mut capped_by_partitions = false;
+    if let (Flavor::Engine, Some(partitions)) = (flavor, demand.input_partitions) {
+        if tasks > partitions {
+            // An engine task reads whole partitions and processes them on one thread: tasks
+            // beyond the partition count would idle, and a task gains nothing past one vCPU.
+            if service.cpu_units < ENGINE_TASK_CPU_UNITS {
+                service.cpu_units = ENGINE_TASK_CPU_UNITS;
+                service.memory_mib = service.memory_mib.max(ENGINE_TASK_MEMORY_MIB);
+            }
+            let per_task = service.vcpu().min(1.0);
+            tasks = ((needed_vcpu / per_task).ceil() as u32)
+                .min(partitions)
+                .max(default_tasks);
+            let carried =
+                f64::from(tasks) * per_task * capacity.events_per_sec_per_vcpu * utilization;
+            capped_by_partitions = carried < rate;
+            partitions_note = if capped_by_partitions {
+                format!(
+                    "; the input topics' {partitions} partitions allow at most {partitions} engine tasks, which carry about {carried:.0} events/s: add partitions to carry {rate}"
+                )
+            } else {
+                format!(
+                    "; the input topics' {partitions} partitions allow {partitions} engine tasks, so each has {} vCPU",
+                    service.vcpu()
+                )
+            };
+        }
+    }
     service.desired_count = tasks;
     let scaled_out = tasks > default_tasks;
     let note = if scaled_out {
@@ -106,6 +145,7 @@ pub(super) fn size(
             service.name
         )
     };
+    let note = format!("{note}{partitions_note}");
     Ok(Some(Sizing {
         events_per_sec: rate,
         events_per_sec_per_vcpu: capacity.events_per_sec_per_vcpu,
@@ -115,6 +155,7 @@ pub(super) fn size(
         tasks,
         default_tasks,
         scaled_out,
+        capped_by_partitions,
         capacity_assumed: capacity.assumed,
         capacity_source: capacity.source.clone(),
         note,
