@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{json, Value};
 
-use common::{advisor, cached_tool, free_port, wait_until_listening};
+use common::{advisor, cached_tool, free_port, json_with_env, wait_until_listening};
 use engine_common::Tansu;
 use moto::Moto;
 
@@ -233,22 +233,6 @@ impl Drop for Registry {
     }
 }
 
-fn advisor_json(args: &[&str], env: &[(&str, String)]) -> Value {
-    let output = advisor()
-        .args(args)
-        .args(["-o", "json"])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .timeout(Duration::from_secs(600))
-        .output()
-        .expect("advisor runs");
-    assert!(
-        output.status.success(),
-        "advisor {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON")
-}
-
 /// `advisor <args>`, which must fail; its stderr.
 fn advisor_fails(args: &[&str], env: &[(&str, String)]) -> String {
     let output = advisor()
@@ -266,7 +250,7 @@ fn a_push_to_a_registry_lists_and_pulls_back_the_same_image() {
     let built = image();
     let registry = Registry::start();
     let repository = format!("{}/advisor-engine", registry.address);
-    let pushed = advisor_json(
+    let pushed = json_with_env(
         &[
             "image",
             "push",
@@ -287,7 +271,7 @@ fn a_push_to_a_registry_lists_and_pulls_back_the_same_image() {
     assert!(pushed["ecr"].is_null());
 
     // A second tag of the same image: one row in the list with both tags.
-    advisor_json(
+    json_with_env(
         &[
             "image",
             "push",
@@ -300,7 +284,7 @@ fn a_push_to_a_registry_lists_and_pulls_back_the_same_image() {
         ],
         &[],
     );
-    let listed = advisor_json(&["image", "list", "--repository", &repository], &[]);
+    let listed = json_with_env(&["image", "list", "--repository", &repository], &[]);
     let images = listed["images"].as_array().expect("images");
     assert_eq!(images.len(), 1, "{listed}");
     assert_eq!(images[0]["digest"], digest.as_str());
@@ -404,7 +388,7 @@ fn image_errors_name_their_cause() {
     );
 
     // The static binary the build made is one.
-    advisor_json(
+    json_with_env(
         &[
             "image",
             "build",
@@ -530,7 +514,7 @@ fn an_ecr_push_creates_the_repository_with_scanning_immutable_tags_and_a_lifecyc
         "{stderr}"
     );
 
-    let listed = advisor_json(&["image", "list", "--repository", repository], &moto.env());
+    let listed = json_with_env(&["image", "list", "--repository", repository], &moto.env());
     let images = listed["images"].as_array().expect("images");
     assert_eq!(images.len(), 1, "{listed}");
     assert_eq!(images[0]["tags"], json!(["0.1.0"]));
@@ -670,7 +654,7 @@ fn deploy_build_image_runs_the_pushed_digest() {
     let dir = tempfile::tempdir().unwrap();
     let config = aws::stack_toml(dir.path(), &vpc, &subnets, "");
     let repository = format!("{}/advisor-engine", registry.address);
-    let deployed = advisor_json(
+    let deployed = json_with_env(
         &[
             "deploy",
             "--flavor",
@@ -704,7 +688,7 @@ fn deploy_build_image_runs_the_pushed_digest() {
     assert_eq!(container.command(), ["serve"]);
 
     // The registry serves exactly that digest.
-    let listed = advisor_json(&["image", "list", "--repository", &repository], &[]);
+    let listed = json_with_env(&["image", "list", "--repository", &repository], &[]);
     let digest = reference.rsplit('@').next().unwrap();
     assert_eq!(listed["images"][0]["digest"], digest, "{listed}");
 

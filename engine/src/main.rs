@@ -1,4 +1,5 @@
-//! advisor-engine's command line: run a queries file over local files, check health.
+//! advisor-engine's command line: run a queries file over files or Kafka, serve the REST API,
+//! check health.
 
 // The engine allocates small, short-lived buffers per record (decoded rows, outputs, Kafka
 // payloads); mimalloc serves those far faster than the system allocator (scripts/bench).
@@ -27,7 +28,7 @@ use advisor_engine::{rest, sql};
 #[command(
     name = "advisor-engine",
     version,
-    about = "Runs ksqlDB-dialect SQL over streams of records: local JSON-lines files now, Kafka and a ksqlDB-compatible REST API next"
+    about = "Runs ksqlDB-dialect SQL over Kafka topics or local files, and serves a ksqlDB-compatible REST API"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -161,14 +161,7 @@ pub fn push(
         match prepared.existing_digest {
             Some(digest) if options.reuse_existing_tag => {
                 progress(&format!("{} holds tag {tag} already", repository.uri()));
-                return Ok(Pushed {
-                    reference: format!("{}@{digest}", repository.uri()),
-                    repository: repository.uri(),
-                    tag,
-                    digest,
-                    repository_created: created,
-                    ecr: settings,
-                });
+                return Ok(Pushed::new(repository, tag, digest, created, settings));
             }
             Some(_) => {
                 return Err(ImageError::TagImmutable {
@@ -203,14 +196,26 @@ pub fn push(
             command: "push".into(),
             detail: format!("it printed no digest for {target}"),
         })?;
-    Ok(Pushed {
-        reference: format!("{}@{digest}", repository.uri()),
-        repository: repository.uri(),
-        tag,
-        digest,
-        repository_created: created,
-        ecr: settings,
-    })
+    Ok(Pushed::new(repository, tag, digest, created, settings))
+}
+
+impl Pushed {
+    fn new(
+        repository: &Repository,
+        tag: String,
+        digest: String,
+        repository_created: bool,
+        ecr: Option<EcrSettings>,
+    ) -> Pushed {
+        Pushed {
+            reference: format!("{}@{digest}", repository.uri()),
+            repository: repository.uri(),
+            tag,
+            digest,
+            repository_created,
+            ecr,
+        }
+    }
 }
 
 struct PreparedEcr {

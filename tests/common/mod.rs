@@ -19,9 +19,16 @@ pub fn advisor() -> Command {
 
 /// Runs `advisor <args> --output json --no-input` and returns the parsed document.
 pub fn json(args: &[&str]) -> serde_json::Value {
+    json_with_env(args, &[])
+}
+
+/// [`json`] with extra environment variables (an AWS endpoint, DOCKER_HOST).
+pub fn json_with_env(args: &[&str], env: &[(&str, String)]) -> serde_json::Value {
     let output = advisor()
         .args(args)
         .args(["--output", "json"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .timeout(std::time::Duration::from_secs(600))
         .output()
         .expect("advisor runs");
     assert!(
