@@ -60,7 +60,9 @@ struct KafkaArgs {
     /// Stop after this long without a new record, e.g. 5s (backfills); default: run on.
     #[arg(long, value_parser = humantime::parse_duration)]
     stop_when_idle: Option<std::time::Duration>,
-    /// Extra Kafka client settings, e.g. --kafka-config security.protocol=SASL_SSL.
+    /// Extra Kafka client settings, e.g. --kafka-config security.protocol=SASL_SSL; an
+    /// ENGINE_KAFKA_<NAME> variable sets one too (ENGINE_KAFKA_SASL_MECHANISM=PLAIN is
+    /// sasl.mechanism=PLAIN), below the flags.
     #[arg(long, value_name = "KEY=VALUE")]
     kafka_config: Vec<String>,
 }
@@ -398,6 +400,24 @@ fn serve_command(
     )
 }
 
+/// Variables the engine's own flags read, which are not client settings.
+const ENGINE_KAFKA_FLAGS: [&str; 1] = ["ENGINE_KAFKA_BOOTSTRAP_SERVERS"];
+
+/// `ENGINE_KAFKA_<NAME>` variables as Kafka client settings, the way Confluent's images map
+/// `KAFKA_*`: ENGINE_KAFKA_SASL_MECHANISM=PLAIN is sasl.mechanism=PLAIN. A container gets
+/// its SASL settings (and the secrets ECS injects) this way.
+fn client_settings_from_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut settings: Vec<(String, String)> = vars
+        .filter(|(name, _)| !ENGINE_KAFKA_FLAGS.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            let rest = name.strip_prefix("ENGINE_KAFKA_")?;
+            (!rest.is_empty()).then(|| (rest.to_lowercase().replace('_', "."), value))
+        })
+        .collect();
+    settings.sort();
+    settings
+}
+
 fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<KafkaOptions>> {
     let Some(bootstrap_servers) = kafka
         .bootstrap_servers
@@ -407,6 +427,10 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
         return Ok(None);
     };
     let mut client_config: Vec<(String, String)> = file.config.clone().into_iter().collect();
+    for (key, value) in client_settings_from_env(std::env::vars()) {
+        client_config.retain(|(k, _)| *k != key);
+        client_config.push((key, value));
+    }
     for setting in &kafka.kafka_config {
         let (key, value) = setting
             .split_once('=')
@@ -468,4 +492,28 @@ fn run(
     // The process ends here: freeing every open window one by one would only delay the exit.
     std::mem::forget(engine);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_settings_from_env;
+
+    #[test]
+    fn engine_kafka_variables_become_client_settings() {
+        let vars = [
+            ("ENGINE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("ENGINE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("ENGINE_KAFKA_BOOTSTRAP_SERVERS", "b-1:9092"),
+            ("ENGINE_KAFKA_", "x"),
+            ("ENGINE_LISTEN", "0.0.0.0:8088"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(
+            client_settings_from_env(vars.into_iter()),
+            [
+                ("sasl.mechanism".to_string(), "SCRAM-SHA-512".to_string()),
+                ("security.protocol".to_string(), "SASL_SSL".to_string()),
+            ]
+        );
+    }
 }

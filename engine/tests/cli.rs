@@ -83,3 +83,36 @@ fn serve_reads_engine_toml_and_flags_override_it() {
         .stderr(predicates::str::contains("bad.toml is not valid"))
         .stderr(predicates::str::contains("line 2"));
 }
+
+/// ENGINE_KAFKA_<NAME> variables reach the Kafka client (ECS passes the stack's SASL
+/// settings and secrets this way): librdkafka itself refuses the bad value, naming the
+/// setting the variable became, and a --kafka-config flag overrides the variable.
+#[test]
+fn engine_kafka_variables_are_kafka_client_settings() {
+    let sql = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/orders.sql");
+    let state = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str], timeout: u64| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_advisor-engine"));
+        command
+            .args(["run", "--sql", sql, "--bootstrap-servers", "127.0.0.1:1"])
+            .args(["--stop-when-idle", "1s"])
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(extra)
+            .env("ENGINE_KAFKA_SECURITY_PROTOCOL", "not-a-protocol")
+            .timeout(std::time::Duration::from_secs(timeout));
+        command.assert()
+    };
+    run(&[], 60)
+        .failure()
+        .stderr(predicates::str::contains("security.protocol"))
+        .stderr(predicates::str::contains("not-a-protocol"));
+    // With no broker at 127.0.0.1:1 this run waits for one; only its start matters here.
+    let overridden = run(&["--kafka-config", "security.protocol=plaintext"], 10);
+    let output = overridden.get_output();
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("not-a-protocol"),
+        "the flag overrides the variable: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -192,7 +192,8 @@ fn default_services(flavor: Flavor, name: &str) -> Vec<ServiceSpec> {
                     "ENGINE_CHECKPOINT_URI",
                     "s3://{checkpoint_bucket}/checkpoints",
                 ),
-                ("RUST_LOG", "info"),
+                // The engine reads its log filter from ENGINE_LOG (tracing's filter syntax).
+                ("ENGINE_LOG", "info"),
             ]),
             Some(health(
                 &[

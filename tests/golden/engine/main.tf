@@ -171,9 +171,9 @@ module "service_engine" {
     ENGINE_KAFKA_SASL_MECHANISM    = "SCRAM-SHA-512"
     ENGINE_KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
     ENGINE_LISTEN                  = "0.0.0.0:8088"
+    ENGINE_LOG                     = "info"
     ENGINE_SCHEMA_REGISTRY_URL     = "${local.schema_registry_url}"
     ENGINE_SERVICE_ID              = "orders-stream"
-    RUST_LOG                       = "info"
   }
 
   secrets = {
