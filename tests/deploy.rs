@@ -6,6 +6,8 @@ mod common;
 #[path = "common/moto.rs"]
 mod moto;
 
+use std::path::Path;
+
 use aws::{actions, deploy_json, run, stack_toml, Aws};
 use common::advisor;
 use moto::Moto;
@@ -733,4 +735,163 @@ fn cost_terraform_deploy_and_status_agree_on_counts_sizes_and_spot() {
                 )));
         }
     }
+}
+
+/// The engine flavor as generate writes it and deploy applies it: the same image, command,
+/// health check, REST and /metrics port, Cloud Map name, checkpoint bucket and task role
+/// permission on that bucket, and the ECR repository the image lives in.
+#[test]
+fn generate_and_deploy_agree_on_the_engine_image_health_port_name_and_bucket() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto);
+    let (vpc, subnets) = aws.network();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack_toml(dir.path(), &vpc, &subnets, "");
+    let config = config.to_str().unwrap();
+    let image = format!(
+        "123456789012.dkr.ecr.eu-west-2.amazonaws.com/advisor-engine:{}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let bucket = "orders-checkpoints-123456789012";
+    let health = [
+        "CMD",
+        "/advisor-engine",
+        "healthcheck",
+        "--url",
+        "http://127.0.0.1:8088/healthcheck",
+    ];
+
+    // The StackSpec generate prints, then the Terraform it writes.
+    let spec = aws::json_of(
+        &moto,
+        &[
+            "generate", "--flavor", "engine", "--config", config, "--format", "json",
+        ],
+    );
+    let engine = &spec["stack"]["services"][0];
+    assert_eq!(engine["name"], "engine");
+    assert_eq!(engine["discovery_name"], "engine");
+    assert_eq!(engine["command"], serde_json::json!(["serve"]));
+    assert_eq!(engine["health_check"]["command"], serde_json::json!(health));
+    assert_eq!(engine["ports"][0]["port"], 8088);
+    let out = dir.path().join("terraform");
+    run(
+        &moto,
+        &[
+            "generate",
+            "--flavor",
+            "engine",
+            "--config",
+            config,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let main = std::fs::read_to_string(out.join("main.tf")).unwrap();
+    let body: hcl::Body = hcl::parse(&main).unwrap();
+    let module = body
+        .blocks()
+        .find(|b| b.identifier() == "module" && b.labels()[0].as_str() == "service_engine")
+        .expect("the engine's module");
+    // Compared without whitespace: hcl-rs lays lists out over several lines.
+    let text = |key: &str| -> String {
+        hcl::format::to_string(&module_attribute(module, key))
+            .unwrap()
+            .split_whitespace()
+            .collect()
+    };
+    assert_eq!(
+        text("image"),
+        "\"${local.account_id}.dkr.ecr.${local.region}.amazonaws.com/advisor-engine:0.1.0\""
+    );
+    assert_eq!(text("command"), "[\"serve\"]");
+    assert_eq!(
+        text("service_registry_arn"),
+        "module.discovery.service_arns[\"engine\"]"
+    );
+    assert!(
+        text("port_mappings").contains("port=8088"),
+        "{}",
+        text("port_mappings")
+    );
+    assert!(
+        text("health_check").contains(&health.join("\",\"")),
+        "{}",
+        text("health_check")
+    );
+    assert!(
+        text("environment").contains("\"s3://${local.checkpoint_bucket}/checkpoints\""),
+        "{}",
+        text("environment")
+    );
+    let repository = body
+        .blocks()
+        .find(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "aws_ecr_repository")
+        .expect("the engine image's ECR repository");
+    assert_eq!(
+        hcl::format::to_string(&module_attribute(repository, "name")).unwrap(),
+        "\"advisor-engine\""
+    );
+
+    // What deploy registers and creates.
+    deploy_json(&moto, "engine", Path::new(config));
+    let task = aws.task_definition("orders-engine");
+    let container = &task.container_definitions()[0];
+    assert_eq!(container.image(), Some(image.as_str()));
+    assert_eq!(container.command(), ["serve"]);
+    assert_eq!(
+        container.health_check().map(|h| h.command().to_vec()),
+        Some(health.map(String::from).to_vec())
+    );
+    assert_eq!(container.port_mappings()[0].container_port(), Some(8088));
+    let environment: std::collections::BTreeMap<&str, &str> = container
+        .environment()
+        .iter()
+        .filter_map(|pair| Some((pair.name()?, pair.value()?)))
+        .collect();
+    assert_eq!(
+        environment.get("ENGINE_CHECKPOINT_URI"),
+        Some(&format!("s3://{bucket}/checkpoints").as_str())
+    );
+    assert_eq!(environment.get("ENGINE_LISTEN"), Some(&"0.0.0.0:8088"));
+    assert!(aws.bucket_exists(bucket));
+    let discovery = aws_sdk_servicediscovery::Client::new(&aws.config);
+    let services = aws
+        .runtime
+        .block_on(discovery.list_services().send())
+        .unwrap();
+    assert!(
+        services
+            .services()
+            .iter()
+            .any(|s| s.name() == Some("engine")),
+        "{services:?}"
+    );
+    let iam = aws_sdk_iam::Client::new(&aws.config);
+    let policies = aws
+        .runtime
+        .block_on(iam.list_role_policies().role_name("orders-task").send())
+        .unwrap();
+    let mut documents = String::new();
+    for name in policies.policy_names() {
+        let policy = aws
+            .runtime
+            .block_on(
+                iam.get_role_policy()
+                    .role_name("orders-task")
+                    .policy_name(name)
+                    .send(),
+            )
+            .unwrap();
+        documents.push_str(policy.policy_document());
+    }
+    let documents = documents
+        .replace("%3A", ":")
+        .replace("%2F", "/")
+        .replace("%2A", "*");
+    assert!(
+        documents.contains(&format!("arn:aws:s3:::{bucket}")) && documents.contains("s3:PutObject"),
+        "the task role may write the checkpoint bucket: {documents}"
+    );
 }
