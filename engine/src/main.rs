@@ -406,16 +406,15 @@ const ENGINE_KAFKA_FLAGS: [&str; 1] = ["ENGINE_KAFKA_BOOTSTRAP_SERVERS"];
 /// `ENGINE_KAFKA_<NAME>` variables as Kafka client settings, the way Confluent's images map
 /// `KAFKA_*`: ENGINE_KAFKA_SASL_MECHANISM=PLAIN is sasl.mechanism=PLAIN. A container gets
 /// its SASL settings (and the secrets ECS injects) this way.
-fn client_settings_from_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
-    let mut settings: Vec<(String, String)> = vars
-        .filter(|(name, _)| !ENGINE_KAFKA_FLAGS.contains(&name.as_str()))
+fn client_settings_from_env(
+    vars: impl Iterator<Item = (String, String)>,
+) -> BTreeMap<String, String> {
+    vars.filter(|(name, _)| !ENGINE_KAFKA_FLAGS.contains(&name.as_str()))
         .filter_map(|(name, value)| {
             let rest = name.strip_prefix("ENGINE_KAFKA_")?;
             (!rest.is_empty()).then(|| (rest.to_lowercase().replace('_', "."), value))
         })
-        .collect();
-    settings.sort();
-    settings
+        .collect()
 }
 
 fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<KafkaOptions>> {
@@ -426,17 +425,14 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
     else {
         return Ok(None);
     };
-    let mut client_config: Vec<(String, String)> = file.config.clone().into_iter().collect();
-    for (key, value) in client_settings_from_env(std::env::vars()) {
-        client_config.retain(|(k, _)| *k != key);
-        client_config.push((key, value));
-    }
+    // engine.toml's [kafka.config], then ENGINE_KAFKA_* variables, then --kafka-config flags.
+    let mut client_config = file.config.clone();
+    client_config.extend(client_settings_from_env(std::env::vars()));
     for setting in &kafka.kafka_config {
         let (key, value) = setting
             .split_once('=')
             .with_context(|| format!("--kafka-config {setting:?} is not KEY=VALUE"))?;
-        client_config.retain(|(k, _)| k != key);
-        client_config.push((key.to_string(), value.to_string()));
+        client_config.insert(key.to_string(), value.to_string());
     }
     Ok(Some(KafkaOptions {
         bootstrap_servers,
@@ -459,7 +455,7 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
         batch_size: 10_000,
         commit_interval: kafka.commit_interval,
         cache_max_bytes: kafka.cache_max_bytes,
-        client_config,
+        client_config: client_config.into_iter().collect(),
     }))
 }
 
@@ -514,6 +510,7 @@ mod tests {
                 ("sasl.mechanism".to_string(), "SCRAM-SHA-512".to_string()),
                 ("security.protocol".to_string(), "SASL_SSL".to_string()),
             ]
+            .into()
         );
     }
 }

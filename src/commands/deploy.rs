@@ -203,7 +203,6 @@ pub fn deploy(args: &DeployArgs, format: OutputFormat) -> anyhow::Result<()> {
     } else {
         None
     };
-    let spec = spec;
     runtime.block_on(async {
         let clients = Clients::load(args.aws.profile.as_deref(), &spec.region).await;
         let (desired, live, plan) = aws::plan(&clients, &spec).await?;

@@ -214,14 +214,8 @@ pub(super) fn build_and_push_for_deploy(
             source: None,
         },
         &mut progress_of(&bar),
-    );
-    let built = match built {
-        Ok(built) => built,
-        Err(error) => {
-            bar.finish_and_clear();
-            return Err(error.into());
-        }
-    };
+    )
+    .inspect_err(|_| bar.finish_and_clear())?;
     bar.set_message(format!("pushing to {}", repository.uri()));
     // The tag names the content, so an immutable repository that holds it holds this image.
     let tag = format!("{}-{}", env!("CARGO_PKG_VERSION"), short_id(&built.id));

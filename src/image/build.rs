@@ -80,7 +80,8 @@ pub fn build(
                 "--label",
                 "org.opencontainers.image.title=advisor-engine",
             ])
-            .run_in(context.path(), progress)?;
+            .arg(context.path().display().to_string())
+            .run(progress)?;
             Some(binary)
         }
         Base::Debian => {
@@ -102,8 +103,10 @@ pub fn build(
                 &options.tag,
                 "--file",
             ])
+            .arg(dockerfile.display().to_string())
+            .arg(source.display().to_string())
             .env("DOCKER_BUILDKIT", "1")
-            .run_in_with(&source, &dockerfile, progress)?;
+            .run(progress)?;
             None
         }
     };
@@ -125,27 +128,6 @@ pub fn build(
         base: options.base,
         engine_binary,
     })
-}
-
-impl Docker<'_> {
-    /// `docker build ... <context>`.
-    fn run_in(self, context: &Path, progress: &mut dyn FnMut(&str)) -> Result<(), ImageError> {
-        self.arg(context.display().to_string()).run(progress)?;
-        Ok(())
-    }
-
-    /// `docker build ... --file <dockerfile> <context>`.
-    fn run_in_with(
-        self,
-        context: &Path,
-        dockerfile: &Path,
-        progress: &mut dyn FnMut(&str),
-    ) -> Result<(), ImageError> {
-        self.arg(dockerfile.display().to_string())
-            .arg(context.display().to_string())
-            .run(progress)?;
-        Ok(())
-    }
 }
 
 /// The advisor checkout: `--source`, else the first folder from here upward that holds

@@ -55,7 +55,7 @@ impl<'a> Docker<'a> {
     /// Runs the command; each line it prints (stdout and stderr) goes to `progress`.
     /// Returns stdout.
     pub fn run(self, progress: &mut dyn FnMut(&str)) -> Result<String, ImageError> {
-        let mut child = Command::new(docker_program())
+        let mut child = Command::new(DOCKER)
             .args(&self.args)
             .envs(self.env.iter().copied())
             .stdin(if self.stdin.is_some() {
@@ -110,9 +110,7 @@ impl<'a> Docker<'a> {
 }
 
 /// The docker CLI; DOCKER_HOST and the CLI's own settings say which daemon it talks to.
-fn docker_program() -> &'static str {
-    "docker"
-}
+const DOCKER: &str = "docker";
 
 /// Turns a failed command's output into the error that names its cause.
 fn classify(args: &[String], registry: Option<&str>, output: &[&str]) -> ImageError {
@@ -159,7 +157,7 @@ fn last_lines(output: &[&str]) -> String {
 /// Whether the docker CLI has BuildKit (the buildx plugin): multi-stage builds that skip
 /// the stages their target does not use.
 pub fn has_buildkit() -> bool {
-    Command::new(docker_program())
+    Command::new(DOCKER)
         .args(["buildx", "version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
