@@ -55,6 +55,18 @@ fn run_inputs(sql: &str, inputs: &[(&str, &[Value])]) -> (Vec<Value>, Vec<Value>
     )
 }
 
+/// Runs the engine on `sql`, which it must refuse to start, saying `message`.
+fn assert_refused(sql: &str, message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args(["run", "--sql", "q.sql"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(message));
+}
+
 /// Runs `query` over the orders and customers.
 fn run(query: &str, orders: &[Value], customers: &[Value]) -> (Vec<Value>, Vec<Value>) {
     run_inputs(
@@ -330,18 +342,10 @@ fn joins_ksqldb_refuses_are_refused_with_its_messages() {
         ),
     ];
     for (select, message) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("q.sql"),
-            format!("{SOURCES}\nCREATE STREAM enriched AS {select};"),
-        )
-        .unwrap();
-        Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
-            .current_dir(dir.path())
-            .args(["run", "--sql", "q.sql"])
-            .assert()
-            .failure()
-            .stderr(predicates::str::contains(message));
+        assert_refused(
+            &format!("{SOURCES}\nCREATE STREAM enriched AS {select};"),
+            message,
+        );
     }
 }
 
@@ -517,14 +521,7 @@ fn table_joins_ksqldb_refuses_are_refused_with_its_messages() {
         ),
     ];
     for (statement, message) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("q.sql"), format!("{TABLES}\n{statement};")).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
-            .current_dir(dir.path())
-            .args(["run", "--sql", "q.sql"])
-            .assert()
-            .failure()
-            .stderr(predicates::str::contains(message));
+        assert_refused(&format!("{TABLES}\n{statement};"), message);
     }
 }
 
@@ -795,18 +792,8 @@ fn without_grace_outer_rows_come_at_once() {
             json!({"key": "a", "value": {"CUSTOMER": "ann", "SHIPMENT_ID": "s1"}, "timestamp": 5_000}),
         ]
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("q.sql"),
-        format!("{STREAMS}\nCREATE STREAM enriched AS SELECT * FROM orders o JOIN shipments s ON o.order_id = s.order_id;"),
-    )
-    .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
-        .current_dir(dir.path())
-        .args(["run", "--sql", "q.sql"])
-        .assert()
-        .failure()
-        .stderr(predicates::str::contains(
-            "Stream-Stream joins must have a WITHIN clause specified. None was provided.",
-        ));
+    assert_refused(
+        &format!("{STREAMS}\nCREATE STREAM enriched AS SELECT * FROM orders o JOIN shipments s ON o.order_id = s.order_id;"),
+        "Stream-Stream joins must have a WITHIN clause specified. None was provided.",
+    );
 }
