@@ -23,6 +23,15 @@ pub enum CatalogError {
     UnknownTimestamp { column: String, source_name: String },
     #[error("table {0} needs a PRIMARY KEY column")]
     TableWithoutKey(String),
+    #[error("Invalid value for WINDOW_TYPE: '{0}'; give TUMBLING, HOPPING or SESSION")]
+    WindowType(String),
+    #[error("{0} windows require 'WINDOW_SIZE' to be provided in the WITH clause. For example: 'WINDOW_SIZE'='10 SECONDS'")]
+    WindowSizeMissing(&'static str),
+    #[error("'WINDOW_SIZE' should not be set for SESSION windows.")]
+    SessionWithSize,
+    /// ksqlDB's DurationParser on WINDOW_SIZE.
+    #[error("Configuration WINDOW_SIZE is invalid: Invalid duration: '{given}'. {reason}")]
+    WindowSize { given: String, reason: String },
     #[error("WATERMARK_DELAY '{0}' is not a duration: give milliseconds (2000) or a duration ('2 seconds')")]
     WatermarkDelay(String),
 }
@@ -66,8 +75,12 @@ pub struct SourceDef {
     pub timestamp: Option<String>,
     /// TIMESTAMP_FORMAT: the Java pattern a STRING timestamp column is written in.
     pub timestamp_format: Option<String>,
-    /// Set for a windowed table.
+    /// Set for a windowed table, or a stream or table declared with WINDOW_TYPE (its
+    /// records' keys end with the window).
     pub window: Option<WindowType>,
+    /// WINDOW_SIZE of a declared TUMBLING or HOPPING source, in milliseconds: a record's
+    /// window ends this long after the start its key holds.
+    pub window_size: Option<i64>,
     /// How far behind the newest event time the watermark trails (less 1 ms), for the
     /// operators that follow Flink SQL: OVER windows and MATCH_RECOGNIZE hold rows until it
     /// passes them, as Flink's `WATERMARK FOR ts AS ts - INTERVAL ...` does. An extension
@@ -135,6 +148,7 @@ impl SourceDef {
                 .map_err(|_| CatalogError::WatermarkDelay(text.clone()))?,
             Some(other) => return Err(CatalogError::WatermarkDelay(format!("{other:?}"))),
         };
+        let (window, window_size) = declared_window(properties)?;
         if kind == SourceKind::Table && schema.key_columns().next().is_none() {
             return Err(CatalogError::TableWithoutKey(name.to_string()));
         }
@@ -147,8 +161,107 @@ impl SourceDef {
             formats,
             timestamp,
             timestamp_format,
-            window: None,
+            window,
+            window_size,
             watermark_delay,
         })
+    }
+}
+
+/// WINDOW_TYPE and WINDOW_SIZE of a declared source whose records' keys are windowed.
+fn declared_window(
+    properties: &Properties,
+) -> Result<(Option<WindowType>, Option<i64>), CatalogError> {
+    let size = property(properties, "WINDOW_SIZE")
+        .map(|s| window_size(&s))
+        .transpose()?;
+    let Some(kind) = property(properties, "WINDOW_TYPE") else {
+        return Ok((None, None));
+    };
+    let kind = match kind.to_ascii_uppercase().as_str() {
+        "TUMBLING" => WindowType::Tumbling,
+        "HOPPING" => WindowType::Hopping,
+        "SESSION" => WindowType::Session,
+        _ => return Err(CatalogError::WindowType(kind)),
+    };
+    match (kind, size) {
+        (WindowType::Session, Some(_)) => Err(CatalogError::SessionWithSize),
+        (WindowType::Session, None) => Ok((Some(kind), None)),
+        (_, None) => Err(CatalogError::WindowSizeMissing(kind.name())),
+        (_, size) => Ok((Some(kind), size)),
+    }
+}
+
+/// A WINDOW_SIZE as ksqlDB's DurationParser reads it: a number and a time unit
+/// (`'30 SECONDS'`, singular or plural, any case), in milliseconds.
+pub fn window_size(text: &str) -> Result<i64, CatalogError> {
+    let invalid = |reason: String| CatalogError::WindowSize {
+        given: text.to_string(),
+        reason,
+    };
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [number, unit] = parts[..] else {
+        return Err(invalid(format!("Expected 2 tokens, got: {}", parts.len())));
+    };
+    let count: i64 = number
+        .parse()
+        .map_err(|_| invalid(format!("Not numeric: '{number}'")))?;
+    let unit = unit.to_ascii_uppercase();
+    let plural = if unit.ends_with('S') {
+        unit.clone()
+    } else {
+        format!("{unit}S")
+    };
+    let millis = match plural.as_str() {
+        "NANOSECONDS" => return Ok(count / 1_000_000),
+        "MICROSECONDS" => return Ok(count / 1_000),
+        "MILLISECONDS" => 1,
+        "SECONDS" => 1_000,
+        "MINUTES" => 60_000,
+        "HOURS" => 3_600_000,
+        "DAYS" => 86_400_000,
+        _ => return Err(invalid(format!("Unknown time unit: '{unit}'"))),
+    };
+    Ok(count.saturating_mul(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_sizes_read_as_ksqldb_durations() {
+        assert_eq!(window_size("30 seconds").unwrap(), 30_000);
+        assert_eq!(window_size("1 HOUR").unwrap(), 3_600_000);
+        assert_eq!(
+            window_size("30 bobs").unwrap_err().to_string(),
+            "Configuration WINDOW_SIZE is invalid: Invalid duration: '30 bobs'. Unknown time unit: 'BOBS'"
+        );
+        assert!(window_size("30").is_err());
+    }
+
+    #[test]
+    fn declared_windows_need_their_size() {
+        let props = |pairs: &[(&str, &str)]| -> Properties {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Literal::String(v.to_string())))
+                .collect()
+        };
+        assert_eq!(
+            declared_window(&props(&[
+                ("WINDOW_TYPE", "HoPping"),
+                ("WINDOW_SIZE", "30 seconds")
+            ]))
+            .unwrap(),
+            (Some(WindowType::Hopping), Some(30_000))
+        );
+        assert_eq!(
+            declared_window(&props(&[("WINDOW_TYPE", "session")])).unwrap(),
+            (Some(WindowType::Session), None)
+        );
+        assert!(declared_window(&props(&[("WINDOW_TYPE", "Tumbling")])).is_err());
+        assert!(declared_window(&props(&[("WINDOW_TYPE", "sliding")])).is_err());
+        assert_eq!(declared_window(&props(&[])).unwrap(), (None, None));
     }
 }

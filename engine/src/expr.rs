@@ -29,6 +29,9 @@ pub enum ExprError {
     AggregateNotAllowed(String),
     #[error("Invalid Case expression. All case branches have NULL type")]
     CaseOfNulls,
+    /// CAST between kinds of type that never convert (CastEvaluator.java).
+    #[error("Cast of {from} to {to} is not supported")]
+    Cast { from: SqlType, to: SqlType },
     /// An aggregate call the engine cannot run as written, with the reason.
     #[error("{0}")]
     Aggregate(String),
@@ -229,7 +232,28 @@ pub fn compile(
                 otherwise,
             }
         }
-        Expr::Cast(e, t) => Compiled::Cast(sub(e)?, t.clone()),
+        Expr::Cast(e, t) => {
+            // A column of a primitive type never casts to ARRAY, MAP or STRUCT, nor one
+            // of these kinds to another.
+            if let Expr::Column(name) = &**e {
+                if let Some(i) = schema.index_of(name) {
+                    let from = &schema.columns[i].sql_type;
+                    let kind = |t: &SqlType| match t {
+                        SqlType::Array(_) => 1,
+                        SqlType::Map(_) => 2,
+                        SqlType::Struct(_) => 3,
+                        _ => 0,
+                    };
+                    if kind(t) != 0 && kind(from) != kind(t) {
+                        return Err(ExprError::Cast {
+                            from: from.clone(),
+                            to: t.clone(),
+                        });
+                    }
+                }
+            }
+            Compiled::Cast(sub(e)?, t.clone())
+        }
         Expr::IsNull { expr, negated } => Compiled::IsNull(sub(expr)?, *negated),
         Expr::Between {
             expr,
@@ -434,16 +458,20 @@ pub fn cast(value: Value, to: &SqlType) -> Result<Value, EvalError> {
         },
         (Value::Double(d), SqlType::Int | SqlType::Bigint) => Value::Integer(d.trunc() as i64),
         (Value::Integer(i), SqlType::Double) => Value::Double(i as f64),
-        (Value::Integer(i), SqlType::Int) => Value::Integer(
-            i32::try_from(i)
-                .map_err(|_| failed(&Value::Integer(i)))?
-                .into(),
-        ),
+        // Java's `Long.intValue()`: a BIGINT beyond 32 bits wraps (cast.json "array<bigint>
+        // to array<int>": 2147483648 is -2147483648).
+        (Value::Integer(i), SqlType::Int) => Value::Integer(i64::from(i as i32)),
         (v, SqlType::String) => Value::String(compact_str::ToCompactString::to_compact_string(&v)),
         (v @ Value::Integer(_), SqlType::Bigint) => v,
         (v @ Value::Double(_), SqlType::Double) => v,
         (v @ Value::Boolean(_), SqlType::Boolean) => v,
-        (v @ Value::Array(_), SqlType::Array(_)) => v,
+        // ksqlDB casts an array element by element.
+        (Value::Array(items), SqlType::Array(element)) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| cast(item, element))
+                .collect::<Result<_, _>>()?,
+        ),
         (v, _) => return Err(failed(&v)),
     })
 }
@@ -1137,7 +1165,7 @@ mod tests {
         assert!(matches!(eval("UCASE(a)", row()), Err(EvalError::Type(_))));
         assert_eq!(
             eval("TIMESTAMPADD(SECONDS, 2, a)", row()),
-            Ok(Value::Integer(2006))
+            Ok(Value::Timestamp(2006))
         );
         let sql = "SELECT MASK(name, 'x') FROM s;";
         let parsed = parse(sql).unwrap();

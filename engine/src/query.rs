@@ -82,6 +82,9 @@ pub struct QueryInput {
     timestamp: Option<usize>,
     /// The Java pattern of a STRING timestamp column (TIMESTAMP_FORMAT).
     timestamp_format: Option<String>,
+    /// A source declared with WINDOW_TYPE: its kind of window and, for a time window, its
+    /// size.
+    window: Option<(WindowType, Option<i64>)>,
 }
 
 pub struct PersistentQuery {
@@ -137,11 +140,47 @@ const SNAPSHOT_VERSION: u32 = 3;
 /// What a binary snapshot starts with.
 const SNAPSHOT_MAGIC: &[u8] = b"advisor-engine snapshot 3\n";
 
+/// Splits a windowed key as ksqlDB's windowed serdes write it into the key and its window:
+/// a time window's start (8 bytes, big-endian) after the key, with the end `size` later; a
+/// session's end, then its start.
+fn split_window(
+    key: &[u8],
+    kind: WindowType,
+    size: Option<i64>,
+) -> Result<(&[u8], (i64, i64)), String> {
+    let long = |bytes: &[u8]| {
+        let mut be = [0u8; 8];
+        be.copy_from_slice(bytes);
+        i64::from_be_bytes(be)
+    };
+    let suffix = if kind == WindowType::Session { 16 } else { 8 };
+    let Some(cut) = key.len().checked_sub(suffix) else {
+        return Err(format!(
+            "the key of {} bytes is too short for a {} window",
+            key.len(),
+            kind.name()
+        ));
+    };
+    let (key, window) = key.split_at(cut);
+    Ok(if kind == WindowType::Session {
+        (key, (long(&window[8..]), long(&window[..8])))
+    } else {
+        let start = long(window);
+        (key, (start, start.saturating_add(size.unwrap_or(0))))
+    })
+}
+
 impl QueryInput {
     /// Decodes a record into its columns of `row`: key columns from the record key, the
     /// rest from the value. A record without a value (a table's tombstone) has only its
-    /// key columns decoded, the rest left null, and true is returned.
-    fn decode(&self, record: &InputRecord<'_>, row: &mut [Value]) -> Result<bool, String> {
+    /// key columns decoded, the rest left null, and true is returned. The window of a
+    /// windowed source's key goes to `window`.
+    fn decode(
+        &self,
+        record: &InputRecord<'_>,
+        row: &mut [Value],
+        window: &mut Option<(i64, i64)>,
+    ) -> Result<bool, String> {
         let own = &mut row[self.offset..self.offset + self.width];
         let tombstone = match record.value {
             Some(value) => {
@@ -157,8 +196,16 @@ impl QueryInput {
                 true
             }
         };
+        let key = match (self.window, record.key) {
+            (Some((kind, size)), Some(key)) => {
+                let (key, read) = split_window(key, kind, size)?;
+                *window = Some(read);
+                Some(key)
+            }
+            (_, key) => key,
+        };
         self.keys
-            .decode_into(record.key, own)
+            .decode_into(key, own)
             .map_err(|e| format!("the key: {e}"))?;
         if self.is_table && self.key_places.iter().any(|&i| own[i].is_null()) {
             return Err("the table row's PRIMARY KEY is null; ksqlDB drops such records".into());
@@ -221,6 +268,7 @@ impl PersistentQuery {
                 key_places: schema.key_columns().map(|(i, _)| i).collect(),
                 timestamp,
                 timestamp_format: source.timestamp_format.clone(),
+                window: source.window.map(|kind| (kind, source.window_size)),
             });
             offset += width;
         }
@@ -311,21 +359,27 @@ impl PersistentQuery {
                 // The other sides' columns: the join fills them.
                 row.iter_mut().for_each(|v| *v = Value::Null);
             }
-            let decoded = input.decode(record, row).and_then(|tombstone| {
-                if tombstone {
-                    Ok((record.timestamp, true))
-                } else {
-                    input
-                        .event_time(record, batch.row(batch.len() - 1))
-                        .map(|time| (time, false))
-                }
-            });
+            let mut window = None;
+            let decoded = input
+                .decode(record, row, &mut window)
+                .and_then(|tombstone| {
+                    if tombstone {
+                        Ok((record.timestamp, true))
+                    } else {
+                        input
+                            .event_time(record, batch.row(batch.len() - 1))
+                            .map(|time| (time, false))
+                    }
+                });
             match decoded {
                 Ok((time, tombstone)) => {
                     let last = batch.len() - 1;
                     batch.set_time(last, time);
                     if tombstone {
                         batch.set_delete(last);
+                    }
+                    if let Some(window) = window {
+                        batch.set_window(last, window);
                     }
                     if let Some(watermark) = &mut self.watermark {
                         watermark.observe(time);
@@ -553,5 +607,24 @@ impl PersistentQuery {
             self.offsets.set(&self.inputs[0].topic, partition, next);
         }
         Ok(self.offsets.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windowed_keys_split_into_key_and_window() {
+        let mut time = b"k".to_vec();
+        time.extend(10_000i64.to_be_bytes());
+        let (key, window) = split_window(&time, WindowType::Hopping, Some(30_000)).unwrap();
+        assert_eq!((key, window), (&b"k"[..], (10_000, 40_000)));
+        let mut session = b"k".to_vec();
+        session.extend(9i64.to_be_bytes());
+        session.extend(3i64.to_be_bytes());
+        let (key, window) = split_window(&session, WindowType::Session, None).unwrap();
+        assert_eq!((key, window), (&b"k"[..], (3, 9)));
+        assert!(split_window(b"short", WindowType::Tumbling, Some(1)).is_err());
     }
 }

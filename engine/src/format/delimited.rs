@@ -151,14 +151,17 @@ impl DelimitedEncoder {
     }
 }
 
-/// Appends a field as Commons CSV's minimal quoting writes it: quoted when it holds the
-/// delimiter, a quote or a line break, starts with a character at or below `#`, ends with
-/// one at or below a space, or is an empty first field.
+/// Appends a field as Commons CSV 1.4's minimal quoting (ksqlDB's) writes it: quoted when
+/// it holds the delimiter, a quote or a line break, starts with a character at or below `#`
+/// (or, first in the record, with anything but an ASCII letter or digit: `"-1",a`), ends
+/// with one at or below a space, or is an empty first field. Numbers are printed the same
+/// way, from their text.
 fn write_field(out: &mut Vec<u8>, text: &str, delimiter: char, first: bool) {
     let quote = match (text.chars().next(), text.chars().last()) {
         (None, _) => first,
         (Some(start), Some(end)) => {
             start <= '#'
+                || (first && !start.is_ascii_alphanumeric())
                 || end <= ' '
                 || text
                     .chars()
@@ -192,7 +195,13 @@ impl Encoder for DelimitedEncoder {
                 // Commons CSV prints a null as nothing, unquoted.
                 Value::Null => {}
                 Value::String(s) => write_field(out, s, self.delimiter, i == 0),
+                Value::Integer(n) if i == 0 && *n < 0 => {
+                    write_field(out, &n.to_string(), self.delimiter, true)
+                }
                 Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                Value::Double(d) if i == 0 => {
+                    write_field(out, &java_double(*d), self.delimiter, true)
+                }
                 Value::Double(d) => out.extend_from_slice(java_double(*d).as_bytes()),
                 Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
                 Value::Date(n) | Value::Time(n) => out.extend_from_slice(n.to_string().as_bytes()),
@@ -242,6 +251,11 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "plain,\"x,y\",,-4,1.0,\"#tag\",true"
         );
+        // Commons CSV 1.4 quotes a first field that starts with neither letter nor digit.
+        let first = encoder.encode(&[Value::Integer(-1), Value::String("a".into())]);
+        assert_eq!(String::from_utf8(first).unwrap(), "\"-1\",a");
+        let first = encoder.encode(&[Value::String("_x".into()), Value::Integer(-2)]);
+        assert_eq!(String::from_utf8(first).unwrap(), "\"_x\",-2");
     }
 
     #[test]

@@ -3,10 +3,9 @@
 //!
 //! Behaviour follows ksqlDB's UDF sources (`io.confluent.ksql.function.udf.*`) rather than
 //! only its documentation where the two disagree (LOG of one argument is the natural
-//! logarithm there, as its own query-validation tests expect). Values carry no DECIMAL, DATE,
-//! TIME or TIMESTAMP type: decimals are doubles, a TIMESTAMP is BIGINT epoch milliseconds, a
-//! DATE INT epoch days and a TIME INT milliseconds of the day, which is how ksqlDB writes
-//! them in JSON.
+//! logarithm there, as its own query-validation tests expect). The date and time functions
+//! take TIMESTAMP, DATE and TIME values or their numbers (epoch milliseconds, epoch days,
+//! milliseconds of the day) and give typed values where ksqlDB's give those types.
 
 mod json;
 mod math;
@@ -272,10 +271,13 @@ impl Function {
             | MaskRight | Encode | Chr | Uuid | Elt | RegexpExtract | RegexpReplace
             | ExtractJsonField | JsonConcat | ToJsonString | TimestampToString | DateToString
             | FormatTimestamp | FormatDate | FormatTime => SqlType::String,
-            UnixTimestamp | StringToTimestamp | ParseTimestamp | FromUnixtime | TimestampAdd
-            | TimestampSub | ConvertTz => SqlType::Bigint,
-            UnixDate | StringToDate | ParseDate | FromDays | DateAdd | DateSub | ParseTime
-            | TimeAdd | TimeSub => SqlType::Int,
+            UnixTimestamp | StringToTimestamp => SqlType::Bigint,
+            ParseTimestamp | FromUnixtime | TimestampAdd | TimestampSub | ConvertTz => {
+                SqlType::Timestamp
+            }
+            UnixDate | StringToDate => SqlType::Int,
+            ParseDate | FromDays | DateAdd | DateSub => SqlType::Date,
+            ParseTime | TimeAdd | TimeSub => SqlType::Time,
         }
     }
 }
@@ -468,8 +470,12 @@ mod tests {
         );
         assert_eq!(
             Function::ParseTimestamp.return_type(&[String, String]),
+            Timestamp
+        );
+        assert_eq!(Function::ParseDate.return_type(&[String, String]), Date);
+        assert_eq!(
+            Function::StringToTimestamp.return_type(&[String, String]),
             Bigint
         );
-        assert_eq!(Function::ParseDate.return_type(&[String, String]), Int);
     }
 }

@@ -39,6 +39,9 @@ pub struct RowBatch {
     /// True for a table's tombstone: the row's key columns are set, its values null, and
     /// the row is deleted from the table.
     deletes: Vec<bool>,
+    /// The window of each row read from a windowed source (its key held one); empty for
+    /// every other source, so that unwindowed rows cost nothing.
+    windows: Vec<Option<(i64, i64)>>,
     /// The watermark `push` gives the rows it hands out.
     watermark: i64,
     end_watermark: i64,
@@ -72,6 +75,20 @@ impl RowBatch {
     pub fn clear(&mut self) {
         self.len = 0;
         self.input = 0;
+        self.windows.clear();
+    }
+
+    /// The window of the row at `at`, when it came from a windowed source.
+    pub fn window(&self, at: usize) -> Option<(i64, i64)> {
+        self.windows.get(at).copied().flatten()
+    }
+
+    /// Sets the window of the row at `at` (start and end), read from its record's key.
+    pub fn set_window(&mut self, at: usize, window: (i64, i64)) {
+        if self.windows.len() < self.len {
+            self.windows.resize(self.len, None);
+        }
+        self.windows[at] = Some(window);
     }
 
     /// Which of the query's inputs the rows came from.
@@ -186,10 +203,17 @@ impl RowBatch {
 
     /// `retain` for a filter that also changes the rows it keeps.
     pub fn retain_mut(&mut self, mut keep: impl FnMut(&mut Row, i64, u32) -> bool) {
+        let windowed = !self.windows.is_empty();
+        if windowed {
+            self.windows.resize(self.len, None);
+        }
         let mut kept = 0;
         for at in 0..self.len {
             if keep(&mut self.rows[at], self.times[at], self.origins[at]) {
                 if kept != at {
+                    if windowed {
+                        self.windows[kept] = self.windows[at];
+                    }
                     self.rows.swap(kept, at);
                     self.times[kept] = self.times[at];
                     self.origins[kept] = self.origins[at];
@@ -208,10 +232,17 @@ impl RowBatch {
         if !self.deletes[..self.len].contains(&true) {
             return;
         }
+        let windowed = !self.windows.is_empty();
+        if windowed {
+            self.windows.resize(self.len, None);
+        }
         let mut kept = 0;
         for at in 0..self.len {
             if !self.deletes[at] {
                 if kept != at {
+                    if windowed {
+                        self.windows[kept] = self.windows[at];
+                    }
                     self.rows.swap(kept, at);
                     self.times[kept] = self.times[at];
                     self.origins[kept] = self.origins[at];
@@ -232,6 +263,7 @@ impl RowBatch {
         std::mem::swap(&mut self.origins, &mut other.origins);
         std::mem::swap(&mut self.watermarks, &mut other.watermarks);
         std::mem::swap(&mut self.deletes, &mut other.deletes);
+        std::mem::swap(&mut self.windows, &mut other.windows);
         std::mem::swap(&mut self.len, &mut other.len);
     }
 }

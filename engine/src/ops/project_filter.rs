@@ -54,10 +54,21 @@ fn evaluate(
     time: i64,
     out: &mut Vec<Value>,
 ) -> Result<(), RowError> {
+    evaluate_in(exprs, row, time, None, out)
+}
+
+/// `evaluate` for a row that carries its source's window (WINDOWSTART and WINDOWEND).
+fn evaluate_in(
+    exprs: &[Compiled],
+    row: &Row,
+    time: i64,
+    window: Option<(i64, i64)>,
+    out: &mut Vec<Value>,
+) -> Result<(), RowError> {
     let ctx = Context {
         row,
         rowtime: time,
-        window: None,
+        window,
         slots: &[],
     };
     out.clear();
@@ -129,21 +140,22 @@ impl Operator for Project {
 
     fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
         for at in 0..batch.len() {
-            let (row, time) = (batch.row(at), batch.time(at));
+            let (row, time, window) = (batch.row(at), batch.time(at), batch.window(at));
             let record = emit.out.next_record();
-            record.window = None;
+            // A windowed source's record keeps its window.
+            record.window = window;
             record.timestamp = time;
             if batch.is_delete(at) {
                 record.value = None;
-                if let Err(error) = evaluate(&self.key, row, time, &mut record.key) {
+                if let Err(error) = evaluate_in(&self.key, row, time, window, &mut record.key) {
                     emit.out.pop();
                     emit.reject(batch.origin(at), error);
                 }
                 continue;
             }
             let values = record.value.get_or_insert_with(Vec::new);
-            let result = evaluate(&self.key, row, time, &mut record.key)
-                .and_then(|()| evaluate(&self.value, row, time, values));
+            let result = evaluate_in(&self.key, row, time, window, &mut record.key)
+                .and_then(|()| evaluate_in(&self.value, row, time, window, values));
             if let Err(error) = result {
                 let len = emit.out.len();
                 emit.out.truncate(len - 1);

@@ -646,6 +646,7 @@ pub fn plan_join(
         formats: left.formats,
         timestamp: None,
         timestamp_format: None,
+        window_size: None,
         window: None,
         watermark_delay: left.watermark_delay,
     };
@@ -782,6 +783,7 @@ fn plan_table_table(
         formats: left.formats,
         timestamp: None,
         timestamp_format: None,
+        window_size: None,
         window: None,
         watermark_delay: left.watermark_delay,
     };

@@ -279,7 +279,8 @@ fn plan_rows(
             }
         }
         chain.push(Box::new(Project::new(key, value)), None);
-        (key_flags, None)
+        // A projection of a windowed source keeps its records' windows.
+        (key_flags, source.window.filter(|_| chain.at_source))
     };
 
     let (key_names, value_names, columns) =
@@ -290,7 +291,13 @@ fn plan_rows(
     let schema = Schema { columns };
     formats.check(&schema).map_err(CatalogError::from)?;
     Ok(QueryPlan {
-        sink: derived_source(name, kind, schema, topic, formats, window, source),
+        sink: SourceDef {
+            // A projection of a windowed source keeps its windows, and their size.
+            window_size: source
+                .window_size
+                .filter(|_| !aggregating && window.is_some()),
+            ..derived_source(name, kind, schema, topic, formats, window, source)
+        },
         key_names,
         value_names,
         ops: chain.ops,
@@ -981,6 +988,7 @@ fn derived_source(
         timestamp: None,
         timestamp_format: None,
         window,
+        window_size: None,
         watermark_delay: source.watermark_delay,
     }
 }

@@ -133,7 +133,8 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
     }
 }
 
-/// Output column names: aliases, column names, or KSQL_COL_n for the rest, as ksqlDB does.
+/// Output column names: aliases, column names, struct field names, or KSQL_COL_n for the
+/// rest, as ksqlDB does.
 pub fn output_names(projection: &[(Expr, Option<String>)]) -> Vec<String> {
     let mut generated = 0;
     projection
@@ -141,6 +142,9 @@ pub fn output_names(projection: &[(Expr, Option<String>)]) -> Vec<String> {
         .map(|(expr, alias)| match (alias, expr) {
             (Some(alias), _) => alias.clone(),
             (None, Expr::Column(name)) => name.clone(),
+            // A struct field is named after the field (`s->town` is TOWN), as ksqlDB names
+            // a dereference.
+            (None, Expr::Field(_, field)) => field.clone(),
             (None, _) => {
                 let name = format!("KSQL_COL_{generated}");
                 generated += 1;

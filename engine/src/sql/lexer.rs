@@ -175,6 +175,14 @@ pub fn tokenize(text: &str) -> Result<Vec<Spanned>, LexError> {
                 },
                 at,
             });
+        } else if c.is_ascii_digit() && digit_identifier(&cursor) {
+            // SqlBase.g4's DIGIT_IDENTIFIER: `DIGIT (LETTER | DIGIT | '_' | '@')+` that is not
+            // a number (`1R` is a name, `1E5` a number).
+            let word = cursor.bump_while(|c| c.is_alphanumeric() || c == '_' || c == '@');
+            tokens.push(Spanned {
+                token: Token::Word(word),
+                at,
+            });
         } else if c.is_ascii_digit()
             || (c == '.' && cursor.peek_at(1).is_some_and(|d| d.is_ascii_digit()))
         {
@@ -231,6 +239,25 @@ pub fn tokenize(text: &str) -> Result<Vec<Spanned>, LexError> {
     Ok(tokens)
 }
 
+/// Whether the word starting at the cursor (a digit) is a name rather than a number: it
+/// holds a letter, `_` or `@`, and is not digits with an exponent (`1E5`, `2e+3`).
+fn digit_identifier(cursor: &Cursor) -> bool {
+    let word: Vec<char> = cursor.chars[cursor.i..]
+        .iter()
+        .copied()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '@')
+        .collect();
+    let digits = word.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == word.len() {
+        return false;
+    }
+    let exponent = matches!(word[digits], 'e' | 'E')
+        && (word[digits + 1..].iter().all(char::is_ascii_digit))
+        && (digits + 1 < word.len()
+            || matches!(cursor.chars.get(cursor.i + word.len()), Some('+' | '-')));
+    !exponent
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +271,17 @@ mod tests {
         assert_eq!(tokens[4].at, Position { line: 2, column: 3 });
         assert_eq!(tokens[8].token, Token::Symbol(">="));
         assert_eq!(tokens[9].token, Token::Decimal(1.5));
+    }
+
+    #[test]
+    fn names_may_start_with_a_digit_and_numbers_keep_exponents() {
+        let tokens = tokenize("1R, 2_x, 1E5, 2e+3, 7").unwrap();
+        let kinds: Vec<&Token> = tokens.iter().map(|t| &t.token).collect();
+        assert_eq!(kinds[0], &Token::Word("1R".into()));
+        assert_eq!(kinds[2], &Token::Word("2_x".into()));
+        assert_eq!(kinds[4], &Token::Decimal(1e5));
+        assert_eq!(kinds[6], &Token::Decimal(2e3));
+        assert_eq!(kinds[8], &Token::Integer(7));
     }
 
     #[test]

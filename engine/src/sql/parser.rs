@@ -103,6 +103,33 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// `(a, b, ...)` after GROUP BY, when it is a list of two or more expressions that
+    /// ends the grouping; otherwise nothing is consumed (`(a + b) * 2` is one expression).
+    fn grouping_set(&mut self) -> Option<Vec<Expr>> {
+        if !self.is_symbol("(") {
+            return None;
+        }
+        let start = self.pos;
+        self.pos += 1;
+        let mut list = Vec::new();
+        let parsed = loop {
+            match self.expr() {
+                Ok(expr) => list.push(expr),
+                Err(_) => break false,
+            }
+            if !self.eat_symbol(",") {
+                break self.eat_symbol(")");
+            }
+        };
+        // An operator after the `)` means the parentheses were part of one expression.
+        let ends = !matches!(self.peek(), Some(Token::Symbol(_)));
+        if parsed && list.len() > 1 && ends {
+            return Some(list);
+        }
+        self.pos = start;
+        None
+    }
+
     fn is_symbol(&self, symbol: &str) -> bool {
         matches!(self.peek(), Some(Token::Symbol(s)) if *s == symbol)
     }
@@ -542,10 +569,16 @@ impl<'a> Parser<'a> {
         let mut group_by = Vec::new();
         if self.eat_word("GROUP") {
             self.expect_word("BY")?;
-            loop {
-                group_by.push(self.expr()?);
-                if !self.eat_symbol(",") {
-                    break;
+            // SqlBase.g4's groupingElement: an expression, or `(a, b, ...)`, which groups by
+            // the listed expressions as if written without the parentheses.
+            if let Some(set) = self.grouping_set() {
+                group_by = set;
+            } else {
+                loop {
+                    group_by.push(self.expr()?);
+                    if !self.eat_symbol(",") {
+                        break;
+                    }
                 }
             }
         }
