@@ -211,6 +211,35 @@ impl Decimal {
         Ok(self)
     }
 
+    /// The value rounded at `places` digits after the point (before it when negative), as
+    /// ksqlDB's Round.java and Trunc.java do on a BigDecimal: HALF_UP above zero, HALF_DOWN
+    /// below, or towards zero when `truncate`. The unscaled value keeps this scale.
+    pub fn round_places(&self, places: i32, truncate: bool) -> Decimal {
+        let dropped = i32::from(self.scale) - places;
+        if dropped <= 0 {
+            return *self;
+        }
+        let Some(unit) = ten(dropped.unsigned_abs()) else {
+            return Decimal {
+                unscaled: 0,
+                ..*self
+            };
+        };
+        let (quotient, remainder) = (self.unscaled / unit, self.unscaled % unit);
+        let twice = remainder.unsigned_abs() * 2;
+        let up = !truncate
+            && (twice > unit.unsigned_abs() || (twice == unit.unsigned_abs() && self.unscaled > 0));
+        let rounded = if up {
+            quotient + self.unscaled.signum()
+        } else {
+            quotient
+        };
+        Decimal {
+            unscaled: rounded.saturating_mul(unit),
+            ..*self
+        }
+    }
+
     pub fn to_f64(&self) -> f64 {
         self.to_string().parse().unwrap_or(f64::NAN)
     }

@@ -86,6 +86,18 @@ fn round_or_trunc(function: Function, args: &[Value]) -> Outcome {
         Some(other) => return Err(type_error(function, "an INT scale", other)),
     };
     match (&args[0], scale) {
+        // The DECIMAL overloads: without a scale the result has none (DECIMAL(p - s + 1, 0));
+        // with one it keeps the argument's type, rounded at that place.
+        (Value::Decimal(d), None) => {
+            let rounded = d.round_places(0, function == Function::Trunc);
+            let whole = rounded.rescaled(0).unwrap_or(0);
+            crate::decimal::Decimal::of(whole, 0)
+                .map(|d| Value::Decimal(Box::new(d)))
+                .map_err(|e| FunctionError::Failed(e.to_string()))
+        }
+        (Value::Decimal(d), Some(places)) => Ok(Value::Decimal(Box::new(
+            d.round_places(places, function == Function::Trunc),
+        ))),
         (Value::Integer(i), None) => Ok(Value::Integer(*i)),
         // ksqlDB takes its DECIMAL overload here; without DECIMAL the value is kept an
         // integer, which is what a DECIMAL of scale 0 looks like in JSON.
@@ -338,6 +350,39 @@ mod tests {
 
     fn run(function: Function, args: &[Value]) -> Value {
         super::super::call(function, args).unwrap()
+    }
+
+    #[test]
+    fn round_and_trunc_of_a_decimal_keep_it_a_decimal() {
+        use crate::decimal::Decimal;
+        // math.json "round with large DECIMAL values": DECIMAL(33, 16).
+        let v = Value::Decimal(Box::new(
+            Decimal::parse("12345678987654321.2345678987654321").unwrap(),
+        ));
+        let text = |v: Value| v.to_string();
+        assert_eq!(
+            text(run(Function::Round, std::slice::from_ref(&v))),
+            "12345678987654321"
+        );
+        assert_eq!(
+            text(run(Function::Round, &[v.clone(), i(0)])),
+            "12345678987654321.0000000000000000"
+        );
+        assert_eq!(
+            text(run(Function::Round, &[v.clone(), i(10)])),
+            "12345678987654321.2345678988000000"
+        );
+        assert_eq!(
+            text(run(Function::Round, &[v.clone(), i(-2)])),
+            "12345678987654300.0000000000000000"
+        );
+        assert_eq!(
+            text(run(Function::Trunc, &[v, i(10)])),
+            "12345678987654321.2345678987000000"
+        );
+        // HALF_DOWN below zero, as for doubles.
+        let negative = Value::Decimal(Box::new(Decimal::parse("-2.5").unwrap()));
+        assert_eq!(text(run(Function::Round, &[negative])), "-2");
     }
 
     #[test]

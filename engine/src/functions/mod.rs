@@ -250,9 +250,14 @@ impl Function {
                 t @ (SqlType::Int | SqlType::Bigint) => t,
                 _ => SqlType::Double,
             },
-            Round | Trunc if args.len() == 1 => SqlType::Bigint,
-            Round | Trunc => match first() {
-                SqlType::Int | SqlType::Bigint => SqlType::Bigint,
+            Round | Trunc => match (first(), args.len()) {
+                (SqlType::Decimal { precision, scale }, 1) => SqlType::Decimal {
+                    precision: (precision - scale + 1).min(crate::decimal::MAX_PRECISION),
+                    scale: 0,
+                },
+                (t @ SqlType::Decimal { .. }, _) => t,
+                (_, 1) => SqlType::Bigint,
+                (SqlType::Int | SqlType::Bigint, _) => SqlType::Bigint,
                 _ => SqlType::Double,
             },
             Sign | Len | Instr | Field | JsonArrayLength => SqlType::Int,
