@@ -851,7 +851,7 @@ fn generate_and_deploy_agree_on_the_engine_image_health_port_name_and_bucket() {
         .filter_map(|pair| Some((pair.name()?, pair.value()?)))
         .collect();
     assert_eq!(
-        environment.get("ENGINE_CHECKPOINT_URI"),
+        environment.get("ENGINE_CHECKPOINT_DIR"),
         Some(&format!("s3://{bucket}/checkpoints").as_str())
     );
     assert_eq!(environment.get("ENGINE_LISTEN"), Some(&"0.0.0.0:8088"));
@@ -894,4 +894,352 @@ fn generate_and_deploy_agree_on_the_engine_image_health_port_name_and_bucket() {
         documents.contains(&format!("arn:aws:s3:::{bucket}")) && documents.contains("s3:PutObject"),
         "the task role may write the checkpoint bucket: {documents}"
     );
+}
+
+/// The autoscaling stack.toml asks for is the same in the cost, the Terraform and the
+/// deployed stack; a redeploy keeps the count the autoscaler chose; changed bounds update
+/// the target, and removing the table removes it.
+#[test]
+fn autoscaling_agrees_across_cost_terraform_and_deploy_and_keeps_the_autoscalers_count() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+
+    let moto = Moto::start();
+    let aws = Aws::new(&moto);
+    let (vpc, subnets) = aws.network();
+    let dir = tempfile::tempdir().unwrap();
+    let scaled = |max: u32| {
+        format!(
+            "\n[services.engine]\ncount = 2\n\n[services.engine.autoscaling]\nmax = {max}\ntarget_cpu = 60\nscale_in_cooldown = 600\n"
+        )
+    };
+    let config = stack_toml(dir.path(), &vpc, &subnets, &scaled(6));
+    let config_arg = config.to_str().unwrap();
+
+    // 1. cost: priced from the starting count up to the most the autoscaler may run.
+    let cost = aws::json_of(
+        &moto,
+        &["cost", "--flavor", "engine", "--config", config_arg],
+    );
+    let estimate = &cost["estimates"][0];
+    let engine = &estimate["stack"]["services"][0];
+    assert_eq!(engine["desired_count"], 2, "{engine}");
+    assert_eq!(
+        engine["autoscaling"],
+        serde_json::json!({
+            "min_count": 2,
+            "max_count": 6,
+            "target_cpu_percent": 60.0,
+            "scale_out_cooldown_seconds": 60,
+            "scale_in_cooldown_seconds": 600,
+        })
+    );
+    let vcpu = estimate["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["component"].as_str().unwrap().ends_with(": vCPU"))
+        .unwrap();
+    let hours = estimate["hours_per_month"].as_f64().unwrap();
+    let per_task = engine["cpu_units"].as_f64().unwrap() / 1024.0 * hours;
+    assert!((vcpu["quantity"]["low"].as_f64().unwrap() - 2.0 * per_task).abs() < 1e-6);
+    assert!((vcpu["quantity"]["high"].as_f64().unwrap() - 6.0 * per_task).abs() < 1e-6);
+    assert!(
+        vcpu["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 to 6 tasks (autoscaled at 60% CPU)"),
+        "{vcpu}"
+    );
+    let total = &estimate["monthly_total"];
+    assert!(total["high_usd"].as_f64().unwrap() > total["low_usd"].as_f64().unwrap());
+
+    // 2. generate: the same bounds into the service module, which tracks CPU.
+    let out = dir.path().join("terraform");
+    run(
+        &moto,
+        &[
+            "generate",
+            "--flavor",
+            "engine",
+            "--config",
+            config_arg,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let main = std::fs::read_to_string(out.join("main.tf")).unwrap();
+    let body: hcl::Body = hcl::parse(&main).unwrap();
+    let module = body
+        .blocks()
+        .find(|b| b.identifier() == "module" && b.labels()[0].as_str() == "service_engine")
+        .expect("the engine's module");
+    let autoscaling: String = hcl::format::to_string(&module_attribute(module, "autoscaling"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        autoscaling,
+        "{min_count=2max_count=6target_cpu_percent=60scale_out_cooldown=60scale_in_cooldown=600}"
+    );
+    let service_module =
+        std::fs::read_to_string(out.join("modules/fargate-service/main.tf")).unwrap();
+    let service_module: hcl::Body = hcl::parse(&service_module).unwrap();
+    let resource = |kind: &str| {
+        service_module
+            .blocks()
+            .find(|b| b.identifier() == "resource" && b.labels()[0].as_str() == kind)
+            .unwrap_or_else(|| panic!("the service module has a {kind}"))
+    };
+    let policy = hcl::format::to_string(resource("aws_appautoscaling_policy")).unwrap();
+    assert!(
+        policy.contains("ECSServiceAverageCPUUtilization")
+            && policy.contains("var.autoscaling.target_cpu_percent"),
+        "{policy}"
+    );
+    let autoscaled = hcl::format::to_string(resource("aws_ecs_service")).unwrap();
+    assert!(autoscaled.contains("count"), "{autoscaled}");
+    let kept = service_module
+        .blocks()
+        .filter(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "aws_ecs_service")
+        .map(|b| hcl::format::to_string(b).unwrap())
+        .find(|b| b.contains("ignore_changes"))
+        .expect("an autoscaled service whose count Terraform leaves alone");
+    assert!(kept.contains("desired_count"), "{kept}");
+
+    // 3. deploy: the scalable target and the policy, created after the service.
+    let first = deploy_json(&moto, "engine", &config);
+    let planned = actions(&first);
+    let service_at = planned
+        .iter()
+        .position(|(n, _)| n == "orders-engine")
+        .unwrap();
+    let kinds: Vec<&str> = first["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    let scaling_at = kinds.iter().position(|k| *k == "autoscaling").unwrap();
+    assert!(scaling_at > service_at, "{first}");
+    assert_eq!(planned[scaling_at].1, "create");
+    let client = aws_sdk_applicationautoscaling::Client::new(&aws.config);
+    let read_target = || {
+        aws.runtime
+            .block_on(
+                client
+                    .describe_scalable_targets()
+                    .service_namespace(ServiceNamespace::Ecs)
+                    .send(),
+            )
+            .unwrap()
+            .scalable_targets()
+            .iter()
+            .map(|t| {
+                (
+                    t.resource_id().to_string(),
+                    t.min_capacity(),
+                    t.max_capacity(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        read_target(),
+        [("service/orders/orders-engine".to_string(), 2, 6)]
+    );
+    let policies = aws
+        .runtime
+        .block_on(
+            client
+                .describe_scaling_policies()
+                .service_namespace(ServiceNamespace::Ecs)
+                .resource_id("service/orders/orders-engine")
+                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                .send(),
+        )
+        .unwrap();
+    let policy = policies
+        .scaling_policies()
+        .first()
+        .expect("a scaling policy");
+    assert_eq!(policy.policy_name(), "orders-engine-cpu");
+    let tracking = policy
+        .target_tracking_scaling_policy_configuration()
+        .unwrap();
+    assert_eq!(tracking.target_value(), 60.0);
+    assert_eq!(tracking.scale_out_cooldown(), Some(60));
+    assert_eq!(tracking.scale_in_cooldown(), Some(600));
+    assert_eq!(
+        tracking
+            .predefined_metric_specification()
+            .map(|m| m.predefined_metric_type().as_str()),
+        Some("ECSServiceAverageCPUUtilization")
+    );
+
+    // 4. The autoscaler scales out to 4: a redeploy and status leave that alone.
+    aws.runtime
+        .block_on(
+            aws_sdk_ecs::Client::new(&aws.config)
+                .update_service()
+                .cluster("orders")
+                .service("orders-engine")
+                .desired_count(4)
+                .send(),
+        )
+        .unwrap();
+    let again = deploy_json(&moto, "engine", &config);
+    assert_eq!(again["applied"], false, "{again}");
+    assert_eq!(aws.service("orders", "orders-engine").desired_count(), 4);
+    let status = aws::json_of(
+        &moto,
+        &["status", "--flavor", "engine", "--config", config_arg],
+    );
+    let live = &status["services"][0];
+    assert_eq!(live["desired"], 4, "{status}");
+    assert_eq!(live["autoscaling"]["max_count"], 6, "{status}");
+    assert_eq!(
+        status["drift"],
+        serde_json::json!([]),
+        "the autoscaler's count is not drift: {status}"
+    );
+
+    // 5. Wider bounds update the target only. (Each stack_toml rewrites the one file.)
+    let wider = stack_toml(dir.path(), &vpc, &subnets, &scaled(8));
+    let plan = aws::json_of(
+        &moto,
+        &[
+            "deploy",
+            "--flavor",
+            "engine",
+            "--config",
+            wider.to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    let changed: Vec<&Value> = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "unchanged")
+        .collect();
+    assert_eq!(changed.len(), 1, "{plan}");
+    assert_eq!(changed[0]["kind"], "autoscaling");
+    assert_eq!(
+        changed[0]["details"],
+        serde_json::json!(["tasks 2 to 6 -> 2 to 8"])
+    );
+    deploy_json(&moto, "engine", &wider);
+    assert_eq!(
+        read_target(),
+        [("service/orders/orders-engine".to_string(), 2, 8)]
+    );
+
+    // 6. Without the table the target goes and the stack file's count returns.
+    let fixed = stack_toml(
+        dir.path(),
+        &vpc,
+        &subnets,
+        "\n[services.engine]\ncount = 2\n",
+    );
+    let removed = deploy_json(&moto, "engine", &fixed);
+    let changes = removed["plan"]["changes"].as_array().unwrap();
+    let scaling = changes.iter().find(|c| c["kind"] == "autoscaling").unwrap();
+    assert_eq!(
+        scaling["details"],
+        serde_json::json!(["remove autoscaling (2 to 8 tasks)"])
+    );
+    let service = changes.iter().find(|c| c["kind"] == "service").unwrap();
+    assert!(
+        service["details"]
+            .to_string()
+            .contains("desired count 4 -> 2"),
+        "{service}"
+    );
+    assert!(read_target().is_empty());
+    assert_eq!(aws.service("orders", "orders-engine").desired_count(), 2);
+
+    // 7. destroy removes the target before the service.
+    let config = stack_toml(dir.path(), &vpc, &subnets, &scaled(6));
+    deploy_json(&moto, "engine", &config);
+    assert_eq!(read_target().len(), 1);
+    let destroyed = aws::json_of(
+        &moto,
+        &[
+            "destroy", "--flavor", "engine", "--config", config_arg, "--yes",
+        ],
+    );
+    let removed: Vec<(&str, &str)> = destroyed["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(removed[0], ("autoscaling", "deleted"), "{destroyed}");
+    assert!(read_target().is_empty());
+}
+
+#[test]
+fn autoscaling_settings_that_cannot_work_are_refused_where_they_stand() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "engine",
+            "[services.engine]\ncount = 3\n\n[services.engine.autoscaling]\nmax = 2\n",
+            &[][..],
+            "stack.toml:5:7: services.engine.autoscaling.max: 2 is below the 3 tasks the service is sized to",
+        ),
+        (
+            "engine",
+            "[services.engine.autoscaling]\nmin = 4\nmax = 3\n",
+            &[][..],
+            "services.engine.autoscaling.max: 3 is below min 4",
+        ),
+        (
+            "engine",
+            "[services.engine.autoscaling]\nmax = 12\n",
+            &["--partitions", "6", "--events-per-sec", "1000"][..],
+            "the input topics have 6 partitions",
+        ),
+        (
+            "engine",
+            "[services.engine.autoscaling]\nmax = 3\ntarget_cpu = 140\n",
+            &[][..],
+            "services.engine.autoscaling.target_cpu: must be a percentage above 0 and at most 100, got 140",
+        ),
+        (
+            "flink",
+            "[services.jobmanager.autoscaling]\nmax = 2\n",
+            &[][..],
+            "the coordinator runs exactly one task",
+        ),
+        (
+            "flink",
+            "[services.taskmanager.autoscaling]\nmax = 4\n",
+            &[][..],
+            "reactive mode is not configured",
+        ),
+        (
+            "engine",
+            "[services.engine.autoscaling]\nmax = 3\ntarget = 50\n",
+            &[][..],
+            "unknown field `target`",
+        ),
+    ];
+    for (flavor, toml, flags, expected) in cases {
+        let config = common::write(dir.path(), "stack.toml", toml);
+        let mut args = vec![
+            "cost",
+            "--flavor",
+            flavor,
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        args.extend(flags);
+        advisor()
+            .args(&args)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(expected));
+    }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use advisor_engine::checkpoint::Location;
 use advisor_engine::connector::file::{self as files, Endpoint};
 use advisor_engine::connector::kafka::{self, KafkaOptions};
 use advisor_engine::connector::schema_registry::{Backoff, HttpRegistry, RegistryConfig};
@@ -47,6 +48,14 @@ struct KafkaArgs {
     /// Folder for each query's state and input offsets [default: advisor-engine-state].
     #[arg(long, env = "ENGINE_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// Where checkpoints go instead of the state folder: s3://bucket/prefix (through the
+    /// default AWS credential chain, honouring AWS_ENDPOINT_URL) or another folder.
+    #[arg(long, value_name = "S3_URI|DIR", env = "ENGINE_CHECKPOINT_DIR")]
+    checkpoint_dir: Option<String>,
+    /// How often state is checkpointed with the input offsets it reflects; commits between
+    /// checkpoints confirm outputs only [default: every commit for a folder, 60s for S3].
+    #[arg(long, value_parser = humantime::parse_duration, env = "ENGINE_CHECKPOINT_INTERVAL")]
+    checkpoint_interval: Option<std::time::Duration>,
     /// Topic for records that could not be processed [default: advisor_engine_dead_letters].
     #[arg(long, env = "ENGINE_DEAD_LETTER_TOPIC")]
     dead_letter_topic: Option<String>,
@@ -350,6 +359,8 @@ struct FileKafka {
     bootstrap_servers: Option<String>,
     group_id: Option<String>,
     state_dir: Option<PathBuf>,
+    /// s3://bucket/prefix or a folder, as --checkpoint-dir.
+    checkpoint_dir: Option<String>,
     dead_letter_topic: Option<String>,
     /// Extra client settings, e.g. "security.protocol" = "SASL_SSL".
     #[serde(default)]
@@ -434,6 +445,11 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
             .with_context(|| format!("--kafka-config {setting:?} is not KEY=VALUE"))?;
         client_config.insert(key.to_string(), value.to_string());
     }
+    let state_dir: PathBuf = kafka
+        .state_dir
+        .clone()
+        .or(file.state_dir.clone())
+        .unwrap_or_else(|| "advisor-engine-state".into());
     Ok(Some(KafkaOptions {
         bootstrap_servers,
         group_id: kafka
@@ -441,11 +457,16 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
             .clone()
             .or(file.group_id.clone())
             .unwrap_or_else(|| "advisor-engine".into()),
-        state_dir: kafka
-            .state_dir
-            .clone()
-            .or(file.state_dir.clone())
-            .unwrap_or_else(|| "advisor-engine-state".into()),
+        checkpoints: match kafka
+            .checkpoint_dir
+            .as_ref()
+            .or(file.checkpoint_dir.as_ref())
+        {
+            Some(location) => Location::parse(location)?,
+            None => Location::Local(state_dir.clone()),
+        },
+        checkpoint_interval: kafka.checkpoint_interval,
+        state_dir,
         dead_letter_topic: kafka
             .dead_letter_topic
             .clone()

@@ -955,6 +955,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             ));
         }
     }
+    text.push_str(&crate::checkpoint::metrics_text());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -1036,12 +1037,25 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) -> std::thread::Join
             Ok(driver) => driver,
             Err(e) => return report(e.to_string()),
         };
-        let restored = match shared.engine.lock() {
-            Ok(mut engine) => driver.restore(&mut engine),
-            Err(_) => return,
-        };
-        if let Err(e) = restored {
-            return report(e.to_string());
+        // Without its state the worker would count again what the state holds: it waits for
+        // the store (S3 may be unreachable for a while) rather than start empty.
+        let mut retry_in = Duration::from_secs(1);
+        loop {
+            let restored = match shared.engine.lock() {
+                Ok(mut engine) => driver.restore(&mut engine),
+                Err(_) => return,
+            };
+            match restored {
+                Ok(()) => break,
+                Err(e) => {
+                    report(format!("{e} (retrying in {} s)", retry_in.as_secs()));
+                    if shared.stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(retry_in);
+                    retry_in = (retry_in * 2).min(Duration::from_secs(30));
+                }
+            }
         }
         loop {
             if shared.stopping.load(Ordering::SeqCst) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
 
 use super::clients::Clients;
-use super::desired::{Desired, Rule, EXECUTION_POLICY};
+use super::desired::{deploy_count, Desired, Rule, EXECUTION_POLICY};
 use super::error::{classify, AwsError};
 use super::live::{self, Live};
 use super::plan::{Action, Change, Kind, Plan};
@@ -134,6 +134,26 @@ async fn step(
         Kind::Service => {
             let arn = service(clients, spec, desired, live, name, created).await?;
             deployed.insert(name.to_string(), arn);
+        }
+        Kind::Autoscaling => {
+            let wanted = desired
+                .tasks
+                .iter()
+                .find(|(service, _)| desired.names.service(service) == name)
+                .and_then(|(service, _)| service.autoscaling.as_ref());
+            let cluster = created
+                .cluster_arn
+                .clone()
+                .unwrap_or_else(|| desired.names.cluster.clone());
+            match wanted {
+                Some(wanted) => {
+                    super::scaling::put(clients, &cluster, name, wanted, &desired.tags).await?
+                }
+                None => {
+                    super::scaling::remove(clients, &cluster, name).await?;
+                    return Ok("removed".to_string());
+                }
+            }
         }
     }
     Ok(verb(change.action).to_string())
@@ -925,7 +945,7 @@ async fn service(
             .cluster(&cluster)
             .service(name)
             .task_definition(&task_definition)
-            .desired_count(service_spec.desired_count as i32)
+            .desired_count(deploy_count(service_spec, Some(existing.desired_count)) as i32)
             .deployment_configuration(circuit_breaker)
             .enable_execute_command(spec.enable_execute_command)
             .set_capacity_provider_strategy(new_capacity.then(|| capacity_strategy(desired)))

@@ -6,6 +6,7 @@ use aws_config::BehaviorVersion;
 
 pub struct Clients {
     pub region: String,
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub ec2: aws_sdk_ec2::Client,
@@ -43,6 +44,7 @@ impl Clients {
             .build();
         Clients {
             region: region.to_string(),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(&config),
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),

@@ -167,6 +167,15 @@ impl TaskShape {
     }
 }
 
+/// The count a deploy sets: the spec's, except that an autoscaled service that runs keeps
+/// the count its autoscaler chose, brought within the bounds.
+pub fn deploy_count(service: &ServiceSpec, live: Option<i32>) -> u32 {
+    match (&service.autoscaling, live) {
+        (Some(scaling), Some(count)) => scaling.keep(u32::try_from(count).unwrap_or(0)),
+        _ => service.desired_count,
+    }
+}
+
 /// Placeholder values for the live deployment.
 pub struct Resolver {
     values: BTreeMap<&'static str, String>,

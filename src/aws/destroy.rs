@@ -9,6 +9,7 @@ use super::clients::Clients;
 use super::desired::Names;
 use super::error::{classify, code_of, AwsError};
 use super::live::{self, check_owner};
+use super::scaling;
 use crate::stack::StackSpec;
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +45,7 @@ pub async fn destroy(
     // Services first: scale to zero, delete, and wait until ECS lets them go.
     let service_names: Vec<String> = spec.services.iter().map(|s| names.service(s)).collect();
     let cluster = live::read_cluster(clients, &names.cluster).await?;
+    let mut scaled_down = Vec::new();
     if cluster.is_some() {
         for service in live::describe_services(clients, &names.cluster, &service_names).await? {
             let name = service.service_name().unwrap_or_default().to_string();
@@ -52,6 +54,11 @@ pub async fn destroy(
             }
             let tags = live::ecs_tags(service.tags());
             check_owner("ECS service", &name, &tags, stack)?;
+            // The autoscaler would otherwise start tasks for a service being deleted.
+            if scaling::remove(clients, &names.cluster, &name).await? {
+                note(removed("autoscaling", &name, "deleted"), &mut done);
+                scaled_down.push(name.clone());
+            }
             clients
                 .ecs
                 .delete_service()
@@ -64,6 +71,19 @@ pub async fn destroy(
             wait_drained(clients, &names.cluster, &name).await?;
             note(removed("ECS service", &name, "deleted"), &mut done);
         }
+    }
+    for service in spec.services.iter().filter(|s| s.autoscaling.is_some()) {
+        let name = names.service(service);
+        if scaled_down.contains(&name) {
+            continue;
+        }
+        // A target whose service is gone is a leftover of this stack's.
+        let outcome = if scaling::remove(clients, &names.cluster, &name).await? {
+            "deleted"
+        } else {
+            "absent"
+        };
+        note(removed("autoscaling", &name, outcome), &mut done);
     }
     for service in &spec.services {
         let family = names.service(service);

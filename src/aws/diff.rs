@@ -255,7 +255,9 @@ fn documents(
             let mut wanted = json!({
                 "serviceName": change.name,
                 "taskDefinition": wanted_task,
-                "desiredCount": service.map(|s| s.desired_count).unwrap_or(0),
+                "desiredCount": service
+                    .map(|s| super::desired::deploy_count(s, current.map(|c| c.desired_count)))
+                    .unwrap_or(0),
             });
             // The capacity providers are set when the service is created, and changed when
             // ECS reports the live ones.
@@ -284,6 +286,26 @@ fn documents(
                 }),
                 wanted,
                 format!("service/{}", change.name),
+            )
+        }
+        Kind::Autoscaling => {
+            let current = live.scaling.get(&change.name).and_then(|s| s.as_ref());
+            let wanted = desired
+                .tasks
+                .iter()
+                .find(|(service, _)| names.service(service) == change.name)
+                .and_then(|(service, _)| service.autoscaling.as_ref());
+            let id = super::scaling::resource_id(&names.cluster, &change.name);
+            (
+                current.map(|c| json!({"resourceId": id, "minCapacity": c.min_count, "maxCapacity": c.max_count, "policy": c.policy})),
+                wanted
+                    .map(|w| json!({"resourceId": id, "minCapacity": w.min_count, "maxCapacity": w.max_count, "policy": {
+                        "target_cpu_percent": w.target_cpu_percent,
+                        "scale_out_cooldown_seconds": w.scale_out_cooldown_seconds,
+                        "scale_in_cooldown_seconds": w.scale_in_cooldown_seconds,
+                    }}))
+                    .unwrap_or(Value::Null),
+                format!("autoscaling/{id}"),
             )
         }
     }

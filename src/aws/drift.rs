@@ -56,11 +56,40 @@ pub fn drift(spec: &StackSpec, names: &Names, status: &StackStatus) -> Vec<Drift
             differ("service", "present".into(), "missing".into());
             continue;
         };
-        differ(
-            "desired count",
-            service.desired_count.to_string(),
-            live.desired.to_string(),
-        );
+        match &service.autoscaling {
+            // The autoscaler owns the count: only a count outside the bounds, or bounds
+            // that differ from the stack file's, are drift.
+            Some(scaling) => {
+                let bounds = |min: i64, max: i64| format!("{min} to {max}");
+                differ(
+                    "autoscaling",
+                    bounds(scaling.min_count.into(), scaling.max_count.into()),
+                    live.autoscaling.as_ref().map_or("none".to_string(), |l| {
+                        bounds(l.min_count.into(), l.max_count.into())
+                    }),
+                );
+                let count = u32::try_from(live.desired).unwrap_or(0);
+                differ(
+                    "desired count",
+                    scaling.keep(count).to_string(),
+                    live.desired.to_string(),
+                );
+            }
+            None => {
+                differ(
+                    "desired count",
+                    service.desired_count.to_string(),
+                    live.desired.to_string(),
+                );
+                if let Some(l) = &live.autoscaling {
+                    differ(
+                        "autoscaling",
+                        "none".to_string(),
+                        format!("{} to {}", l.min_count, l.max_count),
+                    );
+                }
+            }
+        }
         if let Some(cpu) = live.cpu_units {
             differ("cpu", service.cpu_units.to_string(), cpu.to_string());
         }
@@ -171,6 +200,7 @@ mod tests {
                     memory_mib: Some(s.memory_mib),
                     cpu_architecture: Some("X86_64".into()),
                     spot_share: Some(0.0),
+                    autoscaling: None,
                     deployments: Vec::new(),
                     events: Vec::new(),
                 })

@@ -78,6 +78,8 @@ pub struct Live {
     /// Family to its latest active revision.
     pub task_definitions: BTreeMap<String, Option<(String, TaskShape)>>,
     pub services: BTreeMap<String, Option<ServiceLive>>,
+    /// Service name to its autoscaling, for the services that exist.
+    pub scaling: BTreeMap<String, Option<super::scaling::ScalingLive>>,
 }
 
 /// Refuses a resource that has the stack's name but not its tag.
@@ -741,6 +743,15 @@ pub async fn read(clients: &Clients, desired: &Desired, vpc_id: &str) -> Result<
             );
         }
     }
+    let mut scaling = BTreeMap::new();
+    for (name, service) in &services {
+        if service.is_some() {
+            scaling.insert(
+                name.clone(),
+                super::scaling::read(clients, &names.cluster, name).await?,
+            );
+        }
+    }
     Ok(Live {
         log_group,
         roles,
@@ -750,6 +761,7 @@ pub async fn read(clients: &Clients, desired: &Desired, vpc_id: &str) -> Result<
         cluster,
         task_definitions,
         services,
+        scaling,
     })
 }
 

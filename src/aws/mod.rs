@@ -13,6 +13,7 @@ pub mod logs;
 pub mod plan;
 pub mod rollback;
 pub mod rollout;
+pub mod scaling;
 pub mod status;
 
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::desired::{Desired, EXECUTION_POLICY};
+use super::desired::{deploy_count, Desired, EXECUTION_POLICY};
 use super::live::Live;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,6 +35,7 @@ pub enum Kind {
     Cluster,
     TaskDefinition,
     Service,
+    Autoscaling,
 }
 
 impl Kind {
@@ -49,6 +50,7 @@ impl Kind {
             Kind::Cluster => "ECS cluster",
             Kind::TaskDefinition => "task definition",
             Kind::Service => "ECS service",
+            Kind::Autoscaling => "autoscaling",
         }
     }
 }
@@ -314,11 +316,9 @@ pub fn plan(desired: &Desired, live: &Live, region: &str) -> Plan {
                 if let Some(detail) = spot_detail(s.spot_share, desired.spot_share) {
                     details.push(detail);
                 }
-                if s.desired_count != service.desired_count as i32 {
-                    details.push(format!(
-                        "desired count {} -> {}",
-                        s.desired_count, service.desired_count
-                    ));
+                let count = deploy_count(service, Some(s.desired_count));
+                if s.desired_count != count as i32 {
+                    details.push(format!("desired count {} -> {count}", s.desired_count));
                 }
                 details
             })
@@ -329,6 +329,27 @@ pub fn plan(desired: &Desired, live: &Live, region: &str) -> Plan {
             service_details,
             live_service.is_some(),
         ));
+        let live_scaling = live.scaling.get(&service_name).and_then(|s| s.as_ref());
+        match (&service.autoscaling, live_scaling) {
+            (Some(wanted), live_scaling) => changes.push(change(
+                Kind::Autoscaling,
+                &service_name,
+                live_scaling
+                    .map(|l| super::scaling::differences(wanted, l))
+                    .unwrap_or_default(),
+                live_scaling.is_some(),
+            )),
+            (None, Some(live_scaling)) => changes.push(change(
+                Kind::Autoscaling,
+                &service_name,
+                vec![format!(
+                    "remove autoscaling ({} to {} tasks)",
+                    live_scaling.min_count, live_scaling.max_count
+                )],
+                true,
+            )),
+            (None, None) => {}
+        }
     }
 
     Plan {

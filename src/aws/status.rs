@@ -7,6 +7,7 @@ use super::desired::Names;
 use super::error::AwsError;
 use super::live;
 use super::rollout::{short, ServiceSnapshot};
+use super::scaling::ScalingLive;
 use crate::stack::StackSpec;
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +34,8 @@ pub struct ServiceStatus {
     pub cpu_architecture: Option<String>,
     /// Share of the service's capacity provider weight on FARGATE_SPOT.
     pub spot_share: Option<f64>,
+    /// Its target-tracking autoscaling, when Application Auto Scaling holds one.
+    pub autoscaling: Option<ScalingLive>,
     pub deployments: Vec<DeploymentStatus>,
     pub events: Vec<String>,
 }
@@ -56,7 +59,10 @@ pub async fn status(
     let service_names: Vec<String> = spec.services.iter().map(|s| names.service(s)).collect();
     let described = live::describe_services(clients, &names.cluster, &service_names).await?;
     let mut sizes = Vec::new();
+    let mut scaling = Vec::new();
     for service in &described {
+        let name = service.service_name().unwrap_or_default();
+        scaling.push(super::scaling::read(clients, &names.cluster, name).await?);
         let arn = service.task_definition().unwrap_or_default();
         let shape = match arn {
             "" => None,
@@ -88,6 +94,7 @@ pub async fn status(
                             service.capacity_provider_strategy(),
                             service.launch_type().map(|t| t.as_str()) == Some("FARGATE"),
                         ),
+                        autoscaling: scaling[index].clone(),
                         deployments: snapshot
                             .deployments
                             .iter()
@@ -117,6 +124,7 @@ pub async fn status(
                     memory_mib: None,
                     cpu_architecture: None,
                     spot_share: None,
+                    autoscaling: None,
                     deployments: Vec::new(),
                     events: Vec::new(),
                 },

@@ -350,7 +350,21 @@ pub fn status(args: &StatusArgs, format: OutputFormat) -> anyhow::Result<()> {
             vec![
                 s.name.clone(),
                 s.status.clone(),
-                format!("{} / {}", s.running, s.desired),
+                match &s.autoscaling {
+                    Some(scaling) => format!(
+                        "{} / {} (autoscaled {} to {}{})",
+                        s.running,
+                        s.desired,
+                        scaling.min_count,
+                        scaling.max_count,
+                        scaling
+                            .policy
+                            .as_ref()
+                            .map(|p| format!(" at {}% CPU", p.target_cpu_percent))
+                            .unwrap_or_default()
+                    ),
+                    None => format!("{} / {}", s.running, s.desired),
+                },
                 match (s.cpu_units, s.memory_mib) {
                     (Some(cpu), Some(memory)) => format!(
                         "{} vCPU / {} GB",

@@ -83,6 +83,21 @@ impl Quantity {
     }
 }
 
+impl Quantity {
+    fn times(self, factor: f64) -> Quantity {
+        Quantity {
+            low: self.low * factor,
+            high: self.high * factor,
+        }
+    }
+}
+
+impl From<f64> for Quantity {
+    fn from(value: f64) -> Self {
+        Quantity::exact(value)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LineItem {
     pub component: String,
@@ -169,12 +184,16 @@ impl Pricer<'_> {
         component: impl Into<String>,
         category: Category,
         detail: String,
-        quantity: f64,
+        quantity: impl Into<Quantity>,
         price: &Price,
         extra_factor: f64,
         figures: &[&Figure],
     ) {
-        let monthly = quantity * price.usd * extra_factor;
+        let quantity = quantity.into();
+        let monthly = CostRange::range(
+            quantity.low * price.usd * extra_factor,
+            quantity.high * price.usd * extra_factor,
+        );
         let mut sources = vec![format!("{}: {}", price.key, price.source)];
         let mut assumptions = Vec::new();
         if price.assumed {
@@ -191,10 +210,10 @@ impl Pricer<'_> {
             component: component.into(),
             category,
             detail,
-            quantity: Quantity::exact(quantity),
+            quantity,
             unit: price.unit.clone(),
             unit_price_usd: price.usd,
-            monthly: CostRange::exact(monthly),
+            monthly,
             assumed: !assumptions.is_empty(),
             sources,
             assumptions,
@@ -484,12 +503,30 @@ fn price_stack(
         String::new()
     };
     for service in &stack.services {
-        let tasks = f64::from(service.desired_count);
-        let task_hours = tasks * hours;
+        // An autoscaled service costs its starting count at least and its max at most.
+        let (tasks, most_tasks) = match &service.autoscaling {
+            Some(scaling) => (service.desired_count, scaling.max_count),
+            None => (service.desired_count, service.desired_count),
+        };
+        let task_hours = Quantity {
+            low: f64::from(tasks) * hours,
+            high: f64::from(most_tasks) * hours,
+        };
+        let counted = if most_tasks > tasks {
+            format!("{tasks} to {most_tasks}")
+        } else {
+            tasks.to_string()
+        };
+        let tasks = match &service.autoscaling {
+            Some(scaling) => format!(
+                "{counted} tasks (autoscaled at {}% CPU)",
+                scaling.target_cpu_percent
+            ),
+            None => format!("{counted} tasks"),
+        };
         let label = format!(
-            "{} ({} x {} vCPU, {} GB, {arch})",
+            "{} ({counted} x {} vCPU, {} GB, {arch})",
             service.name,
-            service.desired_count,
             service.vcpu(),
             service.memory_gb()
         );
@@ -504,11 +541,8 @@ fn price_stack(
         pricer.line(
             format!("{label}: vCPU"),
             Category::Compute,
-            format!(
-                "{tasks} tasks x {} vCPU x {hours} h{spot_note}",
-                service.vcpu()
-            ),
-            task_hours * service.vcpu(),
+            format!("{tasks} x {} vCPU x {hours} h{spot_note}", service.vcpu()),
+            task_hours.times(service.vcpu()),
             &with_spot(&vcpu_price),
             spot_factor,
             &[],
@@ -517,10 +551,10 @@ fn price_stack(
             format!("{label}: memory"),
             Category::Compute,
             format!(
-                "{tasks} tasks x {} GB x {hours} h{spot_note}",
+                "{tasks} x {} GB x {hours} h{spot_note}",
                 service.memory_gb()
             ),
-            task_hours * service.memory_gb(),
+            task_hours.times(service.memory_gb()),
             &with_spot(&gb_price),
             spot_factor,
             &[],

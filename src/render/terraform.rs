@@ -251,35 +251,53 @@ fn service_context(
         Some(name) => format!("module.discovery.service_arns[\"{name}\"]"),
         None => "null".to_string(),
     };
-    let arguments = aligned(
-        &pairs(&[
-            ("name", format!("\"${{var.name}}-{}\"", service.name)),
-            ("container_name", hcl_string(&service.name)),
-            ("cluster_arn", "local.cluster_arn".into()),
-            ("image", hcl_string(&service.image)),
-            ("cpu", service.cpu_units.to_string()),
-            ("memory", service.memory_mib.to_string()),
-            ("cpu_architecture", hcl_string(spec.arch.ecs_name())),
-            ("desired_count", service.desired_count.to_string()),
-            ("spot_share", spec.spot_share.to_string()),
-            ("command", hcl_list(&service.command)),
-            ("execution_role_arn", "module.iam.execution_role_arn".into()),
-            ("task_role_arn", "module.iam.task_role_arn".into()),
+    let mut arguments = pairs(&[
+        ("name", format!("\"${{var.name}}-{}\"", service.name)),
+        ("container_name", hcl_string(&service.name)),
+        ("cluster_arn", "local.cluster_arn".into()),
+        ("image", hcl_string(&service.image)),
+        ("cpu", service.cpu_units.to_string()),
+        ("memory", service.memory_mib.to_string()),
+        ("cpu_architecture", hcl_string(spec.arch.ecs_name())),
+        ("desired_count", service.desired_count.to_string()),
+        ("spot_share", spec.spot_share.to_string()),
+        ("command", hcl_list(&service.command)),
+        ("execution_role_arn", "module.iam.execution_role_arn".into()),
+        ("task_role_arn", "module.iam.task_role_arn".into()),
+        (
+            "log_group_name",
+            "aws_cloudwatch_log_group.this.name".into(),
+        ),
+        ("region", "var.region".into()),
+        ("subnet_ids", "var.private_subnet_ids".into()),
+        ("security_group_ids", "[aws_security_group.this.id]".into()),
+        ("service_registry_arn", registry),
+        (
+            "enable_execute_command",
+            spec.enable_execute_command.to_string(),
+        ),
+    ]);
+    if let Some(scaling) = &service.autoscaling {
+        let at = arguments
+            .iter()
+            .position(|(key, _)| key == "desired_count")
+            .map_or(arguments.len(), |i| i + 1);
+        arguments.insert(
+            at,
             (
-                "log_group_name",
-                "aws_cloudwatch_log_group.this.name".into(),
+                "autoscaling".to_string(),
+                format!(
+                    "{{ min_count = {}, max_count = {}, target_cpu_percent = {}, scale_out_cooldown = {}, scale_in_cooldown = {} }}",
+                    scaling.min_count,
+                    scaling.max_count,
+                    scaling.target_cpu_percent,
+                    scaling.scale_out_cooldown_seconds,
+                    scaling.scale_in_cooldown_seconds
+                ),
             ),
-            ("region", "var.region".into()),
-            ("subnet_ids", "var.private_subnet_ids".into()),
-            ("security_group_ids", "[aws_security_group.this.id]".into()),
-            ("service_registry_arn", registry),
-            (
-                "enable_execute_command",
-                spec.enable_execute_command.to_string(),
-            ),
-        ]),
-        2,
-    );
+        );
+    }
+    let arguments = aligned(&arguments, 2);
     let port_mappings = service
         .ports
         .iter()
@@ -516,7 +534,16 @@ fn context(spec: &StackSpec) -> Context {
                 s.name.clone(),
                 s.image.clone(),
                 format!("{} vCPU / {} GB", s.vcpu(), s.memory_gb()),
-                s.desired_count.to_string(),
+                match &s.autoscaling {
+                    Some(scaling) => format!(
+                        "{} ({} to {}, autoscaled at {}% CPU)",
+                        s.desired_count,
+                        scaling.min_count,
+                        scaling.max_count,
+                        scaling.target_cpu_percent
+                    ),
+                    None => s.desired_count.to_string(),
+                },
                 s.ports
                     .iter()
                     .map(|p| p.port.to_string())

@@ -74,6 +74,21 @@ pub struct ServiceConfig {
     pub memory: Option<Spanned<u32>>,
     pub count: Option<Spanned<u32>>,
     pub image: Option<Spanned<String>>,
+    pub autoscaling: Option<Spanned<AutoscalingConfig>>,
+}
+
+/// `[services.<name>.autoscaling]`: target tracking on the service's average CPU.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscalingConfig {
+    /// The most tasks the autoscaler may run.
+    pub max: Spanned<u32>,
+    /// The fewest; the service's sized count by default.
+    pub min: Option<Spanned<u32>>,
+    /// Average CPU to hold, in percent; the price catalog's planned utilization by default.
+    pub target_cpu: Option<Spanned<f64>>,
+    pub scale_out_cooldown: Option<Spanned<u32>>,
+    pub scale_in_cooldown: Option<Spanned<u32>>,
 }
 
 /// Where a stack.toml came from, to turn byte offsets into lines and columns.

@@ -87,6 +87,7 @@ fn service(
         secrets: BTreeMap::new(),
         health_check,
         discovery_name: discovery_name.map(str::to_string),
+        autoscaling: None,
     }
 }
 
@@ -189,7 +190,7 @@ fn default_services(flavor: Flavor, name: &str) -> Vec<ServiceSpec> {
                     "{kafka_bootstrap_servers}",
                 ),
                 (
-                    "ENGINE_CHECKPOINT_URI",
+                    "ENGINE_CHECKPOINT_DIR",
                     "s3://{checkpoint_bucket}/checkpoints",
                 ),
                 // The engine reads its log filter from ENGINE_LOG (tracing's filter syntax).
@@ -580,6 +581,14 @@ pub fn build(
 
     // Sized before Flink's settings are written: its parallelism follows the TaskManagers.
     let sizing = sizing::size(flavor, &mut services, demand, capacities)?;
+    super::autoscaling::apply(
+        flavor,
+        &mut services,
+        config,
+        source,
+        demand,
+        capacities.target_utilization,
+    )?;
     let taskmanagers = services
         .iter()
         .find(|s| s.name == "taskmanager")

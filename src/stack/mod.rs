@@ -2,6 +2,7 @@
 //! the live deployment all read it, so they cannot disagree on a size, a port or an env
 //! variable.
 
+mod autoscaling;
 pub mod config;
 mod fargate;
 mod flavors;
@@ -160,6 +161,29 @@ pub struct ServiceSpec {
     pub health_check: Option<HealthCheck>,
     /// Cloud Map service name, when the service must be found by name.
     pub discovery_name: Option<String>,
+    /// Target-tracking autoscaling of the task count on CPU, when stack.toml asks for it.
+    pub autoscaling: Option<AutoscalingSpec>,
+}
+
+/// Application Auto Scaling of an ECS service's desired count, tracking its average CPU.
+/// `desired_count` is where a new service starts; the autoscaler moves it between
+/// `min_count` and `max_count`, and a redeploy leaves the count it chose alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutoscalingSpec {
+    pub min_count: u32,
+    pub max_count: u32,
+    /// Average CPU utilization the autoscaler holds the service at, in percent.
+    pub target_cpu_percent: f64,
+    pub scale_out_cooldown_seconds: u32,
+    pub scale_in_cooldown_seconds: u32,
+}
+
+impl AutoscalingSpec {
+    /// The count a redeploy gives a service that runs `live` tasks: the autoscaler's choice
+    /// when it lies within the bounds, else the nearest bound.
+    pub fn keep(&self, live: u32) -> u32 {
+        live.clamp(self.min_count, self.max_count)
+    }
 }
 
 /// Placeholders an environment value may hold.

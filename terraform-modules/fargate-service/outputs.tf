@@ -1,6 +1,6 @@
 output "service_name" {
   description = "Name of the ECS service."
-  value       = aws_ecs_service.this.name
+  value       = local.service_name
 }
 
 output "task_definition_arn" {

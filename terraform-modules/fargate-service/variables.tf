@@ -44,6 +44,23 @@ variable "desired_count" {
   type        = number
 }
 
+variable "autoscaling" {
+  description = "Target tracking of the task count on average CPU, or null for a fixed desired_count (then the starting count)."
+  type = object({
+    min_count          = number
+    max_count          = number
+    target_cpu_percent = number
+    scale_out_cooldown = number
+    scale_in_cooldown  = number
+  })
+  default = null
+
+  validation {
+    condition     = var.autoscaling == null ? true : (var.autoscaling.min_count >= 1 && var.autoscaling.max_count >= var.autoscaling.min_count)
+    error_message = "The autoscaling bounds need 1 <= min_count <= max_count."
+  }
+}
+
 variable "command" {
   description = "Container command; empty keeps the image's own."
   type        = list(string)

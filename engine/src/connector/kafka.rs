@@ -21,7 +21,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::catalog::SourceDef;
-use crate::checkpoint::LocalStore;
+use crate::checkpoint::{Location, Store};
 use crate::engine::Engine;
 use crate::query::{DeadLetter, InputRecord, OutputRecord, Outputs, PersistentQuery};
 use crate::runtime::{DriveOptions, Driver, OutputSink, Polled, RunSummary, RuntimeError, Source};
@@ -51,7 +51,13 @@ fn client(action: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError
 pub struct KafkaOptions {
     pub bootstrap_servers: String,
     pub group_id: String,
+    /// The folder for what the engine keeps locally (the REST API's statements).
     pub state_dir: PathBuf,
+    /// Where the queries' checkpoints go: the state folder by default, or S3.
+    pub checkpoints: Location,
+    /// How often state is checkpointed, when not at every commit (the default for a local
+    /// folder); a remote store defaults to [`DEFAULT_REMOTE_CHECKPOINT_INTERVAL`].
+    pub checkpoint_interval: Option<Duration>,
     pub dead_letter_topic: String,
     /// Stop after this long without a new record (backfills and tests); run forever if none.
     pub stop_when_idle: Option<Duration>,
@@ -597,6 +603,9 @@ impl PendingOutputs {
     }
 }
 
+/// How often state goes to a remote store when `--checkpoint-interval` is not given.
+pub const DEFAULT_REMOTE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Runs the queries on Kafka until the topics stay quiet for `stop_when_idle` (or forever).
 pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, RuntimeError> {
     let mut driver = driver(options)?;
@@ -605,14 +614,24 @@ pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, Ru
 }
 
 /// The drive loop over Kafka with the state folder of `options`.
-pub fn driver(options: &KafkaOptions) -> Result<Driver<KafkaSource, KafkaSink>, KafkaError> {
+pub fn driver(options: &KafkaOptions) -> Result<Driver<KafkaSource, KafkaSink>, RuntimeError> {
+    let store = Store::open(&options.checkpoints)?;
+    // A remote store is written every checkpoint interval (S3 requests cost time and money);
+    // a local folder at every commit, as before.
+    let checkpoint_interval = match (options.checkpoint_interval, store.is_remote()) {
+        (Some(interval), _) => Some(interval),
+        (None, true) => Some(DEFAULT_REMOTE_CHECKPOINT_INTERVAL),
+        (None, false) => None,
+    };
+    tracing::info!(checkpoints = %options.checkpoints, "checkpoint store");
     Ok(Driver::new(
         KafkaSource::new(options)?,
         KafkaSink::new(options)?,
-        Some(LocalStore::new(&options.state_dir)),
+        Some(store),
         DriveOptions {
             poll_wait: Duration::from_millis(200),
             commit_interval: options.commit_interval,
+            checkpoint_interval,
             stop_when_idle: options.stop_when_idle,
             flush_at_end: false,
         },

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::checkpoint::{CheckpointError, LocalStore};
+use crate::checkpoint::{CheckpointError, Store};
 use crate::connector::file::FilesError;
 use crate::connector::kafka::KafkaError;
 use crate::engine::Engine;
@@ -102,8 +102,12 @@ impl Taps for NoTaps {}
 pub struct DriveOptions {
     /// How long a poll waits for the first record.
     pub poll_wait: Duration,
-    /// How often to checkpoint while records keep coming (ksqlDB's commit.interval.ms).
+    /// How often to confirm outputs while records keep coming (ksqlDB's commit.interval.ms);
+    /// with a local store each commit is a checkpoint too.
     pub commit_interval: Duration,
+    /// How often to save state and commit the input offsets it reflects, when that is less
+    /// often than every commit (a remote store); `None` checkpoints at every commit.
+    pub checkpoint_interval: Option<Duration>,
     /// Stop after this long without a record (backfills, tests); run on if `None`.
     pub stop_when_idle: Option<Duration>,
     /// At the end of the input, release what operators hold back for ordering (a bounded
@@ -116,6 +120,7 @@ impl DriveOptions {
         DriveOptions {
             poll_wait: Duration::ZERO,
             commit_interval: Duration::MAX,
+            checkpoint_interval: None,
             stop_when_idle: None,
             flush_at_end: true,
         }
@@ -151,20 +156,21 @@ pub enum Step {
 pub struct Driver<S, K> {
     source: S,
     sink: K,
-    store: Option<LocalStore>,
+    store: Option<Store>,
     options: DriveOptions,
     /// Next offset per topic and partition, read but not committed yet.
     uncommitted: BTreeMap<(String, u32), u64>,
     /// Ids of the queries whose state changed since the last checkpoint.
     dirty: BTreeSet<String>,
     last_checkpoint: Instant,
+    last_commit: Instant,
     /// Buffers reused from batch to batch.
     out: Outputs,
     dead: Vec<DeadLetter>,
 }
 
 impl<S: Source, K: OutputSink> Driver<S, K> {
-    pub fn new(source: S, sink: K, store: Option<LocalStore>, options: DriveOptions) -> Self {
+    pub fn new(source: S, sink: K, store: Option<Store>, options: DriveOptions) -> Self {
         Driver {
             source,
             sink,
@@ -173,6 +179,7 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             uncommitted: BTreeMap::new(),
             dirty: BTreeSet::new(),
             last_checkpoint: Instant::now(),
+            last_commit: Instant::now(),
             out: Outputs::new(),
             dead: Vec::new(),
         }
@@ -242,17 +249,30 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
         })?;
         match polled {
             Polled::Records(n) => {
-                if self.last_checkpoint.elapsed() >= self.options.commit_interval {
-                    self.checkpoint(engine)?;
+                if self.last_commit.elapsed() >= self.options.commit_interval {
+                    self.commit(engine)?;
                 }
                 Ok(Step::Processed(n))
             }
             Polled::Quiet => {
                 // Quiet input: commit what was read instead of waiting for the interval.
-                self.checkpoint(engine)?;
+                self.commit(engine)?;
                 Ok(Step::Quiet)
             }
             Polled::Ended => Ok(Step::Ended),
+        }
+    }
+
+    /// A commit: a checkpoint, or only the outputs confirmed when checkpoints are less
+    /// frequent and the last one is recent.
+    fn commit(&mut self, engine: &Mutex<Engine>) -> Result<(), RuntimeError> {
+        self.last_commit = Instant::now();
+        match self.options.checkpoint_interval {
+            Some(interval) if self.last_checkpoint.elapsed() < interval => {
+                let engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+                self.sink.flush(&engine)
+            }
+            _ => self.checkpoint(engine).map(|_| ()),
         }
     }
 

@@ -150,6 +150,7 @@ module "service_engine" {
   memory                 = 1024
   cpu_architecture       = "X86_64"
   desired_count          = 1
+  autoscaling            = { min_count = 1, max_count = 4, target_cpu_percent = 70, scale_out_cooldown = 60, scale_in_cooldown = 300 }
   spot_share             = 0
   command                = ["serve"]
   execution_role_arn     = module.iam.execution_role_arn
@@ -166,7 +167,7 @@ module "service_engine" {
   ]
 
   environment = {
-    ENGINE_CHECKPOINT_URI          = "s3://${local.checkpoint_bucket}/checkpoints"
+    ENGINE_CHECKPOINT_DIR          = "s3://${local.checkpoint_bucket}/checkpoints"
     ENGINE_KAFKA_BOOTSTRAP_SERVERS = "${local.kafka_bootstrap_servers}"
     ENGINE_KAFKA_SASL_MECHANISM    = "SCRAM-SHA-512"
     ENGINE_KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
