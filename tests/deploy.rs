@@ -446,6 +446,30 @@ fn refs(v: &[String]) -> Vec<&str> {
 /// What one view says about a service: task count, CPU units, memory MiB.
 type Shape = (u64, u64, u64);
 
+/// `generate --flavor engine` into `out`, and its main.tf parsed.
+fn generate_engine(moto: &Moto, config: &str, out: &Path) -> hcl::Body {
+    run(
+        moto,
+        &[
+            "generate",
+            "--flavor",
+            "engine",
+            "--config",
+            config,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .success();
+    hcl::parse(&std::fs::read_to_string(out.join("main.tf")).unwrap()).unwrap()
+}
+
+fn engine_module(body: &hcl::Body) -> &hcl::Block {
+    body.blocks()
+        .find(|b| b.identifier() == "module" && b.labels()[0].as_str() == "service_engine")
+        .expect("the engine's module")
+}
+
 fn module_attribute(block: &hcl::Block, key: &str) -> hcl::Expression {
     block
         .body()
@@ -775,25 +799,8 @@ fn generate_and_deploy_agree_on_the_engine_image_health_port_name_and_bucket() {
     assert_eq!(engine["health_check"]["command"], serde_json::json!(health));
     assert_eq!(engine["ports"][0]["port"], 8088);
     let out = dir.path().join("terraform");
-    run(
-        &moto,
-        &[
-            "generate",
-            "--flavor",
-            "engine",
-            "--config",
-            config,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    )
-    .success();
-    let main = std::fs::read_to_string(out.join("main.tf")).unwrap();
-    let body: hcl::Body = hcl::parse(&main).unwrap();
-    let module = body
-        .blocks()
-        .find(|b| b.identifier() == "module" && b.labels()[0].as_str() == "service_engine")
-        .expect("the engine's module");
+    let body = generate_engine(&moto, config, &out);
+    let module = engine_module(&body);
     // Compared without whitespace: hcl-rs lays lists out over several lines.
     let text = |key: &str| -> String {
         hcl::format::to_string(&module_attribute(module, key))
@@ -955,25 +962,8 @@ fn autoscaling_agrees_across_cost_terraform_and_deploy_and_keeps_the_autoscalers
 
     // 2. generate: the same bounds into the service module, which tracks CPU.
     let out = dir.path().join("terraform");
-    run(
-        &moto,
-        &[
-            "generate",
-            "--flavor",
-            "engine",
-            "--config",
-            config_arg,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    )
-    .success();
-    let main = std::fs::read_to_string(out.join("main.tf")).unwrap();
-    let body: hcl::Body = hcl::parse(&main).unwrap();
-    let module = body
-        .blocks()
-        .find(|b| b.identifier() == "module" && b.labels()[0].as_str() == "service_engine")
-        .expect("the engine's module");
+    let body = generate_engine(&moto, config_arg, &out);
+    let module = engine_module(&body);
     let autoscaling: String = hcl::format::to_string(&module_attribute(module, "autoscaling"))
         .unwrap()
         .split_whitespace()
@@ -1242,4 +1232,32 @@ fn autoscaling_settings_that_cannot_work_are_refused_where_they_stand() {
             .failure()
             .stderr(predicate::str::contains(expected));
     }
+}
+
+#[test]
+fn the_engine_refuses_msk_iam_which_its_kafka_client_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write(
+        dir.path(),
+        "stack.toml",
+        "[kafka]\nbootstrap_servers = \"b-1:9098\"\nauth = \"msk-iam\"\nmsk_cluster_arn = \"arn:aws:kafka:us-east-1:123456789012:cluster/fraud/abc-1\"\n",
+    );
+    advisor()
+        .args(["cost", "--flavor", "engine", "--config", config.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "stack.toml:3:8: kafka.auth: advisor-engine's Kafka client (librdkafka) has no AWS_MSK_IAM mechanism",
+        ));
+    // The JVM engines take MSK's IAM login module.
+    advisor()
+        .args([
+            "cost",
+            "--flavor",
+            "flink",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command as Cmd;
-use common::Tansu;
+use common::{orders, Tansu};
 use serde_json::{json, Value};
 
 const HOUR: i64 = 3_600_000;
@@ -21,18 +21,6 @@ CREATE TABLE customer_order_totals AS
 SELECT customer_id, COUNT(*) AS order_count, SUM(order_total) AS total_spent,
        MAX(created_at) AS last_order_time
 FROM order_events WINDOW TUMBLING (SIZE 1 HOUR) GROUP BY customer_id EMIT CHANGES;";
-
-fn orders(from: usize, to: usize) -> Vec<(String, f64, i64, String)> {
-    (from..to)
-        .map(|i| {
-            let customer = format!("cust_{}", i % 7);
-            let total = (i % 13) as f64 + 0.5;
-            let at = 1_709_640_000_000 + i as i64 * 20_000;
-            let line = json!({"order_id": i, "customer_id": customer, "order_status": "NEW", "order_total": total, "created_at": at}).to_string();
-            (customer, total, at, line)
-        })
-        .collect()
-}
 
 /// Runs the queries of `sql` over the broker until its topics stay quiet for 3 s, in
 /// consumer group `group` with state in `state`, plus `extra` flags.

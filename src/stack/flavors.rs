@@ -470,6 +470,12 @@ pub fn build(
                 (KafkaAuthKind::SaslScram, Some(arn), _) => {
                     check_arn(source, arn, "kafka.secret_arn", "secretsmanager")?
                 }
+                (KafkaAuthKind::MskIam, _, Some(_)) if flavor == Flavor::Engine => {
+                    return Err(missing(
+                        "kafka.auth",
+                        "advisor-engine's Kafka client (librdkafka) has no AWS_MSK_IAM mechanism; use auth = \"sasl-scram\" with the cluster's SCRAM listener (port 9096)",
+                    ))
+                }
                 (KafkaAuthKind::MskIam, _, Some(arn)) => {
                     check_arn(source, arn, "kafka.msk_cluster_arn", "kafka")?
                 }

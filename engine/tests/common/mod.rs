@@ -23,6 +23,20 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
 
+/// The tutorial's orders `from..to` over seven customers, 20 s apart: (customer, total,
+/// event time, the JSON line).
+pub fn orders(from: usize, to: usize) -> Vec<(String, f64, i64, String)> {
+    (from..to)
+        .map(|i| {
+            let customer = format!("cust_{}", i % 7);
+            let total = (i % 13) as f64 + 0.5;
+            let at = 1_709_640_000_000 + i as i64 * 20_000;
+            let line = serde_json::json!({"order_id": i, "customer_id": customer, "order_status": "NEW", "order_total": total, "created_at": at}).to_string();
+            (customer, total, at, line)
+        })
+        .collect()
+}
+
 pub struct Tansu {
     child: Child,
     pub bootstrap: String,
