@@ -499,3 +499,150 @@ fn the_input_partitions_cap_the_engine_tasks() {
         .failure()
         .stderr(predicate::str::contains("--partitions"));
 }
+
+/// data/capacity.toml's figure for one engine and query kind (`None`: for any kind).
+fn capacity_figure(approach: &str, query: Option<&str>) -> f64 {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/capacity.toml"))
+        .unwrap();
+    let table: toml::Table = text.parse().unwrap();
+    table["capacity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["approach"].as_str() == Some(approach)
+                && e.get("query").and_then(|q| q.as_str()) == query
+        })
+        .unwrap_or_else(|| panic!("no capacity for {approach} {query:?}"))
+        ["events_per_sec_per_vcpu"]
+        .as_float()
+        .unwrap()
+}
+
+/// Sizing reads data/capacity.toml: the figure measured or published for the workload's kind
+/// of query, else the engine's figure for any kind, with its source beside the task count.
+#[test]
+fn sizing_reads_the_capacity_of_the_workloads_query_kind() {
+    let tasks = |rate: f64, per_vcpu: f64, vcpu: f64| (rate / (per_vcpu * 0.7) / vcpu).ceil();
+    let sized = |flavor: &str, logic: Option<&str>| {
+        let mut args = vec!["--flavor", flavor, "--events-per-sec", "100000"];
+        if let Some(logic) = logic {
+            args.extend(["--logic", logic]);
+        }
+        estimate(&args)["sizing"].clone()
+    };
+    // ksqlDB's capacity planning guide: about 39,000 messages/s per core for a
+    // project/filter query, 19,500 for a join, 9,800 for an aggregation.
+    for (logic, per_vcpu, from) in [
+        (Some("filter"), 39_000.0, "sizing scenario 1"),
+        (Some("join"), 19_500.0, "sizing scenario 3"),
+        (Some("aggregate"), 9_800.0, "sizing scenario 3"),
+        (None, 9_800.0, "sizing scenario 3"),
+    ] {
+        let sizing = sized("ksqldb", logic);
+        assert_eq!(sizing["events_per_sec_per_vcpu"], per_vcpu, "{logic:?}");
+        assert_eq!(
+            sizing["tasks"],
+            tasks(100_000.0, per_vcpu, 1.0) as u64,
+            "{logic:?}"
+        );
+        let source = sizing["capacity_source"].as_str().unwrap();
+        assert!(
+            source.contains("ksqlDB's capacity planning guide"),
+            "{source}"
+        );
+        assert!(source.contains(from), "{logic:?}: {source}");
+    }
+    // A kind with no figure of its own (ML) is sized with the engine's figure for any kind.
+    assert_eq!(
+        sized("ksqldb", Some("ml"))["events_per_sec_per_vcpu"],
+        9_800.0
+    );
+    // The engine's and Flink's window and pattern figures are this project's benchmark
+    // harness's.
+    for (flavor, logic) in [
+        ("engine", "window"),
+        ("engine", "pattern"),
+        ("flink", "session"),
+    ] {
+        let sizing = sized(flavor, Some(logic));
+        let per_vcpu = capacity_figure(flavor, Some(logic));
+        assert_eq!(
+            sizing["events_per_sec_per_vcpu"], per_vcpu,
+            "{flavor} {logic}"
+        );
+        let source = sizing["capacity_source"].as_str().unwrap();
+        assert!(
+            source.contains("this project's benchmark harness"),
+            "{source}"
+        );
+    }
+    assert_eq!(
+        sized("engine", None)["events_per_sec_per_vcpu"],
+        capacity_figure("engine", None)
+    );
+    // The engine's default task is 0.5 vCPU.
+    let window = sized("engine", Some("window"));
+    let per_vcpu = capacity_figure("engine", Some("window"));
+    assert_eq!(
+        window["tasks"],
+        tasks(100_000.0, per_vcpu, 0.5).max(1.0) as u64
+    );
+}
+
+/// A catalog passed with --prices may list its own capacity figures (the older catalogs'
+/// [[capacity]] entries with `read_on`), which replace data/capacity.toml's; a table that
+/// leaves an engine without a figure for any query kind is refused.
+#[test]
+fn a_catalog_may_bring_its_own_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = format!(
+        "{}\n[[capacity]]\napproach = \"ksqldb\"\nevents_per_sec_per_vcpu = 1000.0\nsource = \"ours\"\nread_on = \"2026-12-01\"\n",
+        catalog_text()
+    );
+    let file = write(dir.path(), "prices.toml", &own);
+    let path = file.to_str().unwrap();
+    let document = json(&[
+        "cost",
+        "--flavor",
+        "ksqldb",
+        "--prices",
+        path,
+        "--events-per-sec",
+        "7000",
+        "--logic",
+        "filter",
+    ]);
+    let sizing = &document["estimates"][0]["sizing"];
+    assert_eq!(sizing["events_per_sec_per_vcpu"], 1000.0);
+    assert_eq!(sizing["tasks"], 10);
+    assert_eq!(sizing["capacity_source"], "ours");
+    // Flink has no figure in this catalog.
+    advisor()
+        .args([
+            "cost",
+            "--flavor",
+            "flink",
+            "--prices",
+            path,
+            "--events-per-sec",
+            "7000",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no throughput capacity for flink"));
+
+    let window_only = own.replace(
+        "approach = \"ksqldb\"\nevents_per_sec_per_vcpu = 1000.0",
+        "approach = \"ksqldb\"\nquery = \"window\"\nevents_per_sec_per_vcpu = 1000.0",
+    );
+    let file = write(dir.path(), "window-only.toml", &window_only);
+    advisor()
+        .args(["cost", "--flavor", "ksqldb", "--prices"])
+        .arg(&file)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "capacity for ksqldb: no figure for any query kind",
+        ));
+}

@@ -580,7 +580,8 @@ fn cost_terraform_deploy_and_status_agree_on_counts_sizes_and_spot() {
             assert_eq!(taskmanagers, 3, "{case}: stack.toml's count");
             assert!(estimate["sizing"].is_null(), "{case}");
         } else {
-            let needed = 200_000.0 / (22_140.0 * 0.7);
+            // The workload's logic is "window": Flink's window figure in data/capacity.toml.
+            let needed = 200_000.0 / (51_700.0 * 0.7);
             assert_eq!(taskmanagers, (needed / 2.0_f64).ceil() as u64, "{case}");
             assert_eq!(estimate["sizing"]["scaled_out"], true, "{case}");
         }

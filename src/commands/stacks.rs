@@ -33,7 +33,12 @@ pub fn build(args: &StackArgs, sizing: Option<&SizingArgs>) -> anyhow::Result<Bu
         region: workload.region.clone(),
         input_partitions: workload.partitions,
     };
-    let spec = stack::sized(args.flavor, &input, &demand, &catalog.capacities())?;
+    let spec = stack::sized(
+        args.flavor,
+        &input,
+        &demand,
+        &catalog.capacities_for(workload.logic),
+    )?;
     Ok(Built {
         spec,
         input: Arc::new(input),

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::capacity::{self, Capacity};
 use crate::decide::Approach;
+use crate::workload::LogicKind;
 
 /// The catalog compiled into the binary.
 pub const EMBEDDED: &str = include_str!("../../data/prices.toml");
@@ -80,17 +82,6 @@ pub struct Effort {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Capacity {
-    pub approach: Approach,
-    pub events_per_sec_per_vcpu: f64,
-    #[serde(default)]
-    pub assumed: bool,
-    pub source: String,
-    pub read_on: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Sizing {
     pub target_utilization: f64,
     pub source: String,
@@ -104,6 +95,7 @@ struct RawCatalog {
     price: Vec<RawPrice>,
     #[serde(default)]
     effort: Vec<Effort>,
+    /// Replaces data/capacity.toml when a catalog lists its own.
     #[serde(default)]
     capacity: Vec<Capacity>,
     sizing: Sizing,
@@ -204,17 +196,15 @@ impl Catalog {
                 }
             }
         }
-        for capacity in &raw.capacity {
-            if !(capacity.events_per_sec_per_vcpu > 0.0
-                && capacity.events_per_sec_per_vcpu.is_finite())
-            {
-                return Err(invalid(format!(
-                    "capacity for {}: events_per_sec_per_vcpu must be above zero, got {}",
-                    capacity.approach.id(),
-                    capacity.events_per_sec_per_vcpu
-                )));
-            }
-        }
+        let capacity = if raw.capacity.is_empty() {
+            capacity::parse(capacity::EMBEDDED).map_err(|message| CatalogError::Invalid {
+                origin: capacity::EMBEDDED_ORIGIN.to_string(),
+                message,
+            })?
+        } else {
+            capacity::validate(&raw.capacity).map_err(&invalid)?;
+            raw.capacity
+        };
         let utilization = raw.sizing.target_utilization;
         if !(utilization > 0.0 && utilization <= 1.0) {
             return Err(invalid(format!(
@@ -226,7 +216,7 @@ impl Catalog {
             header,
             prices,
             effort: raw.effort,
-            capacity: raw.capacity,
+            capacity,
             sizing: raw.sizing,
         })
     }
@@ -286,25 +276,34 @@ impl Catalog {
             })
     }
 
+    /// The capacity of `approach` for any query kind.
     pub fn capacity(&self, approach: Approach) -> Result<&Capacity, CatalogError> {
-        self.capacity
-            .iter()
-            .find(|c| c.approach == approach)
-            .ok_or_else(|| CatalogError::MissingApproach {
+        capacity::pick(&self.capacity, approach, None).ok_or_else(|| {
+            CatalogError::MissingApproach {
                 what: "throughput capacity ([[capacity]])",
                 approach: approach.id().to_string(),
-            })
+            }
+        })
     }
 
     /// What sizing a stack needs from the catalog: its regions, the planned utilization and
-    /// each engine's capacity.
+    /// each engine's capacity for any query kind.
     pub fn capacities(&self) -> crate::stack::Capacities {
+        self.capacities_for(None)
+    }
+
+    /// As [`Catalog::capacities`], with each engine's capacity for the workload's kind of
+    /// query (data/capacity.toml), where one is recorded.
+    pub fn capacities_for(&self, query: Option<LogicKind>) -> crate::stack::Capacities {
         crate::stack::Capacities {
             regions: self.header.regions.clone(),
             target_utilization: self.sizing.target_utilization,
             engines: self
                 .capacity
                 .iter()
+                // Each engine has one figure for any query kind (capacity::validate).
+                .filter(|c| c.query.is_none())
+                .filter_map(|any| capacity::pick(&self.capacity, any.approach, query))
                 .filter_map(|c| {
                     let flavor = crate::stack::Flavor::from_approach(c.approach)?;
                     Some((

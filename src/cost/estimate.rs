@@ -261,7 +261,7 @@ pub fn stack_for(
         flavor,
         &input,
         &demand,
-        &catalog.capacities(),
+        &catalog.capacities_for(usage.workload.logic),
     )?)
 }
 

@@ -1,5 +1,6 @@
 //! Cost: the price catalog, usage figures, the estimator, and the decision guide's own scenarios.
 
+pub mod capacity;
 pub mod catalog;
 pub mod estimate;
 pub mod scenarios;
