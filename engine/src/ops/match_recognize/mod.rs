@@ -131,7 +131,7 @@ pub struct MatchRecognize {
     watermark: i64,
     partitions: StateTable<Partition>,
     /// When each partition next needs the watermark's attention: the times of its waiting
-    /// rows, and the next millisecond while it has partial matches (Flink's timers).
+    /// rows, and the first time one of its partial matches times out.
     timers: BTreeSet<(i64, StateKey)>,
     batch: u64,
     next: RowBatch,
@@ -291,8 +291,11 @@ impl MatchRecognize {
         partition.trim();
         if partition.is_empty() {
             self.partitions.remove(key, hash);
-        } else if !Nfa::is_idle(&partition.nfa) && watermark < i64::MAX {
-            self.timers.insert((watermark + 1, key.clone()));
+        } else if let Some(at) = spec.nfa.next_timeout(&partition.nfa) {
+            // Flink's CepOperator wakes such a partition at every watermark; only a timeout
+            // can change it, so it waits for the first one.
+            self.timers
+                .insert((at.max(watermark.saturating_add(1)), key.clone()));
         }
     }
 
@@ -302,9 +305,9 @@ impl MatchRecognize {
             for time in partition.waiting.keys() {
                 self.timers.insert((*time, key.clone()));
             }
-            if !Nfa::is_idle(&partition.nfa) && self.watermark > i64::MIN {
+            if let Some(at) = self.spec.nfa.next_timeout(&partition.nfa) {
                 self.timers
-                    .insert((self.watermark.saturating_add(1), key.clone()));
+                    .insert((at.max(self.watermark.saturating_add(1)), key.clone()));
             }
         }
     }

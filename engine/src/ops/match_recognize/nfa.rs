@@ -196,6 +196,19 @@ impl Nfa {
         state.completed.is_empty() && state.partial.iter().all(|c| c.start.is_none())
     }
 
+    /// The earliest time a partial match of `state` times out (WITHIN). Between rows only a
+    /// timeout changes what a partition holds or may release, so this is when it next needs
+    /// the watermark; `None` when nothing can time out.
+    pub fn next_timeout(&self, state: &NfaState) -> Option<i64> {
+        let within = self.within.filter(|w| *w > 0)?;
+        state
+            .partial
+            .iter()
+            .filter(|c| c.start.is_some())
+            .map(|c| c.start_time.saturating_add(within))
+            .min()
+    }
+
     fn holds(
         &self,
         condition: &Condition,
