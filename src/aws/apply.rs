@@ -92,9 +92,7 @@ pub async fn apply(
 
 fn family_of(desired: &Desired, service_name: &str) -> Option<String> {
     desired
-        .tasks
-        .iter()
-        .find(|(service, _)| desired.names.service(service) == service_name)
+        .service_named(service_name)
         .map(|(_, shape)| shape.family.clone())
 }
 
@@ -137,9 +135,7 @@ async fn step(
         }
         Kind::Autoscaling => {
             let wanted = desired
-                .tasks
-                .iter()
-                .find(|(service, _)| desired.names.service(service) == name)
+                .service_named(name)
                 .and_then(|(service, _)| service.autoscaling.as_ref());
             let cluster = created
                 .cluster_arn
@@ -908,9 +904,7 @@ async fn service(
 ) -> Result<String, AwsError> {
     use aws_sdk_ecs::types::*;
     let (service_spec, shape) = desired
-        .tasks
-        .iter()
-        .find(|(service, _)| desired.names.service(service) == name)
+        .service_named(name)
         .ok_or_else(|| AwsError::Invalid(format!("no service {name} in the stack")))?;
     let task_definition = created
         .task_definitions

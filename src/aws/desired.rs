@@ -251,6 +251,13 @@ fn policy(statements: Vec<Value>) -> Value {
 }
 
 impl Desired {
+    /// The service (and its task shape) whose ECS service is named `name`.
+    pub fn service_named(&self, name: &str) -> Option<&(ServiceSpec, TaskShape)> {
+        self.tasks
+            .iter()
+            .find(|(service, _)| self.names.service(service) == name)
+    }
+
     pub fn new(spec: &StackSpec, account_id: &str) -> Result<Desired, AwsError> {
         let names = Names::new(spec, account_id);
         let resolver = Resolver::new(spec, account_id, &names)?;

@@ -227,11 +227,7 @@ fn documents(
         }
         Kind::Service => {
             let current = live.services.get(&change.name).and_then(|s| s.as_ref());
-            let (service, shape) = match desired
-                .tasks
-                .iter()
-                .find(|(service, _)| names.service(service) == change.name)
-            {
+            let (service, shape) = match desired.service_named(&change.name) {
                 Some((service, shape)) => (Some(service), Some(shape)),
                 None => (None, None),
             };
@@ -291,9 +287,7 @@ fn documents(
         Kind::Autoscaling => {
             let current = live.scaling.get(&change.name).and_then(|s| s.as_ref());
             let wanted = desired
-                .tasks
-                .iter()
-                .find(|(service, _)| names.service(service) == change.name)
+                .service_named(&change.name)
                 .and_then(|(service, _)| service.autoscaling.as_ref());
             let id = super::scaling::resource_id(&names.cluster, &change.name);
             (

@@ -111,6 +111,14 @@ impl Store {
     }
 }
 
+/// A query's snapshot, its error naming the query.
+fn snapshot_of(query: &crate::query::PersistentQuery) -> Result<Vec<u8>, CheckpointError> {
+    query.snapshot().map_err(|e| CheckpointError::Snapshot {
+        query: query.id.clone(),
+        message: e.to_string(),
+    })
+}
+
 /// A folder with one snapshot file per query.
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -175,10 +183,7 @@ impl LocalStore {
                 path: path.display().to_string(),
                 source,
             };
-            let snapshot = query.snapshot().map_err(|e| CheckpointError::Snapshot {
-                query: query.id.clone(),
-                message: e.to_string(),
-            })?;
+            let snapshot = snapshot_of(query)?;
             // Write then rename, so a crash never leaves half a snapshot.
             let temporary = path.with_extension("json.tmp");
             total += snapshot.len() as u64;

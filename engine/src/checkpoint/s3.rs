@@ -125,15 +125,11 @@ impl S3Store {
             s3_config = s3_config.region(aws_config::Region::new("us-east-1"));
         }
         let s3_config = s3_config.build();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
         Ok(S3Store {
             location,
             client: aws_sdk_s3::Client::from_conf(s3_config),
             runtime,
-            sequence: AtomicU64::new(now),
+            sequence: AtomicU64::new(0),
         })
     }
 
@@ -150,13 +146,12 @@ impl S3Store {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let next = |last: u64| now.max(last + 1);
         let previous = self
             .sequence
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
-                Some(now.max(last + 1))
-            })
-            .unwrap_or(now);
-        now.max(previous + 1)
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)))
+            .unwrap_or(0);
+        next(previous)
     }
 
     /// The object's bytes, or `None` when it does not exist.
@@ -237,10 +232,7 @@ impl S3Store {
         self.runtime.block_on(async {
             let mut total = 0;
             for query in engine.queries.iter().filter(|q| changed.contains(&q.id)) {
-                let snapshot = query.snapshot().map_err(|e| CheckpointError::Snapshot {
-                    query: query.id.clone(),
-                    message: e.to_string(),
-                })?;
+                let snapshot = super::snapshot_of(query)?;
                 let name = format!("snapshot-{:020}.bin", self.next_sequence());
                 let bytes = snapshot.len() as u64;
                 self.put(&self.key(&query.id, &name), snapshot).await?;
