@@ -17,6 +17,7 @@ pub mod connector;
 pub mod datetime;
 pub mod decimal;
 pub mod engine;
+pub mod exchange;
 pub mod expr;
 pub mod format;
 pub mod functions;

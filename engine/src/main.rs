@@ -69,6 +69,15 @@ struct KafkaArgs {
     /// Stop after this long without a new record, e.g. 5s (backfills); default: run on.
     #[arg(long, value_parser = humantime::parse_duration)]
     stop_when_idle: Option<std::time::Duration>,
+    /// This instance's fixed identity in the consumer group (static membership,
+    /// group.instance.id): restarted with the same id it gets its partitions back at once
+    /// [default: the ECS task's id when run on ECS, else none].
+    #[arg(long, value_name = "ID", env = "ENGINE_INSTANCE_ID")]
+    instance_id: Option<String>,
+    /// How long the group waits for a silent instance before its partitions move to the
+    /// others (session.timeout.ms).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, env = "ENGINE_SESSION_TIMEOUT")]
+    session_timeout: std::time::Duration,
     /// Extra Kafka client settings, e.g. --kafka-config security.protocol=SASL_SSL; an
     /// ENGINE_KAFKA_<NAME> variable sets one too (ENGINE_KAFKA_SASL_MECHANISM=PLAIN is
     /// sasl.mechanism=PLAIN), below the flags.
@@ -359,6 +368,8 @@ struct FileKafka {
     bootstrap_servers: Option<String>,
     group_id: Option<String>,
     state_dir: Option<PathBuf>,
+    /// As --instance-id.
+    instance_id: Option<String>,
     /// s3://bucket/prefix or a folder, as --checkpoint-dir.
     checkpoint_dir: Option<String>,
     dead_letter_topic: Option<String>,
@@ -477,6 +488,12 @@ fn kafka_options(kafka: &KafkaArgs, file: &FileKafka) -> anyhow::Result<Option<K
         commit_interval: kafka.commit_interval,
         cache_max_bytes: kafka.cache_max_bytes,
         client_config: client_config.into_iter().collect(),
+        instance_id: kafka
+            .instance_id
+            .clone()
+            .or(file.instance_id.clone())
+            .or_else(advisor_engine::connector::kafka::ecs_task_id),
+        session_timeout: kafka.session_timeout,
     }))
 }
 

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{SourceDef, WindowType};
+use crate::exchange::{Exchange, Exchanged, ExchangedRow, PartitionSnapshot};
 use crate::format::{Codecs, Decoder, EncodeError, Encoder, JsonFields, KeyCodec};
 use crate::ops::watermark::Watermark;
 use crate::ops::window_aggregate::legacy;
@@ -115,6 +116,10 @@ pub struct PersistentQuery {
     watermark: Option<Watermark>,
     /// Next offset per input topic and partition that the state reflects.
     offsets: Offsets,
+    /// Set when the query's keyed state is reached through a repartition topic (on Kafka).
+    exchange: Option<Exchange>,
+    /// The input record each row of a repartitioned batch came from, for its dead letters.
+    exchanged_origins: Vec<(u32, u64)>,
     pub stats: Stats,
 }
 
@@ -306,8 +311,48 @@ impl PersistentQuery {
                 .watermarked
                 .then(|| Watermark::new(sources.first().map_or(0, |s| s.watermark_delay))),
             offsets: Offsets::new(),
+            exchange: None,
+            exchanged_origins: Vec::new(),
             stats: Stats::default(),
         }
+    }
+
+    /// Where the query's rows would cross to a repartition topic: the first operator whose
+    /// state is split by a GROUP BY key, in a query of one input that follows ksqlDB's
+    /// stream time rather than Flink's watermarks.
+    pub fn split_point(&self) -> Option<usize> {
+        if self.inputs.len() != 1 || self.watermark.is_some() || self.inputs[0].is_table {
+            return None;
+        }
+        self.ops.iter().position(|op| op.grouping().is_some())
+    }
+
+    /// Routes the query's keyed state through the repartition topic ksqlDB would name for
+    /// it under `service_id`, with `partitions` partitions (the input's); returns the topic,
+    /// or `None` when the query has no keyed state to route.
+    pub fn repartition(&mut self, service_id: &str, partitions: u32) -> Option<String> {
+        let at = self.split_point()?;
+        let topic = crate::exchange::repartition_topic(service_id, &self.id);
+        if self.exchange.as_ref().is_some_and(|e| e.topic == topic) {
+            return Some(topic);
+        }
+        self.exchange = Some(Exchange::new(
+            at,
+            topic.clone(),
+            partitions,
+            self.inputs[0].topic.clone(),
+        ));
+        Some(topic)
+    }
+
+    /// The repartition topic the query's keyed state is reached through, if any.
+    pub fn exchange(&self) -> Option<&Exchange> {
+        self.exchange.as_ref()
+    }
+
+    /// True when the query reads `topic`: a source's, or its repartition topic.
+    pub fn reads_topic(&self, topic: &str) -> bool {
+        self.input_for(topic).is_some() || self.exchange.as_ref().is_some_and(|e| e.topic == topic)
     }
 
     /// Gets the outputs ready to be written: an AVRO sink registers its schemas.
@@ -337,6 +382,13 @@ impl PersistentQuery {
         let Some(first) = records.first() else {
             return;
         };
+        if self
+            .exchange
+            .as_ref()
+            .is_some_and(|e| e.topic == first.topic)
+        {
+            return self.process_exchanged(records, out, dead);
+        }
         let Some(side) = self.input_for(first.topic) else {
             return;
         };
@@ -397,13 +449,104 @@ impl PersistentQuery {
         if let Some(watermark) = &self.watermark {
             batch.set_end_watermark(watermark.current());
         }
-        self.note_offsets(records);
         self.stats.records_in += records.len() as u64;
+        if self.exchange.is_none() {
+            self.offsets_of(records);
+        }
         let mut emit = Emit {
             out,
             rejected: &mut self.rejected,
         };
-        for op in &mut self.ops {
+        match &self.exchange {
+            // The first stage holds no state: a replay of its input is skipped where the
+            // rows land, so no offset is noted here.
+            Some(exchange) => {
+                let at = exchange.at;
+                for op in &mut self.ops[..at] {
+                    if !op.takes_deletes() {
+                        batch.drop_deletes();
+                    }
+                    op.process(&mut batch, &mut emit);
+                }
+                if !self.ops[at].takes_deletes() {
+                    batch.drop_deletes();
+                }
+                if let Some(grouping) = self.ops[at].grouping() {
+                    send_to_exchange(exchange, grouping, &batch, records, &mut emit);
+                }
+            }
+            None => {
+                for op in &mut self.ops {
+                    if !op.takes_deletes() {
+                        batch.drop_deletes();
+                    }
+                    op.process(&mut batch, &mut emit);
+                }
+            }
+        }
+        self.batch = batch;
+        self.stats.records_out += (out.len() - before) as u64;
+        self.dead_letters(records, dead);
+    }
+
+    /// The second stage: rows read back from the repartition topic go through the keyed
+    /// operators, each input record once per partition however often it was replayed.
+    fn process_exchanged(
+        &mut self,
+        records: &[InputRecord<'_>],
+        out: &mut Outputs,
+        dead: &mut Vec<DeadLetter>,
+    ) {
+        let Some(exchange) = &mut self.exchange else {
+            return;
+        };
+        let at = exchange.at;
+        let before = out.len();
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        self.rejected.clear();
+        self.exchanged_origins.clear();
+        for record in records {
+            let Some(value) = record.value else {
+                continue;
+            };
+            let row: ExchangedRow = match postcard::from_bytes(value) {
+                Ok(row) => row,
+                Err(e) => {
+                    self.rejected.push(Rejected {
+                        origin: self.exchanged_origins.len() as u32,
+                        error: RowError::Decode(format!(
+                            "a record of the repartition topic does not read back: {e}"
+                        )),
+                    });
+                    self.exchanged_origins
+                        .push((record.partition, record.offset));
+                    continue;
+                }
+            };
+            if exchange.already_taken(record.partition, &row) {
+                continue;
+            }
+            exchange.take(record.partition, &row);
+            let origin = self.exchanged_origins.len() as u32;
+            self.exchanged_origins
+                .push((row.source_partition, row.source_offset));
+            let filled = batch.push(self.width, row.time, origin);
+            filled.clone_from(&row.row);
+            if filled.len() != self.width {
+                filled.resize(self.width, Value::Null);
+            }
+            if let Some(window) = row.window {
+                let last = batch.len() - 1;
+                batch.set_window(last, window);
+            }
+        }
+        self.offsets_of(records);
+        let mut emit = Emit {
+            out,
+            rejected: &mut self.rejected,
+        };
+        for op in &mut self.ops[at..] {
             if !op.takes_deletes() {
                 batch.drop_deletes();
             }
@@ -411,7 +554,33 @@ impl PersistentQuery {
         }
         self.batch = batch;
         self.stats.records_out += (out.len() - before) as u64;
-        self.dead_letters(records, dead);
+        self.exchanged_dead_letters(dead);
+    }
+
+    /// Dead letters of the second stage name the input record each row came from.
+    fn exchanged_dead_letters(&mut self, dead: &mut Vec<DeadLetter>) {
+        self.rejected.sort_by_key(|r| r.origin);
+        let input = &self.inputs[0];
+        for rejected in self.rejected.drain(..) {
+            self.stats.dead_letters += 1;
+            if rejected.error.is_late() {
+                self.stats.late_events += 1;
+            }
+            let (partition, offset) = self
+                .exchanged_origins
+                .get(rejected.origin as usize)
+                .copied()
+                .unwrap_or_default();
+            dead.push(DeadLetter {
+                query: self.id.clone(),
+                source: input.source.clone(),
+                topic: input.topic.clone(),
+                partition,
+                offset,
+                reason: rejected.error.to_string(),
+                value: None,
+            });
+        }
     }
 
     /// Moves stream time on without a record (the end of a file, or quiet input): operators
@@ -437,7 +606,7 @@ impl PersistentQuery {
     }
 
     /// The next offset of each partition the records came from.
-    fn note_offsets(&mut self, records: &[InputRecord<'_>]) {
+    fn offsets_of(&mut self, records: &[InputRecord<'_>]) {
         // Records of one partition come in order: the last of each run is its next offset.
         for run in records.chunk_by(|a, b| a.partition == b.partition && a.topic == b.topic) {
             if let Some(last) = run.last() {
@@ -565,6 +734,105 @@ impl PersistentQuery {
         .map_err(|e| RestoreError(format!("cannot write the snapshot: {e}")))
     }
 
+    /// The checkpoints of the repartition partitions whose state changed since they were
+    /// last saved, as (partition, bytes); empty for a query without a repartition topic.
+    pub fn partition_snapshots(&self) -> Result<Vec<(u32, Vec<u8>)>, RestoreError> {
+        let Some(exchange) = &self.exchange else {
+            return Ok(Vec::new());
+        };
+        if exchange.dirty().is_empty() {
+            return Ok(Vec::new());
+        }
+        let whole = self.ops[exchange.at..]
+            .iter()
+            .map(|op| op.snapshot())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RestoreError(e.to_string()))?;
+        exchange
+            .dirty()
+            .iter()
+            .map(|&partition| {
+                let owned = exchange.groups_of(partition);
+                let snapshot = PartitionSnapshot {
+                    topic: exchange.topic.clone(),
+                    partition,
+                    partitions: exchange.partitions,
+                    next_offset: self.offsets.get(&exchange.topic, partition),
+                    seen: exchange.seen(partition),
+                    operators: whole
+                        .iter()
+                        .map(|groups| {
+                            groups
+                                .iter()
+                                .filter(|(group, _)| owned(**group))
+                                .map(|(group, bytes)| (*group, bytes.clone()))
+                                .collect()
+                        })
+                        .collect(),
+                };
+                Ok((partition, snapshot.encode()?))
+            })
+            .collect()
+    }
+
+    /// Marks every repartition partition's state as saved.
+    pub fn partitions_saved(&mut self) {
+        if let Some(exchange) = &mut self.exchange {
+            exchange.saved();
+        }
+    }
+
+    /// Puts back a repartition partition's checkpoint, replacing what the query held for
+    /// the key groups the partition owns.
+    pub fn restore_partition(&mut self, snapshot: &PartitionSnapshot) -> Result<(), RestoreError> {
+        let Some(exchange) = &mut self.exchange else {
+            return Err(RestoreError(format!(
+                "{} has no repartition topic to restore a partition of",
+                self.id
+            )));
+        };
+        if snapshot.partitions != exchange.partitions || snapshot.topic != exchange.topic {
+            return Err(RestoreError(format!(
+                "the checkpoint is of partition {} of {} with {} partitions; the query reads {} with {} partitions",
+                snapshot.partition, snapshot.topic, snapshot.partitions, exchange.topic, exchange.partitions
+            )));
+        }
+        let second = &mut self.ops[exchange.at..];
+        if snapshot.operators.len() != second.len() {
+            return Err(RestoreError(format!(
+                "the checkpoint holds {} operators' state; this query has {} after its repartition topic (was the query changed?)",
+                snapshot.operators.len(),
+                second.len()
+            )));
+        }
+        let owned = exchange.groups_of(snapshot.partition);
+        for op in second.iter_mut() {
+            op.forget(&owned);
+        }
+        for (op, groups) in second.iter_mut().zip(&snapshot.operators) {
+            op.restore(groups)?;
+        }
+        exchange.set_seen(snapshot.partition, snapshot.seen.clone());
+        match snapshot.next_offset {
+            Some(next) => self.offsets.set(&exchange.topic, snapshot.partition, next),
+            None => self.offsets.remove(&exchange.topic, snapshot.partition),
+        }
+        Ok(())
+    }
+
+    /// Drops what the query holds for a repartition partition another instance now owns.
+    pub fn forget_partition(&mut self, partition: u32) {
+        let Some(exchange) = &mut self.exchange else {
+            return;
+        };
+        let owned = exchange.groups_of(partition);
+        for op in &mut self.ops[exchange.at..] {
+            op.forget(&owned);
+        }
+        exchange.forget(partition);
+        self.offsets.remove(&exchange.topic, partition);
+    }
+
     /// Puts back a snapshot (this version's, or one of versions 1 and 2, binary or JSON);
     /// returns the next offset per topic and partition.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<Offsets, RestoreError> {
@@ -607,6 +875,50 @@ impl PersistentQuery {
             self.offsets.set(&self.inputs[0].topic, partition, next);
         }
         Ok(self.offsets.clone())
+    }
+}
+
+/// Writes the first stage's rows to the repartition partitions that own their keys.
+fn send_to_exchange(
+    exchange: &Exchange,
+    grouping: &crate::ops::group::Grouping,
+    batch: &RowBatch,
+    records: &[InputRecord<'_>],
+    emit: &mut Emit<'_>,
+) {
+    let mut group = Vec::new();
+    let mut key = Vec::new();
+    for at in 0..batch.len() {
+        let origin = batch.origin(at);
+        let time = batch.time(at);
+        if let Err(error) = grouping.key_row(batch.row(at), time, &mut group, &mut key) {
+            emit.reject(origin, error);
+            continue;
+        }
+        let Some(record) = records.get(origin as usize) else {
+            continue;
+        };
+        let row = ExchangedRow {
+            source_partition: record.partition,
+            source_offset: record.offset,
+            time,
+            window: batch.window(at),
+            row: batch.row(at).clone(),
+        };
+        match postcard::to_allocvec(&row) {
+            Ok(value) => emit.out.exchanged.push(Exchanged {
+                partition: exchange.owner(crate::state::key_group(&key)),
+                key: key.clone(),
+                value,
+                timestamp: time,
+            }),
+            Err(e) => emit.reject(
+                origin,
+                RowError::Decode(format!(
+                    "cannot write the row for the repartition topic: {e}"
+                )),
+            ),
+        }
     }
 }
 

@@ -82,6 +82,12 @@ impl Offsets {
         }
     }
 
+    pub fn remove(&mut self, topic: &str, partition: u32) {
+        if let Some(partitions) = self.0.get_mut(topic) {
+            partitions.remove(&partition);
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, u32, u64)> {
         self.0.iter().flat_map(|(topic, partitions)| {
             partitions

@@ -62,11 +62,18 @@ impl std::fmt::Display for Location {
     }
 }
 
-/// A checkpoint store of either kind, with its figures in /metrics.
+/// A checkpoint store of either kind, with its figures in /metrics. What it stores are
+/// units: a query's whole state (named by the query id), or the state of one partition of a
+/// query's repartition topic (`exchange::unit_name`), each written atomically on its own, so
+/// a checkpoint writes only the units that changed.
 pub enum Store {
     Local(LocalStore),
     S3(S3Store),
 }
+
+/// Checks a unit's bytes as they are read back: an error skips to the unit's previous
+/// complete checkpoint.
+pub type Accept<'a> = dyn FnMut(&[u8]) -> Result<(), crate::state::RestoreError> + 'a;
 
 impl Store {
     pub fn open(location: &Location) -> Result<Store, CheckpointError> {
@@ -82,22 +89,49 @@ impl Store {
         matches!(self, Store::S3(_))
     }
 
+    /// Reads a unit's newest checkpoint that `accept` takes, falling back to older ones when
+    /// it refuses one (corrupt, torn); `None` when the unit has no checkpoint. Returns the
+    /// bytes read.
+    pub fn load(
+        &self,
+        unit: &str,
+        accept: &mut Accept<'_>,
+    ) -> Result<Option<u64>, CheckpointError> {
+        match self {
+            Store::Local(store) => store.load(unit, accept),
+            Store::S3(store) => store.load(unit, accept),
+        }
+    }
+
+    fn save_unit(&self, unit: &str, bytes: Vec<u8>) -> Result<(), CheckpointError> {
+        match self {
+            Store::Local(store) => store.save(unit, bytes),
+            Store::S3(store) => store.save(unit, bytes),
+        }
+    }
+
+    /// Puts back the whole state of each query that has one saved (queries whose keyed
+    /// state goes through a repartition topic restore each partition as it is assigned).
     pub fn restore(&self, engine: &mut Engine) -> Result<(), CheckpointError> {
         let started = Instant::now();
-        let bytes = match self {
-            Store::Local(store) => store.restore(engine)?,
-            Store::S3(store) => store.restore(engine)?,
-        };
-        METRICS.restored(bytes, started.elapsed());
+        let mut total = 0;
+        for query in &mut engine.queries {
+            let id = query.id.clone();
+            let read = self.load(&id, &mut |bytes| query.restore(bytes).map(|_| ()))?;
+            if let Some(bytes) = read {
+                total += bytes;
+                tracing::info!(query = %id, bytes, "state restored");
+            }
+        }
+        METRICS.restored(total, started.elapsed());
         Ok(())
     }
 
+    /// Saves the state of the queries named in `changed`: a query's whole state, or the
+    /// partitions of its repartition topic that changed.
     pub fn save(&self, engine: &Engine, changed: &BTreeSet<String>) -> Result<(), CheckpointError> {
         let started = Instant::now();
-        let saved = match self {
-            Store::Local(store) => store.save(engine, changed),
-            Store::S3(store) => store.save(engine, changed),
-        };
+        let saved = self.save_changed(engine, changed);
         match saved {
             Ok(bytes) => {
                 METRICS.saved(bytes, started.elapsed());
@@ -109,17 +143,34 @@ impl Store {
             }
         }
     }
+
+    fn save_changed(
+        &self,
+        engine: &Engine,
+        changed: &BTreeSet<String>,
+    ) -> Result<u64, CheckpointError> {
+        let mut total = 0;
+        for query in engine.queries.iter().filter(|q| changed.contains(&q.id)) {
+            let failed = |e: crate::state::RestoreError| CheckpointError::Snapshot {
+                query: query.id.clone(),
+                message: e.to_string(),
+            };
+            if query.exchange().is_some() {
+                for (partition, bytes) in query.partition_snapshots().map_err(failed)? {
+                    total += bytes.len() as u64;
+                    self.save_unit(&crate::exchange::unit_name(&query.id, partition), bytes)?;
+                }
+            } else {
+                let bytes = query.snapshot().map_err(failed)?;
+                total += bytes.len() as u64;
+                self.save_unit(&query.id, bytes)?;
+            }
+        }
+        Ok(total)
+    }
 }
 
-/// A query's snapshot, its error naming the query.
-fn snapshot_of(query: &crate::query::PersistentQuery) -> Result<Vec<u8>, CheckpointError> {
-    query.snapshot().map_err(|e| CheckpointError::Snapshot {
-        query: query.id.clone(),
-        message: e.to_string(),
-    })
-}
-
-/// A folder with one snapshot file per query.
+/// A folder with one file per unit, and the one before it beside it.
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     dir: PathBuf,
@@ -134,62 +185,63 @@ impl LocalStore {
         &self.dir
     }
 
-    fn path(&self, query: &str) -> PathBuf {
-        self.dir.join(format!("{query}.json"))
+    fn path(&self, unit: &str) -> PathBuf {
+        self.dir.join(format!("{unit}.json"))
     }
 
-    /// Puts back each query's saved state, where there is one; returns the bytes read.
-    pub fn restore(&self, engine: &mut Engine) -> Result<u64, CheckpointError> {
-        let mut total = 0;
-        for query in &mut engine.queries {
-            let path = self.path(&query.id);
-            let bytes = match std::fs::read(&path) {
+    fn previous(path: &Path) -> PathBuf {
+        path.with_extension("json.previous")
+    }
+
+    pub fn load(
+        &self,
+        unit: &str,
+        accept: &mut Accept<'_>,
+    ) -> Result<Option<u64>, CheckpointError> {
+        let path = self.path(unit);
+        let mut refused = None;
+        for candidate in [path.clone(), Self::previous(&path)] {
+            let bytes = match std::fs::read(&candidate) {
                 Ok(bytes) => bytes,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     return Err(CheckpointError::Restore {
-                        path: path.display().to_string(),
+                        path: candidate.display().to_string(),
                         message: e.to_string(),
                     })
                 }
             };
-            query
-                .restore(&bytes)
-                .map_err(|e| CheckpointError::Restore {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
-            total += bytes.len() as u64;
-            tracing::info!(query = %query.id, path = %path.display(), "state restored");
+            match accept(&bytes) {
+                Ok(()) => return Ok(Some(bytes.len() as u64)),
+                Err(e) => {
+                    tracing::warn!(path = %candidate.display(), "checkpoint skipped: {e}");
+                    refused = Some(CheckpointError::Restore {
+                        path: candidate.display().to_string(),
+                        message: e.to_string(),
+                    });
+                }
+            }
         }
-        Ok(total)
+        refused.map_or(Ok(None), Err)
     }
 
-    /// Saves the state of the queries named in `changed`; returns the bytes written. A query
-    /// terminated since it changed has nothing left to save.
-    pub fn save(
-        &self,
-        engine: &Engine,
-        changed: &BTreeSet<String>,
-    ) -> Result<u64, CheckpointError> {
-        let mut total = 0;
-        std::fs::create_dir_all(&self.dir).map_err(|source| CheckpointError::Write {
-            path: self.dir.display().to_string(),
+    pub fn save(&self, unit: &str, bytes: Vec<u8>) -> Result<(), CheckpointError> {
+        let path = self.path(unit);
+        let failed = |source| CheckpointError::Write {
+            path: path.display().to_string(),
             source,
-        })?;
-        for query in engine.queries.iter().filter(|q| changed.contains(&q.id)) {
-            let path = self.path(&query.id);
-            let failed = |source| CheckpointError::Write {
-                path: path.display().to_string(),
-                source,
-            };
-            let snapshot = snapshot_of(query)?;
-            // Write then rename, so a crash never leaves half a snapshot.
-            let temporary = path.with_extension("json.tmp");
-            total += snapshot.len() as u64;
-            std::fs::write(&temporary, snapshot).map_err(failed)?;
-            std::fs::rename(&temporary, &path).map_err(failed)?;
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(failed)?;
         }
-        Ok(total)
+        // Write then rename, so a crash never leaves half a checkpoint; the one before stays
+        // beside it for a restore that finds the newest unreadable.
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, bytes).map_err(failed)?;
+        if path.exists() {
+            std::fs::rename(&path, Self::previous(&path)).map_err(failed)?;
+        }
+        std::fs::rename(&temporary, &path).map_err(failed)?;
+        Ok(())
     }
 }

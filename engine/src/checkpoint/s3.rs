@@ -1,19 +1,17 @@
 //! Checkpoints in S3 through aws-sdk-s3, with the default credential chain (on Fargate the
-//! task role) and `AWS_ENDPOINT_URL` honoured. Each query's snapshot is written as a new
-//! object first; then the query's manifest, which names it, is replaced. A crash between
+//! task role) and `AWS_ENDPOINT_URL` honoured. Each unit's snapshot (a query's state, or one
+//! partition's) is written as a new object first; then the unit's manifest, which names it,
+//! is replaced. A crash between
 //! the two leaves the previous manifest and its snapshot whole, so a restore never reads
 //! half a checkpoint. Snapshots the manifest no longer names are pruned, all but the newest
 //! few, which stay for inspection.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
 use super::CheckpointError;
-use crate::engine::Engine;
-use crate::state::Offsets;
 
 /// Snapshots kept per query beside the one the manifest names.
 const KEEP_OLD_SNAPSHOTS: usize = 2;
@@ -59,13 +57,12 @@ impl std::fmt::Display for S3Location {
     }
 }
 
-/// What a query's manifest says: the snapshot object to restore and what it holds.
+/// What a unit's manifest says: the snapshot object to restore and its size.
 #[derive(Debug, Serialize, Deserialize)]
 struct Manifest {
     version: u32,
     snapshot: String,
     bytes: u64,
-    offsets: Offsets,
 }
 
 pub struct S3Store {
@@ -133,8 +130,8 @@ impl S3Store {
         })
     }
 
-    fn key(&self, query: &str, name: &str) -> String {
-        format!("{}{query}/{name}", self.location.prefix)
+    fn key(&self, unit: &str, name: &str) -> String {
+        format!("{}{unit}/{name}", self.location.prefix)
     }
 
     fn uri(&self, key: &str) -> String {
@@ -188,81 +185,82 @@ impl S3Store {
         Ok(())
     }
 
-    /// Puts back each query's newest complete checkpoint; returns the bytes read.
-    pub fn restore(&self, engine: &mut Engine) -> Result<u64, CheckpointError> {
+    /// Reads a unit's newest checkpoint that `accept` takes: the one its manifest names,
+    /// then the older snapshots kept beside it, newest first.
+    pub fn load(
+        &self,
+        unit: &str,
+        accept: &mut super::Accept<'_>,
+    ) -> Result<Option<u64>, CheckpointError> {
         self.runtime.block_on(async {
-            let mut total = 0;
-            for query in &mut engine.queries {
-                let manifest_key = self.key(&query.id, "manifest.json");
-                let Some(manifest) = self.get(&manifest_key).await? else {
+            let manifest_key = self.key(unit, "manifest.json");
+            let named = match self.get(&manifest_key).await? {
+                Some(manifest) => match serde_json::from_slice::<Manifest>(&manifest) {
+                    Ok(manifest) => Some(self.key(unit, &manifest.snapshot)),
+                    Err(e) => {
+                        tracing::warn!(manifest = %self.uri(&manifest_key), "manifest skipped: {e}");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let mut candidates: Vec<String> = named.clone().into_iter().collect();
+            let mut older = self.snapshots(unit).await?;
+            older.sort();
+            older.reverse();
+            candidates.extend(older.into_iter().filter(|key| Some(key) != named.as_ref()));
+            let mut refused = None;
+            for key in candidates {
+                let Some(bytes) = self.get(&key).await? else {
+                    tracing::warn!(snapshot = %self.uri(&key), "checkpoint skipped: the manifest names a snapshot that is not there");
                     continue;
                 };
-                let manifest: Manifest =
-                    serde_json::from_slice(&manifest).map_err(|e| CheckpointError::Restore {
-                        path: self.uri(&manifest_key),
-                        message: e.to_string(),
-                    })?;
-                let snapshot_key = self.key(&query.id, &manifest.snapshot);
-                let bytes = self.get(&snapshot_key).await?.ok_or_else(|| {
-                    CheckpointError::Restore {
-                        path: self.uri(&snapshot_key),
-                        message: "the manifest names a snapshot that is not there".to_string(),
+                match accept(&bytes) {
+                    Ok(()) => {
+                        tracing::info!(snapshot = %self.uri(&key), bytes = bytes.len(), "checkpoint read");
+                        return Ok(Some(bytes.len() as u64));
                     }
-                })?;
-                query
-                    .restore(&bytes)
-                    .map_err(|e| CheckpointError::Restore {
-                        path: self.uri(&snapshot_key),
-                        message: e.to_string(),
-                    })?;
-                total += bytes.len() as u64;
-                tracing::info!(query = %query.id, snapshot = %self.uri(&snapshot_key), bytes = bytes.len(), "state restored");
-            }
-            Ok(total)
-        })
-    }
-
-    /// Writes the snapshots of the queries named in `changed`, each before its manifest;
-    /// returns the bytes written.
-    pub fn save(
-        &self,
-        engine: &Engine,
-        changed: &BTreeSet<String>,
-    ) -> Result<u64, CheckpointError> {
-        self.runtime.block_on(async {
-            let mut total = 0;
-            for query in engine.queries.iter().filter(|q| changed.contains(&q.id)) {
-                let snapshot = super::snapshot_of(query)?;
-                let name = format!("snapshot-{:020}.bin", self.next_sequence());
-                let bytes = snapshot.len() as u64;
-                self.put(&self.key(&query.id, &name), snapshot).await?;
-                let manifest = Manifest {
-                    version: 1,
-                    snapshot: name.clone(),
-                    bytes,
-                    offsets: query.offsets().clone(),
-                };
-                let manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| {
-                    CheckpointError::Snapshot {
-                        query: query.id.clone(),
-                        message: e.to_string(),
+                    Err(e) => {
+                        tracing::warn!(snapshot = %self.uri(&key), "checkpoint skipped: {e}");
+                        refused = Some(CheckpointError::Restore {
+                            path: self.uri(&key),
+                            message: e.to_string(),
+                        });
                     }
-                })?;
-                self.put(&self.key(&query.id, "manifest.json"), manifest)
-                    .await?;
-                total += bytes;
-                if let Err(e) = self.prune(&query.id, &name).await {
-                    // Old snapshots cost storage, not correctness: the next save tries again.
-                    tracing::warn!(query = %query.id, "cannot prune old snapshots: {e}");
                 }
             }
-            Ok(total)
+            refused.map_or(Ok(None), Err)
         })
     }
 
-    /// Deletes the query's snapshots older than the newest few, never `current`.
-    async fn prune(&self, query: &str, current: &str) -> Result<(), CheckpointError> {
-        let prefix = self.key(query, "snapshot-");
+    /// Writes a unit's checkpoint as a new snapshot, then its manifest naming it.
+    pub fn save(&self, unit: &str, snapshot: Vec<u8>) -> Result<(), CheckpointError> {
+        self.runtime.block_on(async {
+            let name = format!("snapshot-{:020}.bin", self.next_sequence());
+            let bytes = snapshot.len() as u64;
+            self.put(&self.key(unit, &name), snapshot).await?;
+            let manifest = Manifest {
+                version: 2,
+                snapshot: name.clone(),
+                bytes,
+            };
+            let manifest =
+                serde_json::to_vec_pretty(&manifest).map_err(|e| CheckpointError::Snapshot {
+                    query: unit.to_string(),
+                    message: e.to_string(),
+                })?;
+            self.put(&self.key(unit, "manifest.json"), manifest).await?;
+            if let Err(e) = self.prune(unit, &name).await {
+                // Old snapshots cost storage, not correctness: the next save tries again.
+                tracing::warn!(unit, "cannot prune old snapshots: {e}");
+            }
+            Ok(())
+        })
+    }
+
+    /// The keys of a unit's snapshots.
+    async fn snapshots(&self, unit: &str) -> Result<Vec<String>, CheckpointError> {
+        let prefix = self.key(unit, "snapshot-");
         let mut keys = Vec::new();
         let mut token = None;
         loop {
@@ -285,9 +283,15 @@ impl S3Store {
                 break;
             }
         }
+        Ok(keys)
+    }
+
+    /// Deletes the unit's snapshots older than the newest few, never `current`.
+    async fn prune(&self, unit: &str, current: &str) -> Result<(), CheckpointError> {
+        let mut keys = self.snapshots(unit).await?;
         // Zero-padded sequence numbers: the names sort by age.
         keys.sort();
-        let current = self.key(query, current);
+        let current = self.key(unit, current);
         keys.retain(|k| *k != current);
         let stale = keys.len().saturating_sub(KEEP_OLD_SNAPSHOTS);
         for key in &keys[..stale] {

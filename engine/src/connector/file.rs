@@ -19,7 +19,9 @@ use serde_json::Value as Json;
 use crate::engine::Engine;
 use crate::format::JsonBuf;
 use crate::query::{DeadLetter, InputRecord, OutputRecord, Outputs, PersistentQuery};
-use crate::runtime::{DriveOptions, Driver, OutputSink, Polled, RunSummary, RuntimeError, Source};
+use crate::runtime::{
+    DriveOptions, Driver, OutputSink, Polled, Process, RunSummary, RuntimeError, Source,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {
@@ -519,10 +521,12 @@ impl Source for FileSource {
     fn next_batch(
         &mut self,
         _wait: Duration,
-        process: &mut dyn FnMut(&[InputRecord<'_>]) -> Result<(), RuntimeError>,
+        process: &mut Process<'_>,
     ) -> Result<Polled, RuntimeError> {
+        // Files are read whole by one instance: no partition ever moves.
+        let mut records_only = |records: &[InputRecord<'_>]| process(Vec::new(), records);
         if self.inputs.len() > 1 {
-            return self.next_merged(process);
+            return self.next_merged(&mut records_only);
         }
         loop {
             let Some(input) = self.inputs.get_mut(self.current) else {
@@ -535,7 +539,7 @@ impl Source for FileSource {
                 &mut self.envelopes,
                 &mut |records| {
                     count = records.len();
-                    process(records)
+                    records_only(records)
                 },
             )?;
             if !more {

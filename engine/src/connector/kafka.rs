@@ -9,13 +9,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -24,7 +24,9 @@ use crate::catalog::SourceDef;
 use crate::checkpoint::{Location, Store};
 use crate::engine::Engine;
 use crate::query::{DeadLetter, InputRecord, OutputRecord, Outputs, PersistentQuery};
-use crate::runtime::{DriveOptions, Driver, OutputSink, Polled, RunSummary, RuntimeError, Source};
+use crate::runtime::{
+    DriveOptions, Driver, OutputSink, Polled, Process, Rebalanced, RunSummary, RuntimeError, Source,
+};
 use crate::sql::ast::{SourceKind, SqlType};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,12 @@ pub struct KafkaOptions {
     pub cache_max_bytes: usize,
     /// Extra client settings (security.protocol, sasl.*), applied to every client.
     pub client_config: Vec<(String, String)>,
+    /// Static group membership (group.instance.id): a restarted instance with the same id
+    /// gets its partitions back at once, without a rebalance.
+    pub instance_id: Option<String>,
+    /// How long the group waits for a silent member before its partitions move
+    /// (session.timeout.ms).
+    pub session_timeout: Duration,
 }
 
 /// Counts deliveries that failed, so a batch is committed only when all went through.
@@ -120,7 +128,7 @@ pub fn list_topics(options: &KafkaOptions) -> Result<Vec<(String, usize)>, Kafka
     let mut topics: Vec<(String, usize)> = metadata
         .topics()
         .iter()
-        .filter(|t| !t.name().starts_with("__"))
+        .filter(|t| !t.name().starts_with("__") && !t.name().starts_with(INTERNAL_TOPIC_PREFIX))
         .map(|t| (t.name().to_string(), t.partitions().len()))
         .collect();
     topics.sort();
@@ -143,13 +151,18 @@ pub fn delete_topic(options: &KafkaOptions, topic: &str) -> Result<(), KafkaErro
     Ok(())
 }
 
-/// Creates the sinks' and the dead-letter topics when missing, with the partitions of the
-/// topics they are computed from.
-fn create_topics(
+/// Topics the engine makes for itself (ksqlDB's internal topics), left out of topic lists.
+pub const INTERNAL_TOPIC_PREFIX: &str = "_confluent-ksql-";
+
+/// Creates the sinks', the repartition and the dead-letter topics when missing, with the
+/// partitions of the topics they are computed from, and routes the queries whose keyed
+/// state needs it through their repartition topic. Returns the repartition topics with the
+/// id of the query that reads each.
+fn create_topics<C: rdkafka::consumer::ConsumerContext>(
     options: &KafkaOptions,
-    engine: &Engine,
-    consumer: &BaseConsumer,
-) -> Result<(), KafkaError> {
+    engine: &mut Engine,
+    consumer: &BaseConsumer<C>,
+) -> Result<BTreeMap<String, String>, KafkaError> {
     let metadata = consumer
         .fetch_metadata(None, Duration::from_secs(10))
         .map_err(client("read the cluster metadata"))?;
@@ -159,7 +172,8 @@ fn create_topics(
         .map(|t| (t.name().to_string(), t.partitions().len()))
         .collect();
     let mut wanted: BTreeMap<String, i32> = BTreeMap::new();
-    for query in &engine.queries {
+    let mut exchanges = BTreeMap::new();
+    for query in &mut engine.queries {
         let mut counts = Vec::with_capacity(query.inputs.len());
         for input in &query.inputs {
             let Some(partitions) = existing.get(&input.topic) else {
@@ -179,18 +193,33 @@ fn create_topics(
                 )));
             }
         }
-        let Some((_, partitions)) = counts.first() else {
+        let Some(&(_, partitions)) = counts.first() else {
             continue;
         };
         if !existing.contains_key(&query.sink.topic) {
-            wanted.insert(query.sink.topic.clone(), *partitions as i32);
+            wanted.insert(query.sink.topic.clone(), partitions as i32);
+        }
+        if let Some(topic) = query.repartition(&options.group_id, partitions as u32) {
+            match existing.get(&topic) {
+                Some(&count) if count != partitions => {
+                    return Err(KafkaError::Invalid(format!(
+                        "the repartition topic {topic} has {count} partitions and {} has {partitions}; delete it (the query's state goes with it) or give the input its partition count back",
+                        query.inputs[0].topic
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    wanted.insert(topic.clone(), partitions as i32);
+                }
+            }
+            exchanges.insert(topic, query.id.clone());
         }
     }
     if !existing.contains_key(&options.dead_letter_topic) {
         wanted.insert(options.dead_letter_topic.clone(), 1);
     }
     if wanted.is_empty() {
-        return Ok(());
+        return Ok(exchanges);
     }
     let admin: AdminClient<DefaultClientContext> = config(options)
         .create()
@@ -210,17 +239,157 @@ fn create_topics(
             }
         }
     }
-    Ok(())
+    Ok(exchanges)
+}
+
+/// What the consumer's rebalance callback shares with the drive loop.
+#[derive(Default)]
+struct Membership {
+    /// Repartition topics, with the id of the query that reads each.
+    exchanges: BTreeMap<String, String>,
+    /// Where the state of the queries restored whole begins, per topic and partition.
+    starts: BTreeMap<(String, u32), u64>,
+    /// Changes the drive loop has not seen yet.
+    changes: Vec<Rebalanced>,
+}
+
+/// The consumer's context: on each assignment it reads the checkpoints of the repartition
+/// partitions that came, and starts every partition where its state begins; on each
+/// revocation it tells the drive loop which partitions went.
+struct GroupContext {
+    store: Option<Arc<Store>>,
+    membership: Mutex<Membership>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl GroupContext {
+    /// A repartition partition's newest readable checkpoint, waiting for the store while it
+    /// cannot be reached: without it the partition's state would start again from nothing.
+    fn partition_checkpoint(
+        &self,
+        query: &str,
+        partition: u32,
+    ) -> Option<Box<crate::exchange::PartitionSnapshot>> {
+        let store = self.store.as_ref()?;
+        let unit = crate::exchange::unit_name(query, partition);
+        let mut retry_in = Duration::from_millis(500);
+        loop {
+            let mut read = None;
+            let loaded = store.load(&unit, &mut |bytes| {
+                read = Some(crate::exchange::PartitionSnapshot::decode(bytes)?);
+                Ok(())
+            });
+            match loaded {
+                Ok(_) => return read.map(Box::new),
+                Err(e) => {
+                    tracing::warn!(
+                        unit,
+                        "cannot read the checkpoint, retrying in {retry_in:?}: {e}"
+                    );
+                    std::thread::sleep(retry_in);
+                    retry_in = (retry_in * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    fn assigned(&self, tpl: &mut TopicPartitionList) {
+        let started = std::time::Instant::now();
+        let Ok(mut membership) = self.membership.lock() else {
+            return;
+        };
+        let partitions: Vec<(String, u32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition() as u32))
+            .collect();
+        let mut restored = 0;
+        for (topic, partition) in &partitions {
+            let start = match membership.exchanges.get(topic).cloned() {
+                Some(query) => {
+                    let snapshot = self.partition_checkpoint(&query, *partition);
+                    let next = snapshot.as_ref().and_then(|s| s.next_offset);
+                    restored += usize::from(snapshot.is_some());
+                    membership.changes.push(Rebalanced::Assigned {
+                        query,
+                        partition: *partition,
+                        snapshot,
+                    });
+                    next
+                }
+                None => membership.starts.get(&(topic.clone(), *partition)).copied(),
+            };
+            if let Some(next) = start {
+                if let Err(e) =
+                    tpl.set_partition_offset(topic, *partition as i32, Offset::Offset(next as i64))
+                {
+                    tracing::warn!(topic, partition, "cannot start at offset {next}: {e}");
+                }
+            }
+        }
+        tracing::info!(
+            partitions = partitions.len(),
+            restored,
+            took_ms = started.elapsed().as_millis() as u64,
+            "start: partitions assigned {:?}",
+            partitions
+        );
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        use rdkafka::types::RDKafkaRespErr;
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.assigned(tpl);
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::error!("cannot take the assigned partitions: {e}");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let partitions: Vec<(String, u32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition() as u32))
+                    .collect();
+                tracing::info!("partitions revoked {:?}", partitions);
+                if let Ok(mut membership) = self.membership.lock() {
+                    membership.changes.push(Rebalanced::Revoked(partitions));
+                }
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!("cannot give the revoked partitions up: {e}");
+                }
+            }
+            other => {
+                tracing::warn!(
+                    "rebalance error: {}",
+                    rdkafka::types::RDKafkaErrorCode::from(other)
+                );
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!("cannot give the partitions up: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// The input side on Kafka: one consumer in the engine's group for every topic the queries
-/// (and push queries) read.
+/// (and push queries) read, and the queries' repartition topics.
 pub struct KafkaSource {
     options: KafkaOptions,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<GroupContext>,
     subscribed: BTreeSet<String>,
     /// The batch being handed over, kept between polls.
     messages: Vec<OwnedMessage>,
+    /// Partitions that moved while the batch was read, handed over before it.
+    moved: Vec<Rebalanced>,
     /// Set while a query joins two inputs: each batch is then handed over in timestamp
     /// order across partitions (offset order within each), as a Kafka Streams task picks
     /// the partition whose next record has the lowest timestamp.
@@ -228,23 +397,72 @@ pub struct KafkaSource {
 }
 
 impl KafkaSource {
-    pub fn new(options: &KafkaOptions) -> Result<KafkaSource, KafkaError> {
-        let consumer: BaseConsumer = config(options)
+    pub fn new(
+        options: &KafkaOptions,
+        store: Option<Arc<Store>>,
+    ) -> Result<KafkaSource, KafkaError> {
+        let mut config = config(options);
+        config
             .set("group.id", &options.group_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .create()
+            .set(
+                "session.timeout.ms",
+                options.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (options.session_timeout.as_millis() / 3).max(1).to_string(),
+            );
+        if let Some(instance) = &options.instance_id {
+            config.set("group.instance.id", instance);
+        }
+        let consumer: BaseConsumer<GroupContext> = config
+            .create_with_context(GroupContext {
+                store,
+                membership: Mutex::new(Membership::default()),
+            })
             .map_err(client("create the consumer"))?;
+        tracing::info!(
+            group = %options.group_id,
+            instance = options.instance_id.as_deref().unwrap_or("(dynamic membership)"),
+            "start: joining the consumer group"
+        );
         Ok(KafkaSource {
             options: options.clone(),
             consumer,
             subscribed: BTreeSet::new(),
             messages: Vec::new(),
+            moved: Vec::new(),
             merge_by_time: false,
         })
     }
 
-    /// Up to a batch of records, waiting `wait` for the first.
+    /// Takes what the rebalance callback noted; the messages of partitions revoked are
+    /// dropped, as their new owner reads them again.
+    fn take_moved(&mut self) -> bool {
+        let changes = match self.consumer.context().membership.lock() {
+            Ok(mut membership) => std::mem::take(&mut membership.changes),
+            Err(_) => return false,
+        };
+        if changes.is_empty() {
+            return false;
+        }
+        for change in &changes {
+            if let Rebalanced::Revoked(partitions) = change {
+                self.messages.retain(|m| {
+                    !partitions
+                        .iter()
+                        .any(|(t, p)| t == m.topic() && *p == m.partition() as u32)
+                });
+            }
+        }
+        self.moved.extend(changes);
+        true
+    }
+
+    /// Up to a batch of records, waiting `wait` for the first; a rebalance ends the batch,
+    /// so the partitions that moved are handled before any record read after it.
     fn poll(&mut self, wait: Duration) -> Result<(), KafkaError> {
         self.messages.clear();
         if self.subscribed.is_empty() {
@@ -257,13 +475,18 @@ impl KafkaSource {
             } else {
                 Duration::ZERO
             };
-            match self.consumer.poll(timeout) {
-                Some(result) => self.messages.push(
-                    result
-                        .map_err(client("read from the input topics"))?
-                        .detach(),
-                ),
+            let polled = self.consumer.poll(timeout).map(|result| {
+                result
+                    .map(|message| message.detach())
+                    .map_err(client("read from the input topics"))
+            });
+            let moved = self.take_moved();
+            match polled {
+                Some(message) => self.messages.push(message?),
                 None => break,
+            }
+            if moved {
+                break;
             }
         }
         Ok(())
@@ -274,10 +497,14 @@ impl Source for KafkaSource {
     fn next_batch(
         &mut self,
         wait: Duration,
-        process: &mut dyn FnMut(&[InputRecord<'_>]) -> Result<(), RuntimeError>,
+        process: &mut Process<'_>,
     ) -> Result<Polled, RuntimeError> {
         self.poll(wait)?;
+        let moved = std::mem::take(&mut self.moved);
         if self.messages.is_empty() {
+            if !moved.is_empty() {
+                process(moved, &[])?;
+            }
             return Ok(Polled::Quiet);
         }
         let mut records: Vec<InputRecord<'_>> = self
@@ -295,16 +522,39 @@ impl Source for KafkaSource {
         if self.merge_by_time {
             records = merge_by_time(records);
         }
-        process(&records)?;
+        process(moved, &records)?;
         Ok(Polled::Records(records.len()))
     }
 
     fn wants(&self, topics: &BTreeSet<String>) -> bool {
-        *topics != self.subscribed
+        !topics.iter().all(|t| self.subscribed.contains(t))
+            || self
+                .subscribed
+                .iter()
+                .any(|t| !topics.contains(t) && !t.starts_with(INTERNAL_TOPIC_PREFIX))
     }
 
-    fn follow(&mut self, engine: &Engine, topics: &BTreeSet<String>) -> Result<(), RuntimeError> {
-        create_topics(&self.options, engine, &self.consumer)?;
+    fn repartitions(&self) -> bool {
+        true
+    }
+
+    fn state_starts(&mut self, starts: BTreeMap<(String, u32), u64>) {
+        if let Ok(mut membership) = self.consumer.context().membership.lock() {
+            membership.starts = starts;
+        }
+    }
+
+    fn follow(
+        &mut self,
+        engine: &mut Engine,
+        topics: &BTreeSet<String>,
+    ) -> Result<(), RuntimeError> {
+        let exchanges = create_topics(&self.options, engine, &self.consumer)?;
+        let mut topics = topics.clone();
+        topics.extend(exchanges.keys().cloned());
+        if let Ok(mut membership) = self.consumer.context().membership.lock() {
+            membership.exchanges = exchanges;
+        }
         if topics.is_empty() {
             self.consumer.unsubscribe();
         } else {
@@ -313,7 +563,7 @@ impl Source for KafkaSource {
                 .subscribe(&names)
                 .map_err(client("subscribe to the input topics"))?;
         }
-        self.subscribed = topics.clone();
+        self.subscribed = topics;
         self.merge_by_time = engine.queries.iter().any(|q| q.inputs.len() > 1);
         Ok(())
     }
@@ -442,6 +692,18 @@ impl OutputSink for KafkaSink {
                 pending.push(encode_key(query, output), output);
             }
             self.send_outputs(query, &pending)?;
+        }
+        if let Some(exchange) = query.exchange() {
+            for row in &outputs.exchanged {
+                send(
+                    &self.producer,
+                    BaseRecord::to(&exchange.topic)
+                        .partition(row.partition as i32)
+                        .key(&row.key)
+                        .payload(&row.value)
+                        .timestamp(row.timestamp),
+                )?;
+            }
         }
         for letter in dead {
             let bytes = serde_json::to_vec(&letter.to_json()).unwrap_or_default();
@@ -603,6 +865,27 @@ impl PendingOutputs {
     }
 }
 
+/// The id of the ECS task the engine runs in, from the task metadata endpoint ECS gives
+/// every container (`ECS_CONTAINER_METADATA_URI_V4`); `None` elsewhere or when it does not
+/// answer within a second.
+pub fn ecs_task_id() -> Option<String> {
+    let base = std::env::var("ECS_CONTAINER_METADATA_URI_V4").ok()?;
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(1)))
+        .build()
+        .new_agent();
+    let body = agent
+        .get(format!("{base}/task"))
+        .call()
+        .ok()?
+        .body_mut()
+        .read_to_string()
+        .ok()?;
+    let task: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let arn = task.get("TaskARN")?.as_str()?;
+    Some(arn.rsplit('/').next()?.to_string())
+}
+
 /// How often state goes to a remote store when `--checkpoint-interval` is not given.
 pub const DEFAULT_REMOTE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -624,8 +907,9 @@ pub fn driver(options: &KafkaOptions) -> Result<Driver<KafkaSource, KafkaSink>, 
         (None, false) => None,
     };
     tracing::info!(checkpoints = %options.checkpoints, "checkpoint store");
+    let store = Arc::new(store);
     Ok(Driver::new(
-        KafkaSource::new(options)?,
+        KafkaSource::new(options, Some(store.clone()))?,
         KafkaSink::new(options)?,
         Some(store),
         DriveOptions {

@@ -295,6 +295,8 @@ impl OutputRecord {
 pub struct Outputs {
     records: Vec<OutputRecord>,
     len: usize,
+    /// Rows on their way to the query's repartition topic, when it has one.
+    pub exchanged: Vec<crate::exchange::Exchanged>,
 }
 
 impl Outputs {
@@ -304,14 +306,17 @@ impl Outputs {
 
     pub fn clear(&mut self) {
         self.len = 0;
+        self.exchanged.clear();
     }
 
+    /// How many output records (rows for the repartition topic not counted).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True when there is nothing to write: no output record and no repartitioned row.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == 0 && self.exchanged.is_empty()
     }
 
     pub fn truncate(&mut self, len: usize) {
@@ -532,4 +537,15 @@ pub trait Operator: Send {
     fn table_rows(&self) -> Vec<OutputRecord> {
         Vec::new()
     }
+
+    /// The GROUP BY whose key splits the operator's state, when rows may reach it through a
+    /// repartition topic: ksqlDB's windowed and session aggregations, whose state then lives
+    /// on the instance that owns the key's partition of that topic.
+    fn grouping(&self) -> Option<&group::Grouping> {
+        None
+    }
+
+    /// Drops the state of the key groups `moved` says yes to, whose partition another
+    /// instance now owns. Only operators with a `grouping` are asked.
+    fn forget(&mut self, _moved: &dyn Fn(KeyGroup) -> bool) {}
 }

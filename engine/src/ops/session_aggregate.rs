@@ -441,6 +441,19 @@ impl Operator for SessionAggregate {
         Ok(())
     }
 
+    fn grouping(&self) -> Option<&Grouping> {
+        Some(&self.grouping)
+    }
+
+    fn forget(&mut self, moved: &dyn Fn(KeyGroup) -> bool) {
+        self.state
+            .sessions
+            .retain(|key, _| !moved(key_group(key.as_bytes())));
+        self.shown
+            .retain(|key| !moved(key_group(&key[..key.len().saturating_sub(16)])));
+        self.rebuild_index();
+    }
+
     fn table_rows(&self) -> Vec<OutputRecord> {
         let mut rows = Vec::new();
         for (key, sessions) in self.state.sessions.iter() {

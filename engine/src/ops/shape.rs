@@ -110,6 +110,13 @@ impl Shown {
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.keys.iter().flatten().map(|k| &**k)
     }
+
+    /// Keeps the keys `keep` says yes to (a partition's keys moving to another instance).
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
+        if let Some(keys) = &mut self.keys {
+            keys.retain(|key| keep(key));
+        }
+    }
 }
 
 impl RowShape {

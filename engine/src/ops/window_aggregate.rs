@@ -492,6 +492,26 @@ impl Operator for WindowAggregate {
         Ok(())
     }
 
+    fn grouping(&self) -> Option<&Grouping> {
+        Some(&self.grouping)
+    }
+
+    fn forget(&mut self, moved: &dyn Fn(KeyGroup) -> bool) {
+        let window = self.window.is_some();
+        let group_bytes = |bytes: &[u8]| -> KeyGroup {
+            if window {
+                key_group(&bytes[..bytes.len().saturating_sub(8)])
+            } else {
+                key_group(bytes)
+            }
+        };
+        self.state
+            .entries
+            .retain(|key, _| !moved(group_bytes(key.as_bytes())));
+        self.shown.retain(|key| !moved(group_bytes(key)));
+        self.state.next_close = sweep_first();
+    }
+
     fn table_rows(&self) -> Vec<OutputRecord> {
         self.state
             .entries

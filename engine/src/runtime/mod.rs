@@ -41,13 +41,34 @@ pub enum Polled {
     Ended,
 }
 
+/// A change of the partitions this instance owns, handed over before the records read
+/// after it.
+#[derive(Debug)]
+pub enum Rebalanced {
+    /// These partitions went to another instance: what was read of them and not committed
+    /// is theirs to read again, and a repartition partition's state goes with them.
+    Revoked(Vec<(String, u32)>),
+    /// A repartition partition came to this instance with its newest checkpoint (`None`
+    /// when it has none yet); its records are read from the checkpoint's offset.
+    Assigned {
+        query: String,
+        partition: u32,
+        snapshot: Option<Box<crate::exchange::PartitionSnapshot>>,
+    },
+}
+
+/// What the processing callback gets: partitions that moved, then records.
+pub type Process<'a> =
+    dyn FnMut(Vec<Rebalanced>, &[InputRecord<'_>]) -> Result<(), RuntimeError> + 'a;
+
 /// Where records come from.
 pub trait Source {
-    /// Waits up to `wait` for records and hands those that came to `process`, in order.
+    /// Waits up to `wait` for records and hands those that came to `process`, in order,
+    /// after any change of the partitions owned that happened before them.
     fn next_batch(
         &mut self,
         wait: Duration,
-        process: &mut dyn FnMut(&[InputRecord<'_>]) -> Result<(), RuntimeError>,
+        process: &mut Process<'_>,
     ) -> Result<Polled, RuntimeError>;
 
     /// True when reading `topics` would change what the source reads.
@@ -55,11 +76,25 @@ pub trait Source {
         false
     }
 
-    /// Reads `topics` from now on (creating the queries' output topics first, where the
-    /// source can).
-    fn follow(&mut self, _engine: &Engine, _topics: &BTreeSet<String>) -> Result<(), RuntimeError> {
+    /// True when the source routes keyed state through repartition topics (Kafka), so a
+    /// query that needs one and has none yet calls for `follow`.
+    fn repartitions(&self) -> bool {
+        false
+    }
+
+    /// Reads `topics` from now on (creating the queries' output and repartition topics
+    /// first, where the source can, and routing the queries that need it through theirs).
+    fn follow(
+        &mut self,
+        _engine: &mut Engine,
+        _topics: &BTreeSet<String>,
+    ) -> Result<(), RuntimeError> {
         Ok(())
     }
+
+    /// Where the state of the queries restored whole begins, per topic and partition: a
+    /// partition assigned later is read from there.
+    fn state_starts(&mut self, _starts: BTreeMap<(String, u32), u64>) {}
 
     /// Records that these next offsets per topic and partition are processed and safe.
     fn commit(&mut self, _offsets: &BTreeMap<(String, u32), u64>) -> Result<(), RuntimeError> {
@@ -156,7 +191,7 @@ pub enum Step {
 pub struct Driver<S, K> {
     source: S,
     sink: K,
-    store: Option<Store>,
+    store: Option<std::sync::Arc<Store>>,
     options: DriveOptions,
     /// Next offset per topic and partition, read but not committed yet.
     uncommitted: BTreeMap<(String, u32), u64>,
@@ -170,7 +205,12 @@ pub struct Driver<S, K> {
 }
 
 impl<S: Source, K: OutputSink> Driver<S, K> {
-    pub fn new(source: S, sink: K, store: Option<Store>, options: DriveOptions) -> Self {
+    pub fn new(
+        source: S,
+        sink: K,
+        store: Option<std::sync::Arc<Store>>,
+        options: DriveOptions,
+    ) -> Self {
         Driver {
             source,
             sink,
@@ -192,7 +232,9 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
     /// Puts back each query's saved state; call once, before the first step.
     pub fn restore(&mut self, engine: &mut Engine) -> Result<(), RuntimeError> {
         if let Some(store) = &self.store {
+            tracing::info!("start: restoring state");
             store.restore(engine)?;
+            self.source.state_starts(state_starts(engine));
         }
         Ok(())
     }
@@ -201,6 +243,7 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
     /// a new subscription may move partitions.
     fn follow(&mut self, engine: &Mutex<Engine>, taps: &dyn Taps) -> Result<(), RuntimeError> {
         let mut topics = taps.topics();
+        let unrouted;
         {
             let engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
             topics.extend(
@@ -209,14 +252,19 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
                     .iter()
                     .flat_map(|q| q.inputs.iter().map(|input| input.topic.clone())),
             );
+            unrouted = self.source.repartitions()
+                && engine
+                    .queries
+                    .iter()
+                    .any(|q| q.split_point().is_some() && q.exchange().is_none());
         }
-        if !self.source.wants(&topics) {
+        if !unrouted && !self.source.wants(&topics) {
             return Ok(());
         }
         // What was read is committed before the subscription moves partitions.
-        self.checkpoint(engine)?;
-        let engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
-        self.source.follow(&engine, &topics)
+        self.checkpoint_or_retry(engine)?;
+        let mut engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+        self.source.follow(&mut engine, &topics)
     }
 
     /// One turn of the loop: follow the topics, poll a batch and process it, and
@@ -237,8 +285,9 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             options,
             ..
         } = self;
-        let polled = source.next_batch(options.poll_wait, &mut |records| {
+        let polled = source.next_batch(options.poll_wait, &mut |moved, records| {
             let mut engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+            rebalanced(&mut engine, moved, uncommitted)?;
             process(&mut engine, records, sink, taps, dirty, out, dead)?;
             for run in records.chunk_by(|a, b| a.topic == b.topic && a.partition == b.partition) {
                 if let Some(last) = run.last() {
@@ -272,7 +321,7 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
                 let engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
                 self.sink.flush(&engine)
             }
-            _ => self.checkpoint(engine).map(|_| ()),
+            _ => self.checkpoint_or_retry(engine),
         }
     }
 
@@ -306,10 +355,28 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
         if let Some(store) = &self.store {
             store.save(&engine, &self.dirty)?;
         }
+        let mut engine = engine;
+        for query in engine.queries.iter_mut() {
+            query.partitions_saved();
+        }
         self.dirty.clear();
+        self.source.state_starts(state_starts(&engine));
+        drop(engine);
         self.source.commit(&self.uncommitted)?;
         self.uncommitted.clear();
         Ok(true)
+    }
+
+    /// A checkpoint on the way: a store that fails (S3 out of reach) leaves the state and
+    /// the input offsets it reflects to the next try, and processing goes on meanwhile.
+    fn checkpoint_or_retry(&mut self, engine: &Mutex<Engine>) -> Result<(), RuntimeError> {
+        match self.checkpoint(engine) {
+            Err(RuntimeError::Checkpoint(e)) => {
+                tracing::warn!("checkpoint failed, retried at the next interval: {e}");
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     /// Runs until the input ends or stays quiet for `stop_when_idle`; checkpoints at the end.
@@ -369,6 +436,64 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
     }
 }
 
+/// Where each query's state begins, per topic and partition: the lowest next offset of the
+/// queries that read it.
+fn state_starts(engine: &Engine) -> BTreeMap<(String, u32), u64> {
+    let mut starts: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    for query in &engine.queries {
+        for (topic, partition, next) in query.offsets().iter() {
+            starts
+                .entry((topic.to_string(), partition))
+                .and_modify(|start| *start = (*start).min(next))
+                .or_insert(next);
+        }
+    }
+    starts
+}
+
+/// Applies partitions that moved: a revoked partition's uncommitted offset is dropped (its
+/// new owner reads it again from the last commit) and a repartition partition's state goes;
+/// an assigned repartition partition's state comes back from its checkpoint.
+fn rebalanced(
+    engine: &mut Engine,
+    moved: Vec<Rebalanced>,
+    uncommitted: &mut BTreeMap<(String, u32), u64>,
+) -> Result<(), RuntimeError> {
+    for change in moved {
+        match change {
+            Rebalanced::Revoked(partitions) => {
+                for (topic, partition) in partitions {
+                    uncommitted.remove(&(topic.clone(), partition));
+                    for query in engine.queries.iter_mut() {
+                        if query.exchange().is_some_and(|e| e.topic == topic) {
+                            query.forget_partition(partition);
+                        }
+                    }
+                }
+            }
+            Rebalanced::Assigned {
+                query,
+                partition,
+                snapshot,
+            } => {
+                let Some(query) = engine.queries.iter_mut().find(|q| q.id == query) else {
+                    continue;
+                };
+                query.forget_partition(partition);
+                if let Some(snapshot) = snapshot {
+                    query.restore_partition(&snapshot).map_err(|e| {
+                        crate::checkpoint::CheckpointError::Restore {
+                            path: crate::exchange::unit_name(&query.id, partition),
+                            message: e.to_string(),
+                        }
+                    })?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Hands a batch to each query that reads its records' topics, skipping records a query's
 /// state already holds, and writes what comes out.
 fn process(
@@ -389,7 +514,7 @@ fn process(
         }
         for index in 0..engine.queries.len() {
             let query = &mut engine.queries[index];
-            if query.input_for(topic).is_none() {
+            if !query.reads_topic(topic) {
                 continue;
             }
             out.clear();

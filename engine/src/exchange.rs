@@ -1,0 +1,229 @@
+//! Repartitioning, so that several instances in one consumer group compute what one would:
+//! a windowed or session aggregation whose GROUP BY key is not where its input's records
+//! were partitioned sends each row, after the query's filters and projections, through a
+//! repartition topic named as ksqlDB names it, to the partition that owns the row's key
+//! group. The aggregation then reads that topic, so all of a key's state lives with the one
+//! instance that owns its partition, and a partition's state moves with it (checkpointed and
+//! restored per partition) when the group rebalances.
+//!
+//! Delivery stays at least once without double counting: each row carries the input record
+//! it came from, and each repartition partition remembers, per input partition, the next
+//! input offset it has taken. A replay of the input (after a crash, or on another instance
+//! after a rebalance) writes the same rows again; the aggregation skips those it already
+//! holds, as rows of one input partition reach a repartition partition in input order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{KeyGroup, Offsets, RestoreError, KEY_GROUPS};
+use crate::value::Value;
+
+/// A row for the repartition topic: the partition it goes to, its key (the GROUP BY key's
+/// bytes), its value (`ExchangedRow`, postcard) and its time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchanged {
+    pub partition: u32,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub timestamp: i64,
+}
+
+/// What a repartitioned record holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExchangedRow {
+    /// The input record the row came from, by its topic's place among the query's inputs.
+    pub source_partition: u32,
+    pub source_offset: u64,
+    pub time: i64,
+    pub window: Option<(i64, i64)>,
+    pub row: Vec<Value>,
+}
+
+/// ksqlDB's name for an aggregation's repartition topic: the service id, `query_`, the
+/// query id, then the step.
+pub fn repartition_topic(service_id: &str, query_id: &str) -> String {
+    format!("_confluent-ksql-{service_id}query_{query_id}-Aggregate-GroupBy-repartition")
+}
+
+/// The repartition partition that owns a key group: key groups spread evenly over the
+/// partitions, so the state of one partition is exactly the key groups it owns.
+pub fn owner(group: KeyGroup, partitions: u32) -> u32 {
+    u32::from(group) % partitions.max(1)
+}
+
+/// Where a query's rows cross from its first stage (decoding, filters, projections) to its
+/// keyed state.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The index of the first operator of the second stage.
+    pub at: usize,
+    pub topic: String,
+    pub partitions: u32,
+    /// The source topic whose records go through the exchange.
+    pub source_topic: String,
+    /// Per repartition partition, the next input offset per input partition it has taken.
+    seen: std::collections::BTreeMap<u32, Offsets>,
+    /// Repartition partitions whose state changed since their last checkpoint.
+    dirty: std::collections::BTreeSet<u32>,
+}
+
+impl Exchange {
+    pub fn new(at: usize, topic: String, partitions: u32, source_topic: String) -> Exchange {
+        Exchange {
+            at,
+            topic,
+            partitions: partitions.max(1),
+            source_topic,
+            seen: Default::default(),
+            dirty: Default::default(),
+        }
+    }
+
+    pub fn owner(&self, group: KeyGroup) -> u32 {
+        owner(group, self.partitions)
+    }
+
+    /// True when partition `partition` already took this input record.
+    pub fn already_taken(&self, partition: u32, row: &ExchangedRow) -> bool {
+        self.seen
+            .get(&partition)
+            .and_then(|seen| seen.get(&self.source_topic, row.source_partition))
+            .is_some_and(|next| row.source_offset < next)
+    }
+
+    pub fn take(&mut self, partition: u32, row: &ExchangedRow) {
+        let source_topic = &self.source_topic;
+        self.seen.entry(partition).or_default().set(
+            source_topic,
+            row.source_partition,
+            row.source_offset + 1,
+        );
+        self.dirty.insert(partition);
+    }
+
+    pub fn dirty(&self) -> &std::collections::BTreeSet<u32> {
+        &self.dirty
+    }
+
+    pub fn saved(&mut self) {
+        self.dirty.clear();
+    }
+
+    pub fn seen(&self, partition: u32) -> Offsets {
+        self.seen.get(&partition).cloned().unwrap_or_default()
+    }
+
+    pub fn set_seen(&mut self, partition: u32, seen: Offsets) {
+        self.seen.insert(partition, seen);
+    }
+
+    pub fn forget(&mut self, partition: u32) {
+        self.seen.remove(&partition);
+        self.dirty.remove(&partition);
+    }
+
+    /// The key groups `partition` owns.
+    pub fn groups_of(&self, partition: u32) -> impl Fn(KeyGroup) -> bool {
+        let partitions = self.partitions;
+        move |group| owner(group, partitions) == partition
+    }
+}
+
+/// What a repartition partition's checkpoint starts with.
+const PARTITION_MAGIC: &[u8] = b"advisor-engine partition snapshot 1\n";
+
+/// One repartition partition's checkpoint: the second stage's state for the key groups the
+/// partition owns, the next offset of the partition it reflects, and what the partition has
+/// taken of each input partition.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PartitionSnapshot {
+    pub topic: String,
+    pub partition: u32,
+    pub partitions: u32,
+    pub next_offset: Option<u64>,
+    pub seen: Offsets,
+    /// Per operator of the second stage, its state by key group.
+    pub operators: Vec<crate::ops::GroupSnapshot>,
+}
+
+impl PartitionSnapshot {
+    pub fn encode(&self) -> Result<Vec<u8>, RestoreError> {
+        postcard::to_io(self, PARTITION_MAGIC.to_vec())
+            .map_err(|e| RestoreError(format!("cannot write a partition snapshot: {e}")))
+    }
+
+    /// Reads a partition's checkpoint back; an error for anything else, or a torn one.
+    pub fn decode(bytes: &[u8]) -> Result<PartitionSnapshot, RestoreError> {
+        let body = bytes.strip_prefix(PARTITION_MAGIC).ok_or_else(|| {
+            RestoreError("not a partition snapshot of this engine version".into())
+        })?;
+        let snapshot: PartitionSnapshot = postcard::from_bytes(body)
+            .map_err(|e| RestoreError(format!("the partition snapshot does not read back: {e}")))?;
+        if snapshot.partitions == 0 || u32::from(KEY_GROUPS) < snapshot.partitions {
+            return Err(RestoreError(format!(
+                "the partition snapshot says {} partitions; the engine splits state over 1 to {KEY_GROUPS}",
+                snapshot.partitions
+            )));
+        }
+        Ok(snapshot)
+    }
+}
+
+/// The checkpoint unit of one repartition partition of a query.
+pub fn unit_name(query_id: &str, partition: u32) -> String {
+    format!("{query_id}/partition-{partition}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_groups_spread_evenly_over_the_partitions() {
+        let mut counts = [0u32; 3];
+        for group in 0..KEY_GROUPS {
+            counts[owner(group, 3) as usize] += 1;
+        }
+        assert_eq!(counts, [43, 43, 42]);
+    }
+
+    #[test]
+    fn a_partition_snapshot_reads_back_and_a_torn_one_does_not() {
+        let snapshot = PartitionSnapshot {
+            topic: repartition_topic("default_", "CTAS_T_1"),
+            partition: 2,
+            partitions: 3,
+            next_offset: Some(41),
+            seen: Offsets::new(),
+            operators: vec![Default::default()],
+        };
+        let bytes = snapshot.encode().unwrap();
+        let back = PartitionSnapshot::decode(&bytes).unwrap();
+        assert_eq!(
+            back.topic,
+            "_confluent-ksql-default_query_CTAS_T_1-Aggregate-GroupBy-repartition"
+        );
+        assert_eq!((back.partition, back.next_offset), (2, Some(41)));
+        assert!(PartitionSnapshot::decode(&bytes[..bytes.len() - 3]).is_err());
+        assert!(PartitionSnapshot::decode(b"something else").is_err());
+    }
+
+    #[test]
+    fn a_replayed_input_record_is_taken_once_per_partition() {
+        let mut exchange = Exchange::new(1, "r".into(), 3, "orders".into());
+        let row = |offset| ExchangedRow {
+            source_partition: 0,
+            source_offset: offset,
+            time: 0,
+            window: None,
+            row: vec![],
+        };
+        assert!(!exchange.already_taken(1, &row(5)));
+        exchange.take(1, &row(5));
+        assert!(exchange.already_taken(1, &row(5)));
+        assert!(exchange.already_taken(1, &row(4)));
+        assert!(!exchange.already_taken(1, &row(6)));
+        assert!(!exchange.already_taken(2, &row(5)));
+        exchange.forget(1);
+        assert!(!exchange.already_taken(1, &row(5)));
+    }
+}
