@@ -10,6 +10,7 @@ mod moto;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use advisor_engine::exchange::PartitionSnapshot;
 use assert_cmd::Command as Cmd;
 use common::{orders, Tansu};
 use moto::Moto;
@@ -165,28 +166,37 @@ fn state_in_s3_is_restored_on_an_empty_disk_and_nothing_counts_twice() {
     tansu.produce("order-events", &lines(&first));
     engine_run(&tansu, &location, &aws).success();
     let keys = object_keys(&runtime, &client);
-    let manifest_key = keys
+    // One unit per partition of the query's repartition topic, each its manifest naming its
+    // snapshot.
+    // One unit per partition of the query's repartition topic that holds keys (the seven
+    // customers' keys need not reach all three), each its manifest naming its snapshot.
+    let mut manifests: Vec<&String> = keys
         .iter()
-        .find(|k| k.starts_with("engine/") && k.ends_with("/manifest.json"))
-        .unwrap_or_else(|| panic!("a manifest under the prefix: {keys:?}"));
-    let manifest: Value = serde_json::from_slice(&object(&runtime, &client, manifest_key)).unwrap();
-    let snapshot_key =
-        manifest_key.replace("manifest.json", manifest["snapshot"].as_str().unwrap());
-    assert!(keys.contains(&snapshot_key), "{keys:?}");
+        .filter(|k| k.starts_with("engine/") && k.ends_with("/manifest.json"))
+        .collect();
+    manifests.sort();
+    assert!(!manifests.is_empty(), "{keys:?}");
+    let units: Vec<String> = (0..3)
+        .map(|p| format!("engine/CTAS_CUSTOMER_ORDER_TOTALS_0/partition-{p}/manifest.json"))
+        .collect();
+    assert!(manifests.iter().all(|m| units.contains(m)), "{keys:?}");
+    let mut routed = 0;
+    for manifest_key in &manifests {
+        let manifest: Value =
+            serde_json::from_slice(&object(&runtime, &client, manifest_key)).unwrap();
+        let snapshot_key =
+            manifest_key.replace("manifest.json", manifest["snapshot"].as_str().unwrap());
+        assert!(keys.contains(&snapshot_key), "{keys:?}");
+        let snapshot = object(&runtime, &client, &snapshot_key);
+        assert_eq!(snapshot.len() as u64, manifest["bytes"].as_u64().unwrap());
+        let snapshot = PartitionSnapshot::decode(&snapshot).unwrap();
+        routed += snapshot.next_offset.unwrap_or(0);
+    }
     assert_eq!(
-        object(&runtime, &client, &snapshot_key).len() as u64,
-        manifest["bytes"].as_u64().unwrap()
+        routed, 600,
+        "the state reflects every row routed through the repartition topic"
     );
-    let next_offsets: u64 = manifest["offsets"]["order-events"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|o| o.as_u64().unwrap())
-        .sum();
-    assert_eq!(
-        next_offsets, 600,
-        "the state reflects every record read: {manifest}"
-    );
+    let manifest_key = manifests[0].clone();
     let after_first = tansu.read_all("CUSTOMER_ORDER_TOTALS", 1).len();
 
     // A replacement on an empty disk, same group: the state comes back from S3.
@@ -194,7 +204,7 @@ fn state_in_s3_is_restored_on_an_empty_disk_and_nothing_counts_twice() {
     tansu.produce("order-events", &lines(&second));
     engine_run(&tansu, &location, &aws)
         .success()
-        .stderr(predicates::str::contains("state restored"));
+        .stderr(predicates::str::contains("checkpoint read"));
     let after_second = tansu
         .read_all("CUSTOMER_ORDER_TOTALS", after_first + 1)
         .len();
@@ -209,8 +219,8 @@ fn state_in_s3_is_restored_on_an_empty_disk_and_nothing_counts_twice() {
     assert_eq!(records.len(), after_second, "the replay sent nothing");
     assert_totals(&records, &all);
 
-    // Two more runs with new orders save twice more: four snapshots written, the newest
-    // and the two before it kept.
+    // Two more runs with new orders save twice more: four snapshots of each partition
+    // written, the newest and the two before it kept.
     let third = orders(1000, 1100);
     tansu.produce("order-events", &lines(&third));
     engine_run(&tansu, &location, &aws).success();
@@ -227,21 +237,25 @@ fn state_in_s3_is_restored_on_an_empty_disk_and_nothing_counts_twice() {
         .filter(|k| k.contains("/snapshot-"))
         .collect();
     snapshots.sort();
-    assert_eq!(snapshots.len(), 3, "{snapshots:?}");
-    let manifest: Value = serde_json::from_slice(&object(&runtime, &client, manifest_key)).unwrap();
+    assert_eq!(snapshots.len(), 3 * manifests.len(), "{snapshots:?}");
+    let manifest: Value =
+        serde_json::from_slice(&object(&runtime, &client, &manifest_key)).unwrap();
+    let unit = manifest_key.trim_end_matches("manifest.json");
+    let kept: Vec<&String> = snapshots.iter().filter(|k| k.starts_with(unit)).collect();
     assert!(
-        snapshots[2].ends_with(manifest["snapshot"].as_str().unwrap()),
-        "the manifest names the newest: {manifest} {snapshots:?}"
+        kept.last()
+            .unwrap()
+            .ends_with(manifest["snapshot"].as_str().unwrap()),
+        "the manifest names the newest: {manifest} {kept:?}"
     );
 }
 
 #[test]
-fn an_s3_that_cannot_be_reached_fails_the_checkpoint_and_commits_nothing() {
+fn an_s3_that_cannot_be_reached_fails_checkpoints_processing_goes_on_and_nothing_is_committed() {
     let tansu = Tansu::start();
     tansu.create_topic("order-events", 3);
     let location = format!("s3://{BUCKET}/engine");
     let orders = orders(0, 200);
-    tansu.produce("order-events", &lines(&orders));
 
     // Unreachable at start: the engine cannot know what state it had, so it reads nothing.
     let closed = format!("http://127.0.0.1:{}", common::free_port());
@@ -252,33 +266,45 @@ fn an_s3_that_cannot_be_reached_fails_the_checkpoint_and_commits_nothing() {
             "cannot read s3://{BUCKET}/engine/"
         )));
 
-    // Reachable at start, gone by the checkpoint: the outputs went out, the offsets stay
-    // uncommitted, and the run ends with the error.
+    // Reachable at start, gone by the checkpoints: processing goes on and the outputs go
+    // out, each checkpoint fails and is tried again at the next interval, the offsets stay
+    // uncommitted, and the run ends with the error of the last one.
     let moto = Moto::start();
     let (_runtime, _client) = s3(&moto);
     let aws = moto.env();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("q.sql"), SQL).unwrap();
-    let engine = std::process::Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+    let mut engine = std::process::Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
         .envs(aws.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(dir.path())
         .args(["run", "--sql", "q.sql", "--bootstrap-servers"])
         .arg(&tansu.bootstrap)
         .args(["--group-id", "orders-app", "--state-dir", "local-state"])
-        .args(["--checkpoint-dir", &location, "--stop-when-idle", "6s"])
+        .args(["--checkpoint-dir", &location, "--stop-when-idle", "15s"])
+        .args(["--checkpoint-interval", "1s"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let sent = tansu.read_all("CUSTOMER_ORDER_TOTALS", 1).len();
+    let log = common::process::follow_lines(engine.stderr.take().unwrap());
+    // Once the partitions are assigned (their checkpoints read), S3 goes away; only then
+    // do the orders come.
+    log.wait_for("partitions assigned", Duration::from_secs(60));
     drop(moto);
-    let failed = engine.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&failed.stderr);
-    assert!(!failed.status.success(), "{stderr}");
+    tansu.produce("order-events", &lines(&orders));
+    let status = engine.wait().unwrap();
+    let stderr = log.text();
+    assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!("cannot write s3://{BUCKET}/engine/")),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("checkpoint failed, retried at the next interval"),
+        "{stderr}"
+    );
+    let sent = tansu.read_all("CUSTOMER_ORDER_TOTALS", 1).len();
+    assert_totals(&tansu.read_all("CUSTOMER_ORDER_TOTALS", sent), &orders);
 
     // A run with S3 back reads everything again, so its totals go out again too.
     let moto = Moto::start();
@@ -302,4 +328,163 @@ fn moto_env_at(endpoint: &str) -> Vec<(&'static str, String)> {
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
     ]
     .into()
+}
+
+/// An engine instance of the orders app that runs until its topics stay quiet for
+/// `idle`, with its checkpoints in S3 every second and its log followed; `extra` adds flags.
+fn instance(
+    tansu: &Tansu,
+    location: &str,
+    aws: &[(&str, String)],
+    idle: &str,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    common::process::Lines,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("q.sql"), SQL).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .envs(aws.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(dir.path())
+        .args(["run", "--sql", "q.sql", "--bootstrap-servers"])
+        .arg(&tansu.bootstrap)
+        .args(["--group-id", "orders-app", "--state-dir", "local-state"])
+        .args(["--checkpoint-dir", location, "--checkpoint-interval", "1s"])
+        .args(["--commit-interval", "500ms", "--stop-when-idle", idle])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = common::process::follow_lines(child.stderr.take().unwrap());
+    (child, log, dir)
+}
+
+/// The repartition partitions of an instance's last assignment, from its log.
+fn assigned_partitions(log: &str) -> Vec<u32> {
+    let Some(line) = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("partitions assigned"))
+    else {
+        return Vec::new();
+    };
+    line.split("-Aggregate-GroupBy-repartition\", ")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next()?.trim().parse().ok())
+        .collect()
+}
+
+/// Produces the orders in chunks of 100 on a thread, a little apart, as a stream comes.
+fn stream_orders(
+    tansu: &Tansu,
+    orders: &[(String, f64, i64, String)],
+) -> std::thread::JoinHandle<()> {
+    let bootstrap = tansu.bootstrap.clone();
+    let lines = lines(orders);
+    std::thread::spawn(move || {
+        let tansu = Tansu::at(&bootstrap);
+        for chunk in lines.chunks(100) {
+            tansu.produce("order-events", chunk);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    })
+}
+
+#[test]
+fn two_instances_split_the_work_and_a_dead_ones_partitions_move_with_their_state() {
+    let moto = Moto::start();
+    let (runtime, client) = s3(&moto);
+    let aws = moto.env();
+    let tansu = Tansu::start();
+    tansu.create_topic("order-events", 3);
+    let location = format!("s3://{BUCKET}/engine");
+    let timeout = ["--session-timeout", "6s"];
+
+    let (mut survivor, survivor_log, _a) = instance(&tansu, &location, &aws, "30s", &timeout);
+    let (mut doomed, doomed_log, _b) = instance(&tansu, &location, &aws, "10m", &timeout);
+    survivor_log.wait_for("partitions assigned", Duration::from_secs(60));
+    doomed_log.wait_for("partitions assigned", Duration::from_secs(60));
+
+    // Orders keyed apart from their customer: every customer's orders arrive on every
+    // input partition, so each instance reads some of every customer's.
+    let all = orders(0, 3000);
+    let producer = stream_orders(&tansu, &all);
+    std::thread::sleep(Duration::from_secs(3));
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let doomed_log = doomed_log.text();
+    assert!(
+        doomed_log.contains("CUSTOMER_ORDER_TOTALS_0-Aggregate-GroupBy-repartition"),
+        "the killed instance owned repartition partitions: {doomed_log}"
+    );
+    // Its replacement, on an empty disk as a new Fargate task is, takes its partitions
+    // with their state from S3.
+    let (mut replacement, replacement_log, _c) = instance(&tansu, &location, &aws, "30s", &timeout);
+    producer.join().unwrap();
+    assert!(
+        survivor.wait().unwrap().success(),
+        "{}",
+        survivor_log.text()
+    );
+    assert!(
+        replacement.wait().unwrap().success(),
+        "{}",
+        replacement_log.text()
+    );
+    let replacement_log = replacement_log.text();
+    let survivor_log = survivor_log.text();
+    // Shown when a check fails.
+    eprintln!("survivor:\n{survivor_log}\nkilled:\n{doomed_log}\nreplacement:\n{replacement_log}");
+    assert_totals(&tansu.read_all("CUSTOMER_ORDER_TOTALS", 1), &all);
+    // Each repartition partition the killed instance owned that holds keys came back from
+    // its checkpoint on whichever instance took it.
+    let keys = object_keys(&runtime, &client);
+    let owned = assigned_partitions(&doomed_log);
+    assert!(!owned.is_empty(), "{doomed_log}");
+    for partition in owned {
+        let unit = format!("partition-{partition}/");
+        if keys.iter().any(|k| k.contains(&unit)) {
+            let read = format!("{unit}snapshot-");
+            assert!(
+                survivor_log.contains(&read) || replacement_log.contains(&read),
+                "partition {partition} was restored from its checkpoint"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_instance_killed_twice_in_a_row_rejoins_as_itself_and_loses_nothing() {
+    let moto = Moto::start();
+    let (_runtime, _client) = s3(&moto);
+    let aws = moto.env();
+    let tansu = Tansu::start();
+    tansu.create_topic("order-events", 3);
+    let location = format!("s3://{BUCKET}/engine");
+    // Static membership: a session timeout far longer than a restart, which the restarted
+    // instance does not wait for, since the group knows it by its id.
+    let flags = ["--instance-id", "orders-1", "--session-timeout", "60s"];
+
+    let all = orders(0, 3000);
+    let producer = stream_orders(&tansu, &all);
+    for _ in 0..2 {
+        let (mut engine, log, _dir) = instance(&tansu, &location, &aws, "10m", &flags);
+        // Well before the 60 s session timeout: it rejoined as itself.
+        log.wait_for("partitions assigned", Duration::from_secs(40));
+        std::thread::sleep(Duration::from_secs(2));
+        engine.kill().unwrap();
+        engine.wait().unwrap();
+    }
+    // Well before the 60 s session timeout: it rejoined as itself.
+    let (mut engine, log, _dir) = instance(&tansu, &location, &aws, "8s", &flags);
+    log.wait_for("partitions assigned", Duration::from_secs(40));
+    producer.join().unwrap();
+    assert!(engine.wait().unwrap().success(), "{}", log.text());
+    let log = log.text();
+    assert!(log.contains("start: restoring state"), "{log}");
+    assert!(log.contains("checkpoint read"), "{log}");
+    assert_totals(&tansu.read_all("CUSTOMER_ORDER_TOTALS", 1), &all);
 }

@@ -423,11 +423,6 @@ impl KafkaSource {
                 membership: Mutex::new(Membership::default()),
             })
             .map_err(client("create the consumer"))?;
-        tracing::info!(
-            group = %options.group_id,
-            instance = options.instance_id.as_deref().unwrap_or("(dynamic membership)"),
-            "start: joining the consumer group"
-        );
         Ok(KafkaSource {
             options: options.clone(),
             consumer,
@@ -558,6 +553,11 @@ impl Source for KafkaSource {
         if topics.is_empty() {
             self.consumer.unsubscribe();
         } else {
+            tracing::info!(
+                group = %self.options.group_id,
+                instance = self.options.instance_id.as_deref().unwrap_or("(dynamic membership)"),
+                "start: joining the consumer group for {topics:?}"
+            );
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             self.consumer
                 .subscribe(&names)

@@ -287,7 +287,9 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
         } = self;
         let polled = source.next_batch(options.poll_wait, &mut |moved, records| {
             let mut engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
-            rebalanced(&mut engine, moved, uncommitted)?;
+            if !moved.is_empty() {
+                rebalanced(&mut engine, moved, uncommitted, sink)?;
+            }
             process(&mut engine, records, sink, taps, dirty, out, dead)?;
             for run in records.chunk_by(|a, b| a.topic == b.topic && a.partition == b.partition) {
                 if let Some(last) = run.last() {
@@ -458,7 +460,13 @@ fn rebalanced(
     engine: &mut Engine,
     moved: Vec<Rebalanced>,
     uncommitted: &mut BTreeMap<(String, u32), u64>,
+    sink: &mut dyn OutputSink,
 ) -> Result<(), RuntimeError> {
+    if moved.iter().any(|m| matches!(m, Rebalanced::Revoked(_))) {
+        // Table updates held back go out now, before the partitions' new owner writes
+        // newer ones for the same keys.
+        sink.flush(engine)?;
+    }
     for change in moved {
         match change {
             Rebalanced::Revoked(partitions) => {

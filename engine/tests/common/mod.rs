@@ -38,7 +38,8 @@ pub fn orders(from: usize, to: usize) -> Vec<(String, f64, i64, String)> {
 }
 
 pub struct Tansu {
-    child: Child,
+    /// `None` for a handle on a broker another value started.
+    child: Option<Child>,
     pub bootstrap: String,
 }
 
@@ -61,8 +62,17 @@ impl Tansu {
             .expect("tansu starts: scripts/test installs it into the cache folder");
         wait_until_listening(&mut child, port, "tansu", Duration::from_secs(30));
         Tansu {
-            child,
+            child: Some(child),
             bootstrap: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    /// A handle on the broker at `bootstrap`, for another thread; dropping it leaves the
+    /// broker running.
+    pub fn at(bootstrap: &str) -> Tansu {
+        Tansu {
+            child: None,
+            bootstrap: bootstrap.to_string(),
         }
     }
 
@@ -209,7 +219,9 @@ impl Tansu {
 
 impl Drop for Tansu {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

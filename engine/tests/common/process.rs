@@ -57,3 +57,55 @@ pub fn wait_until_listening(child: &mut Child, port: u16, what: &str, timeout: D
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// What a child process writes to a pipe, read on a thread as it comes, so a test can wait
+/// for a line while the process runs.
+pub struct Lines {
+    text: std::sync::Arc<Mutex<String>>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+pub fn follow_lines(pipe: impl std::io::Read + Send + 'static) -> Lines {
+    use std::io::BufRead;
+    let text = std::sync::Arc::new(Mutex::new(String::new()));
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (into, done) = (text.clone(), ended.clone());
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut text = into.lock().unwrap_or_else(|e| e.into_inner());
+            text.push_str(&line);
+            text.push('\n');
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    Lines { text, ended }
+}
+
+impl Lines {
+    fn snapshot(&self) -> String {
+        self.text.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until a line containing `needle` has come; panics with what came otherwise.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.snapshot().contains(needle) {
+            assert!(
+                Instant::now() < deadline && !self.ended.load(std::sync::atomic::Ordering::SeqCst),
+                "no line with {needle:?} within {timeout:?}:\n{}",
+                self.snapshot()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything written, once the pipe has closed (the process ended).
+    pub fn text(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.ended.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.snapshot()
+    }
+}
