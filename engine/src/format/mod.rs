@@ -1,8 +1,9 @@
 //! Record formats behind one seam, chosen by name for keys and values alike: a decoder turns
 //! bytes into columns of a row, an encoder turns columns into bytes. JSON, DELIMITED and
-//! KAFKA as ksqlDB defines them, and AVRO through a Schema Registry (the `runtime` feature).
+//! KAFKA as ksqlDB defines them, and AVRO through a Schema Registry (the `avro` feature,
+//! part of `runtime`).
 
-#[cfg(feature = "runtime")]
+#[cfg(feature = "avro")]
 pub mod avro;
 pub mod delimited;
 pub mod json;
@@ -201,12 +202,12 @@ impl Format {
 /// The columns of a registered Avro schema, as ksqlDB infers them for a source declared
 /// without columns (see `avro::inferred_columns`).
 pub fn inferred_columns(schema: &str, key: bool) -> Result<Vec<(String, SqlType)>, String> {
-    #[cfg(feature = "runtime")]
+    #[cfg(feature = "avro")]
     return avro::inferred_columns(schema, key);
-    #[cfg(not(feature = "runtime"))]
+    #[cfg(not(feature = "avro"))]
     {
         let _ = (schema, key);
-        Err("reading Avro schemas needs the engine's runtime feature".into())
+        Err("reading Avro schemas needs the engine's avro feature".into())
     }
 }
 
@@ -437,7 +438,7 @@ impl Encoder for Unavailable {
     fn encode_into(&self, _: &[Value], _: &mut Vec<u8>) {}
 }
 
-#[cfg(feature = "runtime")]
+#[cfg(feature = "avro")]
 fn avro_decoder(
     columns: Vec<(usize, Column)>,
     width: usize,
@@ -458,7 +459,7 @@ fn avro_decoder(
     }
 }
 
-#[cfg(not(feature = "runtime"))]
+#[cfg(not(feature = "avro"))]
 fn avro_decoder(_: Vec<(usize, Column)>, width: usize, _: bool, _: &Codecs) -> Box<dyn Decoder> {
     Box::new(Unavailable {
         reason: EncodeError::NoRegistry,
@@ -466,7 +467,7 @@ fn avro_decoder(_: Vec<(usize, Column)>, width: usize, _: bool, _: &Codecs) -> B
     })
 }
 
-#[cfg(feature = "runtime")]
+#[cfg(feature = "avro")]
 fn avro_encoder(
     subject: String,
     names: &[String],
@@ -486,7 +487,7 @@ fn avro_encoder(
     }
 }
 
-#[cfg(not(feature = "runtime"))]
+#[cfg(not(feature = "avro"))]
 fn avro_encoder(_: String, _: &[String], _: &[SqlType], _: bool, _: &Codecs) -> Box<dyn Encoder> {
     Box::new(Unavailable {
         reason: EncodeError::NoRegistry,

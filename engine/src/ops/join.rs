@@ -385,7 +385,8 @@ impl WindowStore {
     ) -> bool {
         let observed = self.observed.map_or(time, |o| o.max(time));
         self.observed = Some(observed);
-        let min_live = (observed - retention)
+        let min_live = observed
+            .saturating_sub(retention)
             .div_euclid(interval)
             .max(self.cleaned);
         // Java's long division truncates towards zero; times here are not negative.
@@ -484,10 +485,17 @@ impl StreamStreamJoin {
         key_place: usize,
         width: usize,
     ) -> StreamStreamJoin {
-        let grace = window
-            .grace
-            .unwrap_or_else(|| (DAY_MS - 2 * window.before).max(0));
-        let retention = window.before + window.after + grace;
+        let grace = window.grace.unwrap_or_else(|| {
+            DAY_MS
+                .saturating_sub(window.before.saturating_mul(2))
+                .max(0)
+        });
+        // Saturating, here and below: WITHIN and GRACE PERIOD may each be up to i64::MAX
+        // milliseconds, and event times too.
+        let retention = window
+            .before
+            .saturating_add(window.after)
+            .saturating_add(grace);
         StreamStreamJoin {
             kind,
             window,
@@ -616,8 +624,8 @@ impl Operator for StreamStreamJoin {
             if delays && time == stream_time {
                 emit_closed(task, &mut *next, shape, lookback, after_s, grace);
             }
-            let from = (time - before_s).max(0);
-            let to = (time + after_s).max(0);
+            let from = time.saturating_sub(before_s).max(0);
+            let to = time.saturating_add(after_s).max(0);
             let matches = task.stores[other].fetch(&key_bytes, from, to);
             let matched = !matches.is_empty();
             let mut removed = Vec::new();
@@ -710,7 +718,7 @@ fn emit_closed(
     };
     if task
         .min_time
-        .is_none_or(|min| min >= stream_time - lookback - grace)
+        .is_none_or(|min| min >= stream_time.saturating_sub(lookback).saturating_sub(grace))
     {
         return;
     }
@@ -719,7 +727,7 @@ fn emit_closed(
     for (entry_key, _) in task.outer.iter() {
         let time = entry_key.0;
         task.min_time = Some(time);
-        if time + after + grace >= stream_time {
+        if time.saturating_add(after).saturating_add(grace) >= stream_time {
             break;
         }
         closed.push(entry_key.clone());

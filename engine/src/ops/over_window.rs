@@ -249,7 +249,7 @@ impl OverWindow {
                     while partition
                         .rows
                         .front()
-                        .is_some_and(|r| time - r.time > interval)
+                        .is_some_and(|r| time.saturating_sub(r.time) > interval)
                     {
                         if let Some(old) = partition.rows.pop_front() {
                             partition.retract(&aggs, &old);
@@ -290,7 +290,8 @@ impl OverWindow {
         let waiting: BTreeSet<StateKey> = self.pending.values().map(|p| p.key.clone()).collect();
         let mut newest_dropped = self.evicted_below;
         self.partitions.retain(|key, partition| {
-            let idle = watermark - partition.last_emitted > interval && !waiting.contains(key);
+            let idle = watermark.saturating_sub(partition.last_emitted) > interval
+                && !waiting.contains(key);
             if idle {
                 newest_dropped = newest_dropped.max(partition.last_emitted);
             }

@@ -140,7 +140,10 @@ impl SessionAggregate {
     }
 
     fn close_time(&self) -> i64 {
-        self.state.stream_time - self.window.grace - self.window.gap
+        self.state
+            .stream_time
+            .saturating_sub(self.window.grace)
+            .saturating_sub(self.window.gap)
     }
 
     fn fold(&mut self, row: &Row, t: i64, emit: &mut Emit<'_>) -> Result<(), RowError> {
@@ -164,8 +167,12 @@ impl SessionAggregate {
         }
         let state = &mut self.state;
         state.stream_time = state.stream_time.max(t);
-        let close = state.stream_time - self.window.grace - self.window.gap;
-        let visible_from = (t - self.window.gap).max(
+        // Saturating: an event time or a gap near the ends of i64 reaches no further.
+        let close = state
+            .stream_time
+            .saturating_sub(self.window.grace)
+            .saturating_sub(self.window.gap);
+        let visible_from = t.saturating_sub(self.window.gap).max(
             state
                 .store_time
                 .saturating_sub(self.window.retention)
@@ -177,7 +184,7 @@ impl SessionAggregate {
         // Sessions of a key never overlap, so those within reach form one run.
         let from = sessions.partition_point(|s| s.end < visible_from);
         let to = sessions
-            .partition_point(|s| s.start <= t + self.window.gap)
+            .partition_point(|s| s.start <= t.saturating_add(self.window.gap))
             .max(from);
         let start = sessions
             .get(from)
@@ -290,6 +297,11 @@ impl SessionAggregate {
         }
         let from = self.state.emitted_until.max(0);
         self.state.emitted_until = close;
+        // No session ends below zero: while stream time is within gap plus grace of the
+        // epoch, the close time is negative and nothing has closed.
+        if from >= close {
+            return Ok(());
+        }
         let closing: Vec<(i64, i64, StateKey)> = self
             .state
             .by_end

@@ -40,22 +40,24 @@ impl Window {
             WindowKind::Hopping { advance, .. } => advance,
             _ => self.size(),
         };
-        ts - ts.rem_euclid(step)
+        ts.saturating_sub(ts.rem_euclid(step))
     }
 
     /// The windows an event time falls in, newest first.
     fn assign(&self, ts: i64, out: &mut Vec<(i64, i64)>) {
         out.clear();
         match self.kind {
+            // A window's end saturates: one that would end past the last millisecond
+            // (an event time or a size near i64::MAX) ends there, and never closes.
             WindowKind::Tumbling { size } => {
                 let start = self.newest_start(ts);
-                out.push((start, start + size));
+                out.push((start, start.saturating_add(size)));
             }
             WindowKind::Hopping { size, advance } => {
                 let mut start = self.newest_start(ts);
-                while start > ts - size && start >= 0 {
-                    out.push((start, start + size));
-                    start -= advance;
+                while start > ts.saturating_sub(size) && start >= 0 {
+                    out.push((start, start.saturating_add(size)));
+                    start = start.saturating_sub(advance);
                 }
             }
             WindowKind::Session { .. } => {}
@@ -246,7 +248,7 @@ impl WindowAggregate {
         let mut holds_newest = true;
         for window in assigned {
             if let Some((_, end)) = window {
-                if end + grace <= state.stream_time {
+                if end.saturating_add(grace) <= state.stream_time {
                     continue;
                 }
             }
@@ -306,7 +308,7 @@ impl WindowAggregate {
         }
         let windowed = self.window.is_some();
         // Checked here, where the state is at hand: most records close no window.
-        if windowed && state.stream_time - grace >= state.next_close {
+        if windowed && state.stream_time.saturating_sub(grace) >= state.next_close {
             self.sweep(emit)?;
         }
         if windowed && open == 0 {
@@ -326,13 +328,13 @@ impl WindowAggregate {
         };
         let size = window.size();
         let state = &mut self.state;
-        let horizon = state.stream_time - window.grace;
+        let horizon = state.stream_time.saturating_sub(window.grace);
         let mut closed: Vec<(i64, StateKey, Entry)> = Vec::new();
         let mut next_close = i64::MAX;
         let final_rows = self.emit == EmitMode::Final;
         let shown = &mut self.shown;
         state.entries.retain(|key, entry| {
-            let end = window_start(key.as_bytes()) + size;
+            let end = window_start(key.as_bytes()).saturating_add(size);
             if end <= horizon {
                 if final_rows {
                     closed.push((end, key.clone(), std::mem::take(entry)));
@@ -352,7 +354,7 @@ impl WindowAggregate {
             let group = self.group_of(key.as_bytes())?;
             self.shape.row_into(
                 &group,
-                Some((end - size, end)),
+                Some((window_start(key.as_bytes()), end)),
                 &entry.accs,
                 entry.max_ts,
                 &mut slots,
@@ -377,7 +379,7 @@ impl WindowAggregate {
     fn window_of(&self, key: &[u8]) -> Option<(i64, i64)> {
         let window = self.window.as_ref()?;
         let start = window_start(key);
-        Some((start, start + window.size()))
+        Some((start, start.saturating_add(window.size())))
     }
 
     /// The bytes of a state key that say its group, without the window start.

@@ -822,11 +822,12 @@ fn plan_aggregate(
         Some(spec) => match spec.kind {
             WindowKind::Session { gap } => {
                 let grace = spec.grace.unwrap_or_else(|| default_grace(gap));
-                let retention = spec.retention.unwrap_or(gap + grace);
-                if retention < gap + grace {
+                // Saturating: a gap and grace that add up past i64 need a retention as long.
+                let least = gap.saturating_add(grace);
+                let retention = spec.retention.unwrap_or(least);
+                if retention < least {
                     return invalid(format!(
-                        "The retention period of the session window ({retention} ms) must be no smaller than its inactivity gap plus grace period ({} ms)",
-                        gap + grace
+                        "The retention period of the session window ({retention} ms) must be no smaller than its inactivity gap plus grace period ({least} ms)"
                     ));
                 }
                 session = Some(SessionWindow {

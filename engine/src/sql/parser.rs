@@ -676,7 +676,13 @@ impl<'a> Parser<'a> {
                 },
             });
         }
-        Ok(amount * per_unit)
+        amount.checked_mul(per_unit).ok_or_else(|| ParseError {
+            at,
+            message: format!(
+                "{amount} {unit} is too long a duration: at most {} days",
+                i64::MAX / 86_400_000
+            ),
+        })
     }
 
     fn window(&mut self) -> Result<WindowSpec> {
