@@ -878,7 +878,12 @@ async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
 }
 
 async fn healthcheck(State(shared): State<Arc<Shared>>) -> Response {
-    let error = shared.worker_error.lock().ok().and_then(|e| e.clone());
+    let error = shared
+        .worker_error
+        .lock()
+        .ok()
+        .and_then(|e| e.clone())
+        .or_else(|| crate::connector::kafka::HEALTH.problem());
     let outage = shared.codecs.registry().and_then(|r| r.outage());
     let healthy = error.is_none() && outage.is_none();
     let mut details = json!({

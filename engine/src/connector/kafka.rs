@@ -151,6 +151,33 @@ pub fn delete_topic(options: &KafkaOptions, topic: &str) -> Result<(), KafkaErro
     Ok(())
 }
 
+/// The longest wait between two reads while reading fails.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// What went wrong talking to Kafka, while it lasts: /healthcheck reports it.
+pub struct KafkaHealth(Mutex<Option<String>>);
+
+pub static HEALTH: KafkaHealth = KafkaHealth(Mutex::new(None));
+
+impl KafkaHealth {
+    fn report(&self, problem: String) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(problem);
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.take();
+        }
+    }
+
+    /// The current problem, if reading or committing fails now.
+    pub fn problem(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
 /// Topics the engine makes for itself (ksqlDB's internal topics), left out of topic lists.
 pub const INTERNAL_TOPIC_PREFIX: &str = "_confluent-ksql-";
 
@@ -390,6 +417,10 @@ pub struct KafkaSource {
     messages: Vec<OwnedMessage>,
     /// Partitions that moved while the batch was read, handed over before it.
     moved: Vec<Rebalanced>,
+    /// How long the last failed read waited before the next, while reads fail.
+    retry_in: Option<Duration>,
+    /// When the brokers were last asked whether they are back.
+    last_probe: std::time::Instant,
     /// Set while a query joins two inputs: each batch is then handed over in timestamp
     /// order across partitions (offset order within each), as a Kafka Streams task picks
     /// the partition whose next record has the lowest timestamp.
@@ -429,8 +460,29 @@ impl KafkaSource {
             subscribed: BTreeSet::new(),
             messages: Vec::new(),
             moved: Vec::new(),
+            retry_in: None,
+            last_probe: std::time::Instant::now(),
             merge_by_time: false,
         })
+    }
+
+    /// After failed reads, a quiet poll does not yet mean the brokers are back (the client
+    /// reports a broker that stays away only now and then): ask them for metadata, at most
+    /// every `MAX_RETRY_WAIT`, and call Kafka healthy again when they answer.
+    fn probe_after_failure(&mut self) {
+        if self.retry_in.is_none() || self.last_probe.elapsed() < MAX_RETRY_WAIT {
+            return;
+        }
+        self.last_probe = std::time::Instant::now();
+        let topic = self.subscribed.iter().next().map(String::as_str);
+        match self.consumer.fetch_metadata(topic, Duration::from_secs(1)) {
+            Ok(_) => {
+                self.retry_in = None;
+                HEALTH.clear();
+                tracing::info!("Kafka answers again");
+            }
+            Err(e) => HEALTH.report(e.to_string()),
+        }
     }
 
     /// Takes what the rebalance callback noted; the messages of partitions revoked are
@@ -477,8 +529,27 @@ impl KafkaSource {
             });
             let moved = self.take_moved();
             match polled {
-                Some(message) => self.messages.push(message?),
-                None => break,
+                Some(Ok(message)) => {
+                    self.messages.push(message);
+                    self.retry_in = None;
+                    HEALTH.clear();
+                }
+                Some(Err(e)) => {
+                    // The client reconnects by itself (a broker restarting, a network
+                    // blip): say so, wait a little longer each time, and read on.
+                    let wait = self
+                        .retry_in
+                        .map_or(Duration::from_millis(200), |w| (w * 2).min(MAX_RETRY_WAIT));
+                    self.retry_in = Some(wait);
+                    HEALTH.report(e.to_string());
+                    tracing::warn!("reading from Kafka failed, retrying in {wait:?}: {e}");
+                    std::thread::sleep(wait);
+                    break;
+                }
+                None => {
+                    self.probe_after_failure();
+                    break;
+                }
             }
             if moved {
                 break;
@@ -575,9 +646,15 @@ impl Source for KafkaSource {
                 .map_err(client("record the offsets to commit"))?;
         }
         if list.count() > 0 {
-            self.consumer
+            let committed = self
+                .consumer
                 .commit(&list, CommitMode::Sync)
-                .map_err(client("commit the input offsets"))?;
+                .map_err(client("commit the input offsets"));
+            match &committed {
+                Ok(()) => HEALTH.clear(),
+                Err(e) => HEALTH.report(e.to_string()),
+            }
+            committed?;
         }
         Ok(())
     }

@@ -364,8 +364,15 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
         self.dirty.clear();
         self.source.state_starts(state_starts(&engine));
         drop(engine);
-        self.source.commit(&self.uncommitted)?;
-        self.uncommitted.clear();
+        // The state that reflects these offsets is saved: a commit that fails (the broker
+        // away) is tried again with the next, and a restart meanwhile skips what the state
+        // holds.
+        match self.source.commit(&self.uncommitted) {
+            Ok(()) => self.uncommitted.clear(),
+            Err(e) => {
+                tracing::warn!("cannot commit the input offsets, retried at the next commit: {e}")
+            }
+        }
         Ok(true)
     }
 

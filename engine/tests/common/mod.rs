@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod proxy;
 pub mod random;
 pub mod reference;
 pub mod registry;
@@ -46,14 +47,21 @@ pub struct Tansu {
 impl Tansu {
     pub fn start() -> Tansu {
         let port = free_port();
+        Tansu::start_at(port, port)
+    }
+
+    /// A broker on `port` that tells its clients to connect to `advertised` (a proxy in
+    /// front of it).
+    pub fn start_at(port: u16, advertised: u16) -> Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = format!("tcp://127.0.0.1:{advertised}");
         let mut child = Command::new(cached_tool("tansu/bin/tansu", "tansu"))
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised_url,
             ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
@@ -63,7 +71,7 @@ impl Tansu {
         wait_until_listening(&mut child, port, "tansu", Duration::from_secs(30));
         Tansu {
             child: Some(child),
-            bootstrap: format!("127.0.0.1:{port}"),
+            bootstrap: format!("127.0.0.1:{advertised}"),
         }
     }
 
