@@ -22,6 +22,8 @@ use advisor_engine::connector::kafka::{self, KafkaOptions};
 use advisor_engine::connector::schema_registry::{Backoff, HttpRegistry, RegistryConfig};
 use advisor_engine::engine::Engine;
 use advisor_engine::format::Codecs;
+use advisor_engine::rest::auth::{Auth, AuthSettings, Methods};
+use advisor_engine::rest::HttpOptions;
 use advisor_engine::settings::Settings;
 use advisor_engine::{rest, sql};
 
@@ -124,6 +126,94 @@ impl RegistryArgs {
     }
 }
 
+/// How the REST API guards itself: the request size limit, and authentication as ksqlDB's
+/// authentication.* settings give it.
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Largest request body in bytes; a bigger one is refused with 413 [default: 10485760,
+    /// 10 MiB].
+    #[arg(long, value_name = "BYTES", env = "ENGINE_MAX_REQUEST_BYTES")]
+    max_request_bytes: Option<usize>,
+    /// Who may call the API (ksqlDB's authentication.method): none, basic (the users of
+    /// --auth-password-file), bearer (the tokens of --auth-token-file) or basic,bearer.
+    /// /healthcheck stays open either way [default: none].
+    #[arg(long, value_name = "METHOD", env = "ENGINE_AUTH")]
+    auth: Option<Methods>,
+    /// The users for --auth basic, one `user: password[,role...]` a line as in ksqlDB's
+    /// (Jetty's) password file; a password is plain, OBF: or MD5:.
+    #[arg(long, value_name = "FILE", env = "ENGINE_AUTH_PASSWORD_FILE")]
+    auth_password_file: Option<PathBuf>,
+    /// The tokens for --auth bearer (`Authorization: Bearer TOKEN`), one a line.
+    #[arg(long, value_name = "FILE", env = "ENGINE_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// The realm a 401 names in WWW-Authenticate (authentication.realm) [default:
+    /// advisor-engine].
+    #[arg(long, value_name = "NAME", env = "ENGINE_AUTH_REALM")]
+    auth_realm: Option<String>,
+    /// Roles of which a user needs one (authentication.roles), comma-separated [default:
+    /// any user of the password file].
+    #[arg(
+        long,
+        value_name = "ROLE,...",
+        value_delimiter = ',',
+        env = "ENGINE_AUTH_ROLES"
+    )]
+    auth_roles: Vec<String>,
+    /// Paths served without credentials besides /healthcheck (authentication.skip.paths),
+    /// comma-separated, `*` matching anything, e.g. /metrics.
+    #[arg(
+        long,
+        value_name = "PATH,...",
+        value_delimiter = ',',
+        env = "ENGINE_AUTH_SKIP_PATHS"
+    )]
+    auth_skip_paths: Vec<String>,
+}
+
+impl HttpArgs {
+    /// The flags (or ENGINE_*) over engine.toml's max_request_bytes and [auth].
+    fn options(&self, file_max: Option<usize>, file: &FileAuth) -> anyhow::Result<HttpOptions> {
+        let methods = match (&self.auth, &file.method) {
+            (Some(methods), _) => *methods,
+            (None, Some(text)) => text
+                .parse()
+                .context("[auth] method in the configuration file")?,
+            (None, None) => Methods::default(),
+        };
+        let or_file = |flag: &Vec<String>, file: &Vec<String>| {
+            if flag.is_empty() {
+                file.clone()
+            } else {
+                flag.clone()
+            }
+        };
+        let settings = AuthSettings {
+            methods,
+            password_file: self
+                .auth_password_file
+                .clone()
+                .or(file.password_file.clone()),
+            token_file: self.auth_token_file.clone().or(file.token_file.clone()),
+            realm: self.auth_realm.clone().or(file.realm.clone()),
+            roles: or_file(&self.auth_roles, &file.roles),
+            skip_paths: or_file(&self.auth_skip_paths, &file.skip_paths),
+        };
+        let max_request_bytes = self
+            .max_request_bytes
+            .or(file_max)
+            .unwrap_or(advisor_engine::rest::limit::DEFAULT_MAX_REQUEST_BYTES);
+        if max_request_bytes == 0 {
+            anyhow::bail!("--max-request-bytes must be above 0");
+        }
+        Ok(HttpOptions {
+            max_request_bytes,
+            auth: Auth::from_settings(&settings)
+                .context("the authentication settings")?
+                .map(Arc::new),
+        })
+    }
+}
+
 /// ksqlDB server properties the queries follow.
 #[derive(clap::Args)]
 struct KsqlArgs {
@@ -194,12 +284,25 @@ with the reason; the run goes on.")]
     },
     /// Serve the ksqlDB-compatible REST API (/ksql, /info, /healthcheck, /metrics) and run
     /// the queries created through it on Kafka.
+    #[command(after_help = "Example, with ksqlDB's BASIC authentication:
+  advisor-engine serve --listen 127.0.0.1:8088 --bootstrap-servers localhost:9092 \\
+      --auth basic --auth-password-file passwords --auth-roles admin,developer
+
+where passwords holds `fred: letmein,admin` lines. --listen takes an IP address and port:
+0.0.0.0:8088 (every IPv4 address), [::]:8088 (every address), 127.0.0.1:8088 or [::1]:8088
+(this machine only). A request without valid credentials gets 401 with WWW-Authenticate and
+{\"@type\":\"generic_error\",\"error_code\":40100,\"message\":\"Unauthorized\"}; a
+user without an allowed role 403 (40300); a body over --max-request-bytes 413 (41300).
+/healthcheck never needs credentials, so load balancers and `advisor-engine healthcheck`
+reach it.")]
     Serve {
-        /// engine.toml with listen, sql and [kafka] settings; flags and ENGINE_* override it.
+        /// engine.toml with listen, sql, max_request_bytes, [kafka] and [auth] settings; flags
+        /// and ENGINE_* override it.
         #[arg(long, value_name = "FILE", env = "ENGINE_CONFIG")]
         config: Option<PathBuf>,
-        /// Address to listen on [default: 0.0.0.0:8088].
-        #[arg(long, env = "ENGINE_LISTEN")]
+        /// IP address and port to listen on, e.g. 127.0.0.1:8088 or [::]:8088 [default:
+        /// 0.0.0.0:8088].
+        #[arg(long, value_name = "IP:PORT", env = "ENGINE_LISTEN")]
         listen: Option<std::net::SocketAddr>,
         /// Statements to run at start (CREATE STREAM/TABLE ... ), like a queries file.
         #[arg(long, value_name = "FILE", env = "ENGINE_QUERIES_FILE")]
@@ -210,6 +313,8 @@ with the reason; the run goes on.")]
         ksql: KsqlArgs,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        http: HttpArgs,
     },
     /// Exit 0 when the engine at URL answers its health check (for container health checks).
     Healthcheck {
@@ -288,7 +393,16 @@ fn main() -> std::process::ExitCode {
             kafka,
             ksql,
             registry,
-        } => serve_command(config.as_deref(), listen, sql, &kafka, &ksql, &registry),
+            http,
+        } => serve_command(
+            config.as_deref(),
+            listen,
+            sql,
+            &kafka,
+            &ksql,
+            &registry,
+            &http,
+        ),
         Command::Healthcheck { url } => healthcheck(&url),
     };
     match result {
@@ -321,6 +435,7 @@ fn serve(
     codecs: Codecs,
     service_id: String,
     kafka_settings: Option<KafkaOptions>,
+    http: HttpOptions,
 ) -> anyhow::Result<()> {
     let engine = match sql_path {
         Some(path) => load(path, settings, codecs)?,
@@ -332,7 +447,13 @@ fn serve(
         .build()
         .context("cannot start the async runtime")?;
     runtime
-        .block_on(rest::serve(listen, engine, service_id, kafka_settings))
+        .block_on(rest::serve(
+            listen,
+            engine,
+            service_id,
+            kafka_settings,
+            http,
+        ))
         .with_context(|| format!("cannot serve on {listen}"))
 }
 
@@ -349,6 +470,25 @@ struct FileConfig {
     ksql: BTreeMap<String, toml::Value>,
     #[serde(default)]
     schema_registry: FileRegistry,
+    /// Bytes, as --max-request-bytes.
+    max_request_bytes: Option<usize>,
+    #[serde(default)]
+    auth: FileAuth,
+}
+
+/// engine.toml's [auth], as ksqlDB's authentication.* settings.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    /// "none", "basic", "bearer" or "basic,bearer".
+    method: Option<String>,
+    password_file: Option<PathBuf>,
+    token_file: Option<PathBuf>,
+    realm: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    skip_paths: Vec<String>,
 }
 
 /// engine.toml's [schema_registry], as ksqlDB's ksql.schema.registry.* settings.
@@ -385,6 +525,7 @@ fn serve_command(
     kafka: &KafkaArgs,
     ksql: &KsqlArgs,
     registry: &RegistryArgs,
+    http: &HttpArgs,
 ) -> anyhow::Result<()> {
     let file: FileConfig = match config {
         Some(path) => {
@@ -412,6 +553,7 @@ fn serve_command(
         });
     let settings = ksql.settings(&file.ksql)?;
     let codecs = registry.codecs(&file.schema_registry)?;
+    let http = http.options(file.max_request_bytes, &file.auth)?;
     serve(
         listen,
         sql.as_deref(),
@@ -419,6 +561,7 @@ fn serve_command(
         codecs,
         service_id,
         options,
+        http,
     )
 }
 

@@ -1,6 +1,10 @@
 //! The ksqlDB-compatible REST API: /info, /healthcheck, /ksql and /metrics, in ksqlDB's own
 //! response shapes, so existing clients work. Statements run against the shared engine;
-//! a Kafka worker thread runs its queries.
+//! a Kafka worker thread runs its queries. Every request passes a body limit (`limit`) and,
+//! when configured, authentication (`auth`) first.
+
+pub mod auth;
+pub mod limit;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -248,6 +252,21 @@ fn error_response(status: StatusCode, code: u32, message: String, statement: &st
             "message": message,
             "statementText": statement,
             "entities": [],
+        })),
+    )
+        .into_response()
+}
+
+/// ksqlDB's error outside a statement (its KsqlErrorMessage): refused credentials, a body
+/// over the limit.
+pub(crate) fn generic_error(status: StatusCode, code: u32, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/vnd.ksql.v1+json")],
+        Json(json!({
+            "@type": "generic_error",
+            "error_code": code,
+            "message": message,
         })),
     )
         .into_response()
@@ -964,8 +983,26 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+/// How the server guards its endpoints: the largest request body, and who may call them.
+#[derive(Clone)]
+pub struct HttpOptions {
+    pub max_request_bytes: usize,
+    /// None: anyone who reaches the port.
+    pub auth: Option<Arc<auth::Auth>>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            max_request_bytes: limit::DEFAULT_MAX_REQUEST_BYTES,
+            auth: None,
+        }
+    }
+}
+
+pub fn router(shared: Arc<Shared>, options: &HttpOptions) -> Router {
+    let max = options.max_request_bytes;
+    let router = Router::new()
         .route("/ksql", post(ksql))
         .route("/query", post(query))
         .route("/query-stream", post(query_stream))
@@ -975,6 +1012,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthcheck", get(healthcheck))
         .route("/metrics", get(metrics))
         .with_state(shared)
+        .layer(DefaultBodyLimit::max(max))
+        .layer(axum::middleware::from_fn_with_state(max, limit::limit_body));
+    // The outermost layer: credentials are checked before anything of the body is read, on
+    // every path (an unknown one too, so the routes cannot be probed without them).
+    match &options.auth {
+        Some(auth) => router.layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            auth::authenticate,
+        )),
+        None => router,
+    }
 }
 
 /// Push queries reading along with the worker's drive loop.
@@ -1094,6 +1142,7 @@ pub async fn serve(
     engine: Engine,
     service_id: String,
     kafka: Option<KafkaOptions>,
+    http: HttpOptions,
 ) -> std::io::Result<()> {
     let codecs = engine.codecs.clone();
     let shared = Arc::new(Shared {
@@ -1118,7 +1167,11 @@ pub async fn serve(
     let worker = kafka.map(|options| spawn_worker(shared.clone(), options));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    let served = axum::serve(listener, router(shared.clone()))
+    match &http.auth {
+        Some(auth) => tracing::info!("authentication: {}", auth.describe()),
+        None => tracing::info!("authentication: none (anyone who reaches the port)"),
+    }
+    let served = axum::serve(listener, router(shared.clone(), &http))
         .with_graceful_shutdown(shutdown_signal())
         .await;
     shared.stopping.store(true, Ordering::SeqCst);

@@ -3,108 +3,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::server::{raw_request, request, Server};
 use common::Tansu;
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(tansu: &Tansu, state: &std::path::Path) -> Server {
-        let port = common::free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args([
-                "--bootstrap-servers",
-                &tansu.bootstrap,
-                "--group-id",
-                "rest-app",
-            ])
-            .arg("--state-dir")
-            .arg(state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        common::wait_until_listening(&mut child, port, "advisor-engine", Duration::from_secs(20));
-        Server { child, port }
-    }
-
-    /// Stops the server as ECS stops a task, with SIGTERM, and waits for it to exit.
-    fn stop(&mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(exit)) = self.child.try_wait() {
-                assert!(exit.success(), "serve exits cleanly on SIGTERM: {exit}");
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "serve did not stop within 30 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// A plain HTTP exchange: (status, body). HTTP/1.0 keeps streamed bodies unchunked.
-    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-        request(self.port, method, path, body)
-    }
-
-    fn ksql(&self, statements: &str) -> (u16, Value) {
-        let (status, body) = self.request(
-            "POST",
-            "/ksql",
-            Some(&json!({"ksql": statements, "streamsProperties": {}})),
-        );
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
-        )
-    }
-}
-
-fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    raw_request(port, method, path, &payload)
-}
-
-fn raw_request(port: u16, method: &str, path: &str, payload: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/vnd.ksql.v1+json\r\nContent-Length: {}\r\n\r\n{payload}",
-        payload.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
