@@ -141,7 +141,17 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
     let (_, shown) = server.ksql("SHOW TABLES; SHOW QUERIES;");
     assert_eq!(shown[0]["tables"].as_array().unwrap().len(), 2, "{shown}");
     assert_eq!(shown[1]["queries"][0]["id"], "CTAS_PAGES_PER_USER_0");
-    assert_eq!(pages_of(&server, "u0"), Some(20));
+    // The aggregation's rows come back from their checkpoints as the group assigns the
+    // partitions of its repartition topic, a few seconds after the start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while pages_of(&server, "u0") != Some(20) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restored table: {:?}",
+            pages_of(&server, "u0")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     // A row through /inserts-stream, as ksqlDB clients insert; a row of the wrong type is
     // refused on its own line and the others go in.
     let (status, acks) = raw_request(
