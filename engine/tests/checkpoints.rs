@@ -488,3 +488,61 @@ fn an_instance_killed_twice_in_a_row_rejoins_as_itself_and_loses_nothing() {
     assert!(log.contains("checkpoint read"), "{log}");
     assert_totals(&tansu.read_all("CUSTOMER_ORDER_TOTALS", 1), &all);
 }
+
+#[test]
+fn a_corrupt_newest_checkpoint_is_skipped_for_the_complete_one_before_it() {
+    let moto = Moto::start();
+    let (runtime, client) = s3(&moto);
+    let aws = moto.env();
+    let tansu = Tansu::start();
+    tansu.create_topic("order-events", 3);
+    let location = format!("s3://{BUCKET}/engine");
+    let first = orders(0, 300);
+    tansu.produce("order-events", &lines(&first));
+    engine_run(&tansu, &location, &aws).success();
+
+    // A newer snapshot that does not read back (a torn upload), and each unit's manifest
+    // naming it, as if the engine had crashed between writing the two.
+    let manifests: Vec<String> = object_keys(&runtime, &client)
+        .into_iter()
+        .filter(|k| k.ends_with("/manifest.json"))
+        .collect();
+    assert!(!manifests.is_empty());
+    for manifest in &manifests {
+        let unit = manifest.trim_end_matches("manifest.json");
+        let torn = format!("{unit}snapshot-99999999999999999999.bin");
+        runtime
+            .block_on(
+                client
+                    .put_object()
+                    .bucket(BUCKET)
+                    .key(&torn)
+                    .body(
+                        b"advisor-engine partition snapshot 1\n\x07\x01"
+                            .to_vec()
+                            .into(),
+                    )
+                    .send(),
+            )
+            .unwrap();
+        let named = serde_json::json!({"version": 2, "snapshot": "snapshot-99999999999999999999.bin", "bytes": 38});
+        runtime
+            .block_on(
+                client
+                    .put_object()
+                    .bucket(BUCKET)
+                    .key(manifest)
+                    .body(named.to_string().into_bytes().into())
+                    .send(),
+            )
+            .unwrap();
+    }
+    let sent = tansu.read_all("CUSTOMER_ORDER_TOTALS", 1).len();
+    let second = orders(300, 500);
+    tansu.produce("order-events", &lines(&second));
+    engine_run(&tansu, &location, &aws)
+        .success()
+        .stderr(predicates::str::contains("checkpoint skipped"));
+    let all: Vec<_> = first.iter().chain(&second).cloned().collect();
+    assert_totals(&tansu.read_all("CUSTOMER_ORDER_TOTALS", sent + 1), &all);
+}

@@ -2,14 +2,17 @@
 //! /healthcheck and /metrics, with the queries it creates running on a real broker.
 
 mod common;
+// Starts the engine binary, which only the engine's own tests can name.
+#[path = "common/server.rs"]
+mod server;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::server::{raw_request, request, Server};
 use common::Tansu;
 use serde_json::{json, Value};
+use server::{raw_request, request, Server};
 
 #[test]
 fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {

@@ -3,6 +3,9 @@
 //! and the listen address. The server runs without Kafka; none of this needs it.
 
 mod common;
+// Starts the engine binary, which only the engine's own tests can name.
+#[path = "common/server.rs"]
+mod server;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -11,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::server::{exchange, read_answer, Answer, Server};
 use serde_json::{json, Value};
+use server::{exchange, read_answer, Answer, Server};
 
 const SHOW_STREAMS: &str = r#"{"ksql": "SHOW STREAMS;", "streamsProperties": {}}"#;
 

@@ -245,3 +245,43 @@ impl LocalStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_keeps_the_checkpoint_before_and_falls_back_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.save("Q/partition-0", b"first".to_vec()).unwrap();
+        store.save("Q/partition-0", b"second".to_vec()).unwrap();
+        let mut read = Vec::new();
+        let loaded = store
+            .load("Q/partition-0", &mut |bytes| {
+                read = bytes.to_vec();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((loaded, read.as_slice()), (Some(6), &b"second"[..]));
+        // The newest refused (corrupt): the one before it is read.
+        let mut read = Vec::new();
+        let loaded = store
+            .load("Q/partition-0", &mut |bytes| {
+                if bytes == b"second" {
+                    return Err(crate::state::RestoreError("torn".into()));
+                }
+                read = bytes.to_vec();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((loaded, read.as_slice()), (Some(5), &b"first"[..]));
+        // Both refused: an error naming the file; nothing saved: nothing to restore.
+        assert!(store
+            .load("Q/partition-0", &mut |_| Err(crate::state::RestoreError(
+                "torn".into()
+            )))
+            .is_err());
+        assert_eq!(store.load("Q/partition-1", &mut |_| Ok(())).unwrap(), None);
+    }
+}

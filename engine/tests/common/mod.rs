@@ -6,7 +6,6 @@ pub mod proxy;
 pub mod random;
 pub mod reference;
 pub mod registry;
-pub mod server;
 pub mod wire;
 
 #[allow(unused_imports)]

@@ -1,5 +1,6 @@
 //! `advisor-engine serve` as a child process on a free loopback port, and plain HTTP/1.0
 //! exchanges with it (HTTP/1.0 keeps streamed bodies unchunked).
+#![allow(dead_code)]
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::Tansu;
+use crate::common::Tansu;
 
 pub struct Server {
     child: Child,
@@ -47,7 +48,7 @@ impl Server {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
-        let port = super::free_port();
+        let port = crate::common::free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
@@ -56,7 +57,12 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        super::wait_until_listening(&mut child, port, "advisor-engine", Duration::from_secs(20));
+        crate::common::wait_until_listening(
+            &mut child,
+            port,
+            "advisor-engine",
+            Duration::from_secs(20),
+        );
         Server { child, port }
     }
 
