@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::state::{KeyGroup, Offsets, RestoreError, KEY_GROUPS};
 use crate::value::Value;
 
-/// A row for the repartition topic: the partition it goes to, its key (the GROUP BY key's
-/// bytes), its value (`ExchangedRow`, postcard) and its time.
+/// A record for the repartition topic: the partition it goes to, its key (empty: the
+/// partition is chosen here, not by the key), its value (the partition's rows of a batch,
+/// `Vec<ExchangedRow>` in postcard) and its time (the latest of its rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchanged {
     pub partition: u32,
@@ -27,7 +28,7 @@ pub struct Exchanged {
     pub timestamp: i64,
 }
 
-/// What a repartitioned record holds.
+/// One row in a repartition record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExchangedRow {
     /// The input record the row came from, by its topic's place among the query's inputs.

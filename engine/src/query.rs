@@ -510,8 +510,8 @@ impl PersistentQuery {
             let Some(value) = record.value else {
                 continue;
             };
-            let row: ExchangedRow = match postcard::from_bytes(value) {
-                Ok(row) => row,
+            let rows: Vec<ExchangedRow> = match postcard::from_bytes(value) {
+                Ok(rows) => rows,
                 Err(e) => {
                     self.rejected.push(Rejected {
                         origin: self.exchanged_origins.len() as u32,
@@ -524,21 +524,23 @@ impl PersistentQuery {
                     continue;
                 }
             };
-            if exchange.already_taken(record.partition, &row) {
-                continue;
-            }
-            exchange.take(record.partition, &row);
-            let origin = self.exchanged_origins.len() as u32;
-            self.exchanged_origins
-                .push((row.source_partition, row.source_offset));
-            let filled = batch.push(self.width, row.time, origin);
-            filled.clone_from(&row.row);
-            if filled.len() != self.width {
-                filled.resize(self.width, Value::Null);
-            }
-            if let Some(window) = row.window {
-                let last = batch.len() - 1;
-                batch.set_window(last, window);
+            for row in rows {
+                if exchange.already_taken(record.partition, &row) {
+                    continue;
+                }
+                exchange.take(record.partition, &row);
+                let origin = self.exchanged_origins.len() as u32;
+                self.exchanged_origins
+                    .push((row.source_partition, row.source_offset));
+                let filled = batch.push(self.width, row.time, origin);
+                *filled = row.row;
+                if filled.len() != self.width {
+                    filled.resize(self.width, Value::Null);
+                }
+                if let Some(window) = row.window {
+                    let last = batch.len() - 1;
+                    batch.set_window(last, window);
+                }
             }
         }
         self.offsets_of(records);
@@ -878,7 +880,9 @@ impl PersistentQuery {
     }
 }
 
-/// Writes the first stage's rows to the repartition partitions that own their keys.
+/// Writes the first stage's rows to the repartition partitions that own their keys: each
+/// partition's rows of the batch go as one record (up to `ROWS_PER_EXCHANGED_RECORD`),
+/// since a Kafka record costs far more to write and read back than a row to encode.
 fn send_to_exchange(
     exchange: &Exchange,
     grouping: &crate::ops::group::Grouping,
@@ -888,6 +892,7 @@ fn send_to_exchange(
 ) {
     let mut group = Vec::new();
     let mut key = Vec::new();
+    let mut by_partition: Vec<Vec<ExchangedRow>> = vec![Vec::new(); exchange.partitions as usize];
     for at in 0..batch.len() {
         let origin = batch.origin(at);
         let time = batch.time(at);
@@ -898,29 +903,49 @@ fn send_to_exchange(
         let Some(record) = records.get(origin as usize) else {
             continue;
         };
-        let row = ExchangedRow {
-            source_partition: record.partition,
-            source_offset: record.offset,
-            time,
-            window: batch.window(at),
-            row: batch.row(at).clone(),
-        };
-        match postcard::to_allocvec(&row) {
-            Ok(value) => emit.out.exchanged.push(Exchanged {
-                partition: exchange.owner(crate::state::key_group(&key)),
-                key: key.clone(),
-                value,
-                timestamp: time,
-            }),
-            Err(e) => emit.reject(
-                origin,
-                RowError::Decode(format!(
-                    "cannot write the row for the repartition topic: {e}"
-                )),
-            ),
+        let partition = exchange.owner(crate::state::key_group(&key)) as usize;
+        if let Some(rows) = by_partition.get_mut(partition) {
+            rows.push(ExchangedRow {
+                source_partition: record.partition,
+                source_offset: record.offset,
+                time,
+                window: batch.window(at),
+                row: batch.row(at).clone(),
+            });
+        }
+    }
+    for (partition, rows) in by_partition.iter().enumerate() {
+        for chunk in rows.chunks(ROWS_PER_EXCHANGED_RECORD) {
+            let timestamp = chunk.iter().map(|r| r.time).max().unwrap_or(0);
+            match postcard::to_allocvec(chunk) {
+                Ok(value) => emit.out.exchanged.push(Exchanged {
+                    partition: partition as u32,
+                    key: Vec::new(),
+                    value,
+                    timestamp,
+                }),
+                Err(e) => {
+                    let origins = chunk.iter().filter_map(|row| {
+                        records.iter().position(|r| {
+                            r.partition == row.source_partition && r.offset == row.source_offset
+                        })
+                    });
+                    for origin in origins.collect::<Vec<_>>() {
+                        emit.reject(
+                            origin as u32,
+                            RowError::Decode(format!(
+                                "cannot write the row for the repartition topic: {e}"
+                            )),
+                        );
+                    }
+                }
+            }
         }
     }
 }
+
+/// Rows a repartition record holds at most: a record stays well below Kafka's 1 MB.
+const ROWS_PER_EXCHANGED_RECORD: usize = 1000;
 
 #[cfg(test)]
 mod tests {
