@@ -43,6 +43,18 @@ fn order(i: u64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// An order as the input topic's record at `offset`.
+fn input(value: &[u8], offset: u64) -> InputRecord<'_> {
+    InputRecord {
+        topic: "order-events",
+        partition: 0,
+        offset,
+        timestamp: 0,
+        key: None,
+        value: Some(value),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let keys: u64 = args.get(1).map_or(Ok(1_000_000), |a| a.parse())?;
@@ -56,14 +68,7 @@ fn main() -> anyhow::Result<()> {
     let mut whole = engine(None)?;
     for i in 0..keys {
         let value = order(i);
-        let record = InputRecord {
-            topic: "order-events",
-            partition: 0,
-            offset: i,
-            timestamp: 0,
-            key: None,
-            value: Some(&value),
-        };
+        let record = input(&value, i);
         out.clear();
         whole.queries[0].process(&record, &mut out, &mut dead);
     }
@@ -91,14 +96,7 @@ fn main() -> anyhow::Result<()> {
     let mut routed = Vec::new();
     for i in 0..keys {
         let value = order(i);
-        let record = InputRecord {
-            topic: "order-events",
-            partition: 0,
-            offset: i,
-            timestamp: 0,
-            key: None,
-            value: Some(&value),
-        };
+        let record = input(&value, i);
         out.clear();
         split.queries[0].process(&record, &mut out, &mut dead);
         routed.append(&mut out.exchanged);

@@ -100,6 +100,27 @@ impl Lines {
         }
     }
 
+    /// How many lines so far contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.snapshot()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Waits until more than `seen` lines contain `needle`.
+    pub fn wait_for_more(&self, needle: &str, seen: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.count(needle) <= seen {
+            assert!(
+                Instant::now() < deadline,
+                "no new line with {needle:?} within {timeout:?}:\n{}",
+                self.snapshot()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Everything written, once the pipe has closed (the process ended).
     pub fn text(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
