@@ -114,7 +114,7 @@ fn main() -> anyhow::Result<()> {
             partition: row.partition,
             offset,
             timestamp: row.timestamp,
-            key: Some(&row.key),
+            key: None,
             value: Some(&row.value),
         };
         out.clear();

@@ -17,13 +17,12 @@ use serde::{Deserialize, Serialize};
 use crate::state::{KeyGroup, Offsets, RestoreError, KEY_GROUPS};
 use crate::value::Value;
 
-/// A record for the repartition topic: the partition it goes to, its key (empty: the
-/// partition is chosen here, not by the key), its value (the partition's rows of a batch,
-/// `Vec<ExchangedRow>` in postcard) and its time (the latest of its rows).
+/// A record for the repartition topic, without a key (the partition is chosen here): the
+/// partition it goes to, its value (the partition's rows of a batch, `Vec<ExchangedRow>` in
+/// postcard) and its time (the latest of its rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchanged {
     pub partition: u32,
-    pub key: Vec<u8>,
     pub value: Vec<u8>,
     pub timestamp: i64,
 }

@@ -893,6 +893,8 @@ fn send_to_exchange(
     let mut group = Vec::new();
     let mut key = Vec::new();
     let mut by_partition: Vec<Vec<ExchangedRow>> = vec![Vec::new(); exchange.partitions as usize];
+    // The batch origin of each row, for its dead letter should its record not encode.
+    let mut origins: Vec<Vec<u32>> = vec![Vec::new(); exchange.partitions as usize];
     for at in 0..batch.len() {
         let origin = batch.origin(at);
         let time = batch.time(at);
@@ -904,7 +906,10 @@ fn send_to_exchange(
             continue;
         };
         let partition = exchange.owner(crate::state::key_group(&key)) as usize;
-        if let Some(rows) = by_partition.get_mut(partition) {
+        if let (Some(rows), Some(from)) =
+            (by_partition.get_mut(partition), origins.get_mut(partition))
+        {
+            from.push(origin);
             rows.push(ExchangedRow {
                 source_partition: record.partition,
                 source_offset: record.offset,
@@ -914,25 +919,20 @@ fn send_to_exchange(
             });
         }
     }
-    for (partition, rows) in by_partition.iter().enumerate() {
-        for chunk in rows.chunks(ROWS_PER_EXCHANGED_RECORD) {
+    for (partition, (rows, from)) in by_partition.iter().zip(&origins).enumerate() {
+        let chunks = rows.chunks(ROWS_PER_EXCHANGED_RECORD);
+        for (chunk, chunk_origins) in chunks.zip(from.chunks(ROWS_PER_EXCHANGED_RECORD)) {
             let timestamp = chunk.iter().map(|r| r.time).max().unwrap_or(0);
             match postcard::to_allocvec(chunk) {
                 Ok(value) => emit.out.exchanged.push(Exchanged {
                     partition: partition as u32,
-                    key: Vec::new(),
                     value,
                     timestamp,
                 }),
                 Err(e) => {
-                    let origins = chunk.iter().filter_map(|row| {
-                        records.iter().position(|r| {
-                            r.partition == row.source_partition && r.offset == row.source_offset
-                        })
-                    });
-                    for origin in origins.collect::<Vec<_>>() {
+                    for &origin in chunk_origins {
                         emit.reject(
-                            origin as u32,
+                            origin,
                             RowError::Decode(format!(
                                 "cannot write the row for the repartition topic: {e}"
                             )),

@@ -108,7 +108,7 @@ fn second_stage(
             partition,
             offset: offset as u64,
             timestamp: row.timestamp,
-            key: Some(&row.key),
+            key: None,
             value: Some(&row.value),
         };
         engine.queries[0].process(&record, &mut out, &mut dead);

@@ -776,7 +776,6 @@ impl OutputSink for KafkaSink {
                     &self.producer,
                     BaseRecord::to(&exchange.topic)
                         .partition(row.partition as i32)
-                        .key(&row.key)
                         .payload(&row.value)
                         .timestamp(row.timestamp),
                 )?;
