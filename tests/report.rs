@@ -56,6 +56,74 @@ fn writes_markdown_and_self_contained_html() {
     assert!(!html.contains("<b>"));
 }
 
+/// data/capacity.toml's entry for one engine and query kind (`None`: for any kind).
+fn capacity_entry(approach: &str, query: Option<&str>) -> toml::Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/capacity.toml"))
+        .expect("data/capacity.toml");
+    let table: toml::Value = toml::from_str(&text).expect("valid TOML");
+    table["capacity"]
+        .as_array()
+        .expect("[[capacity]] entries")
+        .iter()
+        .find(|e| {
+            e["approach"].as_str() == Some(approach)
+                && e.get("query").and_then(|q| q.as_str()) == query
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no capacity for {approach} {query:?}"))
+}
+
+/// Under the chart of monthly cost against event rate, each engine's capacity for the
+/// workload's kind of query, with its source and date, as sizing used it.
+#[test]
+fn the_growth_chart_names_each_engines_capacity_and_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    report(dir.path(), &["--name", "fraud-detection"]);
+    let markdown = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let chart = html
+        .find("Monthly cost as the event rate grows")
+        .expect("the growth chart");
+    let listed = html
+        .find("Each engine is sized with")
+        .expect("the capacity list");
+    assert!(listed > chart, "the capacity comes under the chart");
+    // The fraud workload is a pattern query: ksqlDB has no figure of that kind and is sized
+    // with its figure for any query; Flink and the engine with their pattern figures.
+    for (title, approach, query, kind) in [
+        ("ksqlDB", "ksqldb", None, "any query"),
+        ("Apache Flink", "flink", Some("pattern"), "pattern queries"),
+        (
+            "advisor engine",
+            "engine",
+            Some("pattern"),
+            "pattern queries",
+        ),
+    ] {
+        let entry = capacity_entry(approach, query);
+        let per_vcpu = entry["events_per_sec_per_vcpu"]
+            .as_float()
+            .expect("a figure");
+        let line = markdown
+            .lines()
+            .find(|l| l.starts_with(&format!("- {title}: ")) && l.contains("events/s per vCPU"))
+            .unwrap_or_else(|| panic!("no capacity line for {title} in\n{markdown}"));
+        let figure: String = line[title.len() + 4..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .replace(',', "");
+        assert_eq!(figure.parse::<f64>().unwrap(), per_vcpu.round(), "{line}");
+        assert!(line.contains(&format!("({kind})")), "{line}");
+        assert!(line.contains(entry["source"].as_str().unwrap()), "{line}");
+        assert!(line.contains(entry["date"].as_str().unwrap()), "{line}");
+        assert!(
+            html.contains(&format!("<li>{title}: ")),
+            "{title} missing from the HTML"
+        );
+    }
+}
+
 #[test]
 fn refuses_to_overwrite_without_force_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -286,6 +286,12 @@ impl Catalog {
         })
     }
 
+    /// The capacity sizing uses for `approach` running `query`: the figure measured on that
+    /// kind of query, else the one for any kind.
+    pub fn capacity_for(&self, approach: Approach, query: Option<LogicKind>) -> Option<&Capacity> {
+        capacity::pick(&self.capacity, approach, query)
+    }
+
     /// What sizing a stack needs from the catalog: its regions, the planned utilization and
     /// each engine's capacity for any query kind.
     pub fn capacities(&self) -> crate::stack::Capacities {

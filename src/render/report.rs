@@ -13,6 +13,7 @@ use crate::decide::{Approach, Recommendation};
 use crate::money::CostRange;
 use crate::output::cost::{compare_rows, scenario_rows, COMPARE_HEADER, SCENARIO_HEADER};
 use crate::output::markdown_table;
+use crate::workload::LogicKind;
 
 const MARKDOWN_TEMPLATE: &str = include_str!("../../templates/report.md.tera");
 const HTML_TEMPLATE: &str = include_str!("../../templates/report.html.tera");
@@ -80,6 +81,7 @@ struct Section {
     growth: Table,
     growth_chart: String,
     growth_base: String,
+    capacity: Vec<String>,
     sizing: Vec<String>,
     assumptions: Vec<String>,
 }
@@ -234,6 +236,8 @@ fn section(input: &WorkloadInput, catalog: &Catalog) -> Result<Section, ReportEr
         &series,
     );
 
+    let capacity = capacity_lines(catalog, input.usage.workload.logic);
+
     let mut assumptions: Vec<String> = Vec::new();
     for line in estimates.iter().flat_map(|e| &e.lines) {
         for assumption in &line.assumptions {
@@ -292,9 +296,45 @@ fn section(input: &WorkloadInput, catalog: &Catalog) -> Result<Section, ReportEr
                 ""
             }
         ),
+        capacity,
         sizing,
         assumptions,
     })
+}
+
+/// Under the growth chart: the capacity each engine is sized with, for the workload's kind
+/// of query, with where the figure comes from and when it was measured or read.
+fn capacity_lines(catalog: &Catalog, query: Option<LogicKind>) -> Vec<String> {
+    GROWTH_APPROACHES
+        .iter()
+        .filter_map(|&approach| {
+            let capacity = catalog.capacity_for(approach, query)?;
+            let kind = match capacity.query {
+                Some(kind) => format!("{} queries", kind.name()),
+                None => "any query".to_string(),
+            };
+            Some(format!(
+                "{}: {} events/s per vCPU ({kind}){}; {} ({})",
+                approach.title(),
+                thousands(capacity.events_per_sec_per_vcpu),
+                if capacity.assumed { ", assumed" } else { "" },
+                capacity.source,
+                capacity.date
+            ))
+        })
+        .collect()
+}
+
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// Chart labels keep the service and the resource, not the sizes.
