@@ -980,6 +980,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         }
     }
     text.push_str(&crate::checkpoint::metrics_text());
+    text.push_str(&crate::runtime::latency::PROCESS_LATENCY.metrics_text());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -104,6 +104,14 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         metrics.contains("advisor_engine_events_in_total{query=\"CTAS_PAGES_PER_USER_0\"} 60"),
         "{metrics}"
     );
+    // The engine's own share of their latency: every record read is in the histogram.
+    let processed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("advisor_engine_process_latency_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(processed >= 60, "{metrics}");
+    assert!(metrics.contains("advisor_engine_process_latency_seconds_bucket{le=\"+Inf\"}"));
     let (status, health) = server.request("GET", "/healthcheck", None);
     assert_eq!(status, 200, "{health}");
     Command::new(env!("CARGO_BIN_EXE_advisor-engine"))

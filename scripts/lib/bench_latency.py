@@ -2,7 +2,11 @@
 each input rate, prints a table (p50, p99, max per query and rate, with the bar), and writes
 bench/latency.json (date, machine, every figure) and bench/latency.svg (the histograms).
 
-    bench_latency.py --results FILE --svg FILE [--conditions TEXT] RUN.json...
+    bench_latency.py --results FILE --svg FILE [--conditions TEXT] RUN.json:METRICS_BEFORE:METRICS_AFTER...
+
+Beside each run the engine's own share from its /metrics, scraped before and after the
+run: advisor_engine_process_latency_seconds, from a batch being read to its outputs being
+queued on the producer, as bucket bounds (p99 <= x ms).
 """
 
 import argparse
@@ -35,6 +39,42 @@ def label(query):
 
 def ordered(outputs):
     return sorted(outputs.items(), key=lambda item: (item[0] != BROKER_ALONE, item[0]))
+
+
+HISTOGRAM = "advisor_engine_process_latency_seconds_bucket"
+
+
+def buckets(metrics_text):
+    out = {}
+    for line in metrics_text.splitlines():
+        if line.startswith(HISTOGRAM + "{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[math.inf if le == "+Inf" else float(le)] = int(line.rsplit(" ", 1)[1])
+    return out
+
+
+def engine_share(before_text, after_text):
+    """The run's records per bucket and the bounds p50, p99 and the max fall under, in ms."""
+    before, after = buckets(before_text), buckets(after_text)
+    counts = sorted((le, after[le] - before.get(le, 0)) for le in after)
+    total = counts[-1][1] if counts else 0
+    def bound(q):
+        for le, cumulative in counts:
+            if total and cumulative >= q * total:
+                return le * 1000.0
+        return None
+    return {"records": total, "p50_le_ms": bound(0.5), "p99_le_ms": bound(0.99),
+            "max_le_ms": bound(1.0)}
+
+
+def engine_lines(runs):
+    out = []
+    for run in runs:
+        e = run["engine_process"]
+        out.append(f"engine's own share at {run['rate']:,}/s ({e['records']:,} records read from the input and repartition topics, fetch to "
+                   f"outputs queued): p50 <= {e['p50_le_ms']:g} ms, p99 <= {e['p99_le_ms']:g} ms, "
+                   f"max <= {e['max_le_ms']:g} ms")
+    return out
 
 
 def table(runs):
@@ -124,10 +164,15 @@ def main(argv=None):
     p.add_argument("--engine-version", default="unknown")
     p.add_argument("runs", nargs="+")
     args = p.parse_args(argv)
-    runs = [json.load(open(path)) for path in args.runs]
+    runs = []
+    for spec in args.runs:
+        path, before, after = spec.split(":")
+        run = json.load(open(path))
+        run["engine_process"] = engine_share(open(before).read(), open(after).read())
+        runs.append(run)
     runs.sort(key=lambda r: r["rate"])
     print(table(runs))
-    for line in bar_lines(runs):
+    for line in engine_lines(runs) + bar_lines(runs):
         print(line)
     with open(args.svg, "w") as f:
         f.write(svg(runs))

@@ -6,6 +6,8 @@
 //! the input offsets it reflects), and only then the input offsets committed, so a crash at
 //! any point loses nothing and a replay counts nothing twice.
 
+pub mod latency;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -290,7 +292,9 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             if !moved.is_empty() {
                 rebalanced(&mut engine, moved, uncommitted, sink)?;
             }
+            let started = Instant::now();
             process(&mut engine, records, sink, taps, dirty, out, dead)?;
+            latency::PROCESS_LATENCY.observe(started.elapsed(), records.len());
             for run in records.chunk_by(|a, b| a.topic == b.topic && a.partition == b.partition) {
                 if let Some(last) = run.last() {
                     uncommitted.insert((last.topic.to_string(), last.partition), last.offset + 1);
