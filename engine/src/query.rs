@@ -29,6 +29,53 @@ pub struct InputRecord<'a> {
     pub value: Option<&'a [u8]>,
 }
 
+/// What kind of failure a dead letter records, as ksqlDB's processing log types them
+/// (`message.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailureKind {
+    /// The record's key or value could not be read (ksqlDB's DESERIALIZATION_ERROR, 0).
+    Deserialization,
+    /// A row could not be evaluated, aggregated, joined or matched, or came late
+    /// (RECORD_PROCESSING_ERROR, 1).
+    RecordProcessing,
+    /// A row could not be written in its output format (SERIALIZATION_ERROR, 3).
+    Serialization,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 3] = [
+        FailureKind::Deserialization,
+        FailureKind::RecordProcessing,
+        FailureKind::Serialization,
+    ];
+
+    /// ksqlDB's `message.type` number.
+    pub fn code(self) -> u8 {
+        match self {
+            FailureKind::Deserialization => 0,
+            FailureKind::RecordProcessing => 1,
+            FailureKind::Serialization => 3,
+        }
+    }
+
+    /// The label /metrics counts it under.
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::Deserialization => "deserialization",
+            FailureKind::RecordProcessing => "record_processing",
+            FailureKind::Serialization => "serialization",
+        }
+    }
+
+    fn of(error: &RowError) -> FailureKind {
+        match error {
+            RowError::Decode(_) => FailureKind::Deserialization,
+            RowError::Encode(_) => FailureKind::Serialization,
+            _ => FailureKind::RecordProcessing,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
     pub query: String,
@@ -36,12 +83,46 @@ pub struct DeadLetter {
     pub topic: String,
     pub partition: u32,
     pub offset: u64,
+    pub kind: FailureKind,
     pub reason: String,
+    /// The input record's value as text, for reading; `raw_value` holds its bytes.
     pub value: Option<String>,
+    pub raw_key: Option<Vec<u8>>,
+    pub raw_value: Option<Vec<u8>>,
 }
 
 impl DeadLetter {
+    /// The dead letter as JSON: where the record came from and why it failed, its raw key
+    /// and value in base64, and ksqlDB's processing-log fields (`level`, `logger`, `time`,
+    /// `message` with the error under its type), so that a KSQL_PROCESSING_LOG stream or a
+    /// consumer written for ksqlDB's log reads it. `time` is when it is written.
     pub fn to_json(&self) -> serde_json::Value {
+        use base64::Engine as _;
+        let time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let b64 = |bytes: &Option<Vec<u8>>| {
+            bytes
+                .as_ref()
+                .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+        };
+        let (key_b64, value_b64) = (b64(&self.raw_key), b64(&self.raw_value));
+        let error = |kind: FailureKind, body: serde_json::Value| {
+            if self.kind == kind {
+                body
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        let logger = match self.kind {
+            FailureKind::Deserialization => {
+                format!("processing.{}.KsqlTopic.Source.deserializer", self.query)
+            }
+            FailureKind::RecordProcessing => format!("processing.{}", self.query),
+            FailureKind::Serialization => {
+                format!("processing.{}.KsqlTopic.Sink.serializer", self.query)
+            }
+        };
         serde_json::json!({
             "query": self.query,
             "source": self.source,
@@ -50,6 +131,35 @@ impl DeadLetter {
             "offset": self.offset,
             "reason": self.reason,
             "value": self.value,
+            "key_b64": key_b64,
+            "value_b64": value_b64,
+            "level": "ERROR",
+            "logger": logger,
+            "time": time_ms,
+            "message": {
+                "type": self.kind.code(),
+                "deserializationError": error(FailureKind::Deserialization, serde_json::json!({
+                    "target": "value",
+                    "errorMessage": self.reason,
+                    "recordB64": value_b64,
+                    "cause": [],
+                    "topic": self.topic,
+                })),
+                "recordProcessingError": error(FailureKind::RecordProcessing, serde_json::json!({
+                    "errorMessage": self.reason,
+                    "record": self.value,
+                    "cause": [],
+                })),
+                "productionError": null,
+                "serializationError": error(FailureKind::Serialization, serde_json::json!({
+                    "target": "value",
+                    "errorMessage": self.reason,
+                    "record": self.value,
+                    "cause": [],
+                    "topic": self.topic,
+                })),
+                "kafkaStreamsThreadError": null,
+            },
         })
     }
 }
@@ -60,6 +170,23 @@ pub struct Stats {
     pub records_out: u64,
     pub dead_letters: u64,
     pub late_events: u64,
+    /// Dead letters by kind, in the order of `FailureKind::ALL`.
+    #[serde(skip)]
+    pub dead_letters_by_kind: [u64; 3],
+}
+
+impl Stats {
+    fn count_dead_letter(&mut self, error: &RowError) -> FailureKind {
+        let kind = FailureKind::of(error);
+        self.dead_letters += 1;
+        if error.is_late() {
+            self.late_events += 1;
+        }
+        if let Some(at) = FailureKind::ALL.iter().position(|k| *k == kind) {
+            self.dead_letters_by_kind[at] += 1;
+        }
+        kind
+    }
 }
 
 /// One stream or table a query reads, and where its columns sit in the query's rows.
@@ -564,10 +691,7 @@ impl PersistentQuery {
         self.rejected.sort_by_key(|r| r.origin);
         let input = &self.inputs[0];
         for rejected in self.rejected.drain(..) {
-            self.stats.dead_letters += 1;
-            if rejected.error.is_late() {
-                self.stats.late_events += 1;
-            }
+            let kind = self.stats.count_dead_letter(&rejected.error);
             let (partition, offset) = self
                 .exchanged_origins
                 .get(rejected.origin as usize)
@@ -579,8 +703,11 @@ impl PersistentQuery {
                 topic: input.topic.clone(),
                 partition,
                 offset,
+                kind,
                 reason: rejected.error.to_string(),
                 value: None,
+                raw_key: None,
+                raw_value: None,
             });
         }
     }
@@ -622,10 +749,7 @@ impl PersistentQuery {
     fn dead_letters(&mut self, records: &[InputRecord<'_>], dead: &mut Vec<DeadLetter>) {
         self.rejected.sort_by_key(|r| r.origin);
         for rejected in self.rejected.drain(..) {
-            self.stats.dead_letters += 1;
-            if rejected.error.is_late() {
-                self.stats.late_events += 1;
-            }
+            let kind = self.stats.count_dead_letter(&rejected.error);
             let record = records.get(rejected.origin as usize);
             let input = &self.inputs[record
                 .and_then(|r| self.inputs.iter().position(|input| input.topic == r.topic))
@@ -636,10 +760,13 @@ impl PersistentQuery {
                 topic: record.map_or_else(|| input.topic.clone(), |r| r.topic.to_string()),
                 partition: record.map_or(0, |r| r.partition),
                 offset: record.map_or(0, |r| r.offset),
+                kind,
                 reason: rejected.error.to_string(),
                 value: record
                     .and_then(|r| r.value)
                     .map(|v| String::from_utf8_lossy(v).into_owned()),
+                raw_key: record.and_then(|r| r.key).map(<[u8]>::to_vec),
+                raw_value: record.and_then(|r| r.value).map(<[u8]>::to_vec),
             });
         }
     }
@@ -933,7 +1060,7 @@ fn send_to_exchange(
                     for &origin in chunk_origins {
                         emit.reject(
                             origin,
-                            RowError::Decode(format!(
+                            RowError::Encode(format!(
                                 "cannot write the row for the repartition topic: {e}"
                             )),
                         );

@@ -933,6 +933,7 @@ type MetricFamily = (
 );
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    use crate::query::FailureKind;
     let Ok(engine) = shared.engine.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -976,6 +977,22 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
                 "{name}{{query=\"{}\"}} {}\n",
                 query.id,
                 read(query)
+            ));
+        }
+    }
+    let name = "advisor_engine_dead_letters_by_type_total";
+    text.push_str(&format!(
+        "# HELP {name} Records sent to the dead-letter output, by ksqlDB's processing-log type.\n# TYPE {name} counter\n"
+    ));
+    for query in &engine.queries {
+        for (kind, count) in FailureKind::ALL
+            .iter()
+            .zip(query.stats.dead_letters_by_kind)
+        {
+            text.push_str(&format!(
+                "{name}{{query=\"{}\",type=\"{}\"}} {count}\n",
+                query.id,
+                kind.label()
             ));
         }
     }

@@ -154,6 +154,42 @@ fn order_totals_flow_through_kafka_and_a_restart_does_not_double_count() {
         .unwrap()
         .contains("malformed JSON"));
     assert_eq!(dead[0].1["value"], "{broken json");
+    // In ksqlDB's processing-log shape too, with the raw key and value in base64.
+    use base64::Engine as _;
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let letter = &dead[0].1;
+    assert_eq!(letter["key_b64"], b64("k0"), "{letter}");
+    assert_eq!(letter["value_b64"], b64("{broken json"), "{letter}");
+    assert_eq!(letter["level"], "ERROR");
+    assert!(
+        letter["time"]
+            .as_i64()
+            .is_some_and(|t| t > 1_700_000_000_000),
+        "{letter}"
+    );
+    let query = letter["query"].as_str().unwrap();
+    assert_eq!(
+        letter["logger"],
+        format!("processing.{query}.KsqlTopic.Source.deserializer")
+    );
+    let message = &letter["message"];
+    assert_eq!(message["type"], 0, "DESERIALIZATION_ERROR: {letter}");
+    let error = &message["deserializationError"];
+    assert_eq!(error["recordB64"], b64("{broken json"));
+    assert_eq!(error["topic"], "order-events");
+    assert_eq!(error["target"], "value");
+    assert!(error["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("malformed JSON"));
+    for other in [
+        "recordProcessingError",
+        "productionError",
+        "serializationError",
+        "kafkaStreamsThreadError",
+    ] {
+        assert!(message[other].is_null(), "{other} in {letter}");
+    }
 }
 
 /// EMIT FINAL, late events and hopping windows through the broker.
@@ -204,6 +240,14 @@ fn windows_close_late_events_are_dead_lettered_and_hopping_windows_overlap() {
         .unwrap()
         .starts_with("late event"));
     assert_eq!(dead[0].1["query"], "CTAS_PER_MINUTE_FINAL_0");
+    // A late event is a RECORD_PROCESSING_ERROR in ksqlDB's processing-log types.
+    let message = &dead[0].1["message"];
+    assert_eq!(message["type"], 1, "{message}");
+    assert!(message["recordProcessingError"]["errorMessage"]
+        .as_str()
+        .unwrap()
+        .starts_with("late event"));
+    assert!(message["deserializationError"].is_null());
 
     // Hopping windows of 2 minutes every minute: each event counts in two windows.
     let updates = tansu.read_all("HOPPING", 7);

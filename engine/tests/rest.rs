@@ -112,6 +112,33 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         .unwrap_or_else(|| panic!("{metrics}"));
     assert!(processed >= 60, "{metrics}");
     assert!(metrics.contains("advisor_engine_process_latency_seconds_bucket{le=\"+Inf\"}"));
+    // A record that cannot be read counts under its processing-log type.
+    tansu.produce("clicks", &["{not json".to_string()]);
+    let by_type = |kind: &str| {
+        format!("advisor_engine_dead_letters_by_type_total{{query=\"CTAS_PAGES_PER_USER_0\",type=\"{kind}\"}} ")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let (_, metrics) = server.request("GET", "/metrics", None);
+        if metrics.contains(&format!("{}1\n", by_type("deserialization")))
+            || std::time::Instant::now() > deadline
+        {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        metrics.contains(&format!("{}1\n", by_type("deserialization"))),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("{}0\n", by_type("record_processing"))),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("{}0\n", by_type("serialization"))),
+        "{metrics}"
+    );
     let (status, health) = server.request("GET", "/healthcheck", None);
     assert_eq!(status, 200, "{health}");
     Command::new(env!("CARGO_BIN_EXE_advisor-engine"))

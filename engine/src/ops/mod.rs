@@ -387,6 +387,8 @@ pub enum RowError {
     Eval(#[from] EvalError),
     #[error("{0}")]
     Decode(String),
+    #[error("{0}")]
+    Encode(String),
     #[error("late event: its window closed before it arrived (event time {event_time}, grace {grace} ms)")]
     LateForWindow { event_time: i64, grace: i64 },
     #[error("late event: its session [{start}, {end}] ended before the close time {close} (stream time minus grace minus gap) when it arrived (event time {event_time})")]
