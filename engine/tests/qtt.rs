@@ -26,6 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use advisor_engine::engine::Engine;
+use advisor_engine::sql::ast::SqlType;
 use common::wire::{self, WireRecord};
 use common::Tansu;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -261,6 +262,11 @@ struct Formats {
     key: String,
     value: String,
     delimiter: String,
+    /// The sink's DECIMAL value columns and their scales, from the engine's schema of the
+    /// sink: ksqlDB's harness reads a record through the sink's schema, so a DECIMAL column
+    /// comes back as a BigDecimal of the column's scale, which its comparator matches
+    /// against an expected string by `new BigDecimal(text).equals(actual)` (scale and all).
+    decimals: BTreeMap<String, u8>,
 }
 
 /// What a case's statements say about one source or sink.
@@ -456,6 +462,7 @@ fn analyse(case: &Case) -> (BTreeMap<String, Relation>, BTreeSet<String>) {
                 .cloned()
                 .or(inherited.as_ref().map(|r| r.formats.delimiter.clone()))
                 .unwrap_or(",".into()),
+            decimals: BTreeMap::new(),
         };
         let topic = props.get("KAFKA_TOPIC").cloned().unwrap_or(name.clone());
         relations.insert(
@@ -621,8 +628,63 @@ fn json_equal(expected: &Value, actual: &Value) -> bool {
     }
 }
 
+/// An actual JSON number read as ksqlDB's JSON deserializer reads a DECIMAL(_, scale):
+/// rescaled to the column's scale, `None` when that would need rounding (ksqlDB refuses the
+/// record then). Rendered as BigDecimal's plain text, so that two of them are equal exactly
+/// when BigDecimal's `equals` (value and scale) says so.
+fn decimal_text(actual: &Value, scale: u8) -> Option<String> {
+    let number = actual.as_f64()?;
+    let scale = usize::from(scale);
+    let text = format!("{number:.scale$}");
+    (text.parse::<f64>().ok()? == number).then_some(text)
+}
+
+/// ksqlDB's comparison of an expected string with a DECIMAL column (`compareText`):
+/// `new BigDecimal(expected).equals(actual)`, so "3.40" matches 3.4 in a DECIMAL(3,2)
+/// column and "3.4" does not.
+fn decimal_matches(expected: &str, actual: &Value, scale: u8) -> bool {
+    let Some(actual) = decimal_text(actual, scale) else {
+        return false;
+    };
+    let expected = expected.strip_prefix('+').unwrap_or(expected);
+    // BigDecimal keeps the scale as written; only the digits count otherwise.
+    let decimals = |t: &str| t.split_once('.').map_or(0, |(_, d)| d.len());
+    decimals(expected) == usize::from(scale)
+        && expected.parse::<f64>().ok() == actual.parse::<f64>().ok()
+}
+
+/// A JSON value against the expected one, DECIMAL columns compared as ksqlDB's harness
+/// does (see `Formats::decimals`); every other field by `json_equal`.
+fn value_equal(expected: &Value, actual: &Value, decimals: &BTreeMap<String, u8>) -> bool {
+    let (Value::Object(e), Value::Object(a)) = (expected, actual) else {
+        return json_equal(expected, actual);
+    };
+    e.len() == a.len()
+        && e.iter().all(|(k, v)| {
+            let Some(av) = a.get(k) else {
+                return false;
+            };
+            match (v, decimals.get(k)) {
+                (Value::String(text), Some(&scale)) if av.is_number() => {
+                    decimal_matches(text, av, scale)
+                }
+                _ => json_equal(v, av),
+            }
+        })
+}
+
 /// Whether bytes in `format` hold the expected (non-null) value.
 fn matches(expected: &Value, bytes: &[u8], format: &str) -> bool {
+    matches_with(expected, bytes, format, &BTreeMap::new())
+}
+
+/// `matches`, with the DECIMAL columns of a value (see `Formats::decimals`).
+fn matches_with(
+    expected: &Value,
+    bytes: &[u8],
+    format: &str,
+    decimals: &BTreeMap<String, u8>,
+) -> bool {
     match format {
         "KAFKA" => match expected {
             Value::String(s) => bytes == s.as_bytes(),
@@ -651,7 +713,8 @@ fn matches(expected: &Value, bytes: &[u8], format: &str) -> bool {
                         .parse::<f64>()
                         .is_ok_and(|a| numbers_equal(expected, &json!(a))))
         }
-        _ => serde_json::from_slice::<Value>(bytes).is_ok_and(|a| json_equal(expected, &a)),
+        _ => serde_json::from_slice::<Value>(bytes)
+            .is_ok_and(|a| value_equal(expected, &a, decimals)),
     }
 }
 
@@ -730,7 +793,7 @@ fn compare(
     let value_ok = match (expected_value, actual.value.as_deref()) {
         (Value::Null, None) => true,
         (Value::Null, Some(_)) | (_, None) => false,
-        (e, Some(bytes)) => matches(e, bytes, &formats.value),
+        (e, Some(bytes)) => matches_with(e, bytes, &formats.value, &formats.decimals),
     };
     if !value_ok {
         return Some(format!(
@@ -866,18 +929,67 @@ fn validate(statements: &[String]) -> Result<(), String> {
     }
 }
 
+/// The DECIMAL value columns (name -> scale) of each source the statements create, by
+/// topic, as the engine derives their schemas: the sink's schema that ksqlDB's harness
+/// reads output records through. Empty where the engine refuses a statement (the case
+/// fails on that anyway).
+fn sink_decimals(statements: &[String]) -> BTreeMap<String, BTreeMap<String, u8>> {
+    let text = statements.join("\n");
+    let found = std::panic::catch_unwind(|| {
+        let mut found = BTreeMap::new();
+        let Ok(parsed) = advisor_engine::sql::parse(&text) else {
+            return found;
+        };
+        let mut engine = Engine::default();
+        for statement in &parsed {
+            if engine.execute(statement).is_err() {
+                break;
+            }
+        }
+        for statement in statements {
+            let tokens = tokenize(statement);
+            let Some(name) = tokens
+                .iter()
+                .position(|t| t.is_word("STREAM") || t.is_word("TABLE"))
+                .and_then(|i| tokens.get(i + 1))
+                .and_then(Token::name)
+            else {
+                continue;
+            };
+            if let Some(source) = engine.source_for(&name) {
+                let scales: BTreeMap<String, u8> = source
+                    .schema
+                    .columns
+                    .iter()
+                    .filter(|c| !c.key)
+                    .filter_map(|c| match c.sql_type {
+                        SqlType::Decimal { scale, .. } => Some((c.name.clone(), scale)),
+                        _ => None,
+                    })
+                    .collect();
+                found.insert(source.topic.clone(), scales);
+            }
+        }
+        found
+    });
+    found.unwrap_or_default()
+}
+
 fn prepare(case: &Case, index: usize, generation: usize) -> Prepared {
     let suffix = format!("_QTT{index}G{generation}");
     let (relations, created) = analyse(case);
     let statements = rename(case, &created, &suffix);
     let mut sinks = BTreeMap::new();
     let mut topics = BTreeSet::new();
+    let decimals = sink_decimals(&statements);
     for relation in relations.values() {
         let renamed = format!("{}{suffix}", relation.topic);
         if relation.declared {
             topics.insert(renamed.clone());
         } else {
-            sinks.insert(renamed.clone(), relation.formats.clone());
+            let mut formats = relation.formats.clone();
+            formats.decimals = decimals.get(&renamed).cloned().unwrap_or_default();
+            sinks.insert(renamed.clone(), formats);
         }
         // A declared source's topic may also be written (INSERT INTO): read as declared.
         sinks.entry(renamed).or_insert(relation.formats.clone());
@@ -941,6 +1053,7 @@ fn produce(tansu: &Tansu, cases: &[Case], prepared: &[Prepared]) {
                 key: "KAFKA".into(),
                 value: "JSON".into(),
                 delimiter: ",".into(),
+                decimals: BTreeMap::new(),
             });
             let key_types = relation.map(|r| r.keys.clone()).unwrap_or_default();
             let value_types = relation.map(|r| r.values.clone()).unwrap_or_default();
@@ -1117,6 +1230,7 @@ fn judge(
                 key: "KAFKA".into(),
                 value: "JSON".into(),
                 delimiter: ",".into(),
+                decimals: BTreeMap::new(),
             });
             let shown = topic.trim_end_matches(&prepared.suffix);
             for i in 0..want.len().max(got.len()) {
