@@ -187,8 +187,9 @@ fn ordinal_index_of(haystack: &[char], needle: &[char], ordinal: i64) -> i64 {
     -1
 }
 
-/// Instr.java, including what it does when nothing is found after a start position other
-/// than 1 (it returns `position - 1`, not 0).
+/// Instr.java as current ksqlDB has it: 0 when the substring is not found (whatever the
+/// start position; the first version returned `position - 1`), and from the end the
+/// position of the match's first character, counted for substrings of any length.
 fn instr(args: &[Value]) -> Outcome {
     let function = Function::Instr;
     let (Some(s), Some(sub)) = (
@@ -225,9 +226,15 @@ fn instr(args: &[Value]) -> Outcome {
             &needle,
             occurrence,
         );
-        len - position - i
+        if i == -1 {
+            return Ok(Value::Integer(0));
+        }
+        len - position - i - needle.len() as i64 + 2
     } else {
         let i = ordinal_index_of(commons_substring(&chars, position - 1), &needle, occurrence);
+        if i == -1 {
+            return Ok(Value::Integer(0));
+        }
         i + position
     };
     Ok(Value::Integer(found))
@@ -794,6 +801,11 @@ mod tests {
         assert_eq!(instr(&[s("MISSING")]), i(0));
         assert_eq!(instr(&[s("OR"), i(100)]), i(0));
         assert_eq!(instr(&[s("OR"), i(-100)]), i(0));
+        // Not found after the start position: 0 (instr.json), not `position - 1`.
+        assert_eq!(run(Function::Instr, &[s("short"), s("or"), i(4)]), i(0));
+        assert_eq!(run(Function::Instr, &[s("short"), s("or"), i(-4)]), i(0));
+        // From the end, the match's first character for a substring of any length.
+        assert_eq!(instr(&[s("ORA"), i(-1)]), i(5));
         assert_eq!(run(Function::Instr, &[Value::Null, s("OR")]), i(0));
         assert_eq!(run(Function::Instr, &[corp(), Value::Null, i(1)]), i(0));
     }
