@@ -687,6 +687,18 @@ impl<'a> Parser<'a> {
 
     fn window(&mut self) -> Result<WindowSpec> {
         let at = self.at();
+        // ksqlDB's grammar lets a window carry a name before its kind
+        // (`windowExpression: (IDENTIFIER)? (tumbling | hopping | session)`); the name
+        // has no use, so it is read and dropped.
+        if ["TUMBLING", "HOPPING", "SESSION"]
+            .iter()
+            .any(|kind| self.is_word_at(1, kind))
+            && !["TUMBLING", "HOPPING", "SESSION"]
+                .iter()
+                .any(|kind| self.is_word(kind))
+        {
+            self.identifier()?;
+        }
         let kind_name = self.identifier()?;
         self.expect_symbol("(")?;
         let kind = match kind_name.as_str() {
@@ -1814,6 +1826,20 @@ SELECT * FROM customer_order_totals WHERE customer_id = 'cust_123';
         assert_eq!(query.emit, Some(Emit::Changes));
         assert_eq!(statements[1].line, 14);
         assert!(matches!(statements[2].statement, Statement::Select(_)));
+    }
+
+    #[test]
+    fn a_window_may_carry_a_name() {
+        // earliest-offset-udaf.json: `WINDOW nWINDOW SESSION (1 SECONDS)`.
+        let statements =
+            parse("SELECT ID, COUNT(*) FROM S WINDOW w SESSION (1 SECONDS) GROUP BY ID;").unwrap();
+        let Statement::Select(query) = &statements[0].statement else {
+            panic!("not a SELECT");
+        };
+        assert!(matches!(
+            query.window.as_ref().unwrap().kind,
+            WindowKind::Session { .. }
+        ));
     }
 
     #[test]
