@@ -21,8 +21,8 @@ use crate::ops::window_aggregate::{legacy, Window, WindowAggregate, DEFAULT_GRAC
 use crate::ops::Operator;
 use crate::settings::Settings;
 use crate::sql::ast::{
-    Emit, Expr, Literal, OrderItem, OverRef, OverSpec, Properties, Query, Relation, SourceKind,
-    WindowKind,
+    Emit, Expr, Literal, OrderItem, OverRef, OverSpec, Properties, Query, Relation, SelectItem,
+    SourceKind, WindowKind,
 };
 use crate::value::{Column, Schema};
 
@@ -194,6 +194,7 @@ pub fn plan(
         return invalid("LIMIT is not allowed in a persistent query");
     }
     refuse_joins(query)?;
+    check_projection(query)?;
     if source.kind == SourceKind::Table {
         return plan_from_table(kind, name, properties, query, source, settings);
     }
@@ -722,6 +723,54 @@ fn plan_over(
         Some((Schema { columns }, origin)),
     );
     Ok(OverColumns { calls, base: width })
+}
+
+/// ksqlDB's checks of a persistent query's projection over one source
+/// (elements.json): a pseudo column selected as it is would give the sink a column of a
+/// reserved name, so it must be aliased; and `x.*` must name FROM's source or its alias.
+/// OVER windows and MATCH_RECOGNIZE follow Flink SQL, which selects its rowtime attribute as
+/// it is, so a query with either keeps ROWTIME unaliased.
+fn check_projection(query: &Query) -> Result<(), PlanError> {
+    let mut over = Vec::new();
+    for item in &query.projection {
+        if let SelectItem::Expr { expr, .. } = item {
+            collect_over(expr, &mut over);
+        }
+    }
+    let flink =
+        query.match_recognize.is_some() || !query.over_windows.is_empty() || !over.is_empty();
+    for item in &query.projection {
+        match item {
+            SelectItem::Expr {
+                expr: Expr::Column(column),
+                alias: None,
+            } if !flink
+                && [
+                    "ROWTIME",
+                    "ROWPARTITION",
+                    "ROWOFFSET",
+                    "WINDOWSTART",
+                    "WINDOWEND",
+                ]
+                .contains(&column.as_str()) =>
+            {
+                return invalid(format!(
+                    "Reserved column name in select: `{column}`. Please remove or alias the column."
+                ));
+            }
+            SelectItem::SourceWildcard(qualifier)
+                if matches!(&query.from, Relation::Source(_))
+                    && Some(qualifier.as_str()) != query.from_alias.as_deref()
+                    && qualifier != query.source_name() =>
+            {
+                return invalid(format!(
+                    "'{qualifier}' is not a valid stream/table name or alias."
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn collect_over(expr: &Expr, calls: &mut Vec<Expr>) {
