@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{SourceDef, WindowType};
 use crate::exchange::{Exchange, Exchanged, ExchangedRow, PartitionSnapshot};
+use crate::format::json::JsonBuf;
 use crate::format::{Codecs, Decoder, EncodeError, Encoder, JsonFields, KeyCodec};
 use crate::ops::watermark::Watermark;
 use crate::ops::window_aggregate::legacy;
@@ -92,13 +93,15 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// The dead letter as JSON: where the record came from and why it failed, its raw key
-    /// and value in base64, and ksqlDB's processing-log fields (`level`, `logger`, `time`,
-    /// `message` with the error under its type), so that a KSQL_PROCESSING_LOG stream or a
-    /// consumer written for ksqlDB's log reads it. `time` is when it is written.
-    pub fn to_json(&self) -> serde_json::Value {
+    /// The dead letter as one JSON object: where the record came from and why it failed,
+    /// its raw key and value in base64, and ksqlDB's processing-log fields (`level`,
+    /// `logger`, `time`, `message` with the error under its type), so that a
+    /// KSQL_PROCESSING_LOG stream or a consumer written for ksqlDB's log reads it. `time` is
+    /// when it is written. Written straight into the buffer, as output lines are: a stream
+    /// full of bad records must not crawl.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         use base64::Engine as _;
-        let time_ms = std::time::SystemTime::now()
+        let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         let b64 = |bytes: &Option<Vec<u8>>| {
@@ -106,61 +109,78 @@ impl DeadLetter {
                 .as_ref()
                 .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
         };
-        let (key_b64, value_b64) = (b64(&self.raw_key), b64(&self.raw_value));
-        let error = |kind: FailureKind, body: serde_json::Value| {
-            if self.kind == kind {
-                body
-            } else {
-                serde_json::Value::Null
-            }
+        let value_b64 = b64(&self.raw_value);
+        let mut buf = JsonBuf::from_vec(std::mem::take(out));
+        let optional = |buf: &mut JsonBuf, text: Option<&str>| match text {
+            Some(text) => buf.string(text),
+            None => buf.extend(b"null"),
         };
-        let logger = match self.kind {
-            FailureKind::Deserialization => {
-                format!("processing.{}.KsqlTopic.Source.deserializer", self.query)
-            }
-            FailureKind::RecordProcessing => format!("processing.{}", self.query),
-            FailureKind::Serialization => {
-                format!("processing.{}.KsqlTopic.Sink.serializer", self.query)
-            }
-        };
-        serde_json::json!({
-            "query": self.query,
-            "source": self.source,
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "reason": self.reason,
-            "value": self.value,
-            "key_b64": key_b64,
-            "value_b64": value_b64,
-            "level": "ERROR",
-            "logger": logger,
-            "time": time_ms,
-            "message": {
-                "type": self.kind.code(),
-                "deserializationError": error(FailureKind::Deserialization, serde_json::json!({
-                    "target": "value",
-                    "errorMessage": self.reason,
-                    "recordB64": value_b64,
-                    "cause": [],
-                    "topic": self.topic,
-                })),
-                "recordProcessingError": error(FailureKind::RecordProcessing, serde_json::json!({
-                    "errorMessage": self.reason,
-                    "record": self.value,
-                    "cause": [],
-                })),
-                "productionError": null,
-                "serializationError": error(FailureKind::Serialization, serde_json::json!({
-                    "target": "value",
-                    "errorMessage": self.reason,
-                    "record": self.value,
-                    "cause": [],
-                    "topic": self.topic,
-                })),
-                "kafkaStreamsThreadError": null,
-            },
-        })
+        buf.extend(b"{\"query\":");
+        buf.string(&self.query);
+        buf.extend(b",\"source\":");
+        buf.string(&self.source);
+        buf.extend(b",\"topic\":");
+        buf.string(&self.topic);
+        buf.extend(b",\"partition\":");
+        buf.integer(i64::from(self.partition));
+        buf.extend(b",\"offset\":");
+        buf.integer(self.offset as i64);
+        buf.extend(b",\"reason\":");
+        buf.string(&self.reason);
+        buf.extend(b",\"value\":");
+        optional(&mut buf, self.value.as_deref());
+        buf.extend(b",\"key_b64\":");
+        optional(&mut buf, b64(&self.raw_key).as_deref());
+        buf.extend(b",\"value_b64\":");
+        optional(&mut buf, value_b64.as_deref());
+        buf.extend(b",\"level\":\"ERROR\",\"logger\":\"processing.");
+        // A query id is letters, digits and underscores: nothing to escape.
+        buf.extend(self.query.as_bytes());
+        buf.extend(match self.kind {
+            FailureKind::Deserialization => b".KsqlTopic.Source.deserializer\"".as_slice(),
+            FailureKind::RecordProcessing => b"\"".as_slice(),
+            FailureKind::Serialization => b".KsqlTopic.Sink.serializer\"".as_slice(),
+        });
+        buf.extend(b",\"time\":");
+        buf.integer(time);
+        buf.extend(b",\"message\":{\"type\":");
+        buf.integer(i64::from(self.kind.code()));
+        buf.extend(b",\"deserializationError\":");
+        if self.kind == FailureKind::Deserialization {
+            buf.extend(b"{\"target\":\"value\",\"errorMessage\":");
+            buf.string(&self.reason);
+            buf.extend(b",\"recordB64\":");
+            optional(&mut buf, value_b64.as_deref());
+            buf.extend(b",\"cause\":[],\"topic\":");
+            buf.string(&self.topic);
+            buf.push(b'}');
+        } else {
+            buf.extend(b"null");
+        }
+        buf.extend(b",\"recordProcessingError\":");
+        if self.kind == FailureKind::RecordProcessing {
+            buf.extend(b"{\"errorMessage\":");
+            buf.string(&self.reason);
+            buf.extend(b",\"record\":");
+            optional(&mut buf, self.value.as_deref());
+            buf.extend(b",\"cause\":[]}");
+        } else {
+            buf.extend(b"null");
+        }
+        buf.extend(b",\"productionError\":null,\"serializationError\":");
+        if self.kind == FailureKind::Serialization {
+            buf.extend(b"{\"target\":\"value\",\"errorMessage\":");
+            buf.string(&self.reason);
+            buf.extend(b",\"record\":");
+            optional(&mut buf, self.value.as_deref());
+            buf.extend(b",\"cause\":[],\"topic\":");
+            buf.string(&self.topic);
+            buf.push(b'}');
+        } else {
+            buf.extend(b"null");
+        }
+        buf.extend(b",\"kafkaStreamsThreadError\":null}}");
+        *out = buf.into_vec();
     }
 }
 

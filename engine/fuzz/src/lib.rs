@@ -765,7 +765,19 @@ fn feed(engine: &Engine, query: &mut PersistentQuery) {
     }
     let _ = query.table_rows();
     for letter in &dead {
-        let _ = letter.to_json();
+        dead_letter_is_json(letter);
+    }
+}
+
+/// Whatever the record held, its dead letter is one valid JSON object.
+fn dead_letter_is_json(letter: &advisor_engine::query::DeadLetter) {
+    let mut bytes = Vec::new();
+    letter.write_json(&mut bytes);
+    if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        panic!(
+            "a dead letter is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
 }
 
@@ -798,7 +810,7 @@ fn run_query_on(create: &str, name: &str, topic: &str, key: Option<&[u8]>, value
         let _ = query.encode_value(record);
     }
     for letter in &dead {
-        let _ = letter.to_json();
+        dead_letter_is_json(letter);
     }
 }
 

@@ -556,6 +556,8 @@ impl Source for FileSource {
 pub struct FileSink {
     sinks: BTreeMap<String, Sink>,
     dead: Box<dyn Write + Send>,
+    /// The dead letter being written, its buffer kept between records.
+    letter: Vec<u8>,
     line: JsonBuf,
     writer: LineWriter,
 }
@@ -610,6 +612,7 @@ impl FileSink {
         Ok(FileSink {
             sinks,
             dead,
+            letter: Vec::new(),
             line: JsonBuf::with_room(4096),
             writer: LineWriter::default(),
         })
@@ -649,7 +652,10 @@ impl OutputSink for FileSink {
             }
         }
         for letter in dead {
-            let _ = writeln!(self.dead, "{}", letter.to_json());
+            self.letter.clear();
+            letter.write_json(&mut self.letter);
+            self.letter.push(b'\n');
+            let _ = self.dead.write_all(&self.letter);
         }
         Ok(())
     }

@@ -782,7 +782,8 @@ impl OutputSink for KafkaSink {
             }
         }
         for letter in dead {
-            let bytes = serde_json::to_vec(&letter.to_json()).unwrap_or_default();
+            let mut bytes = Vec::new();
+            letter.write_json(&mut bytes);
             send(
                 &self.producer,
                 BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic)
