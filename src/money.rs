@@ -57,15 +57,20 @@ pub fn usd(amount: f64) -> String {
     let cents = (amount * 100.0).round() as i64;
     let sign = if cents < 0 { "-" } else { "" };
     let cents = cents.unsigned_abs();
-    let whole = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
+    format!("{sign}${}.{:02}", grouped(cents / 100), cents % 100)
+}
+
+/// A whole number with its thousands grouped: `1,234,567`.
+pub fn grouped(whole: u64) -> String {
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
         }
-        grouped.push(digit);
+        out.push(digit);
     }
-    format!("{sign}${grouped}.{:02}", cents % 100)
+    out
 }
 
 impl std::fmt::Display for CostRange {

@@ -34,6 +34,7 @@ pub struct InputRecord<'a> {
 /// (`message.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FailureKind {
+    // In the order of `ALL`: a kind's place there is its index in `Stats`.
     /// The record's key or value could not be read (ksqlDB's DESERIALIZATION_ERROR, 0).
     Deserialization,
     /// A row could not be evaluated, aggregated, joined or matched, or came late
@@ -86,8 +87,6 @@ pub struct DeadLetter {
     pub offset: u64,
     pub kind: FailureKind,
     pub reason: String,
-    /// The input record's value as text, for reading; `raw_value` holds its bytes.
-    pub value: Option<String>,
     pub raw_key: Option<Vec<u8>>,
     pub raw_value: Option<Vec<u8>>,
 }
@@ -110,6 +109,8 @@ impl DeadLetter {
                 .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
         };
         let value_b64 = b64(&self.raw_value);
+        // The value as text, for reading.
+        let value = self.raw_value.as_deref().map(String::from_utf8_lossy);
         let mut buf = JsonBuf::from_vec(std::mem::take(out));
         let optional = |buf: &mut JsonBuf, text: Option<&str>| match text {
             Some(text) => buf.string(text),
@@ -128,7 +129,7 @@ impl DeadLetter {
         buf.extend(b",\"reason\":");
         buf.string(&self.reason);
         buf.extend(b",\"value\":");
-        optional(&mut buf, self.value.as_deref());
+        optional(&mut buf, value.as_deref());
         buf.extend(b",\"key_b64\":");
         optional(&mut buf, b64(&self.raw_key).as_deref());
         buf.extend(b",\"value_b64\":");
@@ -145,15 +146,19 @@ impl DeadLetter {
         buf.integer(time);
         buf.extend(b",\"message\":{\"type\":");
         buf.integer(i64::from(self.kind.code()));
-        buf.extend(b",\"deserializationError\":");
-        if self.kind == FailureKind::Deserialization {
+        // Reading and writing errors have one shape; `record` names the record's field.
+        let format_error = |buf: &mut JsonBuf, record: &[u8], text: Option<&str>| {
             buf.extend(b"{\"target\":\"value\",\"errorMessage\":");
             buf.string(&self.reason);
-            buf.extend(b",\"recordB64\":");
-            optional(&mut buf, value_b64.as_deref());
+            buf.extend(record);
+            optional(buf, text);
             buf.extend(b",\"cause\":[],\"topic\":");
             buf.string(&self.topic);
             buf.push(b'}');
+        };
+        buf.extend(b",\"deserializationError\":");
+        if self.kind == FailureKind::Deserialization {
+            format_error(&mut buf, b",\"recordB64\":", value_b64.as_deref());
         } else {
             buf.extend(b"null");
         }
@@ -162,20 +167,14 @@ impl DeadLetter {
             buf.extend(b"{\"errorMessage\":");
             buf.string(&self.reason);
             buf.extend(b",\"record\":");
-            optional(&mut buf, self.value.as_deref());
+            optional(&mut buf, value.as_deref());
             buf.extend(b",\"cause\":[]}");
         } else {
             buf.extend(b"null");
         }
         buf.extend(b",\"productionError\":null,\"serializationError\":");
         if self.kind == FailureKind::Serialization {
-            buf.extend(b"{\"target\":\"value\",\"errorMessage\":");
-            buf.string(&self.reason);
-            buf.extend(b",\"record\":");
-            optional(&mut buf, self.value.as_deref());
-            buf.extend(b",\"cause\":[],\"topic\":");
-            buf.string(&self.topic);
-            buf.push(b'}');
+            format_error(&mut buf, b",\"record\":", value.as_deref());
         } else {
             buf.extend(b"null");
         }
@@ -202,9 +201,7 @@ impl Stats {
         if error.is_late() {
             self.late_events += 1;
         }
-        if let Some(at) = FailureKind::ALL.iter().position(|k| *k == kind) {
-            self.dead_letters_by_kind[at] += 1;
-        }
+        self.dead_letters_by_kind[kind as usize] += 1;
         kind
     }
 }
@@ -725,7 +722,6 @@ impl PersistentQuery {
                 offset,
                 kind,
                 reason: rejected.error.to_string(),
-                value: None,
                 raw_key: None,
                 raw_value: None,
             });
@@ -782,9 +778,6 @@ impl PersistentQuery {
                 offset: record.map_or(0, |r| r.offset),
                 kind,
                 reason: rejected.error.to_string(),
-                value: record
-                    .and_then(|r| r.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned()),
                 raw_key: record.and_then(|r| r.key).map(<[u8]>::to_vec),
                 raw_value: record.and_then(|r| r.value).map(<[u8]>::to_vec),
             });

@@ -10,7 +10,7 @@ use crate::cost::estimate::{Estimate, EstimateError};
 use crate::cost::scenarios::{self, ScenarioRow};
 use crate::cost::{self, Catalog, PricingOptions, Usage, BASELINE};
 use crate::decide::{Approach, Recommendation};
-use crate::money::CostRange;
+use crate::money::{grouped, CostRange};
 use crate::output::cost::{compare_rows, scenario_rows, COMPARE_HEADER, SCENARIO_HEADER};
 use crate::output::markdown_table;
 use crate::workload::LogicKind;
@@ -316,25 +316,13 @@ fn capacity_lines(catalog: &Catalog, query: Option<LogicKind>) -> Vec<String> {
             Some(format!(
                 "{}: {} events/s per vCPU ({kind}){}; {} ({})",
                 approach.title(),
-                thousands(capacity.events_per_sec_per_vcpu),
+                grouped(capacity.events_per_sec_per_vcpu.max(0.0).round() as u64),
                 if capacity.assumed { ", assumed" } else { "" },
                 capacity.source,
                 capacity.date
             ))
         })
         .collect()
-}
-
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 /// Chart labels keep the service and the resource, not the sizes.
