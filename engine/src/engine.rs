@@ -38,6 +38,8 @@ pub struct Engine {
     pub settings: Settings,
     /// What the formats need beyond a WITH clause: the Schema Registry, for AVRO.
     pub codecs: Codecs,
+    /// The most state, in bytes, a query may hold (`--state-budget`); none by default.
+    pub state_budget: Option<u64>,
     next_query: usize,
 }
 
@@ -48,6 +50,12 @@ impl Engine {
             settings,
             ..Engine::default()
         }
+    }
+
+    /// An engine that stops a query whose state passes `budget` bytes.
+    pub fn with_state_budget(mut self, budget: Option<u64>) -> Engine {
+        self.state_budget = budget;
+        self
     }
 
     /// An engine whose AVRO sources and outputs use these codecs' Schema Registry.

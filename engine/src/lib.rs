@@ -21,6 +21,7 @@ pub mod exchange;
 pub mod expr;
 pub mod format;
 pub mod functions;
+pub mod heap;
 pub mod ops;
 pub mod plan;
 pub mod query;

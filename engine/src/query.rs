@@ -189,6 +189,8 @@ pub struct Stats {
     pub records_out: u64,
     pub dead_letters: u64,
     pub late_events: u64,
+    /// The state's size in bytes when it was last measured (at most once a second).
+    pub state_bytes: u64,
     /// Dead letters by kind, in the order of `FailureKind::ALL`.
     #[serde(skip)]
     pub dead_letters_by_kind: [u64; 3],
@@ -265,6 +267,24 @@ pub struct PersistentQuery {
     /// The input record each row of a repartitioned batch came from, for its dead letters.
     exchanged_origins: Vec<(u32, u64)>,
     pub stats: Stats,
+    /// Set when the query was stopped for holding more state than its budget: it reads
+    /// nothing more, and its offsets stay where its state stopped.
+    stopped: Option<StateBudgetExceeded>,
+}
+
+/// A query's live state passed the state budget (`--state-budget`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "query {query} holds {} of state, over the state budget of {} (--state-budget), and was stopped before memory ran out. Its state and input offsets up to the stop are kept, so nothing is lost: start again with a larger budget, or bound the state (a shorter RETENTION or GRACE PERIOD, fewer keys)",
+    crate::heap::show_bytes(*.bytes),
+    crate::heap::show_bytes(*.budget)
+)]
+pub struct StateBudgetExceeded {
+    pub query: String,
+    pub bytes: u64,
+    pub budget: u64,
+    /// When the query was stopped, in epoch milliseconds.
+    pub at_millis: i64,
 }
 
 #[derive(Serialize)]
@@ -458,6 +478,7 @@ impl PersistentQuery {
             exchange: None,
             exchanged_origins: Vec::new(),
             stats: Stats::default(),
+            stopped: None,
         }
     }
 
@@ -496,7 +517,38 @@ impl PersistentQuery {
 
     /// True when the query reads `topic`: a source's, or its repartition topic.
     pub fn reads_topic(&self, topic: &str) -> bool {
-        self.input_for(topic).is_some() || self.exchange.as_ref().is_some_and(|e| e.topic == topic)
+        self.stopped.is_none()
+            && (self.input_for(topic).is_some()
+                || self.exchange.as_ref().is_some_and(|e| e.topic == topic))
+    }
+
+    /// Measures the query's state (`Stats::state_bytes`) and, when it holds more than
+    /// `budget`, stops the query. Returns the reason when this call stopped it.
+    pub fn check_state_budget(&mut self, budget: Option<u64>) -> Option<StateBudgetExceeded> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        let bytes = self.state_bytes() as u64;
+        self.stats.state_bytes = bytes;
+        let budget = budget?;
+        if bytes <= budget {
+            return None;
+        }
+        let exceeded = StateBudgetExceeded {
+            query: self.id.clone(),
+            bytes,
+            budget,
+            at_millis: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        };
+        self.stopped = Some(exceeded.clone());
+        Some(exceeded)
+    }
+
+    /// Why the query was stopped, if it was.
+    pub fn stopped(&self) -> Option<&StateBudgetExceeded> {
+        self.stopped.as_ref()
     }
 
     /// Gets the outputs ready to be written: an AVRO sink registers its schemas.
@@ -731,6 +783,9 @@ impl PersistentQuery {
     /// Moves stream time on without a record (the end of a file, or quiet input): operators
     /// that hold rows back release what `watermark` lets go.
     pub fn advance(&mut self, watermark: i64, out: &mut Outputs, dead: &mut Vec<DeadLetter>) {
+        if self.stopped.is_some() {
+            return;
+        }
         let before = out.len();
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
@@ -804,6 +859,11 @@ impl PersistentQuery {
     /// Rows, windows, sessions and partial matches held in state, for metrics and tests.
     pub fn state_size(&self) -> usize {
         self.ops.iter().map(|op| op.state_size()).sum()
+    }
+
+    /// An estimate of the memory the query's state holds; walks the state.
+    pub fn state_bytes(&self) -> usize {
+        self.ops.iter().map(|op| op.state_bytes()).sum()
     }
 
     /// The output's key bytes in the sink's key format, then for a windowed table the

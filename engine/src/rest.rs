@@ -404,15 +404,29 @@ impl Shared {
                         .queries
                         .iter()
                         .map(|q| {
-                            json!({
+                            // As ksqlDB shows a query that failed: ERROR, with the reason.
+                            let state = if q.stopped().is_some() {
+                                "ERROR"
+                            } else {
+                                "RUNNING"
+                            };
+                            let mut entry = json!({
                                 "queryString": q.sql,
                                 "sinks": [q.sink.name],
                                 "sinkKafkaTopics": [q.sink.topic],
                                 "id": q.id,
                                 "queryType": "PERSISTENT",
-                                "state": "RUNNING",
-                                "statusCount": {"RUNNING": 1},
-                            })
+                                "state": state,
+                                "statusCount": {state: 1},
+                            });
+                            if let Some(stopped) = q.stopped() {
+                                entry["queryErrors"] = json!([{
+                                    "timestamp": stopped.at_millis,
+                                    "errorMessage": stopped.to_string(),
+                                    "type": "USER",
+                                }]);
+                            }
+                            entry
                         })
                         .collect();
                     json!({"@type": "queries", "statementText": located.text, "queries": queries, "warnings": []})
@@ -938,7 +952,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let mut text = String::new();
-    let families: [MetricFamily; 5] = [
+    let families: [MetricFamily; 7] = [
         (
             "advisor_engine_events_in_total",
             "Records read by a query.",
@@ -964,6 +978,16 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             "Rows held in state: groups and windows, sessions, rows of OVER windows and of MATCH_RECOGNIZE waiting for the watermark or for a match.",
             |q| q.state_size() as u64,
         ),
+        (
+            "advisor_engine_state_bytes",
+            "Memory the query's state holds, estimated at most once a second, against --state-budget.",
+            |q| q.stats.state_bytes,
+        ),
+        (
+            "advisor_engine_state_budget_exceeded",
+            "1 when the query was stopped for holding more state than --state-budget.",
+            |q| u64::from(q.stopped().is_some()),
+        ),
     ];
     for (name, help, read) in families {
         let kind = if name.ends_with("_total") {
@@ -979,6 +1003,12 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
                 read(query)
             ));
         }
+    }
+    if let Some(budget) = engine.state_budget {
+        let name = "advisor_engine_state_budget_bytes";
+        text.push_str(&format!(
+            "# HELP {name} The most state one query may hold (--state-budget).\n# TYPE {name} gauge\n{name} {budget}\n"
+        ));
     }
     let name = "advisor_engine_dead_letters_by_type_total";
     text.push_str(&format!(

@@ -464,6 +464,11 @@ impl<V> StateTable<V> {
         std::mem::take(&mut self.slots).into_iter().flatten()
     }
 
+    /// How many entries the table has room for before it grows again, full or empty.
+    pub fn slot_capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&StateKey, &V)> {
         self.slots
             .iter()

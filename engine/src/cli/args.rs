@@ -66,6 +66,32 @@ pub struct KafkaArgs {
     kafka_config: Vec<String>,
 }
 
+/// What bounds the queries' state.
+#[derive(clap::Args)]
+pub struct StateArgs {
+    /// The most memory one query's state may hold, e.g. 512MiB or 2GB: a query whose state
+    /// passes it is stopped with an error before memory runs out, its state and offsets up
+    /// to then kept (`run` exits non-zero, `serve` shows the query as ERROR) [default:
+    /// none].
+    #[arg(long, value_name = "SIZE", env = "ENGINE_STATE_BUDGET")]
+    state_budget: Option<bytesize::ByteSize>,
+}
+
+impl StateArgs {
+    /// The budget in bytes: the flag (or ENGINE_STATE_BUDGET) over engine.toml's.
+    pub fn state_budget(&self, file: Option<&str>) -> anyhow::Result<Option<u64>> {
+        if let Some(budget) = self.state_budget {
+            return Ok(Some(budget.as_u64()));
+        }
+        file.map(|text| {
+            text.parse::<bytesize::ByteSize>()
+                .map(|b| b.as_u64())
+                .map_err(|e| anyhow::anyhow!("engine.toml's state_budget {text:?}: {e}"))
+        })
+        .transpose()
+    }
+}
+
 /// Where the Schema Registry of AVRO sources and outputs is (ksqlDB's
 /// ksql.schema.registry.* settings).
 #[derive(clap::Args)]

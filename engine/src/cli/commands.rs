@@ -18,7 +18,8 @@ use super::{RunConfig, ServeConfig};
 /// Runs the persistent queries of a SQL file over files or Kafka until the input ends (or
 /// --stop-when-idle), then prints each query's counts.
 pub fn run(config: RunConfig) -> anyhow::Result<()> {
-    let mut engine = load(&config.sql, config.settings, config.codecs)?;
+    let mut engine =
+        load(&config.sql, config.settings, config.codecs)?.with_state_budget(config.state_budget);
     if engine.queries.is_empty() {
         anyhow::bail!(
             "{} starts no query: add a CREATE STREAM/TABLE ... AS SELECT",
@@ -50,7 +51,8 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let engine = match &config.sql {
         Some(path) => load(path, config.settings, config.codecs)?,
         None => Engine::with_settings(config.settings).with_codecs(config.codecs),
-    };
+    }
+    .with_state_budget(config.state_budget);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

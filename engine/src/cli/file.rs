@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub schema_registry: FileRegistry,
     /// Bytes, as --max-request-bytes.
     pub max_request_bytes: Option<usize>,
+    /// A size such as "512MiB", as --state-budget.
+    pub state_budget: Option<String>,
     #[serde(default)]
     pub auth: FileAuth,
 }

@@ -16,7 +16,7 @@ use advisor_engine::format::Codecs;
 use advisor_engine::rest::HttpOptions;
 use advisor_engine::settings::Settings;
 
-use args::{HttpArgs, KafkaArgs, KsqlArgs, RegistryArgs};
+use args::{HttpArgs, KafkaArgs, KsqlArgs, RegistryArgs, StateArgs};
 pub use commands::{healthcheck, run, serve};
 use file::{FileConfig, FileKafka, FileRegistry};
 
@@ -88,6 +88,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub ksql: KsqlArgs,
     #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
@@ -109,6 +111,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub ksql: KsqlArgs,
     #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub http: HttpArgs,
@@ -118,6 +122,7 @@ pub struct ServeArgs {
 pub struct RunConfig {
     pub sql: PathBuf,
     pub settings: Settings,
+    pub state_budget: Option<u64>,
     pub codecs: Codecs,
     pub inputs: Vec<Endpoint>,
     pub outputs: Vec<Endpoint>,
@@ -138,6 +143,7 @@ impl RunArgs {
         Ok(RunConfig {
             sql: self.sql,
             settings: self.ksql.settings(&Default::default())?,
+            state_budget: self.state.state_budget(None)?,
             codecs: self.registry.codecs(&FileRegistry::default())?,
             inputs: self.input,
             outputs: self.output,
@@ -152,6 +158,7 @@ pub struct ServeConfig {
     pub listen: std::net::SocketAddr,
     pub sql: Option<PathBuf>,
     pub settings: Settings,
+    pub state_budget: Option<u64>,
     pub codecs: Codecs,
     pub service_id: String,
     /// None: no Kafka; queries cannot run, the API still answers.
@@ -173,6 +180,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| ([0, 0, 0, 0], 8088).into()),
             sql: self.sql.or(file.sql),
             settings: self.ksql.settings(&file.ksql)?,
+            state_budget: self.state.state_budget(file.state_budget.as_deref())?,
             codecs: self.registry.codecs(&file.schema_registry)?,
             service_id,
             kafka,

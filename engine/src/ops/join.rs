@@ -9,6 +9,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use crate::expr::{Compiled, Context};
+use crate::heap::HeapBytes;
 use crate::ops::{
     decode_group, encode_groups, Emit, GroupSnapshot, Operator, RowBatch, RowError, SnapshotError,
     NO_ORIGIN,
@@ -160,6 +161,10 @@ impl Operator for StreamTableJoin {
         self.rows.len()
     }
 
+    fn state_bytes(&self) -> usize {
+        self.rows.heap_bytes()
+    }
+
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
         let mut parts: BTreeMap<KeyGroup, TablePart> = BTreeMap::new();
         for (key, row) in &self.rows {
@@ -300,6 +305,10 @@ impl Operator for TableTableJoin {
 
     fn state_size(&self) -> usize {
         self.tables[0].len() + self.tables[1].len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.tables[0].heap_bytes() + self.tables[1].heap_bytes()
     }
 
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
@@ -444,6 +453,24 @@ struct OuterEntry {
     /// The ksqlDB side (0 left, 1 right) whose record this is.
     side: usize,
     rows: Vec<Vec<Value>>,
+}
+
+impl HeapBytes for OuterEntry {
+    fn heap_bytes(&self) -> usize {
+        self.key.heap_bytes() + self.rows.heap_bytes()
+    }
+}
+
+impl HeapBytes for WindowStore {
+    fn heap_bytes(&self) -> usize {
+        self.rows.heap_bytes()
+    }
+}
+
+impl HeapBytes for JoinTask {
+    fn heap_bytes(&self) -> usize {
+        self.stores[0].heap_bytes() + self.stores[1].heap_bytes() + self.outer.heap_bytes()
+    }
 }
 
 /// A Kafka Streams task's state: per input partition.
@@ -681,6 +708,10 @@ impl Operator for StreamStreamJoin {
             .values()
             .map(|t| t.stores[0].len() + t.stores[1].len() + t.outer.len())
             .sum()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.tasks.heap_bytes()
     }
 
     /// A join's state is per partition, not per key group: it is saved whole, under key

@@ -524,6 +524,12 @@ pub trait Operator: Send {
         0
     }
 
+    /// An estimate of the memory the state holds (`heap::HeapBytes`), for the state
+    /// budget: walked at most once a second, never on the hot path.
+    fn state_bytes(&self) -> usize {
+        0
+    }
+
     /// The state, split by key group. Stateless operators have none.
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
         Ok(GroupSnapshot::new())

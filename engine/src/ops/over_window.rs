@@ -17,6 +17,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::expr::{Compiled, Context};
+use crate::heap::HeapBytes;
 use crate::ops::watermark::Watermark;
 use crate::ops::{
     decode_group, encode_groups, Emit, GroupSnapshot, Operator, RowBatch, RowError, SnapshotError,
@@ -98,6 +99,30 @@ struct Pending {
     /// batch still names its input record.
     batch: u64,
     origin: u32,
+}
+
+impl HeapBytes for Running {
+    fn heap_bytes(&self) -> usize {
+        self.extremes.heap_bytes()
+    }
+}
+
+impl HeapBytes for WindowRow {
+    fn heap_bytes(&self) -> usize {
+        self.arguments.heap_bytes()
+    }
+}
+
+impl HeapBytes for Partition {
+    fn heap_bytes(&self) -> usize {
+        self.rows.heap_bytes() + self.running.heap_bytes()
+    }
+}
+
+impl HeapBytes for Pending {
+    fn heap_bytes(&self) -> usize {
+        self.key.heap_bytes() + self.row.heap_bytes() + self.arguments.heap_bytes()
+    }
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -487,6 +512,10 @@ impl Operator for OverWindow {
                 .iter()
                 .map(|(_, p)| p.rows.len().max(1))
                 .sum::<usize>()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.partitions.heap_bytes() + self.pending.heap_bytes()
     }
 
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {

@@ -262,6 +262,10 @@ impl Operator for TableProject {
         self.passing.len()
     }
 
+    fn state_bytes(&self) -> usize {
+        crate::heap::HeapBytes::heap_bytes(&self.passing)
+    }
+
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
         let mut parts: BTreeMap<KeyGroup, Vec<&[u8]>> = BTreeMap::new();
         for key in &self.passing {

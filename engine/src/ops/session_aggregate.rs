@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Acc;
 use crate::expr::{Compiled, Context};
+use crate::heap::HeapBytes;
 use crate::ops::group::Grouping;
 use crate::ops::shape::{RowShape, Shown};
 use crate::ops::{
@@ -58,6 +59,12 @@ struct Session {
     first_seq: u64,
     last_seq: u64,
     accs: Box<[Acc]>,
+}
+
+impl HeapBytes for Session {
+    fn heap_bytes(&self) -> usize {
+        self.accs.heap_bytes()
+    }
 }
 
 /// The state: each key's sessions in time order (they never overlap), and an index of all
@@ -403,6 +410,10 @@ impl Operator for SessionAggregate {
 
     fn state_size(&self) -> usize {
         self.state.count
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.sessions.heap_bytes() + self.state.by_end.heap_bytes() + self.shown.heap_bytes()
     }
 
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {

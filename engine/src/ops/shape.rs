@@ -57,6 +57,12 @@ pub struct Shown {
     keys: Option<std::collections::HashSet<Box<[u8]>>>,
 }
 
+impl crate::heap::HeapBytes for Shown {
+    fn heap_bytes(&self) -> usize {
+        self.keys.heap_bytes()
+    }
+}
+
 impl Shown {
     pub fn for_shape(shape: &RowShape) -> Shown {
         Shown {

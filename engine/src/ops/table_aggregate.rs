@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Acc;
 use crate::expr::{Compiled, Context};
+use crate::heap::HeapBytes;
 use crate::ops::group::Grouping;
 use crate::ops::shape::{RowShape, Shown};
 use crate::ops::{
@@ -34,6 +35,18 @@ struct GroupEntry {
     accs: Box<[Acc]>,
     /// The newest timestamp of the changes folded in: a group's outputs never go back in time.
     timestamp: i64,
+}
+
+impl HeapBytes for Contribution {
+    fn heap_bytes(&self) -> usize {
+        self.group.heap_bytes() + self.group_key.heap_bytes() + self.arguments.heap_bytes()
+    }
+}
+
+impl HeapBytes for GroupEntry {
+    fn heap_bytes(&self) -> usize {
+        self.accs.heap_bytes()
+    }
 }
 
 #[derive(Serialize)]
@@ -240,6 +253,10 @@ impl Operator for TableAggregate {
 
     fn state_size(&self) -> usize {
         self.rows.len() + self.groups.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.rows.heap_bytes() + self.groups.heap_bytes() + self.shown.heap_bytes()
     }
 
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Acc;
 use crate::expr::{Compiled, Context};
+use crate::heap::HeapBytes;
 use crate::ops::group::Grouping;
 use crate::ops::shape::{RowShape, Shown};
 use crate::ops::{
@@ -72,6 +73,12 @@ impl Window {
 pub struct Entry {
     pub accs: Box<[Acc]>,
     pub max_ts: i64,
+}
+
+impl HeapBytes for Entry {
+    fn heap_bytes(&self) -> usize {
+        self.accs.heap_bytes()
+    }
 }
 
 /// The aggregation's state: every open group and window.
@@ -440,6 +447,10 @@ impl Operator for WindowAggregate {
 
     fn state_size(&self) -> usize {
         self.state.entries.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.entries.heap_bytes() + self.shown.heap_bytes()
     }
 
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {

@@ -30,7 +30,14 @@ pub enum RuntimeError {
     Checkpoint(#[from] CheckpointError),
     #[error("the engine's state is poisoned: a thread panicked while it held it")]
     Poisoned,
+    #[error(transparent)]
+    StateBudget(#[from] crate::query::StateBudgetExceeded),
 }
+
+/// How often each query's state is measured against the state budget: often enough that
+/// state cannot outgrow it by much in between, seldom enough that walking a million
+/// windows costs well under a percent.
+const STATE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a poll of the source found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +208,9 @@ pub struct Driver<S, K> {
     dirty: BTreeSet<String>,
     last_checkpoint: Instant,
     last_commit: Instant,
+    last_state_check: Instant,
+    /// Set once a query has been stopped for its state budget.
+    any_stopped: bool,
     /// Buffers reused from batch to batch.
     out: Outputs,
     dead: Vec<DeadLetter>,
@@ -222,6 +232,8 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             dirty: BTreeSet::new(),
             last_checkpoint: Instant::now(),
             last_commit: Instant::now(),
+            last_state_check: Instant::now(),
+            any_stopped: false,
             out: Outputs::new(),
             dead: Vec::new(),
         }
@@ -302,6 +314,9 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             }
             Ok(())
         })?;
+        if self.last_state_check.elapsed() >= STATE_CHECK_INTERVAL {
+            self.check_state(engine)?;
+        }
         match polled {
             Polled::Records(n) => {
                 if self.last_commit.elapsed() >= self.options.commit_interval {
@@ -316,6 +331,29 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             }
             Polled::Ended => Ok(Step::Ended),
         }
+    }
+
+    /// Measures each query's state and stops those over the state budget; the state they
+    /// hold up to the stop is checkpointed with its offsets as usual, so nothing is lost.
+    fn check_state(&mut self, engine: &Mutex<Engine>) -> Result<(), RuntimeError> {
+        self.last_state_check = Instant::now();
+        let mut engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+        let budget = engine.state_budget;
+        for query in engine.queries.iter_mut() {
+            if let Some(exceeded) = query.check_state_budget(budget) {
+                self.any_stopped = true;
+                tracing::error!(query = %query.id, bytes = exceeded.bytes, budget = exceeded.budget, "{exceeded}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The first query stopped for its state budget, if any.
+    fn stopped_query(
+        engine: &Mutex<Engine>,
+    ) -> Result<Option<crate::query::StateBudgetExceeded>, RuntimeError> {
+        let engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+        Ok(engine.queries.iter().find_map(|q| q.stopped().cloned()))
     }
 
     /// A commit: a checkpoint, or only the outputs confirmed when checkpoints are less
@@ -405,7 +443,7 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
         let mut last_record = Instant::now();
         let mut first_record: Option<Instant> = None;
         let mut busy_until = None;
-        loop {
+        while !self.any_stopped {
             match self.step(engine, &mut NoTaps)? {
                 Step::Processed(_) => {
                     first_record.get_or_insert_with(Instant::now);
@@ -422,13 +460,16 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
                     }
                 }
                 Step::Ended => {
-                    if self.options.flush_at_end {
+                    // What the input built is measured before the end releases it.
+                    self.check_state(engine)?;
+                    if self.options.flush_at_end && !self.any_stopped {
                         self.flush_operators(engine)?;
                     }
                     break;
                 }
             }
         }
+        self.check_state(engine)?;
         let started = Instant::now();
         if self.checkpoint(engine)? {
             busy_until = busy_until.map(|end: Instant| end + started.elapsed());
@@ -444,6 +485,11 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
                 "busy {:.3} s from the first record to the last commit",
                 last.duration_since(first).as_secs_f64()
             );
+        }
+        // A run has nothing else to do once a query stops: it ends with the reason, after
+        // the checkpoint that keeps what the query held.
+        if let Some(exceeded) = Self::stopped_query(engine)? {
+            return Err(exceeded.into());
         }
         Ok(())
     }

@@ -24,6 +24,12 @@ impl<T> Default for JavaHeap<T> {
     }
 }
 
+impl<T: crate::heap::HeapBytes> crate::heap::HeapBytes for JavaHeap<T> {
+    fn heap_bytes(&self) -> usize {
+        self.items.heap_bytes()
+    }
+}
+
 impl<T: HeapKey> JavaHeap<T> {
     pub fn new() -> JavaHeap<T> {
         JavaHeap::default()

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::expr::{Compiled, Context, EvalError};
+use crate::heap::HeapBytes;
 use crate::ops::{
     decode_group, encode_groups, Emit, GroupSnapshot, Operator, RowBatch, RowError, SnapshotError,
     NO_ORIGIN,
@@ -88,6 +89,27 @@ struct Partition {
     first_seq: u64,
     next_seq: u64,
     nfa: NfaState,
+}
+
+impl HeapBytes for Waiting {
+    fn heap_bytes(&self) -> usize {
+        self.row.heap_bytes() + self.order.heap_bytes()
+    }
+}
+
+impl HeapBytes for Event {
+    fn heap_bytes(&self) -> usize {
+        self.row.heap_bytes()
+    }
+}
+
+impl HeapBytes for Partition {
+    fn heap_bytes(&self) -> usize {
+        self.key_values.heap_bytes()
+            + self.waiting.heap_bytes()
+            + self.events.heap_bytes()
+            + self.nfa.heap_bytes()
+    }
 }
 
 impl Partition {
@@ -601,6 +623,10 @@ impl Operator for MatchRecognize {
                     + p.nfa.completed.len()
             })
             .sum()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.partitions.heap_bytes() + self.timers.heap_bytes()
     }
 
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {

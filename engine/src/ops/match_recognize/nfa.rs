@@ -139,6 +139,18 @@ impl Computation {
     }
 }
 
+impl crate::heap::HeapBytes for Computation {
+    fn heap_bytes(&self) -> usize {
+        self.vars.heap_bytes()
+    }
+}
+
+impl crate::heap::HeapBytes for NfaState {
+    fn heap_bytes(&self) -> usize {
+        self.partial.heap_bytes() + self.completed.heap_bytes()
+    }
+}
+
 impl HeapKey for Computation {
     /// Flink's COMPUTATION_STATE_COMPARATOR: by the first row (its time, then its place
     /// among the rows of that time, which the sequence number already orders), the start
