@@ -24,6 +24,7 @@ pub mod functions;
 pub mod heap;
 pub mod ops;
 pub mod plan;
+pub mod processing_log;
 pub mod query;
 #[cfg(feature = "runtime")]
 pub mod rest;

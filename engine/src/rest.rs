@@ -211,6 +211,48 @@ impl Shared {
         }
         Ok(replayed)
     }
+
+    /// ksqlDB's ksql.logging.processing.stream.auto.create: after the command log is
+    /// replayed, the processing-log stream is declared over the dead-letter topic unless a
+    /// source of its name exists, and logged as a command so that queries over it replay
+    /// after it. As in ksqlDB, a stream that cannot be declared is a warning, not a stop.
+    fn declare_processing_log(&self, topic: &str) -> std::io::Result<()> {
+        let stream = match self.engine.lock() {
+            Ok(engine) if engine.settings.processing_log.stream_auto_create => {
+                engine.settings.processing_log.stream_name.clone()
+            }
+            _ => return Ok(()),
+        };
+        let text = crate::processing_log::stream_statement(&stream, topic);
+        let located = match parse(&text).map(|mut s| s.pop()) {
+            Ok(Some(located)) => located,
+            Ok(None) | Err(_) => {
+                tracing::warn!("ksql.logging.processing.stream.name {stream:?} is not a stream name; no processing-log stream");
+                return Ok(());
+            }
+        };
+        if let Statement::CreateSource { name, .. } = &located.statement {
+            let exists = self
+                .engine
+                .lock()
+                .map(|engine| engine.sources.contains_key(name))
+                .unwrap_or(true);
+            if exists {
+                tracing::info!(stream = %name, "the processing-log stream exists");
+                return Ok(());
+            }
+        }
+        match self.run(&located) {
+            Ok(_) => {
+                tracing::info!(stream = %stream, topic, "processing-log stream declared");
+                self.log_command(&located)
+            }
+            Err((_, _, message)) => {
+                tracing::warn!("cannot declare the processing-log stream: {message}");
+                Ok(())
+            }
+        }
+    }
 }
 
 /// `/ksql` and `/query` take `{"ksql": ...}`; `/query-stream` takes `{"sql": ...}`. Other
@@ -283,6 +325,30 @@ fn source_entry(source: &crate::catalog::SourceDef) -> Value {
     })
 }
 
+/// A column type as ksqlDB's DESCRIBE gives it (its SchemaInfo): a STRUCT with its fields,
+/// an ARRAY or MAP with the schema of its elements or values, so a client can walk into
+/// nested types (the processing log's MESSAGE).
+fn schema_info(sql_type: &crate::sql::ast::SqlType) -> Value {
+    use crate::sql::ast::SqlType;
+    match sql_type {
+        SqlType::Struct(fields) => json!({
+            "type": "STRUCT",
+            "fields": fields
+                .iter()
+                .map(|(name, t)| json!({"name": name, "schema": schema_info(t)}))
+                .collect::<Vec<_>>(),
+            "memberSchema": null,
+        }),
+        SqlType::Array(inner) => {
+            json!({"type": "ARRAY", "fields": null, "memberSchema": schema_info(inner)})
+        }
+        SqlType::Map(inner) => {
+            json!({"type": "MAP", "fields": null, "memberSchema": schema_info(inner)})
+        }
+        other => json!({"type": other.to_string(), "fields": null, "memberSchema": null}),
+    }
+}
+
 fn describe(engine: &Engine, name: &str) -> Option<Value> {
     let source = engine.sources.get(name)?;
     let fields: Vec<Value> = source
@@ -290,7 +356,7 @@ fn describe(engine: &Engine, name: &str) -> Option<Value> {
         .columns
         .iter()
         .map(|c| {
-            let mut field = json!({"name": c.name, "schema": {"type": c.sql_type.to_string(), "fields": null, "memberSchema": null}});
+            let mut field = json!({"name": c.name, "schema": schema_info(&c.sql_type)});
             if c.key {
                 field["type"] = json!("KEY");
             }
@@ -1142,12 +1208,16 @@ fn spawn_worker(shared: Arc<Shared>, options: KafkaOptions) -> std::thread::Join
         // the store (S3 may be unreachable for a while) rather than start empty.
         let mut retry_in = Duration::from_secs(1);
         loop {
-            let restored = match shared.engine.lock() {
-                Ok(mut engine) => driver.restore(&mut engine),
-                Err(_) => return,
-            };
+            // The processing-log topic is made first, as ksqlDB makes it at start.
+            let restored = crate::connector::kafka::create_processing_log_topic(&options)
+                .map_err(RuntimeError::from)
+                .and_then(|()| match shared.engine.lock() {
+                    Ok(mut engine) => driver.restore(&mut engine),
+                    Err(_) => Err(RuntimeError::Poisoned),
+                });
             match restored {
                 Ok(()) => break,
+                Err(RuntimeError::Poisoned) => return,
                 Err(e) => {
                     report(format!("{e} (retrying in {} s)", retry_in.as_secs()));
                     if shared.stopping.load(Ordering::SeqCst) {
@@ -1211,6 +1281,9 @@ pub async fn serve(
     let replayed = shared.replay_commands()?;
     if replayed > 0 {
         tracing::info!("{replayed} statements restored from the command log");
+    }
+    if let Some(options) = &kafka {
+        shared.declare_processing_log(&options.dead_letter_topic)?;
     }
     let worker = kafka.map(|options| spawn_worker(shared.clone(), options));
     let listener = tokio::net::TcpListener::bind(listen).await?;

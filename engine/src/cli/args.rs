@@ -8,12 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use advisor_engine::checkpoint::Location;
-use advisor_engine::connector::kafka::KafkaOptions;
+use advisor_engine::connector::kafka::{KafkaOptions, LogTopic};
 use advisor_engine::connector::schema_registry::{Backoff, HttpRegistry, RegistryConfig};
 use advisor_engine::format::Codecs;
 use advisor_engine::rest::auth::{Auth, AuthSettings, Methods};
 use advisor_engine::rest::HttpOptions;
-use advisor_engine::settings::Settings;
+use advisor_engine::settings::{ProcessingLog, Settings};
 
 use super::file::{FileAuth, FileKafka, FileRegistry};
 
@@ -37,7 +37,10 @@ pub struct KafkaArgs {
     /// checkpoints confirm outputs only [default: every commit for a folder, 60s for S3].
     #[arg(long, value_parser = humantime::parse_duration, env = "ENGINE_CHECKPOINT_INTERVAL")]
     checkpoint_interval: Option<std::time::Duration>,
-    /// Topic for records that could not be processed [default: advisor_engine_dead_letters].
+    /// Topic for records that could not be processed, the same setting as
+    /// ksql.logging.processing.topic.name [default: <group id>_ksql_processing_log when
+    /// ksql.logging.processing.topic.auto.create or stream.auto.create is on, else
+    /// advisor_engine_dead_letters].
     #[arg(long, env = "ENGINE_DEAD_LETTER_TOPIC")]
     dead_letter_topic: Option<String>,
     /// How often to confirm outputs, save state and commit input offsets.
@@ -222,14 +225,16 @@ impl HttpArgs {
 /// ksqlDB server properties the queries follow.
 #[derive(clap::Args)]
 pub struct KsqlArgs {
-    /// A ksqlDB property, e.g. --ksql-config ksql.functions.collect_list.limit=1000 (the
-    /// engine takes ksql.functions.collect_list.limit and collect_set.limit).
+    /// A ksqlDB property, e.g. --ksql-config ksql.functions.collect_list.limit=1000 or
+    /// ksql.logging.processing.topic.auto.create=true; an ENGINE_KSQL_<NAME> variable sets
+    /// one too (ENGINE_KSQL_LOGGING_PROCESSING_STREAM_AUTO_CREATE=true), below the flags.
     #[arg(long, value_name = "KEY=VALUE")]
     ksql_config: Vec<String>,
 }
 
 impl KsqlArgs {
-    /// The settings from engine.toml's `[ksql]` table, then these flags over them.
+    /// The settings from engine.toml's `[ksql]` table, then ENGINE_KSQL_* variables, then
+    /// these flags over them.
     pub fn settings(&self, file: &BTreeMap<String, toml::Value>) -> anyhow::Result<Settings> {
         let mut settings = Settings::default();
         for (name, value) in file {
@@ -241,6 +246,11 @@ impl KsqlArgs {
                 .set(name, &text)
                 .with_context(|| format!("[ksql] {name} in the configuration file"))?;
         }
+        for (variable, name, value) in ksql_settings_from_env(std::env::vars()) {
+            settings
+                .set(&name, &value)
+                .with_context(|| format!("{variable} ({name})"))?;
+        }
         for setting in &self.ksql_config {
             let (name, value) = setting
                 .split_once('=')
@@ -251,6 +261,35 @@ impl KsqlArgs {
         }
         Ok(settings)
     }
+}
+
+/// `ENGINE_KSQL_<NAME>` variables as ksqlDB properties, the way Confluent's ksqlDB image maps
+/// `KSQL_KSQL_<NAME>`: the prefix's `KSQL` is the property's `ksql`, `_` is a dot, `__` a dash
+/// and `___` an underscore, so the tutorial's KSQL_KSQL_LOGGING_PROCESSING_TOPIC_AUTO_CREATE
+/// is ENGINE_KSQL_LOGGING_PROCESSING_TOPIC_AUTO_CREATE, and
+/// ENGINE_KSQL_FUNCTIONS_COLLECT___LIST_LIMIT is ksql.functions.collect_list.limit.
+/// (variable, property, value) each.
+fn ksql_settings_from_env(
+    vars: impl Iterator<Item = (String, String)>,
+) -> Vec<(String, String, String)> {
+    let mut found: Vec<(String, String, String)> = vars
+        .filter_map(|(variable, value)| {
+            let rest = variable.strip_prefix("ENGINE_KSQL_")?;
+            if rest.is_empty() {
+                return None;
+            }
+            let name = rest
+                .to_lowercase()
+                .replace("___", "\u{0}")
+                .replace("__", "-")
+                .replace('_', ".")
+                .replace('\u{0}', "_");
+            Some((variable.clone(), format!("ksql.{name}"), value))
+        })
+        .collect();
+    // The environment's order is arbitrary; an error should name the same variable each run.
+    found.sort();
+    found
 }
 
 /// Variables the engine's own flags read, which are not client settings.
@@ -279,9 +318,13 @@ impl KafkaArgs {
             .unwrap_or_else(|| "advisor-engine".into())
     }
 
-    /// The Kafka settings: these flags (or ENGINE_*) over engine.toml's [kafka]; none
-    /// without bootstrap servers.
-    pub fn options(&self, file: &FileKafka) -> anyhow::Result<Option<KafkaOptions>> {
+    /// The Kafka settings: these flags (or ENGINE_*) over engine.toml's [kafka], and the
+    /// processing log's topic; none without bootstrap servers.
+    pub fn options(
+        &self,
+        file: &FileKafka,
+        log: &ProcessingLog,
+    ) -> anyhow::Result<Option<KafkaOptions>> {
         let kafka = self;
         let Some(bootstrap_servers) = kafka
             .bootstrap_servers
@@ -317,11 +360,17 @@ impl KafkaArgs {
             },
             checkpoint_interval: kafka.checkpoint_interval,
             state_dir,
-            dead_letter_topic: kafka
-                .dead_letter_topic
-                .clone()
-                .or(file.dead_letter_topic.clone())
-                .unwrap_or_else(|| "advisor_engine_dead_letters".into()),
+            dead_letter_topic: log.topic(
+                kafka
+                    .dead_letter_topic
+                    .as_deref()
+                    .or(file.dead_letter_topic.as_deref()),
+                &self.group_id(file),
+            )?,
+            processing_log_topic: log.topic_auto_create.then_some(LogTopic {
+                partitions: log.topic_partitions,
+                replication_factor: log.topic_replication_factor,
+            }),
             stop_when_idle: kafka.stop_when_idle,
             batch_size: 10_000,
             commit_interval: kafka.commit_interval,
@@ -339,7 +388,32 @@ impl KafkaArgs {
 
 #[cfg(test)]
 mod tests {
-    use super::client_settings_from_env;
+    use super::{client_settings_from_env, ksql_settings_from_env};
+
+    #[test]
+    fn engine_ksql_variables_become_ksqldb_properties() {
+        let vars = [
+            ("ENGINE_KSQL_LOGGING_PROCESSING_TOPIC_AUTO_CREATE", "true"),
+            ("ENGINE_KSQL_FUNCTIONS_COLLECT___LIST_LIMIT", "10"),
+            ("ENGINE_KSQL_A__B", "x"),
+            ("ENGINE_KSQL_", "ignored"),
+            ("ENGINE_KAFKA_SASL_MECHANISM", "PLAIN"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let found: Vec<(String, String)> = ksql_settings_from_env(vars.into_iter())
+            .into_iter()
+            .map(|(_, name, value)| (name, value))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("ksql.a-b", "x"),
+                ("ksql.functions.collect_list.limit", "10"),
+                ("ksql.logging.processing.topic.auto.create", "true"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+    }
 
     #[test]
     fn engine_kafka_variables_become_client_settings() {

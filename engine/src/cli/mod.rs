@@ -134,7 +134,14 @@ pub struct RunConfig {
 impl RunArgs {
     /// The flags (or ENGINE_*) resolved; `run` reads no engine.toml.
     pub fn config(self) -> anyhow::Result<RunConfig> {
-        let kafka = self.kafka.options(&FileKafka::default())?;
+        let settings = self.ksql.settings(&Default::default())?;
+        let kafka = self
+            .kafka
+            .options(&FileKafka::default(), &settings.processing_log)?;
+        if settings.processing_log.stream_auto_create {
+            // As ksqlDB's headless mode: the stream is a catalog entry for the REST API.
+            tracing::warn!("ksql.logging.processing.stream.auto.create is for serve only; run declares no stream");
+        }
         if kafka.is_some()
             && (!self.input.is_empty() || !self.output.is_empty() || self.dead_letter.is_some())
         {
@@ -142,7 +149,7 @@ impl RunArgs {
         }
         Ok(RunConfig {
             sql: self.sql,
-            settings: self.ksql.settings(&Default::default())?,
+            settings,
             state_budget: self.state.state_budget(None)?,
             codecs: self.registry.codecs(&FileRegistry::default())?,
             inputs: self.input,
@@ -170,7 +177,8 @@ impl ServeArgs {
     /// engine.toml (--config), then the flags (or ENGINE_*) over it.
     pub fn config(self) -> anyhow::Result<ServeConfig> {
         let file = FileConfig::read(self.config.as_deref())?;
-        let kafka = self.kafka.options(&file.kafka)?;
+        let settings = self.ksql.settings(&file.ksql)?;
+        let kafka = self.kafka.options(&file.kafka, &settings.processing_log)?;
         // Without Kafka there is no group, but /info still names the service by it.
         let service_id = self.kafka.group_id(&file.kafka);
         Ok(ServeConfig {
@@ -179,7 +187,7 @@ impl ServeArgs {
                 .or(file.listen)
                 .unwrap_or_else(|| ([0, 0, 0, 0], 8088).into()),
             sql: self.sql.or(file.sql),
-            settings: self.ksql.settings(&file.ksql)?,
+            settings,
             state_budget: self.state.state_budget(file.state_budget.as_deref())?,
             codecs: self.registry.codecs(&file.schema_registry)?,
             service_id,

@@ -653,7 +653,11 @@ impl OutputSink for FileSink {
         }
         for letter in dead {
             self.letter.clear();
-            letter.write_json(&mut self.letter);
+            crate::processing_log::write_letter(
+                letter,
+                &engine.settings.processing_log,
+                &mut self.letter,
+            );
             self.letter.push(b'\n');
             let _ = self.dead.write_all(&self.letter);
         }

@@ -61,6 +61,9 @@ pub struct KafkaOptions {
     /// folder); a remote store defaults to [`DEFAULT_REMOTE_CHECKPOINT_INTERVAL`].
     pub checkpoint_interval: Option<Duration>,
     pub dead_letter_topic: String,
+    /// Set when ksql.logging.processing.topic.auto.create is on: the dead-letter topic is
+    /// created at start, with these, rather than with the first query.
+    pub processing_log_topic: Option<LogTopic>,
     /// Stop after this long without a new record (backfills and tests); run forever if none.
     pub stop_when_idle: Option<Duration>,
     pub batch_size: usize,
@@ -79,6 +82,14 @@ pub struct KafkaOptions {
     /// How long the group waits for a silent member before its partitions move
     /// (session.timeout.ms).
     pub session_timeout: Duration,
+}
+
+/// How the processing-log topic is made (ksqlDB's topic.partitions and
+/// topic.replication.factor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogTopic {
+    pub partitions: i32,
+    pub replication_factor: i16,
 }
 
 /// Counts deliveries that failed, so a batch is committed only when all went through.
@@ -242,20 +253,40 @@ fn create_topics<C: rdkafka::consumer::ConsumerContext>(
             exchanges.insert(topic, query.id.clone());
         }
     }
+    let mut topics: Vec<NewTopic<'_>> = wanted
+        .iter()
+        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .collect();
     if !existing.contains_key(&options.dead_letter_topic) {
-        wanted.insert(options.dead_letter_topic.clone(), 1);
+        topics.push(dead_letter_topic(options));
     }
-    if wanted.is_empty() {
-        return Ok(exchanges);
+    create(options, &topics)?;
+    Ok(exchanges)
+}
+
+/// The dead-letter topic as it is made: as the processing-log settings say, else with one
+/// partition.
+fn dead_letter_topic(options: &KafkaOptions) -> NewTopic<'_> {
+    let spec = options.processing_log_topic.unwrap_or(LogTopic {
+        partitions: 1,
+        replication_factor: 1,
+    });
+    NewTopic::new(
+        &options.dead_letter_topic,
+        spec.partitions,
+        TopicReplication::Fixed(i32::from(spec.replication_factor)),
+    )
+}
+
+/// Creates the topics, those that exist already left as they are.
+fn create(options: &KafkaOptions, topics: &[NewTopic<'_>]) -> Result<(), KafkaError> {
+    if topics.is_empty() {
+        return Ok(());
     }
     let admin: AdminClient<DefaultClientContext> = config(options)
         .create()
         .map_err(client("create an admin client"))?;
-    let topics: Vec<NewTopic<'_>> = wanted
-        .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
-        .collect();
-    let results = futures_executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
+    let results = futures_executor::block_on(admin.create_topics(topics, &AdminOptions::new()))
         .map_err(client("create the output topics"))?;
     for result in results {
         if let Err((topic, code)) = result {
@@ -266,7 +297,19 @@ fn create_topics<C: rdkafka::consumer::ConsumerContext>(
             }
         }
     }
-    Ok(exchanges)
+    Ok(())
+}
+
+/// ksqlDB's processing-log topic auto-creation: with topic.auto.create on, the dead-letter
+/// topic is made at start (an existing one is kept as it is, as ksqlDB keeps it), so that a
+/// stream over it and its consumers find it before any query has failed a record.
+pub fn create_processing_log_topic(options: &KafkaOptions) -> Result<(), KafkaError> {
+    if options.processing_log_topic.is_none() {
+        return Ok(());
+    }
+    create(options, &[dead_letter_topic(options)])?;
+    tracing::info!(topic = %options.dead_letter_topic, "processing log topic ready");
+    Ok(())
 }
 
 /// What the consumer's rebalance callback shares with the drive loop.
@@ -783,7 +826,11 @@ impl OutputSink for KafkaSink {
         }
         for letter in dead {
             let mut bytes = Vec::new();
-            letter.write_json(&mut bytes);
+            crate::processing_log::write_letter(
+                letter,
+                &engine.settings.processing_log,
+                &mut bytes,
+            );
             send(
                 &self.producer,
                 BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic)
@@ -968,6 +1015,7 @@ pub const DEFAULT_REMOTE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60)
 
 /// Runs the queries on Kafka until the topics stay quiet for `stop_when_idle` (or forever).
 pub fn run(engine: &mut Engine, options: &KafkaOptions) -> Result<RunSummary, RuntimeError> {
+    create_processing_log_topic(options)?;
     let mut driver = driver(options)?;
     driver.restore(engine)?;
     driver.run(engine)

@@ -1,0 +1,154 @@
+//! ksqlDB's processing log, which the engine's dead letters are: how a letter is written as
+//! the `ksql.logging.processing.*` settings say, and the stream ksqlDB declares over the
+//! log's topic (`ksql.logging.processing.stream.auto.create`).
+
+use crate::query::DeadLetter;
+use crate::settings::ProcessingLog;
+
+/// The columns of ksqlDB's processing-log stream, as its ProcessingLogServerUtils declares
+/// them from LogRecordStructBuilder and ProcessingLogMessageSchema: fields upper-cased, and
+/// `topic` quoted (a reserved word), so it keeps its lower case as in ksqlDB's DESCRIBE.
+/// `TIME` and `TYPE` are quoted because they are type names in the engine's grammar; their
+/// names do not change.
+pub const STREAM_COLUMNS: &str = "LOGGER STRING, LEVEL STRING, `TIME` BIGINT, \
+MESSAGE STRUCT<`TYPE` INT, \
+DESERIALIZATIONERROR STRUCT<TARGET STRING, ERRORMESSAGE STRING, RECORDB64 STRING, CAUSE ARRAY<STRING>, `topic` STRING>, \
+RECORDPROCESSINGERROR STRUCT<ERRORMESSAGE STRING, RECORD STRING, CAUSE ARRAY<STRING>>, \
+PRODUCTIONERROR STRUCT<ERRORMESSAGE STRING>, \
+SERIALIZATIONERROR STRUCT<TARGET STRING, ERRORMESSAGE STRING, RECORD STRING, CAUSE ARRAY<STRING>, `topic` STRING>, \
+KAFKASTREAMSTHREADERROR STRUCT<ERRORMESSAGE STRING, THREADNAME STRING, CAUSE ARRAY<STRING>>>";
+
+/// The statement ksqlDB runs at start to declare the processing-log stream over its topic.
+pub fn stream_statement(stream: &str, topic: &str) -> String {
+    let topic = topic.replace('\'', "''");
+    format!("CREATE STREAM {stream} ({STREAM_COLUMNS}) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');")
+}
+
+/// Appends a dead letter's JSON to `out`: whole, or without the record's key and value when
+/// `ksql.logging.processing.rows.include` is false (ksqlDB then leaves `recordB64` and
+/// `record` null; the engine's own `value`, `key_b64` and `value_b64` go null with them).
+pub fn write_letter(letter: &DeadLetter, log: &ProcessingLog, out: &mut Vec<u8>) {
+    if log.rows_include || (letter.raw_key.is_none() && letter.raw_value.is_none()) {
+        letter.write_json(out);
+    } else {
+        DeadLetter {
+            raw_key: None,
+            raw_value: None,
+            ..letter.clone()
+        }
+        .write_json(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Engine;
+    use crate::format::json::JsonDecoder;
+    use crate::format::Decoder;
+    use crate::query::FailureKind;
+    use crate::value::Value;
+
+    fn text(s: &str) -> Value {
+        Value::String(s.into())
+    }
+
+    fn letter(kind: FailureKind) -> DeadLetter {
+        DeadLetter {
+            query: "CSAS_OUT_0".into(),
+            source: "IN".into(),
+            topic: "in".into(),
+            partition: 2,
+            offset: 7,
+            kind,
+            reason: "cannot parse \"x\" as JSON".into(),
+            raw_key: Some(b"k".to_vec()),
+            raw_value: Some(b"{not json".to_vec()),
+        }
+    }
+
+    /// A letter reads back into the stream's columns as ksqlDB's own log records do: the
+    /// engine's JSON decoder, given the declared stream, finds every field.
+    #[test]
+    fn letters_read_back_into_the_processing_log_stream() {
+        let mut engine = Engine::default();
+        let statements =
+            crate::sql::parse(&stream_statement("KSQL_PROCESSING_LOG", "plog")).unwrap();
+        engine.execute(&statements[0]).unwrap();
+        let source = engine.sources.get("KSQL_PROCESSING_LOG").unwrap();
+        let names: Vec<&str> = source
+            .schema
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["LOGGER", "LEVEL", "TIME", "MESSAGE"]);
+        let decoder = JsonDecoder::new(source.schema.columns.clone());
+        let field = |value: &Value, path: &[&str]| -> Value {
+            let mut value = value.clone();
+            for name in path {
+                let Value::Struct(fields) = value else {
+                    panic!("{name} of a non-struct {value:?}")
+                };
+                value = fields
+                    .into_iter()
+                    .find(|(n, _)| &**n == *name)
+                    .unwrap_or_else(|| panic!("no field {name}"))
+                    .1;
+            }
+            value
+        };
+        for (kind, error, record) in [
+            (
+                FailureKind::Deserialization,
+                "DESERIALIZATIONERROR",
+                "RECORDB64",
+            ),
+            (
+                FailureKind::RecordProcessing,
+                "RECORDPROCESSINGERROR",
+                "RECORD",
+            ),
+            (FailureKind::Serialization, "SERIALIZATIONERROR", "RECORD"),
+        ] {
+            for rows_include in [true, false] {
+                let log = ProcessingLog {
+                    rows_include,
+                    ..ProcessingLog::default()
+                };
+                let mut json = Vec::new();
+                write_letter(&letter(kind), &log, &mut json);
+                let row = decoder.decode(&json).unwrap_or_else(|e| panic!("{e:?}"));
+                assert_eq!(row[1], text("ERROR"));
+                let Value::String(logger) = &row[0] else {
+                    panic!("{row:?}")
+                };
+                assert!(logger.starts_with("processing.CSAS_OUT_0"), "{logger}");
+                assert!(matches!(row[2], Value::Integer(t) if t > 1_700_000_000_000));
+                let message = &row[3];
+                assert_eq!(
+                    field(message, &["TYPE"]),
+                    Value::Integer(i64::from(kind.code()))
+                );
+                assert_eq!(
+                    field(message, &[error, "ERRORMESSAGE"]),
+                    text("cannot parse \"x\" as JSON")
+                );
+                let expected_record = match (rows_include, record) {
+                    (false, _) => Value::Null,
+                    (true, "RECORDB64") => text("e25vdCBqc29u"),
+                    (true, _) => text("{not json"),
+                };
+                assert_eq!(
+                    field(message, &[error, record]),
+                    expected_record,
+                    "{kind:?}"
+                );
+                if kind != FailureKind::RecordProcessing {
+                    assert_eq!(field(message, &[error, "topic"]), text("in"));
+                    assert_eq!(field(message, &[error, "TARGET"]), text("value"));
+                }
+            }
+        }
+    }
+}
