@@ -504,8 +504,24 @@ fn table_joins_ksqldb_refuses_are_refused_with_its_messages() {
             "Invalid join condition: types don't match.",
         ),
         (
-            "CREATE TABLE enriched AS SELECT * FROM accounts a JOIN limits l ON a.owner = l.id",
-            "foreign-key table-table joins",
+            "CREATE TABLE enriched AS SELECT * FROM accounts a RIGHT JOIN limits l ON a.owner = l.id",
+            "RIGHT OUTER JOIN on a foreign key is not supported",
+        ),
+        (
+            "CREATE TABLE enriched AS SELECT * FROM accounts a FULL OUTER JOIN limits l ON a.owner = l.id",
+            "Invalid join type: full-outer join not supported for foreign-key table-table join. Got ACCOUNTS [FULL] OUTER JOIN LIMITS.",
+        ),
+        (
+            "CREATE TABLE enriched AS SELECT owner, credit FROM accounts a JOIN limits l ON a.owner = l.id",
+            "Primary key column missing in projection. For foreign-key table-table joins, the projection must include all primary key columns from the left input table (`ACCOUNTS`). Missing column: `ID`.",
+        ),
+        (
+            "CREATE TABLE enriched AS SELECT a.id, a.id AS id2, credit FROM accounts a JOIN limits l ON a.owner = l.id",
+            "The projection contains a key column (`A_ID`) more than once, aliased as: A_ID and ID2.",
+        ),
+        (
+            "CREATE TABLE enriched AS SELECT * FROM accounts a JOIN limits l ON a.owner = CAST(l.credit AS STRING)",
+            "Invalid join condition: table-table joins require to join on the primary key of the right input table. Got A.OWNER = CAST(L.CREDIT AS STRING).",
         ),
         (
             "CREATE TABLE enriched AS SELECT * FROM accounts a JOIN limits l WITHIN 1 HOUR ON a.id = l.id",
@@ -523,6 +539,183 @@ fn table_joins_ksqldb_refuses_are_refused_with_its_messages() {
     for (statement, message) in cases {
         assert_refused(&format!("{TABLES}\n{statement};"), message);
     }
+}
+
+const ORDER_TABLE: &str =
+    "CREATE TABLE open_orders (id STRING PRIMARY KEY, customer STRING, amount DOUBLE)
+  WITH (KAFKA_TOPIC='open-orders', VALUE_FORMAT='JSON');
+CREATE TABLE customers (id STRING PRIMARY KEY, name STRING, tier STRING)
+  WITH (KAFKA_TOPIC='customer-events', VALUE_FORMAT='JSON');";
+
+/// Changes to an orders table whose rows name a customer (sometimes none, sometimes a new
+/// one) and to the customers table, at distinct, rising times.
+fn foreign_key_changes(seed: u64) -> (Vec<Value>, Vec<Value>) {
+    let mut rng = Lcg(seed);
+    let (mut orders, mut customers) = (Vec::new(), Vec::new());
+    let mut clock = 1_000;
+    for i in 0..400 {
+        clock += 1 + rng.next(20) as i64;
+        if rng.next(2) == 0 {
+            let key = format!("o{}", rng.next(8));
+            let value = match rng.next(8) {
+                0 => Value::Null,
+                1 => json!({"customer": null, "amount": i as f64}),
+                _ => json!({"customer": format!("c{}", rng.next(5)), "amount": i as f64}),
+            };
+            orders.push(json!({"key": key, "value": value, "timestamp": clock}));
+        } else {
+            let key = format!("c{}", rng.next(5));
+            let tier = ["gold", "silver"][i % 2];
+            let value =
+                (rng.next(5) != 0).then(|| json!({"name": format!("name{i}"), "tier": tier}));
+            customers.push(json!({"key": key, "value": value, "timestamp": clock}));
+        }
+    }
+    (orders, customers)
+}
+
+/// Foreign-key table-table joins against the reference (engine/docs/ksqldb-joins.md section
+/// 6): keyed by the orders' key; a customer change updates every order that names it; an
+/// order that names another customer leaves the old one (a tombstone for INNER when the new
+/// one does not exist); orders without a customer are skipped as Kafka Streams skips them.
+#[test]
+fn foreign_key_joins_match_the_reference() {
+    for seed in [7, 8, 9] {
+        let (orders, customers) = foreign_key_changes(seed);
+        let mut records: Vec<Value> = orders
+            .iter()
+            .map(|r| {
+                let value = r["value"].as_object().map(
+                    |v| json!({"ID": r["key"], "CUSTOMER": v["customer"], "AMOUNT": v["amount"]}),
+                );
+                let foreign_key = r["value"].get("customer").cloned().unwrap_or(Value::Null);
+                json!({"source": "left", "key": r["key"], "value": value,
+                       "foreign_key": foreign_key, "timestamp": r["timestamp"]})
+            })
+            .chain(customers.iter().map(|r| {
+                let value = r["value"]
+                    .as_object()
+                    .map(|v| json!({"ID": r["key"], "NAME": v["name"], "TIER": v["tier"]}));
+                json!({"source": "right", "key": r["key"], "value": value, "timestamp": r["timestamp"]})
+            }))
+            .collect();
+        records.sort_by_key(|r| r["timestamp"].as_i64());
+        for (sql, kind) in [("JOIN", "inner"), ("LEFT JOIN", "left")] {
+            let query = format!(
+                "{ORDER_TABLE}\nCREATE TABLE enriched AS SELECT * FROM open_orders o {sql} customers c ON o.customer = c.id;"
+            );
+            let (got, dead) = run_inputs(
+                &query,
+                &[("open_orders", &orders), ("customers", &customers)],
+            );
+            let (want, skipped) = common::reference::joins(
+                &records,
+                &[
+                    "--kind",
+                    "foreign-key",
+                    "--type",
+                    kind,
+                    "--left-alias",
+                    "O",
+                    "--right-alias",
+                    "C",
+                ],
+            );
+            let columns = ["O_CUSTOMER", "O_AMOUNT", "C_ID", "C_NAME", "C_TIER"];
+            let expected: Vec<Value> = want
+                .iter()
+                .map(|w| {
+                    let value = w["value"].as_object().map(|v| {
+                        columns
+                            .iter()
+                            .map(|c| (c.to_string(), v.get(*c).cloned().unwrap_or(Value::Null)))
+                            .collect::<serde_json::Map<String, Value>>()
+                    });
+                    json!({"key": w["key"], "value": value, "timestamp": w["timestamp"]})
+                })
+                .collect();
+            assert!(
+                expected.len() > 100,
+                "seed {seed} {kind}: {} outputs",
+                expected.len()
+            );
+            assert!(
+                expected.iter().any(|e| e["value"].is_null()),
+                "seed {seed} {kind}: the changes give tombstones"
+            );
+            for (i, (g, w)) in got.iter().zip(&expected).enumerate() {
+                assert_eq!(g, w, "seed {seed} {kind}: output {i}");
+            }
+            assert_eq!(
+                got.len(),
+                expected.len(),
+                "seed {seed} {kind}: as many outputs"
+            );
+            assert!(!skipped.is_empty(), "seed {seed}: null foreign keys");
+            assert_eq!(
+                dead.len(),
+                skipped.len(),
+                "seed {seed} {kind}: the changes Kafka Streams skips for a null foreign key"
+            );
+        }
+    }
+}
+
+/// ksqlDB's fk-join.json "Should support left join with left value-column expression", as
+/// the tables' changes come in over files: the customer's delete gives each order that
+/// names it with nulls, an order's delete a tombstone.
+#[test]
+fn a_foreign_key_join_follows_ksqldbs_case() {
+    let orders = [
+        json!({"key": "1", "value": {"customer": "0", "amount": 1.0}, "timestamp": 0}),
+        json!({"key": "1", "value": {"customer": "0", "amount": 1.0}, "timestamp": 11000}),
+        json!({"key": "0", "value": {"customer": "100", "amount": 2.0}, "timestamp": 13000}),
+        json!({"key": "10", "value": {"customer": "0", "amount": 3.0}, "timestamp": 16000}),
+        json!({"key": "1", "value": null, "timestamp": 18000}),
+        json!({"key": "0", "value": null, "timestamp": 19000}),
+    ];
+    let customers = [
+        json!({"key": "0", "value": {"name": "blah", "tier": "x"}, "timestamp": 10000}),
+        json!({"key": "0", "value": {"name": "a", "tier": "x"}, "timestamp": 15000}),
+        json!({"key": "0", "value": null, "timestamp": 17000}),
+    ];
+    let query = format!(
+        "{ORDER_TABLE}\nCREATE TABLE enriched AS SELECT o.id, c.id AS c_id, amount, name FROM open_orders o LEFT JOIN customers c ON o.customer = c.id;"
+    );
+    let (got, dead) = run_inputs(
+        &query,
+        &[("open_orders", &orders), ("customers", &customers)],
+    );
+    assert!(dead.is_empty(), "{dead:?}");
+    let shape: Vec<(Value, Value, Value, i64)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["key"].clone(),
+                r["value"]["C_ID"].clone(),
+                r["value"]["NAME"].clone(),
+                r["timestamp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let null = Value::Null;
+    assert_eq!(
+        shape,
+        [
+            (json!("1"), null.clone(), null.clone(), 0),
+            (json!("1"), json!("0"), json!("blah"), 10000),
+            (json!("1"), json!("0"), json!("blah"), 11000),
+            (json!("0"), null.clone(), null.clone(), 13000),
+            (json!("1"), json!("0"), json!("a"), 15000),
+            (json!("10"), json!("0"), json!("a"), 16000),
+            (json!("1"), null.clone(), null.clone(), 17000),
+            (json!("10"), null.clone(), null.clone(), 17000),
+            (json!("1"), null.clone(), null.clone(), 18000),
+            (json!("0"), null.clone(), null.clone(), 19000),
+        ]
+    );
+    assert!(got[8]["value"].is_null() && got[9]["value"].is_null());
+    assert_eq!(got[6]["value"]["AMOUNT"], 1.0);
 }
 
 const STREAMS: &str = "CREATE STREAM orders (order_id STRING KEY, customer STRING)

@@ -6,7 +6,9 @@
 use crate::catalog::SourceDef;
 use crate::expr::{compile, Plain};
 use crate::format::Format;
-use crate::ops::join::{JoinWindowSpec, StreamStreamJoin, StreamTableJoin, TableTableJoin};
+use crate::ops::join::{
+    ForeignKeyJoin, JoinWindowSpec, StreamStreamJoin, StreamTableJoin, TableTableJoin,
+};
 use crate::ops::Operator;
 use crate::settings::Settings;
 use crate::sql::ast::{
@@ -714,35 +716,33 @@ fn plan_table_table(
             "Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead.",
         );
     }
-    let primary_key = |side: &Side<'_>| -> Result<String, PlanError> {
-        let keys: Vec<String> = side
-            .source
+    let primary_key = |side: &Side<'_>| -> Vec<String> {
+        side.source
             .schema
             .key_columns()
             .map(|(_, c)| side.joined_name(&c.name))
-            .collect();
-        match &keys[..] {
-            [one] => Ok(one.clone()),
-            _ => invalid(format!(
-                "{} has {} PRIMARY KEY columns; advisor-engine joins tables on one",
-                side.source.name,
-                keys.len()
-            )),
+            .collect()
+    };
+    let (left_pks, right_pks) = (primary_key(&sides.sides[0]), primary_key(&sides.sides[1]));
+    // The right side is joined on its whole primary key, whichever join this is.
+    let right_pk = match &right_pks[..] {
+        [one] if *right_key == Expr::Column(one.clone()) => one.clone(),
+        _ => {
+            return invalid(format!(
+                "Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {} = {}.",
+                sides.shown(left_key),
+                sides.shown(right_key)
+            ))
         }
     };
-    let (left_pk, right_pk) = (primary_key(&sides.sides[0])?, primary_key(&sides.sides[1])?);
-    if *right_key != Expr::Column(right_pk.clone()) {
-        return invalid(format!(
-            "Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {} = {}.",
-            sides.shown(left_key),
-            sides.shown(right_key)
-        ));
-    }
-    if *left_key != Expr::Column(left_pk.clone()) {
-        return invalid(
-            "foreign-key table-table joins (on a left column other than its PRIMARY KEY) are not supported by advisor-engine yet",
-        );
-    }
+    let left_pk = match &left_pks[..] {
+        [one] if *left_key == Expr::Column(one.clone()) => one.clone(),
+        _ => {
+            return plan_foreign_key(
+                name, properties, query, join, sides, left_key, &right_pk, &left_pks, settings,
+            )
+        }
+    };
     let aggregating = !query.group_by.is_empty()
         || query
             .projection
@@ -792,6 +792,155 @@ fn plan_table_table(
     for at in keys {
         if let Some(read) = planned.reads.get_mut(at) {
             *read = true;
+        }
+    }
+    planned.ops.insert(0, Box::new(op));
+    Ok(planned)
+}
+
+/// A foreign-key table-table join (`ON <left expression> = r.pk`, engine/docs/ksqldb-joins.md
+/// section 6): keyed by the left table's primary key, which the projection must select
+/// whole.
+#[allow(clippy::too_many_arguments)]
+fn plan_foreign_key(
+    name: &str,
+    properties: &Properties,
+    query: &Query,
+    join: &Join,
+    sides: &Sides<'_>,
+    left_key: &Expr,
+    right_pk: &str,
+    left_pks: &[String],
+    settings: &Settings,
+) -> Result<QueryPlan, PlanError> {
+    let (left, right) = (sides.sides[0].source, sides.sides[1].source);
+    match join.kind {
+        JoinKind::Inner | JoinKind::Left => {}
+        JoinKind::Right => return invalid("RIGHT OUTER JOIN on a foreign key is not supported"),
+        JoinKind::Full => {
+            return invalid(format!(
+                "Invalid join type: full-outer join not supported for foreign-key table-table join. Got {} {} {}.",
+                left.name,
+                join_words(join.kind),
+                right.name
+            ))
+        }
+    }
+    if left.window.is_some() || right.window.is_some() {
+        return invalid("Foreign-key table-table joins are not supported on windowed tables.");
+    }
+    let aggregating = !query.group_by.is_empty()
+        || query
+            .projection
+            .iter()
+            .any(|item| matches!(item, SelectItem::Expr { expr, .. } if has_aggregate(expr)));
+    if aggregating {
+        return invalid(
+            "aggregations over a table-table join are not supported by advisor-engine yet",
+        );
+    }
+    let mut missing = Vec::new();
+    for pk in left_pks {
+        let names: Vec<String> = query
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::Expr {
+                    expr: Expr::Column(n),
+                    alias,
+                } if n == pk => Some(alias.clone().unwrap_or_else(|| n.clone())),
+                _ => None,
+            })
+            .collect();
+        match names[..] {
+            [] => missing.push(pk.clone()),
+            [_] => {}
+            _ => {
+                return invalid(format!(
+                    "The projection contains a key column (`{pk}`) more than once, aliased as: {}.",
+                    names.join(" and ")
+                ))
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let bare: Vec<String> = missing
+            .iter()
+            .map(|joined| {
+                let column = sides.shown(&Expr::Column(joined.clone()));
+                let bare = column.rsplit('.').next().unwrap_or(&column).to_string();
+                format!("`{bare}`")
+            })
+            .collect();
+        let (head, tail) = if bare.len() == 1 {
+            ("Primary key column missing", "Missing column")
+        } else {
+            ("Primary key columns missing", "Missing columns")
+        };
+        return invalid(format!(
+            "{head} in projection. For foreign-key table-table joins, the projection must include all primary key columns from the left input table (`{}`). {tail}: {}.",
+            left.name,
+            bare.join(", ")
+        ));
+    }
+    let mut schema = sides.schema();
+    let place = |column: &str| {
+        schema
+            .index_of(column)
+            .ok_or_else(|| PlanError::Invalid(format!("no column {column}")))
+    };
+    let left_places = left_pks
+        .iter()
+        .map(|pk| place(pk))
+        .collect::<Result<Vec<_>, _>>()?;
+    let right_place = place(right_pk)?;
+    for &at in &left_places {
+        schema.columns[at].key = true;
+    }
+    let foreign_key = compile(left_key, &schema, &mut Plain)?;
+    let right_offset = sides.sides[1].offset;
+    let columns = [
+        0..right_offset,
+        right_offset..right_offset + right.schema.columns.len(),
+    ];
+    let mut reads = vec![false; schema.columns.len()];
+    foreign_key.mark_columns(&mut reads);
+    let op = ForeignKeyJoin::new(
+        join.kind,
+        foreign_key,
+        left_places.clone(),
+        right_place,
+        columns,
+        schema.columns.len(),
+    );
+    let joined = SourceDef {
+        name: left.name.clone(),
+        kind: SourceKind::Table,
+        schema,
+        topic: left.topic.clone(),
+        formats: left.formats,
+        timestamp: None,
+        timestamp_format: None,
+        window_size: None,
+        window: None,
+        watermark_delay: left.watermark_delay,
+    };
+    let mut planned = super::plan_from_table(
+        SourceKind::Table,
+        name,
+        properties,
+        query,
+        &joined,
+        settings,
+    )?;
+    for at in left_places.into_iter().chain([right_place]) {
+        if let Some(read) = reads.get_mut(at) {
+            *read = true;
+        }
+    }
+    for (at, read) in reads.into_iter().enumerate() {
+        if let (true, Some(flag)) = (read, planned.reads.get_mut(at)) {
+            *flag = true;
         }
     }
     planned.ops.insert(0, Box::new(op));

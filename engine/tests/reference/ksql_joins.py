@@ -10,6 +10,7 @@ engine's code. It models, with the record cache off (as ksqlDB's query-validatio
     CREATE STREAM o AS SELECT ... FROM a [INNER|LEFT|RIGHT|FULL OUTER] JOIN b
         WITHIN n | WITHIN (before, after) [GRACE PERIOD g] ON a.k = b.k;                     -- stream-stream
     CREATE TABLE o AS SELECT ... FROM l [INNER|LEFT|RIGHT|FULL OUTER] JOIN r ON l.pk = r.pk;  -- table-table
+    CREATE TABLE o AS SELECT ... FROM l [INNER|LEFT] JOIN r ON <l expression> = r.pk;         -- foreign-key
 
 Input records are {"source": "left"|"right", "key", "value": dict | None, "timestamp" (default 0),
 "partition" (default 0)} in PROCESSING order (the order one Kafka Streams task would process them,
@@ -66,19 +67,26 @@ with the sides swapped:
 * timestamp = max(record timestamp, the other side's row timestamp) when the other row exists,
   else the record timestamp.
 
+Foreign-key table-table (note section 6): left records also carry "foreign_key" (the ON
+expression's value); the output key is the left key; the note's six cases for a left change, and a
+right change answering every left row whose current value subscribed to its key (INNER: a
+tombstone for a right delete, LEFT: right None), in Kafka's serialized-key order, with the right
+record's timestamp; left-triggered rows at max(t, right row's timestamp).
+
 Interface
 ---------
     outputs, skipped = stream_table_join(records, join_type)
     outputs, skipped = stream_stream_join(records, join_type, before_ms, after_ms=None,
                                           grace_ms=None, strict_retention=False)
     outputs, skipped = table_table_join(records, join_type)
+    outputs, skipped = foreign_key_join(records, join_type)
 
 or incrementally with StreamTableJoin / StreamStreamJoin / TableTableJoin objects:
 ``j.process(record) -> list of outputs``, ``j.skipped`` (records not joined, with a reason).
 
 Command line
 ------------
-    python3 ksql_joins.py --kind stream-table|stream-stream|table-table --type inner|left|right|outer
+    python3 ksql_joins.py --kind stream-table|stream-stream|table-table|foreign-key --type inner|left|right|outer
         [--within-ms N | --before-ms B --after-ms A] [--grace-ms G] [--strict-retention]
         [--left-alias L --right-alias R] [--skipped FILE] < records.json > outputs.json
 
@@ -430,6 +438,110 @@ class TableTableJoin:
 
 
 # ---------------------------------------------------------------------------------------------
+# Foreign-key table-table (note section 6)
+
+
+class ForeignKeyJoin:
+    """``l [INNER|LEFT] JOIN r ON <l expression> = r.pk``, keyed by l's primary key.
+
+    Left records carry ``"foreign_key"``: the ON expression's value for their value (None when
+    null, ignored for deletes); their "key" is the left primary key. Right records' "key" is the
+    right primary key. Subscriptions, as the note's numbered cases say:
+    """
+
+    def __init__(self, join_type):
+        self.join_type = _norm_type(join_type)
+        if self.join_type == "right":
+            raise KsqlStatementError("RIGHT OUTER JOIN on a foreign key is not supported")
+        if self.join_type == "outer":
+            raise KsqlStatementError(
+                "Invalid join type: full-outer join not supported for foreign-key table-table "
+                "join. Got L [FULL] OUTER JOIN R."
+            )
+        self.left = {}  # hkey -> {"key", "value", "fk"}
+        self.right = {}  # hfk -> (value, ts)
+        self.subscribed = {}  # hkey -> hfk of the subscription its current value made
+        self.skipped = []
+
+    def _right(self, fk):
+        return self.right.get(_hashable(fk)) if fk is not None else None
+
+    def process(self, rec):
+        key, value, ts = rec.get("key"), rec.get("value"), rec.get("timestamp", 0)
+        if key is None:
+            self.skipped.append({"record": rec, "reason": "null key"})
+            return []
+        hk = _hashable(key)
+        if rec["source"] == "right":
+            if value is None:
+                self.right.pop(hk, None)
+            else:
+                self.right[hk] = (value, ts)
+            # Every left row whose current value subscribed to this key, in key order.
+            subscribers = sorted(
+                (row["key"] for k, row in self.left.items() if self.subscribed.get(k) == hk),
+                key=_order,
+            )
+            out = []
+            for left_key in subscribers:
+                row = self.left[_hashable(left_key)]
+                if value is None and self.join_type == "inner":
+                    out.append({"key": left_key, "value": None, "timestamp": ts})
+                else:
+                    out.append({"key": left_key, "value": {"left": row["value"], "right": value},
+                                "timestamp": ts})
+            return out
+        old = self.left.get(hk)
+        fk = rec.get("foreign_key") if value is not None else None
+        if value is None:
+            self.left.pop(hk, None)
+        else:
+            self.left[hk] = {"key": key, "value": value, "fk": fk}
+        # 1. a delete of a missing row
+        if old is None and value is None:
+            return []
+        # 2. the old value's foreign key is null: skipped
+        if old is not None and old["fk"] is None:
+            self.skipped.append({"record": rec, "reason": "null old foreign key"})
+            return []
+        # 3. the new value's foreign key is null: skipped, the old subscription answers no more
+        if value is not None and fk is None:
+            self.subscribed.pop(hk, None)
+            self.skipped.append({"record": rec, "reason": "null foreign key"})
+            return []
+        self.subscribed.pop(hk, None)
+        if value is None:  # 4. a delete: a tombstone
+            right = self._right(old["fk"])
+            return [{"key": key, "value": None,
+                     "timestamp": max(ts, right[1]) if right else ts}]
+        self.subscribed[hk] = _hashable(fk)
+        right = self._right(fk)
+        if right is not None:
+            return [{"key": key, "value": {"left": value, "right": right[0]},
+                     "timestamp": max(ts, right[1])}]
+        if self.join_type == "left":  # 5. and 6., LEFT
+            return [{"key": key, "value": {"left": value, "right": None}, "timestamp": ts}]
+        if old is not None:  # 5., INNER: retract
+            return [{"key": key, "value": None, "timestamp": ts}]
+        return []  # 6., INNER
+
+
+def _order(key):
+    """Kafka's serialized-key order: strings by their UTF-8 bytes, numbers big-endian signed."""
+    if isinstance(key, str):
+        return (0, key.encode("utf-8"))
+    if isinstance(key, bool):
+        return (1, bytes([key]))
+    if isinstance(key, int):
+        return (1, (key % 2**64).to_bytes(8, "big"))
+    return (2, _key_token(key))
+
+
+def foreign_key_join(records, join_type):
+    return _run(ForeignKeyJoin(join_type), records)
+
+
+# ---------------------------------------------------------------------------------------------
 # List helpers and output shaping
 
 
@@ -469,7 +581,8 @@ def flatten(value, left_alias, right_alias):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kind", required=True, choices=["stream-table", "stream-stream", "table-table"])
+    ap.add_argument("--kind", required=True,
+                    choices=["stream-table", "stream-stream", "table-table", "foreign-key"])
     ap.add_argument("--type", required=True, choices=list(JOIN_TYPES))
     ap.add_argument("--within-ms", type=int, default=None, help="WITHIN n (before = after = n)")
     ap.add_argument("--before-ms", type=int, default=None, help="WITHIN (before, after)")
@@ -489,6 +602,8 @@ def main(argv=None):
             outputs, skipped = stream_table_join(records, args.type)
         elif args.kind == "table-table":
             outputs, skipped = table_table_join(records, args.type)
+        elif args.kind == "foreign-key":
+            outputs, skipped = foreign_key_join(records, args.type)
         else:
             before = args.within_ms if args.within_ms is not None else args.before_ms
             after = args.within_ms if args.within_ms is not None else args.after_ms

@@ -28,6 +28,7 @@ from ksql_joins import (  # noqa: E402
     StreamTableJoin,
     TableTableJoin,
     flatten,
+    foreign_key_join,
     stream_stream_join,
     stream_table_join,
     table_table_join,
@@ -798,6 +799,138 @@ class TableTableDerived(unittest.TestCase):
     def test_null_key_skipped(self):
         out, skipped = table_table_join(recs(("L", None, {"l": 1}, 0)), "outer")
         self.assertEqual((out, len(skipped)), ([], 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Foreign-key table-table (note section 6)
+
+
+def fk_recs(*rows):
+    """(source 'L'|'R', key, value, timestamp) -> records; a left value's FOREIGN_KEY is its
+    foreign key (the ON expression of the QTT cases)."""
+    out = recs(*rows)
+    for r in out:
+        if r["source"] == "left" and r["value"] is not None:
+            r["foreign_key"] = r["value"].get("FOREIGN_KEY")
+    return out
+
+
+class ForeignKeyQtt(unittest.TestCase):
+    """fk-join.json at 5e3349e9: SELECT l_id, r_id, name, f1 ... ON foreign_key = r_id."""
+
+    def test_inner_join_with_left_value_column_expression(self):
+        out, _ = foreign_key_join(fk_recs(
+            ("R", 0, {"R_ID": 0, "F1": "blah", "F2": 4}, 0),
+            ("L", 1, {"NAME": "zero", "FOREIGN_KEY": 0}, 10000),
+            ("L", 0, {"NAME": "foo", "FOREIGN_KEY": 100}, 13000),
+            ("R", 0, {"R_ID": 0, "F1": "a", "F2": 10}, 15000),
+            ("L", 10, {"NAME": "bar", "FOREIGN_KEY": 0}, 16000),
+            ("R", 0, None, 17000),
+            ("L", 1, None, 18000),
+        ), "inner")
+        self.assertEqual(proj(out, ("NAME",), ("R_ID", "F1")), [
+            (1, {"R_ID": 0, "NAME": "zero", "F1": "blah"}, 10000),
+            (1, {"R_ID": 0, "NAME": "zero", "F1": "a"}, 15000),
+            (10, {"R_ID": 0, "NAME": "bar", "F1": "a"}, 16000),
+            (1, None, 17000),
+            (10, None, 17000),
+            (1, None, 18000),
+        ])
+
+    def test_left_join_with_left_value_column_expression(self):
+        out, _ = foreign_key_join(fk_recs(
+            ("L", 1, {"NAME": "zero", "FOREIGN_KEY": 0}, 0),
+            ("R", 0, {"R_ID": 0, "F1": "blah", "F2": 4}, 10000),
+            ("L", 1, {"NAME": "zero", "FOREIGN_KEY": 0}, 11000),
+            ("L", 0, {"NAME": "foo", "FOREIGN_KEY": 100}, 13000),
+            ("R", 0, {"R_ID": 0, "F1": "a", "F2": 10}, 15000),
+            ("L", 10, {"NAME": "bar", "FOREIGN_KEY": 0}, 16000),
+            ("R", 0, None, 17000),
+            ("L", 1, None, 18000),
+            ("L", 0, None, 19000),
+        ), "left")
+        self.assertEqual(proj(out, ("NAME",), ("R_ID", "F1")), [
+            (1, {"R_ID": None, "NAME": "zero", "F1": None}, 0),
+            (1, {"R_ID": 0, "NAME": "zero", "F1": "blah"}, 10000),
+            (1, {"R_ID": 0, "NAME": "zero", "F1": "blah"}, 11000),
+            (0, {"R_ID": None, "NAME": "foo", "F1": None}, 13000),
+            (1, {"R_ID": 0, "NAME": "zero", "F1": "a"}, 15000),
+            (10, {"R_ID": 0, "NAME": "bar", "F1": "a"}, 16000),
+            (1, {"R_ID": None, "NAME": "zero", "F1": None}, 17000),
+            (10, {"R_ID": None, "NAME": "bar", "F1": None}, 17000),
+            (1, None, 18000),
+            (0, None, 19000),
+        ])
+
+    def test_right_and_full_refused(self):
+        with self.assertRaises(KsqlStatementError) as cm:
+            foreign_key_join([], "right")
+        self.assertIn("RIGHT OUTER JOIN on a foreign key is not supported", str(cm.exception))
+        with self.assertRaises(KsqlStatementError) as cm:
+            foreign_key_join([], "outer")
+        self.assertIn("full-outer join not supported for foreign-key", str(cm.exception))
+
+
+class ForeignKeyDerived(unittest.TestCase):
+    """The note's numbered cases of section 6 (Kafka's pre-KIP-962 subscriptions)."""
+
+    R = ("R", "r1", {"V": 1}, 0)
+
+    def test_foreign_key_change_retracts_inner_row(self):
+        out, _ = foreign_key_join(fk_recs(
+            self.R,
+            ("L", "a", {"FOREIGN_KEY": "r1"}, 5),
+            ("L", "a", {"FOREIGN_KEY": "r2"}, 6),
+            ("R", "r1", {"V": 2}, 7),
+        ), "inner")
+        # Case 5: no right row for r2 -> a tombstone; r1's change reaches "a" no more.
+        self.assertEqual([(o["key"], o["value"] is None, o["timestamp"]) for o in out],
+                         [("a", False, 5), ("a", True, 6)])
+
+    def test_inner_update_without_right_row_is_a_tombstone(self):
+        out, _ = foreign_key_join(fk_recs(
+            ("L", "a", {"FOREIGN_KEY": "r9"}, 5),
+            ("L", "a", {"FOREIGN_KEY": "r9"}, 6),
+        ), "inner")
+        self.assertEqual(out, [{"key": "a", "value": None, "timestamp": 6}])
+
+    def test_null_foreign_keys_are_skipped(self):
+        out, skipped = foreign_key_join(fk_recs(
+            self.R,
+            ("L", "a", {"FOREIGN_KEY": "r1"}, 5),
+            ("L", "a", {"FOREIGN_KEY": None}, 6),   # case 3: skipped, the row stays
+            ("R", "r1", {"V": 2}, 7),               # no answer: the hash no longer matches
+            ("L", "a", {"FOREIGN_KEY": "r1"}, 8),   # case 2: old foreign key null, skipped
+            ("L", "a", {"FOREIGN_KEY": "r1"}, 9),   # case 5 again
+        ), "left")
+        self.assertEqual([(o["key"], o["timestamp"]) for o in out], [("a", 5), ("a", 9)])
+        self.assertEqual(len(skipped), 2)
+
+    def test_timestamps(self):
+        out, _ = foreign_key_join(fk_recs(
+            ("R", "r1", {"V": 1}, 50),
+            ("L", "a", {"FOREIGN_KEY": "r1"}, 10),
+            ("R", "r1", {"V": 2}, 20),
+        ), "inner")
+        # Left-triggered: max of both rows' times; right-triggered: the right record's.
+        self.assertEqual([o["timestamp"] for o in out], [50, 20])
+
+    def test_right_change_in_key_order(self):
+        out, _ = foreign_key_join(fk_recs(
+            ("L", "b", {"FOREIGN_KEY": "r1"}, 1),
+            ("L", "ab", {"FOREIGN_KEY": "r1"}, 2),
+            ("L", "a", {"FOREIGN_KEY": "r1"}, 3),
+            ("R", "r1", {"V": 1}, 4),
+        ), "left")
+        self.assertEqual([o["key"] for o in out][3:], ["a", "ab", "b"])
+
+    def test_delete_of_unjoined_row_is_a_tombstone(self):
+        out, _ = foreign_key_join(fk_recs(
+            ("L", "a", {"FOREIGN_KEY": "r9"}, 1),
+            ("L", "a", None, 2),
+            ("L", "a", None, 3),
+        ), "inner")
+        self.assertEqual(out, [{"key": "a", "value": None, "timestamp": 2}])
 
 
 # ---------------------------------------------------------------------------------------------
