@@ -195,6 +195,12 @@ fn default_services(flavor: Flavor, name: &str) -> Vec<ServiceSpec> {
                 ),
                 // The engine reads its log filter from ENGINE_LOG (tracing's filter syntax).
                 ("ENGINE_LOG", "info"),
+                // The processing log as the ksqlDB flavor sets it up, in the engine's
+                // spelling of ksqlDB's KSQL_KSQL_* variables: the topic
+                // `<name>_ksql_processing_log`, the name ksqlDB's `<name>_` service id gives
+                // it, and the KSQL_PROCESSING_LOG stream over it.
+                ("ENGINE_KSQL_LOGGING_PROCESSING_STREAM_AUTO_CREATE", "true"),
+                ("ENGINE_KSQL_LOGGING_PROCESSING_TOPIC_AUTO_CREATE", "true"),
             ]),
             Some(health(
                 &[
@@ -712,5 +718,22 @@ mod tests {
         assert!(check_cidr("10.0.0/16").is_err());
         assert!(check_cidr("10.0.0.0/33").is_err());
         assert!(check_cidr("10.0.0.1/16").unwrap_err().contains("host bits"));
+    }
+
+    /// The engine reads ksqlDB's properties as ENGINE_KSQL_* where ksqlDB's image reads
+    /// KSQL_KSQL_*: the engine flavor sets up the processing log as the ksqlDB flavor does.
+    #[test]
+    fn the_engine_flavor_sets_up_the_processing_log_as_the_ksqldb_flavor_does() {
+        let ksqldb = &default_services(Flavor::Ksqldb, "orders")[0].environment;
+        let engine = &default_services(Flavor::Engine, "orders")[0].environment;
+        let logging: Vec<(&String, &String)> = ksqldb
+            .iter()
+            .filter(|(name, _)| name.starts_with("KSQL_KSQL_LOGGING_PROCESSING_"))
+            .collect();
+        assert_eq!(logging.len(), 2, "{ksqldb:?}");
+        for (name, value) in logging {
+            let theirs = name.replacen("KSQL_KSQL_", "ENGINE_KSQL_", 1);
+            assert_eq!(engine.get(&theirs), Some(value), "{theirs} in {engine:?}");
+        }
     }
 }

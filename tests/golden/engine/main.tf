@@ -167,14 +167,16 @@ module "service_engine" {
   ]
 
   environment = {
-    ENGINE_CHECKPOINT_DIR          = "s3://${local.checkpoint_bucket}/checkpoints"
-    ENGINE_KAFKA_BOOTSTRAP_SERVERS = "${local.kafka_bootstrap_servers}"
-    ENGINE_KAFKA_SASL_MECHANISM    = "SCRAM-SHA-512"
-    ENGINE_KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
-    ENGINE_LISTEN                  = "0.0.0.0:8088"
-    ENGINE_LOG                     = "info"
-    ENGINE_SCHEMA_REGISTRY_URL     = "${local.schema_registry_url}"
-    ENGINE_SERVICE_ID              = "orders-stream"
+    ENGINE_CHECKPOINT_DIR                             = "s3://${local.checkpoint_bucket}/checkpoints"
+    ENGINE_KAFKA_BOOTSTRAP_SERVERS                    = "${local.kafka_bootstrap_servers}"
+    ENGINE_KAFKA_SASL_MECHANISM                       = "SCRAM-SHA-512"
+    ENGINE_KAFKA_SECURITY_PROTOCOL                    = "SASL_SSL"
+    ENGINE_KSQL_LOGGING_PROCESSING_STREAM_AUTO_CREATE = "true"
+    ENGINE_KSQL_LOGGING_PROCESSING_TOPIC_AUTO_CREATE  = "true"
+    ENGINE_LISTEN                                     = "0.0.0.0:8088"
+    ENGINE_LOG                                        = "info"
+    ENGINE_SCHEMA_REGISTRY_URL                        = "${local.schema_registry_url}"
+    ENGINE_SERVICE_ID                                 = "orders-stream"
   }
 
   secrets = {
