@@ -315,3 +315,34 @@ fn serve_declares_the_processing_log_stream_and_queries_read_it() {
         "{commands}"
     );
 }
+
+/// engine.toml's [ksql] table takes the same properties, TOML booleans and numbers as they
+/// are, and names the topic and the stream.
+#[test]
+fn engine_toml_names_the_processing_log_topic_and_stream() {
+    let tansu = Tansu::start();
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("engine.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbootstrap_servers = \"{}\"\ngroup_id = \"plog-toml\"\nstate_dir = \"{}\"\n\n\
+             [ksql]\n\"ksql.logging.processing.topic.auto.create\" = true\n\
+             \"ksql.logging.processing.stream.auto.create\" = true\n\
+             \"ksql.logging.processing.topic.name\" = \"errors_topic\"\n\
+             \"ksql.logging.processing.topic.partitions\" = 3\n\
+             \"ksql.logging.processing.stream.name\" = \"errors_log\"\n",
+            tansu.bootstrap,
+            state.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(["--config", config.to_str().unwrap()]);
+    assert_eq!(wait_for_topic(&tansu, "errors_topic"), 3);
+    let (status, shown) = server.ksql("SHOW STREAMS;");
+    assert_eq!(status, 200, "{shown}");
+    let streams = shown[0]["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "{shown}");
+    assert_eq!(streams[0]["name"], "ERRORS_LOG");
+    assert_eq!(streams[0]["topic"], "errors_topic");
+}
