@@ -718,6 +718,269 @@ fn a_foreign_key_join_follows_ksqldbs_case() {
     assert_eq!(got[6]["value"]["AMOUNT"], 1.0);
 }
 
+const THREE: &str = "CREATE STREAM orders (order_id STRING KEY, customer_id STRING, amount DOUBLE)
+  WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON');
+CREATE TABLE customers (id STRING PRIMARY KEY, name STRING, region STRING)
+  WITH (KAFKA_TOPIC='customer-events', VALUE_FORMAT='JSON');
+CREATE TABLE regions (rid STRING PRIMARY KEY, manager STRING)
+  WITH (KAFKA_TOPIC='regions', VALUE_FORMAT='JSON');";
+
+/// Orders, customer changes and region changes at distinct, rising times.
+fn three_way_records(seed: u64) -> [Vec<Value>; 3] {
+    let mut rng = Lcg(seed);
+    let mut inputs: [Vec<Value>; 3] = Default::default();
+    let mut clock = 1_000;
+    for i in 0..400 {
+        clock += 1 + rng.next(20) as i64;
+        let region = ["eu", "us", "apac"][rng.next(3) as usize];
+        match rng.next(4) {
+            0 | 1 => inputs[0].push(json!({"key": format!("o{i}"),
+                "value": {"customer_id": format!("c{}", rng.next(6)), "amount": i as f64},
+                "timestamp": clock})),
+            2 => {
+                let value = (rng.next(6) != 0)
+                    .then(|| json!({"name": format!("name{i}"), "region": region}));
+                inputs[1].push(
+                    json!({"key": format!("c{}", rng.next(6)), "value": value, "timestamp": clock}),
+                );
+            }
+            _ => {
+                let value = (rng.next(5) != 0).then(|| json!({"manager": format!("m{i}")}));
+                inputs[2].push(json!({"key": region, "value": value, "timestamp": clock}));
+            }
+        }
+    }
+    inputs
+}
+
+/// The three inputs as the multi-way reference takes them, in processing order.
+fn three_way_reference(inputs: &[Vec<Value>; 3]) -> Vec<Value> {
+    let mut records: Vec<Value> = Vec::new();
+    for (source, rows) in inputs.iter().enumerate() {
+        for r in rows {
+            let value = r["value"].as_object().map(|v| match source {
+                0 => json!({"ORDER_ID": r["key"], "CUSTOMER_ID": v["customer_id"], "AMOUNT": v["amount"]}),
+                1 => json!({"ID": r["key"], "NAME": v["name"], "REGION": v["region"]}),
+                _ => json!({"RID": r["key"], "MANAGER": v["manager"]}),
+            });
+            let key = if source == 0 {
+                r["value"]["customer_id"].clone()
+            } else {
+                r["key"].clone()
+            };
+            records.push(
+                json!({"source": source, "key": key, "value": value, "timestamp": r["timestamp"]}),
+            );
+        }
+    }
+    records.sort_by_key(|r| r["timestamp"].as_i64());
+    records
+}
+
+/// A three-way join (engine/docs/ksqldb-joins.md section 7) against the reference: orders
+/// with their customer, then the customer's region (a condition on a column of the rows so
+/// far, so the stream is keyed anew by it); each step follows its own stream-table rules and
+/// the key is the first viable column selected (C_REGION), named as SELECT * names it.
+#[test]
+fn three_way_joins_match_the_reference() {
+    for seed in [11, 12] {
+        let inputs = three_way_records(seed);
+        for (first, second) in [("LEFT JOIN", "left"), ("JOIN", "inner")] {
+            for (then, then_kind) in [("LEFT JOIN", "left"), ("JOIN", "inner")] {
+                let query = format!(
+                    "{THREE}\nCREATE STREAM enriched AS SELECT * FROM orders o {first} customers c ON o.customer_id = c.id {then} regions r ON c.region = r.rid;"
+                );
+                let (got, dead) = run_inputs(
+                    &query,
+                    &[
+                        ("orders", &inputs[0]),
+                        ("customers", &inputs[1]),
+                        ("regions", &inputs[2]),
+                    ],
+                );
+                let steps = json!([
+                    {"kind": "stream-table", "type": second, "alias": "C", "left_key": null},
+                    {"kind": "stream-table", "type": then_kind, "alias": "R", "left_key": "C_REGION"},
+                ])
+                .to_string();
+                let (want, skipped) = common::reference::joins(
+                    &three_way_reference(&inputs),
+                    &["--kind", "multi", "--left-alias", "O", "--steps", &steps],
+                );
+                let columns = [
+                    "O_ORDER_ID",
+                    "O_CUSTOMER_ID",
+                    "O_AMOUNT",
+                    "C_ID",
+                    "C_NAME",
+                    "R_RID",
+                    "R_MANAGER",
+                ];
+                let expected: Vec<Value> = want
+                    .iter()
+                    .map(|w| {
+                        let value: serde_json::Map<String, Value> = columns
+                            .iter()
+                            .map(|c| {
+                                (
+                                    c.to_string(),
+                                    w["value"].get(*c).cloned().unwrap_or(Value::Null),
+                                )
+                            })
+                            .collect();
+                        json!({"key": w["key"], "value": value, "timestamp": w["timestamp"]})
+                    })
+                    .collect();
+                let case = format!("seed {seed} {second}-{then_kind}");
+                assert!(expected.len() > 50, "{case}: {} outputs", expected.len());
+                for (i, (g, w)) in got.iter().zip(&expected).enumerate() {
+                    assert_eq!(g, w, "{case}: output {i}");
+                }
+                assert_eq!(got.len(), expected.len(), "{case}: as many outputs");
+                assert_eq!(
+                    dead.len(),
+                    skipped.len(),
+                    "{case}: the rows without a join key"
+                );
+            }
+        }
+    }
+}
+
+/// Three tables joined on equivalent keys against the reference: the second condition
+/// names the first table's key, which the rows so far are keyed by, and a FULL OUTER last
+/// step keys the result by ROWKEY.
+#[test]
+fn three_tables_join_on_equivalent_keys() {
+    let (accounts, limits) = table_changes(21);
+    let (notes, _) = table_changes(22);
+    let notes: Vec<Value> = notes
+        .iter()
+        .map(|r| json!({"key": r["key"], "value": r["value"].as_object().map(|v| json!({"note": v["owner"]})), "timestamp": r["timestamp"].as_i64().unwrap() * 3 + 2}))
+        .collect();
+    // Distinct times across the three inputs: the others at 3t and 3t + 1.
+    let accounts: Vec<Value> = accounts
+        .iter()
+        .map(|r| json!({"key": r["key"], "value": r["value"], "timestamp": r["timestamp"].as_i64().unwrap() * 3}))
+        .collect();
+    let limits: Vec<Value> = limits
+        .iter()
+        .map(|r| json!({"key": r["key"], "value": r["value"], "timestamp": r["timestamp"].as_i64().unwrap() * 3 + 1}))
+        .collect();
+    let mut records = Vec::new();
+    for (source, rows) in [&accounts, &limits, &notes].into_iter().enumerate() {
+        for r in rows {
+            let value = r["value"].as_object().map(|v| {
+                let mut row = json!({"ID": r["key"]});
+                for (column, value) in v {
+                    row[column.to_ascii_uppercase()] = value.clone();
+                }
+                row
+            });
+            records.push(json!({"source": source, "key": r["key"], "value": value, "timestamp": r["timestamp"]}));
+        }
+    }
+    records.sort_by_key(|r| r["timestamp"].as_i64());
+    for (sql, kind, last_sql, last_kind) in [
+        ("JOIN", "inner", "LEFT JOIN", "left"),
+        ("LEFT JOIN", "left", "FULL OUTER JOIN", "outer"),
+    ] {
+        let query = format!(
+            "{TABLES}\nCREATE TABLE notes (id STRING PRIMARY KEY, note STRING) WITH (KAFKA_TOPIC='notes', VALUE_FORMAT='JSON');\nCREATE TABLE enriched AS SELECT * FROM accounts a {sql} limits l ON a.id = l.id {last_sql} notes n ON l.id = n.id;"
+        );
+        let (got, dead) = run_inputs(
+            &query,
+            &[
+                ("accounts", &accounts),
+                ("limits", &limits),
+                ("notes", &notes),
+            ],
+        );
+        assert!(dead.is_empty(), "{dead:?}");
+        let steps = json!([
+            {"kind": "table-table", "type": kind, "alias": "L", "left_key": null},
+            {"kind": "table-table", "type": last_kind, "alias": "N", "left_key": null},
+        ])
+        .to_string();
+        let (want, _) = common::reference::joins(
+            &records,
+            &["--kind", "multi", "--left-alias", "A", "--steps", &steps],
+        );
+        let mut columns = vec![
+            "A_ID", "A_OWNER", "A_REGION", "L_ID", "L_CREDIT", "N_ID", "N_NOTE",
+        ];
+        if last_kind != "outer" {
+            columns.remove(0);
+        }
+        let expected: Vec<Value> = want
+            .iter()
+            .map(|w| {
+                let value = w["value"].as_object().map(|v| {
+                    columns
+                        .iter()
+                        .map(|c| (c.to_string(), v.get(*c).cloned().unwrap_or(Value::Null)))
+                        .collect::<serde_json::Map<String, Value>>()
+                });
+                json!({"key": w["key"], "value": value, "timestamp": w["timestamp"]})
+            })
+            .collect();
+        assert!(
+            expected.len() > 50,
+            "{kind}-{last_kind}: {} outputs",
+            expected.len()
+        );
+        assert!(
+            expected.iter().any(|e| e["value"].is_null()),
+            "{kind}-{last_kind}: tombstones"
+        );
+        for (i, (g, w)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(g, w, "{kind}-{last_kind}: output {i}");
+        }
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "{kind}-{last_kind}: as many outputs"
+        );
+    }
+}
+
+/// ksqlDB's refusals of multi-way shapes (engine/docs/ksqldb-joins.md sections 7 and 8).
+#[test]
+fn multi_way_refusals_have_ksqldbs_messages() {
+    let cases = [
+        (
+            "CREATE STREAM enriched AS SELECT o.amount, c.name, r.manager FROM orders o JOIN customers c ON o.customer_id = c.id JOIN regions r ON o.customer_id = r.rid",
+            "Key missing from projection (ie, SELECT). The query used to build `ENRICHED` must include the join expressions O.CUSTOMER_ID, C.ID or R.RID in its projection",
+        ),
+        (
+            "CREATE STREAM enriched AS SELECT * FROM orders o JOIN customers c ON o.customer_id = c.id JOIN customers d ON o.customer_id = d.id",
+            "N-way joins do not support multiple occurrences of the same source. Source: 'CUSTOMERS'",
+        ),
+        (
+            "CREATE STREAM enriched AS SELECT * FROM orders o JOIN customers c ON o.customer_id = c.id JOIN regions r ON o.customer_id = c.region",
+            "A join criteria is expected to reference the source (`R`) in the FROM clause, instead the right source references `C` and the left source references `O`",
+        ),
+        (
+            "CREATE STREAM enriched AS SELECT * FROM orders o JOIN customers c ON o.customer_id = c.id FULL OUTER JOIN regions r ON c.region = r.rid",
+            "Invalid join type: full-outer join not supported for stream-table join.",
+        ),
+        (
+            "CREATE TABLE enriched AS SELECT * FROM customers c JOIN regions r ON c.id = r.rid JOIN orders o ON c.id = o.customer_id",
+            "Invalid join order: table-stream joins are not supported; only stream-table joins. Got CUSTOMERS [INNER] JOIN ORDERS.",
+        ),
+        (
+            "CREATE TABLE enriched AS SELECT * FROM customers c JOIN regions r ON c.id = r.rid JOIN regions2 q ON c.region = q.rid",
+            "Invalid join condition: foreign-key table-table joins are not supported as part of n-way joins. Got C.REGION = Q.RID.",
+        ),
+    ];
+    for (statement, message) in cases {
+        assert_refused(
+            &format!("{THREE}\nCREATE TABLE regions2 (rid STRING PRIMARY KEY, x STRING) WITH (KAFKA_TOPIC='r2', VALUE_FORMAT='JSON');\n{statement};"),
+            message,
+        );
+    }
+}
+
 const STREAMS: &str = "CREATE STREAM orders (order_id STRING KEY, customer STRING)
   WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');
 CREATE STREAM shipments (shipment_id STRING KEY, order_id STRING, warehouse STRING)

@@ -18,21 +18,68 @@ use crate::sql::ast::JoinKind;
 use crate::state::{key_group, KeyGroup, RestoreError};
 use crate::value::Value;
 
+/// Where one side's columns sit in the joined row: its sources' columns and, on the left of
+/// a later step of a multi-way join, the key columns of the steps before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span(pub Vec<Range<usize>>);
+
+impl Span {
+    /// The side's values, in the span's order.
+    fn gather(&self, row: &[Value]) -> Vec<Value> {
+        let mut values = Vec::with_capacity(self.0.iter().map(ExactSizeIterator::len).sum());
+        for range in &self.0 {
+            values.extend_from_slice(&row[range.clone()]);
+        }
+        values
+    }
+
+    /// Puts values `gather` took back in their places.
+    fn scatter(&self, out: &mut [Value], values: &[Value]) {
+        let mut from = 0;
+        for range in &self.0 {
+            let to = from + range.len();
+            out[range.clone()].clone_from_slice(&values[from..to]);
+            from = to;
+        }
+    }
+}
+
+impl From<Range<usize>> for Span {
+    fn from(range: Range<usize>) -> Span {
+        Span(vec![range])
+    }
+}
+
+/// Which side of a join a batch's rows are: the inputs before `right` feed its left side
+/// (through the joins before it), `right` its right side; later inputs pass it by, for the
+/// joins after it.
+fn side_of(input: usize, right: usize) -> Option<usize> {
+    match input.cmp(&right) {
+        std::cmp::Ordering::Less => Some(0),
+        std::cmp::Ordering::Equal => Some(1),
+        std::cmp::Ordering::Greater => None,
+    }
+}
+
 /// A stream joined with a table on the table's primary key: each stream row meets the
 /// table's row as it stands when the stream row is processed. Table changes update the
 /// state and emit nothing; a stream row whose key the table lacks is dropped by INNER and
 /// passed on with null table columns by LEFT.
 pub struct StreamTableJoin {
     kind: JoinKind,
-    stream_input: usize,
+    /// The table's input; those before it are the stream's.
+    table_input: usize,
     /// The stream's side of the ON condition, over the joined row.
     stream_key: Compiled,
     /// Where the table's primary key and its columns sit in the joined row.
     table_key: usize,
     table_columns: Range<usize>,
-    /// Set when the output's key is the table's key column: a LEFT join's row without a
-    /// table row still carries the join key there.
-    key_on_table: bool,
+    /// Where the join key goes in every joined row: the output's key column (a LEFT join's
+    /// row without a table row still carries the key in the table's key column), or the key
+    /// column a later step of a multi-way join reads.
+    key_place: Option<usize>,
+    /// How wide the joined rows are (wider than the decoded ones in a multi-way join).
+    width: usize,
     /// The table's rows by their key bytes (`Value::write_key`).
     rows: HashMap<Vec<u8>, Vec<Value>>,
     key_bytes: Vec<u8>,
@@ -41,19 +88,21 @@ pub struct StreamTableJoin {
 impl StreamTableJoin {
     pub fn new(
         kind: JoinKind,
-        stream_input: usize,
+        table_input: usize,
         stream_key: Compiled,
         table_key: usize,
         table_columns: Range<usize>,
-        key_on_table: bool,
+        key_place: Option<usize>,
+        width: usize,
     ) -> StreamTableJoin {
         StreamTableJoin {
             kind,
-            stream_input,
+            table_input,
             stream_key,
             table_key,
             table_columns,
-            key_on_table,
+            key_place,
+            width,
             rows: HashMap::new(),
             key_bytes: Vec::new(),
         }
@@ -80,14 +129,17 @@ impl StreamTableJoin {
         let Self {
             kind,
             stream_key,
-            table_key,
             table_columns,
-            key_on_table,
+            key_place,
+            width,
             rows,
             key_bytes,
             ..
         } = self;
         batch.retain_mut(|row, time, origin| {
+            if row.len() < *width {
+                row.resize(*width, Value::Null);
+            }
             let key = {
                 let ctx = Context {
                     row,
@@ -115,19 +167,17 @@ impl StreamTableJoin {
             }
             key_bytes.clear();
             key.write_key(key_bytes);
-            match rows.get(key_bytes.as_slice()) {
+            let kept = match rows.get(key_bytes.as_slice()) {
                 Some(table_row) => {
                     row[table_columns.clone()].clone_from_slice(table_row);
                     true
                 }
-                None if *kind == JoinKind::Left => {
-                    if *key_on_table {
-                        row[*table_key] = key;
-                    }
-                    true
-                }
-                None => false,
+                None => *kind == JoinKind::Left,
+            };
+            if let (true, Some(place)) = (kept, *key_place) {
+                row[place] = key;
             }
+            kept
         });
     }
 }
@@ -144,12 +194,14 @@ impl Operator for StreamTableJoin {
     }
 
     fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
-        if batch.input() == self.stream_input {
-            // A stream record without a value has nothing to join.
-            batch.drop_deletes();
-            self.join_stream(batch, emit);
-        } else {
-            self.update_table(batch);
+        match side_of(batch.input(), self.table_input) {
+            Some(0) => {
+                // A stream record without a value has nothing to join.
+                batch.drop_deletes();
+                self.join_stream(batch, emit);
+            }
+            Some(_) => self.update_table(batch),
+            None => {}
         }
     }
 
@@ -197,9 +249,11 @@ type TableRows = HashMap<Vec<u8>, (Vec<Value>, i64)>;
 /// output time is the later of the update's and the other side's row's.
 pub struct TableTableJoin {
     kind: JoinKind,
+    /// The right table's input; those before it feed the left side.
+    right_input: usize,
     /// Each side's primary key and columns in the joined row, left first.
     keys: [usize; 2],
-    columns: [Range<usize>; 2],
+    columns: [Span; 2],
     /// Where the output's key goes in the rows this join passes on, filled with the join
     /// key on every row (a side may be absent).
     key_place: usize,
@@ -214,13 +268,15 @@ pub struct TableTableJoin {
 impl TableTableJoin {
     pub fn new(
         kind: JoinKind,
+        right_input: usize,
         keys: [usize; 2],
-        columns: [Range<usize>; 2],
+        columns: [Span; 2],
         key_place: usize,
         width: usize,
     ) -> TableTableJoin {
         TableTableJoin {
             kind,
+            right_input,
             keys,
             columns,
             key_place,
@@ -246,7 +302,9 @@ impl Operator for TableTableJoin {
     }
 
     fn process(&mut self, batch: &mut RowBatch, _emit: &mut Emit<'_>) {
-        let side = batch.input().min(1);
+        let Some(side) = side_of(batch.input(), self.right_input) else {
+            return;
+        };
         let other = 1 - side;
         self.next.clear();
         for at in 0..batch.len() {
@@ -255,7 +313,7 @@ impl Operator for TableTableJoin {
             let key = row[self.keys[side]].clone();
             self.key_bytes.clear();
             key.write_key(&mut self.key_bytes);
-            let new = (!batch.is_delete(at)).then(|| row[self.columns[side].clone()].to_vec());
+            let new = (!batch.is_delete(at)).then(|| self.columns[side].gather(row));
             let old = match &new {
                 Some(columns) => self.tables[side]
                     .insert(self.key_bytes.clone(), (columns.clone(), time))
@@ -282,12 +340,12 @@ impl Operator for TableTableJoin {
             let tombstone = !this_present && !other_present;
             if this_present {
                 if let Some(columns) = &new {
-                    out[self.columns[side].clone()].clone_from_slice(columns);
+                    self.columns[side].scatter(out, columns);
                 }
             }
             if other_present {
                 if let Some((columns, _)) = other_row {
-                    out[self.columns[other].clone()].clone_from_slice(columns);
+                    self.columns[other].scatter(out, columns);
                 }
             }
             out[self.key_place] = key;
@@ -494,9 +552,11 @@ pub struct StreamStreamJoin {
     grace: i64,
     retention: i64,
     segment_interval: i64,
+    /// The right stream's input; those before it feed the left side.
+    right_input: usize,
     /// Each side's join key, over the joined row.
     keys: [Compiled; 2],
-    columns: [Range<usize>; 2],
+    columns: [Span; 2],
     key_place: usize,
     width: usize,
     tasks: HashMap<u32, JoinTask>,
@@ -507,8 +567,9 @@ impl StreamStreamJoin {
     pub fn new(
         kind: JoinKind,
         window: JoinWindowSpec,
+        right_input: usize,
         keys: [Compiled; 2],
-        columns: [Range<usize>; 2],
+        columns: [Span; 2],
         key_place: usize,
         width: usize,
     ) -> StreamStreamJoin {
@@ -529,6 +590,7 @@ impl StreamStreamJoin {
             grace,
             retention,
             segment_interval: (retention / 2).max(MIN_SEGMENT_INTERVAL_MS),
+            right_input,
             keys,
             columns,
             key_place,
@@ -571,7 +633,7 @@ impl StreamStreamJoin {
     /// Appends a joined row: `side`'s columns and the other side's (or nulls).
     fn push_row(
         next: &mut RowBatch,
-        shape: (&[Range<usize>; 2], usize, usize),
+        shape: (&[Span; 2], usize, usize),
         key: &Value,
         sides: [Option<&[Value]>; 2],
         time: i64,
@@ -582,7 +644,7 @@ impl StreamStreamJoin {
         out.iter_mut().for_each(|v| *v = Value::Null);
         for (side, values) in sides.iter().enumerate() {
             if let Some(values) = values {
-                out[columns[side].clone()].clone_from_slice(values);
+                columns[side].scatter(out, values);
             }
         }
         out[key_place] = key.clone();
@@ -595,9 +657,11 @@ impl Operator for StreamStreamJoin {
     }
 
     fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
+        let Some(side) = side_of(batch.input(), self.right_input) else {
+            return;
+        };
         // A stream record without a value does not join (and moves no stream time).
         batch.drop_deletes();
-        let side = batch.input().min(1);
         let other = 1 - side;
         let kafka_left = self.kafka_left();
         let kafka_flag = |s: usize| -> u8 { u8::from(s == kafka_left) };
@@ -644,7 +708,7 @@ impl Operator for StreamStreamJoin {
             };
             let mut key_bytes = Vec::new();
             key.write_key(&mut key_bytes);
-            let own = row[columns[side].clone()].to_vec();
+            let own = columns[side].gather(row);
             let task = tasks.entry(batch.partition_of(origin)).or_default();
             let stream_time = task.stream_time.map_or(time, |t| t.max(time));
             task.stream_time = Some(stream_time);
@@ -739,7 +803,7 @@ impl Operator for StreamStreamJoin {
 fn emit_closed(
     task: &mut JoinTask,
     next: &mut RowBatch,
-    shape: (&[Range<usize>; 2], usize, usize),
+    shape: (&[Span; 2], usize, usize),
     lookback: i64,
     after: i64,
     grace: i64,
@@ -1122,8 +1186,11 @@ impl Operator for ForeignKeyJoin {
     }
 
     fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
+        let Some(side) = side_of(batch.input(), 1) else {
+            return;
+        };
         self.next.clear();
-        let right = batch.input() == 1;
+        let right = side == 1;
         for at in 0..batch.len() {
             if right {
                 self.right_change(batch, at);

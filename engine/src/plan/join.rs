@@ -4,10 +4,10 @@
 //! the rest is planned as over one source.
 
 use crate::catalog::SourceDef;
-use crate::expr::{compile, Plain};
+use crate::expr::{compile, Compiled, Plain};
 use crate::format::Format;
 use crate::ops::join::{
-    ForeignKeyJoin, JoinWindowSpec, StreamStreamJoin, StreamTableJoin, TableTableJoin,
+    ForeignKeyJoin, JoinWindowSpec, Span, StreamStreamJoin, StreamTableJoin, TableTableJoin,
 };
 use crate::ops::Operator;
 use crate::settings::Settings;
@@ -462,10 +462,11 @@ pub fn plan_join(
     sources: &[&SourceDef],
     settings: &Settings,
 ) -> Result<QueryPlan, PlanError> {
+    if sources.len() > 2 {
+        return plan_multi_join(kind, name, properties, query, sources, settings);
+    }
     let (&[left, right], [join]) = (sources, &query.joins[..]) else {
-        return invalid(
-            "advisor-engine joins two sources; a query with more joins is not supported yet",
-        );
+        return invalid("a join reads one source per JOIN after FROM");
     };
     if left.name == right.name {
         return invalid(format!(
@@ -572,13 +573,14 @@ pub fn plan_join(
             let table_columns = table.offset..table.offset + right.schema.columns.len();
             let join_op = StreamTableJoin::new(
                 join.kind,
-                0,
+                1,
                 stream_key,
                 pk_place,
                 table_columns,
                 // A LEFT join keyed on the table's column still carries the join key where
                 // the table has no row.
-                key_column == Some(pk_place),
+                key_column,
+                schema.columns.len(),
             );
             (Box::new(join_op), key_column)
         }
@@ -618,13 +620,14 @@ pub fn plan_join(
                     after: within.after,
                     grace: within.grace,
                 },
+                1,
                 [
                     compile(&left_key, &schema, &mut Plain)?,
                     compile(&right_key, &schema, &mut Plain)?,
                 ],
                 [
-                    0..right_offset,
-                    right_offset..right_offset + right.schema.columns.len(),
+                    (0..right_offset).into(),
+                    (right_offset..right_offset + right.schema.columns.len()).into(),
                 ],
                 key_place,
                 width,
@@ -659,6 +662,397 @@ pub fn plan_join(
     chain.push(op, None);
     // The source's key-column rules do not hold for joined rows; the join's are checked
     // above.
+    chain.at_source = false;
+    plan_rows(kind, name, properties, &rewritten, chain)
+}
+
+/// One step of a multi-way join: the tree so far joined with one more source.
+struct Step<'j> {
+    join: &'j Join,
+    /// The condition's expressions over the tree so far and over the new source.
+    left: Expr,
+    right: Expr,
+}
+
+/// Plans `a JOIN b ON ... JOIN c ON ...` (engine/docs/ksqldb-joins.md section 7): a left-deep
+/// tree in written order, each step a two-source join of the rows so far with the next
+/// source, under that pair's rules. A step writes its join key to a column of its own,
+/// which the next step reads when its condition names a column equivalent to that key.
+fn plan_multi_join(
+    kind: SourceKind,
+    name: &str,
+    properties: &Properties,
+    query: &Query,
+    sources: &[&SourceDef],
+    settings: &Settings,
+) -> Result<QueryPlan, PlanError> {
+    if sources.len() != query.joins.len() + 1 {
+        return invalid("a join reads one source per JOIN after FROM");
+    }
+    for (at, source) in sources.iter().enumerate() {
+        if sources[..at].iter().any(|s| s.name == source.name) {
+            return invalid(format!(
+                "N-way joins do not support multiple occurrences of the same source. Source: '{}'",
+                source.name
+            ));
+        }
+    }
+    let kafka_valued: Vec<&str> = sources
+        .iter()
+        .filter(|s| s.formats.value == Format::Kafka)
+        .map(|s| s.name.as_str())
+        .collect();
+    if !kafka_valued.is_empty() {
+        return invalid(format!(
+            "Source(s) {} are using the 'KAFKA' value format. This format does not yet support JOIN.",
+            kafka_valued.join(", ")
+        ));
+    }
+    let mut offset = 0;
+    let mut side_list = Vec::new();
+    for (at, source) in sources.iter().enumerate() {
+        let alias = if at == 0 {
+            query.from_alias.clone()
+        } else {
+            query.joins[at - 1].alias.clone()
+        };
+        side_list.push(Side {
+            source,
+            alias: alias.unwrap_or_else(|| source.name.clone()),
+            offset,
+        });
+        offset += source.schema.columns.len();
+    }
+    let mut sides = Sides {
+        sides: side_list,
+        synthetic: None,
+    };
+    // Each condition names the new source and one already joined (JoinTree.build flips a
+    // condition written the other way round).
+    let mut steps = Vec::new();
+    for (at, join) in query.joins.iter().enumerate() {
+        let new = at + 1;
+        let on = sides.rewrite(&join.on)?;
+        let shown_on = sides.shown(&on);
+        let (a, b) = match &on {
+            Expr::Binary(BinaryOp::And, _, _) => {
+                return invalid(format!(
+                    "Invalid join condition: joins on multiple conditions are not yet supported. Got {shown_on}."
+                ))
+            }
+            Expr::Binary(BinaryOp::Eq, a, b) => (a, b),
+            _ => {
+                return invalid(format!(
+                    "Unsupported join expression: {shown_on}. A join takes ON a = b, each side reading one source."
+                ))
+            }
+        };
+        let (left, right) = match (&sides.sides_read(a)[..], &sides.sides_read(b)[..]) {
+            (&[l], &[r]) if r == new && l < new => ((**a).clone(), (**b).clone()),
+            (&[l], &[r]) if l == new && r < new => ((**b).clone(), (**a).clone()),
+            (&[l], &[r]) if l != new && r != new => {
+                return invalid(format!(
+                    "A join criteria is expected to reference the source (`{}`) in the FROM clause, instead the right source references `{}` and the left source references `{}`",
+                    sides.sides[new].alias, sides.sides[r].alias, sides.sides[l].alias
+                ))
+            }
+            (read_a, _) => {
+                let odd = if read_a.len() == 1 { b } else { a };
+                return invalid(format!(
+                    "Invalid comparison expression '{}' in join '{shown_on}'. Each side of the join comparision must contain references from exactly one source.",
+                    sides.shown(odd)
+                ));
+            }
+        };
+        steps.push(Step { join, left, right });
+    }
+    // The key columns of the whole (JoinTree's joinEquivalenceSet and viableKeyColumns).
+    let mut equivalent: Vec<Expr> = Vec::new();
+    let mut viable: Vec<Expr> = Vec::new();
+    let mut equivalences = Vec::new();
+    for step in &steps {
+        if step.join.kind == JoinKind::Full {
+            equivalent.clear();
+            viable.clear();
+        } else {
+            let keys = [step.left.clone(), step.right.clone()];
+            if !keys.iter().any(|k| equivalent.contains(k)) {
+                equivalent.clear();
+            }
+            equivalent.extend(keys);
+            let mut next: Vec<Expr> = Vec::new();
+            for e in viable.iter().chain([&step.left, &step.right]) {
+                if matches!(e, Expr::Column(_)) && !next.contains(e) && equivalent.contains(e) {
+                    next.push(e.clone());
+                }
+            }
+            viable = next;
+        }
+        equivalences.push(equivalent.clone());
+    }
+    let all_tables = sources.iter().all(|s| s.kind == SourceKind::Table);
+    let last_stream_table = sources[..sources.len() - 1]
+        .iter()
+        .any(|s| s.kind == SourceKind::Stream)
+        && sources[sources.len() - 1].kind == SourceKind::Table;
+    if viable.is_empty() && !last_stream_table {
+        sides.synthetic = Some(synthetic_key_name(sources));
+    }
+    let mut schema = sides.schema();
+    for step in &steps {
+        let (left_type, right_type) = (
+            infer_type(&step.left, &schema),
+            infer_type(&step.right, &schema),
+        );
+        if left_type != right_type {
+            return invalid(format!(
+                "Invalid join condition: types don't match. Got {}{{{left_type}}} = {}{{{right_type}}}.",
+                sides.shown(&step.left),
+                sides.shown(&step.right)
+            ));
+        }
+    }
+    // Each step's key column, after the sources' (and the synthetic key).
+    let hidden_start = schema.columns.len();
+    for (at, step) in steps.iter().enumerate() {
+        schema.columns.push(Column {
+            name: format!("$JOIN_KEY_{at}"),
+            sql_type: infer_type(&step.left, &schema),
+            key: false,
+        });
+    }
+    let width = schema.columns.len();
+    let rewritten = sides.rewrite_query(query)?;
+    let viable_refs: Vec<&Expr> = viable.iter().collect();
+    // The output key is checked once the last step's own rules have passed, as ksqlDB
+    // refuses a step before it looks at the projection.
+    let mut key_column = None;
+    let output_key_column = |schema: &Schema| -> Result<Option<usize>, PlanError> {
+        match &sides.synthetic {
+            Some(synthetic) => {
+                synthetic_selected(name, &rewritten, synthetic)?;
+                Ok(schema.index_of(synthetic))
+            }
+            None => output_key(name, &rewritten, schema, &sides, &viable_refs),
+        }
+    };
+    let place = |schema: &Schema, column: &str| {
+        schema
+            .index_of(column)
+            .ok_or_else(|| PlanError::Invalid(format!("no column {column}")))
+    };
+    let mut ops: Vec<Box<dyn Operator>> = Vec::new();
+    let mut marks = Vec::new();
+    let last = steps.len() - 1;
+    for (at, step) in steps.iter().enumerate() {
+        let new = at + 1;
+        let right = sources[new];
+        let right_side = &sides.sides[new];
+        let left_is_table = sources[..new].iter().all(|s| s.kind == SourceKind::Table);
+        let left_name = sides
+            .sides_read(&step.left)
+            .first()
+            .map_or_else(|| sources[0].name.clone(), |&s| sources[s].name.clone());
+        let words = join_words(step.join.kind);
+        // The rows so far carry the previous step's key: a condition on a column equal to
+        // it reads that key (a left join's own column may be null where the key is not).
+        let on_previous_key = at > 0 && equivalences[at - 1].contains(&step.left);
+        let left_key = if on_previous_key {
+            Compiled::Column(hidden_start + at - 1)
+        } else {
+            compile(&step.left, &schema, &mut Plain)?
+        };
+        marks.push(compile(&step.left, &schema, &mut Plain)?);
+        marks.push(compile(&step.right, &schema, &mut Plain)?);
+        let right_columns = right_side.offset..right_side.offset + right.schema.columns.len();
+        // The rows decoded from an input are only as wide as the inputs: no empty range
+        // past their end.
+        let left_span = if at > 0 {
+            Span(vec![0..right_side.offset, hidden_start..hidden_start + at])
+        } else {
+            Span::from(0..right_side.offset)
+        };
+        let right_pk: Vec<String> = right
+            .schema
+            .key_columns()
+            .map(|(_, c)| right_side.joined_name(&c.name))
+            .collect();
+        let right_on_pk = matches!(&right_pk[..], [pk] if step.right == Expr::Column(pk.clone()));
+        match (left_is_table, right.kind) {
+            (false, SourceKind::Table) => {
+                match step.join.kind {
+                    JoinKind::Inner | JoinKind::Left => {}
+                    JoinKind::Right => {
+                        return invalid(format!("Invalid join type encountered: {words}"))
+                    }
+                    JoinKind::Full => {
+                        return invalid(format!(
+                            "Invalid join type: full-outer join not supported for stream-table join. Got {left_name} {words} {}.",
+                            right.name
+                        ))
+                    }
+                }
+                if step.join.within.is_some() {
+                    return invalid(
+                        "A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (ie. the WITHIN clause) and try to execute your join again.",
+                    );
+                }
+                if !right_on_pk {
+                    return invalid(format!(
+                        "Invalid join condition: stream-table joins require to join on the table's primary key. Got {} = {}.",
+                        sides.shown(&step.left),
+                        sides.shown(&step.right)
+                    ));
+                }
+                let key_place = if at == last {
+                    key_column = output_key_column(&schema)?;
+                    key_column.unwrap_or(hidden_start + at)
+                } else {
+                    hidden_start + at
+                };
+                let pk_place = place(&schema, &right_pk[0])?;
+                ops.push(Box::new(StreamTableJoin::new(
+                    step.join.kind,
+                    new,
+                    left_key,
+                    pk_place,
+                    right_columns,
+                    Some(key_place),
+                    width,
+                )));
+            }
+            (true, SourceKind::Stream) => {
+                return invalid(format!(
+                    "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {left_name} {words} {}.",
+                    right.name
+                ));
+            }
+            (false, SourceKind::Stream) => {
+                let Some(within) = step.join.within else {
+                    return invalid(
+                        "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn about how to specify a WITHIN clause with a stream-stream join, please visit: https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select",
+                    );
+                };
+                let key_place = if at == last {
+                    key_column = output_key_column(&schema)?;
+                    key_column.unwrap_or(hidden_start + at)
+                } else {
+                    hidden_start + at
+                };
+                ops.push(Box::new(StreamStreamJoin::new(
+                    step.join.kind,
+                    JoinWindowSpec {
+                        before: within.before,
+                        after: within.after,
+                        grace: within.grace,
+                    },
+                    new,
+                    [left_key, compile(&step.right, &schema, &mut Plain)?],
+                    [left_span, right_columns.into()],
+                    key_place,
+                    width,
+                )));
+            }
+            (true, SourceKind::Table) => {
+                if step.join.within.is_some() {
+                    return invalid(
+                        "A window definition was provided for a Table-Table join. These joins are not windowed. Please drop the window definition (i.e. the WITHIN clause) and try to execute your Table-Table join again.",
+                    );
+                }
+                if !right_on_pk {
+                    return invalid(format!(
+                        "Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {} = {}.",
+                        sides.shown(&step.left),
+                        sides.shown(&step.right)
+                    ));
+                }
+                let left_place = if on_previous_key {
+                    Some(hidden_start + at - 1)
+                } else if at == 0 {
+                    let left_pk: Vec<String> = sides.sides[0]
+                        .source
+                        .schema
+                        .key_columns()
+                        .map(|(_, c)| sides.sides[0].joined_name(&c.name))
+                        .collect();
+                    match &left_pk[..] {
+                        [pk] if step.left == Expr::Column(pk.clone()) => Some(place(&schema, pk)?),
+                        _ => None,
+                    }
+                } else {
+                    None
+                };
+                let Some(left_place) = left_place else {
+                    return invalid(format!(
+                        "Invalid join condition: foreign-key table-table joins are not supported as part of n-way joins. Got {} = {}.",
+                        sides.shown(&step.left),
+                        sides.shown(&step.right)
+                    ));
+                };
+                let key_place = if at == last {
+                    key_column = output_key_column(&schema)?;
+                    key_column.unwrap_or(hidden_start + at)
+                } else {
+                    hidden_start + at
+                };
+                ops.push(Box::new(TableTableJoin::new(
+                    step.join.kind,
+                    new,
+                    [left_place, place(&schema, &right_pk[0])?],
+                    [left_span, right_columns.into()],
+                    key_place,
+                    width,
+                )));
+            }
+        }
+    }
+    if let Some(at) = key_column {
+        schema.columns[at].key = true;
+    }
+    let joined = SourceDef {
+        name: sources[0].name.clone(),
+        kind: if all_tables {
+            SourceKind::Table
+        } else {
+            SourceKind::Stream
+        },
+        schema,
+        topic: sources[0].topic.clone(),
+        formats: sources[0].formats,
+        timestamp: None,
+        timestamp_format: None,
+        window_size: None,
+        window: None,
+        watermark_delay: sources[0].watermark_delay,
+    };
+    if all_tables {
+        let aggregating = !rewritten.group_by.is_empty()
+            || rewritten
+                .projection
+                .iter()
+                .any(|item| matches!(item, SelectItem::Expr { expr, .. } if has_aggregate(expr)));
+        if aggregating {
+            return invalid(
+                "aggregations over a table-table join are not supported by advisor-engine yet",
+            );
+        }
+        let mut planned =
+            super::plan_from_table(kind, name, properties, &rewritten, &joined, settings)?;
+        for compiled in &marks {
+            compiled.mark_columns(&mut planned.reads);
+        }
+        for (at, op) in ops.into_iter().enumerate() {
+            planned.ops.insert(at, op);
+        }
+        return Ok(planned);
+    }
+    let mut chain = Chain::new(&joined, settings);
+    for compiled in &marks {
+        chain.mark(compiled);
+    }
+    for op in ops {
+        chain.push(op, None);
+    }
     chain.at_source = false;
     plan_rows(kind, name, properties, &rewritten, chain)
 }
@@ -774,7 +1168,14 @@ fn plan_table_table(
         0..right_offset,
         right_offset..right_offset + right.schema.columns.len(),
     ];
-    let op = TableTableJoin::new(join.kind, keys, columns, key_place, schema.columns.len());
+    let op = TableTableJoin::new(
+        join.kind,
+        1,
+        keys,
+        columns.map(Span::from),
+        key_place,
+        schema.columns.len(),
+    );
     let joined = SourceDef {
         name: left.name.clone(),
         kind: SourceKind::Table,
@@ -1004,8 +1405,12 @@ fn output_key(
         [first, ..] => ("join expressions", first.clone()),
         [] => ("join expressions", String::new()),
     };
+    // ksqlDB lists them as "A, B or C".
+    let listed = match &listed[..] {
+        [rest @ .., last] if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => listed.join(""),
+    };
     invalid(format!(
-        "Key missing from projection (ie, SELECT). The query used to build `{name}` must include the {noun} {} in its projection (eg, SELECT {first}...).",
-        listed.join(" or ")
+        "Key missing from projection (ie, SELECT). The query used to build `{name}` must include the {noun} {listed} in its projection (eg, SELECT {first}...)."
     ))
 }

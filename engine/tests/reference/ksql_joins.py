@@ -73,6 +73,10 @@ right change answering every left row whose current value subscribed to its key 
 tombstone for a right delete, LEFT: right None), in Kafka's serialized-key order, with the right
 record's timestamp; left-triggered rows at max(t, right row's timestamp).
 
+Multi-way (note section 7): ``MultiJoin`` chains the two-source joins above, left-deep in
+written order; each step's outputs are the next step's left records, keyed by the step's key
+when the next condition is equivalent to it, else by the named column (a stream repartition).
+
 Interface
 ---------
     outputs, skipped = stream_table_join(records, join_type)
@@ -542,6 +546,81 @@ def foreign_key_join(records, join_type):
 
 
 # ---------------------------------------------------------------------------------------------
+# Multi-way joins (note section 7)
+
+
+def _merge(left_flat, right_row, right_alias):
+    out = dict(left_flat or {})
+    for col, v in (right_row or {}).items():
+        out["%s_%s" % (right_alias, col)] = v
+    return out
+
+
+class MultiJoin:
+    """A left-deep n-way join: step i joins the rows so far with source i + 1, each step a
+    two-source join under its own rules (StreamTableJoin, StreamStreamJoin, TableTableJoin).
+
+    steps: [{"kind": "stream-table"|"stream-stream"|"table-table", "type", "alias",
+    "within_ms", "grace_ms", "left_key"}]; "left_key" names the flattened column of the rows so
+    far that the step joins on, or is None when the condition is equivalent to the previous
+    step's key (the rows so far are keyed by it). Records: {"source": 0..n-1, "key", "value",
+    "timestamp"}; source 0's "key" is its first join key, the others' their join key. Outputs:
+    {"key": the last step's key, "value": {ALIAS_COLUMN: ..} | None, "timestamp"}.
+    """
+
+    def __init__(self, first_alias, steps):
+        self.first_alias = first_alias
+        self.steps = steps
+        self.joiners = []
+        for st in steps:
+            if st["kind"] == "stream-table":
+                j = StreamTableJoin(st["type"])
+            elif st["kind"] == "stream-stream":
+                j = StreamStreamJoin(st["type"], st["within_ms"], st["within_ms"],
+                                     st.get("grace_ms"))
+            else:
+                j = TableTableJoin(st["type"])
+            self.joiners.append(j)
+        self.skipped = []
+
+    def _feed(self, at, rec):
+        """Feeds step `at`; returns the outputs of the whole."""
+        outs = self.joiners[at].process(rec)
+        alias = self.steps[at]["alias"]
+        results = []
+        for o in outs:
+            v = o["value"]
+            flat = None if v is None else _merge(v["left"], v["right"], alias)
+            if at + 1 == len(self.joiners):
+                results.append({"key": o["key"], "value": flat, "timestamp": o["timestamp"]})
+                continue
+            nxt = self.steps[at + 1]["left_key"]
+            key = o["key"] if nxt is None else (flat or {}).get(nxt)
+            results.extend(self._feed(at + 1, {"source": "left", "key": key, "value": flat,
+                                               "timestamp": o["timestamp"]}))
+        return results
+
+    def process(self, rec):
+        s = rec["source"]
+        if s == 0:
+            flat = None if rec.get("value") is None else {
+                "%s_%s" % (self.first_alias, c): v for c, v in rec["value"].items()}
+            return self._feed(0, {"source": "left", "key": rec.get("key"), "value": flat,
+                                  "timestamp": rec.get("timestamp", 0)})
+        return self._feed(s - 1, {"source": "right", "key": rec.get("key"),
+                                  "value": rec.get("value"), "timestamp": rec.get("timestamp", 0)})
+
+
+def multi_join(records, first_alias, steps):
+    joiner = MultiJoin(first_alias, steps)
+    outputs = []
+    for rec in records:
+        outputs.extend(joiner.process(rec))
+    skipped = [s for j in joiner.joiners for s in j.skipped]
+    return outputs, skipped
+
+
+# ---------------------------------------------------------------------------------------------
 # List helpers and output shaping
 
 
@@ -582,8 +661,10 @@ def flatten(value, left_alias, right_alias):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kind", required=True,
-                    choices=["stream-table", "stream-stream", "table-table", "foreign-key"])
-    ap.add_argument("--type", required=True, choices=list(JOIN_TYPES))
+                    choices=["stream-table", "stream-stream", "table-table", "foreign-key",
+                             "multi"])
+    ap.add_argument("--type", default=None, choices=list(JOIN_TYPES))
+    ap.add_argument("--steps", default=None, help="--kind multi: the steps, as JSON")
     ap.add_argument("--within-ms", type=int, default=None, help="WITHIN n (before = after = n)")
     ap.add_argument("--before-ms", type=int, default=None, help="WITHIN (before, after)")
     ap.add_argument("--after-ms", type=int, default=None)
@@ -604,6 +685,8 @@ def main(argv=None):
             outputs, skipped = table_table_join(records, args.type)
         elif args.kind == "foreign-key":
             outputs, skipped = foreign_key_join(records, args.type)
+        elif args.kind == "multi":
+            outputs, skipped = multi_join(records, args.left_alias, json.loads(args.steps))
         else:
             before = args.within_ms if args.within_ms is not None else args.before_ms
             after = args.within_ms if args.within_ms is not None else args.after_ms
@@ -615,7 +698,7 @@ def main(argv=None):
     except KsqlStatementError as e:
         print(str(e), file=sys.stderr)
         return 1
-    if args.left_alias and args.right_alias:
+    if args.left_alias and args.right_alias and args.kind != "multi":
         for o in outputs:
             o["value"] = flatten(o["value"], args.left_alias, args.right_alias)
     json.dump(outputs, sys.stdout, indent=1)

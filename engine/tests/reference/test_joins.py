@@ -29,6 +29,7 @@ from ksql_joins import (  # noqa: E402
     TableTableJoin,
     flatten,
     foreign_key_join,
+    multi_join,
     stream_stream_join,
     stream_table_join,
     table_table_join,
@@ -931,6 +932,57 @@ class ForeignKeyDerived(unittest.TestCase):
             ("L", "a", None, 3),
         ), "inner")
         self.assertEqual(out, [{"key": "a", "value": None, "timestamp": 2}])
+
+
+# ---------------------------------------------------------------------------------------------
+# Multi-way (note section 7)
+
+
+class MultiJoinQtt(unittest.TestCase):
+    """multi-joins.json "stream-table-table - ...": SELECT S1.ID, s1.V0, t2.V0, t3.V0 FROM S1
+    [LEFT] JOIN T2 ON S1.ID = T2.ID [LEFT] JOIN T3 ON S1.ID = T3.ID."""
+
+    INPUTS = [
+        {"source": 0, "key": 0, "value": {"V0": 1}, "timestamp": 9},
+        {"source": 1, "key": 0, "value": {"V0": 2}, "timestamp": 10},
+        {"source": 0, "key": 0, "value": {"V0": 1}, "timestamp": 11},
+        {"source": 2, "key": 0, "value": {"V0": 3}, "timestamp": 12},
+        {"source": 0, "key": 0, "value": {"V0": 1}, "timestamp": 13},
+    ]
+
+    def run_types(self, first, second):
+        steps = [
+            {"kind": "stream-table", "type": first, "alias": "T2", "left_key": None},
+            {"kind": "stream-table", "type": second, "alias": "T3", "left_key": None},
+        ]
+        out, _ = multi_join(self.INPUTS, "S1", steps)
+        return [(o["key"], [o["value"].get(c) for c in ("S1_V0", "T2_V0", "T3_V0")],
+                 o["timestamp"]) for o in out]
+
+    def test_left_left(self):
+        self.assertEqual(self.run_types("left", "left"), [
+            (0, [1, None, None], 9), (0, [1, 2, None], 11), (0, [1, 2, 3], 13)])
+
+    def test_left_inner(self):
+        self.assertEqual(self.run_types("left", "inner"), [(0, [1, 2, 3], 13)])
+
+    def test_inner_left(self):
+        self.assertEqual(self.run_types("inner", "left"), [
+            (0, [1, 2, None], 11), (0, [1, 2, 3], 13)])
+
+    def test_rekey_by_a_column_of_the_rows_so_far(self):
+        steps = [
+            {"kind": "stream-table", "type": "left", "alias": "C", "left_key": None},
+            {"kind": "stream-table", "type": "inner", "alias": "R", "left_key": "C_REGION"},
+        ]
+        out, skipped = multi_join([
+            {"source": 1, "key": "c1", "value": {"REGION": "eu"}, "timestamp": 1},
+            {"source": 2, "key": "eu", "value": {"M": "eve"}, "timestamp": 2},
+            {"source": 0, "key": "c1", "value": {"X": 1}, "timestamp": 3},
+            {"source": 0, "key": "c2", "value": {"X": 2}, "timestamp": 4},
+        ], "O", steps)
+        self.assertEqual([(o["key"], o["value"]["R_M"]) for o in out], [("eu", "eve")])
+        self.assertEqual(len(skipped), 1)  # c2 has no customer: a null key for the second step
 
 
 # ---------------------------------------------------------------------------------------------
