@@ -981,6 +981,82 @@ fn multi_way_refusals_have_ksqldbs_messages() {
     }
 }
 
+/// Three streams joined within windows (a stream-stream step after a stream-stream step),
+/// against the reference: the second step joins on the first's key, the rows the first
+/// gives at once without GRACE (LEFT) included, and the second step's window is its own.
+#[test]
+fn three_streams_join_within_their_windows() {
+    const SQL: &str = "CREATE STREAM clicks (k STRING KEY, id STRING, page STRING)
+  WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON');
+CREATE STREAM views (k STRING KEY, id STRING, ad STRING)
+  WITH (KAFKA_TOPIC='views', VALUE_FORMAT='JSON');
+CREATE STREAM buys (k STRING KEY, id STRING, item STRING)
+  WITH (KAFKA_TOPIC='buys', VALUE_FORMAT='JSON');";
+    let mut rng = Lcg(31);
+    let mut inputs: [Vec<Value>; 3] = Default::default();
+    let mut records = Vec::new();
+    let mut clock = 10_000;
+    let fields = ["PAGE", "AD", "ITEM"];
+    for i in 0..300 {
+        clock += 1 + rng.next(1500) as i64;
+        let source = rng.next(3) as usize;
+        let id = format!("u{}", rng.next(4));
+        let field = fields[source].to_ascii_lowercase();
+        let mut value = serde_json::Map::new();
+        value.insert("id".into(), json!(id));
+        value.insert(field, json!(format!("v{i}")));
+        inputs[source].push(json!({"key": format!("k{i}"), "value": value, "timestamp": clock}));
+        records.push(json!({"source": source, "key": id, "timestamp": clock,
+            "value": {"K": format!("k{i}"), "ID": id, fields[source]: format!("v{i}")}}));
+    }
+    for (first, first_kind, second, second_kind) in [
+        ("JOIN", "inner", "JOIN", "inner"),
+        ("LEFT JOIN", "left", "JOIN", "inner"),
+        ("JOIN", "inner", "FULL OUTER JOIN", "outer"),
+    ] {
+        let key = if second_kind == "outer" {
+            "ROWKEY"
+        } else {
+            "c.id"
+        };
+        let query = format!(
+            "{SQL}\nCREATE STREAM enriched AS SELECT {key} AS id, c.page, v.ad, b.item FROM clicks c {first} views v WITHIN 10 SECONDS ON c.id = v.id {second} buys b WITHIN 5 SECONDS ON c.id = b.id;"
+        );
+        let (got, dead) = run_inputs(
+            &query,
+            &[
+                ("clicks", &inputs[0]),
+                ("views", &inputs[1]),
+                ("buys", &inputs[2]),
+            ],
+        );
+        assert!(dead.is_empty(), "{dead:?}");
+        let steps = json!([
+            {"kind": "stream-stream", "type": first_kind, "alias": "V", "within_ms": 10_000, "left_key": null},
+            {"kind": "stream-stream", "type": second_kind, "alias": "B", "within_ms": 5_000, "left_key": null},
+        ])
+        .to_string();
+        let (want, _) = common::reference::joins(
+            &records,
+            &["--kind", "multi", "--left-alias", "C", "--steps", &steps],
+        );
+        let expected: Vec<Value> = want
+            .iter()
+            .map(|w| {
+                let v = &w["value"];
+                let get = |c: &str| v.get(c).cloned().unwrap_or(Value::Null);
+                json!({"key": w["key"], "value": {"PAGE": get("C_PAGE"), "AD": get("V_AD"), "ITEM": get("B_ITEM")}, "timestamp": w["timestamp"]})
+            })
+            .collect();
+        let case = format!("{first_kind}-{second_kind}");
+        assert!(expected.len() > 30, "{case}: {} outputs", expected.len());
+        for (i, (g, w)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(g, w, "{case}: output {i}");
+        }
+        assert_eq!(got.len(), expected.len(), "{case}: as many outputs");
+    }
+}
+
 const STREAMS: &str = "CREATE STREAM orders (order_id STRING KEY, customer STRING)
   WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');
 CREATE STREAM shipments (shipment_id STRING KEY, order_id STRING, warehouse STRING)
