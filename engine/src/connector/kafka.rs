@@ -123,6 +123,21 @@ fn config(options: &KafkaOptions) -> ClientConfig {
     config
 }
 
+/// Sets `key` unless the user's client settings (`--kafka-config`, ENGINE_KAFKA_*) do.
+fn set_default(config: &mut ClientConfig, options: &KafkaOptions, key: &str, value: &str) {
+    if !options.client_config.iter().any(|(k, _)| k == key) {
+        config.set(key, value);
+    }
+}
+
+/// What librdkafka may buffer, in kilobytes: records fetched ahead of the engine, and
+/// records waiting for the broker's acknowledgement. Its defaults (64 MB ahead, and up to
+/// 1 GB waiting) let a slow broker or output grow the process by hundreds of megabytes;
+/// with these, a full producer queue makes the engine wait (it polls until there is room)
+/// and so stops reading input, and the fetched records waiting stay a few batches deep.
+const CONSUMER_QUEUE_KBYTES: &str = "16384";
+const PRODUCER_QUEUE_KBYTES: &str = "32768";
+
 /// An output's key bytes, as ksqlDB's serdes write them (see `PersistentQuery::encode_key`).
 pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
     query.encode_key(record)
@@ -491,6 +506,12 @@ impl KafkaSource {
         if let Some(instance) = &options.instance_id {
             config.set("group.instance.id", instance);
         }
+        set_default(
+            &mut config,
+            options,
+            "queued.max.messages.kbytes",
+            CONSUMER_QUEUE_KBYTES,
+        );
         let consumer: BaseConsumer<GroupContext> = config
             .create_with_context(GroupContext {
                 store,
@@ -855,7 +876,14 @@ impl OutputSink for KafkaSink {
 /// A producer as ksqlDB's: Java's default partitioner, so keys land where ksqlDB would put
 /// them; idempotent, acknowledged by all replicas.
 fn producer(options: &KafkaOptions) -> Result<BaseProducer<Deliveries>, KafkaError> {
-    config(options)
+    let mut config = config(options);
+    set_default(
+        &mut config,
+        options,
+        "queue.buffering.max.kbytes",
+        PRODUCER_QUEUE_KBYTES,
+    );
+    config
         .set("partitioner", "murmur2_random")
         .set("enable.idempotence", "true")
         .set("acks", "all")
