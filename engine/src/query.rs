@@ -99,21 +99,18 @@ impl DeadLetter {
     /// when it is written. Written straight into the buffer, as output lines are: a stream
     /// full of bad records must not crawl.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        use base64::Engine as _;
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let b64 = |bytes: &Option<Vec<u8>>| {
-            bytes
-                .as_ref()
-                .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
-        };
-        let value_b64 = b64(&self.raw_value);
         // The value as text, for reading.
         let value = self.raw_value.as_deref().map(String::from_utf8_lossy);
         let mut buf = JsonBuf::from_vec(std::mem::take(out));
         let optional = |buf: &mut JsonBuf, text: Option<&str>| match text {
             Some(text) => buf.string(text),
+            None => buf.extend(b"null"),
+        };
+        let base64 = |buf: &mut JsonBuf, bytes: Option<&[u8]>| match bytes {
+            Some(bytes) => buf.base64_string(bytes),
             None => buf.extend(b"null"),
         };
         buf.extend(b"{\"query\":");
@@ -131,9 +128,9 @@ impl DeadLetter {
         buf.extend(b",\"value\":");
         optional(&mut buf, value.as_deref());
         buf.extend(b",\"key_b64\":");
-        optional(&mut buf, b64(&self.raw_key).as_deref());
+        base64(&mut buf, self.raw_key.as_deref());
         buf.extend(b",\"value_b64\":");
-        optional(&mut buf, value_b64.as_deref());
+        base64(&mut buf, self.raw_value.as_deref());
         buf.extend(b",\"level\":\"ERROR\",\"logger\":\"processing.");
         // A query id is letters, digits and underscores: nothing to escape.
         buf.extend(self.query.as_bytes());
@@ -147,18 +144,20 @@ impl DeadLetter {
         buf.extend(b",\"message\":{\"type\":");
         buf.integer(i64::from(self.kind.code()));
         // Reading and writing errors have one shape; `record` names the record's field.
-        let format_error = |buf: &mut JsonBuf, record: &[u8], text: Option<&str>| {
+        let format_error = |buf: &mut JsonBuf, field: &[u8], record: &dyn Fn(&mut JsonBuf)| {
             buf.extend(b"{\"target\":\"value\",\"errorMessage\":");
             buf.string(&self.reason);
-            buf.extend(record);
-            optional(buf, text);
+            buf.extend(field);
+            record(buf);
             buf.extend(b",\"cause\":[],\"topic\":");
             buf.string(&self.topic);
             buf.push(b'}');
         };
         buf.extend(b",\"deserializationError\":");
         if self.kind == FailureKind::Deserialization {
-            format_error(&mut buf, b",\"recordB64\":", value_b64.as_deref());
+            format_error(&mut buf, b",\"recordB64\":", &|buf| {
+                base64(buf, self.raw_value.as_deref())
+            });
         } else {
             buf.extend(b"null");
         }
@@ -174,7 +173,9 @@ impl DeadLetter {
         }
         buf.extend(b",\"productionError\":null,\"serializationError\":");
         if self.kind == FailureKind::Serialization {
-            format_error(&mut buf, b",\"record\":", value.as_deref());
+            format_error(&mut buf, b",\"record\":", &|buf| {
+                optional(buf, value.as_deref())
+            });
         } else {
             buf.extend(b"null");
         }

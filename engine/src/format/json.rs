@@ -1019,10 +1019,53 @@ impl JsonBuf {
             room[bytes.len() + 1] = b'"';
             self.len += bytes.len() + 2;
         } else {
-            // serde_json escapes as JSON must; turning a str into JSON cannot fail.
-            let text = serde_json::to_vec(s).unwrap_or_default();
-            self.extend(&text);
+            self.escaped(bytes);
         }
+    }
+
+    /// Bytes as a base64 string (BYTES, and a dead letter's raw key and value), encoded
+    /// straight into the buffer.
+    pub fn base64_string(&mut self, bytes: &[u8]) {
+        use base64::Engine as _;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+        let room = self.room(len + 2);
+        room[0] = b'"';
+        let written = engine.encode_slice(bytes, &mut room[1..=len]).unwrap_or(0);
+        room[written + 1] = b'"';
+        self.len += written + 2;
+    }
+
+    /// A string with quotes, backslashes or control characters, escaped as serde_json
+    /// escapes them: the runs between those bytes are copied whole. Dead letters carry the
+    /// bad record's text, which is full of quotes.
+    #[cold]
+    fn escaped(&mut self, mut bytes: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.push(b'"');
+        while let Some(at) = first_needing_care(bytes) {
+            self.extend(&bytes[..at]);
+            match bytes[at] {
+                b'"' => self.extend(b"\\\""),
+                b'\\' => self.extend(b"\\\\"),
+                b'\n' => self.extend(b"\\n"),
+                b'\r' => self.extend(b"\\r"),
+                b'\t' => self.extend(b"\\t"),
+                0x08 => self.extend(b"\\b"),
+                0x0c => self.extend(b"\\f"),
+                control => self.extend(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(control >> 4)],
+                    HEX[usize::from(control & 0xf)],
+                ]),
+            }
+            bytes = &bytes[at + 1..];
+        }
+        self.extend(bytes);
+        self.push(b'"');
     }
 
     /// One value as JSON, straight into the buffer: on the hot path no JSON tree is built.
@@ -1224,6 +1267,27 @@ impl Encoder for JsonValueEncoder {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut texts: Vec<String> = (0u8..0x80).map(|b| format!("a{}b", b as char)).collect();
+        texts.extend([
+            r#"{"order_id": broken"#.to_string(),
+            "quote \" and back\\slash, twice: \"\\".to_string(),
+            "line\nbreak\ttab\r\u{1}\u{1f} é ü 日本".to_string(),
+            "\"".repeat(40),
+        ]);
+        for text in texts {
+            let mut buf = super::JsonBuf::from_vec(Vec::new());
+            buf.string(&text);
+            let written = buf.into_vec();
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(&text).unwrap(),
+                "{text:?}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
