@@ -124,6 +124,11 @@ install_test_deps() {
     log "installing docker-registry"
     apt_install docker-registry
   fi
+  # The registry auth tests make a CA and a server certificate at test time with openssl.
+  if ! command -v openssl >/dev/null 2>&1; then
+    log "installing openssl"
+    apt_install openssl
+  fi
   install_python_tools
   install_flink
   install_tansu

@@ -6,7 +6,10 @@
 //! CachedSchemaRegistryClient keeps them). A fetch that meets an outage waits it out with
 //! exponential back-off, the outage reported meanwhile for /healthcheck; statement-time
 //! calls (a subject's latest schema, a registration) give up after a few tries instead, so
-//! that a statement is answered.
+//! that a statement is answered. A 401 or 403 (the registry does not take the engine's
+//! credentials) is waited out the same way by a fetch: the record is not at fault, and a
+//! dead letter per record would commit the whole stream past its offsets while the
+//! credentials are being fixed (or rotated on the registry's side).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -161,6 +164,17 @@ impl HttpRegistry {
         Ok((status, json))
     }
 
+    /// A 401 or 403 in words that name the setting to look at; `None` for other statuses.
+    fn credentials_refused(&self, status: u16, body: &Json) -> Option<String> {
+        let hint = match (status, self.authorization.is_some()) {
+            (401, true) => "the registry does not accept the basic auth credentials of --schema-registry-user-info (ENGINE_SCHEMA_REGISTRY_USER_INFO, [schema_registry] basic_auth_user_info)",
+            (401, false) => "the registry wants basic auth credentials: give them with --schema-registry-user-info USER:PASSWORD (ENGINE_SCHEMA_REGISTRY_USER_INFO, [schema_registry] basic_auth_user_info)",
+            (403, _) => "the registry does not allow the user of --schema-registry-user-info this request",
+            _ => return None,
+        };
+        Some(format!("{}: {hint}", refusal(status, body)))
+    }
+
     /// Retries while the registry is unavailable: `tries` times, or for ever when `None`.
     fn with_retries<T>(
         &self,
@@ -221,8 +235,16 @@ impl SchemaRegistry for HttpRegistry {
         if let Some(found) = self.by_id.lock().ok().and_then(|c| c.get(&id).cloned()) {
             return Ok(found);
         }
+        let path = format!("/schemas/ids/{id}");
         let (status, body) = self.with_retries(None, || {
-            self.request("GET", &format!("/schemas/ids/{id}"), None)
+            let (status, body) = self.request("GET", &path, None)?;
+            match self.credentials_refused(status, &body) {
+                Some(reason) => Err(RegistryError::Unavailable(format!(
+                    "GET {}{path}: {reason}",
+                    self.base
+                ))),
+                None => Ok((status, body)),
+            }
         })?;
         match status {
             200 => {
@@ -251,7 +273,10 @@ impl SchemaRegistry for HttpRegistry {
                 schema: schema_text(&body)?,
             })),
             404 => Ok(None),
-            _ => Err(RegistryError::Refused(refusal(status, &body))),
+            _ => Err(RegistryError::Refused(
+                self.credentials_refused(status, &body)
+                    .unwrap_or_else(|| refusal(status, &body)),
+            )),
         }
     }
 
@@ -276,7 +301,10 @@ impl SchemaRegistry for HttpRegistry {
                 }
                 Ok(id)
             }
-            _ => Err(RegistryError::Refused(refusal(status, &answer))),
+            _ => Err(RegistryError::Refused(
+                self.credentials_refused(status, &answer)
+                    .unwrap_or_else(|| refusal(status, &answer)),
+            )),
         }
     }
 

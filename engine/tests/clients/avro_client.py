@@ -5,6 +5,10 @@ Python AvroSerializer and AvroDeserializer through the real Schema Registry.
   avro_client.py frame REGISTRY TOPIC               (stdin: one JSON job; prints hex)
   avro_client.py consume BOOTSTRAP REGISTRY TOPIC COUNT
   avro_client.py register REGISTRY SUBJECT          (stdin: the schema)
+  avro_client.py latest REGISTRY SUBJECT            (prints the subject's latest schema)
+
+AVRO_CLIENT_USER_INFO (USER:PASSWORD) and AVRO_CLIENT_CA (a PEM file), when set, are the
+client's basic.auth.user.info and ssl.ca.location, for a registry behind basic auth and TLS.
 
 A job is {"value_schema": ..., "key_schema": ... or null, "records": [{"key": ...,
 "value": ..., "timestamp": ms}]}; without a key schema keys are written as UTF-8 text.
@@ -19,6 +23,7 @@ string, bytes are hex, and dates, times and timestamps are Python's str() of the
 
 import decimal
 import json
+import os
 import sys
 
 from confluent_kafka import Consumer, Producer
@@ -48,13 +53,22 @@ def printable(value):
     return str(value)
 
 
+def registry_client(url):
+    conf = {"url": url}
+    if os.environ.get("AVRO_CLIENT_USER_INFO"):
+        conf["basic.auth.user.info"] = os.environ["AVRO_CLIENT_USER_INFO"]
+    if os.environ.get("AVRO_CLIENT_CA"):
+        conf["ssl.ca.location"] = os.environ["AVRO_CLIENT_CA"]
+    return SchemaRegistryClient(conf)
+
+
 def serializer(registry, schema):
     return AvroSerializer(registry, json.dumps(schema), conf={"auto.register.schemas": True})
 
 
 def produce(bootstrap, url, topic):
     job = json.load(sys.stdin)
-    registry = SchemaRegistryClient({"url": url})
+    registry = registry_client(url)
     values = serializer(registry, job["value_schema"])
     keys = serializer(registry, job["key_schema"]) if job.get("key_schema") else None
     producer = Producer({"bootstrap.servers": bootstrap})
@@ -79,14 +93,14 @@ def produce(bootstrap, url, topic):
 def frame(url, topic):
     """Serialized values in hex, one a line, without producing them."""
     job = json.load(sys.stdin)
-    registry = SchemaRegistryClient({"url": url})
+    registry = registry_client(url)
     values = serializer(registry, job["value_schema"])
     for record in job["records"]:
         print(values(tagged(record["value"]), SerializationContext(topic, MessageField.VALUE)).hex())
 
 
 def consume(bootstrap, url, topic, count):
-    registry = SchemaRegistryClient({"url": url})
+    registry = registry_client(url)
     values = AvroDeserializer(registry)
     consumer = Consumer(
         {
@@ -133,8 +147,12 @@ def consume(bootstrap, url, topic, count):
 
 
 def register(url, subject):
-    registry = SchemaRegistryClient({"url": url})
+    registry = registry_client(url)
     print(registry.register_schema(subject, Schema(sys.stdin.read(), "AVRO")))
+
+
+def latest(url, subject):
+    print(registry_client(url).get_latest_version(subject).schema.schema_str)
 
 
 if __name__ == "__main__":
@@ -147,5 +165,7 @@ if __name__ == "__main__":
         consume(args[0], args[1], args[2], int(args[3]))
     elif mode == "register":
         register(*args)
+    elif mode == "latest":
+        latest(*args)
     else:
         sys.exit(f"unknown mode {mode}")

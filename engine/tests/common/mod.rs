@@ -6,6 +6,7 @@ pub mod proxy;
 pub mod random;
 pub mod reference;
 pub mod registry;
+pub mod secure_registry;
 pub mod wire;
 
 #[allow(unused_imports)]

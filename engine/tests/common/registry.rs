@@ -59,7 +59,7 @@ impl Drop for Registry {
 }
 
 /// The Python of the venv that holds confluent-kafka's Avro serializer.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     cached_tool("avro-venv/bin/python", "python3")
 }
 
@@ -69,9 +69,16 @@ fn client() -> PathBuf {
 
 /// Runs the Python client with `stdin`; its standard output.
 pub fn python_client(args: &[&str], stdin: &str) -> String {
+    python_client_with_env(args, stdin, &[])
+}
+
+/// As [`python_client`], with these environment variables set (AVRO_CLIENT_USER_INFO and
+/// AVRO_CLIENT_CA for a registry behind basic auth and TLS).
+pub fn python_client_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> String {
     let mut child = Command::new(python())
         .arg(client())
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
