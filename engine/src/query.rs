@@ -511,6 +511,12 @@ impl PersistentQuery {
         Some(topic)
     }
 
+    /// True for a foreign-key table-table join, which (as in ksqlDB, whose subscription
+    /// topics route each side by its own key) needs no co-partitioned inputs.
+    pub fn joins_on_a_foreign_key(&self) -> bool {
+        self.ops.iter().any(|op| op.name() == "foreign_key_join")
+    }
+
     /// The repartition topic the query's keyed state is reached through, if any.
     pub fn exchange(&self) -> Option<&Exchange> {
         self.exchange.as_ref()

@@ -774,3 +774,59 @@ CREATE TABLE order_customers AS
         ]
     );
 }
+
+#[test]
+fn joins_refuse_inputs_partitioned_differently_except_on_a_foreign_key() {
+    let tansu = Tansu::start();
+    tansu.create_topic("copart-s1", 2);
+    tansu.create_topic("copart-t2", 2);
+    tansu.create_topic("copart-t3", 3);
+    let dir = tempfile::tempdir().unwrap();
+    // The third source of a multi-way join is checked too, against the first.
+    let three_way = "CREATE STREAM s1 (id STRING KEY, v INT) WITH (KAFKA_TOPIC='copart-s1', VALUE_FORMAT='JSON');
+CREATE TABLE t2 (id STRING PRIMARY KEY, w INT) WITH (KAFKA_TOPIC='copart-t2', VALUE_FORMAT='JSON');
+CREATE TABLE t3 (id STRING PRIMARY KEY, x INT) WITH (KAFKA_TOPIC='copart-t3', VALUE_FORMAT='JSON');
+CREATE STREAM joined AS SELECT s1.id, v, w, x FROM s1 JOIN t2 ON s1.id = t2.id JOIN t3 ON s1.id = t3.id;";
+    std::fs::write(dir.path().join("q.sql"), three_way).unwrap();
+    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args(["run", "--sql", "q.sql", "--bootstrap-servers", &tansu.bootstrap])
+        .args(["--group-id", "copart-app", "--stop-when-idle", "2s"])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "Can't join `S1` with `T3` since the number of partitions don't match. `S1` partitions = 2; `T3` partitions = 3.",
+        ));
+
+    // A foreign-key join reads each side by its own key: ksqlDB does not ask for the same
+    // partition count, and neither does the engine.
+    let foreign_key =
+        "CREATE TABLE orders (order_id STRING PRIMARY KEY, customer_id STRING, amount DOUBLE)
+  WITH (KAFKA_TOPIC='copart-t2', VALUE_FORMAT='JSON');
+CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING)
+  WITH (KAFKA_TOPIC='copart-t3', VALUE_FORMAT='JSON');
+CREATE TABLE order_names AS
+  SELECT o.order_id, amount, name FROM orders o JOIN customers c ON o.customer_id = c.customer_id;";
+    send_keyed(
+        &tansu,
+        "copart-t3",
+        &[("c1", Some(json!({"name": "Ann"}).to_string()), 1_000)],
+    );
+    send_keyed(
+        &tansu,
+        "copart-t2",
+        &[(
+            "o1",
+            Some(json!({"customer_id": "c1", "amount": 5.0}).to_string()),
+            1_100,
+        )],
+    );
+    let state = tempfile::tempdir().unwrap();
+    run_until_idle(&tansu, foreign_key, "copart-fk", state.path(), &[]);
+    let out = tansu.read_all("ORDER_NAMES", 1);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1["NAME"], json!("Ann"));
+}

@@ -237,9 +237,15 @@ fn create_topics<C: rdkafka::consumer::ConsumerContext>(
             };
             counts.push((input, *partitions));
         }
-        if let [(left, left_count), (right, right_count), ..] = counts[..] {
-            // ksqlDB's co-partitioning check: a join reads the same partition of each side.
-            if left_count != right_count {
+        // ksqlDB's co-partitioning check: a join reads the same partition of each side, and
+        // every step of a multi-way join has the first source's partitioning on its left.
+        if let [(left, left_count), rest @ ..] = &counts[..] {
+            let checked = if query.joins_on_a_foreign_key() {
+                &[][..]
+            } else {
+                rest
+            };
+            if let Some((right, right_count)) = checked.iter().find(|(_, n)| n != left_count) {
                 return Err(KafkaError::Invalid(format!(
                     "Can't join `{}` with `{}` since the number of partitions don't match. `{}` partitions = {left_count}; `{}` partitions = {right_count}. Please repartition either one so that the number of partitions match.",
                     left.source, right.source, left.source, right.source
