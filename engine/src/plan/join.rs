@@ -643,18 +643,7 @@ pub fn plan_join(
     if let Some(place) = key_column {
         schema.columns[place].key = true;
     }
-    let joined = SourceDef {
-        name: left.name.clone(),
-        kind: SourceKind::Stream,
-        schema,
-        topic: left.topic.clone(),
-        formats: left.formats,
-        timestamp: None,
-        timestamp_format: None,
-        window_size: None,
-        window: None,
-        watermark_delay: left.watermark_delay,
-    };
+    let joined = joined_source(left, SourceKind::Stream, schema);
     let mut chain = Chain::new(&joined, settings);
     // Both join keys are read, whatever the projection reads.
     chain.mark(&compile(&left_key, &joined.schema, &mut Plain)?);
@@ -1009,22 +998,15 @@ fn plan_multi_join(
     if let Some(at) = key_column {
         schema.columns[at].key = true;
     }
-    let joined = SourceDef {
-        name: sources[0].name.clone(),
-        kind: if all_tables {
+    let joined = joined_source(
+        sources[0],
+        if all_tables {
             SourceKind::Table
         } else {
             SourceKind::Stream
         },
         schema,
-        topic: sources[0].topic.clone(),
-        formats: sources[0].formats,
-        timestamp: None,
-        timestamp_format: None,
-        window_size: None,
-        window: None,
-        watermark_delay: sources[0].watermark_delay,
-    };
+    );
     if all_tables {
         let aggregating = !rewritten.group_by.is_empty()
             || rewritten
@@ -1176,18 +1158,7 @@ fn plan_table_table(
         key_place,
         schema.columns.len(),
     );
-    let joined = SourceDef {
-        name: left.name.clone(),
-        kind: SourceKind::Table,
-        schema,
-        topic: left.topic.clone(),
-        formats: left.formats,
-        timestamp: None,
-        timestamp_format: None,
-        window_size: None,
-        window: None,
-        watermark_delay: left.watermark_delay,
-    };
+    let joined = joined_source(left, SourceKind::Table, schema);
     let mut planned = super::plan_from_table(kind, name, properties, query, &joined, settings)?;
     // Both keys are read, whatever the projection reads.
     for at in keys {
@@ -1314,18 +1285,7 @@ fn plan_foreign_key(
         columns,
         schema.columns.len(),
     );
-    let joined = SourceDef {
-        name: left.name.clone(),
-        kind: SourceKind::Table,
-        schema,
-        topic: left.topic.clone(),
-        formats: left.formats,
-        timestamp: None,
-        timestamp_format: None,
-        window_size: None,
-        window: None,
-        watermark_delay: left.watermark_delay,
-    };
+    let joined = joined_source(left, SourceKind::Table, schema);
     let mut planned = super::plan_from_table(
         SourceKind::Table,
         name,
@@ -1413,4 +1373,21 @@ fn output_key(
     invalid(format!(
         "Key missing from projection (ie, SELECT). The query used to build `{name}` must include the {noun} {listed} in its projection (eg, SELECT {first}...)."
     ))
+}
+
+/// What the steps after a join read as their source: the joined columns under the first
+/// source's name, topic and formats.
+fn joined_source(first: &SourceDef, kind: SourceKind, schema: Schema) -> SourceDef {
+    SourceDef {
+        name: first.name.clone(),
+        kind,
+        schema,
+        topic: first.topic.clone(),
+        formats: first.formats,
+        timestamp: None,
+        timestamp_format: None,
+        window_size: None,
+        window: None,
+        watermark_delay: first.watermark_delay,
+    }
 }
