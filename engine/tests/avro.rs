@@ -612,3 +612,105 @@ fn every_column_type_goes_through_avro_as_ksqldb_reads_and_writes_it() {
         })
     );
 }
+
+/// The tutorial's sessionisation, exactly as the tutorial writes it.
+const TUTORIAL_SESSIONS: &str = "-- Define clickstream events
+CREATE STREAM clickstream (
+user_id STRING,
+page_url STRING,
+event_time BIGINT
+) WITH (
+KAFKA_TOPIC='clickstream-events',
+VALUE_FORMAT='AVRO'
+);
+-- Sessionise: group events into sessions (30-min timeout)
+CREATE TABLE user_sessions AS
+SELECT
+user_id,
+COUNT(*) AS event_count,
+COLLECT_LIST(page_url) AS pages_visited,
+MIN(event_time) AS session_start,
+MAX(event_time) AS session_end
+FROM clickstream
+WINDOW SESSION (30 MINUTES)
+GROUP BY user_id
+EMIT CHANGES;
+";
+
+#[test]
+fn the_tutorials_sessionisation_runs_on_avro_written_and_read_by_confluents_serdes() {
+    const MINUTE: i64 = 60_000;
+    let services = services();
+    let (tansu, registry) = (&services.tansu, services.registry.url());
+    tansu.create_topic("clickstream-events", 2);
+    // Three users; clicks a few minutes apart make one session, a pause of two hours
+    // starts another (well clear of the 30-minute gap's bounds).
+    let start = 1_709_640_000_000i64;
+    let mut clicks = Vec::new();
+    let mut sessions: BTreeMap<(String, i64), Vec<(i64, String)>> = BTreeMap::new();
+    for user in 0..3 {
+        let user_id = format!("user-{user}");
+        let mut at = start + user as i64 * MINUTE;
+        let mut session_start = at;
+        for click in 0..12 {
+            if click > 0 {
+                at += if click % 5 == 0 {
+                    120 * MINUTE
+                } else {
+                    4 * MINUTE
+                };
+                if click % 5 == 0 {
+                    session_start = at;
+                }
+            }
+            let page = format!("/u{user}/page-{click}");
+            sessions
+                .entry((user_id.clone(), session_start))
+                .or_default()
+                .push((at, page.clone()));
+            clicks.push(json!({
+                "timestamp": at,
+                "key": user_id,
+                "value": {"user_id": user_id, "page_url": page, "event_time": at}
+            }));
+        }
+    }
+    let schema = json!({"type": "record", "name": "Click", "namespace": "web", "fields": [
+        {"name": "user_id", "type": "string"},
+        {"name": "page_url", "type": "string"},
+        {"name": "event_time", "type": "long"}
+    ]});
+    produce_avro(
+        &tansu.bootstrap,
+        &registry,
+        "clickstream-events",
+        &json!({"value_schema": schema, "records": clicks}),
+    );
+    run_engine(tansu, &registry, TUTORIAL_SESSIONS, "tutorial-sessions");
+
+    // The last record per session window (key, then its end and start, 8 bytes each); a
+    // session merged into a later one ends as a tombstone.
+    let outputs = consume_avro(&tansu.bootstrap, &registry, "USER_SESSIONS", sessions.len());
+    let mut last: BTreeMap<(String, i64, i64), Value> = BTreeMap::new();
+    for output in &outputs {
+        let key = hex(output["key"].as_str().unwrap());
+        let (user, window) = key.split_at(key.len() - 16);
+        let end = i64::from_be_bytes(window[..8].try_into().unwrap());
+        let begin = i64::from_be_bytes(window[8..].try_into().unwrap());
+        last.insert(
+            (String::from_utf8(user.to_vec()).unwrap(), begin, end),
+            output["value"].clone(),
+        );
+    }
+    let open: BTreeMap<_, _> = last.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    assert_eq!(open.len(), sessions.len(), "{outputs:?}");
+    for ((user, session_start), clicks) in &sessions {
+        let session_end = clicks.last().unwrap().0;
+        let value = &open[&(user.clone(), *session_start, session_end)];
+        let pages: Vec<&str> = clicks.iter().map(|(_, page)| page.as_str()).collect();
+        assert_eq!(value["EVENT_COUNT"], json!(clicks.len()), "{user}");
+        assert_eq!(value["PAGES_VISITED"], json!(pages), "{user}");
+        assert_eq!(value["SESSION_START"], json!(session_start));
+        assert_eq!(value["SESSION_END"], json!(session_end));
+    }
+}
