@@ -78,12 +78,19 @@ pub fn run(args: &LogsArgs, format: OutputFormat) -> anyhow::Result<()> {
             return Ok(());
         }
         tracing::info!("following {}; Ctrl-C stops", query.log_group);
+        // One listener for the whole loop: a fresh ctrl_c() per turn would miss a Ctrl-C
+        // that came while a poll was on its way, and --follow would not stop.
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = &mut ctrl_c => return Ok(()),
                 _ = tokio::time::sleep(POLL) => {}
             }
-            let events = logs::read(&clients, &query, seen.resume_from(start)).await?;
+            let events = tokio::select! {
+                _ = &mut ctrl_c => return Ok(()),
+                events = logs::read(&clients, &query, seen.resume_from(start)) => events?,
+            };
             print(&seen.fresh(events), format, width)?;
         }
     })
