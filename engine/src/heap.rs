@@ -98,10 +98,10 @@ impl HeapBytes for Acc {
             | Acc::Empty
             | Acc::Int(_)
             | Acc::Double(_) => 0,
-            Acc::Other(value) => value.heap_bytes() + size_of::<Value>(),
+            Acc::Other(value) => value.heap_bytes(),
             Acc::Avg(average) => size_of_val(&**average),
-            Acc::Distinct(set) => set.heap_bytes() + size_of_val(&**set),
-            Acc::Many(items) => items.heap_bytes() + size_of_val(&**items),
+            Acc::Distinct(set) => set.heap_bytes(),
+            Acc::Many(items) => items.heap_bytes(),
         }
     }
 }
