@@ -196,21 +196,6 @@ impl<V: HeapBytes> HeapBytes for StateTable<V> {
     }
 }
 
-/// A byte count as people read it: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.0 GiB`.
-pub fn show_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,12 +246,5 @@ mod tests {
         let estimate = table.heap_bytes() - slots;
         let error = (estimate as f64 - exact as f64).abs() / exact as f64;
         assert!(error < 0.05, "estimate {estimate}, exact {exact}");
-    }
-
-    #[test]
-    fn byte_counts_read_as_people_write_them() {
-        assert_eq!(show_bytes(512), "512 B");
-        assert_eq!(show_bytes(1536), "1.5 KiB");
-        assert_eq!(show_bytes(3 * 1024 * 1024), "3.0 MiB");
     }
 }

@@ -277,8 +277,8 @@ pub struct PersistentQuery {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "query {query} holds {} of state, over the state budget of {} (--state-budget), and was stopped before memory ran out. Its state and input offsets up to the stop are kept, so nothing is lost: start again with a larger budget, or bound the state (a shorter RETENTION or GRACE PERIOD, fewer keys)",
-    crate::heap::show_bytes(*.bytes),
-    crate::heap::show_bytes(*.budget)
+    bytesize::ByteSize(*.bytes),
+    bytesize::ByteSize(*.budget)
 )]
 pub struct StateBudgetExceeded {
     pub query: String,
