@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::settings::Settings;
 use crate::sql::ast::Literal;
-use crate::value::Value;
+use crate::value::{Text, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AggKind {
@@ -38,7 +38,13 @@ pub enum AggKind {
     CollectSet(usize),
     TopK(usize),
     TopKDistinct(usize),
+    /// HISTOGRAM(col): each distinct string and how often it occurs, as a MAP; ksqlDB's
+    /// HistogramUdaf keeps at most `HISTOGRAM_LIMIT` entries.
+    Histogram,
 }
+
+/// ksqlDB's HistogramUdaf.LIMIT: values beyond this many distinct ones are not counted.
+pub const HISTOGRAM_LIMIT: usize = 1000;
 
 fn by_offset(latest: bool, ignore_nulls: bool) -> AggKind {
     match (latest, ignore_nulls) {
@@ -102,6 +108,7 @@ impl AggKind {
                     _ => return Err(format!("{name} takes at most three arguments")),
                 }
             }
+            "HISTOGRAM" => AggKind::Histogram,
             "COLLECT_LIST" => AggKind::CollectList(settings.collect_list_limit),
             "COLLECT_SET" => AggKind::CollectSet(settings.collect_set_limit),
             "TOPK" | "TOPKDISTINCT" => match whole(constants.first()) {
@@ -145,6 +152,7 @@ impl AggKind {
             AggKind::CollectSet(_) => "COLLECT_SET",
             AggKind::TopK(_) => "TOPK",
             AggKind::TopKDistinct(_) => "TOPKDISTINCT",
+            AggKind::Histogram => "HISTOGRAM",
         }
     }
 
@@ -158,6 +166,7 @@ impl AggKind {
                 | AggKind::Sum
                 | AggKind::Avg
                 | AggKind::CollectList(_)
+                | AggKind::Histogram
         )
     }
 
@@ -185,6 +194,19 @@ impl AggKind {
                     items.remove(at);
                 }
             }
+            // HistogramUdaf.undo: one fewer, and the entry goes at zero.
+            (AggKind::Histogram, Acc::Other(held)) => {
+                if let (Value::Map(entries), Value::String(text)) = (&mut **held, value) {
+                    if let Some(at) = entries.iter().position(|(key, _)| key == text) {
+                        match &mut entries[at].1 {
+                            Value::Integer(n) if *n > 1 => *n -= 1,
+                            _ => {
+                                entries.remove(at);
+                            }
+                        }
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -200,6 +222,7 @@ impl AggKind {
             | AggKind::LatestByOffsetWithNulls
             | AggKind::EarliestByOffsetWithNulls => Acc::Empty,
             AggKind::Avg => Acc::Avg(Box::default()),
+            AggKind::Histogram => Acc::Other(Box::new(Value::Map(Vec::new()))),
             AggKind::CountDistinct => Acc::Distinct(Box::default()),
             AggKind::CollectList(_)
             | AggKind::CollectSet(_)
@@ -337,6 +360,11 @@ impl AggKind {
                     items.truncate(*k);
                 }
             }
+            (AggKind::Histogram, Acc::Other(held)) => {
+                if let (Value::Map(entries), Value::String(text)) = (&mut **held, value) {
+                    count_into(entries, text, 1);
+                }
+            }
             _ => {}
         }
     }
@@ -405,6 +433,15 @@ impl AggKind {
                 let room = n.saturating_sub(a.len());
                 a.extend(b.iter().take(room).cloned());
             }
+            (AggKind::Histogram, Acc::Other(a), Acc::Other(b)) => {
+                if let (Value::Map(into), Value::Map(from)) = (&mut **a, &**b) {
+                    for (key, count) in from {
+                        if let Value::Integer(count) = count {
+                            count_into(into, key, *count);
+                        }
+                    }
+                }
+            }
             (AggKind::TopK(_) | AggKind::TopKDistinct(_), _, Acc::Many(b)) => {
                 for value in b.iter() {
                     self.update(into, value);
@@ -444,6 +481,23 @@ impl AggKind {
             Acc::Distinct(seen) => Value::Integer(seen.len() as i64),
             Acc::Many(items) => Value::Array(items.to_vec()),
         }
+    }
+}
+
+/// Adds `count` to a histogram's entry for `key`, as HistogramUdaf's aggregate and merge do:
+/// a new key is only taken while the histogram has fewer than `HISTOGRAM_LIMIT` entries.
+/// A null value is not counted (a MAP's keys are never null here).
+fn count_into(entries: &mut Vec<(Text, Value)>, key: &Text, count: i64) {
+    match entries.iter().position(|(held, _)| held == key) {
+        Some(at) => {
+            if let Value::Integer(n) = &mut entries[at].1 {
+                *n += count;
+            }
+        }
+        None if entries.len() < HISTOGRAM_LIMIT => {
+            entries.push((key.clone(), Value::Integer(count)))
+        }
+        None => {}
     }
 }
 
@@ -505,6 +559,48 @@ impl Acc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HISTOGRAM counts each string, takes a row back out as HistogramUdaf.undo does (the
+    /// entry goes at zero) and merges sessions by adding counts.
+    #[test]
+    fn histogram_counts_undoes_and_merges_as_ksqldb() {
+        let text = |s: &str| Value::String(s.into());
+        let counts = |entries: &[(&str, i64)]| {
+            Value::Map(
+                entries
+                    .iter()
+                    .map(|(k, n)| (Text::from(*k), Value::Integer(*n)))
+                    .collect(),
+            )
+        };
+        let kind = AggKind::from_call("HISTOGRAM", false, &[], &Settings::default()).unwrap();
+        let mut acc = kind.initial();
+        for value in [text("baz"), Value::Null, text("foo"), text("baz")] {
+            kind.update(&mut acc, &value);
+        }
+        assert_eq!(kind.result(&acc), counts(&[("baz", 2), ("foo", 1)]));
+        assert!(kind.undoes());
+        kind.undo(&mut acc, &text("foo"));
+        kind.undo(&mut acc, &text("baz"));
+        assert_eq!(kind.result(&acc), counts(&[("baz", 1)]));
+        let mut other = kind.initial();
+        kind.update(&mut other, &text("baz"));
+        kind.update(&mut other, &text("qux"));
+        kind.merge(&mut acc, &other, true, false);
+        assert_eq!(kind.result(&acc), counts(&[("baz", 2), ("qux", 1)]));
+        // Past the limit a new string is not counted; one already held still is.
+        let mut full = kind.initial();
+        for n in 0..HISTOGRAM_LIMIT {
+            kind.update(&mut full, &text(&n.to_string()));
+        }
+        kind.update(&mut full, &text("new"));
+        kind.update(&mut full, &text("0"));
+        let Value::Map(entries) = kind.result(&full) else {
+            panic!("HISTOGRAM gives a MAP")
+        };
+        assert_eq!(entries.len(), HISTOGRAM_LIMIT);
+        assert_eq!(entries[0], (Text::from("0"), Value::Integer(2)));
+    }
 
     #[test]
     fn an_accumulator_takes_16_bytes() {

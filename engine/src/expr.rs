@@ -53,7 +53,7 @@ pub enum EvalError {
 }
 
 /// Names of the aggregate functions, for telling them apart from scalar calls.
-pub const AGGREGATES: [&str; 12] = [
+pub const AGGREGATES: [&str; 13] = [
     "COUNT",
     "SUM",
     "MIN",
@@ -66,6 +66,7 @@ pub const AGGREGATES: [&str; 12] = [
     "COLLECT_SET",
     "TOPK",
     "TOPKDISTINCT",
+    "HISTOGRAM",
 ];
 
 pub fn is_aggregate(name: &str) -> bool {

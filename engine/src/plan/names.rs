@@ -85,6 +85,7 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
                 "COLLECT_LIST" | "COLLECT_SET" | "TOPK" | "TOPKDISTINCT" => {
                     SqlType::Array(Box::new(arg()))
                 }
+                "HISTOGRAM" => SqlType::Map(Box::new(SqlType::Bigint)),
                 _ => match expr::Function::lookup(name) {
                     Some((function, _)) => function.return_type(
                         &args
