@@ -264,13 +264,20 @@ impl Formats {
         let value_delimiter = text(properties, "VALUE_DELIMITER")
             .map(|d| delimiter(&d))
             .transpose()?;
+        // A delimiter given without its format applies to the inherited one: ksqlDB's
+        // `CREATE STREAM S2 WITH (VALUE_DELIMITER='$') AS SELECT * FROM a_delimited_stream`
+        // writes `$`-separated values (delimited.json in its QTT).
+        let redelimit = |format: Format, given: Option<char>| match (format, given) {
+            (Format::Delimited(_), Some(d)) => Format::Delimited(d),
+            (format, _) => format,
+        };
         let key = match key_name {
             Some(name) => Format::named(&name, "KEY_FORMAT", key_delimiter)?,
-            None => inherit.map_or(Format::Kafka, |f| f.key),
+            None => inherit.map_or(Format::Kafka, |f| redelimit(f.key, key_delimiter)),
         };
         let Some(value) = (match value_name {
             Some(name) => Some(Format::named(&name, "VALUE_FORMAT", value_delimiter)?),
-            None => inherit.map(|f| f.value),
+            None => inherit.map(|f| redelimit(f.value, value_delimiter)),
         }) else {
             return Ok(None);
         };
@@ -707,6 +714,15 @@ mod tests {
         assert_eq!(
             (tab.key, tab.value),
             (Format::Kafka, Format::Delimited('\t'))
+        );
+        // A sink's delimiter alone re-delimits the format it inherits from its source.
+        let dollar =
+            Formats::from_properties(&props(&[("VALUE_DELIMITER", s("$"))]), Some(&formats))
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            (dollar.key, dollar.value),
+            (Format::Delimited(','), Format::Delimited('$'))
         );
         assert!(matches!(
             Formats::from_properties(
