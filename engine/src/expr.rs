@@ -37,6 +37,12 @@ pub enum ExprError {
     Aggregate(String),
     #[error("{0} OVER (...) is allowed only in the SELECT list of a stream query")]
     OverNotAllowed(String),
+    /// A call none of whose forms takes its arguments' types, or more than one equally
+    /// well: ksqlDB's UdfIndex messages.
+    #[error("Function '{name}' does not accept parameters ({types}).")]
+    NoForm { name: String, types: String },
+    #[error("Function '{name}' cannot be resolved due to ambiguous method parameters ({types}).")]
+    AmbiguousForm { name: String, types: String },
     #[error("{0} is allowed only in MATCH_RECOGNIZE's MEASURES and DEFINE")]
     PatternOnly(String),
 }
@@ -134,6 +140,73 @@ pub fn literal(literal: &Literal) -> Value {
     }
 }
 
+/// The form of GREATEST or LEAST that ksqlDB's UdfIndex picks for the arguments: one per
+/// type (INT, BIGINT, DOUBLE, DECIMAL, STRING, BYTES, DATE, TIME, TIMESTAMP), each taking
+/// its own type and the narrower numbers it widens from (INT to BIGINT to DECIMAL to DOUBLE).
+/// Arguments of one type take its form; mixed numbers take the one form all widen to and
+/// are ambiguous when several do (INT with BIGINT fits BIGINT, DECIMAL and DOUBLE alike);
+/// NULLs fit every form, so only NULLs are ambiguous; string literals fit a temporal form.
+/// The bin9/greatest.json cases of ksqlDB's QTT pin these down.
+fn extreme_form(name: &str, args: &[Expr], schema: &Schema) -> Result<Option<SqlType>, ExprError> {
+    let typed: Vec<Option<SqlType>> = args
+        .iter()
+        .map(|arg| match arg {
+            Expr::Literal(Literal::Null) => None,
+            // ksqlDB types a whole-number literal that fits 32 bits as an INTEGER.
+            Expr::Literal(Literal::Integer(n)) if i32::try_from(*n).is_ok() => Some(SqlType::Int),
+            _ => Some(crate::plan::names::infer_type(arg, schema)),
+        })
+        .collect();
+    let listed = || {
+        typed
+            .iter()
+            .map(|t| t.as_ref().map_or("null".to_string(), |t| t.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let known: Vec<&SqlType> = typed.iter().flatten().collect();
+    if known.is_empty() {
+        return Err(ExprError::AmbiguousForm {
+            name: name.to_lowercase(),
+            types: listed(),
+        });
+    }
+    let same_kind =
+        |a: &SqlType, b: &SqlType| std::mem::discriminant(a) == std::mem::discriminant(b);
+    let temporal = known.iter().find(|t| t.is_temporal()).copied();
+    let fits = |t: &SqlType, arg: &Expr| match temporal {
+        Some(form) => same_kind(t, form) || matches!(arg, Expr::Literal(Literal::String(_))),
+        None => same_kind(t, known[0]),
+    };
+    if args
+        .iter()
+        .zip(&typed)
+        .all(|(arg, t)| t.as_ref().is_none_or(|t| fits(t, arg)))
+    {
+        return Ok(Some(temporal.unwrap_or(known[0]).clone()));
+    }
+    let rank = |t: &SqlType| match t {
+        SqlType::Int => Some(0),
+        SqlType::Bigint => Some(1),
+        SqlType::Decimal { .. } => Some(2),
+        SqlType::Double => Some(3),
+        _ => None,
+    };
+    let ranks: Option<Vec<u8>> = known.iter().map(|t| rank(t)).collect();
+    match ranks.and_then(|ranks| ranks.into_iter().max()) {
+        // Every form from the widest argument's up takes them all.
+        Some(3) => Ok(Some(SqlType::Double)),
+        Some(_) => Err(ExprError::AmbiguousForm {
+            name: name.to_lowercase(),
+            types: listed(),
+        }),
+        None => Err(ExprError::NoForm {
+            name: name.to_lowercase(),
+            types: listed(),
+        }),
+    }
+}
+
 pub fn compile(
     expr: &Expr,
     schema: &Schema,
@@ -200,6 +273,18 @@ pub fn compile(
                     }
                     _ => compile(arg, schema, resolver)?,
                 });
+            }
+            if matches!(function, Function::Greatest | Function::Least) {
+                // A string literal among DATE, TIME or TIMESTAMP arguments is read as one, as
+                // ksqlDB's implicit cast of literals does.
+                if let Some(to) = extreme_form(name, args, schema)?.filter(SqlType::is_temporal) {
+                    for (arg, done) in args.iter().zip(compiled.iter_mut()) {
+                        if matches!(arg, Expr::Literal(Literal::String(_))) {
+                            let literal = std::mem::replace(done, Compiled::Rowtime);
+                            *done = Compiled::Cast(Box::new(literal), to.clone());
+                        }
+                    }
+                }
             }
             Compiled::Call(function, compiled)
         }
@@ -989,6 +1074,75 @@ mod tests {
         assert_eq!(eval("a BETWEEN 1 AND 6", row()), Ok(Value::Boolean(true)));
         assert_eq!(eval("a IN (1, 2, 6)", row()), Ok(Value::Boolean(true)));
         assert_eq!(eval("ROUND(2.567, 2)", row()), Ok(Value::Double(2.57)));
+    }
+
+    /// GREATEST and LEAST resolve their form as ksqlDB's UdfIndex does (bin9/greatest.json).
+    #[test]
+    fn greatest_and_least_pick_ksqldb_forms() {
+        let schema = Schema {
+            columns: [
+                ("I", SqlType::Int),
+                ("L", SqlType::Bigint),
+                ("D", SqlType::Double),
+                ("S", SqlType::String),
+                ("DT", SqlType::Date),
+            ]
+            .into_iter()
+            .map(|(name, sql_type)| Column {
+                name: name.to_string(),
+                sql_type,
+                key: false,
+            })
+            .collect(),
+        };
+        let compiled = |sql: &str| {
+            let parsed = parse(&format!("SELECT {sql} FROM s;")).unwrap();
+            let Statement::Select(query) = &parsed[0].statement else {
+                panic!()
+            };
+            let SelectItem::Expr { expr, .. } = &query.projection[0] else {
+                panic!()
+            };
+            compile(expr, &schema, &mut Plain)
+        };
+        let message = |sql: &str| compiled(sql).unwrap_err().to_string();
+        assert_eq!(
+            message("GREATEST(i, l)"),
+            "Function 'greatest' cannot be resolved due to ambiguous method parameters (INTEGER, BIGINT)."
+        );
+        assert_eq!(
+            message("LEAST(NULL, NULL)"),
+            "Function 'least' cannot be resolved due to ambiguous method parameters (null, null)."
+        );
+        assert_eq!(
+            message("GREATEST(s, i)"),
+            "Function 'greatest' does not accept parameters (STRING, INTEGER)."
+        );
+        assert!(
+            compiled("GREATEST(i, l, d, NULL)").is_ok(),
+            "only DOUBLE takes all"
+        );
+        assert!(compiled("GREATEST(i, NULL, 5)").is_ok(), "5 is an INTEGER");
+        let row = vec![
+            Value::Integer(1),
+            Value::Integer(2),
+            Value::Double(0.5),
+            Value::Null,
+            Value::Date(19071),
+        ];
+        let value = compiled("GREATEST(dt, NULL, '2022-06-14')")
+            .unwrap()
+            .eval(&Context {
+                row: &row,
+                rowtime: 0,
+                window: None,
+                slots: &[],
+            });
+        assert_eq!(
+            value,
+            Ok(Value::Date(19157)),
+            "the literal is read as a DATE"
+        );
     }
 
     #[test]

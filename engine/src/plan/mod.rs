@@ -4,7 +4,7 @@
 
 pub mod join;
 pub mod match_recognize;
-mod names;
+pub(crate) mod names;
 pub mod view;
 
 use crate::aggregate::AggKind;

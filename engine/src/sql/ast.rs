@@ -36,6 +36,11 @@ pub enum SqlType {
 }
 
 impl SqlType {
+    /// DATE, TIME and TIMESTAMP.
+    pub fn is_temporal(&self) -> bool {
+        matches!(self, SqlType::Date | SqlType::Time | SqlType::Timestamp)
+    }
+
     /// The type of a struct's field, by name.
     pub fn field(&self, name: &str) -> Option<&SqlType> {
         match self {
