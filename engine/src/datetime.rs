@@ -27,7 +27,65 @@ enum Token {
         colon: bool,
         z_for_utc: bool,
     },
+    /// z, zz, zzz: the zone's short name (PDT, BST, UTC), as Java's DateTimeFormatter writes
+    /// it; read back as a zone name or one of Java's ZoneId.SHORT_IDS.
+    ZoneName,
     Literal(String),
+}
+
+/// Java's ZoneId.SHORT_IDS: the three-letter names Java reads as zones, with what each
+/// stands for (the fixed offsets EST, MST and HST included).
+const SHORT_ZONE_IDS: [(&str, &str); 28] = [
+    ("ACT", "Australia/Darwin"),
+    ("AET", "Australia/Sydney"),
+    ("AGT", "America/Argentina/Buenos_Aires"),
+    ("ART", "Africa/Cairo"),
+    ("AST", "America/Anchorage"),
+    ("BET", "America/Sao_Paulo"),
+    ("BST", "Asia/Dhaka"),
+    ("CAT", "Africa/Harare"),
+    ("CNT", "America/St_Johns"),
+    ("CST", "America/Chicago"),
+    ("CTT", "Asia/Shanghai"),
+    ("EAT", "Africa/Addis_Ababa"),
+    ("ECT", "Europe/Paris"),
+    ("IET", "America/Indiana/Indianapolis"),
+    ("IST", "Asia/Kolkata"),
+    ("JST", "Asia/Tokyo"),
+    ("MIT", "Pacific/Apia"),
+    ("NET", "Asia/Yerevan"),
+    ("NST", "Pacific/Auckland"),
+    ("PLT", "Asia/Karachi"),
+    ("PNT", "America/Phoenix"),
+    ("PRT", "America/Puerto_Rico"),
+    ("PST", "America/Los_Angeles"),
+    ("SST", "Pacific/Guadalcanal"),
+    ("VST", "Asia/Ho_Chi_Minh"),
+    ("EST", "-05:00"),
+    ("MST", "-07:00"),
+    ("HST", "-10:00"),
+];
+
+/// The zone a zone name in parsed text stands for: UTC and GMT, Java's short IDs, else an
+/// IANA name.
+fn named_zone(name: &str) -> Result<TimeZone, String> {
+    if ["UTC", "GMT", "UT", "Z"]
+        .iter()
+        .any(|z| z.eq_ignore_ascii_case(name))
+    {
+        return Ok(TimeZone::UTC);
+    }
+    match SHORT_ZONE_IDS
+        .iter()
+        .find(|(short, _)| short.eq_ignore_ascii_case(name))
+    {
+        Some((_, fixed)) if fixed.starts_with('-') => {
+            let hours: i8 = fixed[1..3].parse().map_err(|_| format!("zone {name}"))?;
+            Ok(TimeZone::fixed(jiff::tz::Offset::constant(-hours)))
+        }
+        Some((_, region)) => zone(Some(region)),
+        None => zone(Some(name)),
+    }
 }
 
 const MONTHS: [&str; 12] = [
@@ -123,6 +181,7 @@ fn compile(pattern: &str) -> Result<Vec<Token>, String> {
                 colon: width >= 3,
                 z_for_utc: false,
             },
+            'z' if width <= 3 => Token::ZoneName,
             other => {
                 return Err(format!(
                     "pattern letter '{other}' in '{pattern}' is not supported by advisor-engine"
@@ -204,6 +263,10 @@ fn write(tokens: &[Token], at: &jiff::ZonedDateTime) -> String {
                     pad(&mut out, minutes % 60, 2);
                 }
             }
+            Token::ZoneName => {
+                let zone = at.time_zone();
+                out.push_str(zone.to_offset_info(at.timestamp()).abbreviation());
+            }
             Token::Literal(text) => out.push_str(text),
         }
     }
@@ -238,6 +301,8 @@ struct Fields {
     minute: Option<i64>,
     second: Option<i64>,
     nanos: Option<i64>,
+    /// A zone named in the text (`z`), whose rules give the offset at the local time read.
+    zone: Option<TimeZone>,
     offset_seconds: Option<i32>,
 }
 
@@ -316,8 +381,17 @@ fn read(tokens: &[Token], text: &str, pattern: &str) -> Result<Fields, String> {
                 });
                 rest = &rest[2..];
             }
+            Token::ZoneName => {
+                let length = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || "/_+-".contains(c)))
+                    .unwrap_or(rest.len());
+                fields.zone = Some(named_zone(&rest[..length]).map_err(|_| mismatch())?);
+                rest = &rest[length..];
+            }
             Token::Offset { .. } => {
-                if let Some(after) = rest.strip_prefix('Z') {
+                // Java's formatter for these patterns reads case-insensitively: `z` is UTC too
+                // (stringtimestamp.json in ksqlDB's QTT).
+                if let Some(after) = rest.strip_prefix(['Z', 'z']) {
                     rest = after;
                     fields.offset_seconds = Some(0);
                     continue;
@@ -386,7 +460,10 @@ pub fn parse_millis(text: &str, pattern: &str, zone_name: Option<&str>) -> Resul
         Some(seconds) => {
             TimeZone::fixed(jiff::tz::Offset::from_seconds(seconds).map_err(|e| e.to_string())?)
         }
-        None => zone(zone_name)?,
+        None => match fields.zone.clone() {
+            Some(named) => named,
+            None => zone(zone_name)?,
+        },
     };
     Ok(datetime
         .to_zoned_datetime(zone)
@@ -588,6 +665,34 @@ mod tests {
         assert!(format_millis(AT, "HH", Some("Mars/Olympus"))
             .unwrap_err()
             .contains("unknown time zone"));
+    }
+
+    /// `z` writes the zone's short name and reads Java's short IDs with their zone's rules
+    /// (bin9/timestamp-to-string.json and bin9/stringtimestamp.json in ksqlDB's QTT).
+    #[test]
+    fn zone_names_as_java_writes_and_reads_them() {
+        let at = 1_526_075_913_000;
+        assert_eq!(
+            format_millis(at, "yyyy-MM-dd HH:mm:ss zzz", Some("America/Los_Angeles")).unwrap(),
+            "2018-05-11 14:58:33 PDT"
+        );
+        assert_eq!(
+            format_millis(at, "HH:mm z", Some("Europe/London")).unwrap(),
+            "22:58 BST"
+        );
+        // PST is America/Los_Angeles, so a May time is read at its daylight offset (-7).
+        assert_eq!(
+            parse_millis("2018-05-11T21:58:33 PST", "yyyy-MM-dd'T'HH:mm:ss zzz", None).unwrap(),
+            1_526_101_113_000
+        );
+        assert_eq!(
+            parse_millis("2018-05-11T21:58:33 UTC", "yyyy-MM-dd'T'HH:mm:ss zzz", None).unwrap(),
+            at
+        );
+        assert_eq!(
+            parse_millis("2020-05-11T21:58:33z", "yyyy-MM-dd'T'HH:mm:ssX", None).unwrap(),
+            1_589_234_313_000
+        );
     }
 
     #[test]
