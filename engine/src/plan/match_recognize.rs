@@ -617,7 +617,7 @@ fn children(expr: &Expr) -> Vec<&Expr> {
     }
 }
 
-fn visit(expr: &Expr, f: &mut impl FnMut(&Expr)) {
+pub(super) fn visit(expr: &Expr, f: &mut impl FnMut(&Expr)) {
     f(expr);
     for child in children(expr) {
         visit(child, f);

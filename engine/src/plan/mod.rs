@@ -927,6 +927,59 @@ struct AggregateParts {
     key_flags: Vec<bool>,
 }
 
+/// ksqlDB's refusal of WINDOWSTART and WINDOWEND in a windowed aggregation anywhere but as
+/// plain SELECT expressions: not in GROUP BY, HAVING or an aggregate's arguments
+/// (window-bounds.json in its QTT).
+fn window_bounds_only_in_select(query: &Query) -> Result<(), PlanError> {
+    let mut found: Option<&'static str> = None;
+    let mut look = |expr: &Expr, inside_aggregates_only: bool| {
+        let mut check = |e: &Expr| {
+            if let Expr::Function { name, args, .. } = e {
+                if crate::expr::is_aggregate(name) {
+                    for arg in args {
+                        match_recognize::visit(arg, &mut |inner| bound(inner, &mut found));
+                    }
+                }
+            }
+            if !inside_aggregates_only {
+                bound(e, &mut found);
+            }
+        };
+        match_recognize::visit(expr, &mut check);
+    };
+    for expr in &query.group_by {
+        look(expr, false);
+    }
+    if let Some(having) = &query.having {
+        look(having, false);
+    }
+    for item in &query.projection {
+        if let SelectItem::Expr { expr, .. } = item {
+            look(expr, true);
+        }
+    }
+    match found {
+        Some(column) => invalid(format!(
+            "Window bounds column {column} can only be used in the SELECT clause of windowed aggregations"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Notes the window bound `expr` names, WINDOWSTART before WINDOWEND as ksqlDB reports them.
+fn bound(expr: &Expr, found: &mut Option<&'static str>) {
+    if let Expr::Column(name) = expr {
+        let named = match name.as_str() {
+            "WINDOWSTART" => "WINDOWSTART",
+            "WINDOWEND" => "WINDOWEND",
+            _ => return,
+        };
+        if *found != Some("WINDOWSTART") {
+            *found = Some(named);
+        }
+    }
+}
+
 /// Plans GROUP BY, the aggregates, HAVING and the output columns over the chain's rows. The
 /// key columns come in GROUP BY order, as ksqlDB orders them.
 fn plan_grouping(
@@ -937,6 +990,9 @@ fn plan_grouping(
 ) -> Result<AggregateParts, PlanError> {
     let input = chain.schema.clone();
     let schema = &input;
+    if query.window.is_some() {
+        window_bounds_only_in_select(query)?;
+    }
     let mut group_by = Vec::new();
     for expr in &query.group_by {
         if has_aggregate(expr) {
