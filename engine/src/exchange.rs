@@ -6,6 +6,12 @@
 //! instance that owns its partition, and a partition's state moves with it (checkpointed and
 //! restored per partition) when the group rebalances.
 //!
+//! A join goes the same way, both of its sides through one repartition topic (ksqlDB's
+//! `-Join-repartition`) by the join key: the engine's state splits by key group, not by
+//! the partition a producer chose, so even a side already keyed by the join key is routed.
+//! Each record of a join's repartition topic holds rows of one side, named by its key (the
+//! side's place among the query's inputs), and says which rows are a table's tombstones.
+//!
 //! Delivery stays at least once without double counting: each row carries the input record
 //! it came from, and each repartition partition remembers, per input partition, the next
 //! input offset it has taken. A replay of the input (after a crash, or on another instance
@@ -17,14 +23,23 @@ use serde::{Deserialize, Serialize};
 use crate::state::{KeyGroup, Offsets, RestoreError, KEY_GROUPS};
 use crate::value::Value;
 
-/// A record for the repartition topic, without a key (the partition is chosen here): the
-/// partition it goes to, its value (the partition's rows of a batch, `Vec<ExchangedRow>` in
-/// postcard) and its time (the latest of its rows).
+/// A record for the repartition topic (the partition is chosen here): the partition it
+/// goes to, its value and its time (the latest of its rows). An aggregation's records have
+/// no key and hold `Vec<ExchangedRow>` in postcard; a join's have the side's input as a
+/// one-byte key and hold `Vec<RoutedRow>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchanged {
     pub partition: u32,
+    pub input: Option<u8>,
     pub value: Vec<u8>,
     pub timestamp: i64,
+}
+
+/// One row in a join's repartition record: a table's tombstone carries its key columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutedRow {
+    pub delete: bool,
+    pub row: ExchangedRow,
 }
 
 /// One row in a repartition record.
@@ -38,10 +53,21 @@ pub struct ExchangedRow {
     pub row: Vec<Value>,
 }
 
-/// ksqlDB's name for an aggregation's repartition topic: the service id, `query_`, the
-/// query id, then the step.
-pub fn repartition_topic(service_id: &str, query_id: &str) -> String {
-    format!("_confluent-ksql-{service_id}query_{query_id}-Aggregate-GroupBy-repartition")
+/// What a query's keyed state is, which names its repartition topic's step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Aggregate,
+    Join,
+}
+
+/// ksqlDB's name for a query's repartition topic: the service id, `query_`, the query id,
+/// then the step (an aggregation's GROUP BY, or the join its stream is re-keyed for).
+pub fn repartition_topic(service_id: &str, query_id: &str, step: Step) -> String {
+    let step = match step {
+        Step::Aggregate => "Aggregate-GroupBy",
+        Step::Join => "Join",
+    };
+    format!("_confluent-ksql-{service_id}query_{query_id}-{step}-repartition")
 }
 
 /// The repartition partition that owns a key group: key groups spread evenly over the
@@ -58,8 +84,8 @@ pub struct Exchange {
     pub at: usize,
     pub topic: String,
     pub partitions: u32,
-    /// The source topic whose records go through the exchange.
-    pub source_topic: String,
+    /// The source topics whose records go through the exchange, by input.
+    pub source_topics: Vec<String>,
     /// Per repartition partition, the next input offset per input partition it has taken.
     seen: std::collections::BTreeMap<u32, Offsets>,
     /// Repartition partitions whose state changed since their last checkpoint.
@@ -67,12 +93,12 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    pub fn new(at: usize, topic: String, partitions: u32, source_topic: String) -> Exchange {
+    pub fn new(at: usize, topic: String, partitions: u32, source_topics: Vec<String>) -> Exchange {
         Exchange {
             at,
             topic,
             partitions: partitions.max(1),
-            source_topic,
+            source_topics,
             seen: Default::default(),
             dirty: Default::default(),
         }
@@ -82,18 +108,23 @@ impl Exchange {
         owner(group, self.partitions)
     }
 
-    /// True when partition `partition` already took this input record.
-    pub fn already_taken(&self, partition: u32, row: &ExchangedRow) -> bool {
+    /// True when partition `partition` already took this record of input `input`.
+    pub fn already_taken(&self, partition: u32, input: usize, row: &ExchangedRow) -> bool {
+        let Some(topic) = self.source_topics.get(input) else {
+            return false;
+        };
         self.seen
             .get(&partition)
-            .and_then(|seen| seen.get(&self.source_topic, row.source_partition))
+            .and_then(|seen| seen.get(topic, row.source_partition))
             .is_some_and(|next| row.source_offset < next)
     }
 
-    pub fn take(&mut self, partition: u32, row: &ExchangedRow) {
-        let source_topic = &self.source_topic;
+    pub fn take(&mut self, partition: u32, input: usize, row: &ExchangedRow) {
+        let Some(topic) = self.source_topics.get(input) else {
+            return;
+        };
         self.seen.entry(partition).or_default().set(
-            source_topic,
+            topic,
             row.source_partition,
             row.source_offset + 1,
         );
@@ -189,7 +220,7 @@ mod tests {
     #[test]
     fn a_partition_snapshot_reads_back_and_a_torn_one_does_not() {
         let snapshot = PartitionSnapshot {
-            topic: repartition_topic("default_", "CTAS_T_1"),
+            topic: repartition_topic("default_", "CTAS_T_1", Step::Aggregate),
             partition: 2,
             partitions: 3,
             next_offset: Some(41),
@@ -209,7 +240,8 @@ mod tests {
 
     #[test]
     fn a_replayed_input_record_is_taken_once_per_partition() {
-        let mut exchange = Exchange::new(1, "r".into(), 3, "orders".into());
+        let mut exchange =
+            Exchange::new(1, "r".into(), 3, vec!["orders".into(), "customers".into()]);
         let row = |offset| ExchangedRow {
             source_partition: 0,
             source_offset: offset,
@@ -217,13 +249,23 @@ mod tests {
             window: None,
             row: vec![],
         };
-        assert!(!exchange.already_taken(1, &row(5)));
-        exchange.take(1, &row(5));
-        assert!(exchange.already_taken(1, &row(5)));
-        assert!(exchange.already_taken(1, &row(4)));
-        assert!(!exchange.already_taken(1, &row(6)));
-        assert!(!exchange.already_taken(2, &row(5)));
+        assert!(!exchange.already_taken(1, 0, &row(5)));
+        exchange.take(1, 0, &row(5));
+        assert!(exchange.already_taken(1, 0, &row(5)));
+        assert!(exchange.already_taken(1, 0, &row(4)));
+        assert!(!exchange.already_taken(1, 0, &row(6)));
+        assert!(!exchange.already_taken(2, 0, &row(5)));
+        // The other input's partition 0 is another record altogether.
+        assert!(!exchange.already_taken(1, 1, &row(5)));
         exchange.forget(1);
-        assert!(!exchange.already_taken(1, &row(5)));
+        assert!(!exchange.already_taken(1, 0, &row(5)));
+    }
+
+    #[test]
+    fn a_join_repartition_topic_is_named_as_ksqldb_names_it() {
+        assert_eq!(
+            repartition_topic("default_", "CSAS_ENRICHED_3", Step::Join),
+            "_confluent-ksql-default_query_CSAS_ENRICHED_3-Join-repartition"
+        );
     }
 }

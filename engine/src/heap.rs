@@ -30,8 +30,10 @@ fn hash_slots<T>(capacity: usize) -> usize {
 }
 
 /// Entries measured in a large collection; beyond it, the rest are taken to own as much
-/// on average as those measured.
-const SAMPLE: usize = 512;
+/// on average as those measured. Entries that own from one to eight times as much as each
+/// other put the estimate within 1% (one standard deviation) at this size, where 512 missed
+/// by over 5% in about one run in a hundred.
+const SAMPLE: usize = 4096;
 
 /// What the entries of a collection of `len` own, measured over at most `SAMPLE` of them
 /// (the first the iterator gives: hash tables give them in hash order, which is as good as

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{SourceDef, WindowType};
-use crate::exchange::{Exchange, Exchanged, ExchangedRow, PartitionSnapshot};
+use crate::exchange::{Exchange, Exchanged, ExchangedRow, PartitionSnapshot, RoutedRow, Step};
 use crate::format::json::JsonBuf;
 use crate::format::{Codecs, Decoder, EncodeError, Encoder, JsonFields, KeyCodec};
 use crate::ops::watermark::Watermark;
@@ -265,8 +265,11 @@ pub struct PersistentQuery {
     offsets: Offsets,
     /// Set when the query's keyed state is reached through a repartition topic (on Kafka).
     exchange: Option<Exchange>,
-    /// The input record each row of a repartitioned batch came from, for its dead letters.
-    exchanged_origins: Vec<(u32, u64)>,
+    /// The input record each row of a repartitioned batch came from (input, partition,
+    /// offset), for its dead letters.
+    exchanged_origins: Vec<(usize, u32, u64)>,
+    /// The repartition partition each row of a repartitioned batch was read from.
+    exchanged_partitions: Vec<u32>,
     pub stats: Stats,
     /// Set when the query was stopped for holding more state than its budget: it reads
     /// nothing more, and its offsets stay where its state stopped.
@@ -483,19 +486,33 @@ impl PersistentQuery {
             offsets: Offsets::new(),
             exchange: None,
             exchanged_origins: Vec::new(),
+            exchanged_partitions: Vec::new(),
             stats: Stats::default(),
             stopped: None,
         }
     }
 
-    /// Where the query's rows would cross to a repartition topic: the first operator whose
-    /// state is split by a GROUP BY key, in a query of one input that follows ksqlDB's
-    /// stream time rather than Flink's watermarks.
+    /// Where the query's rows would cross to a repartition topic, in a query that follows
+    /// ksqlDB's stream time rather than Flink's watermarks: over one stream, the first
+    /// operator whose state is split by a GROUP BY key; over two sources, a join on their
+    /// keys (not a foreign key) followed by nothing but projections and filters. Multi-way
+    /// joins and a join's aggregation would need a repartition per step and keep their state
+    /// whole.
     pub fn split_point(&self) -> Option<usize> {
-        if self.inputs.len() != 1 || self.watermark.is_some() || self.inputs[0].is_table {
+        if self.watermark.is_some() {
             return None;
         }
-        self.ops.iter().position(|op| op.grouping().is_some())
+        match &self.inputs[..] {
+            [input] if !input.is_table => self.ops.iter().position(|op| op.grouping().is_some()),
+            [_, _] => {
+                let (join, rest) = self.ops.split_first()?;
+                let stateless_after = rest
+                    .iter()
+                    .all(|op| matches!(op.name(), "filter" | "map" | "project" | "table_project"));
+                (join.splits_by_join_key() && stateless_after).then_some(0)
+            }
+            _ => None,
+        }
     }
 
     /// Routes the query's keyed state through the repartition topic ksqlDB would name for
@@ -503,7 +520,12 @@ impl PersistentQuery {
     /// or `None` when the query has no keyed state to route.
     pub fn repartition(&mut self, service_id: &str, partitions: u32) -> Option<String> {
         let at = self.split_point()?;
-        let topic = crate::exchange::repartition_topic(service_id, &self.id);
+        let step = if self.ops[at].splits_by_join_key() {
+            Step::Join
+        } else {
+            Step::Aggregate
+        };
+        let topic = crate::exchange::repartition_topic(service_id, &self.id, step);
         if self.exchange.as_ref().is_some_and(|e| e.topic == topic) {
             return Some(topic);
         }
@@ -511,7 +533,10 @@ impl PersistentQuery {
             at,
             topic.clone(),
             partitions,
-            self.inputs[0].topic.clone(),
+            self.inputs
+                .iter()
+                .map(|input| input.topic.clone())
+                .collect(),
         ));
         Some(topic)
     }
@@ -679,8 +704,11 @@ impl PersistentQuery {
                 if !self.ops[at].takes_deletes() {
                     batch.drop_deletes();
                 }
-                if let Some(grouping) = self.ops[at].grouping() {
+                let keyed = &*self.ops[at];
+                if let Some(grouping) = keyed.grouping() {
                     send_to_exchange(exchange, grouping, &batch, records, &mut emit);
+                } else if keyed.splits_by_join_key() {
+                    send_join_rows(exchange, keyed, side, &batch, records, &mut emit);
                 }
             }
             None => {
@@ -698,69 +726,85 @@ impl PersistentQuery {
     }
 
     /// The second stage: rows read back from the repartition topic go through the keyed
-    /// operators, each input record once per partition however often it was replayed.
+    /// operators, each input record once per partition however often it was replayed. A
+    /// join's records each hold one side's rows: a run of one side's rows goes through as
+    /// one batch of that input.
     fn process_exchanged(
         &mut self,
         records: &[InputRecord<'_>],
         out: &mut Outputs,
         dead: &mut Vec<DeadLetter>,
     ) {
+        self.offsets_of(records);
         let Some(exchange) = &mut self.exchange else {
             return;
         };
-        let at = exchange.at;
+        let (at, width) = (exchange.at, self.width);
         let before = out.len();
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         self.rejected.clear();
         self.exchanged_origins.clear();
-        for record in records {
-            let Some(value) = record.value else {
-                continue;
-            };
-            let rows: Vec<ExchangedRow> = match postcard::from_bytes(value) {
-                Ok(rows) => rows,
-                Err(e) => {
-                    self.rejected.push(Rejected {
-                        origin: self.exchanged_origins.len() as u32,
-                        error: RowError::Decode(format!(
-                            "a record of the repartition topic does not read back: {e}"
-                        )),
-                    });
-                    self.exchanged_origins
-                        .push((record.partition, record.offset));
-                    continue;
-                }
-            };
-            for row in rows {
-                if exchange.already_taken(record.partition, &row) {
-                    continue;
-                }
-                exchange.take(record.partition, &row);
-                let origin = self.exchanged_origins.len() as u32;
-                self.exchanged_origins
-                    .push((row.source_partition, row.source_offset));
-                let filled = batch.push(self.width, row.time, origin);
-                *filled = row.row;
-                if filled.len() != self.width {
-                    filled.resize(self.width, Value::Null);
-                }
-                if let Some(window) = row.window {
-                    let last = batch.len() - 1;
-                    batch.set_window(last, window);
-                }
-            }
-        }
-        self.offsets_of(records);
+        self.exchanged_partitions.clear();
         let mut emit = Emit {
             out,
             rejected: &mut self.rejected,
         };
-        for op in &mut self.ops[at..] {
-            if !op.takes_deletes() {
-                batch.drop_deletes();
+        let mut taken = Taken {
+            exchange,
+            batch: &mut batch,
+            origins: &mut self.exchanged_origins,
+            partitions: &mut self.exchanged_partitions,
+            width,
+        };
+        let mut input = 0;
+        for record in records {
+            let Some(value) = record.value else {
+                continue;
+            };
+            let decoded = match record.key {
+                None => postcard::from_bytes::<Vec<ExchangedRow>>(value).map(|rows| {
+                    for row in rows {
+                        taken.push(record.partition, 0, row, false);
+                    }
+                }),
+                Some(&[side]) => postcard::from_bytes::<Vec<RoutedRow>>(value).map(|rows| {
+                    let side = usize::from(side);
+                    if side != input && !taken.batch.is_empty() {
+                        run_second_stage(
+                            &mut self.ops[at..],
+                            taken.batch,
+                            input,
+                            taken.partitions,
+                            &mut emit,
+                        );
+                    }
+                    input = side;
+                    for routed in rows {
+                        taken.push(record.partition, side, routed.row, routed.delete);
+                    }
+                }),
+                Some(_) => Err(postcard::Error::DeserializeBadEncoding),
+            };
+            if let Err(e) = decoded {
+                emit.reject(
+                    taken.origins.len() as u32,
+                    RowError::Decode(format!(
+                        "a record of the repartition topic does not read back: {e}"
+                    )),
+                );
+                taken.origins.push((0, record.partition, record.offset));
+                taken.partitions.push(record.partition);
             }
-            op.process(&mut batch, &mut emit);
+        }
+        if !taken.batch.is_empty() {
+            run_second_stage(
+                &mut self.ops[at..],
+                taken.batch,
+                input,
+                taken.partitions,
+                &mut emit,
+            );
         }
         self.batch = batch;
         self.stats.records_out += (out.len() - before) as u64;
@@ -770,14 +814,16 @@ impl PersistentQuery {
     /// Dead letters of the second stage name the input record each row came from.
     fn exchanged_dead_letters(&mut self, dead: &mut Vec<DeadLetter>) {
         self.rejected.sort_by_key(|r| r.origin);
-        let input = &self.inputs[0];
         for rejected in self.rejected.drain(..) {
             let kind = self.stats.count_dead_letter(&rejected.error);
-            let (partition, offset) = self
+            let (input, partition, offset) = self
                 .exchanged_origins
                 .get(rejected.origin as usize)
                 .copied()
                 .unwrap_or_default();
+            let Some(input) = self.inputs.get(input).or(self.inputs.first()) else {
+                continue;
+            };
             dead.push(DeadLetter {
                 query: self.id.clone(),
                 source: input.source.clone(),
@@ -1131,13 +1177,72 @@ fn send_to_exchange(
             });
         }
     }
-    for (partition, (rows, from)) in by_partition.iter().zip(&origins).enumerate() {
+    write_exchanged(&by_partition, &origins, None, |r| r.time, emit);
+}
+
+/// Writes a join side's rows (input `input`) to the repartition partitions that own their
+/// join keys, a table's tombstones among them. A row without a join key goes to partition 0:
+/// the join rejects or drops it there as it would have anywhere.
+fn send_join_rows(
+    exchange: &Exchange,
+    join: &dyn crate::ops::Operator,
+    input: usize,
+    batch: &RowBatch,
+    records: &[InputRecord<'_>],
+    emit: &mut Emit<'_>,
+) {
+    let mut key = Vec::new();
+    let mut by_partition: Vec<Vec<RoutedRow>> = vec![Vec::new(); exchange.partitions as usize];
+    let mut origins: Vec<Vec<u32>> = vec![Vec::new(); exchange.partitions as usize];
+    for at in 0..batch.len() {
+        let origin = batch.origin(at);
+        let time = batch.time(at);
+        key.clear();
+        let partition = if join.join_key(input, batch.row(at), time, &mut key) {
+            exchange.owner(crate::state::key_group(&key)) as usize
+        } else {
+            0
+        };
+        let Some(record) = records.get(origin as usize) else {
+            continue;
+        };
+        if let (Some(rows), Some(from)) =
+            (by_partition.get_mut(partition), origins.get_mut(partition))
+        {
+            from.push(origin);
+            rows.push(RoutedRow {
+                delete: batch.is_delete(at),
+                row: ExchangedRow {
+                    source_partition: record.partition,
+                    source_offset: record.offset,
+                    time,
+                    window: batch.window(at),
+                    row: batch.row(at).clone(),
+                },
+            });
+        }
+    }
+    let input = u8::try_from(input).unwrap_or(u8::MAX);
+    write_exchanged(&by_partition, &origins, Some(input), |r| r.row.time, emit);
+}
+
+/// Encodes each partition's rows as repartition records of up to `ROWS_PER_EXCHANGED_RECORD`
+/// rows, each timed by its latest row; rows whose record cannot be written are rejected.
+fn write_exchanged<T: serde::Serialize>(
+    by_partition: &[Vec<T>],
+    origins: &[Vec<u32>],
+    input: Option<u8>,
+    time_of: impl Fn(&T) -> i64,
+    emit: &mut Emit<'_>,
+) {
+    for (partition, (rows, from)) in by_partition.iter().zip(origins).enumerate() {
         let chunks = rows.chunks(ROWS_PER_EXCHANGED_RECORD);
         for (chunk, chunk_origins) in chunks.zip(from.chunks(ROWS_PER_EXCHANGED_RECORD)) {
-            let timestamp = chunk.iter().map(|r| r.time).max().unwrap_or(0);
+            let timestamp = chunk.iter().map(&time_of).max().unwrap_or(0);
             match postcard::to_allocvec(chunk) {
                 Ok(value) => emit.out.exchanged.push(Exchanged {
                     partition: partition as u32,
+                    input,
                     value,
                     timestamp,
                 }),
@@ -1154,6 +1259,62 @@ fn send_to_exchange(
             }
         }
     }
+}
+
+/// Where the second stage gathers the rows it reads back from a repartition topic.
+struct Taken<'a> {
+    exchange: &'a mut Exchange,
+    batch: &'a mut RowBatch,
+    origins: &'a mut Vec<(usize, u32, u64)>,
+    partitions: &'a mut Vec<u32>,
+    width: usize,
+}
+
+impl Taken<'_> {
+    /// Takes a row read from repartition partition `partition`, unless that partition has
+    /// already taken its input record.
+    fn push(&mut self, partition: u32, input: usize, row: ExchangedRow, delete: bool) {
+        if self.exchange.already_taken(partition, input, &row) {
+            return;
+        }
+        self.exchange.take(partition, input, &row);
+        let origin = self.origins.len() as u32;
+        self.origins
+            .push((input, row.source_partition, row.source_offset));
+        self.partitions.push(partition);
+        let filled = self.batch.push(self.width, row.time, origin);
+        *filled = row.row;
+        if filled.len() != self.width {
+            filled.resize(self.width, Value::Null);
+        }
+        let last = self.batch.len() - 1;
+        if let Some(window) = row.window {
+            self.batch.set_window(last, window);
+        }
+        if delete {
+            self.batch.set_delete(last);
+        }
+    }
+}
+
+/// Runs the operators after the repartition topic over a batch of input `input`'s rows, then
+/// empties it for the next run.
+fn run_second_stage(
+    ops: &mut [Box<dyn crate::ops::Operator>],
+    batch: &mut RowBatch,
+    input: usize,
+    partitions: &[u32],
+    emit: &mut Emit<'_>,
+) {
+    batch.set_input(input);
+    batch.set_partitions(partitions.iter().copied());
+    for op in ops {
+        if !op.takes_deletes() {
+            batch.drop_deletes();
+        }
+        op.process(batch, emit);
+    }
+    batch.clear();
 }
 
 /// Rows a repartition record holds at most: a record stays well below Kafka's 1 MB.

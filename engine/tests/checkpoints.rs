@@ -380,8 +380,24 @@ fn instance(
     common::process::Lines,
     tempfile::TempDir,
 ) {
+    instance_of(SQL, tansu, location, aws, idle, extra)
+}
+
+/// An engine instance as `instance` starts one, running `sql`.
+fn instance_of(
+    sql: &str,
+    tansu: &Tansu,
+    location: &str,
+    aws: &[(&str, String)],
+    idle: &str,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    common::process::Lines,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("q.sql"), SQL).unwrap();
+    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
         .envs(aws.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(dir.path())
@@ -401,6 +417,11 @@ fn instance(
 
 /// The repartition partitions of an instance's last assignment, from its log.
 fn assigned_partitions(log: &str) -> Vec<u32> {
+    assigned_partitions_of(log, "-Aggregate-GroupBy-repartition")
+}
+
+/// The partitions of the topic ending in `suffix` in an instance's last assignment.
+fn assigned_partitions_of(log: &str, suffix: &str) -> Vec<u32> {
     let Some(line) = log
         .lines()
         .rev()
@@ -408,7 +429,7 @@ fn assigned_partitions(log: &str) -> Vec<u32> {
     else {
         return Vec::new();
     };
-    line.split("-Aggregate-GroupBy-repartition\", ")
+    line.split(&format!("{suffix}\", "))
         .skip(1)
         .filter_map(|rest| rest.split(')').next()?.trim().parse().ok())
         .collect()
@@ -593,4 +614,131 @@ fn a_corrupt_newest_checkpoint_is_skipped_for_the_complete_one_before_it() {
         .stderr(predicates::str::contains("checkpoint skipped"));
     let all: Vec<_> = first.iter().chain(&second).cloned().collect();
     assert_totals(&tansu.read_all("CUSTOMER_ORDER_TOTALS", sent + 1), &all);
+}
+
+/// Orders enriched with their customer, the orders keyed apart from the customer and the
+/// customers spread over the partitions by something else than their key either.
+const JOIN_SQL: &str = "CREATE STREAM order_events (
+  order_id BIGINT, customer_id STRING, order_status STRING, order_total DOUBLE, created_at BIGINT
+) WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON', TIMESTAMP='created_at');
+CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING)
+  WITH (KAFKA_TOPIC='customer-events', VALUE_FORMAT='JSON');
+CREATE STREAM enriched_orders AS
+  SELECT o.customer_id, o.order_id, o.order_total, c.name
+  FROM order_events o JOIN customers c ON o.customer_id = c.customer_id;";
+
+/// Two instances join orders with customers through the join's repartition topic; one is
+/// killed in the middle of the orders and a replacement starts on an empty disk: every
+/// order comes out joined with its customer's name, none missing, because each customer's
+/// table row lives with the repartition partition that owns its key and moves with that
+/// partition's checkpoint.
+#[test]
+fn two_instances_join_through_the_repartition_topic_and_a_dead_ones_partitions_move_with_their_state(
+) {
+    let Setup {
+        moto: _moto,
+        runtime: _runtime,
+        client: _client,
+        aws,
+        tansu,
+        location,
+    } = Setup::new();
+    tansu.create_topic("customer-events", 3);
+    let timeout = ["--session-timeout", "6s"];
+    let start = |idle: &str| instance_of(JOIN_SQL, &tansu, &location, &aws, idle, &timeout);
+    let (mut survivor, survivor_log, _a) = start("30s");
+    let (mut doomed, doomed_log, _b) = start("10m");
+    survivor_log.wait_for("partitions assigned", Duration::from_secs(60));
+    doomed_log.wait_for("partitions assigned", Duration::from_secs(60));
+
+    const CUSTOMERS: u64 = 60;
+    let producer: rdkafka::producer::BaseProducer = tansu.config().create().unwrap();
+    for c in 0..CUSTOMERS {
+        let key = format!("cust_{c}");
+        let value = serde_json::json!({"name": format!("customer {c}")}).to_string();
+        let record = rdkafka::producer::BaseRecord::to("customer-events")
+            .key(&key)
+            .payload(&value)
+            .partition((c % 3) as i32)
+            .timestamp(1_709_600_000_000);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
+    // The customers reach the repartition topic well before the first order.
+    std::thread::sleep(Duration::from_secs(4));
+
+    let orders: Vec<(u64, String)> = (0..3000u64)
+        .map(|i| (i, format!("cust_{}", (i * 7) % CUSTOMERS)))
+        .collect();
+    let lines: Vec<String> = orders
+        .iter()
+        .map(|(i, customer)| {
+            serde_json::json!({"order_id": i, "customer_id": customer, "order_status": "NEW",
+                "order_total": 1.5, "created_at": 1_709_640_000_000 + *i as i64 * 1_000})
+            .to_string()
+        })
+        .collect();
+    let bootstrap = tansu.bootstrap.clone();
+    let streamer = std::thread::spawn(move || {
+        let tansu = Tansu::at(&bootstrap);
+        for chunk in lines.chunks(100) {
+            tansu.produce("order-events", chunk);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let assignments = survivor_log.count("partitions assigned");
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    survivor_log.wait_for_more("partitions assigned", assignments, Duration::from_secs(60));
+    let doomed_log = doomed_log.text();
+    let (mut replacement, replacement_log, _c) = start("30s");
+    streamer.join().unwrap();
+    assert!(
+        survivor.wait().unwrap().success(),
+        "{}",
+        survivor_log.text()
+    );
+    assert!(
+        replacement.wait().unwrap().success(),
+        "{}",
+        replacement_log.text()
+    );
+    let survivor_log = survivor_log.text();
+    let replacement_log = replacement_log.text();
+    // Shown when a check fails.
+    eprintln!("survivor:\n{survivor_log}\nkilled:\n{doomed_log}\nreplacement:\n{replacement_log}");
+    let owned = assigned_partitions_of(&doomed_log, "ENRICHED_ORDERS_0-Join-repartition");
+    assert!(
+        !owned.is_empty(),
+        "the killed instance owned join partitions: {doomed_log}"
+    );
+
+    let out = tansu.read_all("ENRICHED_ORDERS", orders.len());
+    let mut joined: BTreeMap<u64, (String, String)> = BTreeMap::new();
+    for (key, value) in &out {
+        let order = value["ORDER_ID"].as_u64().unwrap();
+        let name = value["NAME"].as_str().unwrap_or_default().to_string();
+        joined.insert(order, (String::from_utf8_lossy(key).into_owned(), name));
+    }
+    let missing: Vec<u64> = orders
+        .iter()
+        .map(|(i, _)| *i)
+        .filter(|i| !joined.contains_key(i))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} orders missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    // Each order keyed by its customer (the join key), with that customer's name.
+    for (i, customer) in &orders {
+        let c = customer.trim_start_matches("cust_");
+        assert_eq!(
+            joined[i],
+            (customer.clone(), format!("customer {c}")),
+            "order {i}"
+        );
+    }
 }

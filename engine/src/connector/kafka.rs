@@ -842,13 +842,16 @@ impl OutputSink for KafkaSink {
         }
         if let Some(exchange) = query.exchange() {
             for row in &outputs.exchanged {
-                send(
-                    &self.producer,
-                    BaseRecord::to(&exchange.topic)
-                        .partition(row.partition as i32)
-                        .payload(&row.value)
-                        .timestamp(row.timestamp),
-                )?;
+                // A join's records name the side their rows are of.
+                let side = row.input.map(|input| vec![input]);
+                let mut record = BaseRecord::to(&exchange.topic)
+                    .partition(row.partition as i32)
+                    .payload(&row.value)
+                    .timestamp(row.timestamp);
+                if let Some(key) = &side {
+                    record = record.key(key);
+                }
+                send(&self.producer, record)?;
             }
         }
         for letter in dead {

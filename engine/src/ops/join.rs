@@ -238,6 +238,46 @@ impl Operator for StreamTableJoin {
         }
         Ok(())
     }
+
+    fn splits_by_join_key(&self) -> bool {
+        true
+    }
+
+    fn join_key(&self, input: usize, row: &[Value], time: i64, key: &mut Vec<u8>) -> bool {
+        match side_of(input, self.table_input) {
+            Some(0) => eval_key(&self.stream_key, row, time, key),
+            Some(_) => match row.get(self.table_key) {
+                Some(value) => {
+                    value.write_key(key);
+                    true
+                }
+                None => false,
+            },
+            None => false,
+        }
+    }
+
+    fn forget(&mut self, moved: &dyn Fn(KeyGroup) -> bool) {
+        self.rows.retain(|key, _| !moved(key_group(key)));
+    }
+}
+
+/// Writes the key bytes of `expr` over a decoded row, as a join computes its key; false when
+/// the key cannot be computed or is null.
+fn eval_key(expr: &Compiled, row: &[Value], time: i64, key: &mut Vec<u8>) -> bool {
+    let ctx = Context {
+        row,
+        rowtime: time,
+        window: None,
+        slots: &[],
+    };
+    match expr.eval(&ctx) {
+        Ok(value) if !value.is_null() => {
+            value.write_key(key);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// One table's rows by key bytes, with the timestamp of the record that last wrote each.
@@ -396,6 +436,29 @@ impl Operator for TableTableJoin {
             }
         }
         Ok(())
+    }
+
+    fn splits_by_join_key(&self) -> bool {
+        true
+    }
+
+    fn join_key(&self, input: usize, row: &[Value], _time: i64, key: &mut Vec<u8>) -> bool {
+        let Some(side) = side_of(input, self.right_input) else {
+            return false;
+        };
+        match row.get(self.keys[side]) {
+            Some(value) => {
+                value.write_key(key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn forget(&mut self, moved: &dyn Fn(KeyGroup) -> bool) {
+        for table in &mut self.tables {
+            table.retain(|key, _| !moved(key_group(key)));
+        }
     }
 }
 
@@ -778,24 +841,53 @@ impl Operator for StreamStreamJoin {
         self.tasks.heap_bytes()
     }
 
-    /// A join's state is per partition, not per key group: it is saved whole, under key
-    /// group 0.
+    /// A join's state is per partition (a Kafka Streams task), not per key group: each
+    /// partition's task is saved under the key group of the partition's number, which is the
+    /// group that partition owns in `exchange::owner` when rows come through a repartition
+    /// topic. Versions before saved every task under group 0; they read back the same way.
     fn snapshot(&self) -> Result<GroupSnapshot, SnapshotError> {
-        let tasks: BTreeMap<u32, &JoinTask> = self.tasks.iter().map(|(p, t)| (*p, t)).collect();
-        let bytes = postcard::to_allocvec(&tasks).map_err(|e| SnapshotError {
-            operator: "stream_stream_join",
-            message: e.to_string(),
-        })?;
-        Ok(GroupSnapshot::from([(0, bytes)]))
+        self.tasks
+            .iter()
+            .map(|(partition, task)| {
+                let tasks = BTreeMap::from([(*partition, task)]);
+                postcard::to_allocvec(&tasks)
+                    .map(|bytes| (task_group(*partition), bytes))
+                    .map_err(|e| SnapshotError {
+                        operator: "stream_stream_join",
+                        message: e.to_string(),
+                    })
+            })
+            .collect()
     }
 
     fn restore(&mut self, groups: &GroupSnapshot) -> Result<(), RestoreError> {
-        if let Some(bytes) = groups.get(&0) {
-            let tasks: BTreeMap<u32, JoinTask> = decode_group("stream_stream_join", 0, bytes)?;
-            self.tasks = tasks.into_iter().collect();
+        for (group, bytes) in groups {
+            let tasks: BTreeMap<u32, JoinTask> = decode_group("stream_stream_join", *group, bytes)?;
+            self.tasks.extend(tasks);
         }
         Ok(())
     }
+
+    fn splits_by_join_key(&self) -> bool {
+        true
+    }
+
+    fn join_key(&self, input: usize, row: &[Value], time: i64, key: &mut Vec<u8>) -> bool {
+        match side_of(input, self.right_input) {
+            Some(side) => eval_key(&self.keys[side], row, time, key),
+            None => false,
+        }
+    }
+
+    fn forget(&mut self, moved: &dyn Fn(KeyGroup) -> bool) {
+        self.tasks
+            .retain(|partition, _| !moved(task_group(*partition)));
+    }
+}
+
+/// The key group a stream-stream join's task for `partition` is saved under.
+fn task_group(partition: u32) -> KeyGroup {
+    u16::try_from(partition).unwrap_or(KeyGroup::MAX)
 }
 
 /// Kafka's emitNonJoinedOuterRecords: the waiting outer records whose window and grace

@@ -553,7 +553,20 @@ pub trait Operator: Send {
         None
     }
 
+    /// True for a join whose state splits by its key, so that both its sides may reach it
+    /// through a repartition topic routed by `join_key`.
+    fn splits_by_join_key(&self) -> bool {
+        false
+    }
+
+    /// For a join that `splits_by_join_key`: writes the key bytes (`Value::write_key`) a row
+    /// of input `input` joins on into `key` and returns true, or false when the row has no
+    /// key to route by (the join rejects or drops it itself, wherever it lands).
+    fn join_key(&self, _input: usize, _row: &[Value], _time: i64, _key: &mut Vec<u8>) -> bool {
+        false
+    }
+
     /// Drops the state of the key groups `moved` says yes to, whose partition another
-    /// instance now owns. Only operators with a `grouping` are asked.
+    /// instance now owns. Only operators with a `grouping` or a `join_key` are asked.
     fn forget(&mut self, _moved: &dyn Fn(KeyGroup) -> bool) {}
 }

@@ -283,4 +283,9 @@ impl Operator for TableProject {
         }
         Ok(())
     }
+
+    /// After a join routed through a repartition topic, the rows' keys are the join's.
+    fn forget(&mut self, moved: &dyn Fn(KeyGroup) -> bool) {
+        self.passing.retain(|key| !moved(key_group(key)));
+    }
 }

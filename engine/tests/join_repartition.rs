@@ -1,0 +1,362 @@
+//! Joins through a repartition topic, through the library without a broker: both sides of a
+//! two-way join go by their join key to the partition of the query's `-Join-repartition`
+//! topic that owns it, so instances that split those partitions join what one instance
+//! joins; a replayed input is taken once; a partition's join state (the table's rows, the
+//! stream-stream buffers) moves to another instance through its checkpoint. Multi-way and
+//! foreign-key joins keep their state whole and get no repartition topic.
+
+use std::collections::BTreeMap;
+
+use advisor_engine::engine::Engine;
+use advisor_engine::exchange::{Exchanged, PartitionSnapshot};
+use advisor_engine::query::{InputRecord, OutputRecord, Outputs};
+use advisor_engine::sql::parse;
+
+const PARTITIONS: u32 = 3;
+
+const SOURCES: &str =
+    "CREATE STREAM orders (order_id BIGINT KEY, customer_id STRING, amount DOUBLE)
+  WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');
+CREATE STREAM shipments (shipment_id BIGINT KEY, customer_id STRING, weight DOUBLE)
+  WITH (KAFKA_TOPIC='shipments', VALUE_FORMAT='JSON');
+CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING)
+  WITH (KAFKA_TOPIC='customers', VALUE_FORMAT='JSON');
+CREATE TABLE accounts (customer_id STRING PRIMARY KEY, balance DOUBLE)
+  WITH (KAFKA_TOPIC='accounts', VALUE_FORMAT='JSON');
+CREATE TABLE regions (region STRING PRIMARY KEY, manager STRING)
+  WITH (KAFKA_TOPIC='regions', VALUE_FORMAT='JSON');
+CREATE TABLE branches (branch_id STRING PRIMARY KEY, region STRING)
+  WITH (KAFKA_TOPIC='branches', VALUE_FORMAT='JSON');";
+
+/// Orders joined on a value column, not their key: ksqlDB re-keys the stream for this.
+const STREAM_TABLE: &str = "CREATE STREAM enriched AS
+  SELECT o.customer_id, o.order_id, o.amount, c.name
+  FROM orders o LEFT JOIN customers c ON o.customer_id = c.customer_id;";
+
+const STREAM_STREAM: &str = "CREATE STREAM shipped AS
+  SELECT o.customer_id, o.order_id, s.shipment_id, s.weight
+  FROM orders o JOIN shipments s WITHIN 1 HOUR ON o.customer_id = s.customer_id;";
+
+const TABLE_TABLE: &str = "CREATE TABLE customer_accounts AS
+  SELECT ROWKEY AS customer_id, c.name, a.balance
+  FROM customers c FULL OUTER JOIN accounts a ON c.customer_id = a.customer_id;";
+
+const REPARTITION: &str = "_confluent-ksql-shop-appquery_{id}-Join-repartition";
+
+/// A record of one of the inputs: topic, partition, offset, time, key, value.
+#[derive(Clone)]
+struct Record {
+    topic: &'static str,
+    partition: u32,
+    offset: u64,
+    time: i64,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+}
+
+impl Record {
+    fn input(&self) -> InputRecord<'_> {
+        InputRecord {
+            topic: self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.time,
+            key: Some(&self.key),
+            value: self.value.as_deref(),
+        }
+    }
+}
+
+/// Records in the order one instance reads them, each topic's spread over its partitions
+/// by something other than the join key (so one customer's rows arrive on every partition):
+/// customers first, then orders, shipments and accounts among updates and deletes of
+/// customers.
+fn records() -> Vec<Record> {
+    let mut next: BTreeMap<(&str, u32), u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut push =
+        |topic: &'static str, spread: u64, time: i64, key: Vec<u8>, value: Option<String>| {
+            let partition = (spread * 7 % u64::from(PARTITIONS)) as u32;
+            let offset = next.entry((topic, partition)).or_default();
+            out.push(Record {
+                topic,
+                partition,
+                offset: *offset,
+                time,
+                key,
+                value: value.map(String::into_bytes),
+            });
+            *offset += 1;
+        };
+    for c in 0..40u64 {
+        let value = format!("{{\"name\": \"customer {c}\"}}");
+        push(
+            "customers",
+            c * 5 + 1,
+            1_000 + c as i64,
+            format!("c{c}").into_bytes(),
+            Some(value),
+        );
+    }
+    for i in 0..600u64 {
+        let time = 10_000 + i as i64 * 1_000;
+        let customer = format!("c{}", i % 47);
+        let order = format!(
+            "{{\"customer_id\": \"{customer}\", \"amount\": {}.5}}",
+            i % 13
+        );
+        push("orders", i, time, i.to_be_bytes().to_vec(), Some(order));
+        if i % 3 == 0 {
+            let shipment = format!("{{\"customer_id\": \"{customer}\", \"weight\": {}}}", i % 5);
+            push(
+                "shipments",
+                i + 1,
+                time + 10,
+                (1_000 + i).to_be_bytes().to_vec(),
+                Some(shipment),
+            );
+        }
+        if i % 7 == 0 {
+            let account = format!("{{\"balance\": {}}}", i);
+            push(
+                "accounts",
+                i + 2,
+                time + 20,
+                customer.clone().into_bytes(),
+                Some(account),
+            );
+        }
+        if i % 50 == 49 {
+            // A customer renamed, another deleted.
+            let renamed = format!("c{}", i % 40);
+            let value = format!("{{\"name\": \"renamed {i}\"}}");
+            push(
+                "customers",
+                i + 3,
+                time + 30,
+                renamed.into_bytes(),
+                Some(value),
+            );
+            push(
+                "customers",
+                i + 4,
+                time + 40,
+                format!("c{}", (i + 17) % 40).into_bytes(),
+                None,
+            );
+        }
+    }
+    out
+}
+
+fn engine(query: &str, split: bool) -> Engine {
+    let mut engine = Engine::default();
+    for statement in parse(&format!("{SOURCES}\n{query}")).unwrap() {
+        engine.execute(&statement).unwrap();
+    }
+    if split {
+        let topic = engine.queries[0].repartition("shop-app", PARTITIONS);
+        let expected = REPARTITION.replace("{id}", &engine.queries[0].id);
+        assert_eq!(topic.as_deref(), Some(expected.as_str()));
+    }
+    engine
+}
+
+/// What the query writes, in a comparable form.
+fn rendered(outputs: &[OutputRecord]) -> Vec<String> {
+    outputs
+        .iter()
+        .map(|o| format!("{:?} {:?} {:?} {}", o.key, o.window, o.value, o.timestamp))
+        .collect()
+}
+
+/// The records of the topics the query reads.
+fn read_by(engine: &Engine, records: &[Record]) -> Vec<Record> {
+    records
+        .iter()
+        .filter(|r| engine.queries[0].input_for(r.topic).is_some())
+        .cloned()
+        .collect()
+}
+
+/// One instance without a repartition topic, over every record as if each input had one
+/// partition: a stream-stream join's buffers are per partition (a Kafka Streams task), so
+/// this is the join by key that the repartition topic makes of inputs partitioned apart.
+fn one_instance(query: &str) -> Vec<OutputRecord> {
+    let mut whole = engine(query, false);
+    let mut out = Outputs::new();
+    let mut dead = Vec::new();
+    let mut all = Vec::new();
+    for record in &read_by(&whole, &records()) {
+        out.clear();
+        let mut input = record.input();
+        input.partition = 0;
+        whole.queries[0].process(&input, &mut out, &mut dead);
+        all.extend(out.iter().cloned());
+    }
+    all
+}
+
+/// The first stage over every record: each repartition partition's records, in order.
+fn first_stage(engine: &mut Engine, records: &[Record]) -> Vec<Vec<Exchanged>> {
+    let mut out = Outputs::new();
+    let mut dead = Vec::new();
+    let mut partitions = vec![Vec::new(); PARTITIONS as usize];
+    for record in &read_by(engine, records) {
+        out.clear();
+        engine.queries[0].process(&record.input(), &mut out, &mut dead);
+        assert_eq!(out.len(), 0, "the first stage writes no output");
+        for routed in out.exchanged.drain(..) {
+            partitions[routed.partition as usize].push(routed);
+        }
+    }
+    assert!(dead.is_empty(), "{dead:?}");
+    partitions
+}
+
+/// Feeds records `from..` of a repartition partition to an instance's second stage.
+fn second_stage(
+    engine: &mut Engine,
+    partition: u32,
+    records: &[Exchanged],
+    from: usize,
+) -> Vec<OutputRecord> {
+    let topic = engine.queries[0].exchange().unwrap().topic.clone();
+    let mut out = Outputs::new();
+    let mut dead = Vec::new();
+    let mut all = Vec::new();
+    for (offset, routed) in records.iter().enumerate().skip(from) {
+        out.clear();
+        let key = routed.input.map(|input| [input]);
+        let record = InputRecord {
+            topic: &topic,
+            partition,
+            offset: offset as u64,
+            timestamp: routed.timestamp,
+            key: key.as_ref().map(|k| &k[..]),
+            value: Some(&routed.value),
+        };
+        engine.queries[0].process(&record, &mut out, &mut dead);
+        all.extend(out.iter().cloned());
+    }
+    assert!(dead.is_empty(), "{dead:?}");
+    all
+}
+
+/// Two instances, one with partitions 0 and 1 and one with partition 2, write what one
+/// instance without a repartition topic writes (per key in the same order; across keys the
+/// partitions interleave as they like).
+fn split_matches_one_instance(query: &str) {
+    let mut expected = rendered(&one_instance(query));
+    assert!(expected.len() > 50, "{}", expected.len());
+    let partitions = first_stage(&mut engine(query, true), &records());
+    assert!(partitions.iter().all(|p| !p.is_empty()));
+    let mut a = engine(query, true);
+    let mut b = engine(query, true);
+    let mut outputs = second_stage(&mut a, 0, &partitions[0], 0);
+    outputs.extend(second_stage(&mut a, 1, &partitions[1], 0));
+    outputs.extend(second_stage(&mut b, 2, &partitions[2], 0));
+    let mut got = rendered(&outputs);
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(a.queries[0].state_size() > 0 && b.queries[0].state_size() > 0);
+}
+
+#[test]
+fn a_stream_table_join_split_over_instances_joins_what_one_instance_joins() {
+    split_matches_one_instance(STREAM_TABLE);
+}
+
+#[test]
+fn a_stream_stream_join_split_over_instances_joins_what_one_instance_joins() {
+    split_matches_one_instance(STREAM_STREAM);
+}
+
+#[test]
+fn a_table_table_join_split_over_instances_joins_what_one_instance_joins() {
+    split_matches_one_instance(TABLE_TABLE);
+}
+
+#[test]
+fn a_replayed_join_input_is_taken_once() {
+    let mut expected = rendered(&one_instance(STREAM_TABLE));
+    let records = records();
+    let mut partitions = first_stage(&mut engine(STREAM_TABLE, true), &records);
+    // The first stage crashed before committing and read both inputs again from the start.
+    let replayed = first_stage(&mut engine(STREAM_TABLE, true), &records);
+    for (partition, again) in partitions.iter_mut().zip(replayed) {
+        partition.extend(again);
+    }
+    let mut instance = engine(STREAM_TABLE, true);
+    let mut outputs = Vec::new();
+    for (partition, routed) in partitions.iter().enumerate() {
+        outputs.extend(second_stage(&mut instance, partition as u32, routed, 0));
+    }
+    let mut got = rendered(&outputs);
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_join_partition_moves_to_another_instance_with_its_checkpoint() {
+    for query in [STREAM_TABLE, STREAM_STREAM] {
+        let mut expected = rendered(&one_instance(query));
+        let partitions = first_stage(&mut engine(query, true), &records());
+        let mut first = engine(query, true);
+        let mut outputs = Vec::new();
+        let half = partitions[1].len() / 2;
+        for (partition, routed) in partitions.iter().enumerate() {
+            let end = if partition == 1 { half } else { routed.len() };
+            outputs.extend(second_stage(
+                &mut first,
+                partition as u32,
+                &routed[..end],
+                0,
+            ));
+        }
+        let snapshots = first.queries[0].partition_snapshots().unwrap();
+        first.queries[0].partitions_saved();
+        let before = first.queries[0].state_size();
+        first.queries[0].forget_partition(1);
+        let left = first.queries[0].state_size();
+        assert!(
+            left < before && left > 0,
+            "{query}: {left} of {before} left"
+        );
+        let moved = snapshots.iter().find(|(p, _)| *p == 1).unwrap();
+        let moved = PartitionSnapshot::decode(&moved.1).unwrap();
+        assert_eq!(moved.next_offset, Some(half as u64));
+        // The new owner starts empty: the table's rows (or the buffered stream records) it
+        // joins the rest of partition 1 with come from the checkpoint alone.
+        let mut second = engine(query, true);
+        second.queries[0].restore_partition(&moved).unwrap();
+        assert_eq!(second.queries[0].state_size(), before - left, "{query}");
+        outputs.extend(second_stage(&mut second, 1, &partitions[1], half));
+        let mut got = rendered(&outputs);
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected, "{query}");
+    }
+}
+
+#[test]
+fn multi_way_and_foreign_key_joins_keep_their_state_whole() {
+    let three_way = "CREATE STREAM rich AS SELECT o.customer_id, o.order_id, c.name, a.balance
+  FROM orders o JOIN customers c ON o.customer_id = c.customer_id
+  JOIN accounts a ON c.customer_id = a.customer_id;";
+    let foreign_key = "CREATE TABLE branch_managers AS SELECT b.branch_id, r.manager
+  FROM branches b JOIN regions r ON b.region = r.region;";
+    let joined_then_counted = "CREATE TABLE orders_per_name AS SELECT c.name, COUNT(*) AS n
+  FROM orders o JOIN customers c ON o.customer_id = c.customer_id GROUP BY c.name;";
+    for query in [three_way, foreign_key, joined_then_counted] {
+        let mut engine = engine(query, false);
+        assert_eq!(
+            engine.queries[0].repartition("shop-app", PARTITIONS),
+            None,
+            "{query}"
+        );
+        assert!(engine.queries[0].exchange().is_none());
+    }
+}
