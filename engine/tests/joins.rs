@@ -1329,3 +1329,45 @@ fn without_grace_outer_rows_come_at_once() {
         "Stream-Stream joins must have a WITHIN clause specified. None was provided.",
     );
 }
+
+/// ksqlDB's windowing rules for the sources of a join (Analyzer's
+/// throwOnIncompatibleSourceWindowing), and the engine's refusal of joins between windowed
+/// sources, whose state it would key without the window.
+#[test]
+fn joins_of_windowed_sources_are_refused_as_ksqldb_and_the_engine_say() {
+    const SOURCES: &str = "CREATE STREAM clicks (user_id STRING KEY, page STRING)
+  WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON');
+CREATE TABLE users (user_id STRING PRIMARY KEY, name STRING)
+  WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON');
+CREATE TABLE sessions (user_id STRING PRIMARY KEY, n BIGINT)
+  WITH (KAFKA_TOPIC='sessions', VALUE_FORMAT='JSON', WINDOW_TYPE='SESSION');
+CREATE TABLE per_minute (user_id STRING PRIMARY KEY, n BIGINT)
+  WITH (KAFKA_TOPIC='per-minute', VALUE_FORMAT='JSON', WINDOW_TYPE='TUMBLING', WINDOW_SIZE='1 MINUTE');
+CREATE TABLE per_hour (user_id STRING PRIMARY KEY, n BIGINT)
+  WITH (KAFKA_TOPIC='per-hour', VALUE_FORMAT='JSON', WINDOW_TYPE='HOPPING', WINDOW_SIZE='1 HOUR');";
+    let cases = [
+        (
+            "CREATE STREAM joined AS SELECT c.user_id, c.page, s.n FROM clicks c JOIN sessions s ON c.user_id = s.user_id",
+            "Can not join windowed source to non-windowed source.\nC is not windowed\nS is SESSION windowed",
+        ),
+        (
+            "CREATE TABLE joined AS SELECT m.user_id, m.n, u.name FROM per_minute m JOIN users u ON m.user_id = u.user_id",
+            "Can not join windowed source to non-windowed source.\nM is TUMBLING windowed\nU is not windowed",
+        ),
+        (
+            "CREATE TABLE joined AS SELECT s.user_id, s.n, m.n AS m_n FROM sessions s JOIN per_minute m ON s.user_id = m.user_id",
+            "Incompatible windowed sources.\nLeft source: SESSION\nRight source: TUMBLING\nSession windowed sources can only be joined to other session windowed sources",
+        ),
+        (
+            "CREATE TABLE joined AS SELECT m.user_id, m.n, h.n AS h_n FROM per_minute m JOIN per_hour h ON m.user_id = h.user_id",
+            "Joins of windowed sources are not supported yet: M and H are both TUMBLING windowed",
+        ),
+        (
+            "CREATE STREAM joined AS SELECT c.user_id, c.page, u.name, s.n FROM clicks c JOIN users u ON c.user_id = u.user_id JOIN sessions s ON u.user_id = s.user_id",
+            "Can not join windowed source to non-windowed source.\nC is not windowed\nS is SESSION windowed",
+        ),
+    ];
+    for (statement, message) in cases {
+        assert_refused(&format!("{SOURCES}\n{statement};"), message);
+    }
+}

@@ -3,7 +3,7 @@
 //! references are rewritten to those names, the join operator goes first in the chain, and
 //! the rest is planned as over one source.
 
-use crate::catalog::SourceDef;
+use crate::catalog::{SourceDef, WindowType};
 use crate::expr::{compile, Compiled, Plain};
 use crate::format::Format;
 use crate::ops::join::{
@@ -443,6 +443,45 @@ fn equi_join(join: &Join, sides: &Sides<'_>) -> Result<(Expr, Expr), PlanError> 
 }
 
 /// ksqlDB's JoinType names in messages.
+/// ksqlDB's Analyzer.throwOnIncompatibleSourceWindowing: a windowed source joins only a
+/// windowed one, a session-windowed one only another. The engine's join state is keyed
+/// without the window, so a join of two windowed sources, which ksqlDB runs window by
+/// window, is refused rather than joined across windows.
+fn check_windowing(left: &Side<'_>, right: &Side<'_>) -> Result<(), PlanError> {
+    let (left_window, right_window) = (left.source.window, right.source.window);
+    let described = |window: Option<WindowType>| window.map_or("not", WindowType::name);
+    match (left_window, right_window) {
+        (None, None) => Ok(()),
+        (Some(_), None) | (None, Some(_)) => invalid(format!(
+            "Can not join windowed source to non-windowed source.\n{} is {} windowed\n{} is {} windowed",
+            left.alias,
+            described(left_window),
+            right.alias,
+            described(right_window)
+        )),
+        (Some(l), Some(r)) => {
+            let compatible = if l == WindowType::Session {
+                r == WindowType::Session
+            } else {
+                r != WindowType::Session
+            };
+            if !compatible {
+                return invalid(format!(
+                    "Incompatible windowed sources.\nLeft source: {}\nRight source: {}\nSession windowed sources can only be joined to other session windowed sources, and may still not result in expected behaviour as session bounds must be an exact match for the join to work\nHopping and tumbling windowed sources can only be joined to other hopping and tumbling windowed sources",
+                    l.name(),
+                    r.name()
+                ));
+            }
+            invalid(format!(
+                "Joins of windowed sources are not supported yet: {} and {} are both {} windowed; join the sources they are computed from instead.",
+                left.alias,
+                right.alias,
+                l.name()
+            ))
+        }
+    }
+}
+
 fn join_words(kind: JoinKind) -> &'static str {
     match kind {
         JoinKind::Inner => "[INNER] JOIN",
@@ -503,6 +542,7 @@ pub fn plan_join(
             },
         ],
     };
+    check_windowing(&sides.sides[0], &sides.sides[1])?;
     let (left_key, right_key) = equi_join(join, &sides)?;
     // A FULL OUTER join, or one on two expressions, has no source column that always holds
     // the key: ksqlDB adds ROWKEY (ROWKEY_n when a source has such a column).
@@ -711,6 +751,9 @@ fn plan_multi_join(
             offset,
         });
         offset += source.schema.columns.len();
+    }
+    for side in &side_list[1..] {
+        check_windowing(&side_list[0], side)?;
     }
     let mut sides = Sides {
         sides: side_list,
