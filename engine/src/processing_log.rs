@@ -62,6 +62,7 @@ mod tests {
             offset: 7,
             kind,
             reason: "cannot parse \"x\" as JSON".into(),
+            on_key: false,
             raw_key: Some(b"k".to_vec()),
             raw_value: Some(b"{not json".to_vec()),
         }
@@ -150,5 +151,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// As ksqlDB's processing log tells a key that does not deserialize from a value that
+    /// does not: `target` names it and `recordB64` holds its bytes.
+    #[test]
+    fn a_record_whose_key_does_not_decode_is_logged_with_target_key() {
+        use crate::query::{InputRecord, Outputs};
+        let mut engine = Engine::default();
+        let sql = "CREATE STREAM input (id BIGINT KEY, v STRING)
+                     WITH (KAFKA_TOPIC='in', VALUE_FORMAT='JSON');
+                   CREATE STREAM copied AS SELECT * FROM input;";
+        for statement in crate::sql::parse(sql).unwrap() {
+            engine.execute(&statement).unwrap();
+        }
+        let good_key = 7i64.to_be_bytes();
+        let records = [
+            (&b"abc"[..], &br#"{"v": "x"}"#[..]),
+            (&good_key[..], &b"{not json"[..]),
+        ];
+        let mut out = Outputs::new();
+        let mut dead = Vec::new();
+        for (offset, (key, value)) in records.iter().enumerate() {
+            let record = InputRecord {
+                topic: "in",
+                partition: 0,
+                offset: offset as u64,
+                timestamp: 0,
+                key: Some(key),
+                value: Some(value),
+            };
+            engine.queries[0].process(&record, &mut out, &mut dead);
+        }
+        let errors: Vec<serde_json::Value> = dead
+            .iter()
+            .map(|letter| {
+                let mut bytes = Vec::new();
+                letter.write_json(&mut bytes);
+                let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                json["message"]["deserializationError"].clone()
+            })
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0]["target"], "key");
+        assert_eq!(errors[0]["recordB64"], "YWJj");
+        assert!(
+            errors[0]["errorMessage"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("the key: ")),
+            "{errors:?}"
+        );
+        assert_eq!(errors[1]["target"], "value");
+        assert_eq!(errors[1]["recordB64"], "e25vdCBqc29u");
     }
 }

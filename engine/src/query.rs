@@ -71,7 +71,7 @@ impl FailureKind {
 
     fn of(error: &RowError) -> FailureKind {
         match error {
-            RowError::Decode(_) => FailureKind::Deserialization,
+            RowError::Decode(_) | RowError::DecodeKey(_) => FailureKind::Deserialization,
             RowError::Encode(_) => FailureKind::Serialization,
             _ => FailureKind::RecordProcessing,
         }
@@ -87,6 +87,9 @@ pub struct DeadLetter {
     pub offset: u64,
     pub kind: FailureKind,
     pub reason: String,
+    /// The record's key, not its value, failed to decode: ksqlDB's `target` is `key` and
+    /// its `recordB64` the key's bytes.
+    pub on_key: bool,
     pub raw_key: Option<Vec<u8>>,
     pub raw_value: Option<Vec<u8>>,
 }
@@ -145,7 +148,11 @@ impl DeadLetter {
         buf.integer(i64::from(self.kind.code()));
         // Reading and writing errors have one shape; `record` names the record's field.
         let format_error = |buf: &mut JsonBuf, field: &[u8], record: &dyn Fn(&mut JsonBuf)| {
-            buf.extend(b"{\"target\":\"value\",\"errorMessage\":");
+            buf.extend(if self.on_key {
+                b"{\"target\":\"key\",\"errorMessage\":".as_slice()
+            } else {
+                b"{\"target\":\"value\",\"errorMessage\":".as_slice()
+            });
             buf.string(&self.reason);
             buf.extend(field);
             record(buf);
@@ -156,7 +163,12 @@ impl DeadLetter {
         buf.extend(b",\"deserializationError\":");
         if self.kind == FailureKind::Deserialization {
             format_error(&mut buf, b",\"recordB64\":", &|buf| {
-                base64(buf, self.raw_value.as_deref())
+                let record = if self.on_key {
+                    &self.raw_key
+                } else {
+                    &self.raw_value
+                };
+                base64(buf, record.as_deref())
             });
         } else {
             buf.extend(b"null");
@@ -353,13 +365,13 @@ impl QueryInput {
         record: &InputRecord<'_>,
         row: &mut [Value],
         window: &mut Option<(i64, i64)>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, RowError> {
         let own = &mut row[self.offset..self.offset + self.width];
         let tombstone = match record.value {
             Some(value) => {
                 self.decoder
                     .decode_into(value, own)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| RowError::Decode(e.to_string()))?;
                 false
             }
             // A table's tombstone, or a stream's record without a value, which ksqlDB passes
@@ -371,7 +383,7 @@ impl QueryInput {
         };
         let key = match (self.window, record.key) {
             (Some((kind, size)), Some(key)) => {
-                let (key, read) = split_window(key, kind, size)?;
+                let (key, read) = split_window(key, kind, size).map_err(RowError::DecodeKey)?;
                 *window = Some(read);
                 Some(key)
             }
@@ -379,14 +391,16 @@ impl QueryInput {
         };
         self.keys
             .decode_into(key, own)
-            .map_err(|e| format!("the key: {e}"))?;
+            .map_err(|e| RowError::DecodeKey(e.to_string()))?;
         // Only a wholly null key is no key: ksqlDB keeps `{"K": null, "K2": 2}` of a
         // two-column PRIMARY KEY (multi-col-keys.json in its QTT).
         if self.is_table
             && !self.key_places.is_empty()
             && self.key_places.iter().all(|&i| own[i].is_null())
         {
-            return Err("the table row's PRIMARY KEY is null; ksqlDB drops such records".into());
+            return Err(RowError::Decode(
+                "the table row's PRIMARY KEY is null; ksqlDB drops such records".into(),
+            ));
         }
         Ok(tombstone)
     }
@@ -654,6 +668,7 @@ impl PersistentQuery {
                         input
                             .event_time(record, batch.row(batch.len() - 1))
                             .map(|time| (time, false))
+                            .map_err(RowError::Decode)
                     }
                 });
             match decoded {
@@ -670,11 +685,11 @@ impl PersistentQuery {
                         watermark.observe(time);
                     }
                 }
-                Err(reason) => {
+                Err(error) => {
                     batch.pop();
                     self.rejected.push(Rejected {
                         origin: at as u32,
-                        error: RowError::Decode(reason),
+                        error,
                     });
                 }
             }
@@ -832,6 +847,7 @@ impl PersistentQuery {
                 offset,
                 kind,
                 reason: rejected.error.to_string(),
+                on_key: false,
                 raw_key: None,
                 raw_value: None,
             });
@@ -891,6 +907,7 @@ impl PersistentQuery {
                 offset: record.map_or(0, |r| r.offset),
                 kind,
                 reason: rejected.error.to_string(),
+                on_key: matches!(rejected.error, RowError::DecodeKey(_)),
                 raw_key: record.and_then(|r| r.key).map(<[u8]>::to_vec),
                 raw_value: record.and_then(|r| r.value).map(<[u8]>::to_vec),
             });

@@ -1297,10 +1297,25 @@ pub async fn serve(
         .await;
     shared.stopping.store(true, Ordering::SeqCst);
     if let Some(worker) = worker {
-        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        let joined = tokio::task::spawn_blocking(move || worker.join());
+        if tokio::time::timeout(WORKER_STOP_WAIT, joined)
+            .await
+            .is_err()
+        {
+            // The worker is inside a batch it cannot finish (a record whose writer schema
+            // waits out a Schema Registry that is down or refuses the credentials). Nothing
+            // past the last checkpoint is committed, so that batch is read again on restart.
+            tracing::warn!(
+                "the worker did not stop within {WORKER_STOP_WAIT:?} (it waits on the Schema Registry or the broker): stopping without a final checkpoint; what was read since the last one is read again on restart"
+            );
+        }
     }
     served
 }
+
+/// How long a stop waits for the worker to finish its batch and checkpoint: well within the
+/// 30 s ECS gives a task between SIGTERM and SIGKILL.
+const WORKER_STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// Ctrl-C, or SIGTERM (what ECS sends a task it stops).
 async fn shutdown_signal() {

@@ -364,9 +364,33 @@ fn a_refused_password_holds_records_back_with_healthcheck_degraded_not_dead_lett
             ),
         "{health}"
     );
-    // Killed, not stopped: while a fetch waits out the registry, SIGTERM waits for it.
+    // Stopped as ECS stops a task: the worker is inside a batch whose writer schema waits
+    // out the registry, so the stop gives up on its final checkpoint after a while and the
+    // process exits (before ECS's SIGKILL 30 s later) without committing that batch.
+    let mut serve = serve;
+    let stopping = std::time::Instant::now();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let exit = loop {
+        if let Some(exit) = serve.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(25),
+            "serve did not stop within 25 s of SIGTERM while waiting on the registry"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit}");
     drop(serve);
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+    assert!(
+        log.contains("stopping without a final checkpoint"),
+        "the refused run's log:\n{log}"
+    );
     let dead = tansu.read_raw("held-dead", 0);
     assert!(dead.is_empty(), "{dead:?}\nthe refused run's log:\n{log}");
     // Nothing was committed past the records held back.
@@ -442,7 +466,9 @@ fn the_registrys_certificate_is_checked_against_the_given_ca_and_no_other() {
             words.contains(&format!(
                 "cannot register the output schema under subject TLS_BIG_ORDERS-value: \
                  the Schema Registry is unavailable: POST {url}/subjects/TLS_BIG_ORDERS-value/versions: \
-                 io: invalid peer certificate: UnknownIssuer"
+                 io: invalid peer certificate: UnknownIssuer (the registry's TLS certificate is \
+                 not signed by a CA the engine trusts: give the CA's PEM file with \
+                 --schema-registry-ca"
             )),
             "{extra:?}: {words}"
         );

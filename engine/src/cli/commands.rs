@@ -59,15 +59,17 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let listen = config.listen;
-    runtime
-        .block_on(rest::serve(
-            listen,
-            engine,
-            config.service_id,
-            config.kafka,
-            config.http,
-        ))
-        .with_context(|| format!("cannot serve on {listen}"))
+    let served = runtime.block_on(rest::serve(
+        listen,
+        engine,
+        config.service_id,
+        config.kafka,
+        config.http,
+    ));
+    // A worker that did not stop in time (rest::serve says so) is left behind with the
+    // process rather than waited on for ever.
+    runtime.shutdown_background();
+    served.with_context(|| format!("cannot serve on {listen}"))
 }
 
 fn load(sql_path: &Path, settings: Settings, codecs: Codecs) -> anyhow::Result<Engine> {

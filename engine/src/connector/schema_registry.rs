@@ -148,8 +148,9 @@ impl HttpRegistry {
                 request.call()
             }
         };
-        let mut response =
-            answer.map_err(|e| RegistryError::Unavailable(format!("{method} {url}: {e}")))?;
+        let mut response = answer.map_err(|e| {
+            RegistryError::Unavailable(format!("{method} {url}: {e}{}", tls_hint(&e)))
+        })?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
@@ -207,6 +208,16 @@ impl HttpRegistry {
         if let Ok(mut slot) = self.outage.lock() {
             *slot = outage;
         }
+    }
+}
+
+/// What to do about a certificate the engine does not trust: the registry is not down, and
+/// waiting will not help until the CA is given.
+fn tls_hint(error: &ureq::Error) -> &'static str {
+    if error.to_string().contains("invalid peer certificate") {
+        " (the registry's TLS certificate is not signed by a CA the engine trusts: give the CA's PEM file with --schema-registry-ca, ENGINE_SCHEMA_REGISTRY_CA or [schema_registry] ca_file)"
+    } else {
+        ""
     }
 }
 

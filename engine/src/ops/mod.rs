@@ -387,6 +387,9 @@ pub enum RowError {
     Eval(#[from] EvalError),
     #[error("{0}")]
     Decode(String),
+    /// The record's key does not decode (ksqlDB's processing log says `target: key`).
+    #[error("the key: {0}")]
+    DecodeKey(String),
     #[error("{0}")]
     Encode(String),
     #[error("late event: its window closed before it arrived (event time {event_time}, grace {grace} ms)")]
