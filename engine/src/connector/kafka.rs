@@ -136,6 +136,11 @@ fn set_default(config: &mut ClientConfig, options: &KafkaOptions, key: &str, val
 /// with these, a full producer queue makes the engine wait (it polls until there is room)
 /// and so stops reading input, and the fetched records waiting stay a few batches deep.
 const CONSUMER_QUEUE_KBYTES: &str = "16384";
+/// Records per partition librdkafka fetches ahead (its default is 100,000). The kilobytes
+/// bound counts payloads only, and each record fetched ahead costs librdkafka a few hundred
+/// bytes besides (heaptrack: 39 MB of fetch ops at the peak of a 300,000-record catch-up):
+/// small records, as the tutorial's, were held by the hundred thousand.
+const CONSUMER_QUEUE_MIN_MESSAGES: &str = "10000";
 const PRODUCER_QUEUE_KBYTES: &str = "32768";
 
 /// An output's key bytes, as ksqlDB's serdes write them (see `PersistentQuery::encode_key`).
@@ -176,6 +181,14 @@ pub fn delete_topic(options: &KafkaOptions, topic: &str) -> Result<(), KafkaErro
     }
     Ok(())
 }
+
+/// A batch ends at this many payload bytes as well as at `batch_size` records. A repartition
+/// record carries a whole batch's rows for its partition, so after a backlog (the broker
+/// stalled, or a restart behind) a batch of 10,000 of them held every row of the backlog at
+/// once, decoded, with their outputs, and the buffers kept that size afterwards: scripts/soak
+/// grew by about 1 KB per record of each backlog (300,000 records behind: 33 -> 290 MB).
+/// About 10,000 of the tutorial's records.
+const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// The longest wait between two reads while reading fails.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
@@ -518,6 +531,12 @@ impl KafkaSource {
             "queued.max.messages.kbytes",
             CONSUMER_QUEUE_KBYTES,
         );
+        set_default(
+            &mut config,
+            options,
+            "queued.min.messages",
+            CONSUMER_QUEUE_MIN_MESSAGES,
+        );
         let consumer: BaseConsumer<GroupContext> = config
             .create_with_context(GroupContext {
                 store,
@@ -586,7 +605,8 @@ impl KafkaSource {
             std::thread::sleep(wait);
             return Ok(());
         }
-        while self.messages.len() < self.options.batch_size {
+        let mut bytes = 0;
+        while self.messages.len() < self.options.batch_size && bytes < MAX_BATCH_BYTES {
             let timeout = if self.messages.is_empty() {
                 wait
             } else {
@@ -600,6 +620,7 @@ impl KafkaSource {
             let moved = self.take_moved();
             match polled {
                 Some(Ok(message)) => {
+                    bytes += message.payload().map_or(0, <[u8]>::len);
                     self.messages.push(message);
                     self.retry_in = None;
                     HEALTH.clear();
