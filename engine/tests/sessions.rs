@@ -569,3 +569,44 @@ fn the_references_pass_their_own_tests() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A stream declared over a session table's topic (`WINDOW_TYPE='SESSION'`) filters on its
+/// rows' window bounds, as ksqlDB's session-windows.json `session start stream` does: the
+/// window read from each key reaches the WHERE.
+#[test]
+fn a_windowed_stream_filters_on_the_window_bounds_its_keys_carry() {
+    use advisor_engine::engine::Engine;
+    use advisor_engine::query::{InputRecord, Outputs};
+    let mut engine = Engine::default();
+    let sql = "CREATE STREAM session_stream (user_id INT KEY, count BIGINT)
+                 WITH (kafka_topic='sessions', value_format='JSON', window_type='Session');
+               CREATE STREAM session_starts AS
+                 SELECT * FROM session_stream WHERE WINDOWSTART = WINDOWEND;";
+    for statement in advisor_engine::sql::parse(sql).unwrap() {
+        engine.execute(&statement).unwrap();
+    }
+    // A session key: the user id, then the session's end and its start.
+    let key = |end: i64, start: i64| -> Vec<u8> {
+        let mut key = 5i32.to_be_bytes().to_vec();
+        key.extend(end.to_be_bytes());
+        key.extend(start.to_be_bytes());
+        key
+    };
+    let keys = [key(0, 0), key(1000, 0), key(70_000, 70_000)];
+    let mut out = Outputs::new();
+    let mut dead = Vec::new();
+    for (offset, key) in keys.iter().enumerate() {
+        let record = InputRecord {
+            topic: "sessions",
+            partition: 0,
+            offset: offset as u64,
+            timestamp: 10,
+            key: Some(key),
+            value: Some(br#"{"COUNT": 1}"#),
+        };
+        engine.queries[0].process(&record, &mut out, &mut dead);
+    }
+    assert!(dead.is_empty(), "{dead:?}");
+    let windows: Vec<Option<(i64, i64)>> = out.iter().map(|o| o.window).collect();
+    assert_eq!(windows, [Some((0, 0)), Some((70_000, 70_000))]);
+}

@@ -242,13 +242,16 @@ fn create_topics<C: rdkafka::consumer::ConsumerContext>(
     for query in &mut engine.queries {
         let mut counts = Vec::with_capacity(query.inputs.len());
         for input in &query.inputs {
-            let Some(partitions) = existing.get(&input.topic) else {
+            // An earlier query's sink, made below, is there for a later query to read, as
+            // ksqlDB makes a sink when its statement runs.
+            let made = wanted.get(&input.topic).map(|&n| n as usize);
+            let Some(partitions) = existing.get(&input.topic).copied().or(made) else {
                 return Err(KafkaError::Invalid(format!(
                     "topic {} of {} does not exist on {}",
                     input.topic, input.source, options.bootstrap_servers
                 )));
             };
-            counts.push((input, *partitions));
+            counts.push((input, partitions));
         }
         // ksqlDB's co-partitioning check: a join reads the same partition of each side, and
         // every step of a multi-way join has the first source's partitioning on its left.

@@ -203,13 +203,23 @@ impl RowBatch {
 
     /// `retain` for a filter that also changes the rows it keeps.
     pub fn retain_mut(&mut self, mut keep: impl FnMut(&mut Row, i64, u32) -> bool) {
+        self.retain_in_window(|row, time, _, origin| keep(row, time, origin));
+    }
+
+    /// `retain_mut` for a filter that reads each row's window (WINDOWSTART, WINDOWEND of a
+    /// windowed source).
+    pub fn retain_in_window(
+        &mut self,
+        mut keep: impl FnMut(&mut Row, i64, Option<(i64, i64)>, u32) -> bool,
+    ) {
         let windowed = !self.windows.is_empty();
         if windowed {
             self.windows.resize(self.len, None);
         }
         let mut kept = 0;
         for at in 0..self.len {
-            if keep(&mut self.rows[at], self.times[at], self.origins[at]) {
+            let window = if windowed { self.windows[at] } else { None };
+            if keep(&mut self.rows[at], self.times[at], window, self.origins[at]) {
                 if kept != at {
                     if windowed {
                         self.windows[kept] = self.windows[at];

@@ -30,11 +30,11 @@ impl Operator for Filter {
 
     fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
         let condition = &self.condition;
-        batch.retain(|row, time, origin| {
+        batch.retain_in_window(|row, time, window, origin| {
             let ctx = Context {
                 row,
                 rowtime: time,
-                window: None,
+                window,
                 slots: &[],
             };
             match condition.test(&ctx) {
