@@ -435,6 +435,62 @@ fn assigned_partitions_of(log: &str, suffix: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The logs of the instances of a kill-and-replace run, whole.
+struct Logs {
+    survivor: String,
+    killed: String,
+    replacement: String,
+}
+
+/// Three seconds into `producer`'s input, kills the doomed instance; once the group has
+/// noticed (the survivor is assigned again), starts a replacement with `start`, then waits
+/// for the input to end and for the survivor and the replacement to finish cleanly.
+fn kill_one_and_replace(
+    survivor: (std::process::Child, common::process::Lines),
+    doomed: (std::process::Child, common::process::Lines),
+    producer: std::thread::JoinHandle<()>,
+    start: impl FnOnce() -> (
+        std::process::Child,
+        common::process::Lines,
+        tempfile::TempDir,
+    ),
+) -> Logs {
+    let ((mut survivor, survivor_log), (mut doomed, doomed_log)) = (survivor, doomed);
+    std::thread::sleep(Duration::from_secs(3));
+    let assignments = survivor_log.count("partitions assigned");
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    // The group drops the killed member once its session times out, and rebalances. (On
+    // tansu 0.6.0 that rebalance hands the survivor its own partitions again and leaves the
+    // dead member's unassigned until another member joins; a Kafka broker gives them to the
+    // survivor.)
+    survivor_log.wait_for_more("partitions assigned", assignments, Duration::from_secs(60));
+    let killed = doomed_log.text();
+    let (mut replacement, replacement_log, _dir) = start();
+    producer.join().unwrap();
+    assert!(
+        survivor.wait().unwrap().success(),
+        "{}",
+        survivor_log.text()
+    );
+    assert!(
+        replacement.wait().unwrap().success(),
+        "{}",
+        replacement_log.text()
+    );
+    let logs = Logs {
+        survivor: survivor_log.text(),
+        killed,
+        replacement: replacement_log.text(),
+    };
+    // Shown when a check fails.
+    eprintln!(
+        "survivor:\n{}\nkilled:\n{}\nreplacement:\n{}",
+        logs.survivor, logs.killed, logs.replacement
+    );
+    logs
+}
+
 /// Produces the orders in chunks of 100 on a thread, a little apart, as a stream comes.
 fn stream_orders(
     tansu: &Tansu,
@@ -463,8 +519,8 @@ fn two_instances_split_the_work_and_a_dead_ones_partitions_move_with_their_state
     } = Setup::new();
     let timeout = ["--session-timeout", "6s"];
 
-    let (mut survivor, survivor_log, _a) = instance(&tansu, &location, &aws, "30s", &timeout);
-    let (mut doomed, doomed_log, _b) = instance(&tansu, &location, &aws, "10m", &timeout);
+    let (survivor, survivor_log, _a) = instance(&tansu, &location, &aws, "30s", &timeout);
+    let (doomed, doomed_log, _b) = instance(&tansu, &location, &aws, "10m", &timeout);
     survivor_log.wait_for("partitions assigned", Duration::from_secs(60));
     doomed_log.wait_for("partitions assigned", Duration::from_secs(60));
 
@@ -472,38 +528,22 @@ fn two_instances_split_the_work_and_a_dead_ones_partitions_move_with_their_state
     // input partition, so each instance reads some of every customer's.
     let all = orders(0, 3000);
     let producer = stream_orders(&tansu, &all);
-    std::thread::sleep(Duration::from_secs(3));
-    let assignments = survivor_log.count("partitions assigned");
-    doomed.kill().unwrap();
-    doomed.wait().unwrap();
-    // The group drops the killed member once its session times out, and rebalances. (On
-    // tansu 0.6.0 that rebalance hands the survivor its own partitions again and leaves the
-    // dead member's unassigned until another member joins; a Kafka broker gives them to the
-    // survivor.)
-    survivor_log.wait_for_more("partitions assigned", assignments, Duration::from_secs(60));
-    let doomed_log = doomed_log.text();
+    // Its replacement, on an empty disk as a new Fargate task is, takes its partitions
+    // with their state from S3.
+    let Logs {
+        survivor: survivor_log,
+        killed: doomed_log,
+        replacement: replacement_log,
+    } = kill_one_and_replace(
+        (survivor, survivor_log),
+        (doomed, doomed_log),
+        producer,
+        || instance(&tansu, &location, &aws, "30s", &timeout),
+    );
     assert!(
         doomed_log.contains("CUSTOMER_ORDER_TOTALS_0-Aggregate-GroupBy-repartition"),
         "the killed instance owned repartition partitions: {doomed_log}"
     );
-    // Its replacement, on an empty disk as a new Fargate task is, takes its partitions
-    // with their state from S3.
-    let (mut replacement, replacement_log, _c) = instance(&tansu, &location, &aws, "30s", &timeout);
-    producer.join().unwrap();
-    assert!(
-        survivor.wait().unwrap().success(),
-        "{}",
-        survivor_log.text()
-    );
-    assert!(
-        replacement.wait().unwrap().success(),
-        "{}",
-        replacement_log.text()
-    );
-    let replacement_log = replacement_log.text();
-    let survivor_log = survivor_log.text();
-    // Shown when a check fails.
-    eprintln!("survivor:\n{survivor_log}\nkilled:\n{doomed_log}\nreplacement:\n{replacement_log}");
     assert_totals(&tansu.read_all("CUSTOMER_ORDER_TOTALS", 1), &all);
     // Each repartition partition the killed instance owned that holds keys came back from
     // its checkpoint on whichever instance took it.
@@ -646,8 +686,8 @@ fn two_instances_join_through_the_repartition_topic_and_a_dead_ones_partitions_m
     tansu.create_topic("customer-events", 3);
     let timeout = ["--session-timeout", "6s"];
     let start = |idle: &str| instance_of(JOIN_SQL, &tansu, &location, &aws, idle, &timeout);
-    let (mut survivor, survivor_log, _a) = start("30s");
-    let (mut doomed, doomed_log, _b) = start("10m");
+    let (survivor, survivor_log, _a) = start("30s");
+    let (doomed, doomed_log, _b) = start("10m");
     survivor_log.wait_for("partitions assigned", Duration::from_secs(60));
     doomed_log.wait_for("partitions assigned", Duration::from_secs(60));
 
@@ -686,28 +726,14 @@ fn two_instances_join_through_the_repartition_topic_and_a_dead_ones_partitions_m
             std::thread::sleep(Duration::from_millis(150));
         }
     });
-    std::thread::sleep(Duration::from_secs(3));
-    let assignments = survivor_log.count("partitions assigned");
-    doomed.kill().unwrap();
-    doomed.wait().unwrap();
-    survivor_log.wait_for_more("partitions assigned", assignments, Duration::from_secs(60));
-    let doomed_log = doomed_log.text();
-    let (mut replacement, replacement_log, _c) = start("30s");
-    streamer.join().unwrap();
-    assert!(
-        survivor.wait().unwrap().success(),
-        "{}",
-        survivor_log.text()
+    let Logs {
+        killed: doomed_log, ..
+    } = kill_one_and_replace(
+        (survivor, survivor_log),
+        (doomed, doomed_log),
+        streamer,
+        || start("30s"),
     );
-    assert!(
-        replacement.wait().unwrap().success(),
-        "{}",
-        replacement_log.text()
-    );
-    let survivor_log = survivor_log.text();
-    let replacement_log = replacement_log.text();
-    // Shown when a check fails.
-    eprintln!("survivor:\n{survivor_log}\nkilled:\n{doomed_log}\nreplacement:\n{replacement_log}");
     let owned = assigned_partitions_of(&doomed_log, "ENRICHED_ORDERS_0-Join-repartition");
     assert!(
         !owned.is_empty(),
