@@ -277,11 +277,8 @@ pub struct PersistentQuery {
     offsets: Offsets,
     /// Set when the query's keyed state is reached through a repartition topic (on Kafka).
     exchange: Option<Exchange>,
-    /// The input record each row of a repartitioned batch came from (input, partition,
-    /// offset), for its dead letters.
-    exchanged_origins: Vec<(usize, u32, u64)>,
-    /// The repartition partition each row of a repartitioned batch was read from.
-    exchanged_partitions: Vec<u32>,
+    /// Where each row of a repartitioned batch came from, by origin.
+    exchanged_origins: Vec<ExchangedOrigin>,
     pub stats: Stats,
     /// Set when the query was stopped for holding more state than its budget: it reads
     /// nothing more, and its offsets stay where its state stopped.
@@ -500,7 +497,6 @@ impl PersistentQuery {
             offsets: Offsets::new(),
             exchange: None,
             exchanged_origins: Vec::new(),
-            exchanged_partitions: Vec::new(),
             stats: Stats::default(),
             stopped: None,
         }
@@ -760,7 +756,6 @@ impl PersistentQuery {
         batch.clear();
         self.rejected.clear();
         self.exchanged_origins.clear();
-        self.exchanged_partitions.clear();
         let mut emit = Emit {
             out,
             rejected: &mut self.rejected,
@@ -769,7 +764,6 @@ impl PersistentQuery {
             exchange,
             batch: &mut batch,
             origins: &mut self.exchanged_origins,
-            partitions: &mut self.exchanged_partitions,
             width,
         };
         let mut input = 0;
@@ -790,7 +784,7 @@ impl PersistentQuery {
                             &mut self.ops[at..],
                             taken.batch,
                             input,
-                            taken.partitions,
+                            taken.origins,
                             &mut emit,
                         );
                     }
@@ -808,8 +802,12 @@ impl PersistentQuery {
                         "a record of the repartition topic does not read back: {e}"
                     )),
                 );
-                taken.origins.push((0, record.partition, record.offset));
-                taken.partitions.push(record.partition);
+                taken.origins.push(ExchangedOrigin {
+                    input: 0,
+                    source_partition: record.partition,
+                    source_offset: record.offset,
+                    partition: record.partition,
+                });
             }
         }
         if !taken.batch.is_empty() {
@@ -817,7 +815,7 @@ impl PersistentQuery {
                 &mut self.ops[at..],
                 taken.batch,
                 input,
-                taken.partitions,
+                taken.origins,
                 &mut emit,
             );
         }
@@ -831,7 +829,12 @@ impl PersistentQuery {
         self.rejected.sort_by_key(|r| r.origin);
         for rejected in self.rejected.drain(..) {
             let kind = self.stats.count_dead_letter(&rejected.error);
-            let (input, partition, offset) = self
+            let ExchangedOrigin {
+                input,
+                source_partition: partition,
+                source_offset: offset,
+                ..
+            } = self
                 .exchanged_origins
                 .get(rejected.origin as usize)
                 .copied()
@@ -1278,12 +1281,22 @@ fn write_exchanged<T: serde::Serialize>(
     }
 }
 
+/// Where a row read back from a repartition topic came from: the input record (by the
+/// query's input, its partition and offset), for its dead letter, and the repartition
+/// partition it was read from, whose task state a stream-stream join keeps it in.
+#[derive(Debug, Clone, Copy, Default)]
+struct ExchangedOrigin {
+    input: usize,
+    source_partition: u32,
+    source_offset: u64,
+    partition: u32,
+}
+
 /// Where the second stage gathers the rows it reads back from a repartition topic.
 struct Taken<'a> {
     exchange: &'a mut Exchange,
     batch: &'a mut RowBatch,
-    origins: &'a mut Vec<(usize, u32, u64)>,
-    partitions: &'a mut Vec<u32>,
+    origins: &'a mut Vec<ExchangedOrigin>,
     width: usize,
 }
 
@@ -1296,9 +1309,12 @@ impl Taken<'_> {
         }
         self.exchange.take(partition, input, &row);
         let origin = self.origins.len() as u32;
-        self.origins
-            .push((input, row.source_partition, row.source_offset));
-        self.partitions.push(partition);
+        self.origins.push(ExchangedOrigin {
+            input,
+            source_partition: row.source_partition,
+            source_offset: row.source_offset,
+            partition,
+        });
         let filled = self.batch.push(self.width, row.time, origin);
         *filled = row.row;
         if filled.len() != self.width {
@@ -1320,11 +1336,11 @@ fn run_second_stage(
     ops: &mut [Box<dyn crate::ops::Operator>],
     batch: &mut RowBatch,
     input: usize,
-    partitions: &[u32],
+    origins: &[ExchangedOrigin],
     emit: &mut Emit<'_>,
 ) {
     batch.set_input(input);
-    batch.set_partitions(partitions.iter().copied());
+    batch.set_partitions(origins.iter().map(|origin| origin.partition));
     for op in ops {
         if !op.takes_deletes() {
             batch.drop_deletes();
