@@ -1,5 +1,6 @@
 //! Expressions compiled against a schema, and evaluated row by row with SQL's null rules.
 
+use crate::cause::Cause;
 use crate::decimal::{Decimal, DecimalError, Op};
 pub use crate::functions::Function;
 use crate::functions::{self, FunctionError};
@@ -54,8 +55,20 @@ pub enum EvalError {
     DivisionByZero,
     #[error("{0}")]
     Type(String),
-    #[error("cannot cast {value:?} to {to}")]
-    Cast { value: String, to: SqlType },
+    /// Boxed: evaluation results are on every row's path and should not grow for a
+    /// failure's details.
+    #[error(transparent)]
+    Cast(Box<CastError>),
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot cast {value:?} to {to}")]
+pub struct CastError {
+    value: String,
+    to: SqlType,
+    /// The number's parse error, when text did not read as one.
+    #[source]
+    cause: Option<Cause>,
 }
 
 /// Names of the aggregate functions, for telling them apart from scalar calls.
@@ -500,9 +513,19 @@ fn like(text: &str, pattern: &str, escape: Option<char>) -> Result<bool, EvalErr
 }
 
 pub fn cast(value: Value, to: &SqlType) -> Result<Value, EvalError> {
-    let failed = |v: &Value| EvalError::Cast {
-        value: v.to_string(),
-        to: to.clone(),
+    let failed = |v: &Value| {
+        EvalError::Cast(Box::new(CastError {
+            value: v.to_string(),
+            to: to.clone(),
+            cause: None,
+        }))
+    };
+    let unparsed = |text: &str, cause: Cause| {
+        EvalError::Cast(Box::new(CastError {
+            value: Value::String(text.into()).to_string(),
+            to: to.clone(),
+            cause: Some(cause),
+        }))
     };
     if matches!(
         to,
@@ -529,13 +552,13 @@ pub fn cast(value: Value, to: &SqlType) -> Result<Value, EvalError> {
         (Value::Null, _) => Value::Null,
         (Value::String(s), SqlType::Int | SqlType::Bigint) => Value::Integer(
             s.trim()
-                .parse()
-                .map_err(|_| failed(&Value::String(s.clone())))?,
+                .parse::<i64>()
+                .map_err(|e| unparsed(&s, Cause::new(e)))?,
         ),
         (Value::String(s), SqlType::Double) => Value::Double(
             s.trim()
-                .parse()
-                .map_err(|_| failed(&Value::String(s.clone())))?,
+                .parse::<f64>()
+                .map_err(|e| unparsed(&s, Cause::new(e)))?,
         ),
         (Value::String(s), SqlType::Boolean) => match s.trim().to_ascii_lowercase().as_str() {
             "true" => Value::Boolean(true),
@@ -569,9 +592,12 @@ pub fn cast(value: Value, to: &SqlType) -> Result<Value, EvalError> {
 fn cast_typed(value: Value, to: &SqlType) -> Result<Value, EvalError> {
     use crate::datetime::{parse_date_text, parse_time_text, parse_timestamp_text};
     const DAY: i64 = 86_400_000;
-    let failed = |v: &Value| EvalError::Cast {
-        value: v.to_string(),
-        to: to.clone(),
+    let failed = |v: &Value| {
+        EvalError::Cast(Box::new(CastError {
+            value: v.to_string(),
+            to: to.clone(),
+            cause: None,
+        }))
     };
     let decimal = |d: Result<Decimal, DecimalError>, v: &Value| {
         d.map(|d| Value::Decimal(Box::new(d)))

@@ -10,6 +10,7 @@
 
 pub mod aggregate;
 pub mod catalog;
+pub mod cause;
 #[cfg(feature = "runtime")]
 pub mod checkpoint;
 #[cfg(feature = "runtime")]

@@ -62,6 +62,7 @@ mod tests {
             offset: 7,
             kind,
             reason: "cannot parse \"x\" as JSON".into(),
+            cause: vec!["expected value at line 1 column 2".into()],
             on_key: false,
             raw_key: Some(b"k".to_vec()),
             raw_value: Some(b"{not json".to_vec()),
@@ -145,6 +146,10 @@ mod tests {
                     expected_record,
                     "{kind:?}"
                 );
+                assert_eq!(
+                    field(message, &[error, "CAUSE"]),
+                    Value::Array(vec![text("expected value at line 1 column 2")])
+                );
                 if kind != FailureKind::RecordProcessing {
                     assert_eq!(field(message, &[error, "topic"]), text("in"));
                     assert_eq!(field(message, &[error, "TARGET"]), text("value"));
@@ -203,5 +208,104 @@ mod tests {
         );
         assert_eq!(errors[1]["target"], "value");
         assert_eq!(errors[1]["recordB64"], "e25vdCBqc29u");
+        // Eight bytes short is the engine's own refusal: nothing under it.
+        assert_eq!(errors[0]["cause"], serde_json::json!([]));
+        assert_eq!(errors[1]["cause"].as_array().map(Vec::len), Some(1));
+    }
+
+    /// The `message` of the processing-log record of each record that `sql`'s last query
+    /// rejects, the records given as values of the topic `in`.
+    fn logged(sql: &str, values: &[&[u8]]) -> Vec<serde_json::Value> {
+        use crate::query::{InputRecord, Outputs};
+        let mut engine = Engine::default();
+        for statement in crate::sql::parse(sql).unwrap() {
+            engine.execute(&statement).unwrap();
+        }
+        let (mut out, mut dead) = (Outputs::new(), Vec::new());
+        let query = engine.queries.last_mut().unwrap();
+        for (offset, value) in values.iter().enumerate() {
+            let record = InputRecord {
+                topic: "in",
+                partition: 0,
+                offset: offset as u64,
+                timestamp: 0,
+                key: None,
+                value: Some(value),
+            };
+            query.process(&record, &mut out, &mut dead);
+        }
+        dead.iter()
+            .map(|letter| {
+                let mut bytes = Vec::new();
+                write_letter(letter, &ProcessingLog::default(), &mut bytes);
+                let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                json["message"].clone()
+            })
+            .collect()
+    }
+
+    /// As in ksqlDB, where a JSON record that does not parse is logged with "Failed to
+    /// deserialize value from topic: T. <Jackson's message>" and Jackson's exception as
+    /// `cause`: the message says serde_json's error and `cause` lists it.
+    #[test]
+    fn a_value_that_is_not_json_has_serde_json_s_error_as_its_cause() {
+        let messages = logged(
+            "CREATE STREAM input (id BIGINT, v STRING) WITH (KAFKA_TOPIC='in', VALUE_FORMAT='JSON');
+             CREATE STREAM copied AS SELECT * FROM input;",
+            &[b"{not json", br#"{"id": "seven"}"#, br#"{"id": 7}"#],
+        );
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        let serde = serde_json::from_slice::<serde_json::Value>(b"{not json")
+            .unwrap_err()
+            .to_string();
+        let error = &messages[0]["deserializationError"];
+        assert_eq!(error["cause"], serde_json::json!([serde]), "{error}");
+        assert_eq!(error["errorMessage"], format!("malformed JSON: {serde}"));
+        // A value of the wrong type is serde_json's error too.
+        let error = &messages[1]["deserializationError"];
+        let cause = error["cause"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{error}"));
+        assert_eq!(error["errorMessage"], cause, "{error}");
+        assert!(cause.contains("ID"), "{cause}");
+    }
+
+    /// A DELIMITED number that does not parse has the parse error as its cause, as
+    /// ksqlDB's has Java's NumberFormatException.
+    #[test]
+    fn a_delimited_number_that_does_not_parse_has_the_parse_error_as_its_cause() {
+        let messages = logged(
+            "CREATE STREAM input (id INT, v STRING) WITH (KAFKA_TOPIC='in', VALUE_FORMAT='DELIMITED');
+             CREATE STREAM copied AS SELECT * FROM input;",
+            &[b"x7,a", b"7,a"],
+        );
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        let error = &messages[0]["deserializationError"];
+        assert_eq!(
+            error["cause"],
+            serde_json::json!(["invalid digit found in string"]),
+            "{error}"
+        );
+    }
+
+    /// An expression that fails is logged as ksqlDB's RecordProcessingError is: `cause`
+    /// lists the evaluation error itself and what is under it.
+    #[test]
+    fn a_cast_that_fails_lists_the_cast_and_the_parse_error() {
+        let messages = logged(
+            "CREATE STREAM input (v STRING) WITH (KAFKA_TOPIC='in', VALUE_FORMAT='JSON');
+             CREATE STREAM cast AS SELECT CAST(v AS BIGINT) + 1 AS n FROM input;",
+            &[br#"{"v": "12x"}"#, br#"{"v": "12"}"#],
+        );
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        let error = &messages[0]["recordProcessingError"];
+        assert_eq!(
+            error["cause"],
+            serde_json::json!([
+                "cannot cast \"12x\" to BIGINT",
+                "invalid digit found in string"
+            ]),
+            "{error}"
+        );
     }
 }

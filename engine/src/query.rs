@@ -71,7 +71,10 @@ impl FailureKind {
 
     fn of(error: &RowError) -> FailureKind {
         match error {
-            RowError::Decode(_) | RowError::DecodeKey(_) => FailureKind::Deserialization,
+            RowError::Decode(_)
+            | RowError::DecodeKey(_)
+            | RowError::Format(_)
+            | RowError::FormatKey(_) => FailureKind::Deserialization,
             RowError::Encode(_) => FailureKind::Serialization,
             _ => FailureKind::RecordProcessing,
         }
@@ -87,6 +90,8 @@ pub struct DeadLetter {
     pub offset: u64,
     pub kind: FailureKind,
     pub reason: String,
+    /// The messages of the errors under `reason`, ksqlDB's `cause` (see `RowError::causes`).
+    pub cause: Vec<String>,
     /// The record's key, not its value, failed to decode: ksqlDB's `target` is `key` and
     /// its `recordB64` the key's bytes.
     pub on_key: bool,
@@ -146,6 +151,16 @@ impl DeadLetter {
         buf.integer(time);
         buf.extend(b",\"message\":{\"type\":");
         buf.integer(i64::from(self.kind.code()));
+        let cause = |buf: &mut JsonBuf| {
+            buf.extend(b",\"cause\":[");
+            for (i, message) in self.cause.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                buf.string(message);
+            }
+            buf.push(b']');
+        };
         // Reading and writing errors have one shape; `record` names the record's field.
         let format_error = |buf: &mut JsonBuf, field: &[u8], record: &dyn Fn(&mut JsonBuf)| {
             buf.extend(if self.on_key {
@@ -156,7 +171,8 @@ impl DeadLetter {
             buf.string(&self.reason);
             buf.extend(field);
             record(buf);
-            buf.extend(b",\"cause\":[],\"topic\":");
+            cause(buf);
+            buf.extend(b",\"topic\":");
             buf.string(&self.topic);
             buf.push(b'}');
         };
@@ -179,7 +195,8 @@ impl DeadLetter {
             buf.string(&self.reason);
             buf.extend(b",\"record\":");
             optional(&mut buf, value.as_deref());
-            buf.extend(b",\"cause\":[]}");
+            cause(&mut buf);
+            buf.push(b'}');
         } else {
             buf.extend(b"null");
         }
@@ -368,7 +385,7 @@ impl QueryInput {
             Some(value) => {
                 self.decoder
                     .decode_into(value, own)
-                    .map_err(|e| RowError::Decode(e.to_string()))?;
+                    .map_err(RowError::Format)?;
                 false
             }
             // A table's tombstone, or a stream's record without a value, which ksqlDB passes
@@ -388,7 +405,7 @@ impl QueryInput {
         };
         self.keys
             .decode_into(key, own)
-            .map_err(|e| RowError::DecodeKey(e.to_string()))?;
+            .map_err(RowError::FormatKey)?;
         // Only a wholly null key is no key: ksqlDB keeps `{"K": null, "K2": 2}` of a
         // two-column PRIMARY KEY (multi-col-keys.json in its QTT).
         if self.is_table
@@ -850,6 +867,7 @@ impl PersistentQuery {
                 offset,
                 kind,
                 reason: rejected.error.to_string(),
+                cause: rejected.error.causes(),
                 on_key: false,
                 raw_key: None,
                 raw_value: None,
@@ -910,7 +928,11 @@ impl PersistentQuery {
                 offset: record.map_or(0, |r| r.offset),
                 kind,
                 reason: rejected.error.to_string(),
-                on_key: matches!(rejected.error, RowError::DecodeKey(_)),
+                on_key: matches!(
+                    rejected.error,
+                    RowError::DecodeKey(_) | RowError::FormatKey(_)
+                ),
+                cause: rejected.error.causes(),
                 raw_key: record.and_then(|r| r.key).map(<[u8]>::to_vec),
                 raw_value: record.and_then(|r| r.value).map(<[u8]>::to_vec),
             });

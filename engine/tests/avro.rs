@@ -333,11 +333,28 @@ fn bad_avro_records_are_dead_lettered_with_the_reason_and_the_rest_flow() {
             &json!({"SENSOR": "b", "SCALED": 20})
         ]
     );
-    let dead: Vec<String> = tansu
-        .read_all("bad-dead", 4)
-        .into_iter()
+    let letters = tansu.read_all("bad-dead", 4);
+    let dead: Vec<String> = letters
+        .iter()
         .map(|(_, letter)| letter["reason"].as_str().unwrap().to_string())
         .collect();
+    // ksqlDB's `cause`: what the registry said of the unknown id, and apache-avro's error
+    // with the io error under it for the body that ends early.
+    let causes: Vec<&Value> = letters
+        .iter()
+        .map(|(_, letter)| &letter["message"]["deserializationError"]["cause"])
+        .collect();
+    let registry_said = causes[0][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{causes:?}"));
+    assert!(dead[0].contains(registry_said), "{dead:?} {causes:?}");
+    assert_eq!(causes[1].as_array().map(Vec::len), Some(2), "{causes:?}");
+    assert!(
+        dead[1].ends_with(causes[1][0].as_str().unwrap_or("?")),
+        "{dead:?} {causes:?}"
+    );
+    assert_eq!(causes[1][1], "failed to fill whole buffer", "{causes:?}");
+    assert_eq!(causes[3], &json!([]), "{causes:?}");
     assert_eq!(dead.len(), 4, "{dead:?}");
     assert!(
         dead[0].contains("schema id 999 is not in the Schema Registry"),

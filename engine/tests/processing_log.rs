@@ -105,10 +105,12 @@ fn run_creates_the_configured_topic_and_sends_dead_letters_there() {
     assert_eq!(error["target"], "value");
     // base64 of "{not json": rows are included unless rows.include says otherwise.
     assert_eq!(error["recordB64"], "e25vdCBqc29u");
-    assert!(
-        !error["errorMessage"].as_str().unwrap_or("").is_empty(),
-        "{letter}"
-    );
+    // As ksqlDB's: the message says the parser's error, and `cause` lists it.
+    let serde = serde_json::from_str::<Value>("{not json")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error["errorMessage"], format!("malformed JSON: {serde}"));
+    assert_eq!(error["cause"], json!([serde]), "{letter}");
     assert_eq!(message["recordProcessingError"], Value::Null);
     assert_eq!(tansu.read_all("BIG", 1).len(), 1);
 }

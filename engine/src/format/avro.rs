@@ -25,6 +25,7 @@ use serde_json::{json, Value as Json};
 
 use super::registry::{RegistryError, SchemaRegistry};
 use super::{DecodeError, Decoder, EncodeError, Encoder, MAX_RECORD_BYTES};
+use crate::cause::Cause;
 use crate::decimal::{Decimal, MAX_PRECISION};
 use crate::sql::ast::SqlType;
 use crate::value::{Column, Text, Value};
@@ -347,11 +348,11 @@ pub fn split_frame(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
         [] => Err(DecodeError::Empty),
         [magic, ..] if *magic != 0 => Err(DecodeError::Avro(format!(
             "the record does not start with the Schema Registry's magic byte 0 (it starts with {magic})"
-        ))),
+        ), None)),
         _ => Err(DecodeError::Avro(format!(
             "the record is {} bytes, shorter than the 5-byte Schema Registry header",
             bytes.len()
-        ))),
+        ), None)),
     }
 }
 
@@ -387,11 +388,20 @@ impl AvroDecoder {
         let text = match self.registry.schema_by_id(id) {
             Ok(text) => text,
             Err(RegistryError::NotFound(message)) => {
-                return Err(DecodeError::Registry(format!(
+                let reason = format!(
                     "the record's schema id {id} is not in the Schema Registry ({message})"
-                )))
+                );
+                return Err(DecodeError::Registry(
+                    reason,
+                    Some(Cause::new(RegistryError::NotFound(message))),
+                ));
             }
-            Err(other) => return Err(DecodeError::Registry(other.to_string())),
+            Err(other) => {
+                return Err(DecodeError::Registry(
+                    format!("the record's schema id {id} cannot be fetched: {other}"),
+                    Some(Cause::new(other)),
+                ))
+            }
         };
         let written = match AvroSchema::parse_str(&text) {
             Ok(writer) => written_types(&writer, &self.columns, self.wrapped),
@@ -440,12 +450,14 @@ impl Decoder for AvroDecoder {
         };
         let resolved = match resolved {
             Ok(resolved) => &*resolved,
-            Err(reason) => return Err(DecodeError::Avro(reason.clone())),
+            Err(reason) => return Err(DecodeError::Avro(reason.clone(), None)),
         };
-        let datum = resolved
-            .borrow_datum()
-            .read_value(&mut body)
-            .map_err(|e| DecodeError::Avro(format!("the Avro body does not read: {e}")))?;
+        let datum = resolved.borrow_datum().read_value(&mut body).map_err(|e| {
+            DecodeError::Avro(
+                format!("the Avro body does not read: {e}"),
+                Some(Cause::new(e)),
+            )
+        })?;
         // The columns' types as written: they hold what the values do not (a decimal's
         // scale).
         let written = resolved.borrow_written();
@@ -462,12 +474,13 @@ impl Decoder for AvroDecoder {
                 _ => Vec::new(),
             },
             Avro::Null | Avro::Union(_, _) => {
-                return Err(DecodeError::Avro("the record's value is null".into()))
+                return Err(DecodeError::Avro("the record's value is null".into(), None))
             }
             other => {
-                return Err(DecodeError::Avro(format!(
-                    "the record's value is not a record: {other:?}"
-                )))
+                return Err(DecodeError::Avro(
+                    format!("the record's value is not a record: {other:?}"),
+                    None,
+                ))
             }
         };
         for (((place, column), at), schema) in self
@@ -499,9 +512,12 @@ fn convert(
     column: &str,
 ) -> Result<Value, DecodeError> {
     let mismatch = |value: &Avro| {
-        DecodeError::WrongType(format!(
-            "field {column}: the Avro value {value:?} does not fit the column type {sql_type}"
-        ))
+        DecodeError::WrongType(
+            format!(
+                "field {column}: the Avro value {value:?} does not fit the column type {sql_type}"
+            ),
+            None,
+        )
     };
     Ok(match (value, sql_type) {
         (Avro::Union(index, inner), _) => {
@@ -553,9 +569,8 @@ fn convert(
                 return Err(mismatch(&value));
             };
             let bytes = match value {
-                Avro::Decimal(d) => {
-                    Vec::<u8>::try_from(&d).map_err(|e| DecodeError::Avro(e.to_string()))?
-                }
+                Avro::Decimal(d) => Vec::<u8>::try_from(&d)
+                    .map_err(|e| DecodeError::Avro(e.to_string(), Some(Cause::new(e))))?,
                 Avro::Bytes(b) | Avro::Fixed(_, b) => b,
                 _ => Vec::new(),
             };
@@ -566,10 +581,10 @@ fn convert(
                     DecodeError::WrongType(format!(
                         "field {column}: the Avro decimal of {} bytes does not fit the column type {sql_type}",
                         bytes.len()
-                    ))
+                    ), None)
                 })?
                 .fit(*precision, *scale)
-                .map_err(|e| DecodeError::WrongType(format!("field {column}: {e}")))?;
+                .map_err(|e| DecodeError::WrongType(format!("field {column}: {e}"), Some(Cause::new(e))))?;
             Value::Decimal(Box::new(fitted))
         }
         (Avro::Date(d) | Avro::Int(d), SqlType::Date) => Value::Date(d),

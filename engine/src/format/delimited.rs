@@ -5,6 +5,7 @@
 //! NULL, and the field count must equal the column count.
 
 use super::{java_double, DecodeError, Decoder, Encoder, MAX_RECORD_BYTES};
+use crate::cause::Cause;
 use crate::sql::ast::SqlType;
 use crate::value::{Column, Value};
 
@@ -44,6 +45,7 @@ pub fn split_fields(text: &str, delimiter: char) -> Result<Vec<String>, DecodeEr
                     None => {
                         return Err(DecodeError::Malformed(
                             "a quoted DELIMITED field is not closed".into(),
+                            None,
                         ))
                     }
                 }
@@ -55,9 +57,10 @@ pub fn split_fields(text: &str, delimiter: char) -> Result<Vec<String>, DecodeEr
                 }
                 Some(c) if c == delimiter => fields.push(field),
                 Some(c) => {
-                    return Err(DecodeError::Malformed(format!(
-                        "a quoted DELIMITED field is followed by {c:?}, not the delimiter"
-                    )))
+                    return Err(DecodeError::Malformed(
+                        format!("a quoted DELIMITED field is followed by {c:?}, not the delimiter"),
+                        None,
+                    ))
                 }
             }
         } else {
@@ -82,17 +85,25 @@ fn parse_field(text: &str, column: &Column) -> Result<Value, DecodeError> {
     if text.is_empty() {
         return Ok(Value::Null);
     }
-    let bad = || {
-        DecodeError::WrongType(format!(
+    let message = || {
+        format!(
             "field {}: {text:?} is not a valid {}",
             column.name, column.sql_type
-        ))
+        )
     };
+    let bad = || DecodeError::WrongType(message(), None);
+    // A number's parse error is the cause, as Java's NumberFormatException is ksqlDB's.
+    let unparsed =
+        |e: std::num::ParseIntError| DecodeError::WrongType(message(), Some(Cause::new(e)));
     Ok(match &column.sql_type {
         SqlType::String => Value::String(text.into()),
-        SqlType::Int => Value::Integer(i64::from(text.parse::<i32>().map_err(|_| bad())?)),
-        SqlType::Bigint => Value::Integer(text.parse::<i64>().map_err(|_| bad())?),
-        SqlType::Double => Value::Double(text.trim().parse::<f64>().map_err(|_| bad())?),
+        SqlType::Int => Value::Integer(i64::from(text.parse::<i32>().map_err(unparsed)?)),
+        SqlType::Bigint => Value::Integer(text.parse::<i64>().map_err(unparsed)?),
+        SqlType::Double => Value::Double(
+            text.trim()
+                .parse::<f64>()
+                .map_err(|e| DecodeError::WrongType(message(), Some(Cause::new(e))))?,
+        ),
         // Java's Boolean.parseBoolean: "true" in any case, anything else is false.
         SqlType::Boolean => Value::Boolean(text.eq_ignore_ascii_case("true")),
         // ksqlDB's DELIMITED holds DECIMAL as its digits, DATE as days, TIME and TIMESTAMP
@@ -100,17 +111,25 @@ fn parse_field(text: &str, column: &Column) -> Result<Value, DecodeError> {
         SqlType::Decimal { precision, scale } => Value::Decimal(Box::new(
             crate::decimal::Decimal::parse(text)
                 .and_then(|d| d.fit(*precision, *scale))
-                .map_err(|e| DecodeError::WrongType(format!("field {}: {e}", column.name)))?,
+                .map_err(|e| {
+                    DecodeError::WrongType(
+                        format!("field {}: {e}", column.name),
+                        Some(Cause::new(e)),
+                    )
+                })?,
         )),
-        SqlType::Date => Value::Date(text.parse::<i32>().map_err(|_| bad())?),
-        SqlType::Time => Value::Time(text.parse::<i32>().map_err(|_| bad())?),
-        SqlType::Timestamp => Value::Timestamp(text.parse::<i64>().map_err(|_| bad())?),
+        SqlType::Date => Value::Date(text.parse::<i32>().map_err(unparsed)?),
+        SqlType::Time => Value::Time(text.parse::<i32>().map_err(unparsed)?),
+        SqlType::Timestamp => Value::Timestamp(text.parse::<i64>().map_err(unparsed)?),
         SqlType::Bytes => Value::Bytes(crate::value::base64_bytes(text).ok_or_else(bad)?),
         SqlType::Array(_) | SqlType::Map(_) | SqlType::Struct(_) => {
-            return Err(DecodeError::WrongType(format!(
-                "the DELIMITED format does not support type {}, column {}",
-                column.sql_type, column.name
-            )))
+            return Err(DecodeError::WrongType(
+                format!(
+                    "the DELIMITED format does not support type {}, column {}",
+                    column.sql_type, column.name
+                ),
+                None,
+            ))
         }
     })
 }
@@ -120,15 +139,19 @@ impl Decoder for DelimitedDecoder {
         if bytes.len() > MAX_RECORD_BYTES {
             return Err(DecodeError::Oversize(bytes.len()));
         }
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| DecodeError::Malformed(format!("not UTF-8 text: {e}")))?;
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            DecodeError::Malformed(format!("not UTF-8 text: {e}"), Some(Cause::new(e)))
+        })?;
         let fields = split_fields(text, self.delimiter)?;
         if fields.len() != self.columns.len() {
-            return Err(DecodeError::WrongType(format!(
-                "Column count mismatch on deserialization: expected {} fields, got {}",
-                self.columns.len(),
-                fields.len()
-            )));
+            return Err(DecodeError::WrongType(
+                format!(
+                    "Column count mismatch on deserialization: expected {} fields, got {}",
+                    self.columns.len(),
+                    fields.len()
+                ),
+                None,
+            ));
         }
         for ((place, column), field) in self.columns.iter().zip(&fields) {
             row[*place] = parse_field(field, column)?;

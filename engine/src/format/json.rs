@@ -6,6 +6,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{DecodeError, Decoder, Encoder, MAX_RECORD_BYTES};
+use crate::cause::Cause;
 use crate::sql::ast::SqlType;
 use crate::value::{Column, Text, Value};
 
@@ -101,13 +102,13 @@ impl JsonDecoder {
                 serde_json::error::Category::Data if message.starts_with("not-an-object") => {
                     DecodeError::NotAnObject
                 }
-                serde_json::error::Category::Data => DecodeError::WrongType(message),
-                _ => DecodeError::Malformed(message),
+                serde_json::error::Category::Data => {
+                    DecodeError::WrongType(message, Some(Cause::new(e)))
+                }
+                _ => DecodeError::Malformed(message, Some(Cause::new(e))),
             }
         })?;
-        deserializer
-            .end()
-            .map_err(|e| DecodeError::Malformed(e.to_string()))
+        deserializer.end().map_err(malformed)
     }
 
     /// The field a name refers to, trying `hint` first.
@@ -203,6 +204,11 @@ impl JsonDecoder {
         }
         Some(())
     }
+}
+
+/// serde_json's syntax error, kept as the cause of the record's.
+fn malformed(error: serde_json::Error) -> DecodeError {
+    DecodeError::Malformed(error.to_string(), Some(Cause::new(error)))
 }
 
 impl Decoder for JsonDecoder {
@@ -1238,12 +1244,12 @@ impl Decoder for JsonValueDecoder {
         let value = TypedSeed(&self.column.sql_type, &self.column.name)
             .deserialize(&mut deserializer)
             .map_err(|e| match e.classify() {
-                serde_json::error::Category::Data => DecodeError::WrongType(e.to_string()),
-                _ => DecodeError::Malformed(e.to_string()),
+                serde_json::error::Category::Data => {
+                    DecodeError::WrongType(e.to_string(), Some(Cause::new(e)))
+                }
+                _ => malformed(e),
             })?;
-        deserializer
-            .end()
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        deserializer.end().map_err(malformed)?;
         row[self.place] = value;
         Ok(())
     }
@@ -1637,7 +1643,7 @@ mod tests {
         );
         assert!(matches!(
             decoder.decode(b"{\"order_id\": "),
-            Err(DecodeError::Malformed(_))
+            Err(DecodeError::Malformed(..))
         ));
         assert_eq!(decoder.decode(b"[1, 2]"), Err(DecodeError::NotAnObject));
         assert_eq!(decoder.decode(b"  "), Err(DecodeError::Empty));

@@ -3,6 +3,7 @@
 //! carries exactly one column, and no BOOLEAN.
 
 use super::{DecodeError, Decoder, Encoder, MAX_RECORD_BYTES};
+use crate::cause::Cause;
 use crate::sql::ast::SqlType;
 use crate::value::{Column, Value};
 
@@ -10,10 +11,13 @@ use crate::value::{Column, Value};
 pub fn read(bytes: &[u8], sql_type: &SqlType) -> Result<Value, DecodeError> {
     let fixed = |n: usize| -> Result<[u8; 8], DecodeError> {
         if bytes.len() != n {
-            return Err(DecodeError::WrongType(format!(
-                "the record has {} bytes; a KAFKA {sql_type} has {n}",
-                bytes.len()
-            )));
+            return Err(DecodeError::WrongType(
+                format!(
+                    "the record has {} bytes; a KAFKA {sql_type} has {n}",
+                    bytes.len()
+                ),
+                None,
+            ));
         }
         let mut buffer = [0u8; 8];
         buffer[8 - n..].copy_from_slice(bytes);
@@ -22,7 +26,9 @@ pub fn read(bytes: &[u8], sql_type: &SqlType) -> Result<Value, DecodeError> {
     Ok(match sql_type {
         SqlType::String => Value::String(
             std::str::from_utf8(bytes)
-                .map_err(|e| DecodeError::Malformed(format!("not UTF-8 text: {e}")))?
+                .map_err(|e| {
+                    DecodeError::Malformed(format!("not UTF-8 text: {e}"), Some(Cause::new(e)))
+                })?
                 .into(),
         ),
         SqlType::Bigint => Value::Integer(i64::from_be_bytes(fixed(8)?)),
@@ -35,9 +41,10 @@ pub fn read(bytes: &[u8], sql_type: &SqlType) -> Result<Value, DecodeError> {
         SqlType::Double => Value::Double(f64::from_be_bytes(fixed(8)?)),
         SqlType::Bytes => Value::Bytes(bytes.to_vec()),
         other => {
-            return Err(DecodeError::WrongType(format!(
-                "The 'KAFKA' format does not support type '{other}'"
-            )))
+            return Err(DecodeError::WrongType(
+                format!("The 'KAFKA' format does not support type '{other}'"),
+                None,
+            ))
         }
     })
 }

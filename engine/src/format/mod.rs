@@ -17,29 +17,34 @@ pub use json::{
     JsonFields, JsonValueDecoder, JsonValueEncoder,
 };
 
+use crate::cause::Cause;
 use crate::sql::ast::{Literal, Properties, SqlType};
 use crate::value::{Column, Row, Schema, Value};
 
 /// Records bigger than this go to the dead-letter output instead of being parsed.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
+/// Why a record does not decode. The error a format got from below (serde_json's,
+/// apache-avro's, the Schema Registry's, a number's parse error) is kept as the source, for
+/// the processing log's `cause`; the message says it too, as ksqlDB's "Failed to
+/// deserialize value from topic: T. <the cause's message>" does.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
     #[error("record of {0} bytes exceeds the {MAX_RECORD_BYTES}-byte limit")]
     Oversize(usize),
     #[error("malformed JSON: {0}")]
-    Malformed(String),
+    Malformed(String, #[source] Option<Cause>),
     #[error("{0}")]
-    WrongType(String),
+    WrongType(String, #[source] Option<Cause>),
     #[error("the value is not a JSON object")]
     NotAnObject,
     #[error("the record has no value")]
     Empty,
     #[error("malformed Avro: {0}")]
-    Avro(String),
+    Avro(String, #[source] Option<Cause>),
     /// The record's schema cannot be had from the Schema Registry.
     #[error("{0}")]
-    Registry(String),
+    Registry(String, #[source] Option<Cause>),
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -429,7 +434,10 @@ struct Unavailable {
 
 impl Decoder for Unavailable {
     fn decode_into(&self, _: &[u8], _: &mut [Value]) -> Result<(), DecodeError> {
-        Err(DecodeError::Registry(self.reason.to_string()))
+        Err(DecodeError::Registry(
+            self.reason.to_string(),
+            Some(Cause::new(self.reason.clone())),
+        ))
     }
 
     fn width(&self) -> usize {

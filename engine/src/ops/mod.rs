@@ -19,6 +19,7 @@ pub mod window_aggregate;
 use std::collections::BTreeMap;
 
 use crate::expr::EvalError;
+use crate::format::DecodeError;
 use crate::state::{KeyGroup, RestoreError};
 use crate::value::{Row, Value};
 
@@ -395,11 +396,19 @@ impl<'a> IntoIterator for &'a Outputs {
 pub enum RowError {
     #[error("{0}")]
     Eval(#[from] EvalError),
+    /// The record cannot be read for a reason of the engine's own (a table row without a
+    /// key, a repartition record that does not read back).
     #[error("{0}")]
     Decode(String),
-    /// The record's key does not decode (ksqlDB's processing log says `target: key`).
+    /// The record's key cannot be read so (ksqlDB's processing log says `target: key`).
     #[error("the key: {0}")]
     DecodeKey(String),
+    /// The record's value does not decode in its format.
+    #[error(transparent)]
+    Format(DecodeError),
+    /// The record's key does not decode in its format.
+    #[error("the key: {0}")]
+    FormatKey(#[source] DecodeError),
     #[error("{0}")]
     Encode(String),
     #[error("late event: its window closed before it arrived (event time {event_time}, grace {grace} ms)")]
@@ -438,6 +447,21 @@ pub enum RowError {
 }
 
 impl RowError {
+    /// The messages the processing log lists as the error's `cause`, as ksqlDB fills it: for
+    /// a record that does not read, the errors under the format's own (its
+    /// DeserializationError drops the first of ErrorMessageUtil.getErrorMessages, which is
+    /// `errorMessage`); for an expression that fails, the evaluation error and what is under
+    /// it (its RecordProcessingError lists the exception whole, the message being its own
+    /// "Error computing expression ..."); nothing for the engine's own refusals.
+    pub fn causes(&self) -> Vec<String> {
+        use std::error::Error;
+        match self {
+            RowError::Format(e) | RowError::FormatKey(e) => crate::cause::messages(e.source()),
+            RowError::Eval(e) => crate::cause::messages(Some(e)),
+            other => crate::cause::messages(other.source()),
+        }
+    }
+
     pub fn is_late(&self) -> bool {
         matches!(
             self,
