@@ -8,7 +8,7 @@ pub mod limit;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,6 +75,16 @@ impl Style {
         }
     }
 
+    /// The last chunk of a push query that ends in an error, in ksqlDB's shapes: /query's
+    /// array ends with an `errorMessage` row, /query-stream writes the error object.
+    fn error(self, message: &str) -> String {
+        let error = json!({"@type": "generic_error", "error_code": 50000, "message": message});
+        match self {
+            Style::Query => format!(",\n{}]", json!({ "errorMessage": error })),
+            Style::Stream => format!("{error}\n"),
+        }
+    }
+
     fn content_type(self) -> &'static str {
         match self {
             Style::Query => "application/vnd.ksql.v1+json",
@@ -83,6 +93,24 @@ impl Style {
     }
 }
 
+/// How far, in bytes of rows, a push query's client may fall behind before the query is
+/// closed. ksqlDB v1 blocks a transient query when its queue of 500 rows is full
+/// (TransientQueryQueue.acceptRow), which stalls only that query's own Kafka Streams
+/// threads; here every push query is fed by the one worker that runs all persistent
+/// queries, so waiting for one client would stall everything. Its scalable push queries
+/// (v2) do what the engine does: a full queue drops the row and ends the query with an
+/// error (ProcessingQueue.offer, PushPhysicalPlan.isErrored). Bytes rather than rows bound
+/// the memory whatever the rows' width, and 4 MiB is some sixteen of the worker's
+/// 256 KiB Kafka batches: a client that reads falls that far behind only if it stops.
+pub const PUSH_QUEUE_BYTES: usize = 4 << 20;
+
+/// What a queued chunk costs beyond its text (the String and the channel's slot), so that
+/// tiny rows are bounded too.
+const CHUNK_OVERHEAD: usize = 64;
+
+/// Push queries closed because their client fell more than PUSH_QUEUE_BYTES behind.
+static SLOW_PUSHES_CLOSED: AtomicU64 = AtomicU64::new(0);
+
 /// A push query reading along with the worker: its rows go to the HTTP response.
 struct Push {
     /// The query id its header carries, which /close-query names.
@@ -90,6 +118,9 @@ struct Push {
     style: Style,
     feed: Feed,
     chunks: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Bytes sent to the response and not yet taken by it: the channel is bounded by this
+    /// count, which the response lowers as it takes each chunk.
+    queued: Arc<AtomicUsize>,
     remaining: Option<u64>,
     done: bool,
 }
@@ -108,25 +139,57 @@ enum Feed {
 }
 
 impl Push {
-    /// Sends one row; false once the push is over (limit reached or client gone).
+    /// Sends one row; false once the push is over (limit reached, client gone, or client
+    /// too far behind).
     fn send(&mut self, columns: &[Value]) -> bool {
         if self.done {
             return false;
         }
-        if self.chunks.send(self.style.row(columns)).is_err() {
+        let row = self.style.row(columns);
+        let behind = self.queued.load(Ordering::Acquire);
+        if behind + row.len() + CHUNK_OVERHEAD > PUSH_QUEUE_BYTES {
+            SLOW_PUSHES_CLOSED.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                query = %self.id,
+                behind,
+                "closing push query {}: its client fell more than {PUSH_QUEUE_BYTES} bytes of rows behind (it is not reading)",
+                self.id
+            );
+            self.end(self.style.error(&format!(
+                "Push query {} was closed: the client fell more than {PUSH_QUEUE_BYTES} bytes of rows behind",
+                self.id
+            )));
+            return false;
+        }
+        if !self.enqueue(row) {
             self.done = true;
             return false;
         }
         if let Some(remaining) = self.remaining.as_mut() {
             *remaining -= 1;
             if *remaining == 0 {
-                let _ = self
-                    .chunks
-                    .send(",\n{\"finalMessage\":\"Limit Reached\"}]".to_string());
-                self.done = true;
+                self.end(self.style.end(true));
             }
         }
         !self.done
+    }
+
+    /// Queues a chunk for the response, counted against the bound; false when the client
+    /// has gone.
+    fn enqueue(&self, chunk: String) -> bool {
+        let size = chunk.len() + CHUNK_OVERHEAD;
+        self.queued.fetch_add(size, Ordering::AcqRel);
+        if self.chunks.send(chunk).is_err() {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Sends the last chunk, past the bound (it is small and the last), and ends the push.
+    fn end(&mut self, last: String) {
+        let _ = self.enqueue(last);
+        self.done = true;
     }
 }
 
@@ -707,8 +770,7 @@ async fn close_query(State(shared): State<Arc<Shared>>, body: axum::body::Bytes)
         .find(|p| p.id == request.query_id && !p.done)
     {
         Some(push) => {
-            let _ = push.chunks.send(push.style.end(false));
-            push.done = true;
+            push.end(push.style.end(false));
             StatusCode::OK.into_response()
         }
         None => error_response(
@@ -804,21 +866,28 @@ fn push(
         Err(e) => return error_response(StatusCode::BAD_REQUEST, 40001, e, &located.text),
     };
     let header = style.header(&id, &columns);
+    // Unbounded as a channel, bounded by `queued`: the worker never waits on a client.
     let (chunks, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let _ = chunks.send(header);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let push = Push {
+        id,
+        style,
+        feed,
+        chunks,
+        queued: queued.clone(),
+        remaining: select.limit,
+        done: false,
+    };
+    push.enqueue(header);
     if let Ok(mut pushes) = shared.pushes.lock() {
-        pushes.push(Push {
-            id,
-            style,
-            feed,
-            chunks,
-            remaining: select.limit,
-            done: false,
-        });
+        pushes.push(push);
     }
     let stream = futures_util::stream::poll_fn(move |context| {
         receiver.poll_recv(context).map(|chunk| {
-            chunk.map(|text| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text)))
+            chunk.map(|text| {
+                queued.fetch_sub(text.len() + CHUNK_OVERHEAD, Ordering::AcqRel);
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text))
+            })
         })
     });
     (
@@ -1014,10 +1083,45 @@ type MetricFamily = (
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     use crate::query::FailureKind;
+    // Before the engine's lock: the worker takes the pushes' lock while it holds that one.
+    let (pushes, push_queued) = match shared.pushes.lock() {
+        Ok(pushes) => (
+            pushes.iter().filter(|p| !p.done).count(),
+            pushes
+                .iter()
+                .map(|p| p.queued.load(Ordering::Acquire))
+                .sum::<usize>(),
+        ),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
     let Ok(engine) = shared.engine.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let mut text = String::new();
+    for (name, kind, help, value) in [
+        (
+            "advisor_engine_push_queries",
+            "gauge",
+            "Push queries running.",
+            pushes as u64,
+        ),
+        (
+            "advisor_engine_push_queued_bytes",
+            "gauge",
+            "Bytes of push-query rows waiting for their clients to read them.",
+            push_queued as u64,
+        ),
+        (
+            "advisor_engine_push_slow_clients_closed_total",
+            "counter",
+            "Push queries closed because their client fell more than 4 MiB of rows behind.",
+            SLOW_PUSHES_CLOSED.load(Ordering::Relaxed),
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
     let families: [MetricFamily; 7] = [
         (
             "advisor_engine_events_in_total",

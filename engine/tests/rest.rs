@@ -6,9 +6,10 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::Tansu;
 use serde_json::{json, Value};
@@ -429,4 +430,135 @@ fn session_tables_answer_pull_and_push_queries_and_over_windows_report_their_row
         .unwrap_or_else(|| panic!("{metrics}"));
     let rows: u64 = held.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(rows >= 1, "{held}");
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// One sample of /metrics, without labels.
+fn metric(server: &Server, name: &str) -> u64 {
+    let (_, metrics) = server.request("GET", "/metrics", None);
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+/// A push client that stops reading is closed once it falls 4 MiB of rows behind, as
+/// ksqlDB's scalable push queries end one whose queue overflows, rather than holding ever
+/// more of the engine's memory; the push queries of the clients that read get every row.
+#[test]
+fn a_push_client_that_stops_reading_is_closed_and_the_others_get_their_rows() {
+    const RECORDS: usize = 12_000;
+    const PAD: usize = 10_000;
+    const MB: u64 = 1 << 20;
+    let tansu = Tansu::start();
+    tansu.create_topic("wide", 1);
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(&tansu, state.path());
+    let (status, created) = server.ksql(
+        "CREATE STREAM wide (id BIGINT, pad STRING) WITH (KAFKA_TOPIC='wide', VALUE_FORMAT='JSON');",
+    );
+    assert_eq!(status, 200, "{created}");
+
+    // The slow client asks for the wide rows, reads the header and then nothing.
+    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let body = json!({"ksql": "SELECT * FROM wide EMIT CHANGES;"}).to_string();
+    write!(
+        slow,
+        "POST /query HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/vnd.ksql.v1+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut head = [0u8; 256];
+    assert!(slow.read(&mut head).unwrap() > 0);
+    // Two clients that read: a stream of the ids, and a LIMIT on the /query-stream form.
+    let port = server.port;
+    let ids = std::thread::spawn(move || {
+        let sql = format!("SELECT id FROM wide EMIT CHANGES LIMIT {RECORDS};");
+        request(port, "POST", "/query", Some(&json!({ "ksql": sql })))
+    });
+    let firsts = std::thread::spawn(move || {
+        let sql = "SELECT id FROM wide WHERE id < 10 EMIT CHANGES LIMIT 10;";
+        request(port, "POST", "/query-stream", Some(&json!({ "ksql": sql })))
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&server, "advisor_engine_push_queries") < 3 {
+        assert!(Instant::now() < deadline, "the push queries never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let idle_rss = rss_bytes(server.pid());
+
+    let pad = "x".repeat(PAD);
+    let values: Vec<String> = (0..RECORDS)
+        .map(|id| json!({"id": id, "pad": pad}).to_string())
+        .collect();
+    let bootstrap = tansu.bootstrap.clone();
+    let producer = std::thread::spawn(move || Tansu::at(&bootstrap).produce("wide", &values));
+    let (mut peak_rss, mut peak_queued) = (idle_rss, 0);
+    while !ids.is_finished() {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(120),
+            "the ids never all came"
+        );
+        peak_rss = peak_rss.max(rss_bytes(server.pid()));
+        peak_queued = peak_queued.max(metric(&server, "advisor_engine_push_queued_bytes"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    producer.join().unwrap();
+    let (status, streamed) = ids.join().unwrap();
+    assert_eq!(status, 200);
+    let rows = streamed.matches("{\"row\":").count();
+    assert_eq!(
+        rows,
+        RECORDS,
+        "{}",
+        &streamed[streamed.len().saturating_sub(300)..]
+    );
+    assert!(streamed.ends_with("{\"finalMessage\":\"Limit Reached\"}]"));
+    let (status, firsts) = firsts.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(firsts.lines().count(), 11, "{firsts}");
+
+    let input = (RECORDS * PAD) as u64;
+    eprintln!(
+        "{} MB through, RSS {} MB -> peak {} MB, at most {} KB queued",
+        input / MB,
+        idle_rss / MB,
+        peak_rss / MB,
+        peak_queued >> 10
+    );
+    // The slow client's 4 MiB, the consumer's prefetch (16 MB) and the allocator's slack:
+    // far from the 115 MB an unbounded queue would hold for it.
+    assert!(
+        peak_rss < idle_rss + 64 * MB,
+        "RSS {} MB -> {} MB",
+        idle_rss / MB,
+        peak_rss / MB
+    );
+    assert!(peak_queued <= 4 * MB + 2 * PAD as u64, "{peak_queued}");
+    assert_eq!(
+        metric(&server, "advisor_engine_push_slow_clients_closed_total"),
+        1
+    );
+
+    // What the slow client finds when it reads again: the rows it was sent, then the error.
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest).unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    let sent = rest.matches("{\"row\":").count();
+    assert!(sent > 0 && sent < RECORDS, "{sent} rows");
+    assert!(
+        rest.ends_with("bytes of rows behind\"}}]"),
+        "{}",
+        &rest[rest.len().saturating_sub(300)..]
+    );
 }

@@ -66,6 +66,11 @@ impl Server {
         Server { child, port }
     }
 
+    /// The server process's id, to read its memory from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server as ECS stops a task, with SIGTERM, and waits for it to exit.
     pub fn stop(&mut self) {
         let status = Command::new("kill")
