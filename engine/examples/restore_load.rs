@@ -102,7 +102,8 @@ fn main() -> anyhow::Result<()> {
         routed.append(&mut out.exchanged);
     }
     let topic = split.queries[0]
-        .exchange()
+        .exchanges()
+        .first()
         .map(|e| e.topic.clone())
         .unwrap_or_default();
     let mut next = vec![0u64; partitions as usize];
@@ -132,7 +133,7 @@ fn main() -> anyhow::Result<()> {
     for partition in 0..partitions {
         let mut snapshot = None;
         split_bytes += store
-            .load(&unit_name(&id, partition), &mut |bytes| {
+            .load(&unit_name(&id, 0, partition), &mut |bytes| {
                 snapshot = Some(PartitionSnapshot::decode(bytes)?);
                 Ok(())
             })?

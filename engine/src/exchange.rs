@@ -12,11 +12,18 @@
 //! Each record of a join's repartition topic holds rows of one side, named by its key (the
 //! side's place among the query's inputs), and says which rows are a table's tombstones.
 //!
-//! Delivery stays at least once without double counting: each row carries the input record
-//! it came from, and each repartition partition remembers, per input partition, the next
-//! input offset it has taken. A replay of the input (after a crash, or on another instance
-//! after a rebalance) writes the same rows again; the aggregation skips those it already
-//! holds, as rows of one input partition reach a repartition partition in input order.
+//! A query with several keyed steps (a multi-way join, a join then a windowed GROUP BY) has
+//! a repartition topic per step, as ksqlDB has: what one step writes is routed by the next
+//! step's key through the next topic. Each input enters at the step that joins it (the
+//! first two at the first step).
+//!
+//! Delivery stays at least once without double counting: each row carries the record it
+//! came from (the input's, or the previous step's repartition record's), and each
+//! repartition partition remembers, per partition it reads from, the next offset it has
+//! taken. A replay (after a crash, or on another instance after a rebalance) writes the
+//! same rows again; the step skips those it already holds, as rows of one partition reach a
+//! repartition partition in offset order. The rows one record gives travel together in one
+//! repartition record, so they are taken or skipped together.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +36,8 @@ use crate::value::Value;
 /// one-byte key and hold `Vec<RoutedRow>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchanged {
+    /// The query's step (`Query::exchanges`) whose repartition topic the record goes to.
+    pub step: u8,
     pub partition: u32,
     pub input: Option<u8>,
     pub value: Vec<u8>,
@@ -45,7 +54,8 @@ pub struct RoutedRow {
 /// One row in a repartition record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExchangedRow {
-    /// The input record the row came from, by its topic's place among the query's inputs.
+    /// The record the row came from: its partition and offset in the topic its input is
+    /// read from at this step (`Exchange::source_topics`).
     pub source_partition: u32,
     pub source_offset: u64,
     pub time: i64,
@@ -57,15 +67,19 @@ pub struct ExchangedRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Aggregate,
-    Join,
+    /// A join, with the number of joins after it: ksqlDB names the steps of a multi-way
+    /// join by their place in its nested plan, each join the left (`L_`) of the next.
+    Join {
+        later: usize,
+    },
 }
 
 /// ksqlDB's name for a query's repartition topic: the service id, `query_`, the query id,
 /// then the step (an aggregation's GROUP BY, or the join its stream is re-keyed for).
 pub fn repartition_topic(service_id: &str, query_id: &str, step: Step) -> String {
     let step = match step {
-        Step::Aggregate => "Aggregate-GroupBy",
-        Step::Join => "Join",
+        Step::Aggregate => "Aggregate-GroupBy".to_string(),
+        Step::Join { later } => format!("{}Join", "L_".repeat(later)),
     };
     format!("_confluent-ksql-{service_id}query_{query_id}-{step}-repartition")
 }
@@ -76,15 +90,16 @@ pub fn owner(group: KeyGroup, partitions: u32) -> u32 {
     u32::from(group) % partitions.max(1)
 }
 
-/// Where a query's rows cross from its first stage (decoding, filters, projections) to its
-/// keyed state.
+/// Where a query's rows cross to one of its keyed steps: from its first stage (decoding,
+/// filters, projections) or from the step before.
 #[derive(Debug, Clone)]
 pub struct Exchange {
-    /// The index of the first operator of the second stage.
-    pub at: usize,
+    /// The operators of the step: the keyed one, then those up to the next step's.
+    pub ops: std::ops::Range<usize>,
     pub topic: String,
     pub partitions: u32,
-    /// The source topics whose records go through the exchange, by input.
+    /// By input, the topic its rows are read from before they come here: the source's
+    /// topic, or the previous step's repartition topic.
     pub source_topics: Vec<String>,
     /// Per repartition partition, the next input offset per input partition it has taken.
     seen: std::collections::BTreeMap<u32, Offsets>,
@@ -93,9 +108,14 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    pub fn new(at: usize, topic: String, partitions: u32, source_topics: Vec<String>) -> Exchange {
+    pub fn new(
+        ops: std::ops::Range<usize>,
+        topic: String,
+        partitions: u32,
+        source_topics: Vec<String>,
+    ) -> Exchange {
         Exchange {
-            at,
+            ops,
             topic,
             partitions: partitions.max(1),
             source_topics,
@@ -199,9 +219,22 @@ impl PartitionSnapshot {
     }
 }
 
-/// The checkpoint unit of one repartition partition of a query.
-pub fn unit_name(query_id: &str, partition: u32) -> String {
-    format!("{query_id}/partition-{partition}")
+/// A repartition partition's checkpoint as `Query::partition_snapshots` writes it.
+#[derive(Debug, Clone)]
+pub struct SavedPartition {
+    /// The query's step whose repartition topic the partition is of.
+    pub step: usize,
+    pub partition: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// The checkpoint unit of one repartition partition of a query's step: the first step's
+/// keeps the name it had when a query had one step at most.
+pub fn unit_name(query_id: &str, step: usize, partition: u32) -> String {
+    match step {
+        0 => format!("{query_id}/partition-{partition}"),
+        _ => format!("{query_id}/step-{step}/partition-{partition}"),
+    }
 }
 
 #[cfg(test)]
@@ -240,8 +273,12 @@ mod tests {
 
     #[test]
     fn a_replayed_input_record_is_taken_once_per_partition() {
-        let mut exchange =
-            Exchange::new(1, "r".into(), 3, vec!["orders".into(), "customers".into()]);
+        let mut exchange = Exchange::new(
+            1..2,
+            "r".into(),
+            3,
+            vec!["orders".into(), "customers".into()],
+        );
         let row = |offset| ExchangedRow {
             source_partition: 0,
             source_offset: offset,
@@ -264,8 +301,19 @@ mod tests {
     #[test]
     fn a_join_repartition_topic_is_named_as_ksqldb_names_it() {
         assert_eq!(
-            repartition_topic("default_", "CSAS_ENRICHED_3", Step::Join),
+            repartition_topic("default_", "CSAS_ENRICHED_3", Step::Join { later: 0 }),
             "_confluent-ksql-default_query_CSAS_ENRICHED_3-Join-repartition"
         );
+        // ksqlDB's three-way join of orders, customers and items has these two.
+        assert_eq!(
+            repartition_topic(
+                "default_",
+                "CSAS_ORDERS_ENRICHED_5",
+                Step::Join { later: 1 }
+            ),
+            "_confluent-ksql-default_query_CSAS_ORDERS_ENRICHED_5-L_Join-repartition"
+        );
+        assert_eq!(unit_name("CSAS_R_1", 0, 2), "CSAS_R_1/partition-2");
+        assert_eq!(unit_name("CSAS_R_1", 1, 2), "CSAS_R_1/step-1/partition-2");
     }
 }

@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{SourceDef, WindowType};
-use crate::exchange::{Exchange, Exchanged, ExchangedRow, PartitionSnapshot, RoutedRow, Step};
+use crate::exchange::{
+    Exchange, Exchanged, ExchangedRow, PartitionSnapshot, RoutedRow, SavedPartition, Step,
+};
 use crate::format::json::JsonBuf;
 use crate::format::{Codecs, Decoder, EncodeError, Encoder, JsonFields, KeyCodec};
 use crate::ops::watermark::Watermark;
@@ -292,8 +294,9 @@ pub struct PersistentQuery {
     watermark: Option<Watermark>,
     /// Next offset per input topic and partition that the state reflects.
     offsets: Offsets,
-    /// Set when the query's keyed state is reached through a repartition topic (on Kafka).
-    exchange: Option<Exchange>,
+    /// On Kafka, the repartition topics the query's keyed steps are reached through, in
+    /// the order of their operators; empty when its state is whole.
+    exchanges: Vec<Exchange>,
     /// Where each row of a repartitioned batch came from, by origin.
     exchanged_origins: Vec<ExchangedOrigin>,
     pub stats: Stats,
@@ -512,60 +515,116 @@ impl PersistentQuery {
                 .watermarked
                 .then(|| Watermark::new(sources.first().map_or(0, |s| s.watermark_delay))),
             offsets: Offsets::new(),
-            exchange: None,
+            exchanges: Vec::new(),
             exchanged_origins: Vec::new(),
             stats: Stats::default(),
             stopped: None,
         }
     }
 
-    /// Where the query's rows would cross to a repartition topic, in a query that follows
-    /// ksqlDB's stream time rather than Flink's watermarks: over one stream, the first
-    /// operator whose state is split by a GROUP BY key; over two sources, a join on their
-    /// keys (not a foreign key) followed by nothing but projections and filters. Multi-way
-    /// joins and a join's aggregation would need a repartition per step and keep their state
-    /// whole.
-    pub fn split_point(&self) -> Option<usize> {
+    /// The operators where the query's rows would cross to repartition topics, in a query
+    /// that follows ksqlDB's stream time rather than Flink's watermarks: over one stream,
+    /// the first operator whose state is split by a GROUP BY key; over several sources,
+    /// each join on their keys (not a foreign key), then the windowed or session
+    /// aggregation of what they join if there is one, with nothing but projections and
+    /// filters between them or after the last join. Empty for a query whose state is whole
+    /// (a table's aggregation, a foreign-key join, OVER, MATCH_RECOGNIZE).
+    pub fn split_points(&self) -> Vec<usize> {
         if self.watermark.is_some() {
-            return None;
+            return Vec::new();
         }
+        let stateless =
+            |op: &dyn Operator| matches!(op.name(), "filter" | "map" | "project" | "table_project");
         match &self.inputs[..] {
-            [input] if !input.is_table => self.ops.iter().position(|op| op.grouping().is_some()),
-            [_, _] => {
-                let (join, rest) = self.ops.split_first()?;
-                let stateless_after = rest
-                    .iter()
-                    .all(|op| matches!(op.name(), "filter" | "map" | "project" | "table_project"));
-                (join.splits_by_join_key() && stateless_after).then_some(0)
+            [input] if !input.is_table => self
+                .ops
+                .iter()
+                .position(|op| op.grouping().is_some())
+                .into_iter()
+                .collect(),
+            [_] | [] => Vec::new(),
+            inputs => {
+                let joins = inputs.len() - 1;
+                let joined = self
+                    .ops
+                    .get(..joins)
+                    .is_some_and(|ops| ops.iter().all(|op| op.splits_by_join_key()));
+                if !joined {
+                    return Vec::new();
+                }
+                let mut points: Vec<usize> = (0..joins).collect();
+                for (at, op) in self.ops.iter().enumerate().skip(joins) {
+                    if op.grouping().is_some() {
+                        points.push(at);
+                        break;
+                    }
+                    if !stateless(op.as_ref()) {
+                        return Vec::new();
+                    }
+                }
+                points
             }
-            _ => None,
         }
     }
 
-    /// Routes the query's keyed state through the repartition topic ksqlDB would name for
-    /// it under `service_id`, with `partitions` partitions (the input's); returns the topic,
-    /// or `None` when the query has no keyed state to route.
-    pub fn repartition(&mut self, service_id: &str, partitions: u32) -> Option<String> {
-        let at = self.split_point()?;
-        let step = if self.ops[at].splits_by_join_key() {
-            Step::Join
-        } else {
-            Step::Aggregate
-        };
-        let topic = crate::exchange::repartition_topic(service_id, &self.id, step);
-        if self.exchange.as_ref().is_some_and(|e| e.topic == topic) {
-            return Some(topic);
+    /// The step an input's rows enter at: the join that joins it, or the first step.
+    fn entry_step(&self, input: usize) -> usize {
+        self.exchanges
+            .iter()
+            .position(|e| self.ops[e.ops.start].joined_input() == Some(input))
+            .unwrap_or(0)
+    }
+
+    /// Routes the query's keyed steps through the repartition topics ksqlDB would name for
+    /// them under `service_id`, each with `partitions` partitions (the input's); returns
+    /// the topics, first step first, or none when the query's state is whole.
+    pub fn repartition(&mut self, service_id: &str, partitions: u32) -> Vec<String> {
+        let points = self.split_points();
+        let joins = points
+            .iter()
+            .filter(|&&at| self.ops[at].splits_by_join_key())
+            .count();
+        let topics: Vec<String> = points
+            .iter()
+            .enumerate()
+            .map(|(step, &at)| {
+                let kind = if self.ops[at].splits_by_join_key() {
+                    Step::Join {
+                        later: joins.saturating_sub(step + 1),
+                    }
+                } else {
+                    Step::Aggregate
+                };
+                crate::exchange::repartition_topic(service_id, &self.id, kind)
+            })
+            .collect();
+        if self.exchanges.iter().map(|e| &e.topic).eq(topics.iter()) {
+            return topics;
         }
-        self.exchange = Some(Exchange::new(
-            at,
-            topic.clone(),
-            partitions,
-            self.inputs
+        let entry = |input: usize| {
+            points
                 .iter()
-                .map(|input| input.topic.clone())
-                .collect(),
-        ));
-        Some(topic)
+                .position(|&at| self.ops[at].joined_input() == Some(input))
+                .unwrap_or(0)
+        };
+        self.exchanges = points
+            .iter()
+            .enumerate()
+            .map(|(step, &at)| {
+                let end = points.get(step + 1).copied().unwrap_or(self.ops.len());
+                let source_topics = self
+                    .inputs
+                    .iter()
+                    .enumerate()
+                    .map(|(input, source)| match step.checked_sub(1) {
+                        Some(before) if entry(input) != step => topics[before].clone(),
+                        _ => source.topic.clone(),
+                    })
+                    .collect();
+                Exchange::new(at..end, topics[step].clone(), partitions, source_topics)
+            })
+            .collect();
+        topics
     }
 
     /// True for a foreign-key table-table join, which (as in ksqlDB, whose subscription
@@ -574,16 +633,21 @@ impl PersistentQuery {
         self.ops.iter().any(|op| op.name() == "foreign_key_join")
     }
 
-    /// The repartition topic the query's keyed state is reached through, if any.
-    pub fn exchange(&self) -> Option<&Exchange> {
-        self.exchange.as_ref()
+    /// The repartition topics the query's keyed steps are reached through, first step
+    /// first; empty when its state is whole.
+    pub fn exchanges(&self) -> &[Exchange] {
+        &self.exchanges
+    }
+
+    /// The step whose repartition topic is `topic`.
+    pub fn step_reading(&self, topic: &str) -> Option<usize> {
+        self.exchanges.iter().position(|e| e.topic == topic)
     }
 
     /// True when the query reads `topic`: a source's, or its repartition topic.
     pub fn reads_topic(&self, topic: &str) -> bool {
         self.stopped.is_none()
-            && (self.input_for(topic).is_some()
-                || self.exchange.as_ref().is_some_and(|e| e.topic == topic))
+            && (self.input_for(topic).is_some() || self.step_reading(topic).is_some())
     }
 
     /// Measures the query's state (`Stats::state_bytes`) and, when it holds more than
@@ -642,12 +706,8 @@ impl PersistentQuery {
         let Some(first) = records.first() else {
             return;
         };
-        if self
-            .exchange
-            .as_ref()
-            .is_some_and(|e| e.topic == first.topic)
-        {
-            return self.process_exchanged(records, out, dead);
+        if let Some(step) = self.step_reading(first.topic) {
+            return self.process_exchanged(step, records, out, dead);
         }
         let Some(side) = self.input_for(first.topic) else {
             return;
@@ -711,33 +771,32 @@ impl PersistentQuery {
             batch.set_end_watermark(watermark.current());
         }
         self.stats.records_in += records.len() as u64;
-        if self.exchange.is_none() {
+        if self.exchanges.is_empty() {
             self.offsets_of(records);
         }
+        let entry = self.entry_step(side);
         let mut emit = Emit {
             out,
             rejected: &mut self.rejected,
         };
-        match &self.exchange {
+        match self.exchanges.first() {
             // The first stage holds no state: a replay of its input is skipped where the
             // rows land, so no offset is noted here.
-            Some(exchange) => {
-                let at = exchange.at;
-                for op in &mut self.ops[..at] {
+            Some(first_step) => {
+                for op in &mut self.ops[..first_step.ops.start] {
                     if !op.takes_deletes() {
                         batch.drop_deletes();
                     }
                     op.process(&mut batch, &mut emit);
                 }
-                if !self.ops[at].takes_deletes() {
-                    batch.drop_deletes();
-                }
-                let keyed = &*self.ops[at];
-                if let Some(grouping) = keyed.grouping() {
-                    send_to_exchange(exchange, grouping, &batch, records, &mut emit);
-                } else if keyed.splits_by_join_key() {
-                    send_join_rows(exchange, keyed, side, &batch, records, &mut emit);
-                }
+                let exchange = &self.exchanges[entry];
+                let keyed = &*self.ops[exchange.ops.start];
+                let origin_of = |origin: u32| {
+                    records
+                        .get(origin as usize)
+                        .map(|record| (record.partition, record.offset))
+                };
+                route(entry, exchange, keyed, &mut batch, &origin_of, &mut emit);
             }
             None => {
                 for op in &mut self.ops {
@@ -753,21 +812,30 @@ impl PersistentQuery {
         self.dead_letters(records, dead);
     }
 
-    /// The second stage: rows read back from the repartition topic go through the keyed
-    /// operators, each input record once per partition however often it was replayed. A
-    /// join's records each hold one side's rows: a run of one side's rows goes through as
-    /// one batch of that input.
+    /// A keyed step: rows read back from its repartition topic go through its operators,
+    /// each record they came from once per partition however often it was replayed, and
+    /// then on to the next step's repartition topic or out. A join's records each hold one
+    /// side's rows: a run of one side's rows goes through as one batch of that input.
     fn process_exchanged(
         &mut self,
+        step: usize,
         records: &[InputRecord<'_>],
         out: &mut Outputs,
         dead: &mut Vec<DeadLetter>,
     ) {
         self.offsets_of(records);
-        let Some(exchange) = &mut self.exchange else {
+        let (current, later) = self.exchanges.split_at_mut(step + 1);
+        let Some(exchange) = current.last_mut() else {
             return;
         };
-        let (at, width) = (exchange.at, self.width);
+        let next = later.first().map(|next| (step + 1, next));
+        let range = exchange.ops.clone();
+        let (ops, after) = self.ops.split_at_mut(range.end);
+        let stage = Stage {
+            ops: &mut ops[range.start..],
+            next: next.and_then(|(step, exchange)| Some((step, exchange, &**after.first()?))),
+        };
+        let width = self.width;
         let before = out.len();
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
@@ -782,32 +850,29 @@ impl PersistentQuery {
             batch: &mut batch,
             origins: &mut self.exchanged_origins,
             width,
+            last: None,
         };
+        let mut stage = stage;
         let mut input = 0;
         for record in records {
             let Some(value) = record.value else {
                 continue;
             };
+            taken.last = None;
             let decoded = match record.key {
                 None => postcard::from_bytes::<Vec<ExchangedRow>>(value).map(|rows| {
                     for row in rows {
-                        taken.push(record.partition, 0, row, false);
+                        taken.push(record, 0, row, false);
                     }
                 }),
                 Some(&[side]) => postcard::from_bytes::<Vec<RoutedRow>>(value).map(|rows| {
                     let side = usize::from(side);
                     if side != input && !taken.batch.is_empty() {
-                        run_second_stage(
-                            &mut self.ops[at..],
-                            taken.batch,
-                            input,
-                            taken.origins,
-                            &mut emit,
-                        );
+                        stage.run(taken.batch, input, taken.origins, &mut emit);
                     }
                     input = side;
                     for routed in rows {
-                        taken.push(record.partition, side, routed.row, routed.delete);
+                        taken.push(record, side, routed.row, routed.delete);
                     }
                 }),
                 Some(_) => Err(postcard::Error::DeserializeBadEncoding),
@@ -824,25 +889,20 @@ impl PersistentQuery {
                     source_partition: record.partition,
                     source_offset: record.offset,
                     partition: record.partition,
+                    record_offset: record.offset,
                 });
             }
         }
         if !taken.batch.is_empty() {
-            run_second_stage(
-                &mut self.ops[at..],
-                taken.batch,
-                input,
-                taken.origins,
-                &mut emit,
-            );
+            stage.run(taken.batch, input, taken.origins, &mut emit);
         }
         self.batch = batch;
         self.stats.records_out += (out.len() - before) as u64;
-        self.exchanged_dead_letters(dead);
+        self.exchanged_dead_letters(step, dead);
     }
 
     /// Dead letters of the second stage name the input record each row came from.
-    fn exchanged_dead_letters(&mut self, dead: &mut Vec<DeadLetter>) {
+    fn exchanged_dead_letters(&mut self, step: usize, dead: &mut Vec<DeadLetter>) {
         self.rejected.sort_by_key(|r| r.origin);
         for rejected in self.rejected.drain(..) {
             let kind = self.stats.count_dead_letter(&rejected.error);
@@ -856,13 +916,19 @@ impl PersistentQuery {
                 .get(rejected.origin as usize)
                 .copied()
                 .unwrap_or_default();
-            let Some(input) = self.inputs.get(input).or(self.inputs.first()) else {
+            let Some(source) = self.inputs.get(input).or(self.inputs.first()) else {
                 continue;
             };
+            // A row a step before wrote is named by that step's repartition record.
+            let topic = self
+                .exchanges
+                .get(step)
+                .and_then(|e| e.source_topics.get(input))
+                .unwrap_or(&source.topic);
             dead.push(DeadLetter {
                 query: self.id.clone(),
-                source: input.source.clone(),
-                topic: input.topic.clone(),
+                source: source.source.clone(),
+                topic: topic.clone(),
                 partition,
                 offset,
                 kind,
@@ -1037,23 +1103,20 @@ impl PersistentQuery {
     }
 
     /// The checkpoints of the repartition partitions whose state changed since they were
-    /// last saved, as (partition, bytes); empty for a query without a repartition topic.
-    pub fn partition_snapshots(&self) -> Result<Vec<(u32, Vec<u8>)>, RestoreError> {
-        let Some(exchange) = &self.exchange else {
-            return Ok(Vec::new());
-        };
-        if exchange.dirty().is_empty() {
-            return Ok(Vec::new());
-        }
-        let whole = self.ops[exchange.at..]
-            .iter()
-            .map(|op| op.snapshot())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| RestoreError(e.to_string()))?;
-        exchange
-            .dirty()
-            .iter()
-            .map(|&partition| {
+    /// last saved, each with its step and partition; empty for a query whose state is
+    /// whole.
+    pub fn partition_snapshots(&self) -> Result<Vec<SavedPartition>, RestoreError> {
+        let mut saved = Vec::new();
+        for (step, exchange) in self.exchanges.iter().enumerate() {
+            if exchange.dirty().is_empty() {
+                continue;
+            }
+            let whole = self.ops[exchange.ops.clone()]
+                .iter()
+                .map(|op| op.snapshot())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| RestoreError(e.to_string()))?;
+            for &partition in exchange.dirty() {
                 let owned = exchange.groups_of(partition);
                 let snapshot = PartitionSnapshot {
                     topic: exchange.topic.clone(),
@@ -1072,46 +1135,56 @@ impl PersistentQuery {
                         })
                         .collect(),
                 };
-                Ok((partition, snapshot.encode()?))
-            })
-            .collect()
+                saved.push(SavedPartition {
+                    step,
+                    partition,
+                    bytes: snapshot.encode()?,
+                });
+            }
+        }
+        Ok(saved)
     }
 
     /// Marks every repartition partition's state as saved.
     pub fn partitions_saved(&mut self) {
-        if let Some(exchange) = &mut self.exchange {
+        for exchange in &mut self.exchanges {
             exchange.saved();
         }
     }
 
-    /// Puts back a repartition partition's checkpoint, replacing what the query held for
-    /// the key groups the partition owns.
+    /// Puts back a repartition partition's checkpoint (of the step whose topic it names),
+    /// replacing what the query held for the key groups the partition owns.
     pub fn restore_partition(&mut self, snapshot: &PartitionSnapshot) -> Result<(), RestoreError> {
-        let Some(exchange) = &mut self.exchange else {
+        let Some(exchange) = self
+            .exchanges
+            .iter_mut()
+            .find(|e| e.topic == snapshot.topic)
+        else {
             return Err(RestoreError(format!(
-                "{} has no repartition topic to restore a partition of",
-                self.id
+                "the checkpoint is of {}, which {} does not read",
+                snapshot.topic, self.id
             )));
         };
-        if snapshot.partitions != exchange.partitions || snapshot.topic != exchange.topic {
+        if snapshot.partitions != exchange.partitions {
             return Err(RestoreError(format!(
                 "the checkpoint is of partition {} of {} with {} partitions; the query reads {} with {} partitions",
                 snapshot.partition, snapshot.topic, snapshot.partitions, exchange.topic, exchange.partitions
             )));
         }
-        let second = &mut self.ops[exchange.at..];
-        if snapshot.operators.len() != second.len() {
+        let ops = &mut self.ops[exchange.ops.clone()];
+        if snapshot.operators.len() != ops.len() {
             return Err(RestoreError(format!(
-                "the checkpoint holds {} operators' state; this query has {} after its repartition topic (was the query changed?)",
+                "the checkpoint holds {} operators' state; this query has {} at the step of {} (was the query changed?)",
                 snapshot.operators.len(),
-                second.len()
+                ops.len(),
+                exchange.topic
             )));
         }
         let owned = exchange.groups_of(snapshot.partition);
-        for op in second.iter_mut() {
+        for op in ops.iter_mut() {
             op.forget(&owned);
         }
-        for (op, groups) in second.iter_mut().zip(&snapshot.operators) {
+        for (op, groups) in ops.iter_mut().zip(&snapshot.operators) {
             op.restore(groups)?;
         }
         exchange.set_seen(snapshot.partition, snapshot.seen.clone());
@@ -1122,13 +1195,14 @@ impl PersistentQuery {
         Ok(())
     }
 
-    /// Drops what the query holds for a repartition partition another instance now owns.
-    pub fn forget_partition(&mut self, partition: u32) {
-        let Some(exchange) = &mut self.exchange else {
+    /// Drops what the query holds for a partition of one of its repartition topics, which
+    /// another instance now owns.
+    pub fn forget_partition(&mut self, topic: &str, partition: u32) {
+        let Some(exchange) = self.exchanges.iter_mut().find(|e| e.topic == topic) else {
             return;
         };
         let owned = exchange.groups_of(partition);
-        for op in &mut self.ops[exchange.at..] {
+        for op in &mut self.ops[exchange.ops.clone()] {
             op.forget(&owned);
         }
         exchange.forget(partition);
@@ -1180,14 +1254,37 @@ impl PersistentQuery {
     }
 }
 
-/// Writes the first stage's rows to the repartition partitions that own their keys: each
+/// Sends a batch's rows on to step `step`'s repartition topic by the key its keyed operator
+/// splits its state by: the GROUP BY key, or the join key of the batch's input. Each
+/// row's origin names the record (partition and offset) it came from, by `origin_of`.
+fn route(
+    step: usize,
+    exchange: &Exchange,
+    keyed: &dyn Operator,
+    batch: &mut RowBatch,
+    origin_of: &dyn Fn(u32) -> Option<(u32, u64)>,
+    emit: &mut Emit<'_>,
+) {
+    if !keyed.takes_deletes() {
+        batch.drop_deletes();
+    }
+    let step = u8::try_from(step).unwrap_or(u8::MAX);
+    if let Some(grouping) = keyed.grouping() {
+        send_to_exchange(step, exchange, grouping, batch, origin_of, emit);
+    } else if keyed.splits_by_join_key() {
+        send_join_rows(step, exchange, keyed, batch, origin_of, emit);
+    }
+}
+
+/// Writes rows to the repartition partitions that own their GROUP BY keys: each
 /// partition's rows of the batch go as one record (up to `ROWS_PER_EXCHANGED_RECORD`),
 /// since a Kafka record costs far more to write and read back than a row to encode.
 fn send_to_exchange(
+    step: u8,
     exchange: &Exchange,
     grouping: &crate::ops::group::Grouping,
     batch: &RowBatch,
-    records: &[InputRecord<'_>],
+    origin_of: &dyn Fn(u32) -> Option<(u32, u64)>,
     emit: &mut Emit<'_>,
 ) {
     let mut group = Vec::new();
@@ -1202,7 +1299,7 @@ fn send_to_exchange(
             emit.reject(origin, error);
             continue;
         }
-        let Some(record) = records.get(origin as usize) else {
+        let Some((source_partition, source_offset)) = origin_of(origin) else {
             continue;
         };
         let partition = exchange.owner(crate::state::key_group(&key)) as usize;
@@ -1211,28 +1308,29 @@ fn send_to_exchange(
         {
             from.push(origin);
             rows.push(ExchangedRow {
-                source_partition: record.partition,
-                source_offset: record.offset,
+                source_partition,
+                source_offset,
                 time,
                 window: batch.window(at),
                 row: batch.row(at).clone(),
             });
         }
     }
-    write_exchanged(&by_partition, &origins, None, |r| r.time, emit);
+    write_exchanged(step, &by_partition, &origins, None, |r| r, emit);
 }
 
-/// Writes a join side's rows (input `input`) to the repartition partitions that own their
-/// join keys, a table's tombstones among them. A row without a join key goes to partition 0:
-/// the join rejects or drops it there as it would have anywhere.
+/// Writes a join side's rows (the batch's input) to the repartition partitions that own
+/// their join keys, a table's tombstones among them. A row without a join key goes to
+/// partition 0: the join rejects or drops it there as it would have anywhere.
 fn send_join_rows(
+    step: u8,
     exchange: &Exchange,
-    join: &dyn crate::ops::Operator,
-    input: usize,
+    join: &dyn Operator,
     batch: &RowBatch,
-    records: &[InputRecord<'_>],
+    origin_of: &dyn Fn(u32) -> Option<(u32, u64)>,
     emit: &mut Emit<'_>,
 ) {
+    let input = batch.input();
     let mut key = Vec::new();
     let mut by_partition: Vec<Vec<RoutedRow>> = vec![Vec::new(); exchange.partitions as usize];
     let mut origins: Vec<Vec<u32>> = vec![Vec::new(); exchange.partitions as usize];
@@ -1245,7 +1343,7 @@ fn send_join_rows(
         } else {
             0
         };
-        let Some(record) = records.get(origin as usize) else {
+        let Some((source_partition, source_offset)) = origin_of(origin) else {
             continue;
         };
         if let (Some(rows), Some(from)) =
@@ -1255,8 +1353,8 @@ fn send_join_rows(
             rows.push(RoutedRow {
                 delete: batch.is_delete(at),
                 row: ExchangedRow {
-                    source_partition: record.partition,
-                    source_offset: record.offset,
+                    source_partition,
+                    source_offset,
                     time,
                     window: batch.window(at),
                     row: batch.row(at).clone(),
@@ -1265,24 +1363,53 @@ fn send_join_rows(
         }
     }
     let input = u8::try_from(input).unwrap_or(u8::MAX);
-    write_exchanged(&by_partition, &origins, Some(input), |r| r.row.time, emit);
+    write_exchanged(step, &by_partition, &origins, Some(input), |r| &r.row, emit);
 }
 
-/// Encodes each partition's rows as repartition records of up to `ROWS_PER_EXCHANGED_RECORD`
-/// rows, each timed by its latest row; rows whose record cannot be written are rejected.
+/// The ends of the records a partition's rows go in: about `ROWS_PER_EXCHANGED_RECORD`
+/// rows each, never parting rows that came from one record, which are taken or skipped
+/// together when read back.
+fn record_ends(rows: &[&ExchangedRow]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut end = 0;
+    while end < rows.len() {
+        end = (end + ROWS_PER_EXCHANGED_RECORD).min(rows.len());
+        while end < rows.len() && same_record(rows[end - 1], rows[end]) {
+            end += 1;
+        }
+        ends.push(end);
+    }
+    ends
+}
+
+fn same_record(a: &ExchangedRow, b: &ExchangedRow) -> bool {
+    (a.source_partition, a.source_offset) == (b.source_partition, b.source_offset)
+}
+
+/// Encodes each partition's rows as repartition records for step `step`, each timed by its
+/// latest row; rows whose record cannot be written are rejected.
 fn write_exchanged<T: serde::Serialize>(
+    step: u8,
     by_partition: &[Vec<T>],
     origins: &[Vec<u32>],
     input: Option<u8>,
-    time_of: impl Fn(&T) -> i64,
+    row_of: impl Fn(&T) -> &ExchangedRow,
     emit: &mut Emit<'_>,
 ) {
     for (partition, (rows, from)) in by_partition.iter().zip(origins).enumerate() {
-        let chunks = rows.chunks(ROWS_PER_EXCHANGED_RECORD);
-        for (chunk, chunk_origins) in chunks.zip(from.chunks(ROWS_PER_EXCHANGED_RECORD)) {
-            let timestamp = chunk.iter().map(&time_of).max().unwrap_or(0);
+        let exchanged: Vec<&ExchangedRow> = rows.iter().map(&row_of).collect();
+        let mut start = 0;
+        for end in record_ends(&exchanged) {
+            let (chunk, chunk_origins) = (&rows[start..end], &from[start..end]);
+            let timestamp = exchanged[start..end]
+                .iter()
+                .map(|r| r.time)
+                .max()
+                .unwrap_or(0);
+            start = end;
             match postcard::to_allocvec(chunk) {
                 Ok(value) => emit.out.exchanged.push(Exchanged {
+                    step,
                     partition: partition as u32,
                     input,
                     value,
@@ -1303,30 +1430,42 @@ fn write_exchanged<T: serde::Serialize>(
     }
 }
 
-/// Where a row read back from a repartition topic came from: the input record (by the
-/// query's input, its partition and offset), for its dead letter, and the repartition
-/// partition it was read from, whose task state a stream-stream join keeps it in.
+/// Where a row read back from a repartition topic came from: the record it came from (by
+/// the query's input, its partition and offset), for its dead letter; the repartition
+/// partition it was read from, whose task state a stream-stream join keeps it in; and the
+/// repartition record's offset, which names it to the next step.
 #[derive(Debug, Clone, Copy, Default)]
 struct ExchangedOrigin {
     input: usize,
     source_partition: u32,
     source_offset: u64,
     partition: u32,
+    record_offset: u64,
 }
 
-/// Where the second stage gathers the rows it reads back from a repartition topic.
+/// Where a step gathers the rows it reads back from its repartition topic.
 struct Taken<'a> {
     exchange: &'a mut Exchange,
     batch: &'a mut RowBatch,
     origins: &'a mut Vec<ExchangedOrigin>,
     width: usize,
+    /// The record the last row of the current repartition record came from (its input,
+    /// partition and offset), and whether it was taken: its other rows follow suit.
+    last: Option<((usize, u32, u64), bool)>,
 }
 
 impl Taken<'_> {
-    /// Takes a row read from repartition partition `partition`, unless that partition has
-    /// already taken its input record.
-    fn push(&mut self, partition: u32, input: usize, row: ExchangedRow, delete: bool) {
-        if self.exchange.already_taken(partition, input, &row) {
+    /// Takes a row of repartition record `record`, unless its partition has already taken
+    /// the record the row came from.
+    fn push(&mut self, record: &InputRecord<'_>, input: usize, row: ExchangedRow, delete: bool) {
+        let partition = record.partition;
+        let from = (input, row.source_partition, row.source_offset);
+        let take = match self.last {
+            Some((last, taken)) if last == from => taken,
+            _ => !self.exchange.already_taken(partition, input, &row),
+        };
+        self.last = Some((from, take));
+        if !take {
             return;
         }
         self.exchange.take(partition, input, &row);
@@ -1336,10 +1475,13 @@ impl Taken<'_> {
             source_partition: row.source_partition,
             source_offset: row.source_offset,
             partition,
+            record_offset: record.offset,
         });
         let filled = self.batch.push(self.width, row.time, origin);
         *filled = row.row;
-        if filled.len() != self.width {
+        // A row a join step wrote carries the key columns of the steps before, past the
+        // width of the sources' columns.
+        if filled.len() < self.width {
             filled.resize(self.width, Value::Null);
         }
         let last = self.batch.len() - 1;
@@ -1352,24 +1494,41 @@ impl Taken<'_> {
     }
 }
 
-/// Runs the operators after the repartition topic over a batch of input `input`'s rows, then
-/// empties it for the next run.
-fn run_second_stage(
-    ops: &mut [Box<dyn crate::ops::Operator>],
-    batch: &mut RowBatch,
-    input: usize,
-    origins: &[ExchangedOrigin],
-    emit: &mut Emit<'_>,
-) {
-    batch.set_input(input);
-    batch.set_partitions(origins.iter().map(|origin| origin.partition));
-    for op in ops {
-        if !op.takes_deletes() {
-            batch.drop_deletes();
+/// The operators of one keyed step, with the next step's repartition topic and keyed
+/// operator when there is one.
+struct Stage<'a> {
+    ops: &'a mut [Box<dyn Operator>],
+    next: Option<(usize, &'a Exchange, &'a dyn Operator)>,
+}
+
+impl Stage<'_> {
+    /// Runs the step's operators over a batch of input `input`'s rows, sends what comes
+    /// out on to the next step, then empties the batch for the next run.
+    fn run(
+        &mut self,
+        batch: &mut RowBatch,
+        input: usize,
+        origins: &[ExchangedOrigin],
+        emit: &mut Emit<'_>,
+    ) {
+        batch.set_input(input);
+        batch.set_partitions(origins.iter().map(|origin| origin.partition));
+        for op in self.ops.iter_mut() {
+            if !op.takes_deletes() {
+                batch.drop_deletes();
+            }
+            op.process(batch, emit);
         }
-        op.process(batch, emit);
+        if let Some((step, exchange, keyed)) = self.next {
+            let origin_of = |origin: u32| {
+                origins
+                    .get(origin as usize)
+                    .map(|o| (o.partition, o.record_offset))
+            };
+            route(step, exchange, keyed, batch, &origin_of, emit);
+        }
+        batch.clear();
     }
-    batch.clear();
 }
 
 /// Rows a repartition record holds at most: a record stays well below Kafka's 1 MB.

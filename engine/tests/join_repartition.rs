@@ -2,8 +2,9 @@
 //! two-way join go by their join key to the partition of the query's `-Join-repartition`
 //! topic that owns it, so instances that split those partitions join what one instance
 //! joins; a replayed input is taken once; a partition's join state (the table's rows, the
-//! stream-stream buffers) moves to another instance through its checkpoint. Multi-way and
-//! foreign-key joins keep their state whole and get no repartition topic.
+//! stream-stream buffers) moves to another instance through its checkpoint. A multi-way
+//! join, and a join's aggregation, go through a repartition topic per step, named as ksqlDB
+//! names them. Foreign-key joins keep their state whole and get no repartition topic.
 
 use std::collections::BTreeMap;
 
@@ -126,6 +127,21 @@ fn records() -> Vec<Record> {
                 Some(account),
             );
         }
+        if i % 11 == 0 {
+            // Regions named as customers are (a join on a customer's name).
+            let region = match i % 3 {
+                0 => format!("customer {}", i % 40),
+                _ => format!("renamed {}", i / 50 * 50 + 49),
+            };
+            let manager = format!("{{\"manager\": \"manager {i}\"}}");
+            push(
+                "regions",
+                i + 5,
+                time + 50,
+                region.into_bytes(),
+                Some(manager),
+            );
+        }
         if i % 50 == 49 {
             // A customer renamed, another deleted.
             let renamed = format!("c{}", i % 40);
@@ -157,7 +173,7 @@ fn engine(query: &str, split: bool) -> Engine {
     if split {
         let topic = engine.queries[0].repartition("shop-app", PARTITIONS);
         let expected = REPARTITION.replace("{id}", &engine.queries[0].id);
-        assert_eq!(topic.as_deref(), Some(expected.as_str()));
+        assert_eq!(topic, [expected]);
     }
     engine
 }
@@ -221,7 +237,7 @@ fn second_stage(
     records: &[Exchanged],
     from: usize,
 ) -> Vec<OutputRecord> {
-    let topic = engine.queries[0].exchange().unwrap().topic.clone();
+    let topic = engine.queries[0].exchanges()[0].topic.clone();
     let mut out = Outputs::new();
     let mut dead = Vec::new();
     let mut all = Vec::new();
@@ -319,14 +335,15 @@ fn a_join_partition_moves_to_another_instance_with_its_checkpoint() {
         let snapshots = first.queries[0].partition_snapshots().unwrap();
         first.queries[0].partitions_saved();
         let before = first.queries[0].state_size();
-        first.queries[0].forget_partition(1);
+        let topic = first.queries[0].exchanges()[0].topic.clone();
+        first.queries[0].forget_partition(&topic, 1);
         let left = first.queries[0].state_size();
         assert!(
             left < before && left > 0,
             "{query}: {left} of {before} left"
         );
-        let moved = snapshots.iter().find(|(p, _)| *p == 1).unwrap();
-        let moved = PartitionSnapshot::decode(&moved.1).unwrap();
+        let moved = snapshots.iter().find(|s| s.partition == 1).unwrap();
+        let moved = PartitionSnapshot::decode(&moved.bytes).unwrap();
         assert_eq!(moved.next_offset, Some(half as u64));
         // The new owner starts empty: the table's rows (or the buffered stream records) it
         // joins the rest of partition 1 with come from the checkpoint alone.
@@ -342,21 +359,250 @@ fn a_join_partition_moves_to_another_instance_with_its_checkpoint() {
 }
 
 #[test]
-fn multi_way_and_foreign_key_joins_keep_their_state_whole() {
-    let three_way = "CREATE STREAM rich AS SELECT o.customer_id, o.order_id, c.name, a.balance
-  FROM orders o JOIN customers c ON o.customer_id = c.customer_id
-  JOIN accounts a ON c.customer_id = a.customer_id;";
+fn foreign_key_joins_keep_their_state_whole() {
     let foreign_key = "CREATE TABLE branch_managers AS SELECT b.branch_id, r.manager
   FROM branches b JOIN regions r ON b.region = r.region;";
-    let joined_then_counted = "CREATE TABLE orders_per_name AS SELECT c.name, COUNT(*) AS n
+    let mut engine = engine(foreign_key, false);
+    assert!(engine.queries[0]
+        .repartition("shop-app", PARTITIONS)
+        .is_empty());
+    assert!(engine.queries[0].exchanges().is_empty());
+}
+
+/// A three-way join whose second step joins on the first's key: a repartition per step all
+/// the same, as the engine's state splits by step.
+const THREE_WAY_SAME_KEY: &str = "CREATE STREAM rich AS
+  SELECT o.customer_id, o.order_id, c.name, a.balance
+  FROM orders o LEFT JOIN customers c ON o.customer_id = c.customer_id
+  JOIN accounts a ON o.customer_id = a.customer_id;";
+
+/// A three-way join whose second step joins on a column of the first step's table.
+const THREE_WAY_OTHER_KEY: &str = "CREATE STREAM managed AS
+  SELECT o.customer_id, o.order_id, c.name, r.manager
+  FROM orders o JOIN customers c ON o.customer_id = c.customer_id
+  LEFT JOIN regions r ON c.name = r.region;";
+
+/// A stream-stream join, then a table.
+const STREAMS_THEN_TABLE: &str = "CREATE STREAM shipped_to AS
+  SELECT o.customer_id, o.order_id, s.weight, c.name
+  FROM orders o JOIN shipments s WITHIN 1 HOUR ON o.customer_id = s.customer_id
+  LEFT JOIN customers c ON o.customer_id = c.customer_id;";
+
+/// A join's aggregation, by a column of the table joined.
+const JOINED_THEN_COUNTED: &str = "CREATE TABLE orders_per_name AS
+  SELECT c.name, COUNT(*) AS n, SUM(o.amount) AS spent
   FROM orders o JOIN customers c ON o.customer_id = c.customer_id GROUP BY c.name;";
-    for query in [three_way, foreign_key, joined_then_counted] {
-        let mut engine = engine(query, false);
-        assert_eq!(
-            engine.queries[0].repartition("shop-app", PARTITIONS),
-            None,
-            "{query}"
-        );
-        assert!(engine.queries[0].exchange().is_none());
+
+/// Instances that split every repartition partition between them (partition `p` on
+/// instance `p % instances`), with each topic's records kept in order as a broker would.
+/// Each input record is read, then every step drains what it was sent, as one instance
+/// would go through its records one by one.
+struct Cluster {
+    instances: Vec<Engine>,
+    topics: Vec<String>,
+    /// By step and partition, the repartition records written and how far they were read.
+    logs: Vec<Vec<Vec<Exchanged>>>,
+    read: Vec<Vec<usize>>,
+    outputs: Vec<OutputRecord>,
+    /// The step and partition each output came from.
+    output_from: Vec<(usize, u32)>,
+}
+
+impl Cluster {
+    fn new(query: &str, instances: usize, topics: &[&str]) -> Cluster {
+        let instances: Vec<Engine> = (0..instances).map(|_| engine_of(query)).collect();
+        let id = instances[0].queries[0].id.clone();
+        let made = instances[0].queries[0].exchanges();
+        let names: Vec<String> = made.iter().map(|e| e.topic.clone()).collect();
+        let expected: Vec<String> = topics
+            .iter()
+            .map(|step| format!("_confluent-ksql-shop-appquery_{id}-{step}-repartition"))
+            .collect();
+        assert_eq!(names, expected, "{query}");
+        let partitions = PARTITIONS as usize;
+        Cluster {
+            instances,
+            logs: vec![vec![Vec::new(); partitions]; names.len()],
+            read: vec![vec![0; partitions]; names.len()],
+            topics: names,
+            outputs: Vec::new(),
+            output_from: Vec::new(),
+        }
+    }
+
+    fn owner(&self, partition: u32) -> usize {
+        partition as usize % self.instances.len()
+    }
+
+    fn keep(&mut self, out: &mut Outputs, from: (usize, u32)) {
+        self.outputs.extend(out.iter().cloned());
+        self.output_from.extend(out.iter().map(|_| from));
+        for routed in out.exchanged.drain(..) {
+            self.logs[usize::from(routed.step)][routed.partition as usize].push(routed);
+        }
+        out.clear();
+    }
+
+    fn feed(&mut self, record: &Record) {
+        let mut out = Outputs::new();
+        let mut dead = Vec::new();
+        let owner = self.owner(record.partition);
+        self.instances[owner].queries[0].process(&record.input(), &mut out, &mut dead);
+        assert_eq!(out.len(), 0, "the first stage writes no output");
+        assert!(dead.is_empty(), "{dead:?}");
+        self.keep(&mut out, (usize::MAX, record.partition));
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        let mut out = Outputs::new();
+        let mut dead = Vec::new();
+        loop {
+            let mut moved = false;
+            for step in 0..self.topics.len() {
+                for partition in 0..PARTITIONS {
+                    let p = partition as usize;
+                    while self.read[step][p] < self.logs[step][p].len() {
+                        let offset = self.read[step][p];
+                        let routed = self.logs[step][p][offset].clone();
+                        self.read[step][p] += 1;
+                        let key = routed.input.map(|input| [input]);
+                        let record = InputRecord {
+                            topic: &self.topics[step],
+                            partition,
+                            offset: offset as u64,
+                            timestamp: routed.timestamp,
+                            key: key.as_ref().map(|k| &k[..]),
+                            value: Some(&routed.value),
+                        };
+                        let owner = self.owner(partition);
+                        self.instances[owner].queries[0].process(&record, &mut out, &mut dead);
+                        assert!(dead.is_empty(), "{dead:?}");
+                        self.keep(&mut out, (step, partition));
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// The checkpoint of one partition of one step, as its owner would save it now.
+    fn checkpoint(&mut self, step: usize, partition: u32) -> PartitionSnapshot {
+        let owner = self.owner(partition);
+        let query = &mut self.instances[owner].queries[0];
+        let saved = query.partition_snapshots().unwrap();
+        query.partitions_saved();
+        let bytes = &saved
+            .iter()
+            .find(|s| (s.step, s.partition) == (step, partition))
+            .expect("the partition changed since its last checkpoint")
+            .bytes;
+        PartitionSnapshot::decode(bytes).unwrap()
+    }
+
+    /// The owner of a step's partition died: a new instance takes that partition over from
+    /// its checkpoint and reads it again from the offset the checkpoint reflects, writing
+    /// what it wrote since to the next step once more.
+    fn take_over(&mut self, step: usize, partition: u32, checkpoint: &PartitionSnapshot) {
+        let owner = self.owner(partition);
+        let query = &mut self.instances[owner].queries[0];
+        query.forget_partition(&self.topics[step], partition);
+        query.restore_partition(checkpoint).unwrap();
+        self.read[step][partition as usize] = checkpoint.next_offset.unwrap() as usize;
+    }
+}
+
+fn engine_of(query: &str) -> Engine {
+    let mut engine = Engine::default();
+    for statement in parse(&format!("{SOURCES}\n{query}")).unwrap() {
+        engine.execute(&statement).unwrap();
+    }
+    engine.queries[0].repartition("shop-app", PARTITIONS);
+    engine
+}
+
+/// Every step of `query` through its own repartition topic: two instances splitting each
+/// topic's partitions write what one instance without repartition topics writes.
+fn steps_split_as_one_instance(query: &str, topics: &[&str]) {
+    let mut expected = rendered(&one_instance(query));
+    assert!(expected.len() > 50, "{query}: {}", expected.len());
+    let mut cluster = Cluster::new(query, 2, topics);
+    for record in &read_by(&cluster.instances[0], &records()) {
+        cluster.feed(record);
+    }
+    for (step, logs) in cluster.logs.iter().enumerate() {
+        assert!(logs.iter().all(|p| !p.is_empty()), "{query}: step {step}");
+    }
+    let mut got = rendered(&cluster.outputs);
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "{query}");
+    for instance in &cluster.instances {
+        assert!(instance.queries[0].state_size() > 0, "{query}");
+    }
+}
+
+#[test]
+fn a_three_way_join_goes_through_a_repartition_topic_per_step_named_as_ksqldb_names_them() {
+    steps_split_as_one_instance(THREE_WAY_SAME_KEY, &["L_Join", "Join"]);
+    steps_split_as_one_instance(THREE_WAY_OTHER_KEY, &["L_Join", "Join"]);
+    steps_split_as_one_instance(STREAMS_THEN_TABLE, &["L_Join", "Join"]);
+}
+
+#[test]
+fn a_joins_aggregation_goes_through_its_own_repartition_topic() {
+    steps_split_as_one_instance(JOINED_THEN_COUNTED, &["Join", "Aggregate-GroupBy"]);
+}
+
+/// An instance of each step dies after a checkpoint and its partition is read again from
+/// there by a new owner. The step after it takes each record it was sent once, so nothing
+/// it writes comes out twice; what the last step wrote since the checkpoint comes out again
+/// (at least once), and nothing else does.
+#[test]
+fn a_step_read_again_from_its_checkpoint_sends_the_next_step_nothing_twice() {
+    for (query, topics) in [
+        (THREE_WAY_OTHER_KEY, &["L_Join", "Join"]),
+        (JOINED_THEN_COUNTED, &["Join", "Aggregate-GroupBy"]),
+    ] {
+        let mut expected = rendered(&one_instance(query));
+        let mut cluster = Cluster::new(query, 2, topics);
+        let records = read_by(&cluster.instances[0], &records());
+        let (first, rest) = records.split_at(records.len() / 3);
+        let (second, third) = rest.split_at(rest.len() / 2);
+        for record in first {
+            cluster.feed(record);
+        }
+        let early = cluster.checkpoint(0, 1);
+        for record in second {
+            cluster.feed(record);
+        }
+        let sent = cluster.logs[1].iter().map(Vec::len).sum::<usize>();
+        cluster.take_over(0, 1, &early);
+        cluster.drain();
+        let again = cluster.logs[1].iter().map(Vec::len).sum::<usize>();
+        assert!(again > sent, "{query}: the first step wrote nothing again");
+        let late = cluster.checkpoint(1, 2);
+        let since = cluster.outputs.len();
+        for record in third {
+            cluster.feed(record);
+        }
+        let written_again: Vec<OutputRecord> = cluster.outputs[since..]
+            .iter()
+            .zip(&cluster.output_from[since..])
+            .filter(|(_, from)| **from == (1, 2))
+            .map(|(output, _)| output.clone())
+            .collect();
+        assert!(!written_again.is_empty(), "{query}");
+        cluster.take_over(1, 2, &late);
+        cluster.drain();
+        expected.extend(rendered(&written_again));
+        let mut got = rendered(&cluster.outputs);
+        expected.sort();
+        got.sort();
+        assert_eq!(got.len(), expected.len(), "{query}");
+        assert_eq!(got, expected, "{query}");
     }
 }

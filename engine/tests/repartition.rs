@@ -29,7 +29,7 @@ fn engine(split: bool) -> Engine {
     }
     if split {
         let topic = engine.queries[0].repartition("orders-app", PARTITIONS);
-        assert_eq!(topic.as_deref(), Some(REPARTITION));
+        assert_eq!(topic, [REPARTITION]);
     }
     engine
 }
@@ -181,13 +181,13 @@ fn a_partition_moves_to_another_instance_with_its_checkpoint() {
     // reads it on from the checkpoint's offset.
     let snapshots = first.queries[0].partition_snapshots().unwrap();
     assert_eq!(
-        snapshots.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        snapshots.iter().map(|s| s.partition).collect::<Vec<_>>(),
         [0, 1, 2]
     );
     first.queries[0].partitions_saved();
     assert!(first.queries[0].partition_snapshots().unwrap().is_empty());
-    first.queries[0].forget_partition(1);
-    let moved = PartitionSnapshot::decode(&snapshots[1].1).unwrap();
+    first.queries[0].forget_partition(REPARTITION, 1);
+    let moved = PartitionSnapshot::decode(&snapshots[1].bytes).unwrap();
     assert_eq!(moved.next_offset, Some(half as u64));
     let mut second = engine(true);
     second.queries[0].restore_partition(&moved).unwrap();
@@ -220,7 +220,7 @@ fn a_checkpoint_of_another_partition_count_is_refused() {
         other.execute(&statement).unwrap();
     }
     other.queries[0].repartition("orders-app", PARTITIONS + 1);
-    let snapshot = PartitionSnapshot::decode(&snapshots[0].1).unwrap();
+    let snapshot = PartitionSnapshot::decode(&snapshots[0].bytes).unwrap();
     let error = other.queries[0]
         .restore_partition(&snapshot)
         .unwrap_err()

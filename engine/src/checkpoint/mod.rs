@@ -155,10 +155,11 @@ impl Store {
                 query: query.id.clone(),
                 message: e.to_string(),
             };
-            if query.exchange().is_some() {
-                for (partition, bytes) in query.partition_snapshots().map_err(failed)? {
-                    total += bytes.len() as u64;
-                    self.save_unit(&crate::exchange::unit_name(&query.id, partition), bytes)?;
+            if !query.exchanges().is_empty() {
+                for saved in query.partition_snapshots().map_err(failed)? {
+                    total += saved.bytes.len() as u64;
+                    let unit = crate::exchange::unit_name(&query.id, saved.step, saved.partition);
+                    self.save_unit(&unit, saved.bytes)?;
                 }
             } else {
                 let bytes = query.snapshot().map_err(failed)?;

@@ -223,13 +223,13 @@ pub const INTERNAL_TOPIC_PREFIX: &str = "_confluent-ksql-";
 
 /// Creates the sinks', the repartition and the dead-letter topics when missing, with the
 /// partitions of the topics they are computed from, and routes the queries whose keyed
-/// state needs it through their repartition topic. Returns the repartition topics with the
-/// id of the query that reads each.
+/// state needs it through their repartition topics. Returns the repartition topics with the
+/// id of the query that reads each and the query's step it is of.
 fn create_topics<C: rdkafka::consumer::ConsumerContext>(
     options: &KafkaOptions,
     engine: &mut Engine,
     consumer: &BaseConsumer<C>,
-) -> Result<BTreeMap<String, String>, KafkaError> {
+) -> Result<BTreeMap<String, (String, usize)>, KafkaError> {
     let metadata = consumer
         .fetch_metadata(None, Duration::from_secs(10))
         .map_err(client("read the cluster metadata"))?;
@@ -275,7 +275,11 @@ fn create_topics<C: rdkafka::consumer::ConsumerContext>(
         if !existing.contains_key(&query.sink.topic) {
             wanted.insert(query.sink.topic.clone(), partitions as i32);
         }
-        if let Some(topic) = query.repartition(&options.group_id, partitions as u32) {
+        for (step, topic) in query
+            .repartition(&options.group_id, partitions as u32)
+            .into_iter()
+            .enumerate()
+        {
             match existing.get(&topic) {
                 Some(&count) if count != partitions => {
                     return Err(KafkaError::Invalid(format!(
@@ -288,7 +292,7 @@ fn create_topics<C: rdkafka::consumer::ConsumerContext>(
                     wanted.insert(topic.clone(), partitions as i32);
                 }
             }
-            exchanges.insert(topic, query.id.clone());
+            exchanges.insert(topic, (query.id.clone(), step));
         }
     }
     let mut topics: Vec<NewTopic<'_>> = wanted
@@ -354,7 +358,7 @@ pub fn create_processing_log_topic(options: &KafkaOptions) -> Result<(), KafkaEr
 #[derive(Default)]
 struct Membership {
     /// Repartition topics, with the id of the query that reads each.
-    exchanges: BTreeMap<String, String>,
+    exchanges: BTreeMap<String, (String, usize)>,
     /// Where the state of the queries restored whole begins, per topic and partition.
     starts: BTreeMap<(String, u32), u64>,
     /// Changes the drive loop has not seen yet.
@@ -377,10 +381,11 @@ impl GroupContext {
     fn partition_checkpoint(
         &self,
         query: &str,
+        step: usize,
         partition: u32,
     ) -> Option<Box<crate::exchange::PartitionSnapshot>> {
         let store = self.store.as_ref()?;
-        let unit = crate::exchange::unit_name(query, partition);
+        let unit = crate::exchange::unit_name(query, step, partition);
         let mut retry_in = Duration::from_millis(500);
         loop {
             let mut read = None;
@@ -415,12 +420,13 @@ impl GroupContext {
         let mut restored = 0;
         for (topic, partition) in &partitions {
             let start = match membership.exchanges.get(topic).cloned() {
-                Some(query) => {
-                    let snapshot = self.partition_checkpoint(&query, *partition);
+                Some((query, step)) => {
+                    let snapshot = self.partition_checkpoint(&query, step, *partition);
                     let next = snapshot.as_ref().and_then(|s| s.next_offset);
                     restored += usize::from(snapshot.is_some());
                     membership.changes.push(Rebalanced::Assigned {
                         query,
+                        step,
                         partition: *partition,
                         snapshot,
                     });
@@ -865,19 +871,20 @@ impl OutputSink for KafkaSink {
             }
             self.send_outputs(query, &pending)?;
         }
-        if let Some(exchange) = query.exchange() {
-            for row in &outputs.exchanged {
-                // A join's records name the side their rows are of.
-                let side = row.input.map(|input| vec![input]);
-                let mut record = BaseRecord::to(&exchange.topic)
-                    .partition(row.partition as i32)
-                    .payload(&row.value)
-                    .timestamp(row.timestamp);
-                if let Some(key) = &side {
-                    record = record.key(key);
-                }
-                send(&self.producer, record)?;
+        for row in &outputs.exchanged {
+            let Some(exchange) = query.exchanges().get(usize::from(row.step)) else {
+                continue;
+            };
+            // A join's records name the side their rows are of.
+            let side = row.input.map(|input| vec![input]);
+            let mut record = BaseRecord::to(&exchange.topic)
+                .partition(row.partition as i32)
+                .payload(&row.value)
+                .timestamp(row.timestamp);
+            if let Some(key) = &side {
+                record = record.key(key);
             }
+            send(&self.producer, record)?;
         }
         for letter in dead {
             let mut bytes = Vec::new();

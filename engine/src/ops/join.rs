@@ -243,6 +243,10 @@ impl Operator for StreamTableJoin {
         true
     }
 
+    fn joined_input(&self) -> Option<usize> {
+        Some(self.table_input)
+    }
+
     fn join_key(&self, input: usize, row: &[Value], time: i64, key: &mut Vec<u8>) -> bool {
         match side_of(input, self.table_input) {
             Some(0) => eval_key(&self.stream_key, row, time, key),
@@ -440,6 +444,10 @@ impl Operator for TableTableJoin {
 
     fn splits_by_join_key(&self) -> bool {
         true
+    }
+
+    fn joined_input(&self) -> Option<usize> {
+        Some(self.right_input)
     }
 
     fn join_key(&self, input: usize, row: &[Value], _time: i64, key: &mut Vec<u8>) -> bool {
@@ -870,6 +878,10 @@ impl Operator for StreamStreamJoin {
 
     fn splits_by_join_key(&self) -> bool {
         true
+    }
+
+    fn joined_input(&self) -> Option<usize> {
+        Some(self.right_input)
     }
 
     fn join_key(&self, input: usize, row: &[Value], time: i64, key: &mut Vec<u8>) -> bool {

@@ -596,6 +596,11 @@ pub trait Operator: Send {
         false
     }
 
+    /// For a join, the input its right side reads (the inputs before it feed its left).
+    fn joined_input(&self) -> Option<usize> {
+        None
+    }
+
     /// For a join that `splits_by_join_key`: writes the key bytes (`Value::write_key`) a row
     /// of input `input` joins on into `key` and returns true, or false when the row has no
     /// key to route by (the join rejects or drops it itself, wherever it lands).

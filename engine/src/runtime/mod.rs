@@ -57,10 +57,12 @@ pub enum Rebalanced {
     /// These partitions went to another instance: what was read of them and not committed
     /// is theirs to read again, and a repartition partition's state goes with them.
     Revoked(Vec<(String, u32)>),
-    /// A repartition partition came to this instance with its newest checkpoint (`None`
-    /// when it has none yet); its records are read from the checkpoint's offset.
+    /// A partition of a query's repartition topic (of its step `step`) came to this
+    /// instance with its newest checkpoint (`None` when it has none yet); its records are
+    /// read from the checkpoint's offset.
     Assigned {
         query: String,
+        step: usize,
         partition: u32,
         snapshot: Option<Box<crate::exchange::PartitionSnapshot>>,
     },
@@ -270,7 +272,7 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
                 && engine
                     .queries
                     .iter()
-                    .any(|q| q.split_point().is_some() && q.exchange().is_none());
+                    .any(|q| !q.split_points().is_empty() && q.exchanges().is_empty());
         }
         if !unrouted && !self.source.wants(&topics) {
             return Ok(());
@@ -530,25 +532,26 @@ fn rebalanced(
                 for (topic, partition) in partitions {
                     uncommitted.remove(&(topic.clone(), partition));
                     for query in engine.queries.iter_mut() {
-                        if query.exchange().is_some_and(|e| e.topic == topic) {
-                            query.forget_partition(partition);
-                        }
+                        query.forget_partition(&topic, partition);
                     }
                 }
             }
             Rebalanced::Assigned {
                 query,
+                step,
                 partition,
                 snapshot,
             } => {
                 let Some(query) = engine.queries.iter_mut().find(|q| q.id == query) else {
                     continue;
                 };
-                query.forget_partition(partition);
+                if let Some(topic) = query.exchanges().get(step).map(|e| e.topic.clone()) {
+                    query.forget_partition(&topic, partition);
+                }
                 if let Some(snapshot) = snapshot {
                     query.restore_partition(&snapshot).map_err(|e| {
                         crate::checkpoint::CheckpointError::Restore {
-                            path: crate::exchange::unit_name(&query.id, partition),
+                            path: crate::exchange::unit_name(&query.id, step, partition),
                             message: e.to_string(),
                         }
                     })?;
