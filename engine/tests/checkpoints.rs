@@ -661,16 +661,20 @@ fn a_corrupt_newest_checkpoint_is_skipped_for_the_complete_one_before_it() {
 const JOIN_SQL: &str = "CREATE STREAM order_events (
   order_id BIGINT, customer_id STRING, order_status STRING, order_total DOUBLE, created_at BIGINT
 ) WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON', TIMESTAMP='created_at');
-CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING)
+CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING, tier STRING)
   WITH (KAFKA_TOPIC='customer-events', VALUE_FORMAT='JSON');
+CREATE TABLE tiers (tier STRING PRIMARY KEY, label STRING)
+  WITH (KAFKA_TOPIC='tier-events', VALUE_FORMAT='JSON');
 CREATE STREAM enriched_orders AS
-  SELECT o.customer_id, o.order_id, o.order_total, c.name
-  FROM order_events o JOIN customers c ON o.customer_id = c.customer_id;";
+  SELECT t.tier, o.customer_id, o.order_id, o.order_total, c.name, t.label
+  FROM order_events o JOIN customers c ON o.customer_id = c.customer_id
+  JOIN tiers t ON c.tier = t.tier;";
 
-/// Two instances join orders with customers through the join's repartition topic; one is
-/// killed in the middle of the orders and a replacement starts on an empty disk: every
-/// order comes out joined with its customer's name, none missing, because each customer's
-/// table row lives with the repartition partition that owns its key and moves with that
+/// Two instances join orders with customers, then with the customer's tier, through a
+/// repartition topic per join (`-L_Join-` by customer, `-Join-` by tier); one is killed in
+/// the middle of the orders and a replacement starts on an empty disk: every order comes
+/// out joined with its customer's name and tier, none missing, because each step's table
+/// rows live with the repartition partition that owns their key and move with that
 /// partition's checkpoint.
 #[test]
 fn two_instances_join_through_the_repartition_topic_and_a_dead_ones_partitions_move_with_their_state(
@@ -684,6 +688,7 @@ fn two_instances_join_through_the_repartition_topic_and_a_dead_ones_partitions_m
         location,
     } = Setup::new();
     tansu.create_topic("customer-events", 3);
+    tansu.create_topic("tier-events", 3);
     let timeout = ["--session-timeout", "6s"];
     let start = |idle: &str| instance_of(JOIN_SQL, &tansu, &location, &aws, idle, &timeout);
     let (survivor, survivor_log, _a) = start("30s");
@@ -695,7 +700,9 @@ fn two_instances_join_through_the_repartition_topic_and_a_dead_ones_partitions_m
     let producer: rdkafka::producer::BaseProducer = tansu.config().create().unwrap();
     for c in 0..CUSTOMERS {
         let key = format!("cust_{c}");
-        let value = serde_json::json!({"name": format!("customer {c}")}).to_string();
+        let value =
+            serde_json::json!({"name": format!("customer {c}"), "tier": format!("tier {}", c % 4)})
+                .to_string();
         let record = rdkafka::producer::BaseRecord::to("customer-events")
             .key(&key)
             .payload(&value)
@@ -703,8 +710,18 @@ fn two_instances_join_through_the_repartition_topic_and_a_dead_ones_partitions_m
             .timestamp(1_709_600_000_000);
         producer.send(record).map_err(|(e, _)| e).unwrap();
     }
+    for t in 0..4 {
+        let value = serde_json::json!({"label": format!("label {t}")}).to_string();
+        let key = format!("tier {t}");
+        let record = rdkafka::producer::BaseRecord::to("tier-events")
+            .key(&key)
+            .payload(&value)
+            .partition(t % 3)
+            .timestamp(1_709_600_000_000);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
     rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
-    // The customers reach the repartition topic well before the first order.
+    // The customers and tiers reach the repartition topics well before the first order.
     std::thread::sleep(Duration::from_secs(4));
 
     let orders: Vec<(u64, String)> = (0..3000u64)
@@ -734,18 +751,25 @@ fn two_instances_join_through_the_repartition_topic_and_a_dead_ones_partitions_m
         streamer,
         || start("30s"),
     );
-    let owned = assigned_partitions_of(&doomed_log, "ENRICHED_ORDERS_0-Join-repartition");
-    assert!(
-        !owned.is_empty(),
-        "the killed instance owned join partitions: {doomed_log}"
-    );
+    for step in ["L_Join", "Join"] {
+        let topic = format!("ENRICHED_ORDERS_0-{step}-repartition");
+        let owned = assigned_partitions_of(&doomed_log, &topic);
+        assert!(
+            !owned.is_empty(),
+            "the killed instance owned partitions of {topic}: {doomed_log}"
+        );
+    }
 
     let out = tansu.read_all("ENRICHED_ORDERS", orders.len());
-    let mut joined: BTreeMap<u64, (String, String)> = BTreeMap::new();
+    let mut joined: BTreeMap<u64, (String, String, String)> = BTreeMap::new();
     for (key, value) in &out {
         let order = value["ORDER_ID"].as_u64().unwrap();
         let name = value["NAME"].as_str().unwrap_or_default().to_string();
-        joined.insert(order, (String::from_utf8_lossy(key).into_owned(), name));
+        let label = value["LABEL"].as_str().unwrap_or_default().to_string();
+        joined.insert(
+            order,
+            (String::from_utf8_lossy(key).into_owned(), name, label),
+        );
     }
     let missing: Vec<u64> = orders
         .iter()
@@ -758,12 +782,18 @@ fn two_instances_join_through_the_repartition_topic_and_a_dead_ones_partitions_m
         missing.len(),
         &missing[..missing.len().min(10)]
     );
-    // Each order keyed by its customer (the join key), with that customer's name.
+    // Each order keyed by its tier (the last join's key), with its customer's name and
+    // its tier's label.
     for (i, customer) in &orders {
-        let c = customer.trim_start_matches("cust_");
+        let c: u64 = customer.trim_start_matches("cust_").parse().unwrap();
+        let tier = c % 4;
         assert_eq!(
             joined[i],
-            (customer.clone(), format!("customer {c}")),
+            (
+                format!("tier {tier}"),
+                format!("customer {c}"),
+                format!("label {tier}")
+            ),
             "order {i}"
         );
     }
