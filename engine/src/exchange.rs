@@ -67,6 +67,10 @@ pub struct ExchangedRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Aggregate,
+    /// The rows of a table whose GROUP BY follows, by the table's primary key: the engine's
+    /// own step (ksqlDB keeps these rows in the source's partitions, in its
+    /// `-KsqlTopic-Reduce-changelog`), named after that store.
+    SourceTable,
     /// A join, with the number of joins after it: ksqlDB names the steps of a multi-way
     /// join by their place in its nested plan, each join the left (`L_`) of the next.
     Join {
@@ -79,6 +83,7 @@ pub enum Step {
 pub fn repartition_topic(service_id: &str, query_id: &str, step: Step) -> String {
     let step = match step {
         Step::Aggregate => "Aggregate-GroupBy".to_string(),
+        Step::SourceTable => "KsqlTopic-Reduce".to_string(),
         Step::Join { later } => format!("{}Join", "L_".repeat(later)),
     };
     format!("_confluent-ksql-{service_id}query_{query_id}-{step}-repartition")

@@ -527,8 +527,9 @@ impl PersistentQuery {
     /// the first operator whose state is split by a GROUP BY key; over several sources,
     /// each join on their keys (not a foreign key), then the windowed or session
     /// aggregation of what they join if there is one, with nothing but projections and
-    /// filters between them or after the last join. Empty for a query whose state is whole
-    /// (a table's aggregation, a foreign-key join, OVER, MATCH_RECOGNIZE).
+    /// filters between them or after the last join; over one table, the two halves of its
+    /// GROUP BY (the rows by primary key, then the groups). Empty for a query whose state
+    /// is whole (a foreign-key join, OVER, MATCH_RECOGNIZE).
     pub fn split_points(&self) -> Vec<usize> {
         if self.watermark.is_some() {
             return Vec::new();
@@ -542,7 +543,19 @@ impl PersistentQuery {
                 .position(|op| op.grouping().is_some())
                 .into_iter()
                 .collect(),
-            [_] | [] => Vec::new(),
+            [_] => {
+                let points: Vec<usize> = (0..self.ops.len())
+                    .filter(|&at| self.ops[at].grouping().is_some())
+                    .collect();
+                let halves =
+                    points.len() == 2 && points[0] == 0 && self.ops[0].name() == "table_changes";
+                if halves {
+                    points
+                } else {
+                    Vec::new()
+                }
+            }
+            [] => Vec::new(),
             inputs => {
                 let joins = inputs.len() - 1;
                 let joined = self
@@ -592,6 +605,8 @@ impl PersistentQuery {
                     Step::Join {
                         later: joins.saturating_sub(step + 1),
                     }
+                } else if self.ops[at].name() == "table_changes" {
+                    Step::SourceTable
                 } else {
                     Step::Aggregate
                 };
@@ -1221,14 +1236,21 @@ impl PersistentQuery {
                     snapshot.version
                 )));
             }
-            if snapshot.operators.len() != self.ops.len() {
+            let mut operators = snapshot.operators;
+            // A table's GROUP BY saved as one operator, before it ran as two halves.
+            if operators.len() + 1 == self.ops.len() && self.ops[0].name() == "table_changes" {
+                let whole = operators.remove(0);
+                let halves = crate::ops::table_aggregate::split_whole_state(&whole)?;
+                operators.splice(0..0, halves);
+            }
+            if operators.len() != self.ops.len() {
                 return Err(RestoreError(format!(
                     "the snapshot holds {} operators' state; this query has {} operators (was the query changed?)",
-                    snapshot.operators.len(),
+                    operators.len(),
                     self.ops.len()
                 )));
             }
-            for (op, groups) in self.ops.iter_mut().zip(&snapshot.operators) {
+            for (op, groups) in self.ops.iter_mut().zip(&operators) {
                 op.restore(groups)?;
             }
             self.offsets = snapshot.offsets;

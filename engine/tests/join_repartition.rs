@@ -4,7 +4,8 @@
 //! joins; a replayed input is taken once; a partition's join state (the table's rows, the
 //! stream-stream buffers) moves to another instance through its checkpoint. A multi-way
 //! join, and a join's aggregation, go through a repartition topic per step, named as ksqlDB
-//! names them. Foreign-key joins keep their state whole and get no repartition topic.
+//! names them, and so does a table's GROUP BY (the rows by primary key, then the groups).
+//! Foreign-key joins keep their state whole and get no repartition topic.
 
 use std::collections::BTreeMap;
 
@@ -393,6 +394,12 @@ const JOINED_THEN_COUNTED: &str = "CREATE TABLE orders_per_name AS
   SELECT c.name, COUNT(*) AS n, SUM(o.amount) AS spent
   FROM orders o JOIN customers c ON o.customer_id = c.customer_id GROUP BY c.name;";
 
+/// A table's GROUP BY: customers renamed move from one group to another, and deleted ones
+/// leave theirs.
+const TABLE_GROUPED: &str = "CREATE TABLE customers_per_name AS
+  SELECT name, COUNT(*) AS n, COLLECT_LIST(customer_id) AS ids
+  FROM customers GROUP BY name;";
+
 /// Instances that split every repartition partition between them (partition `p` on
 /// instance `p % instances`), with each topic's records kept in order as a broker would.
 /// Each input record is read, then every step drains what it was sent, as one instance
@@ -557,6 +564,11 @@ fn a_joins_aggregation_goes_through_its_own_repartition_topic() {
     steps_split_as_one_instance(JOINED_THEN_COUNTED, &["Join", "Aggregate-GroupBy"]);
 }
 
+#[test]
+fn a_tables_group_by_goes_through_its_rows_by_key_then_its_groups() {
+    steps_split_as_one_instance(TABLE_GROUPED, &["KsqlTopic-Reduce", "Aggregate-GroupBy"]);
+}
+
 /// An instance of each step dies after a checkpoint and its partition is read again from
 /// there by a new owner. The step after it takes each record it was sent once, so nothing
 /// it writes comes out twice; what the last step wrote since the checkpoint comes out again
@@ -566,6 +578,7 @@ fn a_step_read_again_from_its_checkpoint_sends_the_next_step_nothing_twice() {
     for (query, topics) in [
         (THREE_WAY_OTHER_KEY, &["L_Join", "Join"]),
         (JOINED_THEN_COUNTED, &["Join", "Aggregate-GroupBy"]),
+        (TABLE_GROUPED, &["KsqlTopic-Reduce", "Aggregate-GroupBy"]),
     ] {
         let mut expected = rendered(&one_instance(query));
         let mut cluster = Cluster::new(query, 2, topics);

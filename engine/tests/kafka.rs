@@ -775,6 +775,71 @@ CREATE TABLE order_customers AS
     );
 }
 
+/// A table's GROUP BY through Kafka across restarts: the accounts' rows go by their key
+/// through the query's `-KsqlTopic-Reduce-repartition` topic and the changes by region
+/// through its `-Aggregate-GroupBy-repartition` topic; an account that moves region leaves
+/// the old one and joins the new, a deleted one leaves its region, each after a restart
+/// that restores both halves' state.
+#[test]
+fn a_tables_group_by_goes_through_both_its_repartition_topics_across_restarts() {
+    const TOTALS: &str =
+        "CREATE TABLE accounts (account_id STRING PRIMARY KEY, region STRING, balance DOUBLE)
+  WITH (KAFKA_TOPIC='accounts', VALUE_FORMAT='JSON');
+CREATE TABLE region_totals AS
+  SELECT region, COUNT(*) AS n, SUM(balance) AS total FROM accounts GROUP BY region;";
+    // Every update goes out, as in ksqlDB with cache.max.bytes.buffering=0.
+    const NO_CACHE: &[&str] = &["--cache-max-bytes", "0"];
+    let tansu = Tansu::start();
+    tansu.create_topic("accounts", 2);
+    let state = tempfile::tempdir().unwrap();
+    let account = |region: &str, balance: f64| {
+        Some(json!({"region": region, "balance": balance}).to_string())
+    };
+    send_keyed(
+        &tansu,
+        "accounts",
+        &[
+            ("a1", account("east", 10.0), 1_000),
+            ("a2", account("east", 20.0), 1_100),
+            ("a3", account("west", 5.0), 1_200),
+        ],
+    );
+    run_until_idle(&tansu, TOTALS, "totals-app", state.path(), NO_CACHE);
+    send_keyed(
+        &tansu,
+        "accounts",
+        &[("a1", account("west", 10.0), 2_000), ("a2", None, 2_100)],
+    );
+    run_until_idle(&tansu, TOTALS, "totals-app", state.path(), NO_CACHE);
+    send_keyed(&tansu, "accounts", &[("a3", account("west", 7.0), 3_000)]);
+    run_until_idle(&tansu, TOTALS, "totals-app", state.path(), NO_CACHE);
+
+    let mut by_region: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    for (key, value) in tansu.read_all("REGION_TOTALS", 8) {
+        let count = value["N"].as_i64().unwrap();
+        let total = value["TOTAL"].as_f64().unwrap();
+        by_region
+            .entry(String::from_utf8(key).unwrap())
+            .or_default()
+            .push((count, total));
+    }
+    assert_eq!(
+        by_region,
+        BTreeMap::from([
+            (
+                "east".to_string(),
+                vec![(1, 10.0), (2, 30.0), (1, 20.0), (0, 0.0)]
+            ),
+            ("west".to_string(), vec![(1, 5.0), (2, 15.0), (2, 17.0)]),
+        ])
+    );
+    for step in ["KsqlTopic-Reduce", "Aggregate-GroupBy"] {
+        let topic =
+            format!("_confluent-ksql-totals-appquery_CTAS_REGION_TOTALS_0-{step}-repartition");
+        assert!(!tansu.read_raw(&topic, 1).is_empty(), "{topic}");
+    }
+}
+
 #[test]
 fn joins_refuse_inputs_partitioned_differently_except_on_a_foreign_key() {
     let tansu = Tansu::start();

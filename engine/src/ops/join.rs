@@ -234,6 +234,12 @@ impl Operator for StreamTableJoin {
             .retain(|key, _| !groups.contains_key(&key_group(key)));
         for (group, bytes) in groups {
             let part: TablePart = decode_group("stream_table_join", *group, bytes)?;
+            check_widths(
+                "stream_table_join",
+                *group,
+                part.rows.iter().map(|(_, row)| row.len()),
+                self.table_columns.len(),
+            )?;
             self.rows.extend(part.rows);
         }
         Ok(())
@@ -263,6 +269,22 @@ impl Operator for StreamTableJoin {
 
     fn forget(&mut self, moved: &dyn Fn(KeyGroup) -> bool) {
         self.rows.retain(|key, _| !moved(key_group(key)));
+    }
+}
+
+/// A restored row must fill the columns it is copied into: a snapshot of another query's
+/// state can read back as rows of another width.
+fn check_widths(
+    operator: &'static str,
+    group: KeyGroup,
+    widths: impl IntoIterator<Item = usize>,
+    width: usize,
+) -> Result<(), RestoreError> {
+    match widths.into_iter().find(|&w| w != width) {
+        Some(found) => Err(RestoreError(format!(
+            "key group {group} of {operator}: a row of {found} columns where the query has {width}"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -1343,6 +1365,19 @@ impl Operator for ForeignKeyJoin {
             .retain(|key, _| !groups.contains_key(&key_group(key)));
         for (group, bytes) in groups {
             let part: ForeignPart = decode_group("foreign_key_join", *group, bytes)?;
+            let [left, right] = [self.columns[0].len(), self.columns[1].len()];
+            check_widths(
+                "foreign_key_join",
+                *group,
+                part.left.iter().map(|(_, row)| row.columns.len()),
+                left,
+            )?;
+            check_widths(
+                "foreign_key_join",
+                *group,
+                part.right.iter().map(|(_, row, _)| row.len()),
+                right,
+            )?;
             self.left.extend(part.left);
             self.right.extend(
                 part.right

@@ -16,7 +16,7 @@ use crate::ops::over_window::{OverAggregate, OverFunction, OverWindow};
 use crate::ops::project_filter::{Filter, Map, Project, TableProject};
 use crate::ops::session_aggregate::{default_grace, SessionAggregate, SessionWindow};
 use crate::ops::shape::RowShape;
-use crate::ops::table_aggregate::TableAggregate;
+use crate::ops::table_aggregate::table_aggregate;
 use crate::ops::window_aggregate::{legacy, Window, WindowAggregate, DEFAULT_GRACE_MS};
 use crate::ops::Operator;
 use crate::settings::Settings;
@@ -535,12 +535,7 @@ fn plan_table_aggregate(
         ),
         key_names,
         value_names,
-        ops: vec![Box::new(TableAggregate::new(
-            parts.grouping,
-            condition,
-            source_key,
-            parts.shape,
-        ))],
+        ops: table_aggregate(parts.grouping, condition, source_key, parts.shape).into(),
         reads: chain.reads,
         legacy: None,
         watermarked: false,
