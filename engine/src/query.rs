@@ -665,6 +665,16 @@ impl PersistentQuery {
             && (self.input_for(topic).is_some() || self.step_reading(topic).is_some())
     }
 
+    /// Gives back the per-row buffers kept from batch to batch beyond `keep` rows.
+    pub fn shrink_buffers(&mut self, keep: usize) {
+        self.batch.shrink(keep);
+        for op in &mut self.ops {
+            op.shrink_buffers(keep);
+        }
+        self.rejected.shrink_to(keep);
+        self.exchanged_origins.shrink_to(keep);
+    }
+
     /// Measures the query's state (`Stats::state_bytes`) and, when it holds more than
     /// `budget`, stops the query. Returns the reason when this call stopped it.
     pub fn check_state_budget(&mut self, budget: Option<u64>) -> Option<StateBudgetExceeded> {

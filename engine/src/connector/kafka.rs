@@ -705,6 +705,10 @@ impl Source for KafkaSource {
         true
     }
 
+    fn shrink_buffers(&mut self, keep: usize) {
+        self.messages.shrink_to(keep);
+    }
+
     fn state_starts(&mut self, starts: BTreeMap<(String, u32), u64>) {
         if let Ok(mut membership) = self.consumer.context().membership.lock() {
             membership.starts = starts;

@@ -140,6 +140,27 @@ impl RowBatch {
         self.len = self.len.saturating_sub(1);
     }
 
+    /// Gives back the rows kept beyond `keep` (never those in use): the buffers keep the
+    /// size of the largest batch ever seen otherwise, and a catch-up's batches are a hundred
+    /// times a steady input's.
+    pub fn shrink(&mut self, keep: usize) {
+        let keep = keep.max(self.len);
+        if self.rows.len() <= keep {
+            return;
+        }
+        fn cut<T>(column: &mut Vec<T>, keep: usize) {
+            column.truncate(keep);
+            column.shrink_to_fit();
+        }
+        cut(&mut self.rows, keep);
+        cut(&mut self.times, keep);
+        cut(&mut self.origins, keep);
+        cut(&mut self.watermarks, keep);
+        cut(&mut self.deletes, keep);
+        cut(&mut self.windows, keep);
+        self.partitions.shrink_to(keep);
+    }
+
     pub fn row(&self, at: usize) -> &Row {
         &self.rows[at]
     }
@@ -363,6 +384,16 @@ impl Outputs {
         self.len = self.len.saturating_sub(1);
     }
 
+    /// Gives back the records kept beyond `keep` (never those in use), as `RowBatch::shrink`.
+    pub fn shrink(&mut self, keep: usize) {
+        let keep = keep.max(self.len);
+        if self.records.len() > keep {
+            self.records.truncate(keep);
+            self.records.shrink_to_fit();
+        }
+        self.exchanged.shrink_to(keep);
+    }
+
     /// Appends a tombstone for a key and window.
     pub fn tombstone(&mut self, key: &[Value], window: Option<(i64, i64)>, timestamp: i64) {
         let record = self.next_record();
@@ -555,6 +586,9 @@ pub trait Operator: Send {
     fn takes_deletes(&self) -> bool {
         false
     }
+
+    /// Gives back the per-row buffers kept from batch to batch beyond `keep` rows.
+    fn shrink_buffers(&mut self, _keep: usize) {}
 
     /// Rows, windows, sessions or partial matches held in state.
     fn state_size(&self) -> usize {

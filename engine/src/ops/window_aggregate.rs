@@ -417,6 +417,14 @@ impl Operator for WindowAggregate {
         "window_aggregate"
     }
 
+    fn shrink_buffers(&mut self, keep: usize) {
+        let keyed = &mut self.scratch.keyed;
+        if keyed.len() > keep {
+            keyed.truncate(keep);
+            keyed.shrink_to_fit();
+        }
+    }
+
     fn process(&mut self, batch: &mut RowBatch, emit: &mut Emit<'_>) {
         let mut scratch = std::mem::take(&mut self.scratch);
         let rows = batch.len();

@@ -39,6 +39,11 @@ pub enum RuntimeError {
 /// windows costs well under a percent.
 const STATE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often the loop gives back what the last batches did not need: the buffers kept from
+/// batch to batch keep the size of the largest batch (a catch-up's are a hundred times a
+/// steady input's), and the allocators keep what librdkafka and the engine freed.
+const RELEASE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// What a poll of the source found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Polled {
@@ -86,6 +91,9 @@ pub trait Source {
     fn wants(&self, _topics: &BTreeSet<String>) -> bool {
         false
     }
+
+    /// Gives back the buffers kept from batch to batch beyond `keep` records.
+    fn shrink_buffers(&mut self, _keep: usize) {}
 
     /// True when the source routes keyed state through repartition topics (Kafka), so a
     /// query that needs one and has none yet calls for `follow`.
@@ -213,6 +221,9 @@ pub struct Driver<S, K> {
     last_state_check: Instant,
     /// Set once a query has been stopped for its state budget.
     any_stopped: bool,
+    last_release: Instant,
+    /// The largest batch since `last_release`.
+    largest_batch: usize,
     /// Buffers reused from batch to batch.
     out: Outputs,
     dead: Vec<DeadLetter>,
@@ -236,6 +247,8 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             last_commit: Instant::now(),
             last_state_check: Instant::now(),
             any_stopped: false,
+            last_release: Instant::now(),
+            largest_batch: 0,
             out: Outputs::new(),
             dead: Vec::new(),
         }
@@ -299,6 +312,7 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             out,
             dead,
             options,
+            largest_batch,
             ..
         } = self;
         let polled = source.next_batch(options.poll_wait, &mut |moved, records| {
@@ -306,6 +320,7 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             if !moved.is_empty() {
                 rebalanced(&mut engine, moved, uncommitted, sink)?;
             }
+            *largest_batch = (*largest_batch).max(records.len());
             let started = Instant::now();
             process(&mut engine, records, sink, taps, dirty, out, dead)?;
             latency::PROCESS_LATENCY.observe(started.elapsed(), records.len());
@@ -318,6 +333,9 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
         })?;
         if self.last_state_check.elapsed() >= STATE_CHECK_INTERVAL {
             self.check_state(engine)?;
+        }
+        if self.last_release.elapsed() >= RELEASE_INTERVAL {
+            self.release_memory(engine)?;
         }
         match polled {
             Polled::Records(n) => {
@@ -347,6 +365,25 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
                 tracing::error!(query = %query.id, bytes = exceeded.bytes, budget = exceeded.budget, "{exceeded}");
             }
         }
+        Ok(())
+    }
+
+    /// Shrinks the buffers to what the batches since the last call needed (twice that, so a
+    /// steady input does not grow them again at once) and hands the memory the allocators
+    /// hold free back to the system.
+    fn release_memory(&mut self, engine: &Mutex<Engine>) -> Result<(), RuntimeError> {
+        self.last_release = Instant::now();
+        let keep = 2 * std::mem::take(&mut self.largest_batch);
+        {
+            let mut engine = engine.lock().map_err(|_| RuntimeError::Poisoned)?;
+            for query in engine.queries.iter_mut() {
+                query.shrink_buffers(keep);
+            }
+        }
+        self.out.shrink(keep);
+        self.dead.shrink_to(keep);
+        self.source.shrink_buffers(keep);
+        release_free_memory();
         Ok(())
     }
 
@@ -494,6 +531,21 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             return Err(exceeded.into());
         }
         Ok(())
+    }
+}
+
+/// Hands the pages both allocators hold free back to the system. mimalloc returns a page
+/// once its blocks are all free, but only on the thread that freed them and when that thread
+/// allocates again; glibc keeps what librdkafka's threads freed in their arenas (after a
+/// catch-up, tens of megabytes of fetched records) until it is trimmed.
+fn release_free_memory() {
+    // SAFETY: mi_collect has no preconditions; it walks this thread's heap and the
+    // abandoned ones under mimalloc's own locks.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it takes each arena's lock in turn.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
