@@ -1371,3 +1371,60 @@ CREATE TABLE per_hour (user_id STRING PRIMARY KEY, n BIGINT)
         assert_refused(&format!("{SOURCES}\n{statement};"), message);
     }
 }
+
+/// A stream-stream join holds each record only for its window and grace period (Kafka
+/// Streams' window stores: a retention of the window, both ways, plus GRACE, 130 s here, kept
+/// in segments of 65 s dropped whole): fed a record a second on each side for 2,000
+/// seconds, it never holds more than the records of the last 195 seconds, and a record far
+/// later on each side leaves it holding almost nothing. Its held rows are what `advisor_engine_state_rows`
+/// shows (`PersistentQuery::state_size`).
+#[test]
+fn a_stream_stream_joins_buffers_expire_after_within_and_grace() {
+    use advisor_engine::engine::Engine;
+    use advisor_engine::query::{InputRecord, Outputs};
+    let sql = "CREATE STREAM orders (order_id STRING KEY, customer STRING)
+  WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');
+CREATE STREAM shipments (shipment_id STRING KEY, customer STRING)
+  WITH (KAFKA_TOPIC='shipments', VALUE_FORMAT='JSON');
+CREATE STREAM shipped AS SELECT o.customer, o.order_id, s.shipment_id
+  FROM orders o LEFT JOIN shipments s WITHIN 1 MINUTE GRACE PERIOD 10 SECONDS
+  ON o.customer = s.customer;";
+    let mut engine = Engine::default();
+    for statement in advisor_engine::sql::parse(sql).unwrap() {
+        engine.execute(&statement).unwrap();
+    }
+    let query = &mut engine.queries[0];
+    let (mut out, mut dead) = (Outputs::new(), Vec::new());
+    let mut feed = |query: &mut advisor_engine::query::PersistentQuery, topic, i: u64, time| {
+        let key = format!("{topic}-{i}");
+        let value = format!("{{\"customer\": \"c{}\"}}", i % 10);
+        let record = InputRecord {
+            topic,
+            partition: 0,
+            offset: i,
+            timestamp: time,
+            key: Some(key.as_bytes()),
+            value: Some(value.as_bytes()),
+        };
+        out.clear();
+        query.process(&record, &mut out, &mut dead);
+    };
+    let mut most = 0;
+    for i in 0..2_000u64 {
+        let time = i as i64 * 1_000;
+        feed(query, "orders", i, time);
+        feed(query, "shipments", i, time + 500);
+        most = most.max(query.state_size());
+    }
+    assert!(
+        (260..=2 * 195).contains(&most),
+        "held at most {most} of 4,000 records"
+    );
+    // Each side's store drops its old segments when a record of that side comes, as each
+    // Kafka Streams window store does on a put.
+    feed(query, "orders", 2_000, 10_000_000);
+    feed(query, "shipments", 2_000, 10_000_000);
+    let left = query.state_size();
+    assert!(left <= 2, "{left} records held after the windows closed");
+    assert!(dead.is_empty(), "{dead:?}");
+}
