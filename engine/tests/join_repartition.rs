@@ -559,6 +559,16 @@ fn a_three_way_join_goes_through_a_repartition_topic_per_step_named_as_ksqldb_na
     steps_split_as_one_instance(STREAMS_THEN_TABLE, &["L_Join", "Join"]);
 }
 
+/// A join on a computed expression of the stream: rows go by the expression's value.
+const COMPUTED_KEY: &str = "CREATE STREAM enriched_by_expression AS
+  SELECT c.customer_id, o.order_id, c.name
+  FROM orders o JOIN customers c ON LCASE(o.customer_id) = c.customer_id;";
+
+#[test]
+fn a_join_on_a_computed_expression_goes_by_its_value() {
+    steps_split_as_one_instance(COMPUTED_KEY, &["Join"]);
+}
+
 #[test]
 fn a_joins_aggregation_goes_through_its_own_repartition_topic() {
     steps_split_as_one_instance(JOINED_THEN_COUNTED, &["Join", "Aggregate-GroupBy"]);
