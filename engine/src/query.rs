@@ -580,12 +580,9 @@ impl PersistentQuery {
         }
     }
 
-    /// The step an input's rows enter at: the join that joins it, or the first step.
+    /// The step an input's rows enter at.
     fn entry_step(&self, input: usize) -> usize {
-        self.exchanges
-            .iter()
-            .position(|e| self.ops[e.ops.start].joined_input() == Some(input))
-            .unwrap_or(0)
+        entry_step(&self.ops, self.exchanges.iter().map(|e| e.ops.start), input)
     }
 
     /// Routes the query's keyed steps through the repartition topics ksqlDB would name for
@@ -616,12 +613,7 @@ impl PersistentQuery {
         if self.exchanges.iter().map(|e| &e.topic).eq(topics.iter()) {
             return topics;
         }
-        let entry = |input: usize| {
-            points
-                .iter()
-                .position(|&at| self.ops[at].joined_input() == Some(input))
-                .unwrap_or(0)
-        };
+        let entry = |input: usize| entry_step(&self.ops, points.iter().copied(), input);
         self.exchanges = points
             .iter()
             .enumerate()
@@ -856,7 +848,7 @@ impl PersistentQuery {
         let next = later.first().map(|next| (step + 1, next));
         let range = exchange.ops.clone();
         let (ops, after) = self.ops.split_at_mut(range.end);
-        let stage = Stage {
+        let mut stage = Stage {
             ops: &mut ops[range.start..],
             next: next.and_then(|(step, exchange)| Some((step, exchange, &**after.first()?))),
         };
@@ -877,7 +869,6 @@ impl PersistentQuery {
             width,
             last: None,
         };
-        let mut stage = stage;
         let mut input = 0;
         for record in records {
             let Some(value) = record.value else {
@@ -1286,6 +1277,18 @@ impl PersistentQuery {
     }
 }
 
+/// The step whose keyed operator starts at one of `starts` that input `input` enters at: the
+/// join that joins it, or the first step.
+fn entry_step(
+    ops: &[Box<dyn Operator>],
+    mut starts: impl Iterator<Item = usize>,
+    input: usize,
+) -> usize {
+    starts
+        .position(|at| ops[at].joined_input() == Some(input))
+        .unwrap_or(0)
+}
+
 /// Sends a batch's rows on to step `step`'s repartition topic by the key its keyed operator
 /// splits its state by: the GROUP BY key, or the join key of the batch's input. Each
 /// row's origin names the record (partition and offset) it came from, by `origin_of`.
@@ -1401,12 +1404,12 @@ fn send_join_rows(
 /// The ends of the records a partition's rows go in: about `ROWS_PER_EXCHANGED_RECORD`
 /// rows each, never parting rows that came from one record, which are taken or skipped
 /// together when read back.
-fn record_ends(rows: &[&ExchangedRow]) -> Vec<usize> {
+fn record_ends<T>(rows: &[T], row_of: impl Fn(&T) -> &ExchangedRow) -> Vec<usize> {
     let mut ends = Vec::new();
     let mut end = 0;
     while end < rows.len() {
         end = (end + ROWS_PER_EXCHANGED_RECORD).min(rows.len());
-        while end < rows.len() && same_record(rows[end - 1], rows[end]) {
+        while end < rows.len() && same_record(row_of(&rows[end - 1]), row_of(&rows[end])) {
             end += 1;
         }
         ends.push(end);
@@ -1429,15 +1432,10 @@ fn write_exchanged<T: serde::Serialize>(
     emit: &mut Emit<'_>,
 ) {
     for (partition, (rows, from)) in by_partition.iter().zip(origins).enumerate() {
-        let exchanged: Vec<&ExchangedRow> = rows.iter().map(&row_of).collect();
         let mut start = 0;
-        for end in record_ends(&exchanged) {
+        for end in record_ends(rows, &row_of) {
             let (chunk, chunk_origins) = (&rows[start..end], &from[start..end]);
-            let timestamp = exchanged[start..end]
-                .iter()
-                .map(|r| r.time)
-                .max()
-                .unwrap_or(0);
+            let timestamp = chunk.iter().map(|r| row_of(r).time).max().unwrap_or(0);
             start = end;
             match postcard::to_allocvec(chunk) {
                 Ok(value) => emit.out.exchanged.push(Exchanged {
