@@ -76,17 +76,54 @@ pub enum Step {
     Join {
         later: usize,
     },
+    /// One of the three steps of a foreign-key join.
+    ForeignKey(ForeignKeyStep),
+}
+
+/// The steps of a foreign-key join (`ops::foreign_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignKeyStep {
+    /// The left table's rows by their primary key: the engine's own step (ksqlDB reads them
+    /// in the left topic's partitions), named as the table's source store is.
+    Left,
+    /// Subscriptions and the right table's rows by the foreign key: Kafka Streams'
+    /// subscription registration topic.
+    Subscription,
+    /// The answers by the left primary key: Kafka Streams' subscription response topic.
+    Response,
+}
+
+impl ForeignKeyStep {
+    /// The step an operator of a foreign-key join keys.
+    pub fn of(operator: &str) -> Option<ForeignKeyStep> {
+        match operator {
+            "foreign_key_subscribe" => Some(ForeignKeyStep::Left),
+            "foreign_key_join" => Some(ForeignKeyStep::Subscription),
+            "foreign_key_latest" => Some(ForeignKeyStep::Response),
+            _ => None,
+        }
+    }
 }
 
 /// ksqlDB's name for a query's repartition topic: the service id, `query_`, the query id,
 /// then the step (an aggregation's GROUP BY, or the join its stream is re-keyed for).
 pub fn repartition_topic(service_id: &str, query_id: &str, step: Step) -> String {
     let step = match step {
-        Step::Aggregate => "Aggregate-GroupBy".to_string(),
-        Step::SourceTable => "KsqlTopic-Reduce".to_string(),
-        Step::Join { later } => format!("{}Join", "L_".repeat(later)),
+        Step::Aggregate => "Aggregate-GroupBy-repartition".to_string(),
+        Step::SourceTable | Step::ForeignKey(ForeignKeyStep::Left) => {
+            "KsqlTopic-Reduce-repartition".to_string()
+        }
+        Step::Join { later } => format!("{}Join-repartition", "L_".repeat(later)),
+        // Kafka Streams numbers these after the processor that makes them; the engine's
+        // topology has no such numbers.
+        Step::ForeignKey(ForeignKeyStep::Subscription) => {
+            "KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-topic".to_string()
+        }
+        Step::ForeignKey(ForeignKeyStep::Response) => {
+            "KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-topic".to_string()
+        }
     };
-    format!("_confluent-ksql-{service_id}query_{query_id}-{step}-repartition")
+    format!("_confluent-ksql-{service_id}query_{query_id}-{step}")
 }
 
 /// The repartition partition that owns a key group: key groups spread evenly over the

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{SourceDef, WindowType};
 use crate::exchange::{
-    Exchange, Exchanged, ExchangedRow, PartitionSnapshot, RoutedRow, SavedPartition, Step,
+    Exchange, Exchanged, ExchangedRow, ForeignKeyStep, PartitionSnapshot, RoutedRow,
+    SavedPartition, Step,
 };
 use crate::format::json::JsonBuf;
 use crate::format::{Codecs, Decoder, EncodeError, Encoder, JsonFields, KeyCodec};
@@ -556,6 +557,15 @@ impl PersistentQuery {
                 }
             }
             [] => Vec::new(),
+            [_, _] if self.ops.first().map(|op| op.name()) == Some("foreign_key_subscribe") => {
+                // Its three operators, each keyed by its own key; what follows must hold no
+                // state of its own.
+                if self.ops.len() >= 3 && self.ops[3..].iter().all(|op| stateless(op.as_ref())) {
+                    vec![0, 1, 2]
+                } else {
+                    Vec::new()
+                }
+            }
             inputs => {
                 let joins = inputs.len() - 1;
                 let joined = self
@@ -598,7 +608,9 @@ impl PersistentQuery {
             .iter()
             .enumerate()
             .map(|(step, &at)| {
-                let kind = if self.ops[at].splits_by_join_key() {
+                let kind = if let Some(step) = ForeignKeyStep::of(self.ops[at].name()) {
+                    Step::ForeignKey(step)
+                } else if self.ops[at].splits_by_join_key() {
                     Step::Join {
                         later: joins.saturating_sub(step + 1),
                     }
@@ -1243,6 +1255,12 @@ impl PersistentQuery {
                 let whole = operators.remove(0);
                 let halves = crate::ops::table_aggregate::split_whole_state(&whole)?;
                 operators.splice(0..0, halves);
+            }
+            // A foreign-key join saved as one operator, before it ran as three.
+            if operators.len() + 2 == self.ops.len() {
+                if let Some(parts) = self.ops[0].split_earlier_form(&operators[0]) {
+                    operators.splice(0..1, parts?);
+                }
             }
             if operators.len() != self.ops.len() {
                 return Err(RestoreError(format!(

@@ -5,7 +5,8 @@
 //! stream-stream buffers) moves to another instance through its checkpoint. A multi-way
 //! join, and a join's aggregation, go through a repartition topic per step, named as ksqlDB
 //! names them, and so does a table's GROUP BY (the rows by primary key, then the groups).
-//! Foreign-key joins keep their state whole and get no repartition topic.
+//! A foreign-key join goes through three: its left rows by their key, its subscriptions
+//! and right rows by the foreign key, its answers by the left key.
 
 use std::collections::BTreeMap;
 
@@ -141,6 +142,30 @@ fn records() -> Vec<Record> {
                 time + 50,
                 region.into_bytes(),
                 Some(manager),
+            );
+        }
+        if i % 9 == 0 {
+            // Branches in regions (a foreign-key join on the region), moving between them.
+            let region = match i % 4 {
+                0 | 3 => format!("customer {}", (i / 9) % 40),
+                _ => format!("renamed {}", i / 50 * 50 + 49),
+            };
+            let branch = format!("{{\"region\": \"{region}\"}}");
+            push(
+                "branches",
+                i + 6,
+                time + 60,
+                format!("b{}", i % 23).into_bytes(),
+                Some(branch),
+            );
+        }
+        if i % 45 == 44 {
+            push(
+                "branches",
+                i + 7,
+                time + 70,
+                format!("b{}", (i + 5) % 23).into_bytes(),
+                None,
             );
         }
         if i % 50 == 49 {
@@ -359,15 +384,26 @@ fn a_join_partition_moves_to_another_instance_with_its_checkpoint() {
     }
 }
 
-#[test]
-fn foreign_key_joins_keep_their_state_whole() {
-    let foreign_key = "CREATE TABLE branch_managers AS SELECT b.branch_id, r.manager
+/// Branches joined to their region's row on a foreign key, the region.
+const FOREIGN_KEY: &str = "CREATE TABLE branch_managers AS SELECT b.branch_id, r.manager
   FROM branches b JOIN regions r ON b.region = r.region;";
-    let mut engine = engine(foreign_key, false);
-    assert!(engine.queries[0]
-        .repartition("shop-app", PARTITIONS)
-        .is_empty());
-    assert!(engine.queries[0].exchanges().is_empty());
+
+const FOREIGN_KEY_LEFT: &str =
+    "CREATE TABLE branch_regions AS SELECT b.branch_id, b.region, r.manager
+  FROM branches b LEFT JOIN regions r ON b.region = r.region;";
+
+/// A foreign-key join's steps: the left rows by their key, then the subscriptions and the
+/// right rows by the foreign key, then the answers by the left key again.
+const FOREIGN_KEY_STEPS: [&str; 3] = [
+    "KsqlTopic-Reduce",
+    "KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-topic",
+    "KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-topic",
+];
+
+#[test]
+fn a_foreign_key_join_goes_through_its_subscriptions_and_answers_split_over_instances() {
+    steps_split_as_one_instance(FOREIGN_KEY, &FOREIGN_KEY_STEPS);
+    steps_split_as_one_instance(FOREIGN_KEY_LEFT, &FOREIGN_KEY_STEPS);
 }
 
 /// A three-way join whose second step joins on the first's key: a repartition per step all
@@ -423,7 +459,10 @@ impl Cluster {
         let names: Vec<String> = made.iter().map(|e| e.topic.clone()).collect();
         let expected: Vec<String> = topics
             .iter()
-            .map(|step| format!("_confluent-ksql-shop-appquery_{id}-{step}-repartition"))
+            .map(|step| match step.ends_with("-topic") {
+                true => format!("_confluent-ksql-shop-appquery_{id}-{step}"),
+                false => format!("_confluent-ksql-shop-appquery_{id}-{step}-repartition"),
+            })
             .collect();
         assert_eq!(names, expected, "{query}");
         let partitions = PARTITIONS as usize;
@@ -579,16 +618,20 @@ fn a_tables_group_by_goes_through_its_rows_by_key_then_its_groups() {
     steps_split_as_one_instance(TABLE_GROUPED, &["KsqlTopic-Reduce", "Aggregate-GroupBy"]);
 }
 
-/// An instance of each step dies after a checkpoint and its partition is read again from
-/// there by a new owner. The step after it takes each record it was sent once, so nothing
+/// The owner of a partition of the first step, then of one of the last, dies after a
+/// checkpoint and its partition is read again from there by a new owner. The step after it takes each record it was sent once, so nothing
 /// it writes comes out twice; what the last step wrote since the checkpoint comes out again
 /// (at least once), and nothing else does.
 #[test]
 fn a_step_read_again_from_its_checkpoint_sends_the_next_step_nothing_twice() {
     for (query, topics) in [
-        (THREE_WAY_OTHER_KEY, &["L_Join", "Join"]),
-        (JOINED_THEN_COUNTED, &["Join", "Aggregate-GroupBy"]),
-        (TABLE_GROUPED, &["KsqlTopic-Reduce", "Aggregate-GroupBy"]),
+        (THREE_WAY_OTHER_KEY, &["L_Join", "Join"][..]),
+        (JOINED_THEN_COUNTED, &["Join", "Aggregate-GroupBy"][..]),
+        (
+            TABLE_GROUPED,
+            &["KsqlTopic-Reduce", "Aggregate-GroupBy"][..],
+        ),
+        (FOREIGN_KEY_LEFT, &FOREIGN_KEY_STEPS[..]),
     ] {
         let mut expected = rendered(&one_instance(query));
         let mut cluster = Cluster::new(query, 2, topics);
@@ -607,7 +650,8 @@ fn a_step_read_again_from_its_checkpoint_sends_the_next_step_nothing_twice() {
         cluster.drain();
         let again = cluster.logs[1].iter().map(Vec::len).sum::<usize>();
         assert!(again > sent, "{query}: the first step wrote nothing again");
-        let late = cluster.checkpoint(1, 2);
+        let last = topics.len() - 1;
+        let late = cluster.checkpoint(last, 2);
         let since = cluster.outputs.len();
         for record in third {
             cluster.feed(record);
@@ -615,11 +659,11 @@ fn a_step_read_again_from_its_checkpoint_sends_the_next_step_nothing_twice() {
         let written_again: Vec<OutputRecord> = cluster.outputs[since..]
             .iter()
             .zip(&cluster.output_from[since..])
-            .filter(|(_, from)| **from == (1, 2))
+            .filter(|(_, from)| **from == (last, 2))
             .map(|(output, _)| output.clone())
             .collect();
         assert!(!written_again.is_empty(), "{query}");
-        cluster.take_over(1, 2, &late);
+        cluster.take_over(last, 2, &late);
         cluster.drain();
         expected.extend(rendered(&written_again));
         let mut got = rendered(&cluster.outputs);

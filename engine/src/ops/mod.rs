@@ -5,6 +5,7 @@
 //! Operators know nothing of Kafka, files or HTTP, and nothing of SQL text: `plan` builds
 //! them.
 
+pub mod foreign_key;
 pub mod group;
 pub mod join;
 pub mod match_recognize;
@@ -645,4 +646,13 @@ pub trait Operator: Send {
     /// Drops the state of the key groups `moved` says yes to, whose partition another
     /// instance now owns. Only operators with a `grouping` or a `join_key` are asked.
     fn forget(&mut self, _moved: &dyn Fn(KeyGroup) -> bool) {}
+
+    /// For the first of the operators an earlier version ran as one: that operator's
+    /// saved state, split into the states of this one and those that follow it.
+    fn split_earlier_form(
+        &self,
+        _whole: &GroupSnapshot,
+    ) -> Option<Result<Vec<GroupSnapshot>, RestoreError>> {
+        None
+    }
 }

@@ -6,9 +6,8 @@
 use crate::catalog::{SourceDef, WindowType};
 use crate::expr::{compile, Compiled, Plain};
 use crate::format::Format;
-use crate::ops::join::{
-    ForeignKeyJoin, JoinWindowSpec, Span, StreamStreamJoin, StreamTableJoin, TableTableJoin,
-};
+use crate::ops::foreign_key::{foreign_key_join, ForeignKeyShape};
+use crate::ops::join::{JoinWindowSpec, Span, StreamStreamJoin, StreamTableJoin, TableTableJoin};
 use crate::ops::Operator;
 use crate::settings::Settings;
 use crate::sql::ast::{
@@ -1320,13 +1319,15 @@ fn plan_foreign_key(
     ];
     let mut reads = vec![false; schema.columns.len()];
     foreign_key.mark_columns(&mut reads);
-    let op = ForeignKeyJoin::new(
+    let ops = foreign_key_join(
         join.kind,
         foreign_key,
-        left_places.clone(),
-        right_place,
-        columns,
-        schema.columns.len(),
+        ForeignKeyShape {
+            left_key: left_places.clone(),
+            right_key: right_place,
+            columns,
+            width: schema.columns.len(),
+        },
     );
     let joined = joined_source(left, SourceKind::Table, schema);
     let mut planned = super::plan_from_table(
@@ -1347,7 +1348,7 @@ fn plan_foreign_key(
             *flag = true;
         }
     }
-    planned.ops.insert(0, Box::new(op));
+    planned.ops.splice(0..0, ops);
     Ok(planned)
 }
 
