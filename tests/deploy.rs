@@ -771,7 +771,13 @@ fn generate_and_deploy_agree_on_the_engine_image_health_port_name_and_bucket() {
     let aws = Aws::new(&moto);
     let (vpc, subnets) = aws.network();
     let dir = tempfile::tempdir().unwrap();
-    let config = stack_toml(dir.path(), &vpc, &subnets, "");
+    let registry = "http://schema-registry.orders.internal:8081";
+    let config = stack_toml(
+        dir.path(),
+        &vpc,
+        &subnets,
+        &format!("schema_registry_url = \"{registry}\"\n"),
+    );
     let config = config.to_str().unwrap();
     let image = format!(
         "123456789012.dkr.ecr.eu-west-2.amazonaws.com/advisor-engine:{}",
@@ -833,6 +839,11 @@ fn generate_and_deploy_agree_on_the_engine_image_health_port_name_and_bucket() {
         "{}",
         text("environment")
     );
+    assert!(
+        text("environment").contains("ENGINE_SCHEMA_REGISTRY_URL=\"${local.schema_registry_url}\""),
+        "{}",
+        text("environment")
+    );
     let repository = body
         .blocks()
         .find(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "aws_ecr_repository")
@@ -863,6 +874,11 @@ fn generate_and_deploy_agree_on_the_engine_image_health_port_name_and_bucket() {
         Some(&format!("s3://{bucket}/checkpoints").as_str())
     );
     assert_eq!(environment.get("ENGINE_LISTEN"), Some(&"0.0.0.0:8088"));
+    // The engine's own name for ksqlDB's KSQL_KSQL_SCHEMA_REGISTRY_URL.
+    assert_eq!(
+        environment.get("ENGINE_SCHEMA_REGISTRY_URL"),
+        Some(&registry)
+    );
     assert!(aws.bucket_exists(bucket));
     let discovery = aws_sdk_servicediscovery::Client::new(&aws.config);
     let services = aws
