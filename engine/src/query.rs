@@ -227,6 +227,10 @@ pub struct Stats {
     /// Dead letters by kind, in the order of `FailureKind::ALL`.
     #[serde(skip)]
     pub dead_letters_by_kind: [u64; 3],
+    /// Dead letters by kind and `RowError::reason`, in the order each reason first came: a
+    /// handful at most, so a scan costs less than a map.
+    #[serde(skip)]
+    pub dead_letters_by_reason: Vec<(FailureKind, &'static str, u64)>,
 }
 
 impl Stats {
@@ -237,6 +241,15 @@ impl Stats {
             self.late_events += 1;
         }
         self.dead_letters_by_kind[kind as usize] += 1;
+        let reason = error.reason();
+        match self
+            .dead_letters_by_reason
+            .iter_mut()
+            .find(|(k, r, _)| *k == kind && *r == reason)
+        {
+            Some((_, _, count)) => *count += 1,
+            None => self.dead_letters_by_reason.push((kind, reason, 1)),
+        }
         kind
     }
 }

@@ -1196,6 +1196,19 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             ));
         }
     }
+    let name = "advisor_engine_dead_letters_by_reason_total";
+    text.push_str(&format!(
+        "# HELP {name} Records sent to the dead-letter output, by processing-log type and reason (the error's kind, not its text).\n# TYPE {name} counter\n"
+    ));
+    for query in &engine.queries {
+        for (kind, reason, count) in &query.stats.dead_letters_by_reason {
+            text.push_str(&format!(
+                "{name}{{query=\"{}\",type=\"{}\",reason=\"{reason}\"}} {count}\n",
+                query.id,
+                kind.label()
+            ));
+        }
+    }
     text.push_str(&crate::checkpoint::metrics_text());
     text.push_str(&crate::runtime::latency::PROCESS_LATENCY.metrics_text());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command as Cmd;
 use common::Tansu;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{json, Value};
 use server::{request, Server};
 
@@ -47,12 +48,23 @@ const ORDERS: &str = "CREATE STREAM orders (order_id BIGINT, total DOUBLE) \
 #[test]
 fn run_creates_the_configured_topic_and_sends_dead_letters_there() {
     let tansu = Tansu::start();
-    tansu.create_topic("orders", 1);
+    tansu.create_topic("orders", 3);
+    // The bad record first, in a partition of its own choosing, so its place is known.
+    let producer: BaseProducer = tansu.config().create().unwrap();
+    producer
+        .send(
+            BaseRecord::to("orders")
+                .key("bad-key")
+                .payload("{not json")
+                .partition(2),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
     tansu.produce(
         "orders",
         &[
             json!({"order_id": 1, "total": 2.5}).to_string(),
-            "{not json".to_string(),
             json!({"order_id": 2, "total": 4.0}).to_string(),
         ],
     );
@@ -93,6 +105,14 @@ fn run_creates_the_configured_topic_and_sends_dead_letters_there() {
     let letters = tansu.read_all("orders_plog", 1);
     assert_eq!(letters.len(), 1, "{letters:?}");
     let letter = &letters[0].1;
+    // Where the record came from, and its raw bytes.
+    assert_eq!(letter["query"], "CSAS_BIG_0");
+    assert_eq!(letter["source"], "ORDERS");
+    assert_eq!(letter["topic"], "orders");
+    assert_eq!(letter["partition"], 2, "{letter}");
+    assert_eq!(letter["offset"], 0, "{letter}");
+    assert_eq!(letter["key_b64"], "YmFkLWtleQ==", "{letter}");
+    assert_eq!(letter["value_b64"], "e25vdCBqc29u", "{letter}");
     assert_eq!(letter["level"], "ERROR");
     assert_eq!(
         letter["logger"],

@@ -113,15 +113,26 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         .unwrap_or_else(|| panic!("{metrics}"));
     assert!(processed >= 60, "{metrics}");
     assert!(metrics.contains("advisor_engine_process_latency_seconds_bucket{le=\"+Inf\"}"));
-    // A record that cannot be read counts under its processing-log type.
-    tansu.produce("clicks", &["{not json".to_string()]);
+    // A record that cannot be read counts under its processing-log type, and under its
+    // reason: one that is not JSON, two whose `at` is not a number.
+    tansu.produce(
+        "clicks",
+        &[
+            "{not json".to_string(),
+            json!({"user_id": "u9", "page": "/x", "at": "soon"}).to_string(),
+            json!({"user_id": "u9", "page": "/y", "at": [1]}).to_string(),
+        ],
+    );
+    let by_reason = |reason: &str, n: u32| {
+        format!("advisor_engine_dead_letters_by_reason_total{{query=\"CTAS_PAGES_PER_USER_0\",type=\"deserialization\",reason=\"{reason}\"}} {n}\n")
+    };
     let by_type = |kind: &str| {
         format!("advisor_engine_dead_letters_by_type_total{{query=\"CTAS_PAGES_PER_USER_0\",type=\"{kind}\"}} ")
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let metrics = loop {
         let (_, metrics) = server.request("GET", "/metrics", None);
-        if metrics.contains(&format!("{}1\n", by_type("deserialization")))
+        if metrics.contains(&format!("{}3\n", by_type("deserialization")))
             || std::time::Instant::now() > deadline
         {
             break metrics;
@@ -129,9 +140,11 @@ fn statements_run_through_the_rest_api_and_their_queries_run_on_kafka() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(
-        metrics.contains(&format!("{}1\n", by_type("deserialization"))),
+        metrics.contains(&format!("{}3\n", by_type("deserialization"))),
         "{metrics}"
     );
+    assert!(metrics.contains(&by_reason("malformed", 1)), "{metrics}");
+    assert!(metrics.contains(&by_reason("wrong_type", 2)), "{metrics}");
     assert!(
         metrics.contains(&format!("{}0\n", by_type("record_processing"))),
         "{metrics}"

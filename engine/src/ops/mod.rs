@@ -494,6 +494,35 @@ impl RowError {
         }
     }
 
+    /// Why the row failed, as one of a few names: the `reason` label of the dead-letter
+    /// counts in /metrics, which must not take the free text of the error (a label per
+    /// distinct message would grow without bound).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RowError::Eval(EvalError::DivisionByZero) => "division_by_zero",
+            RowError::Eval(EvalError::Type(_)) => "type_error",
+            RowError::Eval(EvalError::Cast(_)) => "cast_failed",
+            RowError::Decode(_) | RowError::DecodeKey(_) => "unreadable",
+            RowError::Format(error) | RowError::FormatKey(error) => match error {
+                DecodeError::Oversize(_) => "oversize",
+                DecodeError::Malformed(..) => "malformed",
+                DecodeError::WrongType(..) => "wrong_type",
+                DecodeError::NotAnObject => "not_an_object",
+                DecodeError::Empty => "no_value",
+                DecodeError::Avro(..) => "malformed_avro",
+                DecodeError::Registry(..) => "schema_registry",
+            },
+            RowError::Encode(_) => "unwritable",
+            RowError::LateForWindow { .. }
+            | RowError::LateForSession { .. }
+            | RowError::LateForWatermark { .. }
+            | RowError::LateForPartition { .. } => "late",
+            RowError::SkipFailed { .. } => "skip_failed",
+            RowError::Null { .. } => "null",
+            RowError::CorruptState(_) => "corrupt_state",
+        }
+    }
+
     pub fn is_late(&self) -> bool {
         matches!(
             self,
