@@ -1,0 +1,279 @@
+//! An AVRO stream-table join through a real Schema Registry (rivven-schema) and a real
+//! broker (tansu): the tutorial's orders enriched with a customers table, both written by
+//! Confluent's Python AvroSerializer, the INNER and LEFT joins' outputs read back by its
+//! AvroDeserializer.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command as Cmd;
+use common::registry::{consume_avro, latest_schema, produce_avro, Registry};
+use common::Tansu;
+use serde_json::{json, Value};
+
+/// Runs the queries of `sql` on the broker until its topics stay quiet for 3 s, keeping its
+/// state in `state` (so that a later run with the same group picks up where this one left).
+fn run_engine(tansu: &Tansu, registry: &str, sql: &str, group: &str, state: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
+    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--sql",
+            "q.sql",
+            "--bootstrap-servers",
+            &tansu.bootstrap,
+        ])
+        .args(["--schema-registry-url", registry, "--group-id", group])
+        .args(["--dead-letter-topic", &format!("{group}-dead")])
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--stop-when-idle", "3s"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success();
+}
+
+fn order_schema() -> Value {
+    // As an application writes it: its own record name, lower-case fields that are not
+    // nullable, and a field the stream does not declare.
+    json!({"type": "record", "name": "OrderEvent", "namespace": "shop", "fields": [
+        {"name": "order_id", "type": "long"},
+        {"name": "customer_id", "type": "string"},
+        {"name": "order_status", "type": "string"},
+        {"name": "order_total", "type": "double"},
+        {"name": "created_at", "type": "long"},
+        {"name": "channel", "type": "string"}
+    ]})
+}
+
+fn customer_schema() -> Value {
+    json!({"type": "record", "name": "CustomerEvent", "namespace": "shop", "fields": [
+        {"name": "customer_id", "type": "string"},
+        {"name": "name", "type": "string"},
+        {"name": "tier", "type": "string"}
+    ]})
+}
+
+const T0: i64 = 1_709_640_000_000;
+
+fn order(id: i64, customer: &str, total: f64, at: i64) -> Value {
+    json!({"timestamp": T0 + at, "key": format!("o{id}"), "value": {
+        "order_id": id, "customer_id": customer, "order_status": "NEW",
+        "order_total": total, "created_at": T0 + at, "channel": "web"
+    }})
+}
+
+/// A customer row, or a tombstone (a null value) deleting it.
+fn customer(id: &str, row: Option<(&str, &str)>, at: i64) -> Value {
+    json!({"timestamp": T0 + at, "key": id, "value": row.map(|(name, tier)| json!({
+        "customer_id": id, "name": name, "tier": tier
+    }))})
+}
+
+/// The tutorial's streams, with an INNER and a LEFT join of the orders to the customers.
+const SQL: &str = "CREATE STREAM order_events (
+order_id BIGINT,
+customer_id STRING,
+order_status STRING,
+order_total DOUBLE,
+created_at BIGINT
+) WITH (
+KAFKA_TOPIC='order-events',
+VALUE_FORMAT='AVRO'
+);
+CREATE TABLE customers (
+customer_id STRING PRIMARY KEY,
+name STRING,
+tier STRING
+) WITH (
+KAFKA_TOPIC='customer-events',
+VALUE_FORMAT='AVRO'
+);
+CREATE STREAM enriched_orders WITH (VALUE_FORMAT='AVRO') AS
+SELECT o.customer_id AS customer_id, o.order_id, o.order_total, c.name, c.tier
+FROM order_events o
+INNER JOIN customers c ON o.customer_id = c.customer_id
+EMIT CHANGES;
+CREATE STREAM all_orders WITH (VALUE_FORMAT='AVRO') AS
+SELECT o.customer_id AS customer_id, o.order_id, o.order_total, c.name, c.tier
+FROM order_events o
+LEFT JOIN customers c ON o.customer_id = c.customer_id
+EMIT CHANGES;
+";
+
+/// (key, ORDER_ID, ORDER_TOTAL, NAME, TIER) of each output record, in the topic's order.
+fn rows(outputs: &[Value]) -> Vec<(String, Value, Value, Value, Value)> {
+    outputs
+        .iter()
+        .map(|output| {
+            let key = output["key"].as_str().unwrap();
+            let key = (0..key.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&key[i..i + 2], 16).unwrap())
+                .collect();
+            let value = &output["value"];
+            let mut fields = value.as_object().unwrap().keys().collect::<Vec<_>>();
+            fields.sort();
+            assert_eq!(
+                fields,
+                ["NAME", "ORDER_ID", "ORDER_TOTAL", "TIER"],
+                "{output}"
+            );
+            (
+                String::from_utf8(key).unwrap(),
+                value["ORDER_ID"].clone(),
+                value["ORDER_TOTAL"].clone(),
+                value["NAME"].clone(),
+                value["TIER"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn output_schema() -> Value {
+    json!({
+        "type": "record", "name": "KsqlDataSourceSchema",
+        "namespace": "io.confluent.ksql.avro_schemas",
+        "fields": [
+            {"name": "ORDER_ID", "type": ["null", "long"], "default": null},
+            {"name": "ORDER_TOTAL", "type": ["null", "double"], "default": null},
+            {"name": "NAME", "type": ["null", "string"], "default": null},
+            {"name": "TIER", "type": ["null", "string"], "default": null}
+        ],
+        "connect.name": "io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"
+    })
+}
+
+/// Each order meets the customer row as it stands when the order is processed: the table's
+/// rows are produced and read before the orders that follow them (one run of the engine
+/// per batch, the same group and state each time, as the engine reads its topics in no
+/// fixed order). An update changes only later orders, a delete drops later orders from the
+/// INNER join and leaves their customer columns null in the LEFT join, as does a customer
+/// never seen.
+#[test]
+fn avro_orders_join_an_avro_customers_table_written_and_read_by_confluents_serdes() {
+    let (tansu, registry_service) = (Tansu::start(), Registry::start());
+    let registry = registry_service.url();
+    tansu.create_topic("order-events", 1);
+    tansu.create_topic("customer-events", 1);
+    let state = tempfile::tempdir().unwrap();
+    let batches = [
+        (
+            "customer-events",
+            customer_schema(),
+            vec![
+                customer("cust_1", Some(("Ann", "gold")), 1_000),
+                customer("cust_2", Some(("Bob", "silver")), 1_000),
+            ],
+        ),
+        (
+            "order-events",
+            order_schema(),
+            vec![
+                order(1, "cust_1", 10.5, 2_000),
+                order(2, "cust_2", 20.25, 3_000),
+                order(3, "cust_3", 30.0, 4_000),
+            ],
+        ),
+        (
+            "customer-events",
+            customer_schema(),
+            vec![
+                customer("cust_1", Some(("Ann B", "platinum")), 5_000),
+                customer("cust_2", None, 5_000),
+            ],
+        ),
+        (
+            "order-events",
+            order_schema(),
+            vec![
+                order(4, "cust_1", 40.0, 6_000),
+                order(5, "cust_2", 50.0, 7_000),
+            ],
+        ),
+    ];
+    for (topic, schema, records) in &batches {
+        produce_avro(
+            &tansu.bootstrap,
+            &registry,
+            topic,
+            &json!({"value_schema": schema, "records": records}),
+        );
+        run_engine(&tansu, &registry, SQL, "avro-joins", state.path());
+    }
+
+    let dead = tansu.read_all("avro-joins-dead", 0);
+    assert!(dead.is_empty(), "{dead:?}");
+    let s = |text: &str| json!(text);
+    let inner = consume_avro(&tansu.bootstrap, &registry, "ENRICHED_ORDERS", 3);
+    assert_eq!(
+        rows(&inner),
+        [
+            ("cust_1".into(), json!(1), json!(10.5), s("Ann"), s("gold")),
+            (
+                "cust_2".into(),
+                json!(2),
+                json!(20.25),
+                s("Bob"),
+                s("silver")
+            ),
+            (
+                "cust_1".into(),
+                json!(4),
+                json!(40.0),
+                s("Ann B"),
+                s("platinum")
+            ),
+        ],
+        "{inner:?}"
+    );
+    let left = consume_avro(&tansu.bootstrap, &registry, "ALL_ORDERS", 5);
+    assert_eq!(
+        rows(&left),
+        [
+            ("cust_1".into(), json!(1), json!(10.5), s("Ann"), s("gold")),
+            (
+                "cust_2".into(),
+                json!(2),
+                json!(20.25),
+                s("Bob"),
+                s("silver")
+            ),
+            (
+                "cust_3".into(),
+                json!(3),
+                json!(30.0),
+                Value::Null,
+                Value::Null
+            ),
+            (
+                "cust_1".into(),
+                json!(4),
+                json!(40.0),
+                s("Ann B"),
+                s("platinum")
+            ),
+            (
+                "cust_2".into(),
+                json!(5),
+                json!(50.0),
+                Value::Null,
+                Value::Null
+            ),
+        ],
+        "{left:?}"
+    );
+    // The output schemas as ksqlDB registers them: its record name, the upper-case value
+    // columns (the key column CUSTOMER_ID is in the KAFKA key), each nullable.
+    for topic in ["ENRICHED_ORDERS", "ALL_ORDERS"] {
+        assert_eq!(
+            latest_schema(&registry, &format!("{topic}-value")),
+            output_schema(),
+            "{topic}"
+        );
+    }
+}
