@@ -45,13 +45,17 @@ pub enum FailureKind {
     RecordProcessing,
     /// A row could not be written in its output format (SERIALIZATION_ERROR, 3).
     Serialization,
+    /// The Kafka producer refused an output record, e.g. one larger than its
+    /// `message.max.bytes` (PRODUCTION_ERROR, 2).
+    Production,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 3] = [
+    pub const ALL: [FailureKind; 4] = [
         FailureKind::Deserialization,
         FailureKind::RecordProcessing,
         FailureKind::Serialization,
+        FailureKind::Production,
     ];
 
     /// ksqlDB's `message.type` number.
@@ -60,6 +64,7 @@ impl FailureKind {
             FailureKind::Deserialization => 0,
             FailureKind::RecordProcessing => 1,
             FailureKind::Serialization => 3,
+            FailureKind::Production => 2,
         }
     }
 
@@ -69,6 +74,7 @@ impl FailureKind {
             FailureKind::Deserialization => "deserialization",
             FailureKind::RecordProcessing => "record_processing",
             FailureKind::Serialization => "serialization",
+            FailureKind::Production => "production",
         }
     }
 
@@ -149,6 +155,7 @@ impl DeadLetter {
             FailureKind::Deserialization => b".KsqlTopic.Source.deserializer\"".as_slice(),
             FailureKind::RecordProcessing => b"\"".as_slice(),
             FailureKind::Serialization => b".KsqlTopic.Sink.serializer\"".as_slice(),
+            FailureKind::Production => b".KsqlTopic.Sink\"".as_slice(),
         });
         buf.extend(b",\"time\":");
         buf.integer(time);
@@ -203,7 +210,15 @@ impl DeadLetter {
         } else {
             buf.extend(b"null");
         }
-        buf.extend(b",\"productionError\":null,\"serializationError\":");
+        buf.extend(b",\"productionError\":");
+        if self.kind == FailureKind::Production {
+            buf.extend(b"{\"errorMessage\":");
+            buf.string(&self.reason);
+            buf.push(b'}');
+        } else {
+            buf.extend(b"null");
+        }
+        buf.extend(b",\"serializationError\":");
         if self.kind == FailureKind::Serialization {
             format_error(&mut buf, b",\"record\":", &|buf| {
                 optional(buf, value.as_deref())
@@ -226,7 +241,7 @@ pub struct Stats {
     pub state_bytes: u64,
     /// Dead letters by kind, in the order of `FailureKind::ALL`.
     #[serde(skip)]
-    pub dead_letters_by_kind: [u64; 3],
+    pub dead_letters_by_kind: [u64; 4],
     /// Dead letters by kind and `RowError::reason`, in the order each reason first came: a
     /// handful at most, so a scan costs less than a map.
     #[serde(skip)]
@@ -234,14 +249,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn count_dead_letter(&mut self, error: &RowError) -> FailureKind {
-        let kind = FailureKind::of(error);
-        self.dead_letters += 1;
-        if error.is_late() {
-            self.late_events += 1;
-        }
-        self.dead_letters_by_kind[kind as usize] += 1;
-        let reason = error.reason();
+    fn count_reason(&mut self, kind: FailureKind, reason: &'static str) {
         match self
             .dead_letters_by_reason
             .iter_mut()
@@ -250,6 +258,16 @@ impl Stats {
             Some((_, _, count)) => *count += 1,
             None => self.dead_letters_by_reason.push((kind, reason, 1)),
         }
+    }
+
+    fn count_dead_letter(&mut self, error: &RowError) -> FailureKind {
+        let kind = FailureKind::of(error);
+        self.dead_letters += 1;
+        if error.is_late() {
+            self.late_events += 1;
+        }
+        self.dead_letters_by_kind[kind as usize] += 1;
+        self.count_reason(kind, error.reason());
         kind
     }
 }
@@ -314,6 +332,9 @@ pub struct PersistentQuery {
     /// Where each row of a repartitioned batch came from, by origin.
     exchanged_origins: Vec<ExchangedOrigin>,
     pub stats: Stats,
+    /// Output records the producer refused, each sent to the dead letters instead: counted
+    /// by the sink, which sees the query only shared.
+    pub refused_outputs: std::sync::atomic::AtomicU64,
     /// Set when the query was stopped for holding more state than its budget: it reads
     /// nothing more, and its offsets stay where its state stopped.
     stopped: Option<StateBudgetExceeded>,
@@ -532,6 +553,7 @@ impl PersistentQuery {
             exchanges: Vec::new(),
             exchanged_origins: Vec::new(),
             stats: Stats::default(),
+            refused_outputs: std::sync::atomic::AtomicU64::new(0),
             stopped: None,
         }
     }
@@ -722,6 +744,23 @@ impl PersistentQuery {
     }
 
     /// Gets the outputs ready to be written: an AVRO sink registers its schemas.
+    /// The query's counts with the output records its sink had refused among the dead
+    /// letters.
+    pub fn counted(&self) -> Stats {
+        let mut stats = self.stats.clone();
+        let refused = self
+            .refused_outputs
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if refused > 0 {
+            stats.dead_letters += refused;
+            stats.dead_letters_by_kind[FailureKind::Production as usize] += refused;
+            stats
+                .dead_letters_by_reason
+                .push((FailureKind::Production, "refused", refused));
+        }
+        stats
+    }
+
     pub fn prepare_outputs(&self) -> Result<(), EncodeError> {
         self.encoder.prepare()?;
         self.sink_keys.prepare()

@@ -1136,7 +1136,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         (
             "advisor_engine_dead_letters_total",
             "Records sent to the dead-letter output.",
-            |q| q.stats.dead_letters,
+            |q| q.counted().dead_letters,
         ),
         (
             "advisor_engine_late_events_total",
@@ -1185,10 +1185,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         "# HELP {name} Records sent to the dead-letter output, by ksqlDB's processing-log type.\n# TYPE {name} counter\n"
     ));
     for query in &engine.queries {
-        for (kind, count) in FailureKind::ALL
-            .iter()
-            .zip(query.stats.dead_letters_by_kind)
-        {
+        let counts = query.counted().dead_letters_by_kind;
+        for (kind, count) in FailureKind::ALL.iter().zip(counts) {
             text.push_str(&format!(
                 "{name}{{query=\"{}\",type=\"{}\"}} {count}\n",
                 query.id,
@@ -1201,7 +1199,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         "# HELP {name} Records sent to the dead-letter output, by processing-log type and reason (the error's kind, not its text).\n# TYPE {name} counter\n"
     ));
     for query in &engine.queries {
-        for (kind, reason, count) in &query.stats.dead_letters_by_reason {
+        for (kind, reason, count) in query.counted().dead_letters_by_reason {
             text.push_str(&format!(
                 "{name}{{query=\"{}\",type=\"{}\",reason=\"{reason}\"}} {count}\n",
                 query.id,

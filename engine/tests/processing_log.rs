@@ -135,6 +135,88 @@ fn run_creates_the_configured_topic_and_sends_dead_letters_there() {
     assert_eq!(tansu.read_all("BIG", 1).len(), 1);
 }
 
+/// An output record the producer refuses (larger than its `message.max.bytes`) goes to the
+/// dead letters as ksqlDB's PRODUCTION_ERROR (type 2), and the records after it flow on.
+#[test]
+fn an_output_the_producer_refuses_is_dead_lettered_and_the_rest_flow() {
+    let tansu = Tansu::start();
+    tansu.create_topic("texts", 1);
+    let producer: BaseProducer = tansu.config().create().unwrap();
+    // The third text doubles into more than the engine's producer takes.
+    let texts = ["short", "also short", &"x".repeat(600), "last"];
+    for (i, text) in texts.iter().enumerate() {
+        let value = json!({ "s": text }).to_string();
+        producer
+            .send(
+                BaseRecord::to("texts")
+                    .key(&format!("t{i}"))
+                    .payload(&value)
+                    .timestamp(1_000 + i as i64),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "CREATE STREAM texts (id STRING KEY, s STRING) WITH (KAFKA_TOPIC='texts', VALUE_FORMAT='JSON');\n\
+         CREATE STREAM doubled AS SELECT id, CONCAT(s, s) AS s FROM texts;",
+    )
+    .unwrap();
+    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--sql",
+            "q.sql",
+            "--bootstrap-servers",
+            &tansu.bootstrap,
+        ])
+        .args(["--group-id", "plog-refused", "--state-dir", "state"])
+        .args(["--dead-letter-topic", "refused_dlq"])
+        .args(["--kafka-config", "message.max.bytes=1000"])
+        .args(["--stop-when-idle", "3s"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "CSAS_DOUBLED_0: 4 records in, 4 out, 1 dead letters",
+        ));
+
+    let written: Vec<String> = tansu
+        .read_all("DOUBLED", 3)
+        .into_iter()
+        .map(|(key, value)| format!("{}={}", String::from_utf8_lossy(&key), value["S"]))
+        .collect();
+    assert_eq!(
+        written,
+        [
+            "t0=\"shortshort\"",
+            "t1=\"also shortalso short\"",
+            "t3=\"lastlast\""
+        ]
+    );
+    let letters = tansu.read_all("refused_dlq", 1);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0].1;
+    assert_eq!(letter["query"], "CSAS_DOUBLED_0");
+    assert_eq!(letter["topic"], "DOUBLED");
+    // base64 of the output's key, t2; its value is not kept (it would be refused again).
+    assert_eq!(letter["key_b64"], "dDI=", "{letter}");
+    assert_eq!(letter["value_b64"], Value::Null, "{letter}");
+    let message = &letter["message"];
+    assert_eq!(message["type"], 2, "{letter}");
+    let error = message["productionError"]["errorMessage"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{letter}"));
+    assert!(
+        error.contains("refused by the Kafka producer") && error.contains("DOUBLED"),
+        "{error}"
+    );
+    assert_eq!(message["deserializationError"], Value::Null);
+}
+
 #[test]
 fn a_dead_letter_topic_named_twice_is_refused() {
     // The settings are resolved before any broker is reached.

@@ -23,7 +23,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use crate::catalog::SourceDef;
 use crate::checkpoint::{Location, Store};
 use crate::engine::Engine;
-use crate::query::{DeadLetter, InputRecord, OutputRecord, Outputs, PersistentQuery};
+use crate::query::{DeadLetter, FailureKind, InputRecord, OutputRecord, Outputs, PersistentQuery};
 use crate::runtime::{
     DriveOptions, Driver, OutputSink, Polled, Process, Rebalanced, RunSummary, RuntimeError, Source,
 };
@@ -831,9 +831,52 @@ impl KafkaSink {
             if let Some(value) = &value {
                 next = next.payload(value);
             }
-            send(&self.producer, next)?;
+            if let Some(refusal) = send_or_refuse(&self.producer, next)? {
+                let size = value.as_ref().map_or(0, Vec::len) + key.as_ref().map_or(0, Vec::len);
+                self.refused(query, key.clone(), size, &refusal)?;
+            }
         }
         Ok(())
+    }
+
+    /// An output record the producer refused goes to the dead letters as ksqlDB's
+    /// PRODUCTION_ERROR, with its key but not its value (which the producer would refuse
+    /// again), and the query goes on, as ksqlDB's does with
+    /// `ksql.fail.on.production.error=false`. ksqlDB's default stops the query instead; here
+    /// one record too large for the topic would stop it for good, since it would come again
+    /// at every restart. The letter's partition and offset are 0: the record that caused the
+    /// output is not known at the sink (ksqlDB's PRODUCTION_ERROR names none either).
+    fn refused(
+        &self,
+        query: &PersistentQuery,
+        key: Option<Vec<u8>>,
+        size: usize,
+        refusal: &str,
+    ) -> Result<(), KafkaError> {
+        tracing::warn!(query = %query.id, size, "an output record was refused: {refusal}");
+        query.refused_outputs.fetch_add(1, Ordering::Relaxed);
+        let letter = DeadLetter {
+            query: query.id.clone(),
+            source: query.sink.name.clone(),
+            topic: query.sink.topic.clone(),
+            partition: 0,
+            offset: 0,
+            kind: FailureKind::Production,
+            reason: format!(
+                "the output record of {size} bytes for {} was refused by the Kafka producer: {refusal}",
+                query.sink.topic
+            ),
+            cause: vec![refusal.to_string()],
+            on_key: false,
+            raw_key: key,
+            raw_value: None,
+        };
+        let mut bytes = Vec::new();
+        letter.write_json(&mut bytes);
+        send(
+            &self.producer,
+            BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic).payload(&bytes),
+        )
     }
 
     /// Sends the table updates the cache holds. Those of a query terminated meanwhile have
@@ -1118,6 +1161,28 @@ pub fn driver(options: &KafkaOptions) -> Result<Driver<KafkaSource, KafkaSink>, 
             flush_at_end: false,
         },
     ))
+}
+
+/// Queues an output record as `send` does; a record the producer refuses for what it is
+/// (larger than `message.max.bytes`, or invalid) comes back as the refusal's text instead
+/// of an error, so that it can go to the dead letters.
+fn send_or_refuse(
+    producer: &BaseProducer<Deliveries>,
+    record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
+) -> Result<Option<String>, KafkaError> {
+    use rdkafka::types::RDKafkaErrorCode;
+    match send(producer, record) {
+        Ok(()) => Ok(None),
+        Err(KafkaError::Client {
+            source:
+                rdkafka::error::KafkaError::MessageProduction(
+                    code
+                    @ (RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidRecord),
+                ),
+            ..
+        }) => Ok(Some(code.to_string())),
+        Err(error) => Err(error),
+    }
 }
 
 /// Queues a record, waiting for room when the producer's queue is full.

@@ -193,7 +193,7 @@ impl RunSummary {
             queries: engine
                 .queries
                 .iter()
-                .map(|q| (q.id.clone(), q.stats.clone()))
+                .map(|q| (q.id.clone(), q.counted()))
                 .collect(),
         }
     }
