@@ -5,7 +5,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use assert_cmd::Command as Cmd;
@@ -276,4 +280,138 @@ fn avro_orders_join_an_avro_customers_table_written_and_read_by_confluents_serde
             "{topic}"
         );
     }
+}
+
+/// A proxy in front of the registry that notes each request it forwards (method and path,
+/// without the query), each on a connection of its own to the registry.
+struct CountingProxy {
+    url: String,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl CountingProxy {
+    fn start(upstream: &str) -> CountingProxy {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, log) = (upstream.clone(), log.clone());
+                std::thread::spawn(move || forward(client, &upstream, &log));
+            }
+        });
+        CountingProxy { url, requests }
+    }
+
+    /// How many requests there were of each method and path.
+    fn counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for request in self.requests.lock().unwrap().iter() {
+            *counts.entry(request.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// Forwards the requests of one client connection, one by one, until the client closes it.
+fn forward(client: TcpStream, upstream: &str, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        let request_line = request_line.trim_end().to_string();
+        let (mut headers, mut length) = (String::new(), 0);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(value) = lower.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            if !lower.starts_with("connection:") {
+                headers.push_str(&line);
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let mut parts = request_line.split(' ');
+        let method = parts.next().unwrap_or_default();
+        let path = parts
+            .next()
+            .unwrap_or_default()
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        log.lock().unwrap().push(format!("{method} {path}"));
+        let mut registry = TcpStream::connect(upstream)?;
+        registry.write_all(
+            format!("{request_line}\r\n{headers}Connection: close\r\n\r\n").as_bytes(),
+        )?;
+        registry.write_all(&body)?;
+        let mut response = Vec::new();
+        registry.read_to_end(&mut response)?;
+        client.write_all(&response)?;
+    }
+}
+
+/// The registry is asked for each writer schema once, however many records carry its id,
+/// and the output's schema is registered once: records of two schema versions go through
+/// a proxy that counts what the engine asks of the registry.
+#[test]
+fn writer_schemas_are_fetched_once_per_id_and_the_output_schema_registered_once() {
+    let (tansu, registry_service) = (Tansu::start(), Registry::start());
+    let registry = registry_service.url();
+    tansu.create_topic("order-events", 1);
+    // The second version adds a field with a default, which the registry accepts.
+    let mut second = order_schema();
+    second["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "coupon", "type": "string", "default": ""}));
+    for (schema, from) in [(order_schema(), 0), (second, 40)] {
+        let mut records: Vec<Value> = (from..from + 40)
+            .map(|i| order(i, "cust_1", 1.0 + i as f64, 1_000 + i * 10))
+            .collect();
+        if from > 0 {
+            for record in &mut records {
+                record["value"]["coupon"] = json!("none");
+            }
+        }
+        produce_avro(
+            &tansu.bootstrap,
+            &registry,
+            "order-events",
+            &json!({"value_schema": schema, "records": records}),
+        );
+    }
+    let proxy = CountingProxy::start(&registry);
+    let sql = "CREATE STREAM order_events (order_id BIGINT, customer_id STRING, order_total DOUBLE)
+  WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='AVRO');
+CREATE STREAM totals WITH (VALUE_FORMAT='AVRO') AS
+  SELECT customer_id, order_id, order_total FROM order_events;";
+    let state = tempfile::tempdir().unwrap();
+    run_engine(&tansu, &proxy.url, sql, "avro-cache", state.path());
+    assert_eq!(
+        consume_avro(&tansu.bootstrap, &registry, "TOTALS", 80).len(),
+        80
+    );
+    let counts = proxy.counts();
+    let fetched: Vec<(&String, &usize)> = counts
+        .iter()
+        .filter(|(request, _)| request.starts_with("GET /schemas/ids/"))
+        .collect();
+    assert_eq!(fetched.len(), 2, "{counts:?}");
+    assert!(fetched.iter().all(|(_, &n)| n == 1), "{counts:?}");
+    assert_eq!(
+        counts.get("POST /subjects/TOTALS-value/versions"),
+        Some(&1),
+        "{counts:?}"
+    );
 }
