@@ -743,7 +743,6 @@ impl PersistentQuery {
         self.stopped.as_ref()
     }
 
-    /// Gets the outputs ready to be written: an AVRO sink registers its schemas.
     /// The query's counts with the output records its sink had refused among the dead
     /// letters.
     pub fn counted(&self) -> Stats {
@@ -761,6 +760,7 @@ impl PersistentQuery {
         stats
     }
 
+    /// Gets the outputs ready to be written: an AVRO sink registers its schemas.
     pub fn prepare_outputs(&self) -> Result<(), EncodeError> {
         self.encoder.prepare()?;
         self.sink_keys.prepare()

@@ -27,6 +27,7 @@ use crate::query::{DeadLetter, FailureKind, InputRecord, OutputRecord, Outputs, 
 use crate::runtime::{
     DriveOptions, Driver, OutputSink, Polled, Process, Rebalanced, RunSummary, RuntimeError, Source,
 };
+use crate::settings::ProcessingLog;
 use crate::sql::ast::{SourceKind, SqlType};
 
 #[derive(Debug, thiserror::Error)]
@@ -819,6 +820,7 @@ impl KafkaSink {
         &self,
         query: &PersistentQuery,
         outputs: &PendingOutputs,
+        log: &ProcessingLog,
     ) -> Result<(), KafkaError> {
         for (key, output) in &outputs.records {
             let value = query.encode_value(output);
@@ -833,7 +835,7 @@ impl KafkaSink {
             }
             if let Some(refusal) = send_or_refuse(&self.producer, next)? {
                 let size = value.as_ref().map_or(0, Vec::len) + key.as_ref().map_or(0, Vec::len);
-                self.refused(query, key.clone(), size, &refusal)?;
+                self.refused(query, key.clone(), size, &refusal, log)?;
             }
         }
         Ok(())
@@ -852,6 +854,7 @@ impl KafkaSink {
         key: Option<Vec<u8>>,
         size: usize,
         refusal: &str,
+        log: &ProcessingLog,
     ) -> Result<(), KafkaError> {
         tracing::warn!(query = %query.id, size, "an output record was refused: {refusal}");
         query.refused_outputs.fetch_add(1, Ordering::Relaxed);
@@ -872,7 +875,7 @@ impl KafkaSink {
             raw_value: None,
         };
         let mut bytes = Vec::new();
-        letter.write_json(&mut bytes);
+        crate::processing_log::write_letter(&letter, log, &mut bytes);
         send(
             &self.producer,
             BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic).payload(&bytes),
@@ -886,7 +889,7 @@ impl KafkaSink {
         self.cached_bytes = 0;
         for query in &engine.queries {
             if let Some(outputs) = cache.get(&query.id) {
-                self.send_outputs(query, outputs)?;
+                self.send_outputs(query, outputs, &engine.settings.processing_log)?;
             }
         }
         Ok(())
@@ -916,7 +919,7 @@ impl OutputSink for KafkaSink {
             for output in outputs {
                 pending.push(encode_key(query, output), output);
             }
-            self.send_outputs(query, &pending)?;
+            self.send_outputs(query, &pending, &engine.settings.processing_log)?;
         }
         for row in &outputs.exchanged {
             let Some(exchange) = query.exchanges().get(usize::from(row.step)) else {

@@ -81,21 +81,33 @@ pub struct ForeignKeyShape {
 }
 
 impl ForeignKeyShape {
-    /// The left key's bytes (`Value::write_key` of each column) and its order as Kafka
-    /// serializes it, which its prefix scans follow.
-    fn left_key(&self, row: &[Value]) -> (Vec<u8>, Vec<u8>) {
+    /// Appends the left key's bytes (`Value::write_key` of each column), by which the left
+    /// rows' state is keyed and routed.
+    fn write_left_key(&self, row: &[Value], out: &mut Vec<u8>) {
+        for &at in &self.left_key {
+            row.get(at).unwrap_or(&Value::Null).write_key(out);
+        }
+    }
+
+    /// The left key's bytes, as `write_left_key` writes them.
+    fn left_key(&self, row: &[Value]) -> Vec<u8> {
         let mut bytes = Vec::new();
+        self.write_left_key(row, &mut bytes);
+        bytes
+    }
+
+    /// The left key's order as Kafka serializes it (raw UTF-8 for strings, big-endian for
+    /// numbers), which its prefix scans follow.
+    fn left_key_order(&self, row: &[Value]) -> Vec<u8> {
         let mut order = Vec::new();
         for &at in &self.left_key {
-            let value = row.get(at).unwrap_or(&Value::Null);
-            value.write_key(&mut bytes);
-            match value {
+            match row.get(at).unwrap_or(&Value::Null) {
                 Value::String(s) => order.extend_from_slice(s.as_bytes()),
                 Value::Integer(i) => order.extend_from_slice(&i.to_be_bytes()),
                 other => other.write_key(&mut order),
             }
         }
-        (bytes, order)
+        order
     }
 
     /// The column of a subscription message's ask; the version and the foreign key follow.
@@ -203,7 +215,7 @@ impl ForeignKeySubscribe {
     fn change(&mut self, batch: &RowBatch, at: usize, emit: &mut Emit<'_>) {
         let row = batch.row(at);
         let (time, origin) = (batch.time(at), batch.origin(at));
-        let (key, _) = self.shape.left_key(row);
+        let key = self.shape.left_key(row);
         let version = self.versions.entry(key_group(&key)).or_insert(0);
         *version += 1;
         let version = *version;
@@ -365,7 +377,7 @@ impl Operator for ForeignKeySubscribe {
         if input != 0 {
             return false;
         }
-        key.extend_from_slice(&self.shape.left_key(row).0);
+        self.shape.write_left_key(row, key);
         true
     }
 
@@ -421,30 +433,30 @@ pub struct ForeignKeyJoin {
     next: RowBatch,
 }
 
-impl ForeignKeyJoin {
-    /// Appends the joined row of left columns `left` and the right row (or nulls), or a
-    /// tombstone for the left row's key, answering version `version`.
-    fn answer(
-        &mut self,
-        left: &[Value],
-        right: Option<&[Value]>,
-        tombstone: bool,
-        (time, origin, version): (i64, u32, u64),
-    ) {
-        let shape = &self.shape;
-        let out = self.next.push(shape.width + 1, time, origin);
-        out.iter_mut().for_each(|v| *v = Value::Null);
-        out[shape.columns[0].clone()].clone_from_slice(left);
-        if let (Some(right), false) = (right, tombstone) {
-            out[shape.columns[1].clone()].clone_from_slice(right);
-        }
-        out[shape.version_column()] = Value::Integer(version as i64);
-        if tombstone {
-            let last = self.next.len() - 1;
-            self.next.set_delete(last);
-        }
+/// Appends the joined row of left columns `left` and the right row (or nulls), or a
+/// tombstone for the left row's key, answering version `version`.
+fn answer(
+    next: &mut RowBatch,
+    shape: &ForeignKeyShape,
+    left: &[Value],
+    right: Option<&[Value]>,
+    tombstone: bool,
+    (time, origin, version): (i64, u32, u64),
+) {
+    let out = next.push(shape.width + 1, time, origin);
+    out.iter_mut().for_each(|v| *v = Value::Null);
+    out[shape.columns[0].clone()].clone_from_slice(left);
+    if let (Some(right), false) = (right, tombstone) {
+        out[shape.columns[1].clone()].clone_from_slice(right);
     }
+    out[shape.version_column()] = Value::Integer(version as i64);
+    if tombstone {
+        let last = next.len() - 1;
+        next.set_delete(last);
+    }
+}
 
+impl ForeignKeyJoin {
     /// A subscription message (Kafka's SubscriptionJoinProcessorSupplier).
     fn subscription(&mut self, batch: &RowBatch, at: usize, emit: &mut Emit<'_>) {
         let row = batch.row(at);
@@ -461,8 +473,8 @@ impl ForeignKeyJoin {
             );
             return;
         };
-        let (key, order) = self.shape.left_key(row);
-        let left = row[self.shape.columns[0].clone()].to_vec();
+        let (key, order) = (self.shape.left_key(row), self.shape.left_key_order(row));
+        let left = &row[self.shape.columns[0].clone()];
         if ask == Ask::Unsubscribe {
             if let Some(keys) = self.subscribers.get_mut(foreign_key) {
                 keys.remove(&order);
@@ -480,24 +492,23 @@ impl ForeignKeyJoin {
                     order,
                     Subscription {
                         key,
-                        columns: left.clone(),
+                        columns: left.to_vec(),
                         time,
                         version,
                     },
                 );
         }
-        let right = self.right.get(foreign_key).cloned();
-        let time = right
-            .as_ref()
-            .map_or(time, |(_, right_time)| time.max(*right_time));
+        let right = self.right.get(foreign_key);
+        let time = right.map_or(time, |(_, right_time)| time.max(*right_time));
         let message = (time, origin, version);
+        let (next, shape) = (&mut self.next, &self.shape);
         match (ask, right) {
-            (Ask::Delete, _) => self.answer(&left, None, true, message),
-            (_, Some((right, _))) => self.answer(&left, Some(&right), false, message),
+            (Ask::Delete, _) => answer(next, shape, left, None, true, message),
+            (_, Some((right, _))) => answer(next, shape, left, Some(right), false, message),
             (Ask::IfPresent | Ask::Unsubscribe, None) => {}
             (Ask::Always, None) => {
                 let tombstone = self.kind != JoinKind::Left;
-                self.answer(&left, None, tombstone, message);
+                answer(next, shape, left, None, tombstone, message);
             }
         }
     }
@@ -522,13 +533,17 @@ impl ForeignKeyJoin {
         let Some(subscribers) = self.subscribers.get(&foreign_key) else {
             return;
         };
-        let answers: Vec<(Vec<Value>, u64)> = subscribers
-            .values()
-            .map(|s| (s.columns.clone(), s.version))
-            .collect();
         let tombstone = new.is_none() && self.kind != JoinKind::Left;
-        for (left, version) in answers {
-            self.answer(&left, new.as_deref(), tombstone, (time, origin, version));
+        for subscription in subscribers.values() {
+            let message = (time, origin, subscription.version);
+            answer(
+                &mut self.next,
+                &self.shape,
+                &subscription.columns,
+                new.as_deref(),
+                tombstone,
+                message,
+            );
         }
     }
 }
@@ -682,7 +697,7 @@ impl Operator for ForeignKeyLatest {
                 corrupt.push(origin);
                 return false;
             };
-            let (key, _) = shape.left_key(row);
+            let key = shape.left_key(row);
             let newest = latest.entry(key).or_insert(0);
             if version < *newest {
                 return false;
@@ -732,7 +747,7 @@ impl Operator for ForeignKeyLatest {
     }
 
     fn join_key(&self, _input: usize, row: &[Value], _time: i64, key: &mut Vec<u8>) -> bool {
-        key.extend_from_slice(&self.shape.left_key(row).0);
+        self.shape.write_left_key(row, key);
         true
     }
 
@@ -780,7 +795,7 @@ pub fn split_whole_state(
                         place.clone_from_slice(&row.columns);
                     }
                 }
-                let (_, order) = shape.left_key(&joined);
+                let order = shape.left_key_order(&joined);
                 join.entry(key_group(foreign_key))
                     .or_default()
                     .entry(foreign_key.clone())
