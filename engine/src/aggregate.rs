@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decimal::{Decimal, Op};
 use crate::settings::Settings;
 use crate::sql::ast::Literal;
 use crate::value::{Text, Value};
@@ -176,6 +177,7 @@ impl AggKind {
         match (self, acc) {
             (AggKind::CountStar, Acc::Count(n)) => *n -= 1,
             (AggKind::Count, Acc::Count(n)) if !value.is_null() => *n -= 1,
+            (AggKind::Sum, Acc::Other(held)) => add_decimal(held, value, Op::Subtract),
             (AggKind::Sum, acc @ (Acc::SumInt(_) | Acc::SumDouble(_))) => {
                 *acc = match (&*acc, value) {
                     (_, Value::Null) => return,
@@ -263,10 +265,16 @@ impl AggKind {
         match (self, acc) {
             (AggKind::CountStar, Acc::Count(n)) => *n += 1,
             (AggKind::Count, Acc::Count(n)) if !value.is_null() => *n += 1,
+            (AggKind::Sum, Acc::Other(held)) => add_decimal(held, value, Op::Add),
             (AggKind::Sum, acc @ (Acc::SumInt(_) | Acc::SumDouble(_))) => {
                 *acc = match (&*acc, value) {
                     (_, Value::Null) => return,
                     (Acc::SumInt(a), Value::Integer(b)) => Acc::SumInt(a.wrapping_add(*b)),
+                    // A DECIMAL column's sum stays exact, as ksqlDB's DecimalSumKudaf keeps
+                    // a BigDecimal; the first value starts it.
+                    (Acc::SumInt(0), Value::Decimal(d)) => {
+                        Acc::Other(Box::new(Value::Decimal(d.clone())))
+                    }
                     (Acc::SumInt(a), b) => Acc::SumDouble(*a as f64 + b.as_f64().unwrap_or(0.0)),
                     (Acc::SumDouble(a), b) => Acc::SumDouble(a + b.as_f64().unwrap_or(0.0)),
                     _ => return,
@@ -379,6 +387,8 @@ impl AggKind {
             (_, _, Acc::Empty) => {}
             (AggKind::CountStar | AggKind::Count, Acc::Count(a), Acc::Count(b)) => *a += b,
             (AggKind::Sum, Acc::SumInt(a), Acc::SumInt(b)) => *a = a.wrapping_add(*b),
+            (AggKind::Sum, Acc::Other(held), Acc::Other(b)) => add_decimal(held, b, Op::Add),
+            (AggKind::Sum, acc @ Acc::SumInt(0), b @ Acc::Other(_)) => *acc = b.clone(),
             (AggKind::Sum, acc @ (Acc::SumInt(_) | Acc::SumDouble(_)), b) => {
                 let total = acc.sum_f64() + b.sum_f64();
                 *acc = Acc::SumDouble(total);
@@ -520,6 +530,16 @@ pub enum Acc {
     Many(Box<Vec<Value>>),
 }
 
+/// Adds (or takes away) a DECIMAL to a decimal SUM's total. A total past the 38 digits a
+/// decimal holds stays as it was: it cannot be written in any column type either way.
+fn add_decimal(total: &mut Value, value: &Value, op: Op) {
+    if let (Value::Decimal(sum), Value::Decimal(d)) = (&mut *total, value) {
+        if let Ok(next) = Decimal::apply(op, sum, d) {
+            **sum = next;
+        }
+    }
+}
+
 /// AVG's running sum and count, boxed so that every other accumulator stays 16 bytes.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Average {
@@ -616,6 +636,28 @@ mod tests {
         kind.result_into(&acc, &mut slot);
         assert_eq!(slot, kind.result(&acc), "{kind:?}");
         kind.result(&acc)
+    }
+
+    /// SUM of a DECIMAL is exact (ksqlDB's DecimalSumKudaf adds BigDecimals): 0.1 ten times
+    /// is 1.0, which a double sum misses; undoing and merging stay exact too.
+    #[test]
+    fn a_decimal_sum_stays_exact() {
+        let dec = |text: &str| Value::Decimal(Box::new(Decimal::parse(text).unwrap()));
+        let tenths = vec![dec("0.10"); 10];
+        let Value::Decimal(total) = fold(AggKind::Sum, &tenths) else {
+            panic!("a decimal sum is a decimal")
+        };
+        assert_eq!(total.to_string(), "1.00");
+        let mut acc = AggKind::Sum.initial();
+        AggKind::Sum.update(&mut acc, &dec("2.50"));
+        AggKind::Sum.update(&mut acc, &Value::Null);
+        AggKind::Sum.update(&mut acc, &dec("0.25"));
+        AggKind::Sum.undo(&mut acc, &dec("2.50"));
+        assert_eq!(AggKind::Sum.result(&acc).to_string(), "0.25");
+        let mut merged = AggKind::Sum.initial();
+        AggKind::Sum.merge(&mut merged, &acc, true, false);
+        AggKind::Sum.merge(&mut merged, &acc, true, false);
+        assert_eq!(AggKind::Sum.result(&merged).to_string(), "0.50");
     }
 
     #[test]

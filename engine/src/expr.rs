@@ -165,8 +165,6 @@ fn extreme_form(name: &str, args: &[Expr], schema: &Schema) -> Result<Option<Sql
         .iter()
         .map(|arg| match arg {
             Expr::Literal(Literal::Null) => None,
-            // ksqlDB types a whole-number literal that fits 32 bits as an INTEGER.
-            Expr::Literal(Literal::Integer(n)) if i32::try_from(*n).is_ok() => Some(SqlType::Int),
             _ => Some(crate::plan::names::infer_type(arg, schema)),
         })
         .collect();
@@ -220,6 +218,29 @@ fn extreme_form(name: &str, args: &[Expr], schema: &Schema) -> Result<Option<Sql
     }
 }
 
+/// Arithmetic typed INT keeps 32 bits, as ksqlDB's generated Java `int` arithmetic does:
+/// `2147483647 + 1` is -2147483648, not a BIGINT.
+fn narrowed_to_int(expr: &Expr, schema: &Schema, compiled: Compiled) -> Compiled {
+    let arithmetic = matches!(
+        expr,
+        Expr::Unary(UnaryOp::Negate, _)
+            | Expr::Binary(
+                BinaryOp::Add
+                    | BinaryOp::Subtract
+                    | BinaryOp::Multiply
+                    | BinaryOp::Divide
+                    | BinaryOp::Modulo,
+                _,
+                _
+            )
+    );
+    if arithmetic && crate::plan::names::infer_type(expr, schema) == SqlType::Int {
+        Compiled::Cast(Box::new(compiled), SqlType::Int)
+    } else {
+        compiled
+    }
+}
+
 pub fn compile(
     expr: &Expr,
     schema: &Schema,
@@ -255,13 +276,21 @@ pub fn compile(
             return Err(ExprError::OverNotAllowed(name));
         }
         Expr::Literal(l) => Compiled::Literal(literal(l)),
-        Expr::Unary(op, e) => Compiled::Unary(*op, sub(e)?),
+        Expr::Unary(op, e) => narrowed_to_int(expr, schema, Compiled::Unary(*op, sub(e)?)),
         Expr::Binary(op, a, b) => {
             let a = sub(a)?;
-            Compiled::Binary(*op, a, sub(b)?)
+            narrowed_to_int(expr, schema, Compiled::Binary(*op, a, sub(b)?))
         }
         Expr::Function { name, args, .. } if is_aggregate(name) => {
             match resolver.aggregate(expr)? {
+                // The sum is kept in 64 bits; its low 32 are what ksqlDB's IntegerSumKudaf,
+                // adding Java ints, holds.
+                Some(slot)
+                    if name == "SUM"
+                        && crate::plan::names::infer_type(expr, schema) == SqlType::Int =>
+                {
+                    Compiled::Cast(Box::new(Compiled::Slot(slot)), SqlType::Int)
+                }
                 Some(slot) => Compiled::Slot(slot),
                 None => return Err(ExprError::AggregateNotAllowed(name.clone())),
             }
@@ -751,9 +780,10 @@ fn arithmetic(op: BinaryOp, a: Value, b: Value) -> Result<Value, EvalError> {
                 BinaryOp::Subtract => x.wrapping_sub(y),
                 BinaryOp::Multiply => x.wrapping_mul(y),
                 BinaryOp::Divide if y == 0 => return Err(EvalError::DivisionByZero),
-                BinaryOp::Divide => x / y,
+                // Java's Long.MIN_VALUE / -1 is Long.MIN_VALUE; Rust's `/` would panic.
+                BinaryOp::Divide => x.wrapping_div(y),
                 BinaryOp::Modulo if y == 0 => return Err(EvalError::DivisionByZero),
-                BinaryOp::Modulo => x % y,
+                BinaryOp::Modulo => x.wrapping_rem(y),
                 _ => unreachable!("arithmetic is only called with arithmetic operators"),
             }))
         }
@@ -880,7 +910,7 @@ impl Compiled {
                 None => Value::Null,
             },
             Compiled::Unary(UnaryOp::Negate, e) => match e.eval(ctx)? {
-                Value::Integer(i) => Value::Integer(-i),
+                Value::Integer(i) => Value::Integer(i.wrapping_neg()),
                 Value::Double(d) => Value::Double(-d),
                 Value::Decimal(d) => Value::Decimal(Box::new(d.negate())),
                 Value::Null => Value::Null,
@@ -1035,6 +1065,11 @@ mod tests {
     use crate::value::{Column, Row};
 
     fn eval(expr_sql: &str, row: Row) -> Result<Value, EvalError> {
+        eval_typed(expr_sql, SqlType::Bigint, row)
+    }
+
+    /// Evaluates over columns A, B and NAME, all of `column_type`.
+    fn eval_typed(expr_sql: &str, column_type: SqlType, row: Row) -> Result<Value, EvalError> {
         let sql = format!("SELECT {expr_sql} FROM s;");
         let parsed = parse(&sql).unwrap();
         let Statement::Select(query) = &parsed[0].statement else {
@@ -1048,7 +1083,7 @@ mod tests {
                 .iter()
                 .map(|n| Column {
                     name: n.to_string(),
-                    sql_type: SqlType::Bigint,
+                    sql_type: column_type.clone(),
                     key: false,
                 })
                 .collect(),
@@ -1076,6 +1111,39 @@ mod tests {
         assert_eq!(eval("b = 1 AND a = 6", row()), Ok(Value::Null));
         assert_eq!(eval("a / 0", row()), Err(EvalError::DivisionByZero));
         assert_eq!(eval("ROWTIME", row()), Ok(Value::Integer(7)));
+    }
+
+    /// INT arithmetic overflows as Java's `int` does in ksqlDB's generated code; BIGINT as
+    /// Java's `long`, with Long.MIN_VALUE / -1 staying Long.MIN_VALUE instead of a panic.
+    #[test]
+    fn int_arithmetic_keeps_32_bits_and_bigint_64() {
+        let ints = |a: i64, b: i64| vec![Value::Integer(a), Value::Integer(b), Value::Null];
+        let int = |expr: &str, a, b| eval_typed(expr, SqlType::Int, ints(a, b));
+        assert_eq!(int("a + b", 2147483647, 1), Ok(Value::Integer(-2147483648)));
+        assert_eq!(int("a + 1", 2147483647, 0), Ok(Value::Integer(-2147483648)));
+        assert_eq!(int("a * b", 65536, 65536), Ok(Value::Integer(0)));
+        assert_eq!(int("a - b", -2147483648, 1), Ok(Value::Integer(2147483647)));
+        assert_eq!(int("-a", -2147483648, 0), Ok(Value::Integer(-2147483648)));
+        assert_eq!(
+            int("a / b", -2147483648, -1),
+            Ok(Value::Integer(-2147483648))
+        );
+        assert_eq!(int("a % b", 7, -3), Ok(Value::Integer(1)));
+        // A literal past 32 bits is a BIGINT, and so is the sum.
+        assert_eq!(
+            int("a + 2147483648", 2147483647, 0),
+            Ok(Value::Integer(4294967295))
+        );
+        assert_eq!(
+            int("CAST(a AS BIGINT) + b", 2147483647, 1),
+            Ok(Value::Integer(2147483648))
+        );
+        let long = |expr: &str, a, b| eval_typed(expr, SqlType::Bigint, ints(a, b));
+        assert_eq!(long("a + b", 2147483647, 1), Ok(Value::Integer(2147483648)));
+        assert_eq!(long("a + b", i64::MAX, 1), Ok(Value::Integer(i64::MIN)));
+        assert_eq!(long("a / b", i64::MIN, -1), Ok(Value::Integer(i64::MIN)));
+        assert_eq!(long("a % b", i64::MIN, -1), Ok(Value::Integer(0)));
+        assert_eq!(long("-a", i64::MIN, 0), Ok(Value::Integer(i64::MIN)));
     }
 
     #[test]

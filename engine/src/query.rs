@@ -335,6 +335,9 @@ pub struct PersistentQuery {
     /// Output records the producer refused, each sent to the dead letters instead: counted
     /// by the sink, which sees the query only shared.
     pub refused_outputs: std::sync::atomic::AtomicU64,
+    /// Output rows that could not be written in the sink's format, each sent to the dead
+    /// letters instead (ksqlDB's SERIALIZATION_ERROR); counted by the sink likewise.
+    pub unwritable_outputs: std::sync::atomic::AtomicU64,
     /// Set when the query was stopped for holding more state than its budget: it reads
     /// nothing more, and its offsets stay where its state stopped.
     stopped: Option<StateBudgetExceeded>,
@@ -505,7 +508,7 @@ impl PersistentQuery {
                 source: source.name.clone(),
                 topic: source.topic.clone(),
                 decoder: source.formats.value_decoder(schema, &reads, codecs),
-                keys: source.formats.key_codec(schema, &source.topic, codecs),
+                keys: (source.formats).key_codec(schema, &source.name, &source.topic, codecs),
                 offset,
                 width,
                 is_table: source.kind == SourceKind::Table,
@@ -532,6 +535,7 @@ impl PersistentQuery {
             ),
             sink_keys: planned.sink.formats.key_codec(
                 &planned.sink.schema,
+                &planned.sink.name,
                 &planned.sink.topic,
                 codecs,
             ),
@@ -554,6 +558,7 @@ impl PersistentQuery {
             exchanged_origins: Vec::new(),
             stats: Stats::default(),
             refused_outputs: std::sync::atomic::AtomicU64::new(0),
+            unwritable_outputs: std::sync::atomic::AtomicU64::new(0),
             stopped: None,
         }
     }
@@ -747,15 +752,20 @@ impl PersistentQuery {
     /// letters.
     pub fn counted(&self) -> Stats {
         let mut stats = self.stats.clone();
-        let refused = self
-            .refused_outputs
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if refused > 0 {
-            stats.dead_letters += refused;
-            stats.dead_letters_by_kind[FailureKind::Production as usize] += refused;
-            stats
-                .dead_letters_by_reason
-                .push((FailureKind::Production, "refused", refused));
+        for (counter, kind, reason) in [
+            (&self.refused_outputs, FailureKind::Production, "refused"),
+            (
+                &self.unwritable_outputs,
+                FailureKind::Serialization,
+                "unwritable",
+            ),
+        ] {
+            let letters = counter.load(std::sync::atomic::Ordering::Relaxed);
+            if letters > 0 {
+                stats.dead_letters += letters;
+                stats.dead_letters_by_kind[kind as usize] += letters;
+                stats.dead_letters_by_reason.push((kind, reason, letters));
+            }
         }
         stats
     }
@@ -1116,10 +1126,10 @@ impl PersistentQuery {
     /// window as ksqlDB's windowed serdes write it: the window start (8 bytes, big-endian)
     /// after a time window's key, the end and then the start after a session's (Kafka's
     /// SessionKeySchema). `None` without key columns.
-    pub fn encode_key(&self, record: &OutputRecord) -> Option<Vec<u8>> {
+    pub fn encode_key(&self, record: &OutputRecord) -> Result<Option<Vec<u8>>, EncodeError> {
         let mut bytes = Vec::new();
-        if !self.sink_keys.encode(&record.key, &mut bytes) {
-            return None;
+        if !self.sink_keys.encode(&record.key, &mut bytes)? {
+            return Ok(None);
         }
         if let Some((start, end)) = record.window {
             if self.sink.window == Some(WindowType::Session) {
@@ -1127,15 +1137,29 @@ impl PersistentQuery {
             }
             bytes.extend(start.to_be_bytes());
         }
-        Some(bytes)
+        Ok(Some(bytes))
     }
 
     /// The output's value in the sink's format; `None` for a tombstone.
-    pub fn encode_value(&self, record: &OutputRecord) -> Option<Vec<u8>> {
-        let values = record.value.as_ref()?;
+    pub fn encode_value(&self, record: &OutputRecord) -> Result<Option<Vec<u8>>, EncodeError> {
+        let Some(values) = record.value.as_ref().filter(|v| !self.encoder.is_absent(v)) else {
+            return Ok(None);
+        };
         let mut out = Vec::with_capacity(64 + 16 * values.len());
-        self.encoder.encode_into(values, &mut out);
-        Some(out)
+        self.encoder.encode_into(values, &mut out)?;
+        Ok(Some(out))
+    }
+
+    /// The output row as a JSON object of its key and value columns, for the dead letter
+    /// of a row the sink cannot write (ksqlDB's SERIALIZATION_ERROR `record`).
+    pub fn output_row_json(&self, record: &OutputRecord) -> Vec<u8> {
+        let mut names = self.key_names.clone();
+        names.extend(self.value_names.iter().cloned());
+        let mut values = record.key.clone();
+        values.extend(record.value.iter().flatten().cloned());
+        let mut out = Vec::new();
+        crate::format::write_json_object(&mut out, &names, &values);
+        out
     }
 
     /// Which input reads `topic`, if any.

@@ -1,5 +1,5 @@
 //! The ksqlDB server properties the engine honours (`ksql.functions.*`,
-//! `ksql.logging.processing.*`), given as engine.toml's `[ksql]` table, `ENGINE_KSQL_*`
+//! `ksql.logging.processing.*`, `ksql.schema.registry.*`), given as engine.toml's `[ksql]` table, `ENGINE_KSQL_*`
 //! variables or `--ksql-config KEY=VALUE`. ksqlDB reads them from its server configuration
 //! and does not take them per query, so neither does the engine.
 
@@ -13,6 +13,8 @@ pub struct Settings {
     pub collect_set_limit: usize,
     /// `ksql.logging.processing.*`: where dead letters go and the stream over them.
     pub processing_log: ProcessingLog,
+    /// `ksql.schema.registry.*`: the Schema Registry of AVRO sources and outputs.
+    pub schema_registry: RegistryProperties,
 }
 
 impl Default for Settings {
@@ -21,8 +23,24 @@ impl Default for Settings {
             collect_list_limit: usize::MAX,
             collect_set_limit: usize::MAX,
             processing_log: ProcessingLog::default(),
+            schema_registry: RegistryProperties::default(),
         }
     }
+}
+
+/// The `ksql.schema.registry.*` properties ksqlDB passes to its Schema Registry client, as
+/// far as the engine's client takes them. The tutorial's stack sets
+/// KSQL_KSQL_SCHEMA_REGISTRY_URL; ENGINE_KSQL_SCHEMA_REGISTRY_URL is the same property.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryProperties {
+    /// `ksql.schema.registry.url`.
+    pub url: Option<String>,
+    /// `ksql.schema.registry.basic.auth.user.info`, `user:password`; used with
+    /// `basic.auth.credentials.source` USER_INFO, the only source the engine takes.
+    pub user_info: Option<String>,
+    /// `ksql.schema.registry.ssl.truststore.location`: a PEM file of CA certificates
+    /// (`ssl.truststore.type` PEM; JKS and PKCS12 stores are not read).
+    pub truststore: Option<std::path::PathBuf>,
 }
 
 /// ksqlDB's processing-log settings (its ProcessingLogConfig), which the engine applies to
@@ -113,6 +131,12 @@ pub enum SettingError {
     NotABoolean { name: String, value: String },
     #[error("{name} takes a name, not an empty value")]
     Empty { name: String },
+    #[error("{name} {value:?} is not supported; the engine takes {takes}")]
+    NotSupported {
+        name: String,
+        value: String,
+        takes: &'static str,
+    },
     #[error("the dead-letter topic is named twice, {flag:?} (--dead-letter-topic) and {property:?} (ksql.logging.processing.topic.name); they are one setting, give one")]
     TwoTopics { flag: String, property: String },
     #[error(
@@ -123,7 +147,7 @@ pub enum SettingError {
 }
 
 impl Settings {
-    pub const KNOWN: [&'static str; 9] = [
+    pub const KNOWN: [&'static str; 14] = [
         "ksql.functions.collect_list.limit",
         "ksql.functions.collect_set.limit",
         "ksql.logging.processing.topic.auto.create",
@@ -133,6 +157,11 @@ impl Settings {
         "ksql.logging.processing.stream.auto.create",
         "ksql.logging.processing.stream.name",
         "ksql.logging.processing.rows.include",
+        "ksql.schema.registry.url",
+        "ksql.schema.registry.basic.auth.credentials.source",
+        "ksql.schema.registry.basic.auth.user.info",
+        "ksql.schema.registry.ssl.truststore.location",
+        "ksql.schema.registry.ssl.truststore.type",
     ];
 
     /// Sets one property by its ksqlDB name. A negative limit means none, as in ksqlDB's
@@ -201,6 +230,33 @@ impl Settings {
             "ksql.logging.processing.stream.auto.create" => log.stream_auto_create = boolean()?,
             "ksql.logging.processing.stream.name" => log.stream_name = text()?,
             "ksql.logging.processing.rows.include" => log.rows_include = boolean()?,
+            "ksql.schema.registry.url" => self.schema_registry.url = Some(text()?),
+            "ksql.schema.registry.basic.auth.user.info" => {
+                self.schema_registry.user_info = Some(text()?)
+            }
+            "ksql.schema.registry.ssl.truststore.location" => {
+                self.schema_registry.truststore = Some(text()?.into())
+            }
+            // Confluent's client also takes URL (the credentials in the URL) and
+            // SASL_INHERIT; the engine's sends user.info only.
+            "ksql.schema.registry.basic.auth.credentials.source" => {
+                if !value.trim().eq_ignore_ascii_case("USER_INFO") {
+                    return Err(SettingError::NotSupported {
+                        name: name.to_string(),
+                        value: value.to_string(),
+                        takes: "USER_INFO, with the credentials in ksql.schema.registry.basic.auth.user.info",
+                    });
+                }
+            }
+            "ksql.schema.registry.ssl.truststore.type" => {
+                if !value.trim().eq_ignore_ascii_case("PEM") {
+                    return Err(SettingError::NotSupported {
+                        name: name.to_string(),
+                        value: value.to_string(),
+                        takes: "PEM; a JKS or PKCS12 store converts with keytool -exportcert -rfc",
+                    });
+                }
+            }
             _ => {
                 return Err(SettingError::Unknown {
                     name: name.to_string(),
@@ -302,6 +358,47 @@ mod tests {
             .set("ksql.logging.processing.topic.name", "")
             .unwrap();
         assert_eq!(settings.processing_log.topic_name, None);
+    }
+
+    #[test]
+    fn schema_registry_properties_take_a_url_user_info_and_a_pem_truststore() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.schema_registry, RegistryProperties::default());
+        for (name, value) in [
+            ("ksql.schema.registry.url", " https://registry:8081 "),
+            (
+                "ksql.schema.registry.basic.auth.credentials.source",
+                "user_info",
+            ),
+            ("ksql.schema.registry.basic.auth.user.info", "ksql:secret"),
+            (
+                "ksql.schema.registry.ssl.truststore.location",
+                "/etc/ca.pem",
+            ),
+            ("ksql.schema.registry.ssl.truststore.type", "PEM"),
+        ] {
+            settings.set(name, value).unwrap();
+        }
+        assert_eq!(
+            settings.schema_registry,
+            RegistryProperties {
+                url: Some("https://registry:8081".into()),
+                user_info: Some("ksql:secret".into()),
+                truststore: Some("/etc/ca.pem".into()),
+            }
+        );
+        for (name, value, expected) in [
+            (
+                "ksql.schema.registry.basic.auth.credentials.source",
+                "URL",
+                "takes USER_INFO",
+            ),
+            ("ksql.schema.registry.ssl.truststore.type", "JKS", "keytool"),
+            ("ksql.schema.registry.url", "", "empty"),
+        ] {
+            let error = settings.set(name, value).unwrap_err().to_string();
+            assert!(error.contains(expected), "{name}={value}: {error}");
+        }
     }
 
     #[test]

@@ -10,8 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command as Cmd;
-use common::registry::{consume_avro, latest_schema, produce_avro, python_client, Registry};
+use common::registry::{
+    consume_avro, latest_schema, order_schema, produce_avro, python_client, Registry,
+};
 use common::Tansu;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{json, Value};
@@ -40,38 +41,8 @@ fn services() -> Arc<Services> {
 
 /// Runs the queries of `sql` on the broker until its topics stay quiet for 3 s.
 fn run_engine(tansu: &Tansu, registry: &str, sql: &str, group: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
-    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--sql",
-            "q.sql",
-            "--bootstrap-servers",
-            &tansu.bootstrap,
-        ])
-        .args(["--schema-registry-url", registry, "--group-id", group])
-        .args(["--dead-letter-topic", &format!("{group}-dead")])
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .args(["--stop-when-idle", "3s"])
-        .timeout(Duration::from_secs(120))
-        .assert()
-        .success();
-}
-
-fn order_schema() -> Value {
-    // As an application writes it: its own record name, lower-case fields that are not
-    // nullable, and a field the stream does not declare.
-    json!({"type": "record", "name": "OrderEvent", "namespace": "shop", "fields": [
-        {"name": "order_id", "type": "long"},
-        {"name": "customer_id", "type": "string"},
-        {"name": "order_status", "type": "string"},
-        {"name": "order_total", "type": "double"},
-        {"name": "created_at", "type": "long"},
-        {"name": "channel", "type": "string"}
-    ]})
+    let state = tempfile::tempdir().unwrap();
+    common::registry::run_avro_engine(&tansu.bootstrap, registry, sql, group, state.path());
 }
 
 fn orders(n: usize) -> Vec<Value> {
@@ -243,8 +214,175 @@ fn a_source_without_columns_takes_them_from_the_registry_with_avro_keys() {
             "the fixed field is left out, the enum is a STRING, the float a DOUBLE"
         );
     }
+    // A key of one column is its type alone, required, as ksqlDB's AvroSchemas makes the
+    // root of a schema.
     let key_schema = latest_schema(&registry, "INFERRED_COPY-key");
-    assert_eq!(key_schema, json!(["null", "string"]));
+    assert_eq!(key_schema, json!("string"));
+}
+
+/// KEY_FORMAT='AVRO' beside a JSON value, with a key of two columns: keys written by
+/// Confluent's AvroSerializer are read by field, grouped on, and written back as a record
+/// named after the output (`BigSalesKey`, as ksqlDB's AvroFormat.getKeySchemaName names it);
+/// a source that declares no key columns infers one ROWKEY STRUCT from the key schema.
+#[test]
+fn a_multi_column_avro_key_beside_a_json_value_round_trips_as_ksqldb_names_it() {
+    let services = services();
+    let (tansu, registry) = (&services.tansu, services.registry.url());
+    tansu.create_topic("shop-sales", 1);
+    let key_schema = json!({"type": "record", "name": "SaleKey", "namespace": "shop", "fields": [
+        {"name": "REGION", "type": "string"},
+        {"name": "SHOP", "type": "int"}
+    ]});
+    let records: Vec<Value> = (0..12)
+        .map(|i| {
+            json!({
+                "key": {"REGION": if i % 2 == 0 { "north" } else { "south" }, "SHOP": i % 3},
+                "value": {"AMOUNT": i as f64 + 0.5},
+                "timestamp": 1_000 + i,
+            })
+        })
+        .collect();
+    produce_avro(
+        &tansu.bootstrap,
+        &registry,
+        "shop-sales",
+        &json!({"key_schema": key_schema, "value_schema": null, "records": records}),
+    );
+    run_engine(
+        tansu,
+        &registry,
+        "CREATE STREAM shop_sales (region STRING KEY, shop INT KEY, amount DOUBLE)
+           WITH (KAFKA_TOPIC='shop-sales', KEY_FORMAT='AVRO', VALUE_FORMAT='JSON');
+         CREATE STREAM big_sales AS SELECT * FROM shop_sales WHERE amount > 6;
+         CREATE TABLE shop_counts AS
+           SELECT region, shop, COUNT(*) AS sales FROM shop_sales GROUP BY region, shop;
+         CREATE STREAM keyed_sales (amount DOUBLE)
+           WITH (KAFKA_TOPIC='shop-sales', KEY_FORMAT='AVRO', VALUE_FORMAT='JSON');
+         CREATE STREAM keyed_copy AS SELECT * FROM keyed_sales;",
+        "multi-key",
+    );
+    let dead = tansu.read_all("multi-key-dead", 0);
+    assert!(dead.is_empty(), "{dead:?}");
+
+    let key_of =
+        |i: i64| json!({"REGION": if i % 2 == 0 { "north" } else { "south" }, "SHOP": i % 3});
+    let big = consume_avro(&tansu.bootstrap, &registry, "BIG_SALES", 6);
+    let got: Vec<(Value, Value)> = big
+        .iter()
+        .map(|o| (o["key_value"].clone(), o["value"].clone()))
+        .collect();
+    let wanted: Vec<(Value, Value)> = (6..12)
+        .map(|i| (key_of(i), json!({"AMOUNT": i as f64 + 0.5})))
+        .collect();
+    assert_eq!(got, wanted, "{big:?}");
+    let key_record = |name: &str| {
+        json!({
+            "type": "record", "name": name, "namespace": "io.confluent.ksql.avro_schemas",
+            "fields": [
+                {"name": "REGION", "type": ["null", "string"], "default": null},
+                {"name": "SHOP", "type": ["null", "int"], "default": null}
+            ],
+            "connect.name": format!("io.confluent.ksql.avro_schemas.{name}")
+        })
+    };
+    assert_eq!(
+        latest_schema(&registry, "BIG_SALES-key"),
+        key_record("BigSalesKey")
+    );
+
+    // Two regions by three shops, two sales each; the last count of each key wins.
+    let counts = consume_avro(&tansu.bootstrap, &registry, "SHOP_COUNTS", 12);
+    let mut last = BTreeMap::new();
+    for output in &counts {
+        last.insert(output["key_value"].to_string(), output["value"].clone());
+    }
+    assert_eq!(last.len(), 6, "{counts:?}");
+    assert!(last.values().all(|v| *v == json!({"SALES": 2})), "{last:?}");
+    assert_eq!(
+        latest_schema(&registry, "SHOP_COUNTS-key"),
+        key_record("ShopCountsKey")
+    );
+
+    // Inferred, the key is one STRUCT column, written bare as a record of the output's name.
+    let copies = consume_avro(&tansu.bootstrap, &registry, "KEYED_COPY", 12);
+    let keys: Vec<Value> = copies.iter().map(|o| o["key_value"].clone()).collect();
+    assert_eq!(keys, (0..12).map(key_of).collect::<Vec<_>>());
+    let copy_key = latest_schema(&registry, "KEYED_COPY-key");
+    assert_eq!(copy_key, key_record("KeyedCopyKey"));
+}
+
+/// A row the AVRO output's schema cannot hold (a DECIMAL(4,2) total past 99.99: ksqlDB's
+/// serializer refuses it in DecimalUtil.ensureFit) is a SERIALIZATION_ERROR dead letter with
+/// the row, and the other rows flow; nothing empty is written in its place.
+#[test]
+fn a_row_the_avro_schema_cannot_hold_is_a_serialization_error_and_the_rest_flow() {
+    let services = services();
+    let (tansu, registry) = (&services.tansu, services.registry.url());
+    tansu.create_topic("till-events", 1);
+    let records: Vec<Value> = [("a", "60.00"), ("b", "10.25"), ("a", "50.00"), ("b", "20.50")]
+        .iter()
+        .enumerate()
+        .map(|(i, (till, amount))| {
+            json!({"key": till, "value": {"amount": amount.parse::<f64>().unwrap()}, "timestamp": 1_000 + i})
+        })
+        .collect();
+    produce_avro(
+        &tansu.bootstrap,
+        &registry,
+        "till-events",
+        &json!({"value_schema": null, "records": records}),
+    );
+    run_engine(
+        tansu,
+        &registry,
+        "CREATE STREAM tills (till STRING KEY, amount DECIMAL(4,2))
+           WITH (KAFKA_TOPIC='till-events', VALUE_FORMAT='JSON');
+         CREATE TABLE till_totals WITH (VALUE_FORMAT='AVRO') AS
+           SELECT till, SUM(amount) AS total FROM tills GROUP BY till;",
+        "tills",
+    );
+    let dead = tansu.read_all("tills-dead", 1);
+    let letters: Vec<&Value> = dead
+        .iter()
+        .map(|(_, letter)| letter)
+        .filter(|letter| letter["message"]["type"] == 3)
+        .collect();
+    assert!(!letters.is_empty(), "{dead:?}");
+    for letter in &letters {
+        let error = &letter["message"]["serializationError"];
+        assert_eq!(error["target"], "value", "{letter}");
+        assert_eq!(error["topic"], "TILL_TOTALS", "{letter}");
+        let message = error["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("TILL_TOTALS-value") && message.contains("110"),
+            "{message}"
+        );
+        let record: Value = serde_json::from_str(error["record"].as_str().unwrap()).unwrap();
+        assert_eq!(record["TILL"], "a", "{record}");
+        assert!(letter["logger"]
+            .as_str()
+            .unwrap()
+            .ends_with(".KsqlTopic.Sink.serializer"));
+    }
+    // Every record written is a whole Avro value: b's totals, and a's only while it fit.
+    let outputs = consume_avro(&tansu.bootstrap, &registry, "TILL_TOTALS", 1);
+    let totals: Vec<(String, String)> = outputs
+        .iter()
+        .map(|o| {
+            let key = String::from_utf8(hex(o["key"].as_str().unwrap())).unwrap();
+            (
+                key,
+                o["value"]["TOTAL"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(totals.contains(&("b".into(), "30.75".into())), "{totals:?}");
+    assert!(
+        totals
+            .iter()
+            .all(|(till, total)| till == "b" || total == "60.00"),
+        "{totals:?}"
+    );
 }
 
 /// Sends raw values to a topic, with no serializer.

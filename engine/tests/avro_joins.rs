@@ -10,48 +10,15 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use assert_cmd::Command as Cmd;
-use common::registry::{consume_avro, latest_schema, produce_avro, Registry};
+use common::registry::{consume_avro, latest_schema, order_schema, produce_avro, Registry};
 use common::Tansu;
 use serde_json::{json, Value};
 
 /// Runs the queries of `sql` on the broker until its topics stay quiet for 3 s, keeping its
 /// state in `state` (so that a later run with the same group picks up where this one left).
 fn run_engine(tansu: &Tansu, registry: &str, sql: &str, group: &str, state: &Path) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
-    Cmd::new(env!("CARGO_BIN_EXE_advisor-engine"))
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--sql",
-            "q.sql",
-            "--bootstrap-servers",
-            &tansu.bootstrap,
-        ])
-        .args(["--schema-registry-url", registry, "--group-id", group])
-        .args(["--dead-letter-topic", &format!("{group}-dead")])
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--stop-when-idle", "3s"])
-        .timeout(Duration::from_secs(120))
-        .assert()
-        .success();
-}
-
-fn order_schema() -> Value {
-    // As an application writes it: its own record name, lower-case fields that are not
-    // nullable, and a field the stream does not declare.
-    json!({"type": "record", "name": "OrderEvent", "namespace": "shop", "fields": [
-        {"name": "order_id", "type": "long"},
-        {"name": "customer_id", "type": "string"},
-        {"name": "order_status", "type": "string"},
-        {"name": "order_total", "type": "double"},
-        {"name": "created_at", "type": "long"},
-        {"name": "channel", "type": "string"}
-    ]})
+    common::registry::run_avro_engine(&tansu.bootstrap, registry, sql, group, state);
 }
 
 fn customer_schema() -> Value {
@@ -413,5 +380,183 @@ CREATE STREAM totals WITH (VALUE_FORMAT='AVRO') AS
         counts.get("POST /subjects/TOTALS-value/versions"),
         Some(&1),
         "{counts:?}"
+    );
+}
+
+/// The value fields of each output record as (key, value) in the topic's order, the key as
+/// text (a KAFKA key) and a tombstone's value null.
+fn keyed_values(outputs: &[Value]) -> Vec<(String, Value)> {
+    outputs
+        .iter()
+        .map(|output| {
+            let key = output["key"].as_str().unwrap();
+            let key: Vec<u8> = (0..key.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&key[i..i + 2], 16).unwrap())
+                .collect();
+            (String::from_utf8(key).unwrap(), output["value"].clone())
+        })
+        .collect()
+}
+
+/// Stream-stream joins (INNER, and LEFT with a GRACE PERIOD, whose null-padded rows come
+/// when the window closes) and a table-table LEFT join, every record written by Confluent's
+/// AvroSerializer and every output read by its AvroDeserializer, on tansu. The stream joins
+/// are on a value column, so they go through the join's repartition topic.
+#[test]
+fn avro_stream_stream_and_table_table_joins_run_on_confluents_serdes() {
+    let (tansu, registry_service) = (Tansu::start(), Registry::start());
+    let registry = registry_service.url();
+    for topic in ["ss-orders", "ss-shipments", "tt-customers", "tt-tiers"] {
+        tansu.create_topic(topic, 1);
+    }
+    let record =
+        |name: &str, fields: Value| json!({"type": "record", "name": name, "fields": fields});
+    let orders = record(
+        "Order",
+        json!([{"name": "order_id", "type": "long"}, {"name": "order_total", "type": "double"}]),
+    );
+    let shipments = record(
+        "Shipment",
+        json!([{"name": "order_id", "type": "long"}, {"name": "carrier", "type": "string"}]),
+    );
+    let customers = record("Customer", json!([{"name": "name", "type": "string"}]));
+    let tiers = record("Tier", json!([{"name": "tier", "type": "string"}]));
+    let minute = 60_000;
+    let at =
+        |t: i64, key: &str, value: Value| json!({"timestamp": T0 + t, "key": key, "value": value});
+    let sql = "CREATE STREAM ss_orders (order_id BIGINT, order_total DOUBLE)
+                 WITH (KAFKA_TOPIC='ss-orders', VALUE_FORMAT='AVRO');
+               CREATE STREAM ss_shipments (order_id BIGINT, carrier STRING)
+                 WITH (KAFKA_TOPIC='ss-shipments', VALUE_FORMAT='AVRO');
+               CREATE STREAM shipped WITH (VALUE_FORMAT='AVRO') AS
+                 SELECT o.order_id AS order_id, o.order_total, s.carrier FROM ss_orders o
+                 INNER JOIN ss_shipments s WITHIN 1 HOUR ON o.order_id = s.order_id;
+               CREATE STREAM maybe_shipped WITH (VALUE_FORMAT='AVRO') AS
+                 SELECT o.order_id AS order_id, o.order_total, s.carrier FROM ss_orders o
+                 LEFT JOIN ss_shipments s WITHIN 1 HOUR GRACE PERIOD 0 SECONDS
+                 ON o.order_id = s.order_id;
+               CREATE TABLE tt_customers (customer_id STRING PRIMARY KEY, name STRING)
+                 WITH (KAFKA_TOPIC='tt-customers', VALUE_FORMAT='AVRO');
+               CREATE TABLE tt_tiers (customer_id STRING PRIMARY KEY, tier STRING)
+                 WITH (KAFKA_TOPIC='tt-tiers', VALUE_FORMAT='AVRO');
+               CREATE TABLE customer_tiers WITH (VALUE_FORMAT='AVRO') AS
+                 SELECT c.customer_id AS customer_id, c.name, t.tier FROM tt_customers c
+                 LEFT JOIN tt_tiers t ON c.customer_id = t.customer_id;";
+    // One run per batch, the same group and state each time, so that each batch is read
+    // after the one before it.
+    let batches = [
+        vec![
+            (
+                "ss-orders",
+                &orders,
+                vec![
+                    at(0, "o1", json!({"order_id": 1, "order_total": 10.5})),
+                    at(1_000, "o2", json!({"order_id": 2, "order_total": 20.0})),
+                    at(2_000, "o3", json!({"order_id": 3, "order_total": 30.0})),
+                ],
+            ),
+            (
+                "tt-customers",
+                &customers,
+                vec![
+                    at(0, "cust_1", json!({"name": "Ann"})),
+                    at(0, "cust_2", json!({"name": "Bob"})),
+                ],
+            ),
+        ],
+        vec![
+            (
+                "ss-shipments",
+                &shipments,
+                vec![at(
+                    10 * minute,
+                    "s1",
+                    json!({"order_id": 1, "carrier": "ups"}),
+                )],
+            ),
+            (
+                "tt-tiers",
+                &tiers,
+                vec![at(minute, "cust_1", json!({"tier": "gold"}))],
+            ),
+        ],
+        vec![
+            // Past every window's end and grace: orders 2 and 3 close unmatched.
+            (
+                "ss-shipments",
+                &shipments,
+                vec![at(
+                    120 * minute,
+                    "s2",
+                    json!({"order_id": 2, "carrier": "dhl"}),
+                )],
+            ),
+            (
+                "tt-tiers",
+                &tiers,
+                vec![at(2 * minute, "cust_2", json!({"tier": "silver"}))],
+            ),
+            (
+                "tt-customers",
+                &customers,
+                vec![at(3 * minute, "cust_1", Value::Null)],
+            ),
+        ],
+    ];
+    let state = tempfile::tempdir().unwrap();
+    for topics in &batches {
+        for (topic, schema, records) in topics {
+            produce_avro(
+                &tansu.bootstrap,
+                &registry,
+                topic,
+                &json!({"value_schema": schema, "records": records}),
+            );
+        }
+        run_engine(&tansu, &registry, sql, "avro-more-joins", state.path());
+    }
+    let dead = tansu.read_all("avro-more-joins-dead", 0);
+    assert!(dead.is_empty(), "{dead:?}");
+
+    let by_order = |topic: &str, at_least: usize| {
+        let mut rows: Vec<Value> = consume_avro(&tansu.bootstrap, &registry, topic, at_least)
+            .into_iter()
+            .map(|o| o["value"].clone())
+            .collect();
+        rows.sort_by_key(|v| v["ORDER_TOTAL"].as_f64().map(|t| (t * 100.0) as i64));
+        rows
+    };
+    assert_eq!(
+        by_order("SHIPPED", 1),
+        [json!({"ORDER_TOTAL": 10.5, "CARRIER": "ups"})]
+    );
+    assert_eq!(
+        by_order("MAYBE_SHIPPED", 3),
+        [
+            json!({"ORDER_TOTAL": 10.5, "CARRIER": "ups"}),
+            json!({"ORDER_TOTAL": 20.0, "CARRIER": null}),
+            json!({"ORDER_TOTAL": 30.0, "CARRIER": null}),
+        ]
+    );
+    // The table's last record per key: Bob with his tier, Ann deleted with her row.
+    let mut last = BTreeMap::new();
+    for (key, value) in keyed_values(&consume_avro(
+        &tansu.bootstrap,
+        &registry,
+        "CUSTOMER_TIERS",
+        3,
+    )) {
+        last.insert(key, value);
+    }
+    assert_eq!(
+        last,
+        BTreeMap::from([
+            ("cust_1".to_string(), Value::Null),
+            (
+                "cust_2".to_string(),
+                json!({"NAME": "Bob", "TIER": "silver"})
+            ),
+        ])
     );
 }

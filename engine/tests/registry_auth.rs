@@ -242,6 +242,54 @@ fn avro_flows_through_a_registry_behind_basic_auth_and_a_private_ca() {
     assert!(dead.is_empty(), "{dead:?}");
 }
 
+/// The tutorial's stack gives the registry as ksqlDB properties (KSQL_KSQL_SCHEMA_REGISTRY_*,
+/// here --ksql-config, which ENGINE_KSQL_* variables map to): they reach the same registry.
+#[test]
+fn ksqldb_schema_registry_properties_configure_the_registry_as_the_flags_do() {
+    let services = services();
+    let (tansu, registry) = (&services.tansu, &services.registry);
+    services.produce_orders("props-orders", 8);
+    let ca = registry.ca();
+    let property = |name: &str, value: &str| format!("{name}={value}");
+    let properties = [
+        property("ksql.schema.registry.url", &registry.url()),
+        property(
+            "ksql.schema.registry.basic.auth.credentials.source",
+            "USER_INFO",
+        ),
+        property("ksql.schema.registry.basic.auth.user.info", USER_INFO),
+        property(
+            "ksql.schema.registry.ssl.truststore.location",
+            ca.to_str().unwrap(),
+        ),
+        property("ksql.schema.registry.ssl.truststore.type", "PEM"),
+    ];
+    let flags: Vec<&str> = properties
+        .iter()
+        .flat_map(|p| ["--ksql-config", p.as_str()])
+        .collect();
+    let output = run_engine(
+        tansu,
+        &queries("props-orders", "PROPS_BIG_ORDERS"),
+        "props",
+        &flags,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(services.consume("PROPS_BIG_ORDERS", 6), big_orders(8));
+    assert_eq!(
+        services.latest_schema("PROPS_BIG_ORDERS-value"),
+        output_schema()
+    );
+    // Without the truststore the registry's certificate is not trusted.
+    let untrusted = run_engine(
+        tansu,
+        &queries("props-orders", "PROPS_UNTRUSTED"),
+        "props-untrusted",
+        &flags[..flags.len() - 4],
+    );
+    assert!(!untrusted.status.success());
+}
+
 #[test]
 fn a_wrong_or_missing_password_stops_the_statement_with_the_registrys_401() {
     let services = services();

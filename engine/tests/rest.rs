@@ -340,11 +340,13 @@ fn the_ksql_python_ng_client_works_against_the_engine() {
 }
 
 /// Pull queries by key (and by key with WINDOWSTART bounds) and push queries on a
-/// session-windowed table, and the rows an OVER window holds in /metrics.
+/// session-windowed table, and the rows an OVER window and a stream-stream join's buffers
+/// hold in /metrics.
 #[test]
 fn session_tables_answer_pull_and_push_queries_and_over_windows_report_their_rows() {
     let tansu = Tansu::start();
     tansu.create_topic("clickstream-events", 1);
+    tansu.create_topic("purchase-events", 1);
     let state = tempfile::tempdir().unwrap();
     let server = Server::start(&tansu, state.path());
     let (status, created) = server.ksql(
@@ -355,7 +357,11 @@ fn session_tables_answer_pull_and_push_queries_and_over_windows_report_their_row
            WINDOW SESSION (30 MINUTES) GROUP BY user_id EMIT CHANGES;\n\
          CREATE STREAM recent_clicks AS SELECT user_id, COUNT(*) OVER (PARTITION BY user_id \
            ORDER BY ROWTIME RANGE BETWEEN INTERVAL '10' MINUTE PRECEDING AND CURRENT ROW) AS recent \
-           FROM clickstream;",
+           FROM clickstream;\n\
+         CREATE STREAM purchases (user_id STRING, amount DOUBLE, event_time BIGINT) \
+           WITH (KAFKA_TOPIC='purchase-events', VALUE_FORMAT='JSON', TIMESTAMP='event_time');\n\
+         CREATE STREAM click_purchases AS SELECT c.user_id AS user_id, c.page_url, p.amount \
+           FROM clickstream c JOIN purchases p WITHIN 1 HOURS ON c.user_id = p.user_id;",
     );
     assert_eq!(status, 200, "{created}");
     let port = server.port;
@@ -443,6 +449,23 @@ fn session_tables_answer_pull_and_push_queries_and_over_windows_report_their_row
         .unwrap_or_else(|| panic!("{metrics}"));
     let rows: u64 = held.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(rows >= 1, "{held}");
+
+    // No purchase came: the join buffers the clicks until WITHIN and its grace pass, and
+    // says so (they reach it through the join's repartition topic).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let buffered = loop {
+        let (_, metrics) = server.request("GET", "/metrics", None);
+        let rows = metrics
+            .lines()
+            .find(|l| l.starts_with("advisor_engine_state_rows{query=\"CSAS_CLICK_PURCHASES_2\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        if rows >= 4 || std::time::Instant::now() > deadline {
+            break (rows, metrics);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(buffered.0 >= 4, "{}", buffered.1);
 }
 
 fn rss_bytes(pid: u32) -> u64 {

@@ -212,12 +212,19 @@ pub fn json_value(data: &[u8]) {
         let key = KeyCodec::placed(
             Format::Json,
             key_columns(std::slice::from_ref(column)),
+            "T",
             "t",
             &codecs,
         );
         decode_key(&key, 1, data);
     }
-    let many = KeyCodec::placed(Format::Json, key_columns(&scalar_types()), "t", &codecs);
+    let many = KeyCodec::placed(
+        Format::Json,
+        key_columns(&scalar_types()),
+        "T",
+        "t",
+        &codecs,
+    );
     decode_key(&many, scalar_types().len(), data);
     // A STRING event time in a TIMESTAMP_FORMAT, read from the record as a query reads it.
     run_query_on(
@@ -245,6 +252,7 @@ pub fn delimited_value(data: &[u8]) {
         let key = KeyCodec::placed(
             Format::Delimited(delimiter),
             key_columns(&scalars),
+            "T",
             "t",
             &codecs,
         );
@@ -275,7 +283,7 @@ pub fn kafka_key(data: &[u8]) {
         SqlType::Boolean,
     ] {
         let column = vec![("K".to_string(), sql_type)];
-        let key = KeyCodec::placed(Format::Kafka, key_columns(&column), "t", &codecs);
+        let key = KeyCodec::placed(Format::Kafka, key_columns(&column), "T", "t", &codecs);
         decode_key(&key, 1, data);
         decode_value(&kafka, &keyed_schema(&column), &[true, true], &codecs, data);
     }
@@ -366,14 +374,18 @@ const FOREIGN_SCHEMA: &str = r#"{
 fn avro_schemas() -> Vec<(u32, String)> {
     let all = all_types();
     let mut schemas = vec![
-        (1, avro::columns_schema(&all, true).to_string()),
+        (
+            1,
+            avro::columns_schema(&all, true, avro::RECORD_NAME).to_string(),
+        ),
         (2, FOREIGN_SCHEMA.to_string()),
     ];
     for (n, column) in all.iter().enumerate() {
         let id = 3 + n as u32;
         schemas.push((
             id,
-            avro::columns_schema(std::slice::from_ref(column), false).to_string(),
+            avro::columns_schema(std::slice::from_ref(column), false, avro::RECORD_NAME)
+                .to_string(),
         ));
     }
     schemas
@@ -414,7 +426,7 @@ fn avro_case() -> AvroCase {
         .iter()
         .map(|column| {
             let columns = std::slice::from_ref(column);
-            let key = KeyCodec::placed(Format::Avro, key_columns(columns), "t", &codecs);
+            let key = KeyCodec::placed(Format::Avro, key_columns(columns), "T", "t", &codecs);
             let single = keyed_schema(columns);
             let decoder = bare.value_decoder(&single, &[true, true], &codecs);
             (key, bare, single, decoder)
@@ -734,15 +746,21 @@ fn feed(engine: &Engine, query: &mut PersistentQuery) {
                 .value_columns()
                 .map(|(_, c)| c.sql_type.clone())
                 .collect();
-            let value = source
+            let Ok(value) = source
                 .formats
                 .value_encoder(&source.topic, &names, &types, &engine.codecs)
-                .encode(&values);
+                .encode(&values)
+            else {
+                continue;
+            };
             let mut key = Vec::new();
-            let has_key = source
+            let Ok(has_key) = source
                 .formats
-                .key_codec(schema, &source.topic, &engine.codecs)
-                .encode(&keys, &mut key);
+                .key_codec(schema, &source.name, &source.topic, &engine.codecs)
+                .encode(&keys, &mut key)
+            else {
+                continue;
+            };
             if source.window.is_some() {
                 key.extend(1_000i64.to_be_bytes());
                 key.extend(0i64.to_be_bytes());

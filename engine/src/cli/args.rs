@@ -13,7 +13,7 @@ use advisor_engine::connector::schema_registry::{Backoff, HttpRegistry, Registry
 use advisor_engine::format::Codecs;
 use advisor_engine::rest::auth::{Auth, AuthSettings, Methods};
 use advisor_engine::rest::HttpOptions;
-use advisor_engine::settings::{ProcessingLog, Settings};
+use advisor_engine::settings::{ProcessingLog, RegistryProperties, Settings};
 
 use super::file::{FileAuth, FileKafka, FileRegistry};
 
@@ -115,18 +115,36 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// The engine's codecs: the flags (or ENGINE_*) over engine.toml's [schema_registry].
-    pub fn codecs(&self, file: &FileRegistry) -> anyhow::Result<Codecs> {
-        let Some(url) = self.schema_registry_url.clone().or(file.url.clone()) else {
-            return Ok(Codecs::default());
-        };
-        let config = RegistryConfig {
+    /// Where the registry is: each setting from the flags (or ENGINE_SCHEMA_REGISTRY_*),
+    /// else the `ksql.schema.registry.*` properties (engine.toml's [ksql], ENGINE_KSQL_*,
+    /// --ksql-config), else engine.toml's [schema_registry]. None: no registry.
+    fn config(
+        &self,
+        properties: &RegistryProperties,
+        file: &FileRegistry,
+    ) -> Option<RegistryConfig> {
+        let url = (self.schema_registry_url.clone())
+            .or(properties.url.clone())
+            .or(file.url.clone())?;
+        Some(RegistryConfig {
             url,
-            user_info: self
-                .schema_registry_user_info
-                .clone()
+            user_info: (self.schema_registry_user_info.clone())
+                .or(properties.user_info.clone())
                 .or(file.basic_auth_user_info.clone()),
-            ca_file: self.schema_registry_ca.clone().or(file.ca_file.clone()),
+            ca_file: (self.schema_registry_ca.clone())
+                .or(properties.truststore.clone())
+                .or(file.ca_file.clone()),
+        })
+    }
+
+    /// The engine's codecs, with the registry of `config` when there is one.
+    pub fn codecs(
+        &self,
+        properties: &RegistryProperties,
+        file: &FileRegistry,
+    ) -> anyhow::Result<Codecs> {
+        let Some(config) = self.config(properties, file) else {
+            return Ok(Codecs::default());
         };
         let registry = HttpRegistry::new(&config, Backoff::default())
             .context("the Schema Registry settings")?;
@@ -389,6 +407,45 @@ impl KafkaArgs {
 #[cfg(test)]
 mod tests {
     use super::{client_settings_from_env, ksql_settings_from_env};
+    use super::{FileRegistry, RegistryArgs, RegistryConfig, RegistryProperties};
+
+    #[test]
+    fn registry_settings_take_flags_then_ksql_properties_then_the_file_table() {
+        let flags = |url: Option<&str>| RegistryArgs {
+            schema_registry_url: url.map(String::from),
+            schema_registry_user_info: None,
+            schema_registry_ca: None,
+        };
+        let properties = RegistryProperties {
+            url: Some("http://property:8081".into()),
+            user_info: Some("property:pw".into()),
+            truststore: None,
+        };
+        let file = FileRegistry {
+            url: Some("http://file:8081".into()),
+            basic_auth_user_info: Some("file:pw".into()),
+            ca_file: Some("file-ca.pem".into()),
+        };
+        assert_eq!(
+            flags(Some("http://flag:8081")).config(&properties, &file),
+            Some(RegistryConfig {
+                url: "http://flag:8081".into(),
+                user_info: Some("property:pw".into()),
+                ca_file: Some("file-ca.pem".into()),
+            })
+        );
+        let from_properties = flags(None).config(&properties, &file);
+        assert_eq!(
+            from_properties.map(|c| c.url),
+            Some("http://property:8081".into())
+        );
+        let none = RegistryProperties::default();
+        assert_eq!(
+            flags(None).config(&none, &file).map(|c| c.url),
+            Some("http://file:8081".into())
+        );
+        assert_eq!(flags(None).config(&none, &FileRegistry::default()), None);
+    }
 
     #[test]
     fn engine_ksql_variables_become_ksqldb_properties() {
@@ -398,6 +455,10 @@ mod tests {
             ("ENGINE_KSQL_A__B", "x"),
             ("ENGINE_KSQL_", "ignored"),
             ("ENGINE_KAFKA_SASL_MECHANISM", "PLAIN"),
+            (
+                "ENGINE_KSQL_SCHEMA_REGISTRY_URL",
+                "http://schema-registry:8081",
+            ),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
         let found: Vec<(String, String)> = ksql_settings_from_env(vars.into_iter())
@@ -410,6 +471,7 @@ mod tests {
                 ("ksql.a-b", "x"),
                 ("ksql.functions.collect_list.limit", "10"),
                 ("ksql.logging.processing.topic.auto.create", "true"),
+                ("ksql.schema.registry.url", "http://schema-registry:8081"),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
         );

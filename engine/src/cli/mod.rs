@@ -135,6 +135,7 @@ impl RunArgs {
     /// The flags (or ENGINE_*) resolved; `run` reads no engine.toml.
     pub fn config(self) -> anyhow::Result<RunConfig> {
         let settings = self.ksql.settings(&Default::default())?;
+        let codecs = (self.registry).codecs(&settings.schema_registry, &FileRegistry::default())?;
         let kafka = self
             .kafka
             .options(&FileKafka::default(), &settings.processing_log)?;
@@ -151,7 +152,7 @@ impl RunArgs {
             sql: self.sql,
             settings,
             state_budget: self.state.state_budget(None)?,
-            codecs: self.registry.codecs(&FileRegistry::default())?,
+            codecs,
             inputs: self.input,
             outputs: self.output,
             dead_letter: self.dead_letter,
@@ -178,6 +179,7 @@ impl ServeArgs {
     pub fn config(self) -> anyhow::Result<ServeConfig> {
         let file = FileConfig::read(self.config.as_deref())?;
         let settings = self.ksql.settings(&file.ksql)?;
+        let codecs = (self.registry).codecs(&settings.schema_registry, &file.schema_registry)?;
         let kafka = self.kafka.options(&file.kafka, &settings.processing_log)?;
         // Without Kafka there is no group, but /info still names the service by it.
         let service_id = self.kafka.group_id(&file.kafka);
@@ -189,7 +191,7 @@ impl ServeArgs {
             sql: self.sql.or(file.sql),
             settings,
             state_budget: self.state.state_budget(file.state_budget.as_deref())?,
-            codecs: self.registry.codecs(&file.schema_registry)?,
+            codecs,
             service_id,
             kafka,
             http: self.http.options(file.max_request_bytes, &file.auth)?,

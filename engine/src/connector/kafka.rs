@@ -144,11 +144,6 @@ const CONSUMER_QUEUE_KBYTES: &str = "16384";
 const CONSUMER_QUEUE_MIN_MESSAGES: &str = "10000";
 const PRODUCER_QUEUE_KBYTES: &str = "32768";
 
-/// An output's key bytes, as ksqlDB's serdes write them (see `PersistentQuery::encode_key`).
-pub fn encode_key(query: &PersistentQuery, record: &OutputRecord) -> Option<Vec<u8>> {
-    query.encode_key(record)
-}
-
 /// The cluster's topics (internal ones left out) with their partition counts.
 pub fn list_topics(options: &KafkaOptions) -> Result<Vec<(String, usize)>, KafkaError> {
     let consumer: BaseConsumer = config(options)
@@ -823,7 +818,13 @@ impl KafkaSink {
         log: &ProcessingLog,
     ) -> Result<(), KafkaError> {
         for (key, output) in &outputs.records {
-            let value = query.encode_value(output);
+            let value = match query.encode_value(output) {
+                Ok(value) => value,
+                Err(error) => {
+                    self.unwritable(query, output, false, &error, log)?;
+                    continue;
+                }
+            };
             // The record carries the row's time (ROWTIME), as ksqlDB's sink writes it.
             let mut next: BaseRecord<'_, Vec<u8>, Vec<u8>> =
                 BaseRecord::to(&query.sink.topic).timestamp(output.timestamp);
@@ -874,8 +875,41 @@ impl KafkaSink {
             raw_key: key,
             raw_value: None,
         };
+        self.send_letter(&letter, log)
+    }
+
+    /// An output row the sink's format cannot write goes to the dead letters as ksqlDB's
+    /// SERIALIZATION_ERROR, its `record` the row as JSON (there are no bytes to give), and
+    /// the query goes on without it, as ksqlDB's does.
+    fn unwritable(
+        &self,
+        query: &PersistentQuery,
+        output: &OutputRecord,
+        on_key: bool,
+        error: &crate::format::EncodeError,
+        log: &ProcessingLog,
+    ) -> Result<(), KafkaError> {
+        tracing::warn!(query = %query.id, %error, "an output row cannot be written");
+        query.unwritable_outputs.fetch_add(1, Ordering::Relaxed);
+        let letter = DeadLetter {
+            query: query.id.clone(),
+            source: query.sink.name.clone(),
+            topic: query.sink.topic.clone(),
+            partition: 0,
+            offset: 0,
+            kind: FailureKind::Serialization,
+            reason: error.to_string(),
+            cause: crate::cause::messages(Some(error)),
+            on_key,
+            raw_key: None,
+            raw_value: Some(query.output_row_json(output)),
+        };
+        self.send_letter(&letter, log)
+    }
+
+    fn send_letter(&self, letter: &DeadLetter, log: &ProcessingLog) -> Result<(), KafkaError> {
         let mut bytes = Vec::new();
-        crate::processing_log::write_letter(&letter, log, &mut bytes);
+        crate::processing_log::write_letter(letter, log, &mut bytes);
         send(
             &self.producer,
             BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic).payload(&bytes),
@@ -906,20 +940,33 @@ impl OutputSink for KafkaSink {
     ) -> Result<(), RuntimeError> {
         let query = &engine.queries[query];
         let cached = self.options.cache_max_bytes > 0 && query.sink.kind == SourceKind::Table;
+        let log = &engine.settings.processing_log;
+        let mut unwritable_keys = Vec::new();
         if cached {
             let pending = self
                 .cache
                 .entry(query.id.clone())
                 .or_insert_with(|| PendingOutputs::new(true));
             for output in outputs {
-                self.cached_bytes += pending.push(encode_key(query, output), output);
+                match query.encode_key(output) {
+                    Ok(key) => self.cached_bytes += pending.push(key, output),
+                    Err(error) => unwritable_keys.push((output, error)),
+                }
             }
         } else if !outputs.is_empty() {
             let mut pending = PendingOutputs::new(false);
             for output in outputs {
-                pending.push(encode_key(query, output), output);
+                match query.encode_key(output) {
+                    Ok(key) => {
+                        pending.push(key, output);
+                    }
+                    Err(error) => unwritable_keys.push((output, error)),
+                }
             }
-            self.send_outputs(query, &pending, &engine.settings.processing_log)?;
+            self.send_outputs(query, &pending, log)?;
+        }
+        for (output, error) in unwritable_keys {
+            self.unwritable(query, output, true, &error, log)?;
         }
         for row in &outputs.exchanged {
             let Some(exchange) = query.exchanges().get(usize::from(row.step)) else {
@@ -937,17 +984,7 @@ impl OutputSink for KafkaSink {
             send(&self.producer, record)?;
         }
         for letter in dead {
-            let mut bytes = Vec::new();
-            crate::processing_log::write_letter(
-                letter,
-                &engine.settings.processing_log,
-                &mut bytes,
-            );
-            send(
-                &self.producer,
-                BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic)
-                    .payload(&bytes),
-            )?;
+            self.send_letter(letter, log)?;
         }
         if self.cached_bytes > self.options.cache_max_bytes {
             self.flush_cache(engine)?;
@@ -1024,9 +1061,10 @@ impl Inserter {
     pub fn insert(&self, target: &SourceDef, rows: &[Vec<u8>]) -> Vec<Result<(), String>> {
         use crate::format::Decoder;
         let decoder = crate::format::JsonDecoder::new(target.schema.columns.clone());
-        let keys_codec = target
-            .formats
-            .key_codec(&target.schema, &target.topic, &self.codecs);
+        let keys_codec =
+            target
+                .formats
+                .key_codec(&target.schema, &target.name, &target.topic, &self.codecs);
         let value_names: Vec<String> = target
             .schema
             .value_columns()
@@ -1056,8 +1094,10 @@ impl Inserter {
                     }
                 }
                 let mut key = Vec::new();
-                let keyed = keys_codec.encode(&keys, &mut key);
-                let value = encoder.encode(&values);
+                let keyed = keys_codec
+                    .encode(&keys, &mut key)
+                    .map_err(|e| e.to_string())?;
+                let value = encoder.encode(&values).map_err(|e| e.to_string())?;
                 let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> =
                     BaseRecord::to(&target.topic).payload(&value);
                 if keyed {

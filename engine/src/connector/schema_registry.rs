@@ -53,6 +53,15 @@ pub struct Backoff {
     pub most: Duration,
 }
 
+impl Backoff {
+    /// The waits between tries: `first`, doubling, then `most` for ever.
+    pub fn waits(self) -> impl Iterator<Item = Duration> {
+        std::iter::successors(Some(self.first), move |wait| {
+            Some((*wait * 2).min(self.most))
+        })
+    }
+}
+
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
@@ -168,8 +177,8 @@ impl HttpRegistry {
     /// A 401 or 403 in words that name the setting to look at; `None` for other statuses.
     fn credentials_refused(&self, status: u16, body: &Json) -> Option<String> {
         let hint = match (status, self.authorization.is_some()) {
-            (401, true) => "the registry does not accept the basic auth credentials of --schema-registry-user-info (ENGINE_SCHEMA_REGISTRY_USER_INFO, [schema_registry] basic_auth_user_info)",
-            (401, false) => "the registry wants basic auth credentials: give them with --schema-registry-user-info USER:PASSWORD (ENGINE_SCHEMA_REGISTRY_USER_INFO, [schema_registry] basic_auth_user_info)",
+            (401, true) => "the registry does not accept the basic auth credentials of --schema-registry-user-info (ENGINE_SCHEMA_REGISTRY_USER_INFO, ksql.schema.registry.basic.auth.user.info, [schema_registry] basic_auth_user_info)",
+            (401, false) => "the registry wants basic auth credentials: give them with --schema-registry-user-info USER:PASSWORD (ENGINE_SCHEMA_REGISTRY_USER_INFO, ksql.schema.registry.basic.auth.user.info, [schema_registry] basic_auth_user_info)",
             (403, _) => "the registry does not allow the user of --schema-registry-user-info this request",
             _ => return None,
         };
@@ -182,7 +191,7 @@ impl HttpRegistry {
         tries: Option<u32>,
         mut attempt: impl FnMut() -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
-        let mut wait = self.backoff.first;
+        let mut waits = self.backoff.waits();
         let mut tried = 0;
         loop {
             match attempt() {
@@ -192,9 +201,9 @@ impl HttpRegistry {
                     if tries.is_some_and(|tries| tried >= tries) {
                         return Err(RegistryError::Unavailable(reason));
                     }
+                    let wait = waits.next().unwrap_or(self.backoff.most);
                     tracing::warn!(%reason, "the Schema Registry is unavailable; retrying in {wait:?}");
                     std::thread::sleep(wait);
-                    wait = (wait * 2).min(self.backoff.most);
                 }
                 other => {
                     self.set_outage(None);
@@ -215,7 +224,7 @@ impl HttpRegistry {
 /// waiting will not help until the CA is given.
 fn tls_hint(error: &ureq::Error) -> &'static str {
     if error.to_string().contains("invalid peer certificate") {
-        " (the registry's TLS certificate is not signed by a CA the engine trusts: give the CA's PEM file with --schema-registry-ca, ENGINE_SCHEMA_REGISTRY_CA or [schema_registry] ca_file)"
+        " (the registry's TLS certificate is not signed by a CA the engine trusts: give the CA's PEM file with --schema-registry-ca, ENGINE_SCHEMA_REGISTRY_CA, ksql.schema.registry.ssl.truststore.location or [schema_registry] ca_file)"
     } else {
         ""
     }
@@ -321,5 +330,62 @@ impl SchemaRegistry for HttpRegistry {
 
     fn outage(&self) -> Option<String> {
         self.outage.lock().ok().and_then(|o| o.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_from_the_first_up_to_the_most() {
+        let waits: Vec<u64> = Backoff::default()
+            .waits()
+            .take(9)
+            .map(|w| w.as_millis() as u64)
+            .collect();
+        assert_eq!(
+            waits,
+            [200, 400, 800, 1_600, 3_200, 6_400, 10_000, 10_000, 10_000]
+        );
+    }
+
+    /// An outage is tried again after each wait and reported meanwhile; the answer that
+    /// comes once it is over clears it. Statement-time calls give up after their tries.
+    #[test]
+    fn an_outage_is_retried_with_back_off_and_reported_until_it_ends() {
+        let backoff = Backoff {
+            first: Duration::from_millis(5),
+            most: Duration::from_millis(20),
+        };
+        let config = RegistryConfig {
+            url: "http://127.0.0.1:9".into(),
+            ..RegistryConfig::default()
+        };
+        let registry = HttpRegistry::new(&config, backoff).unwrap();
+        let mut calls = 0;
+        let started = std::time::Instant::now();
+        let answer = registry.with_retries(None, || {
+            calls += 1;
+            if calls < 5 {
+                assert!(calls == 1 || registry.outage().is_some());
+                Err(RegistryError::Unavailable("connection refused".into()))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(answer.unwrap(), 5);
+        // Four waits: 5 + 10 + 20 + 20 ms.
+        assert!(
+            started.elapsed() >= Duration::from_millis(55),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(registry.outage(), None);
+        let given_up = registry.with_retries(Some(STATEMENT_TRIES), || {
+            Err::<(), _>(RegistryError::Unavailable("connection refused".into()))
+        });
+        assert!(matches!(given_up, Err(RegistryError::Unavailable(_))));
+        assert!(registry.outage().is_some());
     }
 }

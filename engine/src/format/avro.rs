@@ -11,7 +11,11 @@
 //!
 //! Writing: the schema ksqlDB registers (record `KsqlDataSourceSchema` in namespace
 //! `io.confluent.ksql.avro_schemas`, fields named as the columns, each a union with null
-//! and defaulting to null) is registered under `<topic>-value` or `<topic>-key`.
+//! and defaulting to null) is registered under `<topic>-value` or `<topic>-key`. A key's
+//! record is named after its source instead (`OrderTotalsKey` for ORDER_TOTALS), as
+//! ksqlDB's AvroFormat.getKeySchemaName names it. A single column written bare (a key of
+//! one column, WRAP_SINGLE_VALUE=false) is its type alone, not nullable: ksqlDB's
+//! AvroSchemas makes the root schema required.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -41,7 +45,8 @@ pub fn column_schema(sql_type: &SqlType) -> Json {
 
 /// A column's type where `name` is the record name a STRUCT in it takes: ksqlDB names a
 /// nested record after its parent and the field holding it (`KsqlDataSourceSchema_ADDRESS`,
-/// `KsqlDataSourceSchema_ADDRESS_GEO`); array items and map values take the field's name.
+/// `KsqlDataSourceSchema_ADDRESS_GEO`); array items take the field's name, map values
+/// `<field>_MapValue`.
 fn named_column_schema(sql_type: &SqlType, name: &str) -> Json {
     json!(["null", bare_schema(sql_type, name)])
 }
@@ -67,7 +72,11 @@ fn bare_schema(sql_type: &SqlType, name: &str) -> Json {
         SqlType::Array(inner) => {
             json!({"type": "array", "items": named_column_schema(inner, name)})
         }
-        SqlType::Map(inner) => json!({"type": "map", "values": named_column_schema(inner, name)}),
+        // Connect names a map's value schema `<map>_MapValue` (ksqlDB's AvroSchemas).
+        SqlType::Map(inner) => json!({
+            "type": "map",
+            "values": named_column_schema(inner, &format!("{name}_MapValue")),
+        }),
         SqlType::Decimal { precision, scale } => json!({
             "type": "bytes",
             "scale": scale,
@@ -99,38 +108,66 @@ fn bare_schema(sql_type: &SqlType, name: &str) -> Json {
     }
 }
 
-/// The schema ksqlDB registers for these columns: a record when `wrapped`, else the single
-/// column's type alone (WRAP_SINGLE_VALUE=false, or a key of one column).
-pub fn columns_schema(columns: &[(String, SqlType)], wrapped: bool) -> Json {
+/// The record name of a key schema: the source's name in upper camel case and `Key`
+/// (ORDER_TOTALS is `OrderTotalsKey`), as ksqlDB's AvroFormat.getKeySchemaName makes it
+/// with Guava's UPPER_UNDERSCORE to UPPER_CAMEL.
+pub fn key_record_name(source: &str) -> String {
+    let mut name: String = source
+        .split('_')
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            first
+                .into_iter()
+                .chain(chars.map(|c| c.to_ascii_lowercase()))
+        })
+        .collect();
+    name.push_str("Key");
+    name
+}
+
+/// The schema ksqlDB registers for these columns: a record named `record` when `wrapped`,
+/// else the single column's type alone and required (WRAP_SINGLE_VALUE=false, or a key of
+/// one column), a STRUCT's record then taking the name `record`.
+pub fn columns_schema(columns: &[(String, SqlType)], wrapped: bool, record: &str) -> Json {
     match (wrapped, columns) {
-        (false, [(name, sql_type)]) => {
-            named_column_schema(sql_type, &format!("{RECORD_NAME}_{name}"))
+        (false, [(_, sql_type)]) => {
+            let mut bare = bare_schema(sql_type, record);
+            if let Some(fields) = bare
+                .as_object_mut()
+                .filter(|_| matches!(sql_type, SqlType::Struct(_)))
+            {
+                fields.insert("namespace".into(), json!(NAMESPACE));
+            }
+            bare
         }
         _ => json!({
             "type": "record",
-            "name": RECORD_NAME,
+            "name": record,
             "namespace": NAMESPACE,
             "fields": columns
                 .iter()
                 .map(|(name, sql_type)| json!({
                     "name": name,
-                    "type": named_column_schema(sql_type, &format!("{RECORD_NAME}_{name}")),
+                    "type": named_column_schema(sql_type, &format!("{record}_{name}")),
                     "default": null,
                 }))
                 .collect::<Vec<_>>(),
-            "connect.name": format!("{NAMESPACE}.{RECORD_NAME}"),
+            "connect.name": format!("{NAMESPACE}.{record}"),
         }),
     }
 }
 
 /// The columns a registered schema gives a source declared without columns, as ksqlDB
-/// infers them: a record's fields by upper-cased name, or a single column for a schema
-/// that is not a record (`ROWKEY` for a key, `ROWVAL` for a value). Fields of a type the
-/// engine has no column type for are left out, as ksqlDB leaves them out.
+/// infers them: a value record's fields by upper-cased name, or a single column for a
+/// value schema that is not a record (`ROWVAL`). A key is always one column, `ROWKEY`, a
+/// record key a STRUCT (ksqlDB reads inferred keys unwrapped: the multi-col-keys QTT case
+/// "with key inference"). Fields of a type the engine has no column type for are left out,
+/// as ksqlDB leaves them out.
 pub fn inferred_columns(schema: &str, key: bool) -> Result<Vec<(String, SqlType)>, String> {
     let parsed = AvroSchema::parse_str(schema).map_err(|e| e.to_string())?;
     Ok(match non_null(&parsed) {
-        AvroSchema::Record(record) => record
+        AvroSchema::Record(record) if !key => record
             .fields
             .iter()
             .filter_map(|field| {
@@ -764,8 +801,10 @@ pub struct AvroEncoder {
 }
 
 impl AvroEncoder {
+    /// An encoder registering under `subject` a schema whose record is named `record`.
     pub fn new(
         subject: String,
+        record: &str,
         names: &[String],
         types: &[SqlType],
         wrapped: bool,
@@ -773,7 +812,7 @@ impl AvroEncoder {
     ) -> Result<AvroEncoder, EncodeError> {
         let columns: Vec<(String, SqlType)> =
             names.iter().cloned().zip(types.iter().cloned()).collect();
-        let schema_json = columns_schema(&columns, wrapped);
+        let schema_json = columns_schema(&columns, wrapped, record);
         let schema =
             AvroSchema::parse(&schema_json).map_err(|e| EncodeError::Schema(e.to_string()))?;
         let writer = WriterTryBuilder {
@@ -804,7 +843,7 @@ impl AvroEncoder {
     fn value(&self, values: &[Value]) -> Result<Avro, String> {
         if !self.wrapped {
             let value = values.first().unwrap_or(&Value::Null);
-            return to_avro(value, &self.types[0]);
+            return bare_avro(value, &self.types[0]);
         }
         let mut fields = Vec::with_capacity(self.names.len());
         for ((name, sql_type), value) in self.names.iter().zip(&self.types).zip(values) {
@@ -830,25 +869,155 @@ impl Encoder for AvroEncoder {
         Ok(())
     }
 
-    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
-        if let Err(error) = self.prepare() {
-            tracing::error!(%error, "an AVRO output cannot be written");
-            return;
-        }
-        let Some(id) = self.id.get() else { return };
-        let value = match self.value(values) {
-            Ok(value) => value,
-            Err(error) => {
-                tracing::error!(%error, subject = %self.subject, "a row does not fit its AVRO schema");
-                return;
-            }
+    fn is_absent(&self, values: &[Value]) -> bool {
+        !self.wrapped && values.first().is_none_or(Value::is_null)
+    }
+
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.prepare()?;
+        self.write_framed(self.id.get().copied().unwrap_or_default(), values, out)
+    }
+}
+
+impl AvroEncoder {
+    /// The values framed with schema id `id`; `out` is left as it was when they do not
+    /// fit the schema.
+    fn write_framed(
+        &self,
+        id: u32,
+        values: &[Value],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        let unfit = |reason: String| EncodeError::Row {
+            subject: self.subject.clone(),
+            reason,
         };
+        let value = self.value(values).map_err(unfit)?;
         let start = out.len();
         out.push(0);
         out.extend_from_slice(&id.to_be_bytes());
         if let Err(error) = self.writer.borrow_datum().write_value_ref(out, &value) {
-            tracing::error!(%error, subject = %self.subject, "a row cannot be written as Avro");
             out.truncate(start);
+            return Err(unfit(error.to_string()));
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AvroFormatTest.shouldConvertNames in ksqlDB pins these down.
+    #[test]
+    fn key_records_are_named_after_their_source_in_upper_camel_case() {
+        for (source, name) in [
+            ("foo", "FooKey"),
+            ("FOO", "FooKey"),
+            ("FOO_BAR", "FooBarKey"),
+            ("Foo_Bar", "FooBarKey"),
+            ("foo_bar", "FooBarKey"),
+            ("ORDER_TOTALS2", "OrderTotals2Key"),
+        ] {
+            assert_eq!(key_record_name(source), name, "{source}");
+        }
+    }
+
+    /// An encoder that is never asked to register: its registry is not contacted.
+    fn encoder(names: &[&str], types: &[SqlType], wrapped: bool) -> AvroEncoder {
+        use crate::connector::schema_registry::{Backoff, HttpRegistry, RegistryConfig};
+        let registry = HttpRegistry::new(
+            &RegistryConfig {
+                url: "http://127.0.0.1:9".into(),
+                ..RegistryConfig::default()
+            },
+            Backoff::default(),
+        )
+        .unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        AvroEncoder::new(
+            "OUT-value".into(),
+            RECORD_NAME,
+            &names,
+            types,
+            wrapped,
+            Arc::new(registry),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_row_that_does_not_fit_is_an_error_and_writes_nothing() {
+        let money = SqlType::Decimal {
+            precision: 4,
+            scale: 2,
+        };
+        let encoder = encoder(&["ID", "PRICE"], &[SqlType::Int, money], true);
+        let mut out = b"kept".to_vec();
+        let fits = [
+            Value::Integer(7),
+            Value::Decimal(Box::new(Decimal::parse("12.5").unwrap())),
+        ];
+        encoder.write_framed(3, &fits, &mut out).unwrap();
+        assert_eq!(&out[..5], b"kept\0");
+        assert_eq!(&out[5..9], &3u32.to_be_bytes());
+        for unfit in [
+            [Value::Integer(1 << 40), Value::Null],
+            [
+                Value::Integer(7),
+                Value::Decimal(Box::new(Decimal::parse("123.5").unwrap())),
+            ],
+            [Value::String("seven".into()), Value::Null],
+        ] {
+            let mut out = b"kept".to_vec();
+            let error = encoder.write_framed(3, &unfit, &mut out).unwrap_err();
+            assert!(
+                matches!(&error, EncodeError::Row { subject, .. } if subject == "OUT-value"),
+                "{error}"
+            );
+            assert_eq!(out, b"kept", "{error}");
+        }
+    }
+
+    #[test]
+    fn a_bare_null_is_no_value_at_all() {
+        let bare = encoder(&["V"], &[SqlType::Int], false);
+        assert!(bare.is_absent(&[Value::Null]));
+        assert!(!bare.is_absent(&[Value::Integer(1)]));
+        let mut out = Vec::new();
+        bare.write_framed(1, &[Value::Integer(1)], &mut out)
+            .unwrap();
+        // The magic byte, the id, then the zigzag int alone: no union branch.
+        assert_eq!(out, [0, 0, 0, 0, 1, 2]);
+        let wrapped = encoder(&["V"], &[SqlType::Int], true);
+        assert!(!wrapped.is_absent(&[Value::Null]));
+    }
+
+    #[test]
+    fn a_bare_column_is_required_and_a_bare_struct_takes_the_record_name() {
+        let int = [("K".to_string(), SqlType::Int)];
+        assert_eq!(columns_schema(&int, false, "OutKey"), json!("int"));
+        let place = SqlType::Struct(vec![("TOWN".into(), SqlType::String)]);
+        assert_eq!(
+            columns_schema(&[("P".to_string(), place.clone())], false, "OutKey"),
+            json!({
+                "type": "record", "name": "OutKey", "namespace": NAMESPACE,
+                "fields": [{"name": "TOWN", "type": ["null", "string"], "default": null}],
+                "connect.name": "io.confluent.ksql.avro_schemas.OutKey",
+            })
+        );
+        let wrapped = columns_schema(
+            &[
+                ("K".to_string(), SqlType::Int),
+                ("M".to_string(), SqlType::Map(Box::new(place))),
+            ],
+            true,
+            "OutKey",
+        );
+        assert_eq!(wrapped["name"], "OutKey");
+        assert_eq!(
+            wrapped["fields"][1]["type"][1]["values"][1]["name"],
+            "OutKey_M_MapValue"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! default format: fields may be quoted with `"` (a quote inside doubled), an empty field is
 //! NULL, and the field count must equal the column count.
 
-use super::{java_double, DecodeError, Decoder, Encoder, MAX_RECORD_BYTES};
+use super::{java_double, DecodeError, Decoder, EncodeError, Encoder, MAX_RECORD_BYTES};
 use crate::cause::Cause;
 use crate::sql::ast::SqlType;
 use crate::value::{Column, Value};
@@ -43,8 +43,9 @@ pub fn split_fields(text: &str, delimiter: char) -> Result<Vec<String>, DecodeEr
                     Some('"') => break,
                     Some(c) => field.push(c),
                     None => {
-                        return Err(DecodeError::Malformed(
-                            "a quoted DELIMITED field is not closed".into(),
+                        return Err(DecodeError::MalformedText(
+                            "DELIMITED",
+                            "a quoted field is not closed".into(),
                             None,
                         ))
                     }
@@ -57,8 +58,9 @@ pub fn split_fields(text: &str, delimiter: char) -> Result<Vec<String>, DecodeEr
                 }
                 Some(c) if c == delimiter => fields.push(field),
                 Some(c) => {
-                    return Err(DecodeError::Malformed(
-                        format!("a quoted DELIMITED field is followed by {c:?}, not the delimiter"),
+                    return Err(DecodeError::MalformedText(
+                        "DELIMITED",
+                        format!("a quoted field is followed by {c:?}, not the delimiter"),
                         None,
                     ))
                 }
@@ -140,7 +142,11 @@ impl Decoder for DelimitedDecoder {
             return Err(DecodeError::Oversize(bytes.len()));
         }
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            DecodeError::Malformed(format!("not UTF-8 text: {e}"), Some(Cause::new(e)))
+            DecodeError::MalformedText(
+                "DELIMITED",
+                format!("not UTF-8 text: {e}"),
+                Some(Cause::new(e)),
+            )
         })?;
         let fields = split_fields(text, self.delimiter)?;
         if fields.len() != self.columns.len() {
@@ -208,7 +214,7 @@ fn write_field(out: &mut Vec<u8>, text: &str, delimiter: char, first: bool) {
 }
 
 impl Encoder for DelimitedEncoder {
-    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         for (i, value) in values.iter().enumerate() {
             if i > 0 {
                 let mut buffer = [0u8; 4];
@@ -236,6 +242,7 @@ impl Encoder for DelimitedEncoder {
                 | Value::Struct(_) => write_field(out, &value.to_string(), self.delimiter, i == 0),
             }
         }
+        Ok(())
     }
 }
 
@@ -261,24 +268,55 @@ mod tests {
         assert_eq!(split_fields("1|2", '|').unwrap(), ["1", "2"]);
         assert!(split_fields("\"open", ',').is_err());
         let encoder = DelimitedEncoder::new(',');
-        let out = encoder.encode(&[
-            Value::String("plain".into()),
-            Value::String("x,y".into()),
-            Value::Null,
-            Value::Integer(-4),
-            Value::Double(1.0),
-            Value::String("#tag".into()),
-            Value::Boolean(true),
-        ]);
+        let out = encoder
+            .encode(&[
+                Value::String("plain".into()),
+                Value::String("x,y".into()),
+                Value::Null,
+                Value::Integer(-4),
+                Value::Double(1.0),
+                Value::String("#tag".into()),
+                Value::Boolean(true),
+            ])
+            .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "plain,\"x,y\",,-4,1.0,\"#tag\",true"
         );
         // Commons CSV 1.4 quotes a first field that starts with neither letter nor digit.
-        let first = encoder.encode(&[Value::Integer(-1), Value::String("a".into())]);
+        let first = encoder
+            .encode(&[Value::Integer(-1), Value::String("a".into())])
+            .unwrap();
         assert_eq!(String::from_utf8(first).unwrap(), "\"-1\",a");
-        let first = encoder.encode(&[Value::String("_x".into()), Value::Integer(-2)]);
+        let first = encoder
+            .encode(&[Value::String("_x".into()), Value::Integer(-2)])
+            .unwrap();
         assert_eq!(String::from_utf8(first).unwrap(), "\"_x\",-2");
+    }
+
+    /// A broken DELIMITED record says it is DELIMITED, not JSON, and why.
+    #[test]
+    fn malformed_records_name_their_format() {
+        let columns = vec![(0, column("A", SqlType::String))];
+        let decoder = DelimitedDecoder::new(columns, 1, ',');
+        for (record, expected) in [
+            (
+                b"\"open".as_slice(),
+                "malformed DELIMITED: a quoted field is not closed",
+            ),
+            (
+                b"\"a\"b",
+                "malformed DELIMITED: a quoted field is followed by 'b', not the delimiter",
+            ),
+        ] {
+            let error = decoder.decode(record).unwrap_err();
+            assert_eq!(error.to_string(), expected);
+        }
+        let error = decoder.decode(&[0xff]).unwrap_err().to_string();
+        assert!(
+            error.starts_with("malformed DELIMITED: not UTF-8 text"),
+            "{error}"
+        );
     }
 
     #[test]

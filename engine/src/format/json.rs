@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{DecodeError, Decoder, Encoder, MAX_RECORD_BYTES};
+use super::{DecodeError, Decoder, EncodeError, Encoder, MAX_RECORD_BYTES};
 use crate::cause::Cause;
 use crate::sql::ast::SqlType;
 use crate::value::{Column, Text, Value};
@@ -861,8 +861,9 @@ impl JsonEncoder {
 }
 
 impl Encoder for JsonEncoder {
-    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         with_json_buf(out, |buf| self.fields.write_object(buf, values));
+        Ok(())
     }
 }
 
@@ -1263,11 +1264,12 @@ impl Decoder for JsonValueDecoder {
 pub struct JsonValueEncoder;
 
 impl Encoder for JsonValueEncoder {
-    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         match values.first() {
             Some(value) => write_json_value(out, value),
             None => out.extend_from_slice(b"null"),
         }
+        Ok(())
     }
 }
 
@@ -1314,7 +1316,7 @@ mod tests {
             Value::String("eight by\"tes and a \\ later\u{1}".into()),
             Value::String("caf\u{e9} \u{2713} \u{7f}".into()),
         ];
-        let direct = JsonEncoder::new(&names).encode(&values);
+        let direct = JsonEncoder::new(&names).encode(&values).unwrap();
         let tree: serde_json::Map<String, serde_json::Value> = names
             .iter()
             .zip(&values)

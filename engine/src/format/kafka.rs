@@ -2,7 +2,7 @@
 //! INT as 4 bytes and BIGINT and DOUBLE as 8 bytes, big-endian). It has no names, so it
 //! carries exactly one column, and no BOOLEAN.
 
-use super::{DecodeError, Decoder, Encoder, MAX_RECORD_BYTES};
+use super::{DecodeError, Decoder, EncodeError, Encoder, MAX_RECORD_BYTES};
 use crate::cause::Cause;
 use crate::sql::ast::SqlType;
 use crate::value::{Column, Value};
@@ -27,7 +27,11 @@ pub fn read(bytes: &[u8], sql_type: &SqlType) -> Result<Value, DecodeError> {
         SqlType::String => Value::String(
             std::str::from_utf8(bytes)
                 .map_err(|e| {
-                    DecodeError::Malformed(format!("not UTF-8 text: {e}"), Some(Cause::new(e)))
+                    DecodeError::MalformedText(
+                        "KAFKA",
+                        format!("not UTF-8 text: {e}"),
+                        Some(Cause::new(e)),
+                    )
                 })?
                 .into(),
         ),
@@ -108,9 +112,10 @@ impl KafkaEncoder {
 }
 
 impl Encoder for KafkaEncoder {
-    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) {
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         if let Some(value) = values.first() {
             write(value, &self.sql_type, out);
         }
+        Ok(())
     }
 }

@@ -34,6 +34,9 @@ pub enum DecodeError {
     Oversize(usize),
     #[error("malformed JSON: {0}")]
     Malformed(String, #[source] Option<Cause>),
+    /// A DELIMITED or KAFKA record that cannot be read as its format: the format, and why.
+    #[error("malformed {0}: {1}")]
+    MalformedText(&'static str, String, #[source] Option<Cause>),
     #[error("{0}")]
     WrongType(String, #[source] Option<Cause>),
     #[error("the value is not a JSON object")]
@@ -55,6 +58,9 @@ pub enum EncodeError {
     Register { subject: String, reason: String },
     #[error("the AVRO format needs a Schema Registry: start the engine with --schema-registry-url (ksqlDB's ksql.schema.registry.url)")]
     NoRegistry,
+    /// One row cannot be written in the output's format (ksqlDB's SERIALIZATION_ERROR).
+    #[error("the row does not fit the output schema of subject {subject}: {reason}")]
+    Row { subject: String, reason: String },
 }
 
 pub trait Decoder: Send {
@@ -79,13 +85,20 @@ pub trait Encoder: Send {
         Ok(())
     }
 
-    /// Appends the value columns (those named at construction, in order) to `out`.
-    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>);
+    /// Appends the value columns (those named at construction, in order) to `out`; on an
+    /// error `out` is as it was.
+    fn encode_into(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), EncodeError>;
 
-    fn encode(&self, values: &[Value]) -> Vec<u8> {
+    /// Whether these values are written as no record value at all: a single AVRO column
+    /// written bare that is null, for which ksqlDB's serializer gives a null.
+    fn is_absent(&self, _values: &[Value]) -> bool {
+        false
+    }
+
+    fn encode(&self, values: &[Value]) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::new();
-        self.encode_into(values, &mut out);
-        out
+        self.encode_into(values, &mut out)?;
+        Ok(out)
     }
 }
 
@@ -400,6 +413,7 @@ impl Formats {
         match (self.value, types) {
             (Format::Avro, _) => avro_encoder(
                 registry::subject(topic, false),
+                avro_record_name(false, ""),
                 names,
                 types,
                 self.wrap_single_value,
@@ -414,11 +428,19 @@ impl Formats {
         }
     }
 
-    /// The codec of the key columns of `schema`, for records of `topic`.
-    pub fn key_codec(&self, schema: &Schema, topic: &str, codecs: &Codecs) -> KeyCodec {
+    /// The codec of the key columns of `schema`, for records of `topic`, the topic of the
+    /// stream or table named `source`.
+    pub fn key_codec(
+        &self,
+        schema: &Schema,
+        source: &str,
+        topic: &str,
+        codecs: &Codecs,
+    ) -> KeyCodec {
         KeyCodec::placed(
             self.key,
             schema.key_columns().map(|(i, c)| (i, c.clone())).collect(),
+            source,
             topic,
             codecs,
         )
@@ -450,7 +472,9 @@ impl Encoder for Unavailable {
         Err(self.reason.clone())
     }
 
-    fn encode_into(&self, _: &[Value], _: &mut Vec<u8>) {}
+    fn encode_into(&self, _: &[Value], _: &mut Vec<u8>) -> Result<(), EncodeError> {
+        Err(self.reason.clone())
+    }
 }
 
 #[cfg(feature = "avro")]
@@ -482,9 +506,26 @@ fn avro_decoder(_: Vec<(usize, Column)>, width: usize, _: bool, _: &Codecs) -> B
     })
 }
 
+/// The record name of an AVRO value's or key's schema: ksqlDB's for values, one after the
+/// source for keys.
+#[cfg(feature = "avro")]
+fn avro_record_name(key: bool, source: &str) -> String {
+    if key {
+        avro::key_record_name(source)
+    } else {
+        avro::RECORD_NAME.to_string()
+    }
+}
+
+#[cfg(not(feature = "avro"))]
+fn avro_record_name(_: bool, _: &str) -> String {
+    String::new()
+}
+
 #[cfg(feature = "avro")]
 fn avro_encoder(
     subject: String,
+    record: String,
     names: &[String],
     types: &[SqlType],
     wrapped: bool,
@@ -494,7 +535,7 @@ fn avro_encoder(
         .registry()
         .ok_or(EncodeError::NoRegistry)
         .and_then(|registry| {
-            avro::AvroEncoder::new(subject, names, types, wrapped, registry.clone())
+            avro::AvroEncoder::new(subject, &record, names, types, wrapped, registry.clone())
         });
     match built {
         Ok(encoder) => Box::new(encoder),
@@ -503,7 +544,14 @@ fn avro_encoder(
 }
 
 #[cfg(not(feature = "avro"))]
-fn avro_encoder(_: String, _: &[String], _: &[SqlType], _: bool, _: &Codecs) -> Box<dyn Encoder> {
+fn avro_encoder(
+    _: String,
+    _: String,
+    _: &[String],
+    _: &[SqlType],
+    _: bool,
+    _: &Codecs,
+) -> Box<dyn Encoder> {
     Box::new(Unavailable {
         reason: EncodeError::NoRegistry,
         width: 0,
@@ -529,14 +577,17 @@ impl KeyCodec {
             format,
             columns.into_iter().enumerate().collect(),
             "",
+            "",
             &Codecs::default(),
         )
     }
 
-    /// A codec for key columns at these places of a row, for records of `topic`.
+    /// A codec for key columns at these places of a row, for records of `topic`, the
+    /// topic of `source`.
     pub fn placed(
         format: Format,
         columns: Vec<(usize, Column)>,
+        source: &str,
         topic: &str,
         codecs: &Codecs,
     ) -> KeyCodec {
@@ -553,6 +604,7 @@ impl KeyCodec {
                 avro_decoder(columns.clone(), width, wrapped, codecs),
                 avro_encoder(
                     registry::subject(topic, true),
+                    avro_record_name(true, source),
                     &names,
                     &types,
                     wrapped,
@@ -611,17 +663,17 @@ impl KeyCodec {
 
     /// Appends the key bytes for these key values; false when the record has no key (no
     /// key columns, or a single KAFKA key that is null).
-    pub fn encode(&self, values: &[Value], out: &mut Vec<u8>) -> bool {
+    pub fn encode(&self, values: &[Value], out: &mut Vec<u8>) -> Result<bool, EncodeError> {
         // A key whose every column is null is no key at all, as ksqlDB writes it.
         if values.iter().all(Value::is_null) {
-            return false;
+            return Ok(false);
         }
         if let (Some((_, encoder)), false) = (&self.avro, values.is_empty()) {
             let start = out.len();
-            encoder.encode_into(values, out);
-            return out.len() > start;
+            encoder.encode_into(values, out)?;
+            return Ok(out.len() > start);
         }
-        match (self.format, self.columns.as_slice(), values) {
+        Ok(match (self.format, self.columns.as_slice(), values) {
             (_, [], _) | (_, _, []) | (Format::None, _, _) => false,
             (Format::Kafka, [(_, column)], [value]) => kafka::write(value, &column.sql_type, out),
             (Format::Json, [_], [value]) => {
@@ -629,14 +681,14 @@ impl KeyCodec {
                 true
             }
             (Format::Delimited(delimiter), _, values) => {
-                delimited::DelimitedEncoder::new(delimiter).encode_into(values, out);
+                delimited::DelimitedEncoder::new(delimiter).encode_into(values, out)?;
                 true
             }
             (_, _, values) => {
                 write_json_object(out, &self.names, values);
                 true
             }
-        }
+        })
     }
 }
 
@@ -785,7 +837,7 @@ mod tests {
         ] {
             let codec = KeyCodec::for_columns(format, two.clone());
             let mut out = Vec::new();
-            assert!(codec.encode(&values, &mut out));
+            assert!(codec.encode(&values, &mut out).unwrap());
             assert_eq!(out, bytes, "{format:?}");
             let mut row = vec![Value::Null; 2];
             codec.decode_into(Some(bytes), &mut row).unwrap();
@@ -793,11 +845,11 @@ mod tests {
         }
         let single = KeyCodec::for_columns(Format::Json, vec![column("A", SqlType::Bigint)]);
         let mut out = Vec::new();
-        assert!(single.encode(&[Value::Integer(7)], &mut out));
+        assert!(single.encode(&[Value::Integer(7)], &mut out).unwrap());
         assert_eq!(out, b"7", "a single JSON key is a bare value");
         let kafka = KeyCodec::for_columns(Format::Kafka, vec![column("A", SqlType::Int)]);
         let mut out = Vec::new();
-        assert!(kafka.encode(&[Value::Integer(7)], &mut out));
+        assert!(kafka.encode(&[Value::Integer(7)], &mut out).unwrap());
         assert_eq!(out, 7i32.to_be_bytes());
         let schema = Schema { columns: two };
         let kafka_keys = Formats {

@@ -505,7 +505,7 @@ impl RowError {
             RowError::Decode(_) | RowError::DecodeKey(_) => "unreadable",
             RowError::Format(error) | RowError::FormatKey(error) => match error {
                 DecodeError::Oversize(_) => "oversize",
-                DecodeError::Malformed(..) => "malformed",
+                DecodeError::Malformed(..) | DecodeError::MalformedText(..) => "malformed",
                 DecodeError::WrongType(..) => "wrong_type",
                 DecodeError::NotAnObject => "not_an_object",
                 DecodeError::Empty => "no_value",

@@ -23,6 +23,8 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
                 .map(|i| schema.columns[i].sql_type.clone())
                 .unwrap_or(SqlType::String),
         },
+        // ksqlDB types a whole-number literal that fits 32 bits as an INTEGER.
+        Expr::Literal(Literal::Integer(i)) if i32::try_from(*i).is_ok() => SqlType::Int,
         Expr::Literal(Literal::Integer(_)) => SqlType::Bigint,
         Expr::Literal(Literal::Decimal(_)) => SqlType::Double,
         Expr::Literal(Literal::Boolean(_)) => SqlType::Boolean,
@@ -38,14 +40,10 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
                 (SqlType::Double, _) | (_, SqlType::Double) => SqlType::Double,
                 (SqlType::String, _) => SqlType::String,
                 (x @ SqlType::Decimal { .. }, y) | (x, y @ SqlType::Decimal { .. }) => {
-                    // INT takes 10 digits and BIGINT 19 when it meets a DECIMAL; an integer
-                    // literal is an INT to ksqlDB when it fits one.
+                    // INT takes 10 digits and BIGINT 19 when it meets a DECIMAL.
                     let digits = |t: &SqlType, e: &Expr| match (t, e) {
                         (SqlType::Decimal { precision, scale }, _) => (*precision, *scale),
                         (SqlType::Int, _) => (10, 0),
-                        (_, Expr::Literal(Literal::Integer(i))) if i32::try_from(*i).is_ok() => {
-                            (10, 0)
-                        }
                         _ => (19, 0),
                     };
                     let decimal_op = match op {
@@ -62,6 +60,7 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
                     );
                     SqlType::Decimal { precision, scale }
                 }
+                (SqlType::Int, SqlType::Int) => SqlType::Int,
                 _ => SqlType::Bigint,
             },
             _ => SqlType::Boolean,

@@ -10,11 +10,12 @@ Python AvroSerializer and AvroDeserializer through the real Schema Registry.
 AVRO_CLIENT_USER_INFO (USER:PASSWORD) and AVRO_CLIENT_CA (a PEM file), when set, are the
 client's basic.auth.user.info and ssl.ca.location, for a registry behind basic auth and TLS.
 
-A job is {"value_schema": ..., "key_schema": ... or null, "records": [{"key": ...,
-"value": ..., "timestamp": ms}]}; without a key schema keys are written as UTF-8 text.
-`consume` prints one JSON line per record: the key bytes in hex (and the key as the
-deserializer reads it, when it is Avro), the value as the deserializer reads it, and the
-value's schema id.
+A job is {"value_schema": ... or null, "key_schema": ... or null, "records": [{"key": ...,
+"value": ..., "timestamp": ms}]}; without a key schema keys are written as UTF-8 text, and
+without a value schema values as JSON text. `consume` prints one JSON line per record: the
+key bytes in hex (and the key as the deserializer reads it, when it is Avro), the value as
+the deserializer reads it (or parsed as JSON, when it is not Avro), and the value's schema
+id.
 
 JSON has no decimals or bytes: in a job, {"$decimal": "12.50"} is a decimal.Decimal and
 {"$bytes": "00ff"} bytes (hex). In what `consume` prints, a Decimal is its digits as a
@@ -69,7 +70,7 @@ def serializer(registry, schema):
 def produce(bootstrap, url, topic):
     job = json.load(sys.stdin)
     registry = registry_client(url)
-    values = serializer(registry, job["value_schema"])
+    values = serializer(registry, job["value_schema"]) if job.get("value_schema") else None
     keys = serializer(registry, job["key_schema"]) if job.get("key_schema") else None
     producer = Producer({"bootstrap.servers": bootstrap})
     for record in job["records"]:
@@ -82,7 +83,11 @@ def produce(bootstrap, url, topic):
             )
         value = tagged(record.get("value"))
         if value is not None:
-            value = values(value, SerializationContext(topic, MessageField.VALUE))
+            value = (
+                values(value, SerializationContext(topic, MessageField.VALUE))
+                if values
+                else json.dumps(value).encode()
+            )
         producer.produce(topic, key=key, value=value, timestamp=record.get("timestamp", 0))
         producer.poll(0)
     left = producer.flush(30)
@@ -129,15 +134,19 @@ def consume(bootstrap, url, topic, count):
         if key_bytes[:1] == b"\x00" and len(key_bytes) > 5:
             key = values(key_bytes, SerializationContext(topic, MessageField.KEY))
         value = None
-        if raw is not None:
+        if raw is not None and raw[:1] == b"\x00":
             value = values(raw, SerializationContext(topic, MessageField.VALUE))
+        elif raw is not None:
+            value = json.loads(raw)
         print(
             json.dumps(
                 {
                     "key": key_bytes.hex(),
                     "key_value": key,
                     "value": value,
-                    "schema_id": int.from_bytes(raw[1:5], "big") if raw else None,
+                    "schema_id": (
+                        int.from_bytes(raw[1:5], "big") if raw and raw[:1] == b"\x00" else None
+                    ),
                 },
                 default=printable,
             ),

@@ -99,6 +99,39 @@ pub fn python_client_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) 
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// Runs the queries of `sql` with the engine on the broker at `bootstrap` and the registry
+/// at `registry` until its topics stay quiet for 3 s, its dead letters to `<group>-dead`,
+/// its state in `state` (a later run with the same group and state picks up where this one
+/// left).
+pub fn run_avro_engine(bootstrap: &str, registry: &str, sql: &str, group: &str, state: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("q.sql"), sql).unwrap();
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+        .current_dir(dir.path())
+        .args(["run", "--sql", "q.sql", "--bootstrap-servers", bootstrap])
+        .args(["--schema-registry-url", registry, "--group-id", group])
+        .args(["--dead-letter-topic", &format!("{group}-dead")])
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--stop-when-idle", "3s"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success();
+}
+
+/// The tutorial's order events as an application writes them: its own record name,
+/// lower-case fields that are not nullable, and a field the stream does not declare.
+pub fn order_schema() -> Value {
+    serde_json::json!({"type": "record", "name": "OrderEvent", "namespace": "shop", "fields": [
+        {"name": "order_id", "type": "long"},
+        {"name": "customer_id", "type": "string"},
+        {"name": "order_status", "type": "string"},
+        {"name": "order_total", "type": "double"},
+        {"name": "created_at", "type": "long"},
+        {"name": "channel", "type": "string"}
+    ]})
+}
+
 /// Produces a job's records through the Python AvroSerializer.
 pub fn produce_avro(bootstrap: &str, registry: &str, topic: &str, job: &Value) {
     python_client(&["produce", bootstrap, registry, topic], &job.to_string());
