@@ -400,14 +400,21 @@ fn keyed_values(outputs: &[Value]) -> Vec<(String, Value)> {
 }
 
 /// Stream-stream joins (INNER, and LEFT with a GRACE PERIOD, whose null-padded rows come
-/// when the window closes) and a table-table LEFT join, every record written by Confluent's
+/// when the window closes), a table-table LEFT join and a foreign-key join, every record
+/// written by Confluent's
 /// AvroSerializer and every output read by its AvroDeserializer, on tansu. The stream joins
 /// are on a value column, so they go through the join's repartition topic.
 #[test]
 fn avro_stream_stream_and_table_table_joins_run_on_confluents_serdes() {
     let (tansu, registry_service) = (Tansu::start(), Registry::start());
     let registry = registry_service.url();
-    for topic in ["ss-orders", "ss-shipments", "tt-customers", "tt-tiers"] {
+    for topic in [
+        "ss-orders",
+        "ss-shipments",
+        "tt-customers",
+        "tt-tiers",
+        "tt-accounts",
+    ] {
         tansu.create_topic(topic, 1);
     }
     let record =
@@ -422,6 +429,10 @@ fn avro_stream_stream_and_table_table_joins_run_on_confluents_serdes() {
     );
     let customers = record("Customer", json!([{"name": "name", "type": "string"}]));
     let tiers = record("Tier", json!([{"name": "tier", "type": "string"}]));
+    let accounts = record(
+        "Account",
+        json!([{"name": "customer_id", "type": "string"}]),
+    );
     let minute = 60_000;
     let at =
         |t: i64, key: &str, value: Value| json!({"timestamp": T0 + t, "key": key, "value": value});
@@ -442,7 +453,12 @@ fn avro_stream_stream_and_table_table_joins_run_on_confluents_serdes() {
                  WITH (KAFKA_TOPIC='tt-tiers', VALUE_FORMAT='AVRO');
                CREATE TABLE customer_tiers WITH (VALUE_FORMAT='AVRO') AS
                  SELECT c.customer_id AS customer_id, c.name, t.tier FROM tt_customers c
-                 LEFT JOIN tt_tiers t ON c.customer_id = t.customer_id;";
+                 LEFT JOIN tt_tiers t ON c.customer_id = t.customer_id;
+               CREATE TABLE tt_accounts (account_id STRING PRIMARY KEY, customer_id STRING)
+                 WITH (KAFKA_TOPIC='tt-accounts', VALUE_FORMAT='AVRO');
+               CREATE TABLE account_owners WITH (VALUE_FORMAT='AVRO') AS
+                 SELECT a.account_id AS account_id, a.customer_id, c.name FROM tt_accounts a
+                 JOIN tt_customers c ON a.customer_id = c.customer_id;";
     // One run per batch, the same group and state each time, so that each batch is read
     // after the one before it.
     let batches = [
@@ -462,6 +478,14 @@ fn avro_stream_stream_and_table_table_joins_run_on_confluents_serdes() {
                 vec![
                     at(0, "cust_1", json!({"name": "Ann"})),
                     at(0, "cust_2", json!({"name": "Bob"})),
+                ],
+            ),
+            (
+                "tt-accounts",
+                &accounts,
+                vec![
+                    at(0, "acc_1", json!({"customer_id": "cust_1"})),
+                    at(0, "acc_2", json!({"customer_id": "cust_2"})),
                 ],
             ),
         ],
@@ -539,23 +563,32 @@ fn avro_stream_stream_and_table_table_joins_run_on_confluents_serdes() {
             json!({"ORDER_TOTAL": 30.0, "CARRIER": null}),
         ]
     );
-    // The table's last record per key: Bob with his tier, Ann deleted with her row.
-    let mut last = BTreeMap::new();
-    for (key, value) in keyed_values(&consume_avro(
-        &tansu.bootstrap,
-        &registry,
-        "CUSTOMER_TIERS",
-        3,
-    )) {
-        last.insert(key, value);
-    }
+    // A table's last record per key.
+    let last_by_key = |topic: &str, at_least: usize| -> BTreeMap<String, Value> {
+        keyed_values(&consume_avro(&tansu.bootstrap, &registry, topic, at_least))
+            .into_iter()
+            .collect()
+    };
+    // Bob with his tier, Ann deleted with her row.
     assert_eq!(
-        last,
+        last_by_key("CUSTOMER_TIERS", 3),
         BTreeMap::from([
             ("cust_1".to_string(), Value::Null),
             (
                 "cust_2".to_string(),
                 json!({"NAME": "Bob", "TIER": "silver"})
+            ),
+        ])
+    );
+    // The foreign-key join: acc_1's owner deleted takes its row with it. CUSTOMER_ID is
+    // on both sides, so the left one selected is A_CUSTOMER_ID.
+    assert_eq!(
+        last_by_key("ACCOUNT_OWNERS", 3),
+        BTreeMap::from([
+            ("acc_1".to_string(), Value::Null),
+            (
+                "acc_2".to_string(),
+                json!({"A_CUSTOMER_ID": "cust_2", "NAME": "Bob"})
             ),
         ])
     );

@@ -847,8 +847,7 @@ impl KafkaSink {
     /// again), and the query goes on, as ksqlDB's does with
     /// `ksql.fail.on.production.error=false`. ksqlDB's default stops the query instead; here
     /// one record too large for the topic would stop it for good, since it would come again
-    /// at every restart. The letter's partition and offset are 0: the record that caused the
-    /// output is not known at the sink (ksqlDB's PRODUCTION_ERROR names none either).
+    /// at every restart.
     fn refused(
         &self,
         query: &PersistentQuery,
@@ -860,20 +859,16 @@ impl KafkaSink {
         tracing::warn!(query = %query.id, size, "an output record was refused: {refusal}");
         query.refused_outputs.fetch_add(1, Ordering::Relaxed);
         let letter = DeadLetter {
-            query: query.id.clone(),
-            source: query.sink.name.clone(),
-            topic: query.sink.topic.clone(),
-            partition: 0,
-            offset: 0,
-            kind: FailureKind::Production,
-            reason: format!(
-                "the output record of {size} bytes for {} was refused by the Kafka producer: {refusal}",
-                query.sink.topic
-            ),
             cause: vec![refusal.to_string()],
-            on_key: false,
             raw_key: key,
-            raw_value: None,
+            ..sink_letter(
+                query,
+                FailureKind::Production,
+                format!(
+                    "the output record of {size} bytes for {} was refused by the Kafka producer: {refusal}",
+                    query.sink.topic
+                ),
+            )
         };
         self.send_letter(&letter, log)
     }
@@ -892,17 +887,10 @@ impl KafkaSink {
         tracing::warn!(query = %query.id, %error, "an output row cannot be written");
         query.unwritable_outputs.fetch_add(1, Ordering::Relaxed);
         let letter = DeadLetter {
-            query: query.id.clone(),
-            source: query.sink.name.clone(),
-            topic: query.sink.topic.clone(),
-            partition: 0,
-            offset: 0,
-            kind: FailureKind::Serialization,
-            reason: error.to_string(),
             cause: crate::cause::messages(Some(error)),
             on_key,
-            raw_key: None,
             raw_value: Some(query.output_row_json(output)),
+            ..sink_letter(query, FailureKind::Serialization, error.to_string())
         };
         self.send_letter(&letter, log)
     }
@@ -1204,6 +1192,25 @@ pub fn driver(options: &KafkaOptions) -> Result<Driver<KafkaSource, KafkaSink>, 
             flush_at_end: false,
         },
     ))
+}
+
+/// A dead letter of a query's sink, without a record: the record that caused the output is
+/// not known there (ksqlDB's PRODUCTION_ and SERIALIZATION_ERROR name none either), so its
+/// partition and offset are 0.
+fn sink_letter(query: &PersistentQuery, kind: FailureKind, reason: String) -> DeadLetter {
+    DeadLetter {
+        query: query.id.clone(),
+        source: query.sink.name.clone(),
+        topic: query.sink.topic.clone(),
+        partition: 0,
+        offset: 0,
+        kind,
+        reason,
+        cause: Vec::new(),
+        on_key: false,
+        raw_key: None,
+        raw_value: None,
+    }
 }
 
 /// Queues an output record as `send` does; a record the producer refuses for what it is
