@@ -42,7 +42,14 @@ fn services() -> Arc<Services> {
 /// Runs the queries of `sql` on the broker until its topics stay quiet for 3 s.
 fn run_engine(tansu: &Tansu, registry: &str, sql: &str, group: &str) {
     let state = tempfile::tempdir().unwrap();
-    common::registry::run_avro_engine(&tansu.bootstrap, registry, sql, group, state.path());
+    common::registry::run_avro_engine(
+        env!("CARGO_BIN_EXE_advisor-engine"),
+        &tansu.bootstrap,
+        registry,
+        sql,
+        group,
+        state.path(),
+    );
 }
 
 fn orders(n: usize) -> Vec<Value> {

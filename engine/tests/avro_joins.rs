@@ -18,7 +18,14 @@ use serde_json::{json, Value};
 /// Runs the queries of `sql` on the broker until its topics stay quiet for 3 s, keeping its
 /// state in `state` (so that a later run with the same group picks up where this one left).
 fn run_engine(tansu: &Tansu, registry: &str, sql: &str, group: &str, state: &Path) {
-    common::registry::run_avro_engine(&tansu.bootstrap, registry, sql, group, state);
+    common::registry::run_avro_engine(
+        env!("CARGO_BIN_EXE_advisor-engine"),
+        &tansu.bootstrap,
+        registry,
+        sql,
+        group,
+        state,
+    );
 }
 
 fn customer_schema() -> Value {

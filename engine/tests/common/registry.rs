@@ -99,14 +99,23 @@ pub fn python_client_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) 
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Runs the queries of `sql` with the engine on the broker at `bootstrap` and the registry
+/// Runs the queries of `sql` with the engine binary at `engine` (the engine's tests pass
+/// `env!("CARGO_BIN_EXE_advisor-engine")`; the workspace's tests share this module and have
+/// no such variable) on the broker at `bootstrap` and the registry
 /// at `registry` until its topics stay quiet for 3 s, its dead letters to `<group>-dead`,
 /// its state in `state` (a later run with the same group and state picks up where this one
 /// left).
-pub fn run_avro_engine(bootstrap: &str, registry: &str, sql: &str, group: &str, state: &Path) {
+pub fn run_avro_engine(
+    engine: &str,
+    bootstrap: &str,
+    registry: &str,
+    sql: &str,
+    group: &str,
+    state: &Path,
+) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("q.sql"), sql).unwrap();
-    assert_cmd::Command::new(env!("CARGO_BIN_EXE_advisor-engine"))
+    assert_cmd::Command::new(engine)
         .current_dir(dir.path())
         .args(["run", "--sql", "q.sql", "--bootstrap-servers", bootstrap])
         .args(["--schema-registry-url", registry, "--group-id", group])
