@@ -531,11 +531,16 @@ pub enum Acc {
 }
 
 /// Adds (or takes away) a DECIMAL to a decimal SUM's total. A total past the 38 digits a
-/// decimal holds stays as it was: it cannot be written in any column type either way.
+/// decimal holds becomes NULL and stays so: no column type could hold it, and a total that
+/// skipped a value would be wrong from then on.
 fn add_decimal(total: &mut Value, value: &Value, op: Op) {
     if let (Value::Decimal(sum), Value::Decimal(d)) = (&mut *total, value) {
-        if let Ok(next) = Decimal::apply(op, sum, d) {
-            **sum = next;
+        match Decimal::apply(op, sum, d) {
+            Ok(next) => **sum = next,
+            Err(error) => {
+                tracing::warn!(%error, "a DECIMAL SUM passed 38 digits; it is NULL from now on");
+                *total = Value::Null;
+            }
         }
     }
 }

@@ -132,6 +132,12 @@ pub trait Resolver {
     fn precomputed(&self, _expr: &Expr) -> Option<Compiled> {
         None
     }
+    /// The schema expressions are typed over, when it is not the one they are compiled
+    /// against: an aggregation compiles its projection against the groups' columns, but
+    /// `SUM(x)` is typed by the input's x.
+    fn typing_schema(&self) -> Option<&Schema> {
+        None
+    }
 }
 
 /// Resolves nothing: aggregates are errors.
@@ -218,27 +224,51 @@ fn extreme_form(name: &str, args: &[Expr], schema: &Schema) -> Result<Option<Sql
     }
 }
 
-/// Arithmetic typed INT keeps 32 bits, as ksqlDB's generated Java `int` arithmetic does:
-/// `2147483647 + 1` is -2147483648, not a BIGINT.
-fn narrowed_to_int(expr: &Expr, schema: &Schema, compiled: Compiled) -> Compiled {
-    let arithmetic = matches!(
+/// Whether `expr` is typed INT, over the resolver's typing schema if it has one.
+fn typed_int(expr: &Expr, schema: &Schema, resolver: &dyn Resolver) -> bool {
+    let typing = resolver.typing_schema().unwrap_or(schema);
+    crate::plan::names::infer_type(expr, typing) == SqlType::Int
+}
+
+/// Addition, subtraction, multiplication and negation: their low 32 bits depend only on
+/// their operands' low 32 bits, so a chain of them needs narrowing once, at its top.
+fn wraps_alike(expr: &Expr) -> bool {
+    matches!(
         expr,
         Expr::Unary(UnaryOp::Negate, _)
             | Expr::Binary(
-                BinaryOp::Add
-                    | BinaryOp::Subtract
-                    | BinaryOp::Multiply
-                    | BinaryOp::Divide
-                    | BinaryOp::Modulo,
+                BinaryOp::Add | BinaryOp::Subtract | BinaryOp::Multiply,
                 _,
                 _
             )
-    );
-    if arithmetic && crate::plan::names::infer_type(expr, schema) == SqlType::Int {
-        Compiled::Cast(Box::new(compiled), SqlType::Int)
-    } else {
-        compiled
+    )
+}
+
+/// Arithmetic typed INT keeps 32 bits, as ksqlDB's generated Java `int` arithmetic does:
+/// `2147483647 + 1` is -2147483648, not a BIGINT. `int` says whether `expr` is typed INT;
+/// `operands` are the sub-expressions compiled into `compiled`, whose own narrowing a
+/// narrowed `+`, `-`, `*` or negation makes redundant.
+fn narrowed_to_int(expr: &Expr, int: bool, operands: &[&Expr], compiled: Compiled) -> Compiled {
+    let arithmetic = wraps_alike(expr)
+        || matches!(
+            expr,
+            Expr::Binary(BinaryOp::Divide | BinaryOp::Modulo, _, _)
+        );
+    if !(arithmetic && int) {
+        return compiled;
     }
+    let unwrapped = |operand: &Expr, compiled: Box<Compiled>| match *compiled {
+        Compiled::Cast(inner, SqlType::Int) if wraps_alike(operand) => inner,
+        other => Box::new(other),
+    };
+    let compiled = match (wraps_alike(expr), compiled, operands) {
+        (true, Compiled::Binary(op, a, b), [left, right]) => {
+            Compiled::Binary(op, unwrapped(left, a), unwrapped(right, b))
+        }
+        (true, Compiled::Unary(op, a), [operand]) => Compiled::Unary(op, unwrapped(operand, a)),
+        (_, other, _) => other,
+    };
+    Compiled::Cast(Box::new(compiled), SqlType::Int)
 }
 
 pub fn compile(
@@ -276,19 +306,21 @@ pub fn compile(
             return Err(ExprError::OverNotAllowed(name));
         }
         Expr::Literal(l) => Compiled::Literal(literal(l)),
-        Expr::Unary(op, e) => narrowed_to_int(expr, schema, Compiled::Unary(*op, sub(e)?)),
+        Expr::Unary(op, e) => {
+            let compiled = Compiled::Unary(*op, sub(e)?);
+            let int = typed_int(expr, schema, resolver);
+            narrowed_to_int(expr, int, &[e], compiled)
+        }
         Expr::Binary(op, a, b) => {
-            let a = sub(a)?;
-            narrowed_to_int(expr, schema, Compiled::Binary(*op, a, sub(b)?))
+            let compiled = Compiled::Binary(*op, sub(a)?, sub(b)?);
+            let int = typed_int(expr, schema, resolver);
+            narrowed_to_int(expr, int, &[a, b], compiled)
         }
         Expr::Function { name, args, .. } if is_aggregate(name) => {
             match resolver.aggregate(expr)? {
                 // The sum is kept in 64 bits; its low 32 are what ksqlDB's IntegerSumKudaf,
                 // adding Java ints, holds.
-                Some(slot)
-                    if name == "SUM"
-                        && crate::plan::names::infer_type(expr, schema) == SqlType::Int =>
-                {
+                Some(slot) if name == "SUM" && typed_int(expr, schema, resolver) => {
                     Compiled::Cast(Box::new(Compiled::Slot(slot)), SqlType::Int)
                 }
                 Some(slot) => Compiled::Slot(slot),
@@ -1144,6 +1176,30 @@ mod tests {
         assert_eq!(long("a / b", i64::MIN, -1), Ok(Value::Integer(i64::MIN)));
         assert_eq!(long("a % b", i64::MIN, -1), Ok(Value::Integer(0)));
         assert_eq!(long("-a", i64::MIN, 0), Ok(Value::Integer(i64::MIN)));
+        // A chain of +, - and * is narrowed once, at its top; a division's operands first.
+        let schema = Schema {
+            columns: ["A", "B"]
+                .iter()
+                .map(|n| Column {
+                    name: n.to_string(),
+                    sql_type: SqlType::Int,
+                    key: false,
+                })
+                .collect(),
+        };
+        let compiled = |sql: &str| {
+            let parsed = parse(&format!("SELECT {sql} FROM s;")).unwrap();
+            let Statement::Select(query) = &parsed[0].statement else {
+                panic!()
+            };
+            let SelectItem::Expr { expr, .. } = &query.projection[0] else {
+                panic!()
+            };
+            compile(expr, &schema, &mut Plain).unwrap()
+        };
+        let narrowings = |c: &Compiled| format!("{c:?}").matches("Cast(").count();
+        assert_eq!(narrowings(&compiled("a + b * a - -b")), 1);
+        assert_eq!(narrowings(&compiled("(a + b) / a")), 2);
     }
 
     #[test]

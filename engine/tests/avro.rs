@@ -366,6 +366,8 @@ fn a_row_the_avro_schema_cannot_hold_is_a_serialization_error_and_the_rest_flow(
         );
         let record: Value = serde_json::from_str(error["record"].as_str().unwrap()).unwrap();
         assert_eq!(record["TILL"], "a", "{record}");
+        // The key was written before the value failed: the letter keeps it (base64 of "a").
+        assert_eq!(letter["key_b64"], "YQ==", "{letter}");
         assert!(letter["logger"]
             .as_str()
             .unwrap()

@@ -118,6 +118,53 @@ fn subscripts_fields_and_constructors_follow_ksqldb() {
     );
 }
 
+/// INT arithmetic and SUM of an INT wrap at 32 bits, as Java's `int` does in ksqlDB's
+/// generated code and IntegerSumKudaf, in a GROUP BY's projection too; BIGINT keeps 64
+/// bits, and a CASE of an INT literal and a BIGINT column is a BIGINT.
+#[test]
+fn int_arithmetic_and_sums_wrap_at_32_bits_as_in_ksqldb() {
+    let events = "CREATE STREAM events (k STRING, i INT, l BIGINT)
+                    WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON');\n";
+    let input = [
+        r#"{"K":"a","I":2147483647,"L":2147483647}"#,
+        r#"{"K":"a","I":2147483647,"L":2147483647}"#,
+    ];
+    let (values, dead) = run(
+        &format!(
+            "{events}CREATE TABLE sums AS SELECT k, SUM(i) AS total, SUM(i) + 1 AS total_plus,
+               SUM(l) AS long_total FROM events GROUP BY k;"
+        ),
+        &input,
+        "sums",
+        "2 records in, 2 out, 0 dead letters",
+    );
+    assert!(dead.is_empty(), "{dead:?}");
+    assert_eq!(
+        values,
+        [
+            r#"{"TOTAL":2147483647,"TOTAL_PLUS":-2147483648,"LONG_TOTAL":2147483647}"#,
+            r#"{"TOTAL":-2,"TOTAL_PLUS":-1,"LONG_TOTAL":4294967294}"#,
+        ]
+    );
+    let (values, dead) = run(
+        &format!(
+            "{events}CREATE STREAM math AS SELECT k, i + 1 AS next, i * 2 + i AS thrice, -(i + 1) AS neg,
+               i / -1 AS quotient, CASE WHEN i > 0 THEN 0 ELSE l END + l AS picked, l + 1 AS long_next
+               FROM events;"
+        ),
+        &input[..1],
+        "math",
+        "1 records in, 1 out, 0 dead letters",
+    );
+    assert!(dead.is_empty(), "{dead:?}");
+    assert_eq!(
+        values,
+        [
+            r#"{"K":"a","NEXT":-2147483648,"THRICE":2147483645,"NEG":-2147483648,"QUOTIENT":-2147483647,"PICKED":2147483647,"LONG_NEXT":2147483648}"#
+        ]
+    );
+}
+
 #[test]
 fn decimals_are_exact_and_time_types_compare_and_cast_as_in_ksqldb() {
     let sql = format!(

@@ -821,7 +821,8 @@ impl KafkaSink {
             let value = match query.encode_value(output) {
                 Ok(value) => value,
                 Err(error) => {
-                    self.unwritable(query, output, false, &error, log)?;
+                    let part = Unwritable::Value { key: key.clone() };
+                    self.unwritable(query, output, part, &error, log)?;
                     continue;
                 }
             };
@@ -880,15 +881,20 @@ impl KafkaSink {
         &self,
         query: &PersistentQuery,
         output: &OutputRecord,
-        on_key: bool,
+        part: Unwritable,
         error: &crate::format::EncodeError,
         log: &ProcessingLog,
     ) -> Result<(), KafkaError> {
+        let (on_key, key) = match part {
+            Unwritable::Key => (true, None),
+            Unwritable::Value { key } => (false, key),
+        };
         tracing::warn!(query = %query.id, %error, "an output row cannot be written");
         query.unwritable_outputs.fetch_add(1, Ordering::Relaxed);
         let letter = DeadLetter {
             cause: crate::cause::messages(Some(error)),
             on_key,
+            raw_key: key,
             raw_value: Some(query.output_row_json(output)),
             ..sink_letter(query, FailureKind::Serialization, error.to_string())
         };
@@ -954,7 +960,7 @@ impl OutputSink for KafkaSink {
             self.send_outputs(query, &pending, log)?;
         }
         for (output, error) in unwritable_keys {
-            self.unwritable(query, output, true, &error, log)?;
+            self.unwritable(query, output, Unwritable::Key, &error, log)?;
         }
         for row in &outputs.exchanged {
             let Some(exchange) = query.exchanges().get(usize::from(row.step)) else {
@@ -1085,9 +1091,16 @@ impl Inserter {
                 let keyed = keys_codec
                     .encode(&keys, &mut key)
                     .map_err(|e| e.to_string())?;
-                let value = encoder.encode(&values).map_err(|e| e.to_string())?;
-                let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> =
-                    BaseRecord::to(&target.topic).payload(&value);
+                // A null written bare is no value at all, as ksqlDB's serializer gives it.
+                let value = if encoder.is_absent(&values) {
+                    None
+                } else {
+                    Some(encoder.encode(&values).map_err(|e| e.to_string())?)
+                };
+                let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&target.topic);
+                if let Some(value) = &value {
+                    record = record.payload(value);
+                }
                 if keyed {
                     record = record.key(&key);
                 }
@@ -1192,6 +1205,15 @@ pub fn driver(options: &KafkaOptions) -> Result<Driver<KafkaSource, KafkaSink>, 
             flush_at_end: false,
         },
     ))
+}
+
+/// Which part of an output record its format cannot write.
+enum Unwritable {
+    Key,
+    /// The value; the key, written, goes with the letter.
+    Value {
+        key: Option<Vec<u8>>,
+    },
 }
 
 /// A dead letter of a query's sink, without a record: the record that caused the output is

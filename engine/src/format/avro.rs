@@ -728,6 +728,7 @@ fn to_avro(value: &Value, sql_type: &SqlType) -> Result<Avro, String> {
 
 fn bare_avro(value: &Value, sql_type: &SqlType) -> Result<Avro, String> {
     Ok(match (value, sql_type) {
+        (Value::Null, _) => return Err(format!("a null {sql_type} cannot be written bare")),
         (Value::Boolean(b), SqlType::Boolean) => Avro::Boolean(*b),
         (Value::Integer(i), SqlType::Int) => {
             Avro::Int(i32::try_from(*i).map_err(|_| format!("{i} is out of range for INTEGER"))?)
@@ -989,6 +990,12 @@ mod tests {
             .unwrap();
         // The magic byte, the id, then the zigzag int alone: no union branch.
         assert_eq!(out, [0, 0, 0, 0, 1, 2]);
+        // Asked to anyway, it refuses rather than write a value that is not one.
+        let error = bare.write_framed(1, &[Value::Null], &mut out).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot be written bare"),
+            "{error}"
+        );
         let wrapped = encoder(&["V"], &[SqlType::Int], true);
         assert!(!wrapped.is_absent(&[Value::Null]));
     }

@@ -78,6 +78,10 @@ struct Aggregation<'a> {
 }
 
 impl Resolver for Aggregation<'_> {
+    fn typing_schema(&self) -> Option<&Schema> {
+        Some(self.input)
+    }
+
     fn aggregate(&mut self, call: &Expr) -> Result<Option<usize>, ExprError> {
         if let Some(slot) = self.aggs.iter().position(|(e, ..)| e == call) {
             return Ok(Some(slot));

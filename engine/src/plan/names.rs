@@ -96,10 +96,16 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
                 },
             }
         }
-        Expr::Case { whens, .. } => whens
-            .first()
-            .map(|(_, then)| infer_type(then, schema))
-            .unwrap_or(SqlType::String),
+        Expr::Case {
+            whens, otherwise, ..
+        } => common_type(
+            whens
+                .iter()
+                .map(|(_, then)| then)
+                .chain(otherwise.as_deref()),
+            schema,
+        )
+        .unwrap_or(SqlType::String),
         Expr::Unary(crate::sql::ast::UnaryOp::Negate, e) => infer_type(e, schema),
         Expr::Subscript(base, _) => match infer_type(base, schema) {
             SqlType::Array(inner) | SqlType::Map(inner) => *inner,
@@ -109,19 +115,11 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
             .field(name)
             .cloned()
             .unwrap_or(SqlType::String),
-        // The first element that is not a NULL literal gives the element type.
         Expr::MakeArray(items) => SqlType::Array(Box::new(
-            items
-                .iter()
-                .find(|e| !matches!(e, Expr::Literal(Literal::Null)))
-                .map_or(SqlType::String, |e| infer_type(e, schema)),
+            common_type(items.iter(), schema).unwrap_or(SqlType::String),
         )),
         Expr::MakeMap(entries) => SqlType::Map(Box::new(
-            entries
-                .iter()
-                .map(|(_, v)| v)
-                .find(|e| !matches!(e, Expr::Literal(Literal::Null)))
-                .map_or(SqlType::String, |e| infer_type(e, schema)),
+            common_type(entries.iter().map(|(_, v)| v), schema).unwrap_or(SqlType::String),
         )),
         Expr::MakeStruct(fields) => SqlType::Struct(
             fields
@@ -130,6 +128,34 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
                 .collect(),
         ),
         _ => SqlType::Boolean,
+    }
+}
+
+/// The type the results of several branches take (CASE's THENs and ELSE, an array's items, a
+/// map's values), as ksqlDB's CoercionUtil gives it: numbers widen to the widest among them
+/// (INT, BIGINT, DECIMAL, DOUBLE, so `CASE WHEN x THEN 0 ELSE big END` is a BIGINT); NULL
+/// literals take no part; anything else is the first one's type. `None` when all are NULL.
+fn common_type<'a>(exprs: impl Iterator<Item = &'a Expr>, schema: &Schema) -> Option<SqlType> {
+    let types: Vec<SqlType> = exprs
+        .filter(|e| !matches!(e, Expr::Literal(Literal::Null)))
+        .map(|e| infer_type(e, schema))
+        .collect();
+    let rank = |t: &SqlType| match t {
+        SqlType::Int => Some(0),
+        SqlType::Bigint => Some(1),
+        SqlType::Decimal { .. } => Some(2),
+        SqlType::Double => Some(3),
+        _ => None,
+    };
+    let ranks: Option<Vec<u8>> = types.iter().map(rank).collect();
+    match ranks.and_then(|ranks| {
+        ranks
+            .into_iter()
+            .enumerate()
+            .max_by_key(|&(i, r)| (r, std::cmp::Reverse(i)))
+    }) {
+        Some((widest, _)) => types.into_iter().nth(widest),
+        None => types.into_iter().next(),
     }
 }
 
@@ -202,5 +228,67 @@ pub fn has_aggregate(expr: &Expr) -> bool {
         Expr::MakeStruct(fields) => fields.iter().any(|(_, v)| has_aggregate(v)),
         // An OVER aggregate is computed per row, not by GROUP BY.
         Expr::Column(_) | Expr::Literal(_) | Expr::Qualified { .. } | Expr::Over { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::ast::Statement;
+    use crate::sql::parser::parse;
+    use crate::value::Column;
+
+    fn type_of(expr_sql: &str) -> SqlType {
+        let parsed = parse(&format!("SELECT {expr_sql} FROM s;")).unwrap();
+        let Statement::Select(query) = &parsed[0].statement else {
+            panic!("a SELECT")
+        };
+        let SelectItem::Expr { expr, .. } = &query.projection[0] else {
+            panic!("an expression")
+        };
+        let column = |name: &str, sql_type| Column {
+            name: name.into(),
+            sql_type,
+            key: false,
+        };
+        let schema = Schema {
+            columns: vec![
+                column("I", SqlType::Int),
+                column("B", SqlType::Bigint),
+                column("D", SqlType::Double),
+            ],
+        };
+        infer_type(expr, &schema)
+    }
+
+    /// ksqlDB types a literal that fits 32 bits as an INTEGER, keeps INT arithmetic INT, and
+    /// widens the branches of a CASE or the items of an array to the widest number.
+    #[test]
+    fn literals_arithmetic_and_branches_take_ksqldbs_types() {
+        assert_eq!(type_of("1"), SqlType::Int);
+        assert_eq!(type_of("2147483648"), SqlType::Bigint);
+        assert_eq!(type_of("I + 1"), SqlType::Int);
+        assert_eq!(type_of("I * B"), SqlType::Bigint);
+        assert_eq!(type_of("B - 1"), SqlType::Bigint);
+        assert_eq!(
+            type_of("CASE WHEN I > 0 THEN 0 ELSE B END"),
+            SqlType::Bigint
+        );
+        assert_eq!(
+            type_of("CASE WHEN I > 0 THEN NULL ELSE I END"),
+            SqlType::Int
+        );
+        assert_eq!(
+            type_of("CASE WHEN I > 0 THEN I ELSE D END"),
+            SqlType::Double
+        );
+        assert_eq!(
+            type_of("CASE WHEN I > 0 THEN 'a' ELSE 'b' END"),
+            SqlType::String
+        );
+        assert_eq!(
+            type_of("ARRAY[1, B, NULL]"),
+            SqlType::Array(Box::new(SqlType::Bigint))
+        );
     }
 }
