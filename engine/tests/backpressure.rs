@@ -237,7 +237,14 @@ fn a_stalled_output_pauses_the_input_and_loses_nothing() {
         peak_rss / MB
     );
 
+    // A queue full this long is reported, not waited out in silence.
+    log.wait_for("the output topics take no records", Duration::from_secs(30));
+
     proxy.stall(false);
+    log.wait_for(
+        "the output topics take records again",
+        Duration::from_secs(60),
+    );
     let status = engine.wait().unwrap();
     assert!(status.success(), "{}", log.text());
     let copies = tansu.read_all("DOCUMENTS_COPY", RECORDS);

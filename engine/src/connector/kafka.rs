@@ -1257,20 +1257,48 @@ fn send_or_refuse(
     }
 }
 
-/// Queues a record, waiting for room when the producer's queue is full.
+/// How long the producer's queue may stay full before the stall is reported, and how often
+/// it is reported again while it lasts.
+const OUTPUT_STALL_REPORT: Duration = Duration::from_secs(10);
+
+/// Queues a record, waiting for room when the producer's queue is full. A wait past
+/// `OUTPUT_STALL_REPORT` is logged and reported to /healthcheck (degraded) until the queue
+/// takes records again: the input is paused meanwhile, and without the report a stalled
+/// output would look like an idle one.
 fn send(
     producer: &BaseProducer<Deliveries>,
     mut record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
 ) -> Result<(), KafkaError> {
+    let mut full_since: Option<std::time::Instant> = None;
+    let mut reports = 0u32;
     loop {
         match producer.send(record) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                if let (Some(since), true) = (full_since, reports > 0) {
+                    HEALTH.clear();
+                    tracing::info!(
+                        "the output topics take records again, after {:.0} s",
+                        since.elapsed().as_secs_f64()
+                    );
+                }
+                return Ok(());
+            }
             Err((
                 rdkafka::error::KafkaError::MessageProduction(
                     rdkafka::types::RDKafkaErrorCode::QueueFull,
                 ),
                 returned,
             )) => {
+                let since = *full_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= OUTPUT_STALL_REPORT * (reports + 1) {
+                    reports += 1;
+                    let problem = format!(
+                        "the output topics take no records: the Kafka producer's queue has been full for {:.0} s, so the input is paused",
+                        since.elapsed().as_secs_f64()
+                    );
+                    tracing::warn!("{problem}");
+                    HEALTH.report(problem);
+                }
                 producer.poll(Duration::from_millis(50));
                 record = returned;
             }
