@@ -237,7 +237,8 @@ fn a_stalled_output_pauses_the_input_and_loses_nothing() {
         peak_rss / MB
     );
 
-    // A queue full this long is reported, not waited out in silence.
+    // An output stalled this long (the queue full, or a commit waiting for acknowledgements)
+    // is reported, not waited out in silence.
     log.wait_for("the output topics take no records", Duration::from_secs(30));
 
     proxy.stall(false);
@@ -252,7 +253,7 @@ fn a_stalled_output_pauses_the_input_and_loses_nothing() {
         .iter()
         .map(|(_, value)| value["ID"].as_i64().unwrap())
         .collect();
-    assert_eq!(copies.len(), RECORDS, "each record once");
+    assert_eq!(copies.len(), RECORDS, "each record once\n{}", log.text());
     assert_eq!(ids, (0..RECORDS as i64).collect::<BTreeSet<_>>());
     assert!(copies
         .iter()

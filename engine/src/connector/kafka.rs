@@ -1015,9 +1015,19 @@ fn producer(options: &KafkaOptions) -> Result<BaseProducer<Deliveries>, KafkaErr
 
 /// Waits until everything queued is acknowledged; any failed delivery is an error.
 fn deliver(producer: &BaseProducer<Deliveries>, action: &'static str) -> Result<(), KafkaError> {
-    producer
-        .flush(Duration::from_secs(60))
-        .map_err(client(action))?;
+    let mut stall = OutputStall::default();
+    loop {
+        match producer.flush(OUTPUT_STALL_REPORT) {
+            Ok(()) => break,
+            Err(rdkafka::error::KafkaError::Flush(
+                rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+            )) if stall.waited() < DELIVERY_WAIT => {
+                stall.waiting("the output records have waited for the broker's acknowledgement")
+            }
+            Err(error) => return Err(client(action)(error)),
+        }
+    }
+    stall.over();
     let failed = producer.context().failed.swap(0, Ordering::SeqCst);
     if failed > 0 {
         let last = producer
@@ -1257,29 +1267,73 @@ fn send_or_refuse(
     }
 }
 
-/// How long the producer's queue may stay full before the stall is reported, and how often
-/// it is reported again while it lasts.
+/// How long the output may take no records before the stall is reported, and how often it
+/// is reported again while it lasts.
 const OUTPUT_STALL_REPORT: Duration = Duration::from_secs(10);
+/// How long a commit waits for its output records' acknowledgements before it fails.
+const DELIVERY_WAIT: Duration = Duration::from_secs(60);
 
-/// Queues a record, waiting for room when the producer's queue is full. A wait past
-/// `OUTPUT_STALL_REPORT` is logged and reported to /healthcheck (degraded) until the queue
-/// takes records again: the input is paused meanwhile, and without the report a stalled
-/// output would look like an idle one.
+/// A wait on the output (a full producer queue, acknowledgements that do not come): past
+/// `OUTPUT_STALL_REPORT` it is logged and reported to /healthcheck (degraded) until it
+/// ends. The input is paused meanwhile, and without the report a stalled output would look
+/// like an idle one.
+struct OutputStall {
+    since: std::time::Instant,
+    reports: u32,
+}
+
+impl Default for OutputStall {
+    fn default() -> Self {
+        OutputStall {
+            since: std::time::Instant::now(),
+            reports: 0,
+        }
+    }
+}
+
+impl OutputStall {
+    fn waited(&self) -> Duration {
+        self.since.elapsed()
+    }
+
+    /// One more turn of the wait; `what` says what has lasted that long.
+    fn waiting(&mut self, what: &str) {
+        let waited = self.since.elapsed();
+        if waited >= OUTPUT_STALL_REPORT * (self.reports + 1) {
+            self.reports += 1;
+            let problem = format!(
+                "the output topics take no records: {what} for {:.0} s, so the input is paused",
+                waited.as_secs_f64()
+            );
+            tracing::warn!("{problem}");
+            HEALTH.report(problem);
+        }
+    }
+
+    /// The wait is over: a stall that was reported is cleared.
+    fn over(self) {
+        if self.reports > 0 {
+            HEALTH.clear();
+            tracing::info!(
+                "the output topics take records again, after {:.0} s",
+                self.since.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Queues a record, waiting for room when the producer's queue is full (see
+/// `OutputStall`).
 fn send(
     producer: &BaseProducer<Deliveries>,
     mut record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
 ) -> Result<(), KafkaError> {
-    let mut full_since: Option<std::time::Instant> = None;
-    let mut reports = 0u32;
+    let mut stall: Option<OutputStall> = None;
     loop {
         match producer.send(record) {
             Ok(()) => {
-                if let (Some(since), true) = (full_since, reports > 0) {
-                    HEALTH.clear();
-                    tracing::info!(
-                        "the output topics take records again, after {:.0} s",
-                        since.elapsed().as_secs_f64()
-                    );
+                if let Some(stall) = stall {
+                    stall.over();
                 }
                 return Ok(());
             }
@@ -1289,16 +1343,9 @@ fn send(
                 ),
                 returned,
             )) => {
-                let since = *full_since.get_or_insert_with(std::time::Instant::now);
-                if since.elapsed() >= OUTPUT_STALL_REPORT * (reports + 1) {
-                    reports += 1;
-                    let problem = format!(
-                        "the output topics take no records: the Kafka producer's queue has been full for {:.0} s, so the input is paused",
-                        since.elapsed().as_secs_f64()
-                    );
-                    tracing::warn!("{problem}");
-                    HEALTH.report(problem);
-                }
+                stall
+                    .get_or_insert_with(OutputStall::default)
+                    .waiting("the Kafka producer's queue has been full");
                 producer.poll(Duration::from_millis(50));
                 record = returned;
             }

@@ -38,6 +38,8 @@ pub enum RuntimeError {
 /// state cannot outgrow it by much in between, seldom enough that walking a million
 /// windows costs well under a percent.
 const STATE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// A quiet step's commit that takes this long was waiting on the output, not idle.
+const WAITED_COMMIT: Duration = Duration::from_secs(1);
 
 /// How often the loop gives back what the last batches did not need: the buffers kept from
 /// batch to batch keep the size of the largest batch (a catch-up's are a hundred times a
@@ -218,6 +220,9 @@ pub struct Driver<S, K> {
     dirty: BTreeSet<String>,
     last_checkpoint: Instant,
     last_commit: Instant,
+    /// When the last commit that had to wait (on the output's acknowledgements) ended: the
+    /// time it took is not idle time for `stop_when_idle`.
+    last_waited_commit: Instant,
     last_state_check: Instant,
     /// Set once a query has been stopped for its state budget.
     any_stopped: bool,
@@ -245,6 +250,7 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             dirty: BTreeSet::new(),
             last_checkpoint: Instant::now(),
             last_commit: Instant::now(),
+            last_waited_commit: Instant::now(),
             last_state_check: Instant::now(),
             any_stopped: false,
             last_release: Instant::now(),
@@ -346,7 +352,11 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
             }
             Polled::Quiet => {
                 // Quiet input: commit what was read instead of waiting for the interval.
+                let started = Instant::now();
                 self.commit(engine)?;
+                if started.elapsed() >= WAITED_COMMIT {
+                    self.last_waited_commit = Instant::now();
+                }
                 Ok(Step::Quiet)
             }
             Polled::Ended => Ok(Step::Ended),
@@ -490,10 +500,11 @@ impl<S: Source, K: OutputSink> Driver<S, K> {
                     busy_until = Some(Instant::now());
                 }
                 Step::Quiet => {
+                    let idle_since = last_record.max(self.last_waited_commit);
                     if self
                         .options
                         .stop_when_idle
-                        .is_some_and(|idle| last_record.elapsed() >= idle)
+                        .is_some_and(|idle| idle_since.elapsed() >= idle)
                     {
                         break;
                     }

@@ -198,7 +198,9 @@ impl Tansu {
         }
         consumer.subscribe(&[topic]).unwrap();
         let mut records = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // A big topic takes tansu a while to hand over: 3 ms a record expected, 30 s at least.
+        let deadline = Instant::now()
+            + Duration::from_secs(30).max(Duration::from_millis(3 * expected_at_least as u64));
         let mut quiet_since = Instant::now();
         while Instant::now() < deadline {
             match consumer.poll(Duration::from_millis(200)) {
