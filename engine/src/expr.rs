@@ -202,14 +202,10 @@ fn extreme_form(name: &str, args: &[Expr], schema: &Schema) -> Result<Option<Sql
     {
         return Ok(Some(temporal.unwrap_or(known[0]).clone()));
     }
-    let rank = |t: &SqlType| match t {
-        SqlType::Int => Some(0),
-        SqlType::Bigint => Some(1),
-        SqlType::Decimal { .. } => Some(2),
-        SqlType::Double => Some(3),
-        _ => None,
-    };
-    let ranks: Option<Vec<u8>> = known.iter().map(|t| rank(t)).collect();
+    let ranks: Option<Vec<u8>> = known
+        .iter()
+        .map(|t| crate::plan::names::numeric_rank(t))
+        .collect();
     match ranks.and_then(|ranks| ranks.into_iter().max()) {
         // Every form from the widest argument's up takes them all.
         Some(3) => Ok(Some(SqlType::Double)),
@@ -1096,20 +1092,25 @@ mod tests {
     use crate::sql::parser::parse;
     use crate::value::{Column, Row};
 
+    /// The expression of `SELECT <expr_sql> FROM s;`.
+    fn parsed_expr(expr_sql: &str) -> Expr {
+        let parsed = parse(&format!("SELECT {expr_sql} FROM s;")).unwrap();
+        let Statement::Select(query) = &parsed[0].statement else {
+            panic!("a SELECT")
+        };
+        let SelectItem::Expr { expr, .. } = &query.projection[0] else {
+            panic!("an expression")
+        };
+        expr.clone()
+    }
+
     fn eval(expr_sql: &str, row: Row) -> Result<Value, EvalError> {
         eval_typed(expr_sql, SqlType::Bigint, row)
     }
 
     /// Evaluates over columns A, B and NAME, all of `column_type`.
     fn eval_typed(expr_sql: &str, column_type: SqlType, row: Row) -> Result<Value, EvalError> {
-        let sql = format!("SELECT {expr_sql} FROM s;");
-        let parsed = parse(&sql).unwrap();
-        let Statement::Select(query) = &parsed[0].statement else {
-            panic!()
-        };
-        let SelectItem::Expr { expr, .. } = &query.projection[0] else {
-            panic!()
-        };
+        let expr = &parsed_expr(expr_sql);
         let schema = Schema {
             columns: ["A", "B", "NAME"]
                 .iter()
@@ -1187,16 +1188,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let compiled = |sql: &str| {
-            let parsed = parse(&format!("SELECT {sql} FROM s;")).unwrap();
-            let Statement::Select(query) = &parsed[0].statement else {
-                panic!()
-            };
-            let SelectItem::Expr { expr, .. } = &query.projection[0] else {
-                panic!()
-            };
-            compile(expr, &schema, &mut Plain).unwrap()
-        };
+        let compiled = |sql: &str| compile(&parsed_expr(sql), &schema, &mut Plain).unwrap();
         let narrowings = |c: &Compiled| format!("{c:?}").matches("Cast(").count();
         assert_eq!(narrowings(&compiled("a + b * a - -b")), 1);
         assert_eq!(narrowings(&compiled("(a + b) / a")), 2);
@@ -1245,16 +1237,7 @@ mod tests {
             })
             .collect(),
         };
-        let compiled = |sql: &str| {
-            let parsed = parse(&format!("SELECT {sql} FROM s;")).unwrap();
-            let Statement::Select(query) = &parsed[0].statement else {
-                panic!()
-            };
-            let SelectItem::Expr { expr, .. } = &query.projection[0] else {
-                panic!()
-            };
-            compile(expr, &schema, &mut Plain)
-        };
+        let compiled = |sql: &str| compile(&parsed_expr(sql), &schema, &mut Plain);
         let message = |sql: &str| compiled(sql).unwrap_err().to_string();
         assert_eq!(
             message("GREATEST(i, l)"),

@@ -131,6 +131,18 @@ pub fn infer_type(expr: &Expr, schema: &Schema) -> SqlType {
     }
 }
 
+/// Where a number type stands in ksqlDB's widening order, INT to BIGINT to DECIMAL to
+/// DOUBLE; `None` for a type that is not a number.
+pub(crate) fn numeric_rank(sql_type: &SqlType) -> Option<u8> {
+    match sql_type {
+        SqlType::Int => Some(0),
+        SqlType::Bigint => Some(1),
+        SqlType::Decimal { .. } => Some(2),
+        SqlType::Double => Some(3),
+        _ => None,
+    }
+}
+
 /// The type the results of several branches take (CASE's THENs and ELSE, an array's items, a
 /// map's values), as ksqlDB's CoercionUtil gives it: numbers widen to the widest among them
 /// (INT, BIGINT, DECIMAL, DOUBLE, so `CASE WHEN x THEN 0 ELSE big END` is a BIGINT); NULL
@@ -140,14 +152,7 @@ fn common_type<'a>(exprs: impl Iterator<Item = &'a Expr>, schema: &Schema) -> Op
         .filter(|e| !matches!(e, Expr::Literal(Literal::Null)))
         .map(|e| infer_type(e, schema))
         .collect();
-    let rank = |t: &SqlType| match t {
-        SqlType::Int => Some(0),
-        SqlType::Bigint => Some(1),
-        SqlType::Decimal { .. } => Some(2),
-        SqlType::Double => Some(3),
-        _ => None,
-    };
-    let ranks: Option<Vec<u8>> = types.iter().map(rank).collect();
+    let ranks: Option<Vec<u8>> = types.iter().map(numeric_rank).collect();
     match ranks.and_then(|ranks| {
         ranks
             .into_iter()
