@@ -147,6 +147,10 @@ pub struct Exchange {
     seen: std::collections::BTreeMap<u32, Offsets>,
     /// Repartition partitions whose state changed since their last checkpoint.
     dirty: std::collections::BTreeSet<u32>,
+    /// Set for a step that reads its input's own partitions (an aggregation grouped by its
+    /// stream's message key, ksqlDB's groupByKey): `topic` is the input's, no repartition
+    /// topic is made, and each partition's state is a task of its own (`Tasks`).
+    pub local: bool,
 }
 
 impl Exchange {
@@ -163,6 +167,22 @@ impl Exchange {
             source_topics,
             seen: Default::default(),
             dirty: Default::default(),
+            local: false,
+        }
+    }
+
+    /// A step over the partitions of `topic`, the query's one input, itself.
+    pub fn local(ops: std::ops::Range<usize>, topic: String, partitions: u32) -> Exchange {
+        Exchange {
+            local: true,
+            ..Exchange::new(ops, topic.clone(), partitions, vec![topic])
+        }
+    }
+
+    /// Notes that a local step's partition took records, so its state changed.
+    pub fn touched(&mut self, partition: u32) {
+        if !self.dirty.contains(&partition) {
+            self.dirty.insert(partition);
         }
     }
 

@@ -331,6 +331,13 @@ pub struct PersistentQuery {
     exchanges: Vec<Exchange>,
     /// Where each row of a repartitioned batch came from, by origin.
     exchanged_origins: Vec<ExchangedOrigin>,
+    /// For an aggregation grouped by its stream's message key: plans its operators from the
+    /// aggregation on afresh, for `tasks`.
+    fresh_ops: Option<crate::plan::FreshOps>,
+    /// On Kafka, for a step that reads its input's own partitions (`Exchange::local`): the
+    /// step's operators per input partition, as Kafka Streams runs a task per partition,
+    /// so a partition's state is whole in its task and moves with it.
+    tasks: Vec<Vec<Box<dyn Operator>>>,
     pub stats: Stats,
     /// Output records the producer refused, each sent to the dead letters instead: counted
     /// by the sink, which sees the query only shared.
@@ -556,6 +563,8 @@ impl PersistentQuery {
             offsets: Offsets::new(),
             exchanges: Vec::new(),
             exchanged_origins: Vec::new(),
+            fresh_ops: planned.fresh_ops,
+            tasks: Vec::new(),
             stats: Stats::default(),
             refused_outputs: std::sync::atomic::AtomicU64::new(0),
             unwritable_outputs: std::sync::atomic::AtomicU64::new(0),
@@ -637,7 +646,9 @@ impl PersistentQuery {
 
     /// Routes the query's keyed steps through the repartition topics ksqlDB would name for
     /// them under `service_id`, each with `partitions` partitions (the input's); returns
-    /// the topics, first step first, or none when the query's state is whole.
+    /// the topics, first step first, or none when the query's state is whole. An
+    /// aggregation grouped by its stream's message key reads the input's partitions
+    /// instead, a task each: the topic returned is the input's.
     pub fn repartition(&mut self, service_id: &str, partitions: u32) -> Vec<String> {
         let points = self.split_points();
         let joins = points
@@ -662,9 +673,33 @@ impl PersistentQuery {
                 crate::exchange::repartition_topic(service_id, &self.id, kind)
             })
             .collect();
+        if let (Some(fresh), [at], [input]) = (&self.fresh_ops, &points[..], &self.inputs[..]) {
+            let topic = input.topic.clone();
+            let same = matches!(&self.exchanges[..], [e] if e.local && e.topic == topic && e.partitions == partitions.max(1));
+            if same {
+                return vec![topic];
+            }
+            let tasks: Result<Vec<_>, _> = (0..partitions.max(1)).map(|_| fresh()).collect();
+            match tasks {
+                Ok(tasks) => {
+                    self.tasks = tasks;
+                    self.exchanges = vec![Exchange::local(
+                        *at..self.ops.len(),
+                        topic.clone(),
+                        partitions,
+                    )];
+                    return vec![topic];
+                }
+                Err(e) => tracing::warn!(
+                    query = %self.id,
+                    "cannot plan a task per input partition, so the GROUP BY goes through a repartition topic: {e}"
+                ),
+            }
+        }
         if self.exchanges.iter().map(|e| &e.topic).eq(topics.iter()) {
             return topics;
         }
+        self.tasks.clear();
         let entry = |input: usize| entry_step(&self.ops, points.iter().copied(), input);
         self.exchanges = points
             .iter()
@@ -700,7 +735,9 @@ impl PersistentQuery {
 
     /// The step whose repartition topic is `topic`.
     pub fn step_reading(&self, topic: &str) -> Option<usize> {
-        self.exchanges.iter().position(|e| e.topic == topic)
+        self.exchanges
+            .iter()
+            .position(|e| e.topic == topic && !e.local)
     }
 
     /// True when the query reads `topic`: a source's, or its repartition topic.
@@ -712,7 +749,7 @@ impl PersistentQuery {
     /// Gives back the per-row buffers kept from batch to batch beyond `keep` rows.
     pub fn shrink_buffers(&mut self, keep: usize) {
         self.batch.shrink(keep);
-        for op in &mut self.ops {
+        for op in self.ops.iter_mut().chain(self.tasks.iter_mut().flatten()) {
             op.shrink_buffers(keep);
         }
         self.rejected.shrink_to(keep);
@@ -800,6 +837,14 @@ impl PersistentQuery {
         if let Some(step) = self.step_reading(first.topic) {
             return self.process_exchanged(step, records, out, dead);
         }
+        let local = self.exchanges.first().is_some_and(|e| e.local);
+        if local && records.iter().any(|r| r.partition != first.partition) {
+            // Each partition's rows go to its own task.
+            for run in records.chunk_by(|a, b| a.partition == b.partition) {
+                self.process_batch(run, out, dead);
+            }
+            return;
+        }
         let Some(side) = self.input_for(first.topic) else {
             return;
         };
@@ -862,7 +907,7 @@ impl PersistentQuery {
             batch.set_end_watermark(watermark.current());
         }
         self.stats.records_in += records.len() as u64;
-        if self.exchanges.is_empty() {
+        if self.exchanges.is_empty() || local {
             self.offsets_of(records);
         }
         let entry = self.entry_step(side);
@@ -870,10 +915,43 @@ impl PersistentQuery {
             out,
             rejected: &mut self.rejected,
         };
-        match self.exchanges.first() {
+        match self.exchanges.first_mut() {
+            Some(step) if local => {
+                for op in &mut self.ops[..step.ops.start] {
+                    if !op.takes_deletes() {
+                        batch.drop_deletes();
+                    }
+                    op.process(&mut batch, &mut emit);
+                }
+                step.touched(first.partition);
+                match self.tasks.get_mut(first.partition as usize) {
+                    Some(task) => {
+                        for op in task.iter_mut() {
+                            if !op.takes_deletes() {
+                                batch.drop_deletes();
+                            }
+                            op.process(&mut batch, &mut emit);
+                        }
+                    }
+                    None => {
+                        for at in 0..batch.len() {
+                            emit.reject(
+                                batch.origin(at),
+                                RowError::Decode(format!(
+                                    "partition {} of {} is past the {} partitions the query started with; restart the engine to take the new partitions",
+                                    first.partition,
+                                    first.topic,
+                                    self.tasks.len()
+                                )),
+                            );
+                        }
+                    }
+                }
+            }
             // The first stage holds no state: a replay of its input is skipped where the
             // rows land, so no offset is noted here.
-            Some(first_step) => {
+            Some(_) => {
+                let first_step = &self.exchanges[0];
                 for op in &mut self.ops[..first_step.ops.start] {
                     if !op.takes_deletes() {
                         batch.drop_deletes();
@@ -1045,11 +1123,10 @@ impl PersistentQuery {
             out,
             rejected: &mut self.rejected,
         };
-        for op in &mut self.ops {
-            if !batch.is_empty() {
-                op.process(&mut batch, &mut emit);
-            }
-            op.advance(watermark, &mut batch, &mut emit);
+        advance_ops(&mut self.ops, watermark, &mut batch, &mut emit);
+        for task in &mut self.tasks {
+            batch.clear();
+            advance_ops(task, watermark, &mut batch, &mut emit);
         }
         self.batch = batch;
         self.stats.records_out += (out.len() - before) as u64;
@@ -1097,12 +1174,13 @@ impl PersistentQuery {
 
     /// The table's current rows (what a pull query reads): one per group and open window.
     pub fn table_rows(&self) -> Vec<OutputRecord> {
-        let Some(last) = self.ops.last() else {
-            return Vec::new();
-        };
-        let mut rows: Vec<OutputRecord> = last
-            .table_rows()
+        let lasts = self
+            .ops
+            .last()
             .into_iter()
+            .chain(self.tasks.iter().filter_map(|task| task.last()));
+        let mut rows: Vec<OutputRecord> = lasts
+            .flat_map(|last| last.table_rows())
             .filter(|row| row.value.is_some())
             .collect();
         rows.sort_by(|a, b| {
@@ -1114,12 +1192,20 @@ impl PersistentQuery {
 
     /// Rows, windows, sessions and partial matches held in state, for metrics and tests.
     pub fn state_size(&self) -> usize {
-        self.ops.iter().map(|op| op.state_size()).sum()
+        self.all_ops().map(|op| op.state_size()).sum()
     }
 
     /// An estimate of the memory the query's state holds; walks the state.
     pub fn state_bytes(&self) -> usize {
-        self.ops.iter().map(|op| op.state_bytes()).sum()
+        self.all_ops().map(|op| op.state_bytes()).sum()
+    }
+
+    /// The query's operators and those of its tasks.
+    fn all_ops(&self) -> impl Iterator<Item = &dyn Operator> {
+        self.ops
+            .iter()
+            .chain(self.tasks.iter().flatten())
+            .map(|op| &**op)
     }
 
     /// The output's key bytes in the sink's key format, then for a windowed table the
@@ -1215,6 +1301,32 @@ impl PersistentQuery {
             if exchange.dirty().is_empty() {
                 continue;
             }
+            if exchange.local {
+                for &partition in exchange.dirty() {
+                    let task = self
+                        .tasks
+                        .get(partition as usize)
+                        .map_or(&[][..], Vec::as_slice);
+                    let snapshot = PartitionSnapshot {
+                        topic: exchange.topic.clone(),
+                        partition,
+                        partitions: exchange.partitions,
+                        next_offset: self.offsets.get(&exchange.topic, partition),
+                        seen: Offsets::new(),
+                        operators: task
+                            .iter()
+                            .map(|op| op.snapshot())
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| RestoreError(e.to_string()))?,
+                    };
+                    saved.push(SavedPartition {
+                        step,
+                        partition,
+                        bytes: snapshot.encode()?,
+                    });
+                }
+                continue;
+            }
             let whole = self.ops[exchange.ops.clone()]
                 .iter()
                 .map(|op| op.snapshot())
@@ -1275,23 +1387,28 @@ impl PersistentQuery {
                 snapshot.partition, snapshot.topic, snapshot.partitions, exchange.topic, exchange.partitions
             )));
         }
-        let ops = &mut self.ops[exchange.ops.clone()];
-        if snapshot.operators.len() != ops.len() {
-            return Err(RestoreError(format!(
-                "the checkpoint holds {} operators' state; this query has {} at the step of {} (was the query changed?)",
-                snapshot.operators.len(),
-                ops.len(),
-                exchange.topic
-            )));
+        if exchange.local {
+            let Some(task) = self.tasks.get_mut(snapshot.partition as usize) else {
+                return Err(RestoreError(format!(
+                    "the checkpoint is of partition {} of {}, past the {} partitions {} reads",
+                    snapshot.partition, snapshot.topic, exchange.partitions, self.id
+                )));
+            };
+            if snapshot.operators.len() != task.len() {
+                return Err(RestoreError(format!(
+                    "the checkpoint holds {} operators' state; this query has {} from its GROUP BY on (was the query changed?)",
+                    snapshot.operators.len(),
+                    task.len()
+                )));
+            }
+            reset_task(task, self.fresh_ops.as_ref());
+            for (op, groups) in task.iter_mut().zip(&snapshot.operators) {
+                op.restore(groups)?;
+            }
+        } else {
+            restore_groups(&mut self.ops[exchange.ops.clone()], exchange, snapshot)?;
+            exchange.set_seen(snapshot.partition, snapshot.seen.clone());
         }
-        let owned = exchange.groups_of(snapshot.partition);
-        for op in ops.iter_mut() {
-            op.forget(&owned);
-        }
-        for (op, groups) in ops.iter_mut().zip(&snapshot.operators) {
-            op.restore(groups)?;
-        }
-        exchange.set_seen(snapshot.partition, snapshot.seen.clone());
         match snapshot.next_offset {
             Some(next) => self.offsets.set(&exchange.topic, snapshot.partition, next),
             None => self.offsets.remove(&exchange.topic, snapshot.partition),
@@ -1299,15 +1416,21 @@ impl PersistentQuery {
         Ok(())
     }
 
-    /// Drops what the query holds for a partition of one of its repartition topics, which
-    /// another instance now owns.
+    /// Drops what the query holds for a partition of one of its repartition topics (or of
+    /// the input a local step reads), which another instance now owns.
     pub fn forget_partition(&mut self, topic: &str, partition: u32) {
         let Some(exchange) = self.exchanges.iter_mut().find(|e| e.topic == topic) else {
             return;
         };
-        let owned = exchange.groups_of(partition);
-        for op in &mut self.ops[exchange.ops.clone()] {
-            op.forget(&owned);
+        if exchange.local {
+            if let Some(task) = self.tasks.get_mut(partition as usize) {
+                reset_task(task, self.fresh_ops.as_ref());
+            }
+        } else {
+            let owned = exchange.groups_of(partition);
+            for op in &mut self.ops[exchange.ops.clone()] {
+                op.forget(&owned);
+            }
         }
         exchange.forget(partition);
         self.offsets.remove(&exchange.topic, partition);
@@ -1368,6 +1491,56 @@ impl PersistentQuery {
             self.offsets.set(&self.inputs[0].topic, partition, next);
         }
         Ok(self.offsets.clone())
+    }
+}
+
+/// Puts a repartition partition's checkpoint back into the operators of its step, replacing
+/// what they held for the key groups the partition owns.
+fn restore_groups(
+    ops: &mut [Box<dyn Operator>],
+    exchange: &Exchange,
+    snapshot: &PartitionSnapshot,
+) -> Result<(), RestoreError> {
+    if snapshot.operators.len() != ops.len() {
+        return Err(RestoreError(format!(
+            "the checkpoint holds {} operators' state; this query has {} at the step of {} (was the query changed?)",
+            snapshot.operators.len(),
+            ops.len(),
+            exchange.topic
+        )));
+    }
+    let owned = exchange.groups_of(snapshot.partition);
+    for op in ops.iter_mut() {
+        op.forget(&owned);
+    }
+    for (op, groups) in ops.iter_mut().zip(&snapshot.operators) {
+        op.restore(groups)?;
+    }
+    Ok(())
+}
+
+/// Empties a task: its operators planned afresh (their stream time too), or, should that
+/// fail, told to forget every key.
+fn reset_task(task: &mut Vec<Box<dyn Operator>>, fresh: Option<&crate::plan::FreshOps>) {
+    match fresh.map(|fresh| fresh()) {
+        Some(Ok(ops)) if ops.len() == task.len() => *task = ops,
+        _ => task.iter_mut().for_each(|op| op.forget(&|_| true)),
+    }
+}
+
+/// Moves stream time on through a chain of operators, each taking what the ones before it
+/// released.
+fn advance_ops(
+    ops: &mut [Box<dyn Operator>],
+    watermark: i64,
+    batch: &mut RowBatch,
+    emit: &mut Emit<'_>,
+) {
+    for op in ops {
+        if !batch.is_empty() {
+            op.process(batch, emit);
+        }
+        op.advance(watermark, batch, emit);
     }
 }
 

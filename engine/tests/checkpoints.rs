@@ -562,6 +562,79 @@ fn two_instances_split_the_work_and_a_dead_ones_partitions_move_with_their_state
     }
 }
 
+/// The tutorial's hourly totals over orders keyed by their customer: grouped by the message
+/// key, the aggregation reads the input's own partitions (ksqlDB's groupByKey).
+const SQL_BY_KEY: &str = "CREATE STREAM order_events (
+  customer_id STRING KEY, order_id BIGINT, order_status STRING, order_total DOUBLE, created_at BIGINT
+) WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON', TIMESTAMP='created_at');
+CREATE TABLE customer_order_totals AS
+SELECT customer_id, COUNT(*) AS order_count, SUM(order_total) AS total_spent
+FROM order_events WINDOW TUMBLING (SIZE 1 HOUR) GROUP BY customer_id EMIT CHANGES;";
+
+#[test]
+fn grouped_by_the_message_key_a_dead_instances_input_partitions_move_with_their_state() {
+    let Setup {
+        moto: _moto,
+        runtime,
+        client,
+        aws,
+        tansu,
+        location,
+    } = Setup::new();
+    let timeout = ["--session-timeout", "6s"];
+    let start = |idle: &str| instance_of(SQL_BY_KEY, &tansu, &location, &aws, idle, &timeout);
+    let (survivor, survivor_log, _a) = start("30s");
+    let (doomed, doomed_log, _b) = start("10m");
+    survivor_log.wait_for("partitions assigned", Duration::from_secs(60));
+    doomed_log.wait_for("partitions assigned", Duration::from_secs(60));
+
+    // Fifteen customers, so that every input partition holds some.
+    let all: Vec<(String, f64, i64, String)> = orders(0, 3000)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, total, at, line))| (format!("cust_{}", i % 15), total, at, line))
+        .collect();
+    let keyed: Vec<(String, String)> = all.iter().map(|o| (o.0.clone(), o.3.clone())).collect();
+    let bootstrap = tansu.bootstrap.clone();
+    let producer = std::thread::spawn(move || {
+        let tansu = Tansu::at(&bootstrap);
+        for chunk in keyed.chunks(100) {
+            tansu.produce_keyed("order-events", chunk);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    });
+    let Logs {
+        survivor: survivor_log,
+        killed: doomed_log,
+        replacement: replacement_log,
+    } = kill_one_and_replace(
+        (survivor, survivor_log),
+        (doomed, doomed_log),
+        producer,
+        || start("30s"),
+    );
+    assert_totals(&tansu.read_all("CUSTOMER_ORDER_TOTALS", 1), &all);
+    let topics = tansu.topic_names();
+    assert!(
+        !topics.iter().any(|t| t.contains("repartition")),
+        "no repartition topic: {topics:?}"
+    );
+    // The killed instance owned input partitions; each that came back came from its
+    // checkpoint, on whichever instance took it.
+    let keys = object_keys(&runtime, &client);
+    let owned = assigned_partitions_of(&doomed_log, "order-events");
+    assert!(!owned.is_empty(), "{doomed_log}");
+    for partition in owned {
+        let unit = format!("CTAS_CUSTOMER_ORDER_TOTALS_0/partition-{partition}/");
+        assert!(keys.iter().any(|k| k.contains(&unit)), "{unit}: {keys:?}");
+        let read = format!("{unit}snapshot-");
+        assert!(
+            survivor_log.contains(&read) || replacement_log.contains(&read),
+            "partition {partition} was restored from its checkpoint"
+        );
+    }
+}
+
 #[test]
 fn an_instance_killed_twice_in_a_row_rejoins_as_itself_and_loses_nothing() {
     let Setup {

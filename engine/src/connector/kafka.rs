@@ -219,13 +219,14 @@ pub const INTERNAL_TOPIC_PREFIX: &str = "_confluent-ksql-";
 
 /// Creates the sinks', the repartition and the dead-letter topics when missing, with the
 /// partitions of the topics they are computed from, and routes the queries whose keyed
-/// state needs it through their repartition topics. Returns the repartition topics with the
-/// id of the query that reads each and the query's step it is of.
+/// state needs it through their repartition topics. Returns the topics whose partitions
+/// carry state of their own (the repartition topics, and the inputs of steps that read
+/// their input's partitions), each with the ids of the queries that keep it and their steps.
 fn create_topics<C: rdkafka::consumer::ConsumerContext>(
     options: &KafkaOptions,
     engine: &mut Engine,
     consumer: &BaseConsumer<C>,
-) -> Result<BTreeMap<String, (String, usize)>, KafkaError> {
+) -> Result<BTreeMap<String, Vec<(String, usize)>>, KafkaError> {
     let metadata = consumer
         .fetch_metadata(None, Duration::from_secs(10))
         .map_err(client("read the cluster metadata"))?;
@@ -235,7 +236,7 @@ fn create_topics<C: rdkafka::consumer::ConsumerContext>(
         .map(|t| (t.name().to_string(), t.partitions().len()))
         .collect();
     let mut wanted: BTreeMap<String, i32> = BTreeMap::new();
-    let mut exchanges = BTreeMap::new();
+    let mut exchanges: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
     for query in &mut engine.queries {
         let mut counts = Vec::with_capacity(query.inputs.len());
         for input in &query.inputs {
@@ -288,7 +289,10 @@ fn create_topics<C: rdkafka::consumer::ConsumerContext>(
                     wanted.insert(topic.clone(), partitions as i32);
                 }
             }
-            exchanges.insert(topic, (query.id.clone(), step));
+            exchanges
+                .entry(topic)
+                .or_default()
+                .push((query.id.clone(), step));
         }
     }
     let mut topics: Vec<NewTopic<'_>> = wanted
@@ -353,8 +357,9 @@ pub fn create_processing_log_topic(options: &KafkaOptions) -> Result<(), KafkaEr
 /// What the consumer's rebalance callback shares with the drive loop.
 #[derive(Default)]
 struct Membership {
-    /// Repartition topics, with the id of the query that reads each.
-    exchanges: BTreeMap<String, (String, usize)>,
+    /// Topics whose partitions carry state of their own, with the queries (and their
+    /// steps) that keep it: `create_topics`.
+    exchanges: BTreeMap<String, Vec<(String, usize)>>,
     /// Where the state of the queries restored whole begins, per topic and partition.
     starts: BTreeMap<(String, u32), u64>,
     /// Changes the drive loop has not seen yet.
@@ -415,21 +420,22 @@ impl GroupContext {
             .collect();
         let mut restored = 0;
         for (topic, partition) in &partitions {
-            let start = match membership.exchanges.get(topic).cloned() {
-                Some((query, step)) => {
-                    let snapshot = self.partition_checkpoint(&query, step, *partition);
-                    let next = snapshot.as_ref().and_then(|s| s.next_offset);
-                    restored += usize::from(snapshot.is_some());
-                    membership.changes.push(Rebalanced::Assigned {
-                        query,
-                        step,
-                        partition: *partition,
-                        snapshot,
-                    });
-                    next
+            // The partition starts where the earliest of the states that read it begins:
+            // each query skips what its own state holds.
+            let mut start = membership.starts.get(&(topic.clone(), *partition)).copied();
+            for (query, step) in membership.exchanges.get(topic).cloned().unwrap_or_default() {
+                let snapshot = self.partition_checkpoint(&query, step, *partition);
+                if let Some(next) = snapshot.as_ref().and_then(|s| s.next_offset) {
+                    start = Some(start.map_or(next, |start| start.min(next)));
                 }
-                None => membership.starts.get(&(topic.clone(), *partition)).copied(),
-            };
+                restored += usize::from(snapshot.is_some());
+                membership.changes.push(Rebalanced::Assigned {
+                    query,
+                    step,
+                    partition: *partition,
+                    snapshot,
+                });
+            }
             if let Some(next) = start {
                 if let Err(e) =
                     tpl.set_partition_offset(topic, *partition as i32, Offset::Offset(next as i64))

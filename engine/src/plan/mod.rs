@@ -66,7 +66,16 @@ pub struct QueryPlan {
     /// Set when an operator follows the source's watermark (OVER, MATCH_RECOGNIZE): the
     /// query then works it out from every record it decodes.
     pub watermarked: bool,
+    /// Set when the aggregation's GROUP BY is its stream's message key, column for column.
+    pub grouped_by_message_key: bool,
+    /// For an aggregation whose GROUP BY is its stream's message key: the operators from
+    /// the aggregation on, planned afresh, one set per input partition (`ops::Tasks`).
+    pub fresh_ops: Option<FreshOps>,
 }
+
+/// Plans a query's operators again, from its keyed one on, with empty state.
+pub type FreshOps =
+    std::sync::Arc<dyn Fn() -> Result<Vec<Box<dyn Operator>>, PlanError> + Send + Sync>;
 
 /// Collects the aggregate calls of a projection into slots, and resolves GROUP BY
 /// expressions to the group row.
@@ -141,6 +150,8 @@ struct Chain<'s> {
     reads: Vec<bool>,
     /// Set once an operator follows the source's watermark.
     watermarked: bool,
+    /// Set when the GROUP BY is the source's message key, column for column.
+    grouped_by_message_key: bool,
 }
 
 impl<'s> Chain<'s> {
@@ -154,6 +165,7 @@ impl<'s> Chain<'s> {
             at_source: true,
             reads: vec![false; source.schema.columns.len()],
             watermarked: false,
+            grouped_by_message_key: false,
         }
     }
 
@@ -204,7 +216,21 @@ pub fn plan(
     }
     let mut chain = Chain::new(source, settings);
     plan_from(query, &mut chain)?;
-    plan_rows(kind, name, properties, query, chain)
+    let mut planned = plan_rows(kind, name, properties, query, chain)?;
+    if planned.grouped_by_message_key {
+        let keyed = planned
+            .ops
+            .iter()
+            .position(|op| op.grouping().is_some())
+            .unwrap_or(planned.ops.len());
+        let (name, properties, query) = (name.to_string(), properties.clone(), query.clone());
+        let (source, settings) = (source.clone(), settings.clone());
+        planned.fresh_ops = Some(std::sync::Arc::new(move || {
+            let mut ops = plan(kind, &name, &properties, &query, &source, &settings)?.ops;
+            Ok(ops.split_off(keyed.min(ops.len())))
+        }));
+    }
+    Ok(planned)
 }
 
 /// Plans WHERE, the projection or the aggregation, and the sink over the rows `chain`
@@ -309,6 +335,8 @@ fn plan_rows(
         reads: chain.reads,
         legacy,
         watermarked: chain.watermarked,
+        grouped_by_message_key: chain.grouped_by_message_key,
+        fresh_ops: None,
     })
 }
 
@@ -467,6 +495,8 @@ fn plan_from_table(
         reads,
         legacy: None,
         watermarked: false,
+        grouped_by_message_key: false,
+        fresh_ops: None,
     })
 }
 
@@ -543,6 +573,8 @@ fn plan_table_aggregate(
         reads: chain.reads,
         legacy: None,
         watermarked: false,
+        grouped_by_message_key: false,
+        fresh_ops: None,
     })
 }
 
@@ -999,6 +1031,17 @@ fn plan_grouping(
         }
         group_by.push(chain.compile(expr, &mut Plain)?);
     }
+    // ksqlDB's groupByKey: grouped by its message key, column for column, a stream's records
+    // of one group are all in one partition already, so no repartition topic is needed. A
+    // windowed source's key holds its window too, which the producer partitioned by.
+    let source_keys: Vec<usize> = chain.source.schema.key_columns().map(|(i, _)| i).collect();
+    chain.grouped_by_message_key = chain.source.kind == SourceKind::Stream
+        && chain.source.window.is_none()
+        && !source_keys.is_empty()
+        && group_by.len() == source_keys.len()
+        && group_by.iter().zip(&source_keys).all(|(g, key)| {
+            matches!(g, Compiled::Column(i) if chain.origin.get(*i) == Some(&Some(*key)))
+        });
     let mut resolver = Aggregation {
         settings: chain.settings,
         input: schema,

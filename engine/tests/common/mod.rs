@@ -118,6 +118,35 @@ impl Tansu {
         producer.flush(Duration::from_secs(30)).unwrap();
     }
 
+    /// The names of the broker's topics.
+    pub fn topic_names(&self) -> Vec<String> {
+        let consumer: BaseConsumer = self.config().create().unwrap();
+        consumer
+            .fetch_metadata(None, Duration::from_secs(10))
+            .unwrap()
+            .topics()
+            .iter()
+            .map(|t| t.name().to_string())
+            .collect()
+    }
+
+    /// Produces (key, value) records, each to the partition the client's partitioner
+    /// picks for its key.
+    pub fn produce_keyed(&self, topic: &str, records: &[(String, String)]) {
+        let producer: BaseProducer = self.config().create().unwrap();
+        for (key, value) in records {
+            loop {
+                match producer.send(BaseRecord::to(topic).key(key).payload(value)) {
+                    Ok(()) => break,
+                    Err((_, _)) => {
+                        producer.poll(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
     /// Produces values with the record timestamps given, to partition 0, in order.
     pub fn produce_at(&self, topic: &str, records: &[(i64, String)]) {
         let producer: BaseProducer = self.config().create().unwrap();
