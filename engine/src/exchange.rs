@@ -171,11 +171,16 @@ impl Exchange {
         }
     }
 
-    /// A step over the partitions of `topic`, the query's one input, itself.
-    pub fn local(ops: std::ops::Range<usize>, topic: String, partitions: u32) -> Exchange {
+    /// A step over the partitions of its inputs' topics themselves (the first names it).
+    pub fn local(ops: std::ops::Range<usize>, inputs: Vec<String>, partitions: u32) -> Exchange {
         Exchange {
             local: true,
-            ..Exchange::new(ops, topic.clone(), partitions, vec![topic])
+            ..Exchange::new(
+                ops,
+                inputs.first().cloned().unwrap_or_default(),
+                partitions,
+                inputs,
+            )
         }
     }
 
@@ -253,12 +258,24 @@ pub struct PartitionSnapshot {
     pub partition: u32,
     pub partitions: u32,
     pub next_offset: Option<u64>,
+    /// What the partition has taken of each input partition; for a local step (`topic` its
+    /// first input), the next offset of the same partition of each other input.
     pub seen: Offsets,
     /// Per operator of the second stage, its state by key group.
     pub operators: Vec<crate::ops::GroupSnapshot>,
 }
 
 impl PartitionSnapshot {
+    /// Where the state this checkpoint holds goes on in `topic`'s partition of its number:
+    /// `next_offset` for its own topic, else what a local step noted of its other inputs.
+    pub fn next_offset_of(&self, topic: &str) -> Option<u64> {
+        if topic == self.topic {
+            self.next_offset
+        } else {
+            self.seen.get(topic, self.partition)
+        }
+    }
+
     pub fn encode(&self) -> Result<Vec<u8>, RestoreError> {
         postcard::to_io(self, PARTITION_MAGIC.to_vec())
             .map_err(|e| RestoreError(format!("cannot write a partition snapshot: {e}")))

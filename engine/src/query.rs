@@ -673,26 +673,29 @@ impl PersistentQuery {
                 crate::exchange::repartition_topic(service_id, &self.id, kind)
             })
             .collect();
-        if let (Some(fresh), [at], [input]) = (&self.fresh_ops, &points[..], &self.inputs[..]) {
-            let topic = input.topic.clone();
-            let same = matches!(&self.exchanges[..], [e] if e.local && e.topic == topic && e.partitions == partitions.max(1));
+        if let Some(at) = self.local_step(&points) {
+            let inputs: Vec<String> = self.inputs.iter().map(|i| i.topic.clone()).collect();
+            let same =
+                matches!(&self.exchanges[..], [e] if e.local && e.partitions == partitions.max(1));
             if same {
-                return vec![topic];
+                return inputs;
             }
-            let tasks: Result<Vec<_>, _> = (0..partitions.max(1)).map(|_| fresh()).collect();
+            let tasks: Result<Vec<_>, _> = (0..partitions.max(1))
+                .map(|_| self.fresh_task(at))
+                .collect();
             match tasks {
                 Ok(tasks) => {
                     self.tasks = tasks;
                     self.exchanges = vec![Exchange::local(
-                        *at..self.ops.len(),
-                        topic.clone(),
+                        at..self.ops.len(),
+                        inputs.clone(),
                         partitions,
                     )];
-                    return vec![topic];
+                    return inputs;
                 }
                 Err(e) => tracing::warn!(
                     query = %self.id,
-                    "cannot plan a task per input partition, so the GROUP BY goes through a repartition topic: {e}"
+                    "cannot plan a task per input partition, so the query goes through a repartition topic: {e}"
                 ),
             }
         }
@@ -719,6 +722,34 @@ impl PersistentQuery {
             })
             .collect();
         topics
+    }
+
+    /// Where a query's one keyed step starts when it can read its inputs' own partitions:
+    /// an aggregation of one stream grouped by its message key, or a two-way join on both
+    /// sides' message keys with nothing keyed after it.
+    fn local_step(&self, points: &[usize]) -> Option<usize> {
+        self.fresh_ops.as_ref()?;
+        match (points, &self.inputs[..]) {
+            ([at], [input]) if !input.is_table => Some(*at),
+            ([0], [_, _]) if self.ops[0].splits_by_join_key() => Some(0),
+            _ => None,
+        }
+    }
+
+    /// The query's operators from `at` on, planned afresh with empty state.
+    fn fresh_task(&self, at: usize) -> Result<Vec<Box<dyn Operator>>, crate::plan::PlanError> {
+        let fresh = self.fresh_ops.as_ref().ok_or_else(|| {
+            crate::plan::PlanError::Invalid("the query cannot be planned again".into())
+        })?;
+        let mut ops = fresh()?;
+        if ops.len() != self.ops.len() {
+            return Err(crate::plan::PlanError::Invalid(format!(
+                "planned again, the query has {} operators instead of {}",
+                ops.len(),
+                self.ops.len()
+            )));
+        }
+        Ok(ops.split_off(at))
     }
 
     /// True for a foreign-key table-table join, which (as in ksqlDB, whose subscription
@@ -1312,7 +1343,7 @@ impl PersistentQuery {
                         partition,
                         partitions: exchange.partitions,
                         next_offset: self.offsets.get(&exchange.topic, partition),
-                        seen: Offsets::new(),
+                        seen: local_offsets(&self.offsets, &exchange.source_topics[1..], partition),
                         operators: task
                             .iter()
                             .map(|op| op.snapshot())
@@ -1369,71 +1400,91 @@ impl PersistentQuery {
     }
 
     /// Puts back a repartition partition's checkpoint (of the step whose topic it names),
-    /// replacing what the query held for the key groups the partition owns.
+    /// replacing what the query held for the key groups the partition owns; or a local
+    /// step's, replacing its partition's task and the offsets of every input it reads.
     pub fn restore_partition(&mut self, snapshot: &PartitionSnapshot) -> Result<(), RestoreError> {
-        let Some(exchange) = self
+        let Some(step) = self
             .exchanges
-            .iter_mut()
-            .find(|e| e.topic == snapshot.topic)
+            .iter()
+            .position(|e| e.topic == snapshot.topic)
         else {
             return Err(RestoreError(format!(
                 "the checkpoint is of {}, which {} does not read",
                 snapshot.topic, self.id
             )));
         };
+        let exchange = &self.exchanges[step];
         if snapshot.partitions != exchange.partitions {
             return Err(RestoreError(format!(
                 "the checkpoint is of partition {} of {} with {} partitions; the query reads {} with {} partitions",
                 snapshot.partition, snapshot.topic, snapshot.partitions, exchange.topic, exchange.partitions
             )));
         }
-        if exchange.local {
-            let Some(task) = self.tasks.get_mut(snapshot.partition as usize) else {
-                return Err(RestoreError(format!(
-                    "the checkpoint is of partition {} of {}, past the {} partitions {} reads",
-                    snapshot.partition, snapshot.topic, exchange.partitions, self.id
-                )));
-            };
-            if snapshot.operators.len() != task.len() {
-                return Err(RestoreError(format!(
-                    "the checkpoint holds {} operators' state; this query has {} from its GROUP BY on (was the query changed?)",
-                    snapshot.operators.len(),
-                    task.len()
-                )));
-            }
-            reset_task(task, self.fresh_ops.as_ref());
-            for (op, groups) in task.iter_mut().zip(&snapshot.operators) {
-                op.restore(groups)?;
-            }
-        } else {
+        if !exchange.local {
+            let exchange = &mut self.exchanges[step];
             restore_groups(&mut self.ops[exchange.ops.clone()], exchange, snapshot)?;
             exchange.set_seen(snapshot.partition, snapshot.seen.clone());
+            match snapshot.next_offset {
+                Some(next) => self.offsets.set(&exchange.topic, snapshot.partition, next),
+                None => self.offsets.remove(&exchange.topic, snapshot.partition),
+            }
+            return Ok(());
         }
-        match snapshot.next_offset {
-            Some(next) => self.offsets.set(&exchange.topic, snapshot.partition, next),
-            None => self.offsets.remove(&exchange.topic, snapshot.partition),
+        let fresh = self.fresh_task(exchange.ops.start);
+        let Some(task) = self.tasks.get_mut(snapshot.partition as usize) else {
+            return Err(RestoreError(format!(
+                "the checkpoint is of partition {} of {}, past the {} partitions {} reads",
+                snapshot.partition, snapshot.topic, exchange.partitions, self.id
+            )));
+        };
+        if snapshot.operators.len() != task.len() {
+            return Err(RestoreError(format!(
+                "the checkpoint holds {} operators' state; this query has {} in a partition's task (was the query changed?)",
+                snapshot.operators.len(),
+                task.len()
+            )));
+        }
+        reset_task(task, fresh);
+        for (op, groups) in task.iter_mut().zip(&snapshot.operators) {
+            op.restore(groups)?;
+        }
+        for topic in &exchange.source_topics {
+            match snapshot.next_offset_of(topic) {
+                Some(next) => self.offsets.set(topic, snapshot.partition, next),
+                None => self.offsets.remove(topic, snapshot.partition),
+            }
         }
         Ok(())
     }
 
     /// Drops what the query holds for a partition of one of its repartition topics (or of
-    /// the input a local step reads), which another instance now owns.
+    /// an input a local step reads: the partition's task, with every input's offsets), which
+    /// another instance now owns.
     pub fn forget_partition(&mut self, topic: &str, partition: u32) {
-        let Some(exchange) = self.exchanges.iter_mut().find(|e| e.topic == topic) else {
+        let Some(step) = self.exchanges.iter().position(|e| {
+            e.topic == topic || (e.local && e.source_topics.iter().any(|t| t == topic))
+        }) else {
             return;
         };
-        if exchange.local {
+        if self.exchanges[step].local {
+            let fresh = self.fresh_task(self.exchanges[step].ops.start);
             if let Some(task) = self.tasks.get_mut(partition as usize) {
-                reset_task(task, self.fresh_ops.as_ref());
+                reset_task(task, fresh);
+            }
+            let exchange = &mut self.exchanges[step];
+            exchange.forget(partition);
+            for topic in &exchange.source_topics {
+                self.offsets.remove(topic, partition);
             }
         } else {
+            let exchange = &mut self.exchanges[step];
             let owned = exchange.groups_of(partition);
             for op in &mut self.ops[exchange.ops.clone()] {
                 op.forget(&owned);
             }
+            exchange.forget(partition);
+            self.offsets.remove(&exchange.topic, partition);
         }
-        exchange.forget(partition);
-        self.offsets.remove(&exchange.topic, partition);
     }
 
     /// Puts back a snapshot (this version's, or one of versions 1 and 2, binary or JSON);
@@ -1519,11 +1570,25 @@ fn restore_groups(
     Ok(())
 }
 
+/// The next offset of `partition` of each of `topics` that the state reflects.
+fn local_offsets(offsets: &Offsets, topics: &[String], partition: u32) -> Offsets {
+    let mut kept = Offsets::new();
+    for topic in topics {
+        if let Some(next) = offsets.get(topic, partition) {
+            kept.set(topic, partition, next);
+        }
+    }
+    kept
+}
+
 /// Empties a task: its operators planned afresh (their stream time too), or, should that
 /// fail, told to forget every key.
-fn reset_task(task: &mut Vec<Box<dyn Operator>>, fresh: Option<&crate::plan::FreshOps>) {
-    match fresh.map(|fresh| fresh()) {
-        Some(Ok(ops)) if ops.len() == task.len() => *task = ops,
+fn reset_task(
+    task: &mut Vec<Box<dyn Operator>>,
+    fresh: Result<Vec<Box<dyn Operator>>, crate::plan::PlanError>,
+) {
+    match fresh {
+        Ok(ops) if ops.len() == task.len() => *task = ops,
         _ => task.iter_mut().for_each(|op| op.forget(&|_| true)),
     }
 }

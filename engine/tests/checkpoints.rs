@@ -635,6 +635,112 @@ fn grouped_by_the_message_key_a_dead_instances_input_partitions_move_with_their_
     }
 }
 
+/// Orders joined with their customers on both topics' message keys: the join reads the
+/// co-partitioned topics in place. The orders keep their records' times, after the
+/// customers', so the join (in time order, as Kafka Streams takes its inputs) finds each
+/// order's customer.
+const SQL_JOIN_ON_KEYS: &str = "CREATE STREAM order_events (
+  customer_id STRING KEY, order_id BIGINT, order_status STRING, order_total DOUBLE, created_at BIGINT
+) WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON');
+CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING)
+  WITH (KAFKA_TOPIC='customers', VALUE_FORMAT='JSON');
+CREATE STREAM enriched AS SELECT o.customer_id, o.order_id, c.name
+  FROM order_events o LEFT JOIN customers c ON o.customer_id = c.customer_id;";
+
+#[test]
+fn joined_on_message_keys_a_dead_instances_partitions_of_both_sides_move_with_their_state() {
+    let Setup {
+        moto: _moto,
+        runtime,
+        client,
+        aws,
+        tansu,
+        location,
+    } = Setup::new();
+    tansu.create_topic("customers", 3);
+    // Both topics partitioned alike by the customer's number, five customers a partition.
+    let placed = |customer: usize, value: String| {
+        (
+            Some((customer % 3) as i32),
+            format!("cust_{customer}"),
+            value,
+        )
+    };
+    let customers: Vec<_> = (0..15)
+        .map(|c| placed(c, format!("{{\"name\": \"name_{c}\"}}")))
+        .collect();
+    tansu.produce_placed("customers", &customers);
+    let timeout = ["--session-timeout", "6s"];
+    let start = |idle: &str| instance_of(SQL_JOIN_ON_KEYS, &tansu, &location, &aws, idle, &timeout);
+    let (survivor, survivor_log, _a) = start("30s");
+    let (doomed, doomed_log, _b) = start("10m");
+    survivor_log.wait_for("partitions assigned", Duration::from_secs(60));
+    doomed_log.wait_for("partitions assigned", Duration::from_secs(60));
+    // The engine does not wait for a quiet input to catch up before it joins (Kafka Streams'
+    // max.task.idle.ms): the orders start once every partition's customers are in a
+    // checkpoint, so read.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while (0..3).any(|p| {
+        let unit = format!("CSAS_ENRICHED_0/partition-{p}/");
+        !object_keys(&runtime, &client)
+            .iter()
+            .any(|k| k.contains(&unit))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the customers were never read"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let orders: Vec<_> = orders(0, 3000)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, _, _, line))| placed(i % 15, line))
+        .collect();
+    let bootstrap = tansu.bootstrap.clone();
+    let keyed = orders.clone();
+    let producer = std::thread::spawn(move || {
+        let tansu = Tansu::at(&bootstrap);
+        for chunk in keyed.chunks(100) {
+            tansu.produce_placed("order-events", chunk);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    });
+    let Logs {
+        killed: doomed_log, ..
+    } = kill_one_and_replace(
+        (survivor, survivor_log),
+        (doomed, doomed_log),
+        producer,
+        || start("30s"),
+    );
+    // The killed instance owned the same partitions of both topics.
+    let owned = assigned_partitions_of(&doomed_log, "order-events");
+    assert!(!owned.is_empty(), "{doomed_log}");
+    assert_eq!(assigned_partitions_of(&doomed_log, "customers"), owned);
+    // Every order came out (at least once, as a crash replays), each with its customer's
+    // name: both sides of every key were on one instance throughout.
+    let enriched = tansu.read_all("ENRICHED", orders.len());
+    let mut seen = std::collections::BTreeSet::new();
+    for (key, value) in &enriched {
+        let customer = String::from_utf8(key.clone()).unwrap();
+        let number = customer.trim_start_matches("cust_");
+        assert_eq!(
+            value["NAME"],
+            format!("name_{number}"),
+            "{customer}: {value}"
+        );
+        seen.insert(value["ORDER_ID"].as_i64().unwrap());
+    }
+    assert_eq!(seen.len(), orders.len());
+    let topics = tansu.topic_names();
+    assert!(
+        !topics.iter().any(|t| t.contains("repartition")),
+        "no repartition topic: {topics:?}"
+    );
+}
+
 #[test]
 fn an_instance_killed_twice_in_a_row_rejoins_as_itself_and_loses_nothing() {
     let Setup {

@@ -1,6 +1,6 @@
 //! Joins through a repartition topic, through the library without a broker: both sides of a
-//! two-way join go by their join key to the partition of the query's `-Join-repartition`
-//! topic that owns it, so instances that split those partitions join what one instance
+//! two-way join not on both sides' message keys (tests/message_keys.rs has those) go by
+//! their join key to the partition of the query's `-Join-repartition` topic that owns it, so instances that split those partitions join what one instance
 //! joins; a replayed input is taken once; a partition's join state (the table's rows, the
 //! stream-stream buffers) moves to another instance through its checkpoint. A multi-way
 //! join, and a join's aggregation, go through a repartition topic per step, named as ksqlDB
@@ -316,8 +316,13 @@ fn a_stream_stream_join_split_over_instances_joins_what_one_instance_joins() {
 }
 
 #[test]
-fn a_table_table_join_split_over_instances_joins_what_one_instance_joins() {
-    split_matches_one_instance(TABLE_TABLE);
+fn a_table_table_join_on_primary_keys_reads_its_tables_in_place() {
+    // Both tables keyed by the join key: ksqlDB makes no repartition topic for this join,
+    // and neither does the engine (tests/message_keys.rs splits it over instances).
+    let mut engine = engine(TABLE_TABLE, false);
+    let topics = engine.queries[0].repartition("shop-app", PARTITIONS);
+    assert_eq!(topics, ["customers", "accounts"]);
+    assert!(engine.queries[0].exchanges()[0].local);
 }
 
 #[test]

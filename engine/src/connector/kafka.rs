@@ -272,11 +272,11 @@ fn create_topics<C: rdkafka::consumer::ConsumerContext>(
         if !existing.contains_key(&query.sink.topic) {
             wanted.insert(query.sink.topic.clone(), partitions as i32);
         }
-        for (step, topic) in query
-            .repartition(&options.group_id, partitions as u32)
-            .into_iter()
-            .enumerate()
-        {
+        let topics = query.repartition(&options.group_id, partitions as u32);
+        // A step that reads its inputs' own partitions is the query's one step.
+        let local = query.exchanges().first().is_some_and(|e| e.local);
+        for (step, topic) in topics.into_iter().enumerate() {
+            let step = if local { 0 } else { step };
             match existing.get(&topic) {
                 Some(&count) if count != partitions => {
                     return Err(KafkaError::Invalid(format!(
@@ -425,7 +425,7 @@ impl GroupContext {
             let mut start = membership.starts.get(&(topic.clone(), *partition)).copied();
             for (query, step) in membership.exchanges.get(topic).cloned().unwrap_or_default() {
                 let snapshot = self.partition_checkpoint(&query, step, *partition);
-                if let Some(next) = snapshot.as_ref().and_then(|s| s.next_offset) {
+                if let Some(next) = snapshot.as_ref().and_then(|s| s.next_offset_of(topic)) {
                     start = Some(start.map_or(next, |start| start.min(next)));
                 }
                 restored += usize::from(snapshot.is_some());
@@ -536,6 +536,24 @@ impl KafkaSource {
             );
         if let Some(instance) = &options.instance_id {
             config.set("group.instance.id", instance);
+        }
+        // The range assignor gives each member the same partition numbers of every topic
+        // with as many partitions, so a join that reads co-partitioned sides in place finds
+        // both sides of a key on one instance.
+        match options
+            .client_config
+            .iter()
+            .find(|(key, _)| key == "partition.assignment.strategy")
+        {
+            Some((_, strategy)) if strategy.split(',').next().map(str::trim) != Some("range") => {
+                return Err(KafkaError::Invalid(format!(
+                    "partition.assignment.strategy={strategy}: the engine's consumers need the range assignor first, which keeps the same partitions of co-partitioned topics on one instance, as a join on their keys reads them"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                config.set("partition.assignment.strategy", "range");
+            }
         }
         set_default(
             &mut config,

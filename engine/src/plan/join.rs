@@ -562,6 +562,24 @@ pub fn plan_join(
             sides.shown(&right_key)
         ));
     }
+    // Joined on both sides' message keys in one key format, each side's records of a key
+    // are in the same partition of its topic (the sides are co-partitioned), so the join
+    // needs no repartition topic: ksqlDB reads such sides in place.
+    let on_message_keys = left.formats.key == right.formats.key
+        && sides
+            .sides
+            .iter()
+            .zip([&left_key, &right_key])
+            .all(|(side, key)| joins_on_its_message_key(side, key, &schema));
+    let replannable = |planned: QueryPlan| {
+        replannable(
+            planned,
+            on_message_keys,
+            (kind, name, properties, query),
+            sources,
+            settings,
+        )
+    };
     let words = join_words(join.kind);
     let rewritten = sides.rewrite_query(query)?;
     let table = &sides.sides[1];
@@ -676,7 +694,8 @@ pub fn plan_join(
         (SourceKind::Table, SourceKind::Table) => {
             return plan_table_table(
                 kind, name, properties, &rewritten, join, &sides, &left_key, &right_key, settings,
-            );
+            )
+            .map(replannable);
         }
     };
     if let Some(place) = key_column {
@@ -691,7 +710,46 @@ pub fn plan_join(
     // The source's key-column rules do not hold for joined rows; the join's are checked
     // above.
     chain.at_source = false;
-    plan_rows(kind, name, properties, &rewritten, chain)
+    plan_rows(kind, name, properties, &rewritten, chain).map(replannable)
+}
+
+/// A two-way join's plan, with the means to plan its operators again (a set per input
+/// partition) when it joins on both sides' message keys.
+fn replannable(
+    mut planned: QueryPlan,
+    on_message_keys: bool,
+    (kind, name, properties, query): (SourceKind, &str, &Properties, &Query),
+    sources: &[&SourceDef],
+    settings: &Settings,
+) -> QueryPlan {
+    // The aggregation of a join reads the joined rows, not a message key.
+    planned.grouped_by_message_key = false;
+    if on_message_keys {
+        let (name, properties, query) = (name.to_string(), properties.clone(), query.clone());
+        let sources: Vec<SourceDef> = sources.iter().map(|s| (*s).clone()).collect();
+        let settings = settings.clone();
+        planned.fresh_ops = Some(std::sync::Arc::new(move || {
+            let sources: Vec<&SourceDef> = sources.iter().collect();
+            plan_join(kind, &name, &properties, &query, &sources, &settings).map(|p| p.ops)
+        }));
+    }
+    planned
+}
+
+/// True when a join side's key expression is its source's one key column, of a source
+/// whose key holds no window.
+fn joins_on_its_message_key(side: &Side<'_>, key: &Expr, schema: &Schema) -> bool {
+    let keys: Vec<usize> = side
+        .source
+        .schema
+        .key_columns()
+        .map(|(i, _)| i + side.offset)
+        .collect();
+    side.source.window.is_none()
+        && matches!(
+            (compile(key, schema, &mut Plain), &keys[..]),
+            (Ok(Compiled::Column(i)), [only]) if i == *only
+        )
 }
 
 /// One step of a multi-way join: the tree so far joined with one more source.

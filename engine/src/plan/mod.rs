@@ -68,12 +68,12 @@ pub struct QueryPlan {
     pub watermarked: bool,
     /// Set when the aggregation's GROUP BY is its stream's message key, column for column.
     pub grouped_by_message_key: bool,
-    /// For an aggregation whose GROUP BY is its stream's message key: the operators from
-    /// the aggregation on, planned afresh, one set per input partition (`ops::Tasks`).
+    /// For an aggregation whose GROUP BY is its stream's message key, or a join on both its
+    /// sides' message keys: plans the operators afresh, for a set per input partition.
     pub fresh_ops: Option<FreshOps>,
 }
 
-/// Plans a query's operators again, from its keyed one on, with empty state.
+/// Plans a query's operators again, with empty state.
 pub type FreshOps =
     std::sync::Arc<dyn Fn() -> Result<Vec<Box<dyn Operator>>, PlanError> + Send + Sync>;
 
@@ -218,16 +218,10 @@ pub fn plan(
     plan_from(query, &mut chain)?;
     let mut planned = plan_rows(kind, name, properties, query, chain)?;
     if planned.grouped_by_message_key {
-        let keyed = planned
-            .ops
-            .iter()
-            .position(|op| op.grouping().is_some())
-            .unwrap_or(planned.ops.len());
         let (name, properties, query) = (name.to_string(), properties.clone(), query.clone());
         let (source, settings) = (source.clone(), settings.clone());
         planned.fresh_ops = Some(std::sync::Arc::new(move || {
-            let mut ops = plan(kind, &name, &properties, &query, &source, &settings)?.ops;
-            Ok(ops.split_off(keyed.min(ops.len())))
+            plan(kind, &name, &properties, &query, &source, &settings).map(|p| p.ops)
         }));
     }
     Ok(planned)

@@ -133,10 +133,24 @@ impl Tansu {
     /// Produces (key, value) records, each to the partition the client's partitioner
     /// picks for its key.
     pub fn produce_keyed(&self, topic: &str, records: &[(String, String)]) {
+        let placed: Vec<(Option<i32>, String, String)> = records
+            .iter()
+            .map(|(key, value)| (None, key.clone(), value.clone()))
+            .collect();
+        self.produce_placed(topic, &placed);
+    }
+
+    /// Produces (partition, key, value) records, each to its partition (`None`: where the
+    /// client's partitioner puts its key).
+    pub fn produce_placed(&self, topic: &str, records: &[(Option<i32>, String, String)]) {
         let producer: BaseProducer = self.config().create().unwrap();
-        for (key, value) in records {
+        for (partition, key, value) in records {
             loop {
-                match producer.send(BaseRecord::to(topic).key(key).payload(value)) {
+                let mut record = BaseRecord::to(topic).key(key).payload(value);
+                if let Some(partition) = partition {
+                    record = record.partition(*partition);
+                }
+                match producer.send(record) {
                     Ok(()) => break,
                     Err((_, _)) => {
                         producer.poll(Duration::from_millis(50));

@@ -277,3 +277,224 @@ WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) GROUP BY customer_id EMI
     assert_eq!((dead[0].partition, dead[0].offset), (1, 1));
     assert!(dead[0].reason.contains("late"), "{}", dead[0].reason);
 }
+
+const JOIN_SOURCES: &str =
+    "CREATE STREAM orders (customer_id STRING KEY, order_id BIGINT, amount DOUBLE)
+  WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');
+CREATE STREAM shipments (customer_id STRING KEY, shipment_id BIGINT, weight DOUBLE)
+  WITH (KAFKA_TOPIC='shipments', VALUE_FORMAT='JSON');
+CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING)
+  WITH (KAFKA_TOPIC='customers', VALUE_FORMAT='JSON');
+CREATE TABLE accounts (customer_id STRING PRIMARY KEY, balance DOUBLE)
+  WITH (KAFKA_TOPIC='accounts', VALUE_FORMAT='JSON');";
+
+const ENRICHED: &str = "CREATE STREAM enriched AS
+  SELECT o.customer_id, o.order_id, o.amount, c.name
+  FROM orders o LEFT JOIN customers c ON o.customer_id = c.customer_id;";
+
+const CUSTOMER_ACCOUNTS: &str = "CREATE TABLE customer_accounts AS
+  SELECT ROWKEY AS customer_id, c.name, a.balance
+  FROM customers c FULL OUTER JOIN accounts a ON c.customer_id = a.customer_id;";
+
+const SHIPPED: &str = "CREATE STREAM shipped AS
+  SELECT o.customer_id, o.order_id, s.shipment_id, s.weight
+  FROM orders o JOIN shipments s WITHIN 1 HOUR ON o.customer_id = s.customer_id;";
+
+fn join_engine(query: &str, split: bool) -> Engine {
+    let mut engine = Engine::default();
+    for statement in parse(&format!("{JOIN_SOURCES}\n{query}")).unwrap() {
+        engine.execute(&statement).unwrap();
+    }
+    if split {
+        engine.queries[0].repartition("shop-app", PARTITIONS);
+    }
+    engine
+}
+
+/// A record of one of the join's inputs: topic, partition, offset, time, key, value.
+type Keyed = (&'static str, u32, u64, i64, Vec<u8>, Vec<u8>);
+
+/// Customers, their orders and shipments, and customers renamed midway, in the order one
+/// instance reads them; every topic keyed by the customer, each customer on the same
+/// partition of every topic (the sides are co-partitioned).
+fn join_records() -> Vec<Keyed> {
+    let mut next: BTreeMap<(&str, u32), u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut push = |topic: &'static str, customer: u64, time: i64, value: String| {
+        let partition = (customer % u64::from(PARTITIONS)) as u32;
+        let offset = next.entry((topic, partition)).or_default();
+        out.push((
+            topic,
+            partition,
+            *offset,
+            time,
+            format!("c{customer}").into_bytes(),
+            value.into_bytes(),
+        ));
+        *offset += 1;
+    };
+    for customer in 0..8 {
+        push(
+            "customers",
+            customer,
+            0,
+            format!("{{\"name\": \"n{customer}\"}}"),
+        );
+    }
+    for i in 0..120u64 {
+        let customer = i % 9;
+        let time = 1_000 + i as i64 * 1_000;
+        push(
+            "orders",
+            customer,
+            time,
+            format!("{{\"order_id\": {i}, \"amount\": {}.5}}", i % 7),
+        );
+        push(
+            "shipments",
+            customer,
+            time + 500,
+            format!("{{\"shipment_id\": {}, \"weight\": 2.0}}", 1000 + i),
+        );
+        if i % 4 == 0 {
+            push(
+                "accounts",
+                customer,
+                time + 700,
+                format!("{{\"balance\": {i}}}"),
+            );
+        }
+        if i == 60 {
+            for customer in 0..9 {
+                push(
+                    "customers",
+                    customer,
+                    time,
+                    format!("{{\"name\": \"m{customer}\"}}"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Feeds the records `accept` takes to an instance, a batch per run of one topic, and
+/// returns what it wrote, each as "key value".
+fn feed_join(
+    engine: &mut Engine,
+    records: &[Keyed],
+    accept: impl Fn(&Keyed) -> bool,
+) -> Vec<String> {
+    let mut out = Outputs::new();
+    let mut dead = Vec::new();
+    let mut all = Vec::new();
+    let taken: Vec<&Keyed> = records.iter().filter(|r| accept(r)).collect();
+    for run in taken.chunk_by(|a, b| a.0 == b.0) {
+        let inputs: Vec<InputRecord<'_>> = run
+            .iter()
+            .map(|r| InputRecord {
+                topic: r.0,
+                partition: r.1,
+                offset: r.2,
+                timestamp: r.3,
+                key: Some(&r.4),
+                value: Some(&r.5),
+            })
+            .collect();
+        out.clear();
+        engine.queries[0].process_batch(&inputs, &mut out, &mut dead);
+        assert!(
+            out.exchanged.is_empty(),
+            "nothing goes to a repartition topic"
+        );
+        all.extend(out.iter().map(|o| format!("{:?} {:?}", o.key, o.value)));
+    }
+    assert!(dead.is_empty(), "{dead:?}");
+    all.sort();
+    all
+}
+
+#[test]
+fn joins_on_both_sides_message_keys_read_the_input_partitions_in_place() {
+    for (query, id) in [
+        (ENRICHED, "CSAS_ENRICHED_0"),
+        (SHIPPED, "CSAS_SHIPPED_0"),
+        (CUSTOMER_ACCOUNTS, "CTAS_CUSTOMER_ACCOUNTS_0"),
+    ] {
+        let records = join_records();
+        let whole = feed_join(&mut join_engine(query, false), &records, |_| true);
+        assert!(whole.len() > 40, "{query}: {}", whole.len());
+        let mut split = join_engine(query, true);
+        let topics = split.queries[0].repartition("shop-app", PARTITIONS);
+        assert_eq!(topics.len(), 2, "{query}: {topics:?}");
+        assert!(split.queries[0].exchanges()[0].local, "{query}");
+        assert!(topics.iter().all(|t| !t.contains(id)), "{topics:?}");
+        // Instances that split the partitions join what one instance joins.
+        let mut a = join_engine(query, true);
+        let mut b = join_engine(query, true);
+        let mut outputs = feed_join(&mut a, &records, |r| r.1 != 2);
+        outputs.extend(feed_join(&mut b, &records, |r| r.1 == 2));
+        outputs.sort();
+        assert_eq!(outputs, whole, "{query}");
+    }
+}
+
+#[test]
+fn a_join_on_a_value_column_still_goes_through_its_repartition_topic() {
+    let by_value = "CREATE STREAM by_order AS
+  SELECT c.customer_id, o.order_id, c.name
+  FROM orders o JOIN customers c ON CAST(o.order_id AS STRING) = c.customer_id;";
+    let mut engine = join_engine(by_value, false);
+    let topics = engine.queries[0].repartition("shop-app", PARTITIONS);
+    assert_eq!(
+        topics,
+        ["_confluent-ksql-shop-appquery_CSAS_BY_ORDER_0-Join-repartition"]
+    );
+    assert!(!engine.queries[0].exchanges()[0].local);
+}
+
+#[test]
+fn a_joined_partition_moves_with_the_offsets_of_both_its_sides() {
+    let records = join_records();
+    let whole = feed_join(&mut join_engine(ENRICHED, false), &records, |_| true);
+    // The first instance reads partition 1 of both topics up to the renaming, then the
+    // partition goes to a second instance with its checkpoint.
+    let cut = records
+        .iter()
+        .position(|r| r.0 == "customers" && r.2 == 3 && r.1 == 1)
+        .unwrap();
+    let mut first = join_engine(ENRICHED, true);
+    let mut outputs = feed_join(&mut first, &records[..cut], |_| true);
+    outputs.extend(feed_join(&mut first, &records[cut..], |r| r.1 != 1));
+    let snapshots = first.queries[0].partition_snapshots().unwrap();
+    let moved = snapshots.iter().find(|s| s.partition == 1).unwrap();
+    let moved = PartitionSnapshot::decode(&moved.bytes).unwrap();
+    let orders_taken = records[..cut]
+        .iter()
+        .filter(|r| r.0 == "orders" && r.1 == 1)
+        .count() as u64;
+    assert_eq!(moved.next_offset_of("orders"), Some(orders_taken));
+    assert_eq!(moved.next_offset_of("customers"), Some(3));
+    first.queries[0].forget_partition("customers", 1);
+    assert!(!first.queries[0].already_processed("orders", 1, 0));
+    let mut second = join_engine(ENRICHED, true);
+    second.queries[0].restore_partition(&moved).unwrap();
+    assert!(second.queries[0].already_processed("customers", 1, 2));
+    assert!(second.queries[0].already_processed("orders", 1, orders_taken - 1));
+    // The new owner reads both topics' partition 1 again from where the checkpoint is; the
+    // records it holds already are skipped, as the runtime skips them.
+    outputs.extend(feed_join(&mut second, &records, |r| {
+        r.1 == 1 && !second_holds(r, orders_taken)
+    }));
+    outputs.sort();
+    assert_eq!(outputs, whole);
+}
+
+/// True for a record of partition 1 the moved checkpoint reflects.
+fn second_holds(record: &Keyed, orders_taken: u64) -> bool {
+    match record.0 {
+        "orders" => record.2 < orders_taken,
+        "customers" => record.2 < 3,
+        _ => false,
+    }
+}
