@@ -53,15 +53,17 @@ fn main() -> anyhow::Result<()> {
                 let value = match &avro {
                     Some((schema, id)) => avro_order(schema, *id, i)?,
                     None => format!(
-                        "{{\"order_id\":{i},\"customer_id\":\"cust_{}\",\"order_status\":\"NEW\",\"order_total\":{}.{:02},\"created_at\":{}}}",
-                        (i * 7919) % 100_000,
+                        "{{\"order_id\":{i},\"customer_id\":\"{}\",\"order_status\":\"NEW\",\"order_total\":{}.{:02},\"created_at\":{}}}",
+                        customer(i),
                         i % 997,
                         i % 100,
                         base + i * 2
                     )
                     .into_bytes(),
                 };
-                let key = format!("{}", i % 64);
+                // Keyed by the customer, so a stream that declares it its key groups by
+                // the message key.
+                let key = customer(i);
                 let mut record = BaseRecord::to(topic).key(&key).payload(&value);
                 loop {
                     match producer.send(record) {
@@ -106,6 +108,11 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The customer of order `i`: 100,000 of them, spread over the orders.
+fn customer(i: u64) -> String {
+    format!("cust_{}", (i * 7919) % 100_000)
+}
+
 const ORDER_SCHEMA: &str = r#"{"type":"record","name":"OrderEvent","namespace":"shop","fields":[
   {"name":"order_id","type":"long"},{"name":"customer_id","type":"string"},
   {"name":"order_status","type":"string"},{"name":"order_total","type":"double"},
@@ -131,10 +138,7 @@ fn avro_order(schema: &apache_avro::Schema, id: u32, i: u64) -> anyhow::Result<V
     use apache_avro::types::Value;
     let record = Value::Record(vec![
         ("order_id".into(), Value::Long(i as i64)),
-        (
-            "customer_id".into(),
-            Value::String(format!("cust_{}", (i * 7919) % 100_000)),
-        ),
+        ("customer_id".into(), Value::String(customer(i))),
         ("order_status".into(), Value::String("NEW".into())),
         (
             "order_total".into(),

@@ -166,6 +166,17 @@ fn instances_that_split_the_input_partitions_compute_what_one_does() {
     let mut split = engine(true);
     assert_eq!(table(&feed(&mut split, &orders(), 100, |_| true)), expected);
     assert!(split.queries[0].already_processed(TOPIC, 2, 0));
+    // A pull query sees every task's rows.
+    let mut whole = engine(false);
+    feed(&mut whole, &orders(), 100, |_| true);
+    let rows = |engine: &Engine| {
+        let rows = engine.queries[0].table_rows();
+        rows.iter()
+            .map(|r| format!("{:?} {:?} {:?}", r.key, r.window, r.value))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&split), rows(&whole));
+    assert_eq!(rows(&split).len(), expected.len());
 }
 
 #[test]
