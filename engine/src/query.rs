@@ -736,6 +736,13 @@ impl PersistentQuery {
         }
     }
 
+    /// Makes tasks up to `partition`'s, for an input that has grown partitions.
+    fn grow_tasks(&mut self, partition: u32) {
+        if let Some(step) = self.exchanges.first_mut().filter(|e| e.local) {
+            grow_tasks(&mut self.tasks, step, self.fresh_ops.as_ref(), partition);
+        }
+    }
+
     /// The query's operators from `at` on, planned afresh with empty state.
     fn fresh_task(&self, at: usize) -> Result<Vec<Box<dyn Operator>>, crate::plan::PlanError> {
         let fresh = self.fresh_ops.as_ref().ok_or_else(|| {
@@ -955,6 +962,14 @@ impl PersistentQuery {
                     op.process(&mut batch, &mut emit);
                 }
                 step.touched(first.partition);
+                if self.tasks.len() <= first.partition as usize {
+                    grow_tasks(
+                        &mut self.tasks,
+                        step,
+                        self.fresh_ops.as_ref(),
+                        first.partition,
+                    );
+                }
                 match self.tasks.get_mut(first.partition as usize) {
                     Some(task) => {
                         for op in task.iter_mut() {
@@ -969,7 +984,7 @@ impl PersistentQuery {
                             emit.reject(
                                 batch.origin(at),
                                 RowError::Decode(format!(
-                                    "partition {} of {} is past the {} partitions the query started with; restart the engine to take the new partitions",
+                                    "partition {} of {} is past the {} partitions the query started with, and no task could be planned for it",
                                     first.partition,
                                     first.topic,
                                     self.tasks.len()
@@ -1408,13 +1423,26 @@ impl PersistentQuery {
             .iter()
             .position(|e| e.topic == snapshot.topic)
         else {
+            if let Some(step) = self.exchanges.first().filter(|e| e.local) {
+                return Err(RestoreError(format!(
+                    "the checkpoint of partition {} was written when {} went through its repartition topic {} (an earlier engine version); it now reads {} in place, as ksqlDB's groupByKey does, and cannot take that state: delete the query's checkpoints to start its state again from the input",
+                    snapshot.partition,
+                    self.id,
+                    snapshot.topic,
+                    step.source_topics.join(" and ")
+                )));
+            }
             return Err(RestoreError(format!(
                 "the checkpoint is of {}, which {} does not read",
                 snapshot.topic, self.id
             )));
         };
+        if self.exchanges[step].local {
+            self.grow_tasks(snapshot.partition);
+        }
         let exchange = &self.exchanges[step];
-        if snapshot.partitions != exchange.partitions {
+        // A local step's state is its input partition's whatever their number.
+        if snapshot.partitions != exchange.partitions && !exchange.local {
             return Err(RestoreError(format!(
                 "the checkpoint is of partition {} of {} with {} partitions; the query reads {} with {} partitions",
                 snapshot.partition, snapshot.topic, snapshot.partitions, exchange.topic, exchange.partitions
@@ -1579,6 +1607,35 @@ fn local_offsets(offsets: &Offsets, topics: &[String], partition: u32) -> Offset
         }
     }
     kept
+}
+
+/// Adds a task per partition up to `partition` for a local step whose input has grown
+/// partitions since (Kafka then puts some keys on the new partitions, as it does for
+/// ksqlDB; their state starts there). Without a plan for one, the partition's rows are
+/// refused with the reason.
+fn grow_tasks(
+    tasks: &mut Vec<Vec<Box<dyn Operator>>>,
+    step: &mut Exchange,
+    fresh: Option<&crate::plan::FreshOps>,
+    partition: u32,
+) {
+    while tasks.len() <= partition as usize {
+        let planned = fresh.map(|fresh| fresh());
+        match planned {
+            Some(Ok(mut ops)) if ops.len() >= step.ops.start => {
+                tasks.push(ops.split_off(step.ops.start));
+            }
+            _ => {
+                tracing::error!(partition, "cannot plan a task for a new input partition");
+                return;
+            }
+        }
+    }
+    step.partitions = step.partitions.max(tasks.len() as u32);
+    tracing::info!(
+        partitions = tasks.len(),
+        "the input has grown partitions: a task each"
+    );
 }
 
 /// Empties a task: its operators planned afresh (their stream time too), or, should that

@@ -507,6 +507,46 @@ fn stream_orders(
     })
 }
 
+/// As `stream_orders`, with each order's (partition, key, value): `Tansu::produce_placed`.
+fn stream_placed_orders(
+    tansu: &Tansu,
+    orders: Vec<(Option<i32>, String, String)>,
+) -> std::thread::JoinHandle<()> {
+    let bootstrap = tansu.bootstrap.clone();
+    std::thread::spawn(move || {
+        let tansu = Tansu::at(&bootstrap);
+        for chunk in orders.chunks(100) {
+            tansu.produce_placed("order-events", chunk);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    })
+}
+
+/// Each partition in `owned` (the killed instance's) whose checkpoint unit (`unit` names
+/// it) is in the bucket was restored from it by the survivor or the replacement; with
+/// `every`, each such unit must be there.
+fn assert_restored(
+    keys: &[String],
+    owned: Vec<u32>,
+    unit: impl Fn(u32) -> String,
+    logs: (&str, &str),
+    every: bool,
+) {
+    assert!(!owned.is_empty(), "the killed instance owned partitions");
+    for partition in owned {
+        let unit = unit(partition);
+        let saved = keys.iter().any(|k| k.contains(&unit));
+        assert!(saved || !every, "{unit}: {keys:?}");
+        if saved {
+            let read = format!("{unit}snapshot-");
+            assert!(
+                logs.0.contains(&read) || logs.1.contains(&read),
+                "partition {partition} was restored from its checkpoint"
+            );
+        }
+    }
+}
+
 #[test]
 fn two_instances_split_the_work_and_a_dead_ones_partitions_move_with_their_state() {
     let Setup {
@@ -547,19 +587,13 @@ fn two_instances_split_the_work_and_a_dead_ones_partitions_move_with_their_state
     assert_totals(&tansu.read_all("CUSTOMER_ORDER_TOTALS", 1), &all);
     // Each repartition partition the killed instance owned that holds keys came back from
     // its checkpoint on whichever instance took it.
-    let keys = object_keys(&runtime, &client);
-    let owned = assigned_partitions(&doomed_log);
-    assert!(!owned.is_empty(), "{doomed_log}");
-    for partition in owned {
-        let unit = format!("partition-{partition}/");
-        if keys.iter().any(|k| k.contains(&unit)) {
-            let read = format!("{unit}snapshot-");
-            assert!(
-                survivor_log.contains(&read) || replacement_log.contains(&read),
-                "partition {partition} was restored from its checkpoint"
-            );
-        }
-    }
+    assert_restored(
+        &object_keys(&runtime, &client),
+        assigned_partitions(&doomed_log),
+        |p| format!("partition-{p}/"),
+        (&survivor_log, &replacement_log),
+        false,
+    );
 }
 
 /// The tutorial's hourly totals over orders keyed by their customer: grouped by the message
@@ -594,15 +628,11 @@ fn grouped_by_the_message_key_a_dead_instances_input_partitions_move_with_their_
         .enumerate()
         .map(|(i, (_, total, at, line))| (format!("cust_{}", i % 15), total, at, line))
         .collect();
-    let keyed: Vec<(String, String)> = all.iter().map(|o| (o.0.clone(), o.3.clone())).collect();
-    let bootstrap = tansu.bootstrap.clone();
-    let producer = std::thread::spawn(move || {
-        let tansu = Tansu::at(&bootstrap);
-        for chunk in keyed.chunks(100) {
-            tansu.produce_keyed("order-events", chunk);
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    });
+    let keyed = all
+        .iter()
+        .map(|o| (None, o.0.clone(), o.3.clone()))
+        .collect();
+    let producer = stream_placed_orders(&tansu, keyed);
     let Logs {
         survivor: survivor_log,
         killed: doomed_log,
@@ -621,18 +651,13 @@ fn grouped_by_the_message_key_a_dead_instances_input_partitions_move_with_their_
     );
     // The killed instance owned input partitions; each that came back came from its
     // checkpoint, on whichever instance took it.
-    let keys = object_keys(&runtime, &client);
-    let owned = assigned_partitions_of(&doomed_log, "order-events");
-    assert!(!owned.is_empty(), "{doomed_log}");
-    for partition in owned {
-        let unit = format!("CTAS_CUSTOMER_ORDER_TOTALS_0/partition-{partition}/");
-        assert!(keys.iter().any(|k| k.contains(&unit)), "{unit}: {keys:?}");
-        let read = format!("{unit}snapshot-");
-        assert!(
-            survivor_log.contains(&read) || replacement_log.contains(&read),
-            "partition {partition} was restored from its checkpoint"
-        );
-    }
+    assert_restored(
+        &object_keys(&runtime, &client),
+        assigned_partitions_of(&doomed_log, "order-events"),
+        |p| format!("CTAS_CUSTOMER_ORDER_TOTALS_0/partition-{p}/"),
+        (&survivor_log, &replacement_log),
+        true,
+    );
 }
 
 /// Orders joined with their customers on both topics' message keys: the join reads the
@@ -698,15 +723,7 @@ fn joined_on_message_keys_a_dead_instances_partitions_of_both_sides_move_with_th
         .enumerate()
         .map(|(i, (_, _, _, line))| placed(i % 15, line))
         .collect();
-    let bootstrap = tansu.bootstrap.clone();
-    let keyed = orders.clone();
-    let producer = std::thread::spawn(move || {
-        let tansu = Tansu::at(&bootstrap);
-        for chunk in keyed.chunks(100) {
-            tansu.produce_placed("order-events", chunk);
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    });
+    let producer = stream_placed_orders(&tansu, orders.clone());
     let Logs {
         killed: doomed_log, ..
     } = kill_one_and_replace(

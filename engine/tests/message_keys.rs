@@ -24,15 +24,20 @@ FROM order_events WINDOW TUMBLING (SIZE 1 MINUTE) WHERE order_total > 1 GROUP BY
 const PARTITIONS: u32 = 3;
 const TOPIC: &str = "order-events";
 
-fn engine_running(query: &str, split: bool) -> Engine {
+/// An engine over `sources` running `query`, split over the input's partitions or not.
+fn engine_with(sources: &str, query: &str, split: bool) -> Engine {
     let mut engine = Engine::default();
-    for statement in parse(&format!("{STREAM}\n{query}")).unwrap() {
+    for statement in parse(&format!("{sources}\n{query}")).unwrap() {
         engine.execute(&statement).unwrap();
     }
     if split {
         engine.queries[0].repartition("orders-app", PARTITIONS);
     }
     engine
+}
+
+fn engine_running(query: &str, split: bool) -> Engine {
+    engine_with(STREAM, query, split)
 }
 
 fn engine(split: bool) -> Engine {
@@ -217,14 +222,56 @@ fn a_partition_moves_to_another_instance_with_its_checkpoint() {
     assert_eq!(table(&outputs), expected);
     let rows_moved = second.queries[0].state_size();
     assert_eq!(rows_left + rows_moved, engine_state_size(&orders));
-    // A checkpoint of a partition count the input no longer has is refused.
-    let mut other = engine_running(BY_KEY, false);
-    other.queries[0].repartition("orders-app", PARTITIONS + 1);
-    let error = other.queries[0]
-        .restore_partition(&moved)
+    // After the input grew a partition, a partition's checkpoint still restores: its
+    // state is that partition's whatever their number.
+    let mut grown = engine_running(BY_KEY, false);
+    grown.queries[0].repartition("orders-app", PARTITIONS + 1);
+    grown.queries[0].restore_partition(&moved).unwrap();
+    assert!(grown.queries[0].already_processed(TOPIC, moved_partition, half - 1));
+}
+
+#[test]
+fn a_partition_added_to_the_input_gets_a_task_of_its_own() {
+    let mut split = engine(true);
+    feed(&mut split, &orders(), 50, |_| true);
+    // A fourth partition, made after the query started, with a customer of its own.
+    let added = [(
+        PARTITIONS,
+        0,
+        b"c_new".to_vec(),
+        b"{\"order_id\": 1, \"order_total\": 5.5, \"created_at\": 1000000}".to_vec(),
+    )];
+    let outputs = feed(&mut split, &added, 1, |_| true);
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    assert_eq!(outputs[0].key, [Value::String("c_new".into())]);
+    let saved: Vec<u32> = split.queries[0]
+        .partition_snapshots()
+        .unwrap()
+        .iter()
+        .map(|s| s.partition)
+        .collect();
+    assert_eq!(saved, [0, 1, 2, PARTITIONS]);
+    assert_eq!(split.queries[0].exchanges()[0].partitions, PARTITIONS + 1);
+}
+
+#[test]
+fn a_checkpoint_from_the_repartition_topic_an_earlier_version_used_is_refused_clearly() {
+    let mut earlier = engine(true);
+    feed(&mut earlier, &orders(), 50, |_| true);
+    // Unit 0 as a version that routed this query through its repartition topic wrote it.
+    let old = earlier.queries[0].partition_snapshots().unwrap();
+    let mut snapshot = PartitionSnapshot::decode(&old[0].bytes).unwrap();
+    snapshot.topic = "_confluent-ksql-orders-appquery_CTAS_CUSTOMER_ORDER_TOTALS_0-Aggregate-GroupBy-repartition".into();
+    let mut now = engine(true);
+    let error = now.queries[0]
+        .restore_partition(&snapshot)
         .unwrap_err()
         .to_string();
-    assert!(error.contains("with 3 partitions"), "{error}");
+    assert!(
+        error.contains("an earlier engine version")
+            && error.contains("delete the query's checkpoints"),
+        "{error}"
+    );
 }
 
 fn engine_state_size(orders: &[(u32, u64, Vec<u8>, Vec<u8>)]) -> usize {
@@ -312,14 +359,7 @@ const SHIPPED: &str = "CREATE STREAM shipped AS
   FROM orders o JOIN shipments s WITHIN 1 HOUR ON o.customer_id = s.customer_id;";
 
 fn join_engine(query: &str, split: bool) -> Engine {
-    let mut engine = Engine::default();
-    for statement in parse(&format!("{JOIN_SOURCES}\n{query}")).unwrap() {
-        engine.execute(&statement).unwrap();
-    }
-    if split {
-        engine.queries[0].repartition("shop-app", PARTITIONS);
-    }
-    engine
+    engine_with(JOIN_SOURCES, query, split)
 }
 
 /// A record of one of the join's inputs: topic, partition, offset, time, key, value.
@@ -436,7 +476,7 @@ fn joins_on_both_sides_message_keys_read_the_input_partitions_in_place() {
         let whole = feed_join(&mut join_engine(query, false), &records, |_| true);
         assert!(whole.len() > 40, "{query}: {}", whole.len());
         let mut split = join_engine(query, true);
-        let topics = split.queries[0].repartition("shop-app", PARTITIONS);
+        let topics = split.queries[0].repartition("orders-app", PARTITIONS);
         assert_eq!(topics.len(), 2, "{query}: {topics:?}");
         assert!(split.queries[0].exchanges()[0].local, "{query}");
         assert!(topics.iter().all(|t| !t.contains(id)), "{topics:?}");
@@ -456,10 +496,10 @@ fn a_join_on_a_value_column_still_goes_through_its_repartition_topic() {
   SELECT c.customer_id, o.order_id, c.name
   FROM orders o JOIN customers c ON CAST(o.order_id AS STRING) = c.customer_id;";
     let mut engine = join_engine(by_value, false);
-    let topics = engine.queries[0].repartition("shop-app", PARTITIONS);
+    let topics = engine.queries[0].repartition("orders-app", PARTITIONS);
     assert_eq!(
         topics,
-        ["_confluent-ksql-shop-appquery_CSAS_BY_ORDER_0-Join-repartition"]
+        ["_confluent-ksql-orders-appquery_CSAS_BY_ORDER_0-Join-repartition"]
     );
     assert!(!engine.queries[0].exchanges()[0].local);
 }

@@ -372,9 +372,6 @@ struct Membership {
 struct GroupContext {
     store: Option<Arc<Store>>,
     membership: Mutex<Membership>,
-    /// Records a poll to stay in the group returned (of a partition assigned meanwhile),
-    /// for the next batch.
-    kept: Mutex<Vec<OwnedMessage>>,
 }
 
 impl ClientContext for GroupContext {}
@@ -503,7 +500,7 @@ impl ConsumerContext for GroupContext {
 /// (and push queries) read, and the queries' repartition topics.
 pub struct KafkaSource {
     options: KafkaOptions,
-    consumer: Arc<BaseConsumer<GroupContext>>,
+    consumer: BaseConsumer<GroupContext>,
     subscribed: BTreeSet<String>,
     /// The batch being handed over, kept between polls.
     messages: Vec<OwnedMessage>,
@@ -558,6 +555,16 @@ impl KafkaSource {
                 config.set("partition.assignment.strategy", "range");
             }
         }
+        if let Some((_, protocol)) = options
+            .client_config
+            .iter()
+            .find(|(key, _)| key == "group.protocol")
+            .filter(|(_, protocol)| !protocol.eq_ignore_ascii_case("classic"))
+        {
+            return Err(KafkaError::Invalid(format!(
+                "group.protocol={protocol}: the broker assigns the partitions under that protocol, not the range assignor the engine's joins on message keys rely on; leave it at classic"
+            )));
+        }
         set_default(
             &mut config,
             options,
@@ -574,12 +581,11 @@ impl KafkaSource {
             .create_with_context(GroupContext {
                 store,
                 membership: Mutex::new(Membership::default()),
-                kept: Mutex::new(Vec::new()),
             })
             .map_err(client("create the consumer"))?;
         Ok(KafkaSource {
             options: options.clone(),
-            consumer: Arc::new(consumer),
+            consumer,
             subscribed: BTreeSet::new(),
             messages: Vec::new(),
             moved: Vec::new(),
@@ -605,13 +611,6 @@ impl KafkaSource {
                 tracing::info!("Kafka answers again");
             }
             Err(e) => HEALTH.report(e.to_string()),
-        }
-    }
-
-    /// What keeps this source's consumer in its group while the output stalls.
-    pub fn group_keeper(&self) -> GroupKeeper {
-        GroupKeeper {
-            consumer: self.consumer.clone(),
         }
     }
 
@@ -642,9 +641,6 @@ impl KafkaSource {
     /// so the partitions that moved are handled before any record read after it.
     fn poll(&mut self, wait: Duration) -> Result<(), KafkaError> {
         self.messages.clear();
-        if let Ok(mut kept) = self.consumer.context().kept.lock() {
-            self.messages.append(&mut kept);
-        }
         if self.subscribed.is_empty() {
             std::thread::sleep(wait);
             return Ok(());
@@ -836,8 +832,6 @@ pub struct KafkaSink {
     cache: BTreeMap<String, PendingOutputs>,
     /// About how many bytes the cache holds.
     cached_bytes: usize,
-    /// The input's consumer, kept in its group while the output stalls.
-    keeper: Option<GroupKeeper>,
 }
 
 impl KafkaSink {
@@ -847,16 +841,7 @@ impl KafkaSink {
             producer: producer(options)?,
             cache: BTreeMap::new(),
             cached_bytes: 0,
-            keeper: None,
         })
-    }
-
-    /// Keeps the input's consumer in its group while this sink waits on the output.
-    pub fn keeping_in_group(self, keeper: GroupKeeper) -> KafkaSink {
-        KafkaSink {
-            keeper: Some(keeper),
-            ..self
-        }
     }
 
     /// Queues a query's outputs on the producer, to its sink topic.
@@ -884,7 +869,7 @@ impl KafkaSink {
             if let Some(value) = &value {
                 next = next.payload(value);
             }
-            if let Some(refusal) = send_or_refuse(&self.producer, next, self.keeper.as_ref())? {
+            if let Some(refusal) = send_or_refuse(&self.producer, next)? {
                 let size = value.as_ref().map_or(0, Vec::len) + key.as_ref().map_or(0, Vec::len);
                 self.refused(query, key.clone(), size, &refusal, log)?;
             }
@@ -956,7 +941,6 @@ impl KafkaSink {
         send(
             &self.producer,
             BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic).payload(&bytes),
-            self.keeper.as_ref(),
         )
     }
 
@@ -1025,7 +1009,7 @@ impl OutputSink for KafkaSink {
             if let Some(key) = &side {
                 record = record.key(key);
             }
-            send(&self.producer, record, self.keeper.as_ref())?;
+            send(&self.producer, record)?;
         }
         for letter in dead {
             self.send_letter(letter, log)?;
@@ -1040,11 +1024,7 @@ impl OutputSink for KafkaSink {
 
     fn flush(&mut self, engine: &Engine) -> Result<(), RuntimeError> {
         self.flush_cache(engine)?;
-        deliver(
-            &self.producer,
-            "deliver the output records",
-            self.keeper.as_ref(),
-        )?;
+        deliver(&self.producer, "deliver the output records")?;
         Ok(())
     }
 }
@@ -1068,20 +1048,10 @@ fn producer(options: &KafkaOptions) -> Result<BaseProducer<Deliveries>, KafkaErr
 }
 
 /// Waits until everything queued is acknowledged; any failed delivery is an error.
-fn deliver(
-    producer: &BaseProducer<Deliveries>,
-    action: &'static str,
-    keeper: Option<&GroupKeeper>,
-) -> Result<(), KafkaError> {
-    let mut stall = OutputStall::new(keeper);
-    // In short turns when a consumer is kept in its group meanwhile.
-    let turn = if keeper.is_some() {
-        KEEP_IN_GROUP_EVERY
-    } else {
-        OUTPUT_STALL_REPORT
-    };
+fn deliver(producer: &BaseProducer<Deliveries>, action: &'static str) -> Result<(), KafkaError> {
+    let mut stall = OutputStall::default();
     loop {
-        match producer.flush(turn) {
+        match producer.flush(OUTPUT_STALL_REPORT) {
             Ok(()) => break,
             Err(rdkafka::error::KafkaError::Flush(
                 rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
@@ -1178,14 +1148,14 @@ impl Inserter {
                 if keyed {
                     record = record.key(&key);
                 }
-                send(&self.producer, record, None).map_err(|e| e.to_string())
+                send(&self.producer, record).map_err(|e| e.to_string())
             })
             .collect()
     }
 
     /// Waits until every queued row is acknowledged.
     pub fn flush(&self) -> Result<(), KafkaError> {
-        deliver(&self.producer, "deliver the inserted rows", None)
+        deliver(&self.producer, "deliver the inserted rows")
     }
 }
 
@@ -1267,11 +1237,9 @@ pub fn driver(options: &KafkaOptions) -> Result<Driver<KafkaSource, KafkaSink>, 
     };
     tracing::info!(checkpoints = %options.checkpoints, "checkpoint store");
     let store = Arc::new(store);
-    let source = KafkaSource::new(options, Some(store.clone()))?;
-    let sink = KafkaSink::new(options)?.keeping_in_group(source.group_keeper());
     Ok(Driver::new(
-        source,
-        sink,
+        KafkaSource::new(options, Some(store.clone()))?,
+        KafkaSink::new(options)?,
         Some(store),
         DriveOptions {
             poll_wait: Duration::from_millis(200),
@@ -1317,10 +1285,9 @@ fn sink_letter(query: &PersistentQuery, kind: FailureKind, reason: String) -> De
 fn send_or_refuse(
     producer: &BaseProducer<Deliveries>,
     record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
-    keeper: Option<&GroupKeeper>,
 ) -> Result<Option<String>, KafkaError> {
     use rdkafka::types::RDKafkaErrorCode;
-    match send(producer, record, keeper) {
+    match send(producer, record) {
         Ok(()) => Ok(None),
         Err(KafkaError::Client {
             source:
@@ -1340,120 +1307,31 @@ const OUTPUT_STALL_REPORT: Duration = Duration::from_secs(10);
 /// How long a commit waits for its output records' acknowledgements before it fails.
 const DELIVERY_WAIT: Duration = Duration::from_secs(60);
 
-/// Keeps the engine's consumer in its group while the output stalls: librdkafka leaves the
-/// group when the application has not polled for `max.poll.interval.ms` (300 s), and the
-/// partitions would move, their state with them, only because the output is slow. The
-/// assigned partitions are paused for the stall (what was fetched ahead is dropped, and
-/// fetched again from where the engine is once they resume), so a poll hands out no
-/// records: it serves the group's callbacks and tells librdkafka the engine is alive.
-#[derive(Clone)]
-pub struct GroupKeeper {
-    consumer: Arc<BaseConsumer<GroupContext>>,
-}
-
-impl GroupKeeper {
-    /// One poll in a stall, the partitions assigned so far paused.
-    fn keep(&self, paused: &mut TopicPartitionList) {
-        match self.consumer.assignment() {
-            Ok(assignment) => {
-                for element in assignment.elements() {
-                    let (topic, partition) = (element.topic(), element.partition());
-                    if paused.find_partition(topic, partition).is_none() {
-                        paused.add_partition(topic, partition);
-                    }
-                }
-                if let Err(e) = self.consumer.pause(paused) {
-                    tracing::warn!("cannot pause the input to stay in the group: {e}");
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!("cannot read the consumer's assignment to stay in the group: {e}");
-                return;
-            }
-        }
-        // A record can come only from a partition assigned during the stall, before it was
-        // paused: it goes to the next batch.
-        if let Some(Ok(message)) = self.consumer.poll(Duration::ZERO) {
-            let message = message.detach();
-            if let Ok(mut kept) = self.consumer.context().kept.lock() {
-                kept.push(message);
-            }
-        }
-    }
-
-    /// The stall is over: the input reads on.
-    fn release(&self, paused: &TopicPartitionList) {
-        if paused.count() == 0 {
-            return;
-        }
-        // Partitions that moved away meanwhile are no longer this consumer's to resume.
-        let Ok(assignment) = self.consumer.assignment() else {
-            return;
-        };
-        let mut resumed = TopicPartitionList::new();
-        for element in paused.elements() {
-            if assignment
-                .find_partition(element.topic(), element.partition())
-                .is_some()
-            {
-                resumed.add_partition(element.topic(), element.partition());
-            }
-        }
-        if let Err(e) = self.consumer.resume(&resumed) {
-            tracing::warn!("cannot resume the input after the output's stall: {e}");
-        }
-    }
-}
-
-/// How often a stalled output's wait polls the consumer (`GroupKeeper`).
-const KEEP_IN_GROUP_EVERY: Duration = Duration::from_secs(1);
-
 /// A wait on the output (a full producer queue, acknowledgements that do not come): past
 /// `OUTPUT_STALL_REPORT` it is logged and reported to /healthcheck (degraded) until it
 /// ends. The input is paused meanwhile, and without the report a stalled output would look
 /// like an idle one.
-struct OutputStall<'k> {
+struct OutputStall {
     since: std::time::Instant,
     reports: u32,
-    keeper: Option<&'k GroupKeeper>,
-    kept_at: std::time::Instant,
-    /// The input partitions paused for the stall, resumed when it ends however it ends.
-    paused: TopicPartitionList,
 }
 
-impl Drop for OutputStall<'_> {
-    fn drop(&mut self) {
-        if let Some(keeper) = self.keeper {
-            keeper.release(&self.paused);
-        }
-    }
-}
-
-impl<'k> OutputStall<'k> {
-    fn new(keeper: Option<&'k GroupKeeper>) -> OutputStall<'k> {
-        let now = std::time::Instant::now();
+impl Default for OutputStall {
+    fn default() -> Self {
         OutputStall {
-            since: now,
+            since: std::time::Instant::now(),
             reports: 0,
-            keeper,
-            kept_at: now,
-            paused: TopicPartitionList::new(),
         }
     }
+}
 
+impl OutputStall {
     fn waited(&self) -> Duration {
         self.since.elapsed()
     }
 
     /// One more turn of the wait; `what` says what has lasted that long.
     fn waiting(&mut self, what: &str) {
-        if let Some(keeper) = self.keeper {
-            if self.kept_at.elapsed() >= KEEP_IN_GROUP_EVERY {
-                keeper.keep(&mut self.paused);
-                self.kept_at = std::time::Instant::now();
-            }
-        }
         let waited = self.since.elapsed();
         if waited >= OUTPUT_STALL_REPORT * (self.reports + 1) {
             self.reports += 1;
@@ -1483,9 +1361,8 @@ impl<'k> OutputStall<'k> {
 fn send(
     producer: &BaseProducer<Deliveries>,
     mut record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
-    keeper: Option<&GroupKeeper>,
 ) -> Result<(), KafkaError> {
-    let mut stall: Option<OutputStall<'_>> = None;
+    let mut stall: Option<OutputStall> = None;
     loop {
         match producer.send(record) {
             Ok(()) => {
@@ -1501,7 +1378,7 @@ fn send(
                 returned,
             )) => {
                 stall
-                    .get_or_insert_with(|| OutputStall::new(keeper))
+                    .get_or_insert_with(OutputStall::default)
                     .waiting("the Kafka producer's queue has been full");
                 producer.poll(Duration::from_millis(50));
                 record = returned;

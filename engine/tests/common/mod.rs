@@ -130,16 +130,6 @@ impl Tansu {
             .collect()
     }
 
-    /// Produces (key, value) records, each to the partition the client's partitioner
-    /// picks for its key.
-    pub fn produce_keyed(&self, topic: &str, records: &[(String, String)]) {
-        let placed: Vec<(Option<i32>, String, String)> = records
-            .iter()
-            .map(|(key, value)| (None, key.clone(), value.clone()))
-            .collect();
-        self.produce_placed(topic, &placed);
-    }
-
     /// Produces (partition, key, value) records, each to its partition (`None`: where the
     /// client's partitioner puts its key).
     pub fn produce_placed(&self, topic: &str, records: &[(Option<i32>, String, String)]) {
