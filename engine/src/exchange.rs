@@ -149,7 +149,8 @@ pub struct Exchange {
     dirty: std::collections::BTreeSet<u32>,
     /// Set for a step that reads its input's own partitions (an aggregation grouped by its
     /// stream's message key, ksqlDB's groupByKey): `topic` is the input's, no repartition
-    /// topic is made, and each partition's state is a task of its own (`Tasks`).
+    /// topic is made, and each partition's state is a task of its own
+    /// (`PersistentQuery::tasks`).
     pub local: bool,
 }
 
@@ -186,9 +187,7 @@ impl Exchange {
 
     /// Notes that a local step's partition took records, so its state changed.
     pub fn touched(&mut self, partition: u32) {
-        if !self.dirty.contains(&partition) {
-            self.dirty.insert(partition);
-        }
+        self.dirty.insert(partition);
     }
 
     pub fn owner(&self, group: KeyGroup) -> u32 {

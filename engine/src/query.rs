@@ -331,8 +331,8 @@ pub struct PersistentQuery {
     exchanges: Vec<Exchange>,
     /// Where each row of a repartitioned batch came from, by origin.
     exchanged_origins: Vec<ExchangedOrigin>,
-    /// For an aggregation grouped by its stream's message key: plans its operators from the
-    /// aggregation on afresh, for `tasks`.
+    /// For an aggregation grouped by its stream's message key, or a join on both sides'
+    /// message keys: plans the query's operators afresh, for `tasks`.
     fresh_ops: Option<crate::plan::FreshOps>,
     /// On Kafka, for a step that reads its input's own partitions (`Exchange::local`): the
     /// step's operators per input partition, as Kafka Streams runs a task per partition,
@@ -739,24 +739,20 @@ impl PersistentQuery {
     /// Makes tasks up to `partition`'s, for an input that has grown partitions.
     fn grow_tasks(&mut self, partition: u32) {
         if let Some(step) = self.exchanges.first_mut().filter(|e| e.local) {
-            grow_tasks(&mut self.tasks, step, self.fresh_ops.as_ref(), partition);
+            let whole = self.ops.len();
+            grow_tasks(
+                &mut self.tasks,
+                step,
+                self.fresh_ops.as_ref(),
+                whole,
+                partition,
+            );
         }
     }
 
     /// The query's operators from `at` on, planned afresh with empty state.
     fn fresh_task(&self, at: usize) -> Result<Vec<Box<dyn Operator>>, crate::plan::PlanError> {
-        let fresh = self.fresh_ops.as_ref().ok_or_else(|| {
-            crate::plan::PlanError::Invalid("the query cannot be planned again".into())
-        })?;
-        let mut ops = fresh()?;
-        if ops.len() != self.ops.len() {
-            return Err(crate::plan::PlanError::Invalid(format!(
-                "planned again, the query has {} operators instead of {}",
-                ops.len(),
-                self.ops.len()
-            )));
-        }
-        Ok(ops.split_off(at))
+        fresh_task(self.fresh_ops.as_ref(), self.ops.len(), at)
     }
 
     /// True for a foreign-key table-table join, which (as in ksqlDB, whose subscription
@@ -962,14 +958,14 @@ impl PersistentQuery {
                     op.process(&mut batch, &mut emit);
                 }
                 step.touched(first.partition);
-                if self.tasks.len() <= first.partition as usize {
-                    grow_tasks(
-                        &mut self.tasks,
-                        step,
-                        self.fresh_ops.as_ref(),
-                        first.partition,
-                    );
-                }
+                let whole = self.ops.len();
+                grow_tasks(
+                    &mut self.tasks,
+                    step,
+                    self.fresh_ops.as_ref(),
+                    whole,
+                    first.partition,
+                );
                 match self.tasks.get_mut(first.partition as usize) {
                     Some(task) => {
                         for op in task.iter_mut() {
@@ -1609,6 +1605,26 @@ fn local_offsets(offsets: &Offsets, topics: &[String], partition: u32) -> Offset
     kept
 }
 
+/// A query's operators from `at` on, planned afresh with empty state by `fresh` (which
+/// must plan the `whole` chain the query runs).
+fn fresh_task(
+    fresh: Option<&crate::plan::FreshOps>,
+    whole: usize,
+    at: usize,
+) -> Result<Vec<Box<dyn Operator>>, crate::plan::PlanError> {
+    let fresh = fresh.ok_or_else(|| {
+        crate::plan::PlanError::Invalid("the query cannot be planned again".into())
+    })?;
+    let mut ops = fresh()?;
+    if ops.len() != whole {
+        return Err(crate::plan::PlanError::Invalid(format!(
+            "planned again, the query has {} operators instead of {whole}",
+            ops.len()
+        )));
+    }
+    Ok(ops.split_off(at))
+}
+
 /// Adds a task per partition up to `partition` for a local step whose input has grown
 /// partitions since (Kafka then puts some keys on the new partitions, as it does for
 /// ksqlDB; their state starts there). Without a plan for one, the partition's rows are
@@ -1617,17 +1633,21 @@ fn grow_tasks(
     tasks: &mut Vec<Vec<Box<dyn Operator>>>,
     step: &mut Exchange,
     fresh: Option<&crate::plan::FreshOps>,
+    whole: usize,
     partition: u32,
 ) {
+    if (partition as usize) < tasks.len() {
+        return;
+    }
     while tasks.len() <= partition as usize {
-        let planned = fresh.map(|fresh| fresh());
-        match planned {
-            Some(Ok(mut ops)) if ops.len() >= step.ops.start => {
-                tasks.push(ops.split_off(step.ops.start));
-            }
-            _ => {
-                tracing::error!(partition, "cannot plan a task for a new input partition");
-                return;
+        match fresh_task(fresh, whole, step.ops.start) {
+            Ok(task) => tasks.push(task),
+            Err(e) => {
+                tracing::error!(
+                    partition,
+                    "cannot plan a task for a new input partition: {e}"
+                );
+                break;
             }
         }
     }

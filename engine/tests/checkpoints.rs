@@ -496,18 +496,17 @@ fn stream_orders(
     tansu: &Tansu,
     orders: &[(String, f64, i64, String)],
 ) -> std::thread::JoinHandle<()> {
-    let bootstrap = tansu.bootstrap.clone();
-    let lines = lines(orders);
-    std::thread::spawn(move || {
-        let tansu = Tansu::at(&bootstrap);
-        for chunk in lines.chunks(100) {
-            tansu.produce("order-events", chunk);
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    })
+    // Keyed apart from their customer, as `Tansu::produce` keys records.
+    let keyed = lines(orders)
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| (None, format!("k{}", i % 5), line))
+        .collect();
+    stream_placed_orders(tansu, keyed)
 }
 
-/// As `stream_orders`, with each order's (partition, key, value): `Tansu::produce_placed`.
+/// Produces each order's (partition, key, value) (`Tansu::produce_placed`) in chunks of 100
+/// on a thread, a little apart, as a stream comes.
 fn stream_placed_orders(
     tansu: &Tansu,
     orders: Vec<(Option<i32>, String, String)>,

@@ -66,8 +66,9 @@ pub struct QueryPlan {
     /// Set when an operator follows the source's watermark (OVER, MATCH_RECOGNIZE): the
     /// query then works it out from every record it decodes.
     pub watermarked: bool,
-    /// Set when the aggregation's GROUP BY is its stream's message key, column for column.
-    pub grouped_by_message_key: bool,
+    /// Set when the aggregation's GROUP BY is its stream's message key, column for column:
+    /// what `plan` gives `fresh_ops` for.
+    pub(crate) grouped_by_message_key: bool,
     /// For an aggregation whose GROUP BY is its stream's message key, or a join on both its
     /// sides' message keys: plans the operators afresh, for a set per input partition.
     pub fresh_ops: Option<FreshOps>,
