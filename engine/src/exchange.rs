@@ -76,6 +76,10 @@ pub enum Step {
     Join {
         later: usize,
     },
+    /// One side of a two-way join re-keyed by its join key (its input's place, 0 for the
+    /// left) into the partition of the other side's topic that holds the key: Kafka
+    /// Streams names such a topic after the join and the side (`Join-left-repartition`).
+    JoinSide(usize),
     /// One of the three steps of a foreign-key join.
     ForeignKey(ForeignKeyStep),
 }
@@ -114,6 +118,8 @@ pub fn repartition_topic(service_id: &str, query_id: &str, step: Step) -> String
             "KsqlTopic-Reduce-repartition".to_string()
         }
         Step::Join { later } => format!("{}Join-repartition", "L_".repeat(later)),
+        Step::JoinSide(0) => "Join-left-repartition".to_string(),
+        Step::JoinSide(_) => "Join-right-repartition".to_string(),
         // Kafka Streams numbers these after the processor that makes them; the engine's
         // topology has no such numbers.
         Step::ForeignKey(ForeignKeyStep::Subscription) => {
@@ -141,8 +147,13 @@ pub struct Exchange {
     pub topic: String,
     pub partitions: u32,
     /// By input, the topic its rows are read from before they come here: the source's
-    /// topic, or the previous step's repartition topic.
+    /// topic, or the previous step's repartition topic; for a local step, the topic its
+    /// rows are read from here (a re-keyed side's own repartition topic).
     pub source_topics: Vec<String>,
+    /// By input, the topic whose records the rows name (`ExchangedRow::source_offset`),
+    /// which `seen` is kept under: `source_topics`, except for a re-keyed side of a local
+    /// step, whose rows name its source's records.
+    seen_topics: Vec<String>,
     /// Per repartition partition, the next input offset per input partition it has taken.
     seen: std::collections::BTreeMap<u32, Offsets>,
     /// Repartition partitions whose state changed since their last checkpoint.
@@ -165,6 +176,7 @@ impl Exchange {
             ops,
             topic,
             partitions: partitions.max(1),
+            seen_topics: source_topics.clone(),
             source_topics,
             seen: Default::default(),
             dirty: Default::default(),
@@ -172,17 +184,51 @@ impl Exchange {
         }
     }
 
-    /// A step over the partitions of its inputs' topics themselves (the first names it).
-    pub fn local(ops: std::ops::Range<usize>, inputs: Vec<String>, partitions: u32) -> Exchange {
+    /// A step over the partitions of its inputs' topics themselves: `read` by input, the
+    /// topic each is read from here, the source's own or, for a side re-keyed by its join
+    /// key, its repartition topic; `sources` the sources' topics. The first input read in
+    /// place names the step (and its checkpoints, which a repartition topic's of an earlier
+    /// version then cannot pass for).
+    pub fn local(
+        ops: std::ops::Range<usize>,
+        read: Vec<String>,
+        sources: Vec<String>,
+        partitions: u32,
+    ) -> Exchange {
+        let topic = read
+            .iter()
+            .zip(&sources)
+            .find(|(read, source)| read == source)
+            .or(read.iter().zip(&sources).next())
+            .map(|(read, _)| read.clone())
+            .unwrap_or_default();
         Exchange {
             local: true,
-            ..Exchange::new(
-                ops,
-                inputs.first().cloned().unwrap_or_default(),
-                partitions,
-                inputs,
-            )
+            seen_topics: sources,
+            ..Exchange::new(ops, topic, partitions, read)
         }
+    }
+
+    /// The topic an exchanged record of input `input` goes to: a local step's re-keyed
+    /// side has its own.
+    pub fn topic_for(&self, input: Option<u8>) -> &str {
+        match input {
+            Some(input) if self.local => self
+                .source_topics
+                .get(usize::from(input))
+                .unwrap_or(&self.topic),
+            _ => &self.topic,
+        }
+    }
+
+    /// The topic whose records input `input`'s rows name.
+    pub fn origin_topic(&self, input: usize) -> Option<&String> {
+        self.seen_topics.get(input)
+    }
+
+    /// True when input `input` is read through a repartition topic of a local step.
+    pub fn rekeys(&self, input: usize) -> bool {
+        self.local && self.source_topics.get(input) != self.seen_topics.get(input)
     }
 
     /// Notes that a local step's partition took records, so its state changed.
@@ -196,7 +242,7 @@ impl Exchange {
 
     /// True when partition `partition` already took this record of input `input`.
     pub fn already_taken(&self, partition: u32, input: usize, row: &ExchangedRow) -> bool {
-        let Some(topic) = self.source_topics.get(input) else {
+        let Some(topic) = self.seen_topics.get(input) else {
             return false;
         };
         self.seen
@@ -206,7 +252,7 @@ impl Exchange {
     }
 
     pub fn take(&mut self, partition: u32, input: usize, row: &ExchangedRow) {
-        let Some(topic) = self.source_topics.get(input) else {
+        let Some(topic) = self.seen_topics.get(input) else {
             return;
         };
         self.seen.entry(partition).or_default().set(
@@ -318,6 +364,18 @@ pub fn unit_name(query_id: &str, step: usize, partition: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_re_keyed_join_side_is_named_after_its_side_as_kafka_streams_names_it() {
+        assert_eq!(
+            repartition_topic("default_", "CSAS_SHIPPED_ORDERS_3", Step::JoinSide(1)),
+            "_confluent-ksql-default_query_CSAS_SHIPPED_ORDERS_3-Join-right-repartition"
+        );
+        assert_eq!(
+            repartition_topic("default_", "CSAS_ENRICHED_0", Step::JoinSide(0)),
+            "_confluent-ksql-default_query_CSAS_ENRICHED_0-Join-left-repartition"
+        );
+    }
 
     #[test]
     fn key_groups_spread_evenly_over_the_partitions() {

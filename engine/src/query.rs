@@ -338,6 +338,9 @@ pub struct PersistentQuery {
     /// step's operators per input partition, as Kafka Streams runs a task per partition,
     /// so a partition's state is whole in its task and moves with it.
     tasks: Vec<Vec<Box<dyn Operator>>>,
+    /// For a two-way join that reads one side in place and re-keys the other: how the
+    /// other's rows find the partition their key is in.
+    rekeyed: Option<Rekey>,
     pub stats: Stats,
     /// Output records the producer refused, each sent to the dead letters instead: counted
     /// by the sink, which sees the query only shared.
@@ -563,6 +566,18 @@ impl PersistentQuery {
             offsets: Offsets::new(),
             exchanges: Vec::new(),
             exchanged_origins: Vec::new(),
+            rekeyed: planned.rekeyed.map(|rekeyed| Rekey {
+                input: rekeyed.input,
+                key: rekeyed.key,
+                codec: KeyCodec::for_columns(
+                    rekeyed.format,
+                    vec![crate::value::Column {
+                        name: "KEY".into(),
+                        sql_type: rekeyed.key_type,
+                        key: true,
+                    }],
+                ),
+            }),
             fresh_ops: planned.fresh_ops,
             tasks: Vec::new(),
             stats: Stats::default(),
@@ -674,9 +689,29 @@ impl PersistentQuery {
             })
             .collect();
         if let Some(at) = self.local_step(&points) {
-            let inputs: Vec<String> = self.inputs.iter().map(|i| i.topic.clone()).collect();
-            let same =
-                matches!(&self.exchanges[..], [e] if e.local && e.partitions == partitions.max(1));
+            let sources: Vec<String> = self.inputs.iter().map(|i| i.topic.clone()).collect();
+            // A re-keyed side is read from its own repartition topic.
+            let inputs: Vec<String> = sources
+                .iter()
+                .enumerate()
+                .map(|(input, topic)| match &self.rekeyed {
+                    // ksqlDB's stream-table join re-keys its stream into `-Join-repartition`;
+                    // a stream-stream join names the side.
+                    Some(rekey) if rekey.input == input => {
+                        let table = self.inputs.iter().any(|i| i.is_table);
+                        let step = if table {
+                            Step::Join { later: 0 }
+                        } else {
+                            Step::JoinSide(input)
+                        };
+                        crate::exchange::repartition_topic(service_id, &self.id, step)
+                    }
+                    _ => topic.clone(),
+                })
+                .collect();
+            let same = matches!(&self.exchanges[..], [e] if e.local
+                && e.partitions == partitions.max(1)
+                && e.source_topics == inputs);
             if same {
                 return inputs;
             }
@@ -689,6 +724,7 @@ impl PersistentQuery {
                     self.exchanges = vec![Exchange::local(
                         at..self.ops.len(),
                         inputs.clone(),
+                        sources,
                         partitions,
                     )];
                     return inputs;
@@ -777,7 +813,18 @@ impl PersistentQuery {
     /// True when the query reads `topic`: a source's, or its repartition topic.
     pub fn reads_topic(&self, topic: &str) -> bool {
         self.stopped.is_none()
-            && (self.input_for(topic).is_some() || self.step_reading(topic).is_some())
+            && (self.input_for(topic).is_some()
+                || self.step_reading(topic).is_some()
+                || self.rekeyed_reading(topic).is_some())
+    }
+
+    /// The input a local step reads back from its repartition topic `topic`, re-keyed.
+    fn rekeyed_reading(&self, topic: &str) -> Option<usize> {
+        let step = self.exchanges.first().filter(|e| e.local)?;
+        step.source_topics
+            .iter()
+            .position(|t| t == topic)
+            .filter(|&input| step.rekeys(input))
     }
 
     /// Gives back the per-row buffers kept from batch to batch beyond `keep` rows.
@@ -871,6 +918,12 @@ impl PersistentQuery {
         if let Some(step) = self.step_reading(first.topic) {
             return self.process_exchanged(step, records, out, dead);
         }
+        if let Some(input) = self.rekeyed_reading(first.topic) {
+            for run in records.chunk_by(|a, b| a.partition == b.partition) {
+                self.process_rekeyed(input, run, out, dead);
+            }
+            return;
+        }
         let local = self.exchanges.first().is_some_and(|e| e.local);
         if local && records.iter().any(|r| r.partition != first.partition) {
             // Each partition's rows go to its own task.
@@ -941,7 +994,10 @@ impl PersistentQuery {
             batch.set_end_watermark(watermark.current());
         }
         self.stats.records_in += records.len() as u64;
-        if self.exchanges.is_empty() || local {
+        // A re-keyed side's rows hold no state before its repartition topic, as in the
+        // first stage below.
+        let rekeys = self.exchanges.first().is_some_and(|e| e.rekeys(side));
+        if self.exchanges.is_empty() || (local && !rekeys) {
             self.offsets_of(records);
         }
         let entry = self.entry_step(side);
@@ -950,6 +1006,19 @@ impl PersistentQuery {
             rejected: &mut self.rejected,
         };
         match self.exchanges.first_mut() {
+            Some(step) if local && rekeys => {
+                if let (Some(rekey), Some(join)) = (&self.rekeyed, self.ops.get(step.ops.start)) {
+                    if !join.takes_deletes() {
+                        batch.drop_deletes();
+                    }
+                    let origin_of = |origin: u32| {
+                        records
+                            .get(origin as usize)
+                            .map(|record| (record.partition, record.offset))
+                    };
+                    send_rekeyed_rows(rekey, step, &batch, &origin_of, &mut emit);
+                }
+            }
             Some(step) if local => {
                 for op in &mut self.ops[..step.ops.start] {
                     if !op.takes_deletes() {
@@ -1021,6 +1090,107 @@ impl PersistentQuery {
         self.batch = batch;
         self.stats.records_out += (out.len() - before) as u64;
         self.dead_letters(records, dead);
+    }
+
+    /// A re-keyed join side's rows read back from its repartition topic, one partition's
+    /// records: each record they came from once however often it was replayed, through
+    /// the task of that partition, which holds the other side's rows of the same keys.
+    fn process_rekeyed(
+        &mut self,
+        input: usize,
+        records: &[InputRecord<'_>],
+        out: &mut Outputs,
+        dead: &mut Vec<DeadLetter>,
+    ) {
+        let Some(first) = records.first() else {
+            return;
+        };
+        let partition = first.partition;
+        self.offsets_of(records);
+        let whole = self.ops.len();
+        let Some(step) = self.exchanges.first_mut() else {
+            return;
+        };
+        step.touched(partition);
+        grow_tasks(
+            &mut self.tasks,
+            step,
+            self.fresh_ops.as_ref(),
+            whole,
+            partition,
+        );
+        let width = self.width;
+        let before = out.len();
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        self.rejected.clear();
+        self.exchanged_origins.clear();
+        let mut emit = Emit {
+            out,
+            rejected: &mut self.rejected,
+        };
+        let mut taken = Taken {
+            exchange: step,
+            batch: &mut batch,
+            origins: &mut self.exchanged_origins,
+            width,
+            last: None,
+        };
+        for record in records {
+            let Some(value) = record.value else {
+                continue;
+            };
+            taken.last = None;
+            match postcard::from_bytes::<Vec<RoutedRow>>(value) {
+                Ok(rows) => {
+                    for routed in rows {
+                        taken.push(record, input, routed.row, routed.delete);
+                    }
+                }
+                Err(e) => {
+                    emit.reject(
+                        taken.origins.len() as u32,
+                        RowError::Decode(format!(
+                            "a record of the repartition topic does not read back: {e}"
+                        )),
+                    );
+                    taken.origins.push(ExchangedOrigin {
+                        input,
+                        source_partition: record.partition,
+                        source_offset: record.offset,
+                        partition,
+                        record_offset: record.offset,
+                    });
+                }
+            }
+        }
+        batch.set_input(input);
+        batch.set_partitions(self.exchanged_origins.iter().map(|o| o.partition));
+        match self.tasks.get_mut(partition as usize) {
+            Some(task) => {
+                for op in task.iter_mut() {
+                    if !op.takes_deletes() {
+                        batch.drop_deletes();
+                    }
+                    op.process(&mut batch, &mut emit);
+                }
+            }
+            None => {
+                for at in 0..batch.len() {
+                    emit.reject(
+                        batch.origin(at),
+                        RowError::Decode(format!(
+                            "partition {partition} of {} is past the {} partitions the query started with, and no task could be planned for it",
+                            first.topic,
+                            self.tasks.len()
+                        )),
+                    );
+                }
+            }
+        }
+        self.batch = batch;
+        self.stats.records_out += (out.len() - before) as u64;
+        self.exchanged_dead_letters(0, dead);
     }
 
     /// A keyed step: rows read back from its repartition topic go through its operators,
@@ -1133,7 +1303,7 @@ impl PersistentQuery {
             let topic = self
                 .exchanges
                 .get(step)
-                .and_then(|e| e.source_topics.get(input))
+                .and_then(|e| e.origin_topic(input))
                 .unwrap_or(&source.topic);
             dead.push(DeadLetter {
                 query: self.id.clone(),
@@ -1354,7 +1524,15 @@ impl PersistentQuery {
                         partition,
                         partitions: exchange.partitions,
                         next_offset: self.offsets.get(&exchange.topic, partition),
-                        seen: local_offsets(&self.offsets, &exchange.source_topics[1..], partition),
+                        seen: local_offsets(
+                            &self.offsets,
+                            exchange
+                                .source_topics
+                                .iter()
+                                .filter(|t| **t != exchange.topic),
+                            exchange.seen(partition),
+                            partition,
+                        ),
                         operators: task
                             .iter()
                             .map(|op| op.snapshot())
@@ -1421,11 +1599,11 @@ impl PersistentQuery {
         else {
             if let Some(step) = self.exchanges.first().filter(|e| e.local) {
                 return Err(RestoreError(format!(
-                    "the checkpoint of partition {} was written when {} went through its repartition topic {} (an earlier engine version); it now reads {} in place, as ksqlDB's groupByKey does, and cannot take that state: delete the query's checkpoints to start its state again from the input",
+                    "the checkpoint of partition {} was written when {} went through its repartition topic {} (an earlier engine version); it now reads {} in place, as ksqlDB does, and cannot take that state: delete the query's checkpoints to start its state again from the input",
                     snapshot.partition,
                     self.id,
                     snapshot.topic,
-                    step.source_topics.join(" and ")
+                    step.topic
                 )));
             }
             return Err(RestoreError(format!(
@@ -1478,6 +1656,7 @@ impl PersistentQuery {
                 None => self.offsets.remove(topic, snapshot.partition),
             }
         }
+        self.exchanges[step].set_seen(snapshot.partition, snapshot.seen.clone());
         Ok(())
     }
 
@@ -1594,9 +1773,15 @@ fn restore_groups(
     Ok(())
 }
 
-/// The next offset of `partition` of each of `topics` that the state reflects.
-fn local_offsets(offsets: &Offsets, topics: &[String], partition: u32) -> Offsets {
-    let mut kept = Offsets::new();
+/// The next offset of `partition` of each of `topics` that the state reflects, beside what
+/// a re-keyed side's rows in the partition have taken of their source (`seen`).
+fn local_offsets<'t>(
+    offsets: &Offsets,
+    topics: impl Iterator<Item = &'t String>,
+    seen: Offsets,
+    partition: u32,
+) -> Offsets {
+    let mut kept = seen;
     for topic in topics {
         if let Some(next) = offsets.get(topic, partition) {
             kept.set(topic, partition, next);
@@ -1810,6 +1995,68 @@ fn send_join_rows(
     write_exchanged(step, &by_partition, &origins, Some(input), |r| &r.row, emit);
 }
 
+/// Writes a re-keyed join side's rows to the partitions of its repartition topic where the
+/// other side's records of their keys are: Kafka's default partitioner over the key as the
+/// other side's key format writes it. A row without a join key goes to partition 0, as
+/// `send_join_rows` sends it.
+fn send_rekeyed_rows(
+    rekey: &Rekey,
+    exchange: &Exchange,
+    batch: &RowBatch,
+    origin_of: &dyn Fn(u32) -> Option<(u32, u64)>,
+    emit: &mut Emit<'_>,
+) {
+    let input = batch.input();
+    let mut key = Vec::new();
+    let mut by_partition: Vec<Vec<RoutedRow>> = vec![Vec::new(); exchange.partitions as usize];
+    let mut origins: Vec<Vec<u32>> = vec![Vec::new(); exchange.partitions as usize];
+    for at in 0..batch.len() {
+        let origin = batch.origin(at);
+        let time = batch.time(at);
+        let ctx = crate::expr::Context {
+            row: batch.row(at),
+            rowtime: time,
+            window: None,
+            slots: &[],
+        };
+        key.clear();
+        let written = match rekey.key.eval(&ctx) {
+            Ok(value) if !value.is_null() => {
+                rekey.codec.encode(std::slice::from_ref(&value), &mut key)
+            }
+            _ => Ok(false),
+        };
+        let partition = match written {
+            Ok(true) => crate::state::default_partition(&key, exchange.partitions),
+            Ok(false) => 0,
+            Err(e) => {
+                emit.reject(origin, RowError::Encode(format!("the join key: {e}")));
+                continue;
+            }
+        } as usize;
+        let Some((source_partition, source_offset)) = origin_of(origin) else {
+            continue;
+        };
+        if let (Some(rows), Some(from)) =
+            (by_partition.get_mut(partition), origins.get_mut(partition))
+        {
+            from.push(origin);
+            rows.push(RoutedRow {
+                delete: batch.is_delete(at),
+                row: ExchangedRow {
+                    source_partition,
+                    source_offset,
+                    time,
+                    window: batch.window(at),
+                    row: batch.row(at).clone(),
+                },
+            });
+        }
+    }
+    let input = u8::try_from(input).unwrap_or(u8::MAX);
+    write_exchanged(0, &by_partition, &origins, Some(input), |r| &r.row, emit);
+}
+
 /// The ends of the records a partition's rows go in: about `ROWS_PER_EXCHANGED_RECORD`
 /// rows each, never parting rows that came from one record, which are taken or skipped
 /// together when read back.
@@ -1867,6 +2114,14 @@ fn write_exchanged<T: serde::Serialize>(
             }
         }
     }
+}
+
+/// A join side re-keyed into its own repartition topic (`plan::RekeyedInput`), with the
+/// codec that writes its key as the other side's records hold it.
+struct Rekey {
+    input: usize,
+    key: crate::expr::Compiled,
+    codec: KeyCodec,
 }
 
 /// Where a row read back from a repartition topic came from: the record it came from (by

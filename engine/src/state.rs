@@ -26,6 +26,12 @@ pub fn key_group(group_bytes: &[u8]) -> KeyGroup {
     (murmur2(group_bytes) & 0x7fff_ffff) as u16 % KEY_GROUPS
 }
 
+/// The partition Kafka's default partitioner (the Java client's, and librdkafka's
+/// `murmur2_random`) gives a record with these key bytes.
+pub fn default_partition(key: &[u8], partitions: u32) -> u32 {
+    (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
+}
+
 /// Kafka's murmur2 (the Java client's `Utils.murmur2`, seed 0x9747b28c).
 pub fn murmur2(data: &[u8]) -> u32 {
     const M: u32 = 0x5bd1_e995;
@@ -250,6 +256,23 @@ impl<'de> Deserialize<'de> for StateKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn murmur2_is_kafkas_and_places_keys_as_its_default_partitioner() {
+        // Kafka's own UtilsTest values, Java's signed ints.
+        for (key, java) in [
+            ("21", -973_932_308i32),
+            ("foobar", -790_332_482),
+            ("a-little-bit-long-string", -985_981_536),
+            ("abc", 479_470_107),
+        ] {
+            assert_eq!(murmur2(key.as_bytes()) as i32, java, "{key}");
+            assert_eq!(
+                default_partition(key.as_bytes(), 7),
+                (java & 0x7fff_ffff) as u32 % 7
+            );
+        }
+    }
 
     #[test]
     fn a_state_key_takes_24_bytes_and_keeps_its_bytes() {

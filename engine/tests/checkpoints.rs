@@ -757,6 +757,125 @@ fn joined_on_message_keys_a_dead_instances_partitions_of_both_sides_move_with_th
     );
 }
 
+/// Orders keyed by their own key, joined with customers on the customer: ksqlDB re-keys the
+/// orders alone, through `-Join-repartition`, into the partitions where Kafka's
+/// default partitioner put each customer, and reads the customers in place.
+const SQL_JOIN_ON_ONE_SIDES_KEY: &str = "CREATE STREAM order_events (
+  order_key STRING KEY, order_id BIGINT, customer_id STRING, order_status STRING, order_total DOUBLE, created_at BIGINT
+) WITH (KAFKA_TOPIC='order-events', VALUE_FORMAT='JSON');
+CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING)
+  WITH (KAFKA_TOPIC='customers', VALUE_FORMAT='JSON');
+CREATE STREAM enriched AS SELECT o.customer_id, o.order_id, c.name
+  FROM order_events o LEFT JOIN customers c ON o.customer_id = c.customer_id;";
+
+#[test]
+fn joined_on_one_sides_key_the_other_is_re_keyed_to_its_partitions_and_a_dead_instances_move() {
+    let Setup {
+        moto: _moto,
+        runtime,
+        client,
+        aws,
+        tansu,
+        location,
+    } = Setup::new();
+    tansu.create_topic("customers", 3);
+    // Placed by librdkafka's murmur2_random, which is the Java client's default partitioner:
+    // the engine must send each order to the partition this put its customer in.
+    let producer: rdkafka::producer::BaseProducer = tansu
+        .config()
+        .set("partitioner", "murmur2_random")
+        .create()
+        .unwrap();
+    const CUSTOMERS: usize = 7;
+    for c in 0..CUSTOMERS {
+        let (key, value) = (format!("cust_{c}"), format!("{{\"name\": \"name_{c}\"}}"));
+        producer
+            .send(
+                rdkafka::producer::BaseRecord::to("customers")
+                    .key(&key)
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).unwrap();
+    let held: std::collections::BTreeSet<u32> = (0..CUSTOMERS)
+        .map(|c| advisor_engine::state::default_partition(format!("cust_{c}").as_bytes(), 3))
+        .collect();
+    assert!(held.len() > 1, "the customers are spread: {held:?}");
+    let timeout = ["--session-timeout", "6s"];
+    let start = |idle: &str| {
+        instance_of(
+            SQL_JOIN_ON_ONE_SIDES_KEY,
+            &tansu,
+            &location,
+            &aws,
+            idle,
+            &timeout,
+        )
+    };
+    let (survivor, survivor_log, _a) = start("30s");
+    let (doomed, doomed_log, _b) = start("10m");
+    survivor_log.wait_for("partitions assigned", Duration::from_secs(60));
+    doomed_log.wait_for("partitions assigned", Duration::from_secs(60));
+    // Orders start once the customers are in the checkpoints (no max.task.idle.ms wait).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while held.iter().any(|p| {
+        let unit = format!("CSAS_ENRICHED_0/partition-{p}/");
+        !object_keys(&runtime, &client)
+            .iter()
+            .any(|k| k.contains(&unit))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the customers were never read"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // Each order on the partition of its own key, not of its customer.
+    let orders: Vec<_> = orders(0, 3000)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, _, _, line))| (Some((i % 3) as i32), format!("order_{i}"), line))
+        .collect();
+    let producer = stream_placed_orders(&tansu, orders.clone());
+    let Logs {
+        killed: doomed_log, ..
+    } = kill_one_and_replace(
+        (survivor, survivor_log),
+        (doomed, doomed_log),
+        producer,
+        || start("30s"),
+    );
+    let repartition = "CSAS_ENRICHED_0-Join-repartition";
+    let owned = assigned_partitions_of(&doomed_log, repartition);
+    assert!(!owned.is_empty(), "{doomed_log}");
+    assert_eq!(assigned_partitions_of(&doomed_log, "customers"), owned);
+    let enriched = tansu.read_all("ENRICHED", orders.len());
+    let mut seen = std::collections::BTreeSet::new();
+    for (key, value) in &enriched {
+        let customer = String::from_utf8(key.clone()).unwrap();
+        let number = customer.trim_start_matches("cust_");
+        assert_eq!(
+            value["NAME"],
+            format!("name_{number}"),
+            "{customer}: {value}"
+        );
+        seen.insert(value["ORDER_ID"].as_i64().unwrap());
+    }
+    assert_eq!(seen.len(), orders.len());
+    let topics = tansu.topic_names();
+    let repartitions: Vec<&String> = topics
+        .iter()
+        .filter(|t| t.contains("repartition"))
+        .collect();
+    assert!(
+        matches!(&repartitions[..], [only] if only.ends_with(repartition)),
+        "only the orders are re-keyed: {topics:?}"
+    );
+}
+
 #[test]
 fn an_instance_killed_twice_in_a_row_rejoins_as_itself_and_loses_nothing() {
     let Setup {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use advisor_engine::engine::Engine;
-use advisor_engine::exchange::PartitionSnapshot;
+use advisor_engine::exchange::{PartitionSnapshot, RoutedRow};
 use advisor_engine::query::{InputRecord, OutputRecord, Outputs};
 use advisor_engine::sql::parse;
 use advisor_engine::value::Value;
@@ -491,61 +491,344 @@ fn joins_on_both_sides_message_keys_read_the_input_partitions_in_place() {
 }
 
 #[test]
-fn a_join_on_a_value_column_still_goes_through_its_repartition_topic() {
+fn a_join_on_a_value_column_re_keys_that_side_only() {
     let by_value = "CREATE STREAM by_order AS
   SELECT c.customer_id, o.order_id, c.name
   FROM orders o JOIN customers c ON CAST(o.order_id AS STRING) = c.customer_id;";
     let mut engine = join_engine(by_value, false);
     let topics = engine.queries[0].repartition("orders-app", PARTITIONS);
+    // ksqlDB names a stream-table join's re-keyed stream `-Join-repartition`.
     assert_eq!(
         topics,
-        ["_confluent-ksql-orders-appquery_CSAS_BY_ORDER_0-Join-repartition"]
+        [
+            "_confluent-ksql-orders-appquery_CSAS_BY_ORDER_0-Join-repartition",
+            "customers"
+        ]
+    );
+    assert!(engine.queries[0].exchanges()[0].local);
+    // A stream-stream join names the re-keyed side: here the right.
+    let parcels = format!(
+        "{JOIN_SOURCES}\nCREATE STREAM parcels (parcel_id BIGINT KEY, customer_id STRING)
+  WITH (KAFKA_TOPIC='parcels', VALUE_FORMAT='JSON');"
+    );
+    let sent = "CREATE STREAM sent AS
+  SELECT o.customer_id, o.order_id, p.parcel_id FROM orders o JOIN parcels p WITHIN 1 HOUR
+  ON o.customer_id = p.customer_id;";
+    let mut engine = engine_with(&parcels, sent, false);
+    let topics = engine.queries[0].repartition("orders-app", PARTITIONS);
+    assert_eq!(
+        topics,
+        [
+            "orders",
+            "_confluent-ksql-orders-appquery_CSAS_SENT_0-Join-right-repartition"
+        ]
+    );
+    assert!(engine.queries[0].exchanges()[0].rekeys(1));
+    // Neither side keyed by the join key: both go through the join's repartition topic.
+    let neither = "CREATE STREAM by_amount AS
+  SELECT o.order_id, s.shipment_id FROM orders o JOIN shipments s WITHIN 1 HOUR
+  ON o.order_id = s.shipment_id;";
+    let mut engine = join_engine(neither, false);
+    let topics = engine.queries[0].repartition("orders-app", PARTITIONS);
+    assert_eq!(
+        topics,
+        ["_confluent-ksql-orders-appquery_CSAS_BY_AMOUNT_0-Join-repartition"]
     );
     assert!(!engine.queries[0].exchanges()[0].local);
 }
 
+const LINES: &str =
+    "CREATE STREAM order_lines (order_id BIGINT KEY, customer_id STRING, amount DOUBLE)
+  WITH (KAFKA_TOPIC='order-lines', VALUE_FORMAT='JSON');
+CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING)
+  WITH (KAFKA_TOPIC='customers', VALUE_FORMAT='JSON');";
+
+const LINES_ENRICHED: &str = "CREATE STREAM lines_enriched AS
+  SELECT l.customer_id, l.order_id, l.amount, c.name
+  FROM order_lines l LEFT JOIN customers c ON l.customer_id = c.customer_id;";
+
+const LINES_REPARTITION: &str =
+    "_confluent-ksql-orders-appquery_CSAS_LINES_ENRICHED_0-Join-repartition";
+
+/// A topic's partitions as a broker keeps them: what is appended, in order.
+#[derive(Default)]
+struct Topics(BTreeMap<(String, u32), Vec<Keyed>>);
+
+impl Topics {
+    fn append(
+        &mut self,
+        topic: &'static str,
+        partition: u32,
+        time: i64,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Keyed {
+        let log = self.0.entry((topic.to_string(), partition)).or_default();
+        let record = (topic, partition, log.len() as u64, time, key, value);
+        log.push(record.clone());
+        record
+    }
+}
+
+/// Order lines keyed by their order and partitioned by it, then customers keyed by their
+/// id and placed as Kafka's default partitioner places them, renamed midway between lines.
+fn lines_and_customers(topics: &mut Topics) -> (Vec<Keyed>, Vec<Keyed>) {
+    let kafka_partition = |customer: u64| {
+        advisor_engine::state::default_partition(format!("c{customer}").as_bytes(), PARTITIONS)
+    };
+    let customers: Vec<Keyed> = (0..8u64)
+        .chain(0..4)
+        .enumerate()
+        .map(|(i, customer)| {
+            let name = if i < 8 { "n" } else { "m" };
+            topics.append(
+                "customers",
+                kafka_partition(customer),
+                0,
+                format!("c{customer}").into_bytes(),
+                format!("{{\"name\": \"{name}{customer}\"}}").into_bytes(),
+            )
+        })
+        .collect();
+    let lines: Vec<Keyed> = (0..90u64)
+        .map(|i| {
+            topics.append(
+                "order-lines",
+                (i % u64::from(PARTITIONS)) as u32,
+                1_000 + i as i64,
+                (i as i64).to_be_bytes().to_vec(),
+                format!("{{\"customer_id\": \"c{}\", \"amount\": {i}.5}}", i % 9).into_bytes(),
+            )
+        })
+        .collect();
+    (customers, lines)
+}
+
+/// Hands records to an instance as the runtime does, a batch per run of one topic and
+/// partition, skipping those its state holds; what goes to the repartition topic is
+/// appended to `topics`, and what comes out is returned as "key value".
+fn run_lines(engine: &mut Engine, topics: &mut Topics, records: &[Keyed]) -> Vec<String> {
+    let mut out = Outputs::new();
+    let mut dead = Vec::new();
+    let mut all = Vec::new();
+    for run in records.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let query = &mut engine.queries[0];
+        let inputs: Vec<InputRecord<'_>> = run
+            .iter()
+            .filter(|r| !query.already_processed(r.0, r.1, r.2))
+            .map(|r| InputRecord {
+                topic: r.0,
+                partition: r.1,
+                offset: r.2,
+                timestamp: r.3,
+                key: Some(&r.4),
+                value: Some(&r.5),
+            })
+            .collect();
+        if inputs.is_empty() {
+            continue;
+        }
+        out.clear();
+        query.process_batch(&inputs, &mut out, &mut dead);
+        for exchanged in &out.exchanged {
+            let exchange = &query.exchanges()[usize::from(exchanged.step)];
+            assert_eq!(exchange.topic_for(exchanged.input), LINES_REPARTITION);
+            topics.append(
+                LINES_REPARTITION,
+                exchanged.partition,
+                exchanged.timestamp,
+                exchanged.input.into_iter().collect(),
+                exchanged.value.clone(),
+            );
+        }
+        all.extend(out.iter().map(|o| format!("{:?} {:?}", o.key, o.value)));
+    }
+    assert!(dead.is_empty(), "{dead:?}");
+    all.sort();
+    all
+}
+
+/// How many records each partition of the repartition topic holds.
+fn repartition_counts(topics: &Topics) -> BTreeMap<u32, usize> {
+    topics
+        .0
+        .iter()
+        .filter(|((topic, _), _)| topic == LINES_REPARTITION)
+        .map(|((_, partition), log)| (*partition, log.len()))
+        .collect()
+}
+
+/// The repartition topic's records appended since `counts` were taken.
+fn appended_since(topics: &Topics, counts: &BTreeMap<u32, usize>) -> Vec<Keyed> {
+    topics
+        .0
+        .iter()
+        .filter(|((topic, _), _)| topic == LINES_REPARTITION)
+        .flat_map(|((_, partition), log)| {
+            log.iter()
+                .skip(counts.get(partition).copied().unwrap_or(0))
+                .cloned()
+        })
+        .collect()
+}
+
 #[test]
-fn a_joined_partition_moves_with_the_offsets_of_both_its_sides() {
-    let records = join_records();
-    let whole = feed_join(&mut join_engine(ENRICHED, false), &records, |_| true);
-    // The first instance reads partition 1 of both topics up to the renaming, then the
-    // partition goes to a second instance with its checkpoint.
-    let cut = records
-        .iter()
-        .position(|r| r.0 == "customers" && r.2 == 3 && r.1 == 1)
-        .unwrap();
-    let mut first = join_engine(ENRICHED, true);
-    let mut outputs = feed_join(&mut first, &records[..cut], |_| true);
-    outputs.extend(feed_join(&mut first, &records[cut..], |r| r.1 != 1));
-    let snapshots = first.queries[0].partition_snapshots().unwrap();
-    let moved = snapshots.iter().find(|s| s.partition == 1).unwrap();
-    let moved = PartitionSnapshot::decode(&moved.bytes).unwrap();
-    let orders_taken = records[..cut]
-        .iter()
-        .filter(|r| r.0 == "orders" && r.1 == 1)
-        .count() as u64;
-    assert_eq!(moved.next_offset_of("orders"), Some(orders_taken));
-    assert_eq!(moved.next_offset_of("customers"), Some(3));
-    first.queries[0].forget_partition("customers", 1);
-    assert!(!first.queries[0].already_processed("orders", 1, 0));
-    let mut second = join_engine(ENRICHED, true);
-    second.queries[0].restore_partition(&moved).unwrap();
-    assert!(second.queries[0].already_processed("customers", 1, 2));
-    assert!(second.queries[0].already_processed("orders", 1, orders_taken - 1));
-    // The new owner reads both topics' partition 1 again from where the checkpoint is; the
-    // records it holds already are skipped, as the runtime skips them.
-    outputs.extend(feed_join(&mut second, &records, |r| {
-        r.1 == 1 && !second_holds(r, orders_taken)
-    }));
+fn a_join_keyed_on_one_side_re_keys_the_other_to_the_partitions_of_the_keyed_one() {
+    let mut topics = Topics::default();
+    let (customers, lines) = lines_and_customers(&mut topics);
+    let (before, renamed) = customers.split_at(8);
+    let mut records: Vec<Keyed> = before.to_vec();
+    records.extend(lines[..45].iter().cloned());
+    records.extend(renamed.iter().cloned());
+    records.extend(lines[45..].iter().cloned());
+    // One instance reading its inputs whole.
+    let whole = {
+        let mut engine = engine_with(LINES, LINES_ENRICHED, false);
+        run_lines(&mut engine, &mut Topics::default(), &records)
+    };
+    assert_eq!(whole.len(), 90);
+    assert!(
+        whole.iter().filter(|o| o.contains("\"m")).count() > 10,
+        "{whole:?}"
+    );
+
+    let mut engine = engine_with(LINES, LINES_ENRICHED, false);
+    let read = engine.queries[0].repartition("orders-app", PARTITIONS);
+    assert_eq!(read, [LINES_REPARTITION, "customers"]);
+    let step = &engine.queries[0].exchanges()[0];
+    assert!(step.local && step.rekeys(0) && !step.rekeys(1));
+    // Its checkpoints are named by the customers, so a checkpoint of the repartition topic
+    // an earlier version sent both sides through is refused, not read as the stream's.
+    assert_eq!(step.topic, "customers");
+    // Routing writes each line to the partition Kafka's partitioner gives its customer.
+    let mut routed = Topics::default();
+    let written = run_lines(&mut engine, &mut routed, &lines);
+    assert!(
+        written.is_empty(),
+        "the first stage writes nothing out: {written:?}"
+    );
+    let mut rows = 0;
+    for record in appended_since(&routed, &BTreeMap::new()) {
+        for routed in postcard::from_bytes::<Vec<RoutedRow>>(&record.5).unwrap() {
+            let Value::String(customer) = &routed.row.row[1] else {
+                panic!("{routed:?}");
+            };
+            assert_eq!(
+                advisor_engine::state::default_partition(customer.as_bytes(), PARTITIONS),
+                record.1
+            );
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 90);
+
+    // Two instances split the partitions of the customers and of the repartition topic;
+    // the first stage runs where the lines' partitions are, either instance.
+    let mut a = engine_with(LINES, LINES_ENRICHED, false);
+    let mut b = engine_with(LINES, LINES_ENRICHED, false);
+    for engine in [&mut a, &mut b] {
+        engine.queries[0].repartition("orders-app", PARTITIONS);
+    }
+    let of_b = |r: &Keyed| r.1 == 2;
+    let mut split = Topics::default();
+    let mut outputs = Vec::new();
+    let deliver = |a: &mut Engine, b: &mut Engine, records: Vec<Keyed>| {
+        let (to_b, to_a): (Vec<Keyed>, Vec<Keyed>) = records.into_iter().partition(of_b);
+        let mut out = run_lines(a, &mut Topics::default(), &to_a);
+        out.extend(run_lines(b, &mut Topics::default(), &to_b));
+        out
+    };
+    outputs.extend(deliver(&mut a, &mut b, before.to_vec()));
+    assert!(run_lines(&mut a, &mut split, &lines[..45]).is_empty());
+    outputs.extend(deliver(
+        &mut a,
+        &mut b,
+        appended_since(&split, &BTreeMap::new()),
+    ));
+    outputs.extend(deliver(&mut a, &mut b, renamed.to_vec()));
+    let counts = repartition_counts(&split);
+    assert!(run_lines(&mut b, &mut split, &lines[45..]).is_empty());
+    outputs.extend(deliver(&mut a, &mut b, appended_since(&split, &counts)));
     outputs.sort();
     assert_eq!(outputs, whole);
 }
 
-/// True for a record of partition 1 the moved checkpoint reflects.
-fn second_holds(record: &Keyed, orders_taken: u64) -> bool {
-    match record.0 {
-        "orders" => record.2 < orders_taken,
-        "customers" => record.2 < 3,
-        _ => false,
-    }
+#[test]
+fn a_checkpoint_of_the_join_repartition_topic_both_sides_went_through_is_refused() {
+    let mut engine = engine_with(LINES, LINES_ENRICHED, false);
+    engine.queries[0].repartition("orders-app", PARTITIONS);
+    let snapshot = PartitionSnapshot {
+        topic: LINES_REPARTITION.into(),
+        partition: 1,
+        partitions: PARTITIONS,
+        next_offset: Some(7),
+        seen: Default::default(),
+        operators: vec![Default::default(); 2],
+    };
+    let error = engine.queries[0]
+        .restore_partition(&snapshot)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("an earlier engine version") && error.contains("reads customers in place"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_re_keyed_side_replayed_into_its_repartition_topic_is_joined_once() {
+    let mut topics = Topics::default();
+    let (customers, lines) = lines_and_customers(&mut topics);
+    let mut engine = engine_with(LINES, LINES_ENRICHED, false);
+    engine.queries[0].repartition("orders-app", PARTITIONS);
+    let mut outputs = run_lines(&mut engine, &mut topics, &customers[..8]);
+    // The first stage crashed after writing its rows and before committing the lines'
+    // offsets: it routes them all again, to later offsets of the repartition topic.
+    run_lines(&mut engine, &mut topics, &lines);
+    run_lines(&mut engine, &mut topics, &lines);
+    let rows = appended_since(&topics, &BTreeMap::new());
+    outputs.extend(run_lines(&mut engine, &mut Topics::default(), &rows));
+    assert_eq!(outputs.len(), 90, "{outputs:?}");
+    // A partition's checkpoint holds the repartition topic's offset, the customers' offset
+    // and what it took of each lines partition; another instance goes on from it.
+    let snapshots = engine.queries[0].partition_snapshots().unwrap();
+    let saved = snapshots.iter().find(|s| s.partition == 1).unwrap();
+    let saved = PartitionSnapshot::decode(&saved.bytes).unwrap();
+    let counts = repartition_counts(&topics);
+    let held = counts[&1] as u64;
+    assert_eq!(saved.next_offset_of(LINES_REPARTITION), Some(held));
+    let customers_1 = customers[..8].iter().filter(|r| r.1 == 1).count() as u64;
+    assert_eq!(saved.next_offset_of("customers"), Some(customers_1));
+    let mut next = engine_with(LINES, LINES_ENRICHED, false);
+    next.queries[0].repartition("orders-app", PARTITIONS);
+    next.queries[0].restore_partition(&saved).unwrap();
+    assert!(next.queries[0].already_processed(LINES_REPARTITION, 1, held - 1));
+    assert!(!next.queries[0].already_processed(LINES_REPARTITION, 1, held));
+    assert!(next.queries[0].already_processed("customers", 1, customers_1 - 1));
+    // The lines routed a third time reach it at new offsets and are skipped as taken.
+    run_lines(&mut engine, &mut topics, &lines);
+    let again: Vec<Keyed> = appended_since(&topics, &counts)
+        .into_iter()
+        .filter(|r| r.1 == 1)
+        .collect();
+    assert!(!again.is_empty());
+    let replayed = run_lines(&mut next, &mut Topics::default(), &again);
+    assert!(replayed.is_empty(), "{replayed:?}");
+    // Lines it has not seen are joined with the customers the checkpoint holds.
+    let fresh: Vec<Keyed> = lines
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.2 += 1_000;
+            r
+        })
+        .collect();
+    let counts = repartition_counts(&topics);
+    run_lines(&mut engine, &mut topics, &fresh);
+    let new_rows: Vec<Keyed> = appended_since(&topics, &counts)
+        .into_iter()
+        .filter(|r| r.1 == 1)
+        .collect();
+    let joined = run_lines(&mut next, &mut Topics::default(), &new_rows);
+    assert!(joined.iter().any(|o| o.contains("\"n")), "{joined:?}");
 }

@@ -1002,7 +1002,7 @@ impl OutputSink for KafkaSink {
             };
             // A join's records name the side their rows are of.
             let side = row.input.map(|input| vec![input]);
-            let mut record = BaseRecord::to(&exchange.topic)
+            let mut record = BaseRecord::to(exchange.topic_for(row.input))
                 .partition(row.partition as i32)
                 .payload(&row.value)
                 .timestamp(row.timestamp);

@@ -17,7 +17,7 @@ use crate::sql::ast::{
 use crate::value::{Column, Schema};
 
 use super::names::{has_aggregate, infer_type};
-use super::{invalid, plan_rows, Chain, PlanError, QueryPlan};
+use super::{invalid, plan_rows, Chain, PlanError, QueryPlan, RekeyedInput};
 
 /// One side of the join: its source and the alias its columns are known by.
 struct Side<'a> {
@@ -565,20 +565,28 @@ pub fn plan_join(
     // Joined on both sides' message keys in one key format, each side's records of a key
     // are in the same partition of its topic (the sides are co-partitioned), so the join
     // needs no repartition topic: ksqlDB reads such sides in place.
-    let on_message_keys = left.formats.key == right.formats.key
-        && sides
-            .sides
-            .iter()
-            .zip([&left_key, &right_key])
-            .all(|(side, key)| joins_on_its_message_key(side, key, &schema));
+    let keyed: Vec<bool> = sides
+        .sides
+        .iter()
+        .zip([&left_key, &right_key])
+        .map(|(side, key)| joins_on_its_message_key(side, key, &schema))
+        .collect();
+    let on_message_keys = left.formats.key == right.formats.key && keyed.iter().all(|k| *k);
+    let rekeyed = match keyed[..] {
+        [true, false] => rekeyable(&sides, 1, &right_key, &schema)?,
+        [false, true] => rekeyable(&sides, 0, &left_key, &schema)?,
+        _ => None,
+    };
     let replannable = |planned: QueryPlan| {
-        replannable(
+        let mut planned = replannable(
             planned,
-            on_message_keys,
+            on_message_keys || rekeyed.is_some(),
             (kind, name, properties, query),
             sources,
             settings,
-        )
+        );
+        planned.rekeyed = rekeyed.clone();
+        planned
     };
     let words = join_words(join.kind);
     let rewritten = sides.rewrite_query(query)?;
@@ -714,7 +722,7 @@ pub fn plan_join(
 }
 
 /// A two-way join's plan, with the means to plan its operators again (a set per input
-/// partition) when it joins on both sides' message keys.
+/// partition) when it joins on both sides' message keys or re-keys one side to the other's.
 fn replannable(
     mut planned: QueryPlan,
     on_message_keys: bool,
@@ -734,6 +742,38 @@ fn replannable(
         }));
     }
     planned
+}
+
+/// How side `input` of a two-way join is re-keyed when the other side is keyed by the join
+/// key: only a stream is (ksqlDB repartitions no table), and only toward a key format
+/// whose bytes for a value are the same whoever writes them (an AVRO key's bytes hold its
+/// writer's schema id).
+fn rekeyable(
+    sides: &Sides<'_>,
+    input: usize,
+    key: &Expr,
+    schema: &Schema,
+) -> Result<Option<RekeyedInput>, PlanError> {
+    let (side, other) = (&sides.sides[input], &sides.sides[1 - input]);
+    let deterministic = matches!(
+        other.source.formats.key,
+        Format::Kafka | Format::Json | Format::Delimited(_)
+    );
+    let other_key: Vec<&Column> = other.source.schema.key_columns().map(|(_, c)| c).collect();
+    let (true, SourceKind::Stream, None, [other_key]) = (
+        deterministic,
+        side.source.kind,
+        side.source.window,
+        &other_key[..],
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(RekeyedInput {
+        input,
+        key: compile(key, schema, &mut Plain)?,
+        format: other.source.formats.key,
+        key_type: other_key.sql_type.clone(),
+    }))
 }
 
 /// True when a join side's key expression is its source's one key column, of a source
