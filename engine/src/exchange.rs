@@ -6,11 +6,14 @@
 //! instance that owns its partition, and a partition's state moves with it (checkpointed and
 //! restored per partition) when the group rebalances.
 //!
-//! A join goes the same way, both of its sides through one repartition topic (ksqlDB's
-//! `-Join-repartition`) by the join key: the engine's state splits by key group, not by
-//! the partition a producer chose, so even a side already keyed by the join key is routed.
-//! Each record of a join's repartition topic holds rows of one side, named by its key (the
-//! side's place among the query's inputs), and says which rows are a table's tombstones.
+//! A two-way join reads a side keyed by the join key in place, as ksqlDB does, and re-keys
+//! each stream side that is not into a repartition topic of its own, to the partition Kafka's
+//! default partitioner gives its key: a task per partition number then joins both sides
+//! (`Exchange::local`). Where that cannot be (a side keyed in AVRO, whose bytes hold a schema
+//! id; a join followed by another keyed step), both sides go through one repartition topic
+//! (ksqlDB's `-Join-repartition`) by the join key, the state split by key group. Each record
+//! of a join's repartition topic holds rows of one side, named by its key (the side's place
+//! among the query's inputs), and says which rows are a table's tombstones.
 //!
 //! A query with several keyed steps (a multi-way join, a join then a windowed GROUP BY) has
 //! a repartition topic per step, as ksqlDB has: what one step writes is routed by the next

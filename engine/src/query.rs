@@ -338,9 +338,9 @@ pub struct PersistentQuery {
     /// step's operators per input partition, as Kafka Streams runs a task per partition,
     /// so a partition's state is whole in its task and moves with it.
     tasks: Vec<Vec<Box<dyn Operator>>>,
-    /// For a two-way join that reads one side in place and re-keys the other: how the
-    /// other's rows find the partition their key is in.
-    rekeyed: Option<Rekey>,
+    /// For a two-way join, the sides it re-keys into repartition topics of their own: how
+    /// their rows find the partition their key is in.
+    rekeyed: Vec<Rekey>,
     pub stats: Stats,
     /// Output records the producer refused, each sent to the dead letters instead: counted
     /// by the sink, which sees the query only shared.
@@ -566,18 +566,22 @@ impl PersistentQuery {
             offsets: Offsets::new(),
             exchanges: Vec::new(),
             exchanged_origins: Vec::new(),
-            rekeyed: planned.rekeyed.map(|rekeyed| Rekey {
-                input: rekeyed.input,
-                key: rekeyed.key,
-                codec: KeyCodec::for_columns(
-                    rekeyed.format,
-                    vec![crate::value::Column {
-                        name: "KEY".into(),
-                        sql_type: rekeyed.key_type,
-                        key: true,
-                    }],
-                ),
-            }),
+            rekeyed: planned
+                .rekeyed
+                .into_iter()
+                .map(|rekeyed| Rekey {
+                    input: rekeyed.input,
+                    key: rekeyed.key,
+                    codec: KeyCodec::for_columns(
+                        rekeyed.format,
+                        vec![crate::value::Column {
+                            name: "KEY".into(),
+                            sql_type: rekeyed.key_type,
+                            key: true,
+                        }],
+                    ),
+                })
+                .collect(),
             fresh_ops: planned.fresh_ops,
             tasks: Vec::new(),
             stats: Stats::default(),
@@ -694,20 +698,22 @@ impl PersistentQuery {
             let inputs: Vec<String> = sources
                 .iter()
                 .enumerate()
-                .map(|(input, topic)| match &self.rekeyed {
-                    // ksqlDB's stream-table join re-keys its stream into `-Join-repartition`;
-                    // a stream-stream join names the side.
-                    Some(rekey) if rekey.input == input => {
-                        let table = self.inputs.iter().any(|i| i.is_table);
-                        let step = if table {
-                            Step::Join { later: 0 }
-                        } else {
-                            Step::JoinSide(input)
-                        };
-                        crate::exchange::repartition_topic(service_id, &self.id, step)
-                    }
-                    _ => topic.clone(),
-                })
+                .map(
+                    |(input, topic)| match self.rekeyed.iter().find(|r| r.input == input) {
+                        // ksqlDB's stream-table join re-keys its stream into `-Join-repartition`;
+                        // a stream-stream join names the side.
+                        Some(_) => {
+                            let table = self.inputs.iter().any(|i| i.is_table);
+                            let step = if table {
+                                Step::Join { later: 0 }
+                            } else {
+                                Step::JoinSide(input)
+                            };
+                            crate::exchange::repartition_topic(service_id, &self.id, step)
+                        }
+                        _ => topic.clone(),
+                    },
+                )
                 .collect();
             let same = matches!(&self.exchanges[..], [e] if e.local
                 && e.partitions == partitions.max(1)
@@ -1007,7 +1013,8 @@ impl PersistentQuery {
         };
         match self.exchanges.first_mut() {
             Some(step) if local && rekeys => {
-                if let (Some(rekey), Some(join)) = (&self.rekeyed, self.ops.get(step.ops.start)) {
+                let rekey = self.rekeyed.iter().find(|r| r.input == side);
+                if let (Some(rekey), Some(join)) = (rekey, self.ops.get(step.ops.start)) {
                     if !join.takes_deletes() {
                         batch.drop_deletes();
                     }

@@ -1,8 +1,8 @@
-//! Joins through a repartition topic, through the library without a broker: both sides of a
-//! two-way join where neither side is keyed by the join key (tests/message_keys.rs has the
-//! joins on message keys, and those keyed on one side, whose other side alone is re-keyed)
-//! go by their join key to the partition of the query's `-Join-repartition` topic that owns
-//! it, so instances that split those partitions join what one instance joins; a replayed input is taken once; a partition's join state (the table's rows, the
+//! Joins through repartition topics, through the library without a broker: a stream-stream
+//! join where neither side is keyed by the join key re-keys each side through its own topic
+//! (`-Join-left-repartition`, `-Join-right-repartition`), so instances that split those
+//! partitions join what one instance joins (tests/message_keys.rs has the joins on message
+//! keys, and those keyed on one side, whose other side alone is re-keyed); a replayed input is taken once; a partition's join state (the table's rows, the
 //! stream-stream buffers) moves to another instance through its checkpoint. A multi-way
 //! join, and a join's aggregation, go through a repartition topic per step, named as ksqlDB
 //! names them, and so does a table's GROUP BY (the rows by primary key, then the groups).
@@ -45,8 +45,6 @@ const STREAM_STREAM: &str = "CREATE STREAM shipped AS
 const TABLE_TABLE: &str = "CREATE TABLE customer_accounts AS
   SELECT ROWKEY AS customer_id, c.name, a.balance
   FROM customers c FULL OUTER JOIN accounts a ON c.customer_id = a.customer_id;";
-
-const REPARTITION: &str = "_confluent-ksql-shop-appquery_{id}-Join-repartition";
 
 /// A record of one of the inputs: topic, partition, offset, time, key, value.
 #[derive(Clone)]
@@ -193,15 +191,10 @@ fn records() -> Vec<Record> {
     out
 }
 
-fn engine(query: &str, split: bool) -> Engine {
+fn engine(query: &str) -> Engine {
     let mut engine = Engine::default();
     for statement in parse(&format!("{SOURCES}\n{query}")).unwrap() {
         engine.execute(&statement).unwrap();
-    }
-    if split {
-        let topic = engine.queries[0].repartition("shop-app", PARTITIONS);
-        let expected = REPARTITION.replace("{id}", &engine.queries[0].id);
-        assert_eq!(topic, [expected]);
     }
     engine
 }
@@ -227,7 +220,7 @@ fn read_by(engine: &Engine, records: &[Record]) -> Vec<Record> {
 /// partition: a stream-stream join's buffers are per partition (a Kafka Streams task), so
 /// this is the join by key that the repartition topic makes of inputs partitioned apart.
 fn one_instance(query: &str) -> Vec<OutputRecord> {
-    let mut whole = engine(query, false);
+    let mut whole = engine(query);
     let mut out = Outputs::new();
     let mut dead = Vec::new();
     let mut all = Vec::new();
@@ -241,75 +234,9 @@ fn one_instance(query: &str) -> Vec<OutputRecord> {
     all
 }
 
-/// The first stage over every record: each repartition partition's records, in order.
-fn first_stage(engine: &mut Engine, records: &[Record]) -> Vec<Vec<Exchanged>> {
-    let mut out = Outputs::new();
-    let mut dead = Vec::new();
-    let mut partitions = vec![Vec::new(); PARTITIONS as usize];
-    for record in &read_by(engine, records) {
-        out.clear();
-        engine.queries[0].process(&record.input(), &mut out, &mut dead);
-        assert_eq!(out.len(), 0, "the first stage writes no output");
-        for routed in out.exchanged.drain(..) {
-            partitions[routed.partition as usize].push(routed);
-        }
-    }
-    assert!(dead.is_empty(), "{dead:?}");
-    partitions
-}
-
-/// Feeds records `from..` of a repartition partition to an instance's second stage.
-fn second_stage(
-    engine: &mut Engine,
-    partition: u32,
-    records: &[Exchanged],
-    from: usize,
-) -> Vec<OutputRecord> {
-    let topic = engine.queries[0].exchanges()[0].topic.clone();
-    let mut out = Outputs::new();
-    let mut dead = Vec::new();
-    let mut all = Vec::new();
-    for (offset, routed) in records.iter().enumerate().skip(from) {
-        out.clear();
-        let key = routed.input.map(|input| [input]);
-        let record = InputRecord {
-            topic: &topic,
-            partition,
-            offset: offset as u64,
-            timestamp: routed.timestamp,
-            key: key.as_ref().map(|k| &k[..]),
-            value: Some(&routed.value),
-        };
-        engine.queries[0].process(&record, &mut out, &mut dead);
-        all.extend(out.iter().cloned());
-    }
-    assert!(dead.is_empty(), "{dead:?}");
-    all
-}
-
-/// Two instances, one with partitions 0 and 1 and one with partition 2, write what one
-/// instance without a repartition topic writes (per key in the same order; across keys the
-/// partitions interleave as they like).
-fn split_matches_one_instance(query: &str) {
-    let mut expected = rendered(&one_instance(query));
-    assert!(expected.len() > 50, "{}", expected.len());
-    let partitions = first_stage(&mut engine(query, true), &records());
-    assert!(partitions.iter().all(|p| !p.is_empty()));
-    let mut a = engine(query, true);
-    let mut b = engine(query, true);
-    let mut outputs = second_stage(&mut a, 0, &partitions[0], 0);
-    outputs.extend(second_stage(&mut a, 1, &partitions[1], 0));
-    outputs.extend(second_stage(&mut b, 2, &partitions[2], 0));
-    let mut got = rendered(&outputs);
-    expected.sort();
-    got.sort();
-    assert_eq!(got, expected);
-    assert!(a.queries[0].state_size() > 0 && b.queries[0].state_size() > 0);
-}
-
 #[test]
 fn a_stream_table_join_re_keys_the_stream_alone() {
-    let mut engine = engine(STREAM_TABLE, false);
+    let mut engine = engine(STREAM_TABLE);
     let topics = engine.queries[0].repartition("shop-app", PARTITIONS);
     assert_eq!(
         topics,
@@ -321,16 +248,20 @@ fn a_stream_table_join_re_keys_the_stream_alone() {
     assert!(engine.queries[0].exchanges()[0].rekeys(0));
 }
 
+/// A stream-stream join's sides, neither keyed by the join key, each re-keyed through its
+/// own topic, as ksqlDB names them.
+const SIDES: [&str; 2] = ["Join-left", "Join-right"];
+
 #[test]
 fn a_stream_stream_join_split_over_instances_joins_what_one_instance_joins() {
-    split_matches_one_instance(STREAM_STREAM);
+    steps_split_as_one_instance(STREAM_STREAM, &SIDES);
 }
 
 #[test]
 fn a_table_table_join_on_primary_keys_reads_its_tables_in_place() {
     // Both tables keyed by the join key: ksqlDB makes no repartition topic for this join,
     // and neither does the engine (tests/message_keys.rs splits it over instances).
-    let mut engine = engine(TABLE_TABLE, false);
+    let mut engine = engine(TABLE_TABLE);
     let topics = engine.queries[0].repartition("shop-app", PARTITIONS);
     assert_eq!(topics, ["customers", "accounts"]);
     assert!(engine.queries[0].exchanges()[0].local);
@@ -339,19 +270,14 @@ fn a_table_table_join_on_primary_keys_reads_its_tables_in_place() {
 #[test]
 fn a_replayed_join_input_is_taken_once() {
     let mut expected = rendered(&one_instance(STREAM_STREAM));
-    let records = records();
-    let mut partitions = first_stage(&mut engine(STREAM_STREAM, true), &records);
-    // The first stage crashed before committing and read both inputs again from the start.
-    let replayed = first_stage(&mut engine(STREAM_STREAM, true), &records);
-    for (partition, again) in partitions.iter_mut().zip(replayed) {
-        partition.extend(again);
+    let mut cluster = Cluster::new(STREAM_STREAM, 1, &SIDES);
+    let records = read_by(&cluster.instances[0], &records());
+    // The first stage crashed before committing and read both inputs again from the start:
+    // every row reaches its repartition topic twice.
+    for record in records.iter().chain(&records) {
+        cluster.feed(record);
     }
-    let mut instance = engine(STREAM_STREAM, true);
-    let mut outputs = Vec::new();
-    for (partition, routed) in partitions.iter().enumerate() {
-        outputs.extend(second_stage(&mut instance, partition as u32, routed, 0));
-    }
-    let mut got = rendered(&outputs);
+    let mut got = rendered(&cluster.outputs);
     expected.sort();
     got.sort();
     assert_eq!(got, expected);
@@ -359,46 +285,41 @@ fn a_replayed_join_input_is_taken_once() {
 
 #[test]
 fn a_join_partition_moves_to_another_instance_with_its_checkpoint() {
-    {
-        let query = STREAM_STREAM;
-        let mut expected = rendered(&one_instance(query));
-        let partitions = first_stage(&mut engine(query, true), &records());
-        let mut first = engine(query, true);
-        let mut outputs = Vec::new();
-        let half = partitions[1].len() / 2;
-        for (partition, routed) in partitions.iter().enumerate() {
-            let end = if partition == 1 { half } else { routed.len() };
-            outputs.extend(second_stage(
-                &mut first,
-                partition as u32,
-                &routed[..end],
-                0,
-            ));
-        }
-        let snapshots = first.queries[0].partition_snapshots().unwrap();
-        first.queries[0].partitions_saved();
-        let before = first.queries[0].state_size();
-        let topic = first.queries[0].exchanges()[0].topic.clone();
-        first.queries[0].forget_partition(&topic, 1);
-        let left = first.queries[0].state_size();
-        assert!(
-            left < before && left > 0,
-            "{query}: {left} of {before} left"
-        );
-        let moved = snapshots.iter().find(|s| s.partition == 1).unwrap();
-        let moved = PartitionSnapshot::decode(&moved.bytes).unwrap();
-        assert_eq!(moved.next_offset, Some(half as u64));
-        // The new owner starts empty: the table's rows (or the buffered stream records) it
-        // joins the rest of partition 1 with come from the checkpoint alone.
-        let mut second = engine(query, true);
-        second.queries[0].restore_partition(&moved).unwrap();
-        assert_eq!(second.queries[0].state_size(), before - left, "{query}");
-        outputs.extend(second_stage(&mut second, 1, &partitions[1], half));
-        let mut got = rendered(&outputs);
-        expected.sort();
-        got.sort();
-        assert_eq!(got, expected, "{query}");
+    let mut expected = rendered(&one_instance(STREAM_STREAM));
+    let mut cluster = Cluster::new(STREAM_STREAM, 2, &SIDES);
+    let records = read_by(&cluster.instances[0], &records());
+    let (first, rest) = records.split_at(records.len() / 2);
+    for record in first {
+        cluster.feed(record);
     }
+    let saved = cluster.checkpoint(0, 1);
+    for topic in &cluster.topics {
+        assert!(saved.next_offset_of(topic).is_some(), "{topic}");
+    }
+    // The checkpoint alone holds the partition's buffered records.
+    let mut fresh = engine_of(STREAM_STREAM);
+    fresh.queries[0].restore_partition(&saved).unwrap();
+    assert!(fresh.queries[0].state_size() > 0);
+    let since = cluster.outputs.len();
+    for record in rest {
+        cluster.feed(record);
+    }
+    // Partition 1's owner dies: its new owner reads both sides' partition 1 again from
+    // the checkpoint, writing again what came of them since (at least once).
+    let written_again: Vec<OutputRecord> = cluster.outputs[since..]
+        .iter()
+        .zip(&cluster.output_from[since..])
+        .filter(|(_, from)| from.1 == 1 && from.0 != usize::MAX)
+        .map(|(output, _)| output.clone())
+        .collect();
+    assert!(!written_again.is_empty());
+    cluster.take_over(0, 1, &saved);
+    cluster.drain();
+    expected.extend(rendered(&written_again));
+    let mut got = rendered(&cluster.outputs);
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
 }
 
 /// Branches joined to their region's row on a foreign key, the region.
@@ -459,8 +380,11 @@ const TABLE_GROUPED: &str = "CREATE TABLE customers_per_name AS
 /// would go through its records one by one.
 struct Cluster {
     instances: Vec<Engine>,
+    /// The repartition topics, by the step each is of: a step's, or each re-keyed side's of
+    /// a join that reads its inputs' partitions.
     topics: Vec<String>,
-    /// By step and partition, the repartition records written and how far they were read.
+    steps: Vec<usize>,
+    /// By topic and partition, the repartition records written and how far they were read.
     logs: Vec<Vec<Vec<Exchanged>>>,
     read: Vec<Vec<usize>>,
     outputs: Vec<OutputRecord>,
@@ -473,7 +397,17 @@ impl Cluster {
         let instances: Vec<Engine> = (0..instances).map(|_| engine_of(query)).collect();
         let id = instances[0].queries[0].id.clone();
         let made = instances[0].queries[0].exchanges();
-        let names: Vec<String> = made.iter().map(|e| e.topic.clone()).collect();
+        let (names, steps): (Vec<String>, Vec<usize>) = made
+            .iter()
+            .enumerate()
+            .flat_map(|(step, e)| match e.local {
+                true => (0..e.source_topics.len())
+                    .filter(|&input| e.rekeys(input))
+                    .map(|input| (e.source_topics[input].clone(), step))
+                    .collect::<Vec<_>>(),
+                false => vec![(e.topic.clone(), step)],
+            })
+            .unzip();
         let expected: Vec<String> = topics
             .iter()
             .map(|step| match step.ends_with("-topic") {
@@ -488,6 +422,7 @@ impl Cluster {
             logs: vec![vec![Vec::new(); partitions]; names.len()],
             read: vec![vec![0; partitions]; names.len()],
             topics: names,
+            steps,
             outputs: Vec::new(),
             output_from: Vec::new(),
         }
@@ -500,8 +435,12 @@ impl Cluster {
     fn keep(&mut self, out: &mut Outputs, from: (usize, u32)) {
         self.outputs.extend(out.iter().cloned());
         self.output_from.extend(out.iter().map(|_| from));
+        let query = &self.instances[0].queries[0];
         for routed in out.exchanged.drain(..) {
-            self.logs[usize::from(routed.step)][routed.partition as usize].push(routed);
+            let exchange = &query.exchanges()[usize::from(routed.step)];
+            let topic = exchange.topic_for(routed.input);
+            let at = self.topics.iter().position(|t| t == topic).unwrap();
+            self.logs[at][routed.partition as usize].push(routed);
         }
         out.clear();
     }
@@ -569,12 +508,26 @@ impl Cluster {
     /// The owner of a step's partition died: a new instance takes that partition over from
     /// its checkpoint and reads it again from the offset the checkpoint reflects, writing
     /// what it wrote since to the next step once more.
+    /// The owner of partition `partition` of step `step` died: a new instance takes the
+    /// partition over from its checkpoint and reads every topic of the step from the
+    /// offset the checkpoint reflects.
     fn take_over(&mut self, step: usize, partition: u32, checkpoint: &PartitionSnapshot) {
         let owner = self.owner(partition);
         let query = &mut self.instances[owner].queries[0];
-        query.forget_partition(&self.topics[step], partition);
+        let at = self.steps.iter().position(|s| *s == step).unwrap();
+        query.forget_partition(&self.topics[at], partition);
         query.restore_partition(checkpoint).unwrap();
-        self.read[step][partition as usize] = checkpoint.next_offset.unwrap() as usize;
+        for ((topic, read), _) in self
+            .topics
+            .iter()
+            .zip(&mut self.read)
+            .zip(&self.steps)
+            .filter(|(_, s)| **s == step)
+        {
+            if let Some(next) = checkpoint.next_offset_of(topic) {
+                read[partition as usize] = next as usize;
+            }
+        }
     }
 }
 
@@ -622,7 +575,7 @@ const COMPUTED_KEY: &str = "CREATE STREAM shipped_by_expression AS
 
 #[test]
 fn a_join_on_a_computed_expression_goes_by_its_value() {
-    steps_split_as_one_instance(COMPUTED_KEY, &["Join"]);
+    steps_split_as_one_instance(COMPUTED_KEY, &SIDES);
 }
 
 #[test]

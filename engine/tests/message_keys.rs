@@ -524,7 +524,7 @@ fn a_join_on_a_value_column_re_keys_that_side_only() {
         ]
     );
     assert!(engine.queries[0].exchanges()[0].rekeys(1));
-    // Neither side keyed by the join key: both go through the join's repartition topic.
+    // Neither side keyed by the join key: each is re-keyed through its own topic.
     let neither = "CREATE STREAM by_amount AS
   SELECT o.order_id, s.shipment_id FROM orders o JOIN shipments s WITHIN 1 HOUR
   ON o.order_id = s.shipment_id;";
@@ -532,9 +532,26 @@ fn a_join_on_a_value_column_re_keys_that_side_only() {
     let topics = engine.queries[0].repartition("orders-app", PARTITIONS);
     assert_eq!(
         topics,
-        ["_confluent-ksql-orders-appquery_CSAS_BY_AMOUNT_0-Join-repartition"]
+        [
+            "_confluent-ksql-orders-appquery_CSAS_BY_AMOUNT_0-Join-left-repartition",
+            "_confluent-ksql-orders-appquery_CSAS_BY_AMOUNT_0-Join-right-repartition"
+        ]
     );
-    assert!(!engine.queries[0].exchanges()[0].local);
+    let step = &engine.queries[0].exchanges()[0];
+    assert!(step.local && step.rekeys(0) && step.rekeys(1));
+    // A join followed by another keyed step still goes through the join's shared topic.
+    let counted = "CREATE TABLE per_shipment AS
+  SELECT s.shipment_id, COUNT(*) AS n FROM orders o JOIN shipments s WITHIN 1 HOUR
+  ON o.order_id = s.shipment_id GROUP BY s.shipment_id;";
+    let mut engine = join_engine(counted, false);
+    let topics = engine.queries[0].repartition("orders-app", PARTITIONS);
+    assert_eq!(
+        topics,
+        [
+            "_confluent-ksql-orders-appquery_CTAS_PER_SHIPMENT_0-Join-repartition",
+            "_confluent-ksql-orders-appquery_CTAS_PER_SHIPMENT_0-Aggregate-GroupBy-repartition"
+        ]
+    );
 }
 
 const LINES: &str =

@@ -12,7 +12,7 @@ use crate::ops::Operator;
 use crate::settings::Settings;
 use crate::sql::ast::{
     BinaryOp, Expr, Join, JoinKind, OrderItem, OverRef, OverSpec, Properties, Query, SelectItem,
-    SourceKind,
+    SourceKind, SqlType,
 };
 use crate::value::{Column, Schema};
 
@@ -572,15 +572,26 @@ pub fn plan_join(
         .map(|(side, key)| joins_on_its_message_key(side, key, &schema))
         .collect();
     let on_message_keys = left.formats.key == right.formats.key && keyed.iter().all(|k| *k);
-    let rekeyed = match keyed[..] {
-        [true, false] => rekeyable(&sides, 1, &right_key, &schema)?,
-        [false, true] => rekeyable(&sides, 0, &left_key, &schema)?,
-        _ => None,
+    let rekeyed: Vec<RekeyedInput> = match keyed[..] {
+        [true, false] => rekeyed_to_the_other(&sides, 1, &right_key, &schema)?
+            .into_iter()
+            .collect(),
+        [false, true] => rekeyed_to_the_other(&sides, 0, &left_key, &schema)?
+            .into_iter()
+            .collect(),
+        [false, false] => {
+            let both = [(0, &left_key), (1, &right_key)]
+                .into_iter()
+                .map(|(input, key)| rekeyed(&sides, input, key, &schema, Format::Json, &left_type))
+                .collect::<Result<Option<Vec<_>>, _>>()?;
+            both.unwrap_or_default()
+        }
+        _ => Vec::new(),
     };
     let replannable = |planned: QueryPlan| {
         let mut planned = replannable(
             planned,
-            on_message_keys || rekeyed.is_some(),
+            on_message_keys || !rekeyed.is_empty(),
             (kind, name, properties, query),
             sources,
             settings,
@@ -745,34 +756,52 @@ fn replannable(
 }
 
 /// How side `input` of a two-way join is re-keyed when the other side is keyed by the join
-/// key: only a stream is (ksqlDB repartitions no table), and only toward a key format
-/// whose bytes for a value are the same whoever writes them (an AVRO key's bytes hold its
-/// writer's schema id).
-fn rekeyable(
+/// key: toward the other side's key format, when its bytes for a value are the same
+/// whoever writes them (an AVRO key's bytes hold its writer's schema id).
+fn rekeyed_to_the_other(
     sides: &Sides<'_>,
     input: usize,
     key: &Expr,
     schema: &Schema,
 ) -> Result<Option<RekeyedInput>, PlanError> {
-    let (side, other) = (&sides.sides[input], &sides.sides[1 - input]);
+    let other = &sides.sides[1 - input];
     let deterministic = matches!(
         other.source.formats.key,
         Format::Kafka | Format::Json | Format::Delimited(_)
     );
     let other_key: Vec<&Column> = other.source.schema.key_columns().map(|(_, c)| c).collect();
-    let (true, SourceKind::Stream, None, [other_key]) = (
-        deterministic,
-        side.source.kind,
-        side.source.window,
-        &other_key[..],
-    ) else {
+    let (true, [other_key]) = (deterministic, &other_key[..]) else {
         return Ok(None);
     };
+    rekeyed(
+        sides,
+        input,
+        key,
+        schema,
+        other.source.formats.key,
+        &other_key.sql_type,
+    )
+}
+
+/// Side `input` re-keyed by `key`, written in `format` as `key_type` to choose its
+/// partition: only a stream is (ksqlDB repartitions no table), and not a windowed one.
+fn rekeyed(
+    sides: &Sides<'_>,
+    input: usize,
+    key: &Expr,
+    schema: &Schema,
+    format: Format,
+    key_type: &SqlType,
+) -> Result<Option<RekeyedInput>, PlanError> {
+    let side = &sides.sides[input];
+    if side.source.kind != SourceKind::Stream || side.source.window.is_some() {
+        return Ok(None);
+    }
     Ok(Some(RekeyedInput {
         input,
         key: compile(key, schema, &mut Plain)?,
-        format: other.source.formats.key,
-        key_type: other_key.sql_type.clone(),
+        format,
+        key_type: key_type.clone(),
     }))
 }
 

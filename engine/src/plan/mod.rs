@@ -72,23 +72,24 @@ pub struct QueryPlan {
     /// For an aggregation whose GROUP BY is its stream's message key, or a join on both its
     /// sides' message keys: plans the operators afresh, for a set per input partition.
     pub fresh_ops: Option<FreshOps>,
-    /// For a two-way join where one side is keyed by the join key and the other is a
-    /// stream that is not: how that stream is re-keyed so that the join reads the keyed
-    /// side in place, as ksqlDB re-keys only the side that needs it.
-    pub(crate) rekeyed: Option<RekeyedInput>,
+    /// For a two-way join, the stream sides not keyed by the join key and how each is
+    /// re-keyed (ksqlDB re-keys only the sides that need it): so the join reads a keyed side
+    /// in place, and two re-keyed sides meet in the same partition numbers.
+    pub(crate) rekeyed: Vec<RekeyedInput>,
 }
 
 /// A join side re-keyed by its join key through its own repartition topic: each row goes to
 /// the partition that Kafka's default partitioner (murmur2, as Java clients and ksqlDB
 /// use) gives its key written in the other side's key format, the partition where the
-/// other side's records of that key are.
+/// other side's records of that key are; or, when both sides are re-keyed, written as
+/// JSON, which holds any key type, for both alike.
 #[derive(Debug, Clone)]
 pub struct RekeyedInput {
     /// The side's place among the query's inputs.
     pub input: usize,
     /// The side's join key, over the query's rows.
     pub key: Compiled,
-    /// The other side's key format and key type.
+    /// The format and type the key is written in to choose its partition.
     pub format: Format,
     pub key_type: crate::sql::ast::SqlType,
 }
@@ -351,7 +352,7 @@ fn plan_rows(
         watermarked: chain.watermarked,
         grouped_by_message_key: chain.grouped_by_message_key,
         fresh_ops: None,
-        rekeyed: None,
+        rekeyed: Vec::new(),
     })
 }
 
@@ -512,7 +513,7 @@ fn plan_from_table(
         watermarked: false,
         grouped_by_message_key: false,
         fresh_ops: None,
-        rekeyed: None,
+        rekeyed: Vec::new(),
     })
 }
 
@@ -591,7 +592,7 @@ fn plan_table_aggregate(
         watermarked: false,
         grouped_by_message_key: false,
         fresh_ops: None,
-        rekeyed: None,
+        rekeyed: Vec::new(),
     })
 }
 
