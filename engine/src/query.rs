@@ -580,6 +580,7 @@ impl PersistentQuery {
                             key: true,
                         }],
                     ),
+                    partitions: 1,
                 })
                 .collect(),
             fresh_ops: planned.fresh_ops,
@@ -693,6 +694,9 @@ impl PersistentQuery {
             })
             .collect();
         if let Some(at) = self.local_step(&points) {
+            for rekey in &mut self.rekeyed {
+                rekey.partitions = partitions.max(1);
+            }
             let sources: Vec<String> = self.inputs.iter().map(|i| i.topic.clone()).collect();
             // A re-keyed side is read from its own repartition topic.
             let inputs: Vec<String> = sources
@@ -1148,7 +1152,17 @@ impl PersistentQuery {
                 continue;
             };
             taken.last = None;
-            match postcard::from_bytes::<Vec<RoutedRow>>(value) {
+            // A record of the other side can be there only if an earlier version sent both
+            // sides through this topic.
+            let decoded = match record.key {
+                Some(&[side]) if usize::from(side) == input => {
+                    postcard::from_bytes::<Vec<RoutedRow>>(value).map_err(|e| e.to_string())
+                }
+                _ => Err(format!(
+                    "its key does not name input {input}: it was written when both sides of the join went through this topic (an earlier engine version); delete the topic and the query's checkpoints to start its state again"
+                )),
+            };
+            match decoded {
                 Ok(rows) => {
                     for routed in rows {
                         taken.push(record, input, routed.row, routed.delete);
@@ -1167,6 +1181,7 @@ impl PersistentQuery {
                         source_offset: record.offset,
                         partition,
                         record_offset: record.offset,
+                        unreadable: true,
                     });
                 }
             }
@@ -1277,6 +1292,7 @@ impl PersistentQuery {
                     source_offset: record.offset,
                     partition: record.partition,
                     record_offset: record.offset,
+                    unreadable: true,
                 });
             }
         }
@@ -1297,6 +1313,7 @@ impl PersistentQuery {
                 input,
                 source_partition: partition,
                 source_offset: offset,
+                unreadable,
                 ..
             } = self
                 .exchanged_origins
@@ -1306,16 +1323,20 @@ impl PersistentQuery {
             let Some(source) = self.inputs.get(input).or(self.inputs.first()) else {
                 continue;
             };
-            // A row a step before wrote is named by that step's repartition record.
+            // A row a step before wrote is named by that step's repartition record; a
+            // repartition record that cannot be read, by itself.
             let topic = self
                 .exchanges
                 .get(step)
-                .and_then(|e| e.origin_topic(input))
+                .and_then(|e| match unreadable {
+                    true => Some(e.topic_for(u8::try_from(input).ok())),
+                    false => e.origin_topic(input).map(String::as_str),
+                })
                 .unwrap_or(&source.topic);
             dead.push(DeadLetter {
                 query: self.id.clone(),
                 source: source.source.clone(),
-                topic: topic.clone(),
+                topic: topic.to_string(),
                 partition,
                 offset,
                 kind,
@@ -1606,7 +1627,7 @@ impl PersistentQuery {
         else {
             if let Some(step) = self.exchanges.first().filter(|e| e.local) {
                 return Err(RestoreError(format!(
-                    "the checkpoint of partition {} was written when {} went through its repartition topic {} (an earlier engine version); it now reads {} in place, as ksqlDB does, and cannot take that state: delete the query's checkpoints to start its state again from the input",
+                    "the checkpoint of partition {} was written when {} went through its repartition topic {} (an earlier engine version); it now reads {} in place, as ksqlDB does, and cannot take that state: delete the query's checkpoints (and that topic, should the query still read a topic of that name) to start its state again from the input",
                     snapshot.partition,
                     self.id,
                     snapshot.topic,
@@ -1968,38 +1989,17 @@ fn send_join_rows(
 ) {
     let input = batch.input();
     let mut key = Vec::new();
-    let mut by_partition: Vec<Vec<RoutedRow>> = vec![Vec::new(); exchange.partitions as usize];
-    let mut origins: Vec<Vec<u32>> = vec![Vec::new(); exchange.partitions as usize];
-    for at in 0..batch.len() {
-        let origin = batch.origin(at);
-        let time = batch.time(at);
+    let partition_of = |at: usize, _: &mut Emit<'_>| {
         key.clear();
-        let partition = if join.join_key(input, batch.row(at), time, &mut key) {
-            exchange.owner(crate::state::key_group(&key)) as usize
-        } else {
-            0
-        };
-        let Some((source_partition, source_offset)) = origin_of(origin) else {
-            continue;
-        };
-        if let (Some(rows), Some(from)) =
-            (by_partition.get_mut(partition), origins.get_mut(partition))
-        {
-            from.push(origin);
-            rows.push(RoutedRow {
-                delete: batch.is_delete(at),
-                row: ExchangedRow {
-                    source_partition,
-                    source_offset,
-                    time,
-                    window: batch.window(at),
-                    row: batch.row(at).clone(),
-                },
-            });
-        }
-    }
-    let input = u8::try_from(input).unwrap_or(u8::MAX);
-    write_exchanged(step, &by_partition, &origins, Some(input), |r| &r.row, emit);
+        Some(
+            if join.join_key(input, batch.row(at), batch.time(at), &mut key) {
+                exchange.owner(crate::state::key_group(&key))
+            } else {
+                0
+            },
+        )
+    };
+    send_side_rows(step, exchange, batch, origin_of, partition_of, emit);
 }
 
 /// Writes a re-keyed join side's rows to the partitions of its repartition topic where the
@@ -2013,16 +2013,11 @@ fn send_rekeyed_rows(
     origin_of: &dyn Fn(u32) -> Option<(u32, u64)>,
     emit: &mut Emit<'_>,
 ) {
-    let input = batch.input();
     let mut key = Vec::new();
-    let mut by_partition: Vec<Vec<RoutedRow>> = vec![Vec::new(); exchange.partitions as usize];
-    let mut origins: Vec<Vec<u32>> = vec![Vec::new(); exchange.partitions as usize];
-    for at in 0..batch.len() {
-        let origin = batch.origin(at);
-        let time = batch.time(at);
+    let partition_of = |at: usize, emit: &mut Emit<'_>| {
         let ctx = crate::expr::Context {
             row: batch.row(at),
-            rowtime: time,
+            rowtime: batch.time(at),
             window: None,
             slots: &[],
         };
@@ -2033,17 +2028,42 @@ fn send_rekeyed_rows(
             }
             _ => Ok(false),
         };
-        let partition = match written {
-            Ok(true) => crate::state::default_partition(&key, exchange.partitions),
-            Ok(false) => 0,
+        match written {
+            Ok(true) => Some(crate::state::default_partition(&key, rekey.partitions)),
+            Ok(false) => Some(0),
             Err(e) => {
-                emit.reject(origin, RowError::Encode(format!("the join key: {e}")));
-                continue;
+                emit.reject(
+                    batch.origin(at),
+                    RowError::Encode(format!("the join key: {e}")),
+                );
+                None
             }
-        } as usize;
+        }
+    };
+    send_side_rows(0, exchange, batch, origin_of, partition_of, emit);
+}
+
+/// Writes a join side's rows (the batch's input), a table's tombstones among them, to the
+/// partitions `partition_of` chooses (`None` when it rejected the row).
+fn send_side_rows(
+    step: u8,
+    exchange: &Exchange,
+    batch: &RowBatch,
+    origin_of: &dyn Fn(u32) -> Option<(u32, u64)>,
+    mut partition_of: impl FnMut(usize, &mut Emit<'_>) -> Option<u32>,
+    emit: &mut Emit<'_>,
+) {
+    let mut by_partition: Vec<Vec<RoutedRow>> = vec![Vec::new(); exchange.partitions as usize];
+    let mut origins: Vec<Vec<u32>> = vec![Vec::new(); exchange.partitions as usize];
+    for at in 0..batch.len() {
+        let origin = batch.origin(at);
+        let Some(partition) = partition_of(at, emit) else {
+            continue;
+        };
         let Some((source_partition, source_offset)) = origin_of(origin) else {
             continue;
         };
+        let partition = partition as usize;
         if let (Some(rows), Some(from)) =
             (by_partition.get_mut(partition), origins.get_mut(partition))
         {
@@ -2053,15 +2073,15 @@ fn send_rekeyed_rows(
                 row: ExchangedRow {
                     source_partition,
                     source_offset,
-                    time,
+                    time: batch.time(at),
                     window: batch.window(at),
                     row: batch.row(at).clone(),
                 },
             });
         }
     }
-    let input = u8::try_from(input).unwrap_or(u8::MAX);
-    write_exchanged(0, &by_partition, &origins, Some(input), |r| &r.row, emit);
+    let input = u8::try_from(batch.input()).unwrap_or(u8::MAX);
+    write_exchanged(step, &by_partition, &origins, Some(input), |r| &r.row, emit);
 }
 
 /// The ends of the records a partition's rows go in: about `ROWS_PER_EXCHANGED_RECORD`
@@ -2129,6 +2149,9 @@ struct Rekey {
     input: usize,
     key: crate::expr::Compiled,
     codec: KeyCodec,
+    /// The repartition topic's partitions, which stay what they were made with when the
+    /// input grows (the other instances route by them too).
+    partitions: u32,
 }
 
 /// Where a row read back from a repartition topic came from: the record it came from (by
@@ -2142,6 +2165,9 @@ struct ExchangedOrigin {
     source_offset: u64,
     partition: u32,
     record_offset: u64,
+    /// Set for a repartition record that could not be read: its own partition and offset
+    /// are the source's fields, and its dead letter names the repartition topic.
+    unreadable: bool,
 }
 
 /// Where a step gathers the rows it reads back from its repartition topic.
@@ -2177,6 +2203,7 @@ impl Taken<'_> {
             source_offset: row.source_offset,
             partition,
             record_offset: record.offset,
+            unreadable: false,
         });
         let filled = self.batch.push(self.width, row.time, origin);
         *filled = row.row;

@@ -659,6 +659,47 @@ fn grouped_by_the_message_key_a_dead_instances_input_partitions_move_with_their_
     );
 }
 
+/// Waits until each of `partitions` of `query` has a checkpoint in the bucket: a join's
+/// table rows there are read.
+fn wait_for_checkpoints_of(
+    runtime: &tokio::runtime::Runtime,
+    client: &aws_sdk_s3::Client,
+    query: &str,
+    partitions: impl IntoIterator<Item = u32> + Clone,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while partitions.clone().into_iter().any(|p| {
+        let unit = format!("{query}/partition-{p}/");
+        !object_keys(runtime, client)
+            .iter()
+            .any(|k| k.contains(&unit))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the customers were never read"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Every order came out of ENRICHED (at least once, as a crash replays), each with its
+/// customer's name.
+fn assert_each_order_named(tansu: &Tansu, orders: usize) {
+    let enriched = tansu.read_all("ENRICHED", orders);
+    let mut seen = std::collections::BTreeSet::new();
+    for (key, value) in &enriched {
+        let customer = String::from_utf8(key.clone()).unwrap();
+        let number = customer.trim_start_matches("cust_");
+        assert_eq!(
+            value["NAME"],
+            format!("name_{number}"),
+            "{customer}: {value}"
+        );
+        seen.insert(value["ORDER_ID"].as_i64().unwrap());
+    }
+    assert_eq!(seen.len(), orders);
+}
+
 /// Orders joined with their customers on both topics' message keys: the join reads the
 /// co-partitioned topics in place. The orders keep their records' times, after the
 /// customers', so the join (in time order, as Kafka Streams takes its inputs) finds each
@@ -703,19 +744,7 @@ fn joined_on_message_keys_a_dead_instances_partitions_of_both_sides_move_with_th
     // The engine does not wait for a quiet input to catch up before it joins (Kafka Streams'
     // max.task.idle.ms): the orders start once every partition's customers are in a
     // checkpoint, so read.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while (0..3).any(|p| {
-        let unit = format!("CSAS_ENRICHED_0/partition-{p}/");
-        !object_keys(&runtime, &client)
-            .iter()
-            .any(|k| k.contains(&unit))
-    }) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the customers were never read"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_for_checkpoints_of(&runtime, &client, "CSAS_ENRICHED_0", 0..3);
 
     let orders: Vec<_> = orders(0, 3000)
         .into_iter()
@@ -735,21 +764,8 @@ fn joined_on_message_keys_a_dead_instances_partitions_of_both_sides_move_with_th
     let owned = assigned_partitions_of(&doomed_log, "order-events");
     assert!(!owned.is_empty(), "{doomed_log}");
     assert_eq!(assigned_partitions_of(&doomed_log, "customers"), owned);
-    // Every order came out (at least once, as a crash replays), each with its customer's
-    // name: both sides of every key were on one instance throughout.
-    let enriched = tansu.read_all("ENRICHED", orders.len());
-    let mut seen = std::collections::BTreeSet::new();
-    for (key, value) in &enriched {
-        let customer = String::from_utf8(key.clone()).unwrap();
-        let number = customer.trim_start_matches("cust_");
-        assert_eq!(
-            value["NAME"],
-            format!("name_{number}"),
-            "{customer}: {value}"
-        );
-        seen.insert(value["ORDER_ID"].as_i64().unwrap());
-    }
-    assert_eq!(seen.len(), orders.len());
+    // Both sides of every key were on one instance throughout.
+    assert_each_order_named(&tansu, orders.len());
     let topics = tansu.topic_names();
     assert!(
         !topics.iter().any(|t| t.contains("repartition")),
@@ -819,19 +835,7 @@ fn joined_on_one_sides_key_the_other_is_re_keyed_to_its_partitions_and_a_dead_in
     survivor_log.wait_for("partitions assigned", Duration::from_secs(60));
     doomed_log.wait_for("partitions assigned", Duration::from_secs(60));
     // Orders start once the customers are in the checkpoints (no max.task.idle.ms wait).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while held.iter().any(|p| {
-        let unit = format!("CSAS_ENRICHED_0/partition-{p}/");
-        !object_keys(&runtime, &client)
-            .iter()
-            .any(|k| k.contains(&unit))
-    }) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the customers were never read"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_for_checkpoints_of(&runtime, &client, "CSAS_ENRICHED_0", held);
 
     // Each order on the partition of its own key, not of its customer.
     let orders: Vec<_> = orders(0, 3000)
@@ -852,19 +856,7 @@ fn joined_on_one_sides_key_the_other_is_re_keyed_to_its_partitions_and_a_dead_in
     let owned = assigned_partitions_of(&doomed_log, repartition);
     assert!(!owned.is_empty(), "{doomed_log}");
     assert_eq!(assigned_partitions_of(&doomed_log, "customers"), owned);
-    let enriched = tansu.read_all("ENRICHED", orders.len());
-    let mut seen = std::collections::BTreeSet::new();
-    for (key, value) in &enriched {
-        let customer = String::from_utf8(key.clone()).unwrap();
-        let number = customer.trim_start_matches("cust_");
-        assert_eq!(
-            value["NAME"],
-            format!("name_{number}"),
-            "{customer}: {value}"
-        );
-        seen.insert(value["ORDER_ID"].as_i64().unwrap());
-    }
-    assert_eq!(seen.len(), orders.len());
+    assert_each_order_named(&tansu, orders.len());
     let topics = tansu.topic_names();
     let repartitions: Vec<&String> = topics
         .iter()

@@ -429,6 +429,17 @@ fn join_records() -> Vec<Keyed> {
     out
 }
 
+fn keyed_input(record: &Keyed) -> InputRecord<'_> {
+    InputRecord {
+        topic: record.0,
+        partition: record.1,
+        offset: record.2,
+        timestamp: record.3,
+        key: Some(&record.4),
+        value: Some(&record.5),
+    }
+}
+
 /// Feeds the records `accept` takes to an instance, a batch per run of one topic, and
 /// returns what it wrote, each as "key value".
 fn feed_join(
@@ -441,17 +452,7 @@ fn feed_join(
     let mut all = Vec::new();
     let taken: Vec<&Keyed> = records.iter().filter(|r| accept(r)).collect();
     for run in taken.chunk_by(|a, b| a.0 == b.0) {
-        let inputs: Vec<InputRecord<'_>> = run
-            .iter()
-            .map(|r| InputRecord {
-                topic: r.0,
-                partition: r.1,
-                offset: r.2,
-                timestamp: r.3,
-                key: Some(&r.4),
-                value: Some(&r.5),
-            })
-            .collect();
+        let inputs: Vec<InputRecord<'_>> = run.iter().map(|r| keyed_input(r)).collect();
         out.clear();
         engine.queries[0].process_batch(&inputs, &mut out, &mut dead);
         assert!(
@@ -554,6 +555,52 @@ fn a_join_on_a_value_column_re_keys_that_side_only() {
     );
 }
 
+#[test]
+fn a_joined_partition_moves_with_the_offsets_of_both_its_sides() {
+    let records = join_records();
+    let whole = feed_join(&mut join_engine(ENRICHED, false), &records, |_| true);
+    // The first instance reads partition 1 of both topics up to the renaming, then the
+    // partition goes to a second instance with its checkpoint.
+    let cut = records
+        .iter()
+        .position(|r| r.0 == "customers" && r.2 == 3 && r.1 == 1)
+        .unwrap();
+    let mut first = join_engine(ENRICHED, true);
+    let mut outputs = feed_join(&mut first, &records[..cut], |_| true);
+    outputs.extend(feed_join(&mut first, &records[cut..], |r| r.1 != 1));
+    let snapshots = first.queries[0].partition_snapshots().unwrap();
+    let moved = snapshots.iter().find(|s| s.partition == 1).unwrap();
+    let moved = PartitionSnapshot::decode(&moved.bytes).unwrap();
+    let orders_taken = records[..cut]
+        .iter()
+        .filter(|r| r.0 == "orders" && r.1 == 1)
+        .count() as u64;
+    assert_eq!(moved.next_offset_of("orders"), Some(orders_taken));
+    assert_eq!(moved.next_offset_of("customers"), Some(3));
+    first.queries[0].forget_partition("customers", 1);
+    assert!(!first.queries[0].already_processed("orders", 1, 0));
+    let mut second = join_engine(ENRICHED, true);
+    second.queries[0].restore_partition(&moved).unwrap();
+    assert!(second.queries[0].already_processed("customers", 1, 2));
+    assert!(second.queries[0].already_processed("orders", 1, orders_taken - 1));
+    // The new owner reads both topics' partition 1 again from where the checkpoint is; the
+    // records it holds already are skipped, as the runtime skips them.
+    outputs.extend(feed_join(&mut second, &records, |r| {
+        r.1 == 1 && !second_holds(r, orders_taken)
+    }));
+    outputs.sort();
+    assert_eq!(outputs, whole);
+}
+
+/// True for a record of partition 1 the moved checkpoint reflects.
+fn second_holds(record: &Keyed, orders_taken: u64) -> bool {
+    match record.0 {
+        "orders" => record.2 < orders_taken,
+        "customers" => record.2 < 3,
+        _ => false,
+    }
+}
+
 const LINES: &str =
     "CREATE STREAM order_lines (order_id BIGINT KEY, customer_id STRING, amount DOUBLE)
   WITH (KAFKA_TOPIC='order-lines', VALUE_FORMAT='JSON');
@@ -563,6 +610,12 @@ CREATE TABLE customers (customer_id STRING PRIMARY KEY, name STRING)
 const LINES_ENRICHED: &str = "CREATE STREAM lines_enriched AS
   SELECT l.customer_id, l.order_id, l.amount, c.name
   FROM order_lines l LEFT JOIN customers c ON l.customer_id = c.customer_id;";
+
+/// The same join on an expression of the stream's column (the lines' customers are lower
+/// case already): the stream is re-keyed by the expression's value.
+const LINES_ENRICHED_BY_EXPRESSION: &str = "CREATE STREAM lines_enriched AS
+  SELECT c.customer_id, l.order_id, l.amount, c.name
+  FROM order_lines l LEFT JOIN customers c ON LCASE(l.customer_id) = c.customer_id;";
 
 const LINES_REPARTITION: &str =
     "_confluent-ksql-orders-appquery_CSAS_LINES_ENRICHED_0-Join-repartition";
@@ -633,14 +686,7 @@ fn run_lines(engine: &mut Engine, topics: &mut Topics, records: &[Keyed]) -> Vec
         let inputs: Vec<InputRecord<'_>> = run
             .iter()
             .filter(|r| !query.already_processed(r.0, r.1, r.2))
-            .map(|r| InputRecord {
-                topic: r.0,
-                partition: r.1,
-                offset: r.2,
-                timestamp: r.3,
-                key: Some(&r.4),
-                value: Some(&r.5),
-            })
+            .map(keyed_input)
             .collect();
         if inputs.is_empty() {
             continue;
@@ -691,6 +737,12 @@ fn appended_since(topics: &Topics, counts: &BTreeMap<u32, usize>) -> Vec<Keyed> 
 
 #[test]
 fn a_join_keyed_on_one_side_re_keys_the_other_to_the_partitions_of_the_keyed_one() {
+    for query in [LINES_ENRICHED, LINES_ENRICHED_BY_EXPRESSION] {
+        re_keyed_to_the_partitions_of_the_keyed_side(query);
+    }
+}
+
+fn re_keyed_to_the_partitions_of_the_keyed_side(query: &str) {
     let mut topics = Topics::default();
     let (customers, lines) = lines_and_customers(&mut topics);
     let (before, renamed) = customers.split_at(8);
@@ -700,7 +752,7 @@ fn a_join_keyed_on_one_side_re_keys_the_other_to_the_partitions_of_the_keyed_one
     records.extend(lines[45..].iter().cloned());
     // One instance reading its inputs whole.
     let whole = {
-        let mut engine = engine_with(LINES, LINES_ENRICHED, false);
+        let mut engine = engine_with(LINES, query, false);
         run_lines(&mut engine, &mut Topics::default(), &records)
     };
     assert_eq!(whole.len(), 90);
@@ -709,7 +761,7 @@ fn a_join_keyed_on_one_side_re_keys_the_other_to_the_partitions_of_the_keyed_one
         "{whole:?}"
     );
 
-    let mut engine = engine_with(LINES, LINES_ENRICHED, false);
+    let mut engine = engine_with(LINES, query, false);
     let read = engine.queries[0].repartition("orders-app", PARTITIONS);
     assert_eq!(read, [LINES_REPARTITION, "customers"]);
     let step = &engine.queries[0].exchanges()[0];
@@ -741,8 +793,8 @@ fn a_join_keyed_on_one_side_re_keys_the_other_to_the_partitions_of_the_keyed_one
 
     // Two instances split the partitions of the customers and of the repartition topic;
     // the first stage runs where the lines' partitions are, either instance.
-    let mut a = engine_with(LINES, LINES_ENRICHED, false);
-    let mut b = engine_with(LINES, LINES_ENRICHED, false);
+    let mut a = engine_with(LINES, query, false);
+    let mut b = engine_with(LINES, query, false);
     for engine in [&mut a, &mut b] {
         engine.queries[0].repartition("orders-app", PARTITIONS);
     }
@@ -789,6 +841,36 @@ fn a_checkpoint_of_the_join_repartition_topic_both_sides_went_through_is_refused
     assert!(
         error.contains("an earlier engine version") && error.contains("reads customers in place"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_record_of_the_other_side_in_the_re_keyed_topic_is_dead_lettered_not_joined() {
+    let mut engine = engine_with(LINES, LINES_ENRICHED, false);
+    engine.queries[0].repartition("orders-app", PARTITIONS);
+    // A customer's row as an earlier version wrote it to the topic both sides shared.
+    let value = postcard::to_allocvec(&Vec::<RoutedRow>::new()).unwrap();
+    let record = InputRecord {
+        topic: LINES_REPARTITION,
+        partition: 1,
+        offset: 4,
+        timestamp: 0,
+        key: Some(&[1]),
+        value: Some(&value),
+    };
+    let mut out = Outputs::new();
+    let mut dead = Vec::new();
+    engine.queries[0].process_batch(&[record], &mut out, &mut dead);
+    assert!(out.is_empty());
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(
+        (dead[0].topic.as_str(), dead[0].partition, dead[0].offset),
+        (LINES_REPARTITION, 1, 4)
+    );
+    assert!(
+        dead[0].reason.contains("an earlier engine version"),
+        "{}",
+        dead[0].reason
     );
 }
 
