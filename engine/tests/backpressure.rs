@@ -4,7 +4,8 @@
 //! stalls it) and lets the Fetch requests through. While the output is stalled the engine
 //! may read ahead only as far as its bounded queues go (the consumer's prefetch, the
 //! producer's queue), however much input waits, and its memory stays bounded with it; once
-//! the output moves again every record arrives, none lost.
+//! the output moves again every record arrives, none lost, and the engine never left its
+//! consumer group meanwhile.
 
 mod common;
 
@@ -189,6 +190,10 @@ fn a_stalled_output_pauses_the_input_and_loses_nothing() {
         ])
         .args(["--group-id", "backpressure-app", "--state-dir", "state"])
         .args(["--stop-when-idle", "5s"])
+        // A stall longer than the consumer may go without a poll (librdkafka's
+        // max.poll.interval.ms, 300 s by default): the engine stays in its group all along.
+        .args(["--session-timeout", "6s"])
+        .args(["--kafka-config", "max.poll.interval.ms=6000"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -248,6 +253,13 @@ fn a_stalled_output_pauses_the_input_and_loses_nothing() {
     );
     let status = engine.wait().unwrap();
     assert!(status.success(), "{}", log.text());
+    let text = log.text();
+    // Its partitions were assigned once: no rejoin after leaving (the revocation when the
+    // run ends is its own).
+    assert!(
+        !text.contains("poll interval") && text.matches("partitions assigned").count() == 1,
+        "the stalled engine left its group\n{text}"
+    );
     let copies = tansu.read_all("DOCUMENTS_COPY", RECORDS);
     let ids: BTreeSet<i64> = copies
         .iter()

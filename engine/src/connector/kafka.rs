@@ -372,6 +372,12 @@ struct Membership {
 struct GroupContext {
     store: Option<Arc<Store>>,
     membership: Mutex<Membership>,
+    /// Records a poll to stay in the group returned (of a partition assigned meanwhile),
+    /// for the next batch.
+    kept: Mutex<Vec<OwnedMessage>>,
+    /// Partitions resumed after a stall whose first record since has not been checked
+    /// against where the engine was (`KafkaSource::check_resumed`).
+    resumed: Mutex<Vec<(String, i32)>>,
 }
 
 impl ClientContext for GroupContext {}
@@ -500,7 +506,7 @@ impl ConsumerContext for GroupContext {
 /// (and push queries) read, and the queries' repartition topics.
 pub struct KafkaSource {
     options: KafkaOptions,
-    consumer: BaseConsumer<GroupContext>,
+    consumer: Arc<BaseConsumer<GroupContext>>,
     subscribed: BTreeSet<String>,
     /// The batch being handed over, kept between polls.
     messages: Vec<OwnedMessage>,
@@ -514,6 +520,10 @@ pub struct KafkaSource {
     /// order across partitions (offset order within each), as a Kafka Streams task picks
     /// the partition whose next record has the lowest timestamp.
     merge_by_time: bool,
+    /// Per topic and partition, the offset after the last record handed over.
+    next_offsets: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// Partitions read again from before where the engine was (`check_resumed`).
+    refetches: Vec<Refetch>,
 }
 
 impl KafkaSource {
@@ -581,17 +591,21 @@ impl KafkaSource {
             .create_with_context(GroupContext {
                 store,
                 membership: Mutex::new(Membership::default()),
+                kept: Mutex::new(Vec::new()),
+                resumed: Mutex::new(Vec::new()),
             })
             .map_err(client("create the consumer"))?;
         Ok(KafkaSource {
             options: options.clone(),
-            consumer,
+            consumer: Arc::new(consumer),
             subscribed: BTreeSet::new(),
             messages: Vec::new(),
             moved: Vec::new(),
             retry_in: None,
             last_probe: std::time::Instant::now(),
             merge_by_time: false,
+            next_offsets: BTreeMap::new(),
+            refetches: Vec::new(),
         })
     }
 
@@ -614,6 +628,13 @@ impl KafkaSource {
         }
     }
 
+    /// What keeps this source's consumer in its group while the output stalls.
+    pub fn group_keeper(&self) -> GroupKeeper {
+        GroupKeeper {
+            consumer: self.consumer.clone(),
+        }
+    }
+
     /// Takes what the rebalance callback noted; the messages of partitions revoked are
     /// dropped, as their new owner reads them again.
     fn take_moved(&mut self) -> bool {
@@ -631,6 +652,13 @@ impl KafkaSource {
                         .iter()
                         .any(|(t, p)| t == m.topic() && *p == m.partition() as u32)
                 });
+                for (topic, partition) in partitions {
+                    if let Some(next) = self.next_offsets.get_mut(topic) {
+                        next.remove(&(*partition as i32));
+                    }
+                    self.refetches
+                        .retain(|r| !(&r.topic == topic && r.partition == *partition as i32));
+                }
             }
         }
         self.moved.extend(changes);
@@ -641,6 +669,9 @@ impl KafkaSource {
     /// so the partitions that moved are handled before any record read after it.
     fn poll(&mut self, wait: Duration) -> Result<(), KafkaError> {
         self.messages.clear();
+        if let Ok(mut kept) = self.consumer.context().kept.lock() {
+            self.messages.append(&mut kept);
+        }
         if self.subscribed.is_empty() {
             std::thread::sleep(wait);
             return Ok(());
@@ -686,8 +717,124 @@ impl KafkaSource {
                 break;
             }
         }
+        self.check_resumed();
+        for run in self
+            .messages
+            .chunk_by(|a, b| a.topic() == b.topic() && a.partition() == b.partition())
+        {
+            if let Some(last) = run.last() {
+                let topic = match self.next_offsets.get_mut(last.topic()) {
+                    Some(topic) => topic,
+                    None => self
+                        .next_offsets
+                        .entry(last.topic().to_string())
+                        .or_default(),
+                };
+                topic.insert(last.partition(), last.offset() + 1);
+            }
+        }
         Ok(())
     }
+
+    /// A partition resumed after an output stall must go on from the record after the last
+    /// one handed over. Should its first record since be past that, the records between
+    /// are read again (`Refetch`): a broker may answer a fetch from inside a record batch
+    /// with the batch after it (tansu does), which would lose the rest of that batch.
+    fn check_resumed(&mut self) {
+        let Ok(mut resumed) = self.consumer.context().resumed.lock() else {
+            return;
+        };
+        if !resumed.is_empty() {
+            let (messages, next_offsets, refetches) =
+                (&self.messages, &self.next_offsets, &mut self.refetches);
+            resumed.retain(|(topic, partition)| {
+                let Some(first) = messages
+                    .iter()
+                    .find(|m| m.topic() == topic && m.partition() == *partition)
+                else {
+                    return true;
+                };
+                let next = next_offsets.get(topic.as_str()).and_then(|n| n.get(partition));
+                if let Some(&next) = next.filter(|&&next| first.offset() > next) {
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        "the input resumed at offset {}, past {next} where the engine was: reading on from {next} again",
+                        first.offset()
+                    );
+                    refetches.push(Refetch {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        next,
+                        back: (first.offset() - next).max(1),
+                        from: None,
+                    });
+                }
+                false
+            });
+        }
+        drop(resumed);
+        if self.refetches.is_empty() {
+            return;
+        }
+        let mut refetches = std::mem::take(&mut self.refetches);
+        refetches.retain_mut(|refetch| {
+            let of_it =
+                |m: &OwnedMessage| m.topic() == refetch.topic && m.partition() == refetch.partition;
+            // What comes before the next record was handed over already.
+            self.messages
+                .retain(|m| !(of_it(m) && m.offset() < refetch.next));
+            match self.messages.iter().find(|m| of_it(m)).map(|m| m.offset()) {
+                None => true,
+                Some(first) if first == refetch.next => false,
+                Some(_) if refetch.from == Some(0) => {
+                    tracing::error!(
+                        topic = refetch.topic,
+                        partition = refetch.partition,
+                        "offset {} cannot be read again, not even from the start of the partition: going on without it",
+                        refetch.next
+                    );
+                    false
+                }
+                Some(_) => {
+                    self.messages.retain(|m| !of_it(m));
+                    // Further back each time: from where the batch holding `next` begins
+                    // the broker answers with that batch.
+                    if refetch.from.is_some() {
+                        refetch.back = refetch.back.saturating_mul(2);
+                    }
+                    let from = (refetch.next - refetch.back).max(0);
+                    refetch.from = Some(from);
+                    if let Err(e) = self.consumer.seek(
+                        &refetch.topic,
+                        refetch.partition,
+                        Offset::Offset(from),
+                        Duration::from_secs(10),
+                    ) {
+                        tracing::warn!(
+                            topic = refetch.topic,
+                            partition = refetch.partition,
+                            "cannot read from offset {from} again: {e}"
+                        );
+                    }
+                    true
+                }
+            }
+        });
+        self.refetches = refetches;
+    }
+}
+
+/// A partition read again from before `next` (the offset after the last record handed
+/// over) until that record comes; what comes before it is dropped.
+struct Refetch {
+    topic: String,
+    partition: i32,
+    next: i64,
+    /// How far before `next` to ask from: the gap's size, then twice as far each time.
+    back: i64,
+    /// Where it was last asked from.
+    from: Option<i64>,
 }
 
 impl Source for KafkaSource {
@@ -832,6 +979,8 @@ pub struct KafkaSink {
     cache: BTreeMap<String, PendingOutputs>,
     /// About how many bytes the cache holds.
     cached_bytes: usize,
+    /// The input's consumer, kept in its group while the output stalls.
+    keeper: Option<GroupKeeper>,
 }
 
 impl KafkaSink {
@@ -841,7 +990,16 @@ impl KafkaSink {
             producer: producer(options)?,
             cache: BTreeMap::new(),
             cached_bytes: 0,
+            keeper: None,
         })
+    }
+
+    /// Keeps the input's consumer in its group while this sink waits on the output.
+    pub fn keeping_in_group(self, keeper: GroupKeeper) -> KafkaSink {
+        KafkaSink {
+            keeper: Some(keeper),
+            ..self
+        }
     }
 
     /// Queues a query's outputs on the producer, to its sink topic.
@@ -869,7 +1027,7 @@ impl KafkaSink {
             if let Some(value) = &value {
                 next = next.payload(value);
             }
-            if let Some(refusal) = send_or_refuse(&self.producer, next)? {
+            if let Some(refusal) = send_or_refuse(&self.producer, next, self.keeper.as_ref())? {
                 let size = value.as_ref().map_or(0, Vec::len) + key.as_ref().map_or(0, Vec::len);
                 self.refused(query, key.clone(), size, &refusal, log)?;
             }
@@ -941,6 +1099,7 @@ impl KafkaSink {
         send(
             &self.producer,
             BaseRecord::<'_, Vec<u8>, Vec<u8>>::to(&self.options.dead_letter_topic).payload(&bytes),
+            self.keeper.as_ref(),
         )
     }
 
@@ -1009,7 +1168,7 @@ impl OutputSink for KafkaSink {
             if let Some(key) = &side {
                 record = record.key(key);
             }
-            send(&self.producer, record)?;
+            send(&self.producer, record, self.keeper.as_ref())?;
         }
         for letter in dead {
             self.send_letter(letter, log)?;
@@ -1024,7 +1183,11 @@ impl OutputSink for KafkaSink {
 
     fn flush(&mut self, engine: &Engine) -> Result<(), RuntimeError> {
         self.flush_cache(engine)?;
-        deliver(&self.producer, "deliver the output records")?;
+        deliver(
+            &self.producer,
+            "deliver the output records",
+            self.keeper.as_ref(),
+        )?;
         Ok(())
     }
 }
@@ -1048,10 +1211,20 @@ fn producer(options: &KafkaOptions) -> Result<BaseProducer<Deliveries>, KafkaErr
 }
 
 /// Waits until everything queued is acknowledged; any failed delivery is an error.
-fn deliver(producer: &BaseProducer<Deliveries>, action: &'static str) -> Result<(), KafkaError> {
-    let mut stall = OutputStall::default();
+fn deliver(
+    producer: &BaseProducer<Deliveries>,
+    action: &'static str,
+    keeper: Option<&GroupKeeper>,
+) -> Result<(), KafkaError> {
+    let mut stall = OutputStall::new(keeper);
+    // In short turns when a consumer is kept in its group meanwhile.
+    let turn = if keeper.is_some() {
+        KEEP_IN_GROUP_EVERY
+    } else {
+        OUTPUT_STALL_REPORT
+    };
     loop {
-        match producer.flush(OUTPUT_STALL_REPORT) {
+        match producer.flush(turn) {
             Ok(()) => break,
             Err(rdkafka::error::KafkaError::Flush(
                 rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
@@ -1148,14 +1321,14 @@ impl Inserter {
                 if keyed {
                     record = record.key(&key);
                 }
-                send(&self.producer, record).map_err(|e| e.to_string())
+                send(&self.producer, record, None).map_err(|e| e.to_string())
             })
             .collect()
     }
 
     /// Waits until every queued row is acknowledged.
     pub fn flush(&self) -> Result<(), KafkaError> {
-        deliver(&self.producer, "deliver the inserted rows")
+        deliver(&self.producer, "deliver the inserted rows", None)
     }
 }
 
@@ -1237,9 +1410,11 @@ pub fn driver(options: &KafkaOptions) -> Result<Driver<KafkaSource, KafkaSink>, 
     };
     tracing::info!(checkpoints = %options.checkpoints, "checkpoint store");
     let store = Arc::new(store);
+    let source = KafkaSource::new(options, Some(store.clone()))?;
+    let sink = KafkaSink::new(options)?.keeping_in_group(source.group_keeper());
     Ok(Driver::new(
-        KafkaSource::new(options, Some(store.clone()))?,
-        KafkaSink::new(options)?,
+        source,
+        sink,
         Some(store),
         DriveOptions {
             poll_wait: Duration::from_millis(200),
@@ -1285,9 +1460,10 @@ fn sink_letter(query: &PersistentQuery, kind: FailureKind, reason: String) -> De
 fn send_or_refuse(
     producer: &BaseProducer<Deliveries>,
     record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
+    keeper: Option<&GroupKeeper>,
 ) -> Result<Option<String>, KafkaError> {
     use rdkafka::types::RDKafkaErrorCode;
-    match send(producer, record) {
+    match send(producer, record, keeper) {
         Ok(()) => Ok(None),
         Err(KafkaError::Client {
             source:
@@ -1307,31 +1483,126 @@ const OUTPUT_STALL_REPORT: Duration = Duration::from_secs(10);
 /// How long a commit waits for its output records' acknowledgements before it fails.
 const DELIVERY_WAIT: Duration = Duration::from_secs(60);
 
-/// A wait on the output (a full producer queue, acknowledgements that do not come): past
-/// `OUTPUT_STALL_REPORT` it is logged and reported to /healthcheck (degraded) until it
-/// ends. The input is paused meanwhile, and without the report a stalled output would look
-/// like an idle one.
-struct OutputStall {
-    since: std::time::Instant,
-    reports: u32,
+/// Keeps the engine's consumer in its group while the output stalls: librdkafka leaves the
+/// group when the application has not polled for `max.poll.interval.ms` (300 s), and the
+/// partitions would move, their state with them, only because the output is slow. The
+/// assigned partitions are paused for the stall (what was fetched ahead is dropped, and
+/// fetched again from where the engine is once they resume), so a poll hands out no
+/// records: it serves the group's callbacks and tells librdkafka the engine is alive.
+#[derive(Clone)]
+pub struct GroupKeeper {
+    consumer: Arc<BaseConsumer<GroupContext>>,
 }
 
-impl Default for OutputStall {
-    fn default() -> Self {
-        OutputStall {
-            since: std::time::Instant::now(),
-            reports: 0,
+impl GroupKeeper {
+    /// One poll in a stall, the partitions assigned so far paused.
+    fn keep(&self, paused: &mut TopicPartitionList) {
+        match self.consumer.assignment() {
+            Ok(assignment) => {
+                for element in assignment.elements() {
+                    let (topic, partition) = (element.topic(), element.partition());
+                    if paused.find_partition(topic, partition).is_none() {
+                        paused.add_partition(topic, partition);
+                    }
+                }
+                if let Err(e) = self.consumer.pause(paused) {
+                    tracing::warn!("cannot pause the input to stay in the group: {e}");
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot read the consumer's assignment to stay in the group: {e}");
+                return;
+            }
+        }
+        // A record can come only from a partition assigned during the stall, before it was
+        // paused: it goes to the next batch.
+        if let Some(Ok(message)) = self.consumer.poll(Duration::ZERO) {
+            let message = message.detach();
+            if let Ok(mut kept) = self.consumer.context().kept.lock() {
+                kept.push(message);
+            }
+        }
+    }
+
+    /// The stall is over: the input reads on.
+    fn release(&self, paused: &TopicPartitionList) {
+        if paused.count() == 0 {
+            return;
+        }
+        // Partitions that moved away meanwhile are no longer this consumer's to resume.
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let mut resumed = TopicPartitionList::new();
+        for element in paused.elements() {
+            if assignment
+                .find_partition(element.topic(), element.partition())
+                .is_some()
+            {
+                resumed.add_partition(element.topic(), element.partition());
+            }
+        }
+        if let Err(e) = self.consumer.resume(&resumed) {
+            tracing::warn!("cannot resume the input after the output's stall: {e}");
+            return;
+        }
+        if let Ok(mut checked) = self.consumer.context().resumed.lock() {
+            for element in resumed.elements() {
+                checked.push((element.topic().to_string(), element.partition()));
+            }
         }
     }
 }
 
-impl OutputStall {
+/// How often a stalled output's wait polls the consumer (`GroupKeeper`).
+const KEEP_IN_GROUP_EVERY: Duration = Duration::from_secs(1);
+
+/// A wait on the output (a full producer queue, acknowledgements that do not come): past
+/// `OUTPUT_STALL_REPORT` it is logged and reported to /healthcheck (degraded) until it
+/// ends. The input is paused meanwhile, and without the report a stalled output would look
+/// like an idle one.
+struct OutputStall<'k> {
+    since: std::time::Instant,
+    reports: u32,
+    keeper: Option<&'k GroupKeeper>,
+    kept_at: std::time::Instant,
+    /// The input partitions paused for the stall, resumed when it ends however it ends.
+    paused: TopicPartitionList,
+}
+
+impl Drop for OutputStall<'_> {
+    fn drop(&mut self) {
+        if let Some(keeper) = self.keeper {
+            keeper.release(&self.paused);
+        }
+    }
+}
+
+impl<'k> OutputStall<'k> {
+    fn new(keeper: Option<&'k GroupKeeper>) -> OutputStall<'k> {
+        let now = std::time::Instant::now();
+        OutputStall {
+            since: now,
+            reports: 0,
+            keeper,
+            kept_at: now,
+            paused: TopicPartitionList::new(),
+        }
+    }
+
     fn waited(&self) -> Duration {
         self.since.elapsed()
     }
 
     /// One more turn of the wait; `what` says what has lasted that long.
     fn waiting(&mut self, what: &str) {
+        if let Some(keeper) = self.keeper {
+            if self.kept_at.elapsed() >= KEEP_IN_GROUP_EVERY {
+                keeper.keep(&mut self.paused);
+                self.kept_at = std::time::Instant::now();
+            }
+        }
         let waited = self.since.elapsed();
         if waited >= OUTPUT_STALL_REPORT * (self.reports + 1) {
             self.reports += 1;
@@ -1361,8 +1632,9 @@ impl OutputStall {
 fn send(
     producer: &BaseProducer<Deliveries>,
     mut record: BaseRecord<'_, Vec<u8>, Vec<u8>>,
+    keeper: Option<&GroupKeeper>,
 ) -> Result<(), KafkaError> {
-    let mut stall: Option<OutputStall> = None;
+    let mut stall: Option<OutputStall<'_>> = None;
     loop {
         match producer.send(record) {
             Ok(()) => {
@@ -1378,7 +1650,7 @@ fn send(
                 returned,
             )) => {
                 stall
-                    .get_or_insert_with(OutputStall::default)
+                    .get_or_insert_with(|| OutputStall::new(keeper))
                     .waiting("the Kafka producer's queue has been full");
                 producer.poll(Duration::from_millis(50));
                 record = returned;
