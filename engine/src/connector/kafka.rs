@@ -375,9 +375,11 @@ struct GroupContext {
     /// Records a poll to stay in the group returned (of a partition assigned meanwhile),
     /// for the next batch.
     kept: Mutex<Vec<OwnedMessage>>,
-    /// Partitions resumed after a stall whose first record since has not been checked
-    /// against where the engine was (`KafkaSource::check_resumed`).
-    resumed: Mutex<Vec<(String, i32)>>,
+    /// Partitions resumed after a stall, or started where a checkpoint left them, whose
+    /// first record since has not been checked against where the engine was (the offset
+    /// it starts at, or else the one after the last record handed over:
+    /// `KafkaSource::check_resumed`).
+    resumed: Mutex<Vec<(String, i32, Option<i64>)>>,
 }
 
 impl ClientContext for GroupContext {}
@@ -443,10 +445,19 @@ impl GroupContext {
                 });
             }
             if let Some(next) = start {
-                if let Err(e) =
-                    tpl.set_partition_offset(topic, *partition as i32, Offset::Offset(next as i64))
-                {
-                    tracing::warn!(topic, partition, "cannot start at offset {next}: {e}");
+                match tpl.set_partition_offset(
+                    topic,
+                    *partition as i32,
+                    Offset::Offset(next as i64),
+                ) {
+                    Ok(()) => {
+                        if let Ok(mut started) = self.resumed.lock() {
+                            started.push((topic.clone(), *partition as i32, Some(next as i64)));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic, partition, "cannot start at offset {next}: {e}")
+                    }
                 }
             }
         }
@@ -737,9 +748,10 @@ impl KafkaSource {
     }
 
     /// A partition resumed after an output stall must go on from the record after the last
-    /// one handed over. Should its first record since be past that, the records between
-    /// are read again (`Refetch`): a broker may answer a fetch from inside a record batch
-    /// with the batch after it (tansu does), which would lose the rest of that batch.
+    /// one handed over, and one started from a checkpoint at its offset. Should its first
+    /// record be past that, the records between are read again (`Refetch`): a broker may
+    /// answer a fetch from inside a record batch with the batch after it (tansu does),
+    /// which would lose the rest of that batch.
     fn check_resumed(&mut self) {
         let Ok(mut resumed) = self.consumer.context().resumed.lock() else {
             return;
@@ -747,15 +759,20 @@ impl KafkaSource {
         if !resumed.is_empty() {
             let (messages, next_offsets, refetches) =
                 (&self.messages, &self.next_offsets, &mut self.refetches);
-            resumed.retain(|(topic, partition)| {
+            resumed.retain(|(topic, partition, start)| {
                 let Some(first) = messages
                     .iter()
                     .find(|m| m.topic() == topic && m.partition() == *partition)
                 else {
                     return true;
                 };
-                let next = next_offsets.get(topic.as_str()).and_then(|n| n.get(partition));
-                if let Some(&next) = next.filter(|&&next| first.offset() > next) {
+                let next = start.or_else(|| {
+                    next_offsets
+                        .get(topic.as_str())
+                        .and_then(|n| n.get(partition))
+                        .copied()
+                });
+                if let Some(next) = next.filter(|&next| first.offset() > next) {
                     tracing::warn!(
                         topic,
                         partition,
@@ -768,6 +785,7 @@ impl KafkaSource {
                         next,
                         back: (first.offset() - next).max(1),
                         from: None,
+                        covered: false,
                     });
                 }
                 false
@@ -781,12 +799,17 @@ impl KafkaSource {
         refetches.retain_mut(|refetch| {
             let of_it =
                 |m: &OwnedMessage| m.topic() == refetch.topic && m.partition() == refetch.partition;
-            // What comes before the next record was handed over already.
+            // What comes before the next record was handed over already; that it came shows
+            // the broker read from before `next`.
+            let before = self.messages.len();
             self.messages
                 .retain(|m| !(of_it(m) && m.offset() < refetch.next));
+            refetch.covered |= refetch.from.is_some() && self.messages.len() < before;
             match self.messages.iter().find(|m| of_it(m)).map(|m| m.offset()) {
                 None => true,
-                Some(first) if first == refetch.next => false,
+                // Read on from before `next`, what comes after it is all there is (a
+                // compacted topic, a transaction's markers leave such gaps).
+                Some(first) if first == refetch.next || refetch.covered => false,
                 Some(_) if refetch.from == Some(0) => {
                     tracing::error!(
                         topic = refetch.topic,
@@ -805,6 +828,7 @@ impl KafkaSource {
                     }
                     let from = (refetch.next - refetch.back).max(0);
                     refetch.from = Some(from);
+                    refetch.covered = false;
                     if let Err(e) = self.consumer.seek(
                         &refetch.topic,
                         refetch.partition,
@@ -835,6 +859,8 @@ struct Refetch {
     back: i64,
     /// Where it was last asked from.
     from: Option<i64>,
+    /// Set once records from before `next` came since that ask.
+    covered: bool,
 }
 
 impl Source for KafkaSource {
@@ -1549,7 +1575,7 @@ impl GroupKeeper {
         }
         if let Ok(mut checked) = self.consumer.context().resumed.lock() {
             for element in resumed.elements() {
-                checked.push((element.topic().to_string(), element.partition()));
+                checked.push((element.topic().to_string(), element.partition(), None));
             }
         }
     }
