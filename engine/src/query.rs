@@ -1046,29 +1046,12 @@ impl PersistentQuery {
                     whole,
                     first.partition,
                 );
-                match self.tasks.get_mut(first.partition as usize) {
-                    Some(task) => {
-                        for op in task.iter_mut() {
-                            if !op.takes_deletes() {
-                                batch.drop_deletes();
-                            }
-                            op.process(&mut batch, &mut emit);
-                        }
-                    }
-                    None => {
-                        for at in 0..batch.len() {
-                            emit.reject(
-                                batch.origin(at),
-                                RowError::Decode(format!(
-                                    "partition {} of {} is past the {} partitions the query started with, and no task could be planned for it",
-                                    first.partition,
-                                    first.topic,
-                                    self.tasks.len()
-                                )),
-                            );
-                        }
-                    }
-                }
+                run_task(
+                    &mut self.tasks,
+                    (first.topic, first.partition),
+                    &mut batch,
+                    &mut emit,
+                );
             }
             // The first stage holds no state: a replay of its input is skipped where the
             // rows land, so no offset is noted here.
@@ -1188,28 +1171,12 @@ impl PersistentQuery {
         }
         batch.set_input(input);
         batch.set_partitions(self.exchanged_origins.iter().map(|o| o.partition));
-        match self.tasks.get_mut(partition as usize) {
-            Some(task) => {
-                for op in task.iter_mut() {
-                    if !op.takes_deletes() {
-                        batch.drop_deletes();
-                    }
-                    op.process(&mut batch, &mut emit);
-                }
-            }
-            None => {
-                for at in 0..batch.len() {
-                    emit.reject(
-                        batch.origin(at),
-                        RowError::Decode(format!(
-                            "partition {partition} of {} is past the {} partitions the query started with, and no task could be planned for it",
-                            first.topic,
-                            self.tasks.len()
-                        )),
-                    );
-                }
-            }
-        }
+        run_task(
+            &mut self.tasks,
+            (first.topic, partition),
+            &mut batch,
+            &mut emit,
+        );
         self.batch = batch;
         self.stats.records_out += (out.len() - before) as u64;
         self.exchanged_dead_letters(0, dead);
@@ -1869,6 +1836,34 @@ fn grow_tasks(
         partitions = tasks.len(),
         "the input has grown partitions: a task each"
     );
+}
+
+/// Runs a batch read from partition `partition` of `topic` through that partition's task;
+/// without one (no plan for it could be made), its rows are refused with the reason.
+fn run_task(
+    tasks: &mut [Vec<Box<dyn Operator>>],
+    (topic, partition): (&str, u32),
+    batch: &mut RowBatch,
+    emit: &mut Emit<'_>,
+) {
+    let planned = tasks.len();
+    let Some(task) = tasks.get_mut(partition as usize) else {
+        for at in 0..batch.len() {
+            emit.reject(
+                batch.origin(at),
+                RowError::Decode(format!(
+                    "partition {partition} of {topic} is past the {planned} partitions the query started with, and no task could be planned for it"
+                )),
+            );
+        }
+        return;
+    };
+    for op in task.iter_mut() {
+        if !op.takes_deletes() {
+            batch.drop_deletes();
+        }
+        op.process(batch, emit);
+    }
 }
 
 /// Empties a task: its operators planned afresh (their stream time too), or, should that
