@@ -1101,18 +1101,11 @@ impl PersistentQuery {
         };
         let partition = first.partition;
         self.offsets_of(records);
-        let whole = self.ops.len();
+        self.grow_tasks(partition);
         let Some(step) = self.exchanges.first_mut() else {
             return;
         };
         step.touched(partition);
-        grow_tasks(
-            &mut self.tasks,
-            step,
-            self.fresh_ops.as_ref(),
-            whole,
-            partition,
-        );
         let width = self.width;
         let before = out.len();
         let mut batch = std::mem::take(&mut self.batch);
@@ -1151,22 +1144,7 @@ impl PersistentQuery {
                         taken.push(record, input, routed.row, routed.delete);
                     }
                 }
-                Err(e) => {
-                    emit.reject(
-                        taken.origins.len() as u32,
-                        RowError::Decode(format!(
-                            "a record of the repartition topic does not read back: {e}"
-                        )),
-                    );
-                    taken.origins.push(ExchangedOrigin {
-                        input,
-                        source_partition: record.partition,
-                        source_offset: record.offset,
-                        partition,
-                        record_offset: record.offset,
-                        unreadable: true,
-                    });
-                }
+                Err(e) => taken.unreadable(record, input, e, &mut emit),
             }
         }
         batch.set_input(input);
@@ -1247,20 +1225,7 @@ impl PersistentQuery {
                 Some(_) => Err(postcard::Error::DeserializeBadEncoding),
             };
             if let Err(e) = decoded {
-                emit.reject(
-                    taken.origins.len() as u32,
-                    RowError::Decode(format!(
-                        "a record of the repartition topic does not read back: {e}"
-                    )),
-                );
-                taken.origins.push(ExchangedOrigin {
-                    input: 0,
-                    source_partition: record.partition,
-                    source_offset: record.offset,
-                    partition: record.partition,
-                    record_offset: record.offset,
-                    unreadable: true,
-                });
+                taken.unreadable(record, 0, e, &mut emit);
             }
         }
         if !taken.batch.is_empty() {
@@ -2177,6 +2142,31 @@ struct Taken<'a> {
 }
 
 impl Taken<'_> {
+    /// Refuses repartition record `record` (of input `input`) that does not read back; its
+    /// dead letter names the record itself.
+    fn unreadable(
+        &mut self,
+        record: &InputRecord<'_>,
+        input: usize,
+        error: impl std::fmt::Display,
+        emit: &mut Emit<'_>,
+    ) {
+        emit.reject(
+            self.origins.len() as u32,
+            RowError::Decode(format!(
+                "a record of the repartition topic does not read back: {error}"
+            )),
+        );
+        self.origins.push(ExchangedOrigin {
+            input,
+            source_partition: record.partition,
+            source_offset: record.offset,
+            partition: record.partition,
+            record_offset: record.offset,
+            unreadable: true,
+        });
+    }
+
     /// Takes a row of repartition record `record`, unless its partition has already taken
     /// the record the row came from.
     fn push(&mut self, record: &InputRecord<'_>, input: usize, row: ExchangedRow, delete: bool) {

@@ -376,10 +376,9 @@ struct GroupContext {
     /// for the next batch.
     kept: Mutex<Vec<OwnedMessage>>,
     /// Partitions resumed after a stall, or started where a checkpoint left them, whose
-    /// first record since has not been checked against where the engine was (the offset
-    /// it starts at, or else the one after the last record handed over:
-    /// `KafkaSource::check_resumed`).
-    resumed: Mutex<Vec<(String, i32, Option<i64>)>>,
+    /// first record since has not been checked against the offset they go on from
+    /// (`KafkaSource::check_resumed`).
+    resumed: Mutex<Vec<(String, i32, i64)>>,
 }
 
 impl ClientContext for GroupContext {}
@@ -452,7 +451,7 @@ impl GroupContext {
                 ) {
                     Ok(()) => {
                         if let Ok(mut started) = self.resumed.lock() {
-                            started.push((topic.clone(), *partition as i32, Some(next as i64)));
+                            started.push((topic.clone(), *partition as i32, next as i64));
                         }
                     }
                     Err(e) => {
@@ -531,8 +530,6 @@ pub struct KafkaSource {
     /// order across partitions (offset order within each), as a Kafka Streams task picks
     /// the partition whose next record has the lowest timestamp.
     merge_by_time: bool,
-    /// Per topic and partition, the offset after the last record handed over.
-    next_offsets: BTreeMap<String, BTreeMap<i32, i64>>,
     /// Partitions read again from before where the engine was (`check_resumed`).
     refetches: Vec<Refetch>,
 }
@@ -615,7 +612,6 @@ impl KafkaSource {
             retry_in: None,
             last_probe: std::time::Instant::now(),
             merge_by_time: false,
-            next_offsets: BTreeMap::new(),
             refetches: Vec::new(),
         })
     }
@@ -664,9 +660,6 @@ impl KafkaSource {
                         .any(|(t, p)| t == m.topic() && *p == m.partition() as u32)
                 });
                 for (topic, partition) in partitions {
-                    if let Some(next) = self.next_offsets.get_mut(topic) {
-                        next.remove(&(*partition as i32));
-                    }
                     self.refetches
                         .retain(|r| !(&r.topic == topic && r.partition == *partition as i32));
                 }
@@ -729,21 +722,6 @@ impl KafkaSource {
             }
         }
         self.check_resumed();
-        for run in self
-            .messages
-            .chunk_by(|a, b| a.topic() == b.topic() && a.partition() == b.partition())
-        {
-            if let Some(last) = run.last() {
-                let topic = match self.next_offsets.get_mut(last.topic()) {
-                    Some(topic) => topic,
-                    None => self
-                        .next_offsets
-                        .entry(last.topic().to_string())
-                        .or_default(),
-                };
-                topic.insert(last.partition(), last.offset() + 1);
-            }
-        }
         Ok(())
     }
 
@@ -757,22 +735,16 @@ impl KafkaSource {
             return;
         };
         if !resumed.is_empty() {
-            let (messages, next_offsets, refetches) =
-                (&self.messages, &self.next_offsets, &mut self.refetches);
-            resumed.retain(|(topic, partition, start)| {
+            let (messages, refetches) = (&self.messages, &mut self.refetches);
+            resumed.retain(|(topic, partition, next)| {
                 let Some(first) = messages
                     .iter()
                     .find(|m| m.topic() == topic && m.partition() == *partition)
                 else {
                     return true;
                 };
-                let next = start.or_else(|| {
-                    next_offsets
-                        .get(topic.as_str())
-                        .and_then(|n| n.get(partition))
-                        .copied()
-                });
-                if let Some(next) = next.filter(|&next| first.offset() > next) {
+                let next = *next;
+                if first.offset() > next {
                     tracing::warn!(
                         topic,
                         partition,
@@ -1569,13 +1541,25 @@ impl GroupKeeper {
                 resumed.add_partition(element.topic(), element.partition());
             }
         }
+        // Where each goes on from: librdkafka's position, the offset after the last record
+        // it handed over, which the pause left as it was.
+        let positions = self.consumer.position().ok();
         if let Err(e) = self.consumer.resume(&resumed) {
             tracing::warn!("cannot resume the input after the output's stall: {e}");
             return;
         }
-        if let Ok(mut checked) = self.consumer.context().resumed.lock() {
-            for element in resumed.elements() {
-                checked.push((element.topic().to_string(), element.partition(), None));
+        let (Some(positions), Ok(mut checked)) =
+            (positions, self.consumer.context().resumed.lock())
+        else {
+            return;
+        };
+        for element in resumed.elements() {
+            let (topic, partition) = (element.topic(), element.partition());
+            if let Some(Offset::Offset(next)) = positions
+                .find_partition(topic, partition)
+                .map(|p| p.offset())
+            {
+                checked.push((topic.to_string(), partition, next));
             }
         }
     }
